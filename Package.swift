@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "WOW",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "WOWKit", targets: ["WOWKit"]),
+        .library(name: "Transports", targets: ["Transports"]),
+        .library(name: "Plugins", targets: ["Plugins"]),
+        .library(name: "WOWCommand", targets: ["WOWCommand"]),
+        .executable(name: "wow", targets: ["wow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+    ],
+    targets: [
+        .target(
+            name: "WOWKit",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(name: "Transports", dependencies: ["WOWKit", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Plugins", dependencies: ["WOWKit"]),
+        .target(
+            name: "WOWCommand",
+            dependencies: [
+                "WOWKit", "Transports", "Plugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "wow", dependencies: ["WOWCommand"]),
+        .testTarget(name: "WOWKitTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
+        .testTarget(name: "TransportsTests", dependencies: ["WOWKit", "Transports"]),
+        .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
+        .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

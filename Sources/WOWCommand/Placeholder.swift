@@ -1,0 +1,4 @@
+import WOWKit
+import Transports
+import Plugins
+import ArgumentParser

@@ -1,0 +1,61 @@
+/// Everything a node is configured with: which transports and overlords run (by name, with their settings),
+/// where to bootstrap, and the protocol timers. Built in code (the simulator) or parsed from a YAML file
+/// (`NodeConfig(yaml:)`, see docs/config.md).
+public struct NodeConfig: Sendable {
+    /// A plugin selected by name, with its settings.
+    public struct PluginEntry: Sendable {
+        public var name: String
+        public var settings: PluginSettings
+        public init(name: String, settings: PluginSettings = .empty) {
+            self.name = name
+            self.settings = settings
+        }
+    }
+
+    /// The link handshake's timers.
+    public struct Linking: Sendable, Equatable {
+        /// How long to wait for a link reply before retrying.
+        public var replyTimeout: Duration = .milliseconds(1000)
+        /// Tries per URI before moving to the next one.
+        public var attemptsPerURI: Int = 3
+        /// The wait before a retry doubles each time from this.
+        public var retryBackoff: Duration = .milliseconds(250)
+        public init() {}
+    }
+
+    /// Liveness: when idle connections are pinged and when silent ones are declared dead.
+    public struct Liveness: Sendable, Equatable {
+        /// A connection silent this long gets a ping.
+        public var pingInterval: Duration = .seconds(15)
+        /// A connection silent this long is closed as dead and its place repaired.
+        public var deadAfter: Duration = .seconds(30)
+        public init() {}
+    }
+
+    /// A human-readable node name (logs, status).
+    public var name: String
+    /// The ring address; when nil the node derives it (hash of its name for now; of its key or virtual IP
+    /// once identities exist).
+    public var address: Address?
+    public var transports: [PluginEntry]
+    public var overlords: [PluginEntry]
+    public var bootstrap: [TransportURI]
+    public var linking = Linking()
+    public var liveness = Liveness()
+    /// The most connections the node holds; link requests beyond it are refused with `tableFull`.
+    public var maximumConnections = 256
+    /// How many nearest neighbours per side the node shares in link replies and status messages.
+    public var sharedNeighboursPerSide = 3
+
+    public init(name: String, address: Address? = nil, transports: [PluginEntry], overlords: [PluginEntry],
+                bootstrap: [TransportURI]) {
+        self.name = name
+        self.address = address
+        self.transports = transports
+        self.overlords = overlords
+        self.bootstrap = bootstrap
+    }
+
+    /// The address the node sits at.
+    public var resolvedAddress: Address { address ?? Address.hashing("wow-node:" + name) }
+}

@@ -1,0 +1,32 @@
+/// A transport's factory and acceptor of edges (Brunet's EdgeListener): one per transport per node.
+///
+/// Contract:
+/// - The node calls `start` once before anything else, with the delegate that receives inbound edges; then
+///   `createEdge` any number of times; then `stop` once. All calls and callbacks happen on the node's executor.
+/// - `createEdge` calls `completion` exactly once, later (never from inside `createEdge`), with an edge whose
+///   delegate the node sets in that completion, or with an error. Datagram transports may succeed at once
+///   (no handshake); stream transports after the connection is up.
+/// - `localURIs` lists every URI peers may use to reach this node, including public ones learned from peers
+///   (`learnObservedURI`); it may change over time.
+/// - `stop` closes every edge (each reports `edgeDidClose`) and accepts nothing more.
+public protocol EdgeListener: AnyObject {
+    /// The URI scheme this listener serves.
+    var scheme: String { get }
+    var localURIs: [TransportURI] { get }
+    func start(delegate: any EdgeListenerDelegate) throws
+    func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void)
+    /// A peer reported that it sees this node at `uri` (which may be a NAT mapping). The listener decides
+    /// whether to advertise it. The default does nothing.
+    func learnObservedURI(_ uri: TransportURI)
+    func stop()
+}
+
+extension EdgeListener {
+    public func learnObservedURI(_ uri: TransportURI) {}
+}
+
+/// Receives edges that remote nodes open. Called on the node's executor; the node sets the edge's delegate
+/// inside this call.
+public protocol EdgeListenerDelegate: AnyObject {
+    func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge)
+}

@@ -1,0 +1,222 @@
+import NIOCore
+
+/// How a routed packet is delivered.
+public enum DeliveryMode: UInt8, Sendable, CaseIterable {
+    /// Only to the node at exactly `destination`; if it is absent, the source gets a routing error.
+    case exact = 0
+    /// To the node nearest to `destination` (either side), never to the source itself.
+    case nearest = 1
+    /// To the first node on the left of `destination` (greater address), excluding `destination` itself:
+    /// the left neighbour of that position.
+    case left = 2
+    /// To the first node on the right of `destination` (smaller address), excluding `destination` itself.
+    case right = 3
+}
+
+/// What a routed packet carries.
+public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Application data (IP packets later); opaque to the overlay.
+    public static let data = PayloadType(rawValue: 0x01)
+    /// A Connect-To-Me request (`ConnectToMe`).
+    public static let connectToMe = PayloadType(rawValue: 0x02)
+    /// A Connect-To-Me reply (`ConnectToMeReply`).
+    public static let connectToMeReply = PayloadType(rawValue: 0x03)
+    /// A routing error (`RoutingError`) about a packet the destination did not get.
+    public static let routingError = PayloadType(rawValue: 0x04)
+
+    public var description: String {
+        switch self {
+        case .data: return "data"
+        case .connectToMe: return "ctm"
+        case .connectToMeReply: return "ctm_reply"
+        case .routingError: return "routing_error"
+        default: return "payload_\(rawValue)"
+        }
+    }
+}
+
+/// The header of every routed packet: `hops:u8 ttl:u8 mode:u8 payload_type:u8 source:20 destination:20`.
+public struct RoutedHeader: Equatable, Sendable {
+    public static let byteCount = 44
+    /// The default TTL for packets a node originates.
+    public static let defaultTTL: UInt8 = 64
+
+    /// Overlay hops taken so far.
+    public var hops: UInt8
+    /// The most hops the packet may take; a node that would exceed it drops the packet.
+    public var ttl: UInt8
+    public var mode: DeliveryMode
+    public var payloadType: PayloadType
+    public var source: Address
+    public var destination: Address
+
+    public init(hops: UInt8 = 0, ttl: UInt8 = RoutedHeader.defaultTTL, mode: DeliveryMode, payloadType: PayloadType,
+                source: Address, destination: Address) {
+        self.hops = hops
+        self.ttl = ttl
+        self.mode = mode
+        self.payloadType = payloadType
+        self.source = source
+        self.destination = destination
+    }
+}
+
+/// A routed header and its payload bytes.
+public struct RoutedPacket: Equatable, Sendable {
+    public var header: RoutedHeader
+    /// The payload, not interpreted by routers. The buffer is owned by the packet.
+    public var payload: ByteBuffer
+
+    public init(header: RoutedHeader, payload: ByteBuffer) {
+        self.header = header
+        self.payload = payload
+    }
+
+    func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(header.hops)
+        buffer.writeInteger(header.ttl)
+        buffer.writeInteger(header.mode.rawValue)
+        buffer.writeInteger(header.payloadType.rawValue)
+        buffer.writeAddress(header.source)
+        buffer.writeAddress(header.destination)
+        var payload = payload
+        buffer.writeBuffer(&payload)
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        let hops = try reader.u8("hops")
+        let ttl = try reader.u8("ttl")
+        guard ttl > 0, hops <= ttl else { throw .badHopCount(hops: hops, ttl: ttl) }
+        let modeByte = try reader.u8("delivery_mode")
+        guard let mode = DeliveryMode(rawValue: modeByte) else { throw .unknownDeliveryMode(modeByte) }
+        let payloadType = PayloadType(rawValue: try reader.u8("payload_type"))
+        let source = try reader.address("source")
+        let destination = try reader.address("destination")
+        header = RoutedHeader(hops: hops, ttl: ttl, mode: mode, payloadType: payloadType,
+                              source: source, destination: destination)
+        payload = reader.buffer.readSlice(length: reader.buffer.readableBytes) ?? ByteBuffer()
+    }
+}
+
+/// Connect-To-Me: "whoever receives this, link to me". Routed to an address; every recipient answers with a
+/// `ConnectToMeReply` and starts linking to the requester while the requester links to it (NAT punching).
+public struct ConnectToMe: Equatable, Sendable {
+    public var token: UInt64
+    public var type: ConnectionType
+    public var requester: NodeInfo
+    /// Set while the requester is not yet in the ring: the node it is leaf-connected to, which passes the
+    /// reply on (the ring cannot route to the requester's address yet).
+    public var gateway: Address?
+
+    public init(token: UInt64, type: ConnectionType, requester: NodeInfo, gateway: Address?) {
+        self.token = token
+        self.type = type
+        self.requester = requester
+        self.gateway = gateway
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(token, endianness: .big)
+        buffer.writeShortText(type.name, limit: ConnectionType.maximumLength)
+        buffer.writeNodeInfo(requester)
+        buffer.writeOptionalAddress(gateway)
+        return buffer
+    }
+
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> ConnectToMe {
+        var reader = WireReader(buffer)
+        let message = ConnectToMe(token: try reader.u64("token"), type: try reader.connectionType("connection_type"),
+                                  requester: try reader.nodeInfo("requester"),
+                                  gateway: try reader.optionalAddress("gateway"))
+        try reader.expectEnd()
+        return message
+    }
+}
+
+/// The answer to a CTM: who received it, and that node's neighbours.
+public struct ConnectToMeReply: Equatable, Sendable {
+    public var token: UInt64
+    /// The CTM's requester (the reply's final recipient, also when sent via a gateway).
+    public var requester: Address
+    public var type: ConnectionType
+    public var responder: NodeInfo
+    public var neighbours: [NodeInfo]
+
+    public init(token: UInt64, requester: Address, type: ConnectionType, responder: NodeInfo, neighbours: [NodeInfo]) {
+        self.token = token
+        self.requester = requester
+        self.type = type
+        self.responder = responder
+        self.neighbours = Array(neighbours.prefix(WireFormat.maximumNeighbours))
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(token, endianness: .big)
+        buffer.writeAddress(requester)
+        buffer.writeShortText(type.name, limit: ConnectionType.maximumLength)
+        buffer.writeNodeInfo(responder)
+        buffer.writeNodeInfos(neighbours)
+        return buffer
+    }
+
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> ConnectToMeReply {
+        var reader = WireReader(buffer)
+        let message = ConnectToMeReply(token: try reader.u64("token"), requester: try reader.address("requester"),
+                                       type: try reader.connectionType("connection_type"),
+                                       responder: try reader.nodeInfo("responder"),
+                                       neighbours: try reader.nodeInfos("neighbours"))
+        try reader.expectEnd()
+        return message
+    }
+}
+
+/// Tells a packet's source that it was not delivered, and why.
+public struct RoutingError: Equatable, Sendable {
+    public enum Code: UInt8, Sendable, CaseIterable {
+        /// No node holds the exact destination address.
+        case absentDestination = 1
+        /// The packet used up its TTL.
+        case ttlExpired = 2
+        /// The reporting node had no connection to forward on.
+        case noRoute = 3
+    }
+
+    public var code: Code
+    /// The undelivered packet's destination and payload type.
+    public var destination: Address
+    public var payloadType: PayloadType
+    /// The node that gave up.
+    public var reporter: Address
+
+    public init(code: Code, destination: Address, payloadType: PayloadType, reporter: Address) {
+        self.code = code
+        self.destination = destination
+        self.payloadType = payloadType
+        self.reporter = reporter
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(code.rawValue)
+        buffer.writeAddress(destination)
+        buffer.writeInteger(payloadType.rawValue)
+        buffer.writeAddress(reporter)
+        return buffer
+    }
+
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> RoutingError {
+        var reader = WireReader(buffer)
+        let raw = try reader.u8("routing_error_code")
+        guard let code = Code(rawValue: raw) else { throw .unknownValue(field: "routing_error_code", value: raw) }
+        let message = RoutingError(code: code, destination: try reader.address("destination"),
+                                   payloadType: PayloadType(rawValue: try reader.u8("payload_type")),
+                                   reporter: try reader.address("reporter"))
+        try reader.expectEnd()
+        return message
+    }
+}

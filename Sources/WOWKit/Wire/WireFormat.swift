@@ -1,0 +1,151 @@
+import NIOCore
+
+/// Constants of the wire format (see docs/protocol.md).
+public enum WireFormat {
+    /// The protocol version in the first byte of every packet.
+    public static let version: UInt8 = 1
+    /// No packet on an edge is larger than this (so one fits a 16-bit length on stream transports).
+    public static let maximumPacketSize = 65_535
+    /// At most this many NodeInfos in a neighbour list.
+    public static let maximumNeighbours = 32
+    /// At most this many bytes in a human-readable message field.
+    public static let maximumMessageLength = 255
+}
+
+/// Reads wire fields from a `ByteBuffer`, throwing `WireError` instead of trapping.
+struct WireReader {
+    var buffer: ByteBuffer
+
+    init(_ buffer: ByteBuffer) { self.buffer = buffer }
+
+    mutating func u8(_ field: String) throws(WireError) -> UInt8 {
+        guard let v = buffer.readInteger(as: UInt8.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func u16(_ field: String) throws(WireError) -> UInt16 {
+        guard let v = buffer.readInteger(endianness: .big, as: UInt16.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func u64(_ field: String) throws(WireError) -> UInt64 {
+        guard let v = buffer.readInteger(endianness: .big, as: UInt64.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func address(_ field: String) throws(WireError) -> Address {
+        guard let high = buffer.readInteger(endianness: .big, as: UInt64.self),
+              let middle = buffer.readInteger(endianness: .big, as: UInt64.self),
+              let low = buffer.readInteger(endianness: .big, as: UInt32.self)
+        else { throw .truncated(field: field) }
+        return Address(high: high, middle: middle, low: low)
+    }
+
+    /// A u8-length-prefixed UTF-8 string of at most `limit` bytes.
+    mutating func text(_ field: String, limit: Int) throws(WireError) -> String {
+        let length = Int(try u8("\(field) length"))
+        guard length <= limit else { throw .tooLong(field: field, length: length, limit: limit) }
+        guard let bytes = buffer.readBytes(length: length) else { throw .truncated(field: field) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw .invalidText(field: field, reason: "not UTF-8")
+        }
+        return text
+    }
+
+    mutating func uri(_ field: String) throws(WireError) -> TransportURI {
+        let text = try text(field, limit: TransportURI.maximumLength)
+        do {
+            return try TransportURI(text)
+        } catch {
+            throw .invalidText(field: field, reason: error.description)
+        }
+    }
+
+    mutating func connectionType(_ field: String) throws(WireError) -> ConnectionType {
+        let text = try text(field, limit: ConnectionType.maximumLength)
+        guard let type = ConnectionType(validating: text) else {
+            throw .invalidText(field: field, reason: "'\(text)' is not a connection type name")
+        }
+        return type
+    }
+
+    mutating func nodeInfo(_ field: String) throws(WireError) -> NodeInfo {
+        let address = try address("\(field).address")
+        let count = Int(try u8("\(field).uri_count"))
+        guard count <= NodeInfo.maximumURIs else {
+            throw .tooLong(field: "\(field).uri_count", length: count, limit: NodeInfo.maximumURIs)
+        }
+        var uris = [TransportURI]()
+        uris.reserveCapacity(count)
+        for _ in 0..<count { uris.append(try uri("\(field).uri")) }
+        return NodeInfo(address: address, uris: uris)
+    }
+
+    mutating func nodeInfos(_ field: String) throws(WireError) -> [NodeInfo] {
+        let count = Int(try u8("\(field) count"))
+        guard count <= WireFormat.maximumNeighbours else {
+            throw .tooLong(field: "\(field) count", length: count, limit: WireFormat.maximumNeighbours)
+        }
+        var infos = [NodeInfo]()
+        infos.reserveCapacity(count)
+        for _ in 0..<count { infos.append(try nodeInfo(field)) }
+        return infos
+    }
+
+    /// Optional address: a presence byte (0 or 1) then the address.
+    mutating func optionalAddress(_ field: String) throws(WireError) -> Address? {
+        switch try u8("\(field) presence") {
+        case 0: return nil
+        case 1: return try address(field)
+        case let other: throw .unknownValue(field: "\(field) presence", value: other)
+        }
+    }
+
+    func expectEnd() throws(WireError) {
+        if buffer.readableBytes > 0 { throw .trailingBytes(buffer.readableBytes) }
+    }
+}
+
+/// Writes wire fields into a `ByteBuffer`. Values are assumed valid (the types enforce their limits);
+/// lists are cut to their wire limits.
+extension ByteBuffer {
+    mutating func writeAddress(_ address: Address) {
+        writeInteger(address.high, endianness: .big)
+        writeInteger(address.middle, endianness: .big)
+        writeInteger(address.low, endianness: .big)
+    }
+
+    mutating func writeShortText(_ text: String, limit: Int) {
+        var bytes = Array(text.utf8)
+        if bytes.count > limit {
+            // Cut on a character boundary so the result stays valid UTF-8.
+            var cut = limit
+            while cut > 0 && (bytes[cut] & 0xC0) == 0x80 { cut -= 1 }
+            bytes = Array(bytes[..<cut])
+        }
+        writeInteger(UInt8(bytes.count))
+        writeBytes(bytes)
+    }
+
+    mutating func writeNodeInfo(_ info: NodeInfo) {
+        writeAddress(info.address)
+        let uris = info.uris.prefix(NodeInfo.maximumURIs)
+        writeInteger(UInt8(uris.count))
+        for uri in uris { writeShortText(uri.text, limit: TransportURI.maximumLength) }
+    }
+
+    mutating func writeNodeInfos(_ infos: [NodeInfo]) {
+        let list = infos.prefix(WireFormat.maximumNeighbours)
+        writeInteger(UInt8(list.count))
+        for info in list { writeNodeInfo(info) }
+    }
+
+    mutating func writeOptionalAddress(_ address: Address?) {
+        if let address {
+            writeInteger(UInt8(1))
+            writeAddress(address)
+        } else {
+            writeInteger(UInt8(0))
+        }
+    }
+}
