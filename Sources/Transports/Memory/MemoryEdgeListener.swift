@@ -1,0 +1,117 @@
+import NIOCore
+import WOWKit
+
+/// The `memory` transport's listener: one per host:port of a `MemoryNetwork`, like one UDP socket. Made by
+/// `MemoryNetwork.makeListener(host:port:)`.
+///
+/// It demultiplexes edges by the remote endpoint packets come from: at most one edge per remote URI. A
+/// packet from a remote with no edge makes an inbound edge (the delegate's `didAccept` first, then the
+/// packet to the edge's delegate). `createEdge` returns the existing edge for that remote if there is one
+/// when its completion runs, else a new outbound edge; it needs no handshake, so the completion runs at
+/// the same virtual instant, scheduled. Follows the `EdgeListener` contract: everything on the simulation's
+/// thread, no callback from inside a call.
+///
+/// The listener holds its delegate strongly until `stop`, and the network holds the listener until then.
+public final class MemoryEdgeListener: EdgeListener {
+    public var scheme: String { MemoryTransport.scheme }
+
+    let network: MemoryNetwork
+    let local: MemoryEndpoint
+    /// `memory://<host>:<port>`: for a NATed host, private (unreachable from other hosts).
+    public let localURI: TransportURI
+    /// Whether `start` was called and `stop` not yet.
+    public private(set) var isRunning = false
+    private var isStopped = false
+    private var delegate: (any EdgeListenerDelegate)?
+    private var edges: [MemoryEndpoint: MemoryEdge] = [:]
+    /// Public URIs peers reported, most recent last.
+    private var observedURIs: [TransportURI] = []
+
+    /// At most this many learned public URIs are kept.
+    public static let maximumObservedURIs = 4
+
+    init(network: MemoryNetwork, local: MemoryEndpoint) {
+        self.network = network
+        self.local = local
+        self.localURI = local.uri
+    }
+
+    /// The local URI, then the public URIs peers reported that differ from it (at most 4, most recent last).
+    public var localURIs: [TransportURI] { [localURI] + observedURIs }
+
+    /// The edges open now, one per remote.
+    public var edgeCount: Int { edges.count }
+
+    public func start(delegate: any EdgeListenerDelegate) throws {
+        guard !isStopped else { throw EdgeError.stopped }
+        self.delegate = delegate
+        isRunning = true
+    }
+
+    public func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
+        let result: Result<MemoryEndpoint, EdgeError>
+        if uri.scheme != MemoryTransport.scheme {
+            result = .failure(.wrongScheme(expected: MemoryTransport.scheme, got: uri.scheme))
+        } else if let remote = MemoryEndpoint(location: uri) {
+            result = isRunning ? .success(remote) : .failure(.stopped)
+        } else {
+            result = .failure(.badLocation(uri, reason: "expected memory://<host>:<port>, a positive integer host and a port 0-65535"))
+        }
+        network.scheduler.scheduleUncancellable(after: .zero) { [self] in
+            switch result {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(let remote):
+                // Checked again now: the listener may have stopped, or the remote's first packet made an edge.
+                guard isRunning else { return completion(.failure(.stopped)) }
+                if let existing = edges[remote] { return completion(.success(existing)) }
+                let edge = MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
+                edges[remote] = edge
+                completion(.success(edge))
+            }
+        }
+    }
+
+    /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a `memory` URI other than
+    /// the local one; a repeated one moves to the end.
+    public func learnObservedURI(_ uri: TransportURI) {
+        guard uri.scheme == MemoryTransport.scheme, uri != localURI else { return }
+        observedURIs.removeAll { $0 == uri }
+        observedURIs.append(uri)
+        if observedURIs.count > MemoryEdgeListener.maximumObservedURIs { observedURIs.removeFirst() }
+    }
+
+    /// Closes every edge (each reports `edgeDidClose`, scheduled), frees the port and accepts nothing more.
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        isRunning = false
+        delegate = nil
+        // Sorted, so that the closes are reported in the same order on every run.
+        let open = edges.values.sorted { ($0.remote.host, $0.remote.port) < ($1.remote.host, $1.remote.port) }
+        edges.removeAll()
+        for edge in open { edge.close() }
+        network.removeListener(self)
+    }
+
+    /// A packet the network delivers from `source` (as the NATs left it).
+    func receive(_ packet: ByteBuffer, from source: MemoryEndpoint) {
+        if let edge = edges[source] {
+            edge.deliver(packet)
+            return
+        }
+        let edge = MemoryEdge(listener: self, remote: source, remoteURI: source.uri, isInbound: true)
+        edges[source] = edge
+        delegate?.edgeListener(self, didAccept: edge)
+        edge.deliver(packet)
+    }
+
+    func send(_ packet: ByteBuffer, to remote: MemoryEndpoint) {
+        network.send(packet, from: local, to: remote)
+    }
+
+    /// Called by a closing edge: the remote's next packet makes a new edge.
+    func remove(_ edge: MemoryEdge) {
+        if edges[edge.remote] === edge { edges[edge.remote] = nil }
+    }
+}
