@@ -1,1 +1,3 @@
 import WOWCommand
+
+WOW.main()

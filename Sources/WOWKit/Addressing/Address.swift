@@ -101,14 +101,17 @@ public struct Address: Hashable, Comparable, Sendable, CustomStringConvertible {
         return RingDistance(magnitude: left.negated, direction: .right)
     }
 
-    /// Whether `other` lies on the left (the shorter way round) of `self`. False for `self` itself.
+    /// Whether `self` lies on the left of `other` (the shorter way round from `other`). False for `other` itself;
+    /// at exactly half the ring both points count as left of each other.
     public func isLeft(of other: Address) -> Bool {
         self != other && other.distance(to: self).direction == .left
     }
 
     /// The value as a fraction of the whole ring, in [0, 1); used for estimates, never for routing decisions.
     public var ringFraction: Double {
-        (Double(high) + Double(middle) / 18_446_744_073_709_551_616.0) / 18_446_744_073_709_551_616.0
+        let fraction = (Double(high) + Double(middle) / 18_446_744_073_709_551_616.0) / 18_446_744_073_709_551_616.0
+        // Rounding to a Double takes the topmost addresses to exactly 1.
+        return Swift.min(fraction, 1.0.nextDown)
     }
 
     /// The address at `fraction` (in [0, 1)) of the ring.

@@ -6,9 +6,42 @@ public struct NodeConfig: Sendable {
     public struct PluginEntry: Sendable {
         public var name: String
         public var settings: PluginSettings
+        /// Where the entry is written when it came from a config file; nil when built in code. Errors found
+        /// after parsing (an unregistered name, settings the plugin cannot decode) point there.
+        public var origin: Origin?
+
         public init(name: String, settings: PluginSettings = .empty) {
             self.name = name
             self.settings = settings
+        }
+
+        public init(name: String, settings: PluginSettings, origin: Origin?) {
+            self.name = name
+            self.settings = settings
+            self.origin = origin
+        }
+
+        /// The place in a config file an entry was read from.
+        public struct Origin: Sendable, Equatable {
+            /// The file as named to the parser.
+            public var file: String
+            /// The entry's dotted path, e.g. `overlords[1]`.
+            public var key: String
+            /// Where the entry starts.
+            public var entry: ConfigError.Position
+            /// Where its name (`scheme` or `name`) is written.
+            public var name: ConfigError.Position
+            /// Where its `settings` mapping starts; nil when the entry gives none.
+            public var settings: ConfigError.Position?
+
+            public init(file: String, key: String, entry: ConfigError.Position, name: ConfigError.Position,
+                        settings: ConfigError.Position?) {
+                self.file = file
+                self.key = key
+                self.entry = entry
+                self.name = name
+                self.settings = settings
+            }
         }
     }
 

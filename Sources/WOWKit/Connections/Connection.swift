@@ -1,12 +1,14 @@
 /// An authenticated edge to a known node, with what it is for. Only the link handshake creates one.
 ///
-/// A pair of nodes holds at most one connection; it serves every type either side wanted it for
-/// (`types`). `requestedTypes` are the ones this node asked for itself (overlords count their own links
-/// by it: a far link someone else made to us is not one of ours).
+/// A pair of nodes holds at most one connection; it serves every type either side wanted it for.
+/// `localTypes` are the ones this node asked for (overlords count their own links by them: a far link another
+/// node made to us is not one of ours); `remoteTypes` the ones the peer asked for in its link requests.
+/// The connection stays while either set is non-empty as far as this node knows; when this node trims its
+/// last type and the peer asked for none, it closes the connection.
 public struct Connection: Sendable, CustomStringConvertible {
     public var peer: NodeInfo
-    public var types: Set<ConnectionType>
-    public var requestedTypes: Set<ConnectionType>
+    public var localTypes: Set<ConnectionType>
+    public var remoteTypes: Set<ConnectionType>
     /// Identifies the edge within the node; overlords never touch edges.
     public var edgeID: EdgeID
     public var transport: String
@@ -21,15 +23,20 @@ public struct Connection: Sendable, CustomStringConvertible {
 
     public var address: Address { peer.address }
 
-    /// Whether routing may use it as a next hop: any type other than `leaf`.
-    public var isStructured: Bool { types.contains { $0 != .leaf } }
+    /// Every type the connection serves, for either side.
+    public var types: Set<ConnectionType> { localTypes.union(remoteTypes) }
 
-    public init(peer: NodeInfo, types: Set<ConnectionType>, requestedTypes: Set<ConnectionType>, edgeID: EdgeID,
+    /// Whether routing may use it as a next hop: any type other than `leaf`.
+    public var isStructured: Bool {
+        localTypes.contains { $0 != .leaf } || remoteTypes.contains { $0 != .leaf }
+    }
+
+    public init(peer: NodeInfo, localTypes: Set<ConnectionType>, remoteTypes: Set<ConnectionType>, edgeID: EdgeID,
                 transport: String, localURI: TransportURI, remoteURI: TransportURI, isInbound: Bool,
                 createdAt: Timestamp) {
         self.peer = peer
-        self.types = types
-        self.requestedTypes = requestedTypes
+        self.localTypes = localTypes
+        self.remoteTypes = remoteTypes
         self.edgeID = edgeID
         self.transport = transport
         self.localURI = localURI

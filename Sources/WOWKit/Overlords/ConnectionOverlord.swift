@@ -8,8 +8,9 @@
 /// - The node calls `handle(.started)` once, then `handle(.tick)` every `tickInterval` (first tick one
 ///   interval after start), and the other events as they happen, all on the node's executor. `handle` must
 ///   return quickly and must not keep `context` beyond the call.
-/// - Every `.connect` the overlord asks for ends in exactly one `.connectionAdded` (for a connection that
-///   now carries its type) or one `.connectFailed` with the same request.
+/// - Every `.connect` the overlord asks for ends in exactly one `.connectSucceeded` (for a connection that
+///   now carries its type) or one `.connectFailed` with the same request; every `.linkToURIs` that fails
+///   ends in one `.linkFailed`. `.connectionAdded` is also sent for connections others asked for.
 /// - `.trim` removes the overlord's type from a connection; the node closes the connection when no type is
 ///   left. Overlords must trim only their own types.
 public protocol ConnectionOverlord: AnyObject {
@@ -27,8 +28,12 @@ public enum OverlordEvent: Sendable {
     /// A connection appeared, or an existing one gained a type.
     case connectionAdded(Connection)
     case connectionRemoved(Connection)
+    /// A `.connect` this overlord asked for produced (or found) a connection carrying its type.
+    case connectSucceeded(ConnectRequest, Connection)
     /// A `.connect` this overlord asked for did not produce a connection.
     case connectFailed(ConnectRequest, reason: String)
+    /// A `.linkToURIs` this overlord asked for failed on every URI.
+    case linkFailed([TransportURI], reason: String)
     /// Another node told us about nodes near it (link replies, CTM replies, status messages).
     case neighboursLearned([NodeInfo], from: Address)
 }

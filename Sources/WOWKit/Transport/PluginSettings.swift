@@ -59,3 +59,27 @@ public enum PluginError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// A coding key that accepts any name, to see every key a mapping has.
+struct AnySettingsKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    /// A keyed container for plugin settings that rejects keys the settings do not have (a typo must not
+    /// silently leave a default in place). Settings types decode optional keys with `decodeIfPresent` and keep
+    /// their defaults for absent ones.
+    public func settingsContainer<Key: CodingKey & CaseIterable>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        let all = try container(keyedBy: AnySettingsKey.self)
+        let allowed = Key.allCases.map(\.stringValue)
+        for key in all.allKeys where !allowed.contains(key.stringValue) {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: all,
+                debugDescription: "unknown key '\(key.stringValue)'; allowed: \(allowed.joined(separator: ", "))")
+        }
+        return try container(keyedBy: Key.self)
+    }
+}

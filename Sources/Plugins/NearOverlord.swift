@@ -1,0 +1,156 @@
+import WOWKit
+
+/// `structured.near`: keeps the node linked to its `per_side` nearest nodes on each side of the ring, which
+/// makes the ring consistent and greedy routing correct.
+///
+/// Joining: once a leaf connection exists, a Connect-To-Me goes to the node's own address in `left` and in
+/// `right` mode; they reach the true left and right neighbours, which link back. Neighbour lists (in link
+/// replies, CTM replies and status messages) then reveal the next nearest, which are linked directly. A side
+/// short of neighbours (after failures) repeats the directional CTM with backoff; a slower periodic check
+/// finds a nearer node that nobody announced. Near connections this node made that are no longer among its
+/// nearest (plus `trim_slack`) are trimmed after `trim_grace_s`.
+public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
+    public struct Settings: Decodable, Sendable {
+        /// Near neighbours kept on each side.
+        public var perSide: Int = 2
+        /// Extra neighbours per side kept before trimming (hysteresis against flapping).
+        public var trimSlack: Int = 1
+        /// Minimum age of a near connection before it may be trimmed.
+        public var trimGraceSeconds: Double = 20
+        /// Seconds between ring checks when nothing is missing.
+        public var checkSeconds: Double = 30
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case perSide = "per_side", trimSlack = "trim_slack", trimGraceSeconds = "trim_grace_s", checkSeconds = "check_s"
+        }
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            self.init()
+            let c = try decoder.settingsContainer(keyedBy: CodingKeys.self)
+            perSide = try c.decodeIfPresent(Int.self, forKey: .perSide) ?? perSide
+            trimSlack = try c.decodeIfPresent(Int.self, forKey: .trimSlack) ?? trimSlack
+            trimGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .trimGraceSeconds) ?? trimGraceSeconds
+            checkSeconds = try c.decodeIfPresent(Double.self, forKey: .checkSeconds) ?? checkSeconds
+        }
+    }
+
+    public static let name = "structured.near"
+    public let connectionType: ConnectionType = "structured.near"
+    public let tickInterval: Duration = .milliseconds(500)
+
+    private let settings: Settings
+    /// Pending directional CTMs and their next allowed time, per side.
+    private var pendingSide: [DeliveryMode: Bool] = [.left: false, .right: false]
+    private var nextSideTry: [DeliveryMode: Timestamp] = [.left: .zero, .right: .zero]
+    private var sideBackoff: [DeliveryMode: Duration] = [.left: .seconds(1), .right: .seconds(1)]
+    private var nextCheck: Timestamp = .zero
+    /// Nodes we are linking to directly after hearing of them.
+    private var pendingPeers: Set<Address> = []
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    public static func makeOverlord(settings: Settings) throws -> any ConnectionOverlord {
+        guard (1...8).contains(settings.perSide) else {
+            throw PluginError.badSettings(plugin: name, reason: "per_side must be 1...8, got \(settings.perSide)")
+        }
+        guard settings.trimSlack >= 0, settings.trimGraceSeconds >= 0, settings.checkSeconds > 0 else {
+            throw PluginError.badSettings(plugin: name, reason: "trim_slack and trim_grace_s must be >= 0, check_s > 0")
+        }
+        return NearOverlord(settings: settings)
+    }
+
+    public func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
+        switch event {
+        case .started:
+            return []
+        case .tick:
+            return upkeep(&context)
+        case .connectionAdded(let connection):
+            // A fresh leaf on a node outside the ring: join now rather than at the next tick.
+            if connection.localTypes == [.leaf] && context.table.structured.isEmpty { return upkeep(&context) }
+            return []
+        case .connectionRemoved:
+            return upkeep(&context)
+        case .connectSucceeded(let request, _):
+            finish(request, context: context, succeeded: true)
+            return []
+        case .connectFailed(let request, _):
+            finish(request, context: context, succeeded: false)
+            return []
+        case .neighboursLearned(let infos, _):
+            return linkToNearer(infos, context: context)
+        case .linkFailed:
+            return []
+        }
+    }
+
+    private func finish(_ request: ConnectRequest, context: OverlordContext, succeeded: Bool) {
+        if request.mode == .exact {
+            pendingPeers.remove(request.target)
+            return
+        }
+        pendingSide[request.mode] = false
+        if succeeded {
+            sideBackoff[request.mode] = .seconds(1)
+        } else {
+            nextSideTry[request.mode] = context.now + sideBackoff[request.mode, default: .seconds(1)]
+            sideBackoff[request.mode] = min(sideBackoff[request.mode, default: .seconds(1)] * 2, .seconds(30))
+        }
+    }
+
+    private func upkeep(_ context: inout OverlordContext) -> [OverlordAction] {
+        let table = context.table
+        let hasWayIn = !table.structured.isEmpty || Router.gateway(in: table) != nil
+        guard hasWayIn else { return [] }
+        var actions: [OverlordAction] = []
+        let periodic = context.now >= nextCheck
+        if periodic {
+            let jitter = 0.75 + 0.5 * context.random.unit()
+            nextCheck = context.now + .milliseconds(Int64(settings.checkSeconds * 1000 * jitter))
+        }
+        for mode in [DeliveryMode.left, .right] {
+            let have = mode == .left ? table.leftNeighbours(settings.perSide).count : table.rightNeighbours(settings.perSide).count
+            let short = have < min(settings.perSide, max(1, table.structured.count))
+            guard (short || periodic), pendingSide[mode] != true, context.now >= nextSideTry[mode, default: .zero] else { continue }
+            pendingSide[mode] = true
+            actions.append(.connect(ConnectRequest(target: context.local.address, mode: mode, type: connectionType)))
+        }
+        actions += trim(context)
+        return actions
+    }
+
+    /// Links to announced nodes that would be among our nearest on their side.
+    private func linkToNearer(_ infos: [NodeInfo], context: OverlordContext) -> [OverlordAction] {
+        let table = context.table
+        let local = context.local.address
+        let left = table.leftNeighbours(settings.perSide)
+        let right = table.rightNeighbours(settings.perSide)
+        var actions: [OverlordAction] = []
+        for info in infos where info.address != local && !table.contains(info.address) && !pendingPeers.contains(info.address) {
+            let isNearer: Bool
+            if info.address.isLeft(of: local) {
+                isNearer = left.count < settings.perSide
+                    || local.leftDistance(to: info.address) < local.leftDistance(to: left[left.count - 1].address)
+            } else {
+                isNearer = right.count < settings.perSide
+                    || local.rightDistance(to: info.address) < local.rightDistance(to: right[right.count - 1].address)
+            }
+            guard isNearer else { continue }
+            pendingPeers.insert(info.address)
+            actions.append(.connect(ConnectRequest(target: info.address, mode: .exact, type: connectionType, peer: info)))
+        }
+        return actions
+    }
+
+    private func trim(_ context: OverlordContext) -> [OverlordAction] {
+        let table = context.table
+        let keep = settings.perSide + settings.trimSlack
+        let kept = Set(table.leftNeighbours(keep).map(\.address) + table.rightNeighbours(keep).map(\.address))
+        let grace = Duration.milliseconds(Int64(settings.trimGraceSeconds * 1000))
+        return table.connections
+            .filter { $0.localTypes.contains(connectionType) && !kept.contains($0.address) && context.now - $0.createdAt >= grace }
+            .map { .trim(peer: $0.address, type: connectionType) }
+    }
+}

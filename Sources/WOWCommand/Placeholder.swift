@@ -1,4 +1,0 @@
-import WOWKit
-import Transports
-import Plugins
-import ArgumentParser

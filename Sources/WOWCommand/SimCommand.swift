@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Transports
+import WOWKit
+
+/// `wow sim`: a seeded, deterministic simulation of an overlay joining, routing and churning.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Simulate N nodes joining an overlay over a WAN (virtual time) and measure join times, hops and delivery.",
+        discussion: """
+            Every node runs the real WOW node code (linker, router, overlords) over the in-memory transport on
+            virtual time, so a run is deterministic for a given --seed. Reports the time until each node is
+            routable (connected to its true left and right neighbours) and until it holds its far links, the
+            hop counts and delivery ratio of random exact-mode messages, and ring consistency.
+            """
+    )
+
+    @Option(help: "Number of nodes that join, one per --join-interval-ms.")
+    var nodes = 1000
+
+    @Option(help: "Random seed; the same seed replays the same run.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Round-trip time range in milliseconds, drawn per pair of hosts: MIN-MAX (or one value).")
+    var rtt = "20-250"
+
+    @Option(help: "Probability that a packet is lost, in [0, 1).")
+    var loss = 0.0
+
+    @Option(help: "NAT mix, e.g. port-restricted=0.4,symmetric=0.2,udp-blocked=0.1 (the rest public). Kinds: \(NATBehaviour.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var nat: String?
+
+    @Option(help: "Nodes leaving (crashing) and as many joining per virtual minute, after the join phase.")
+    var churn = 0.0
+
+    @Option(help: "How long the churn phase lasts, in virtual minutes.")
+    var churnMinutes = 5.0
+
+    @Option(help: "Milliseconds between two nodes starting.")
+    var joinIntervalMs = 100.0
+
+    @Option(help: "Virtual seconds of quiet after the joins (at least 30) before measuring.")
+    var settleS = 30.0
+
+    @Option(help: "Random exact-mode messages sent to measure delivery and hops.")
+    var messages = 1000
+
+    @Option(help: "Near neighbours per side (structured.near per_side).")
+    var near = 2
+
+    @Flag(help: "Print one JSON object instead of the human-readable report.")
+    var json = false
+
+    @Option(help: "Write per-node join times to this CSV file.")
+    var csv: String?
+
+    func validate() throws {
+        _ = try options()
+    }
+
+    func options() throws -> SimulationOptions {
+        var options = SimulationOptions()
+        options.nodes = nodes
+        options.seed = seed
+        options.roundTrip = try Self.parseRTT(rtt)
+        options.loss = loss
+        options.natMix = try Self.parseNAT(nat)
+        options.churnPerMinute = churn
+        guard churnMinutes > 0, churnMinutes <= 24 * 60 else { throw ValidationError("--churn-minutes must be in (0, 1440]") }
+        options.churnDuration = .milliseconds(Int64(churnMinutes * 60_000))
+        guard joinIntervalMs >= 0, joinIntervalMs <= 60_000 else { throw ValidationError("--join-interval-ms must be in [0, 60000]") }
+        options.joinInterval = .microseconds(Int64(joinIntervalMs * 1000))
+        guard settleS >= 30, settleS <= 86_400 else { throw ValidationError("--settle-s must be in [30, 86400]") }
+        options.settle = .milliseconds(Int64(settleS * 1000))
+        options.messages = messages
+        options.nearPerSide = near
+        options.csvPath = csv
+        do {
+            try options.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return options
+    }
+
+    static func parseRTT(_ text: String) throws -> ClosedRange<Duration> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard (1...2).contains(parts.count), let low = Double(parts[0]), let high = Double(parts[parts.count - 1]),
+              low > 0, high >= low, high <= 60_000 else {
+            throw ValidationError("--rtt '\(text)': expected MIN-MAX milliseconds with 0 < MIN <= MAX <= 60000, e.g. 20-250")
+        }
+        return .microseconds(Int64(low * 1000)) ... .microseconds(Int64(high * 1000))
+    }
+
+    static func parseNAT(_ text: String?) throws -> [NATBehaviour: Double] {
+        guard let text, !text.isEmpty else { return [:] }
+        var mix: [NATBehaviour: Double] = [:]
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=")
+            guard pair.count == 2, let share = Double(pair[1]), share >= 0, share <= 1 else {
+                throw ValidationError("--nat: '\(item)' should be KIND=SHARE with SHARE in [0, 1]")
+            }
+            guard let kind = NATBehaviour(rawValue: String(pair[0])) else {
+                throw ValidationError("--nat: unknown NAT kind '\(pair[0])'; kinds: \(NATBehaviour.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            mix[kind] = share
+        }
+        guard mix.values.reduce(0, +) <= 1.000_001 else { throw ValidationError("--nat: shares add up to more than 1") }
+        return mix
+    }
+
+    func run() throws {
+        let options = try options()
+        let simulation = try OverlaySimulation(options: options)
+        let report = try simulation.run(progress: json ? nil : { line in print(line) })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(Self.humanReadable(report))
+        }
+        if !report.ring_consistent || report.delivery_ratio < 1 { throw ExitCode(2) }
+    }
+
+    static func humanReadable(_ r: SimulationReport) -> String {
+        func f(_ v: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", v) }
+        var lines: [String] = []
+        lines.append("WOW simulation: \(r.nodes) nodes, seed \(r.seed), RTT \(f(r.rtt_ms[0], 0))-\(f(r.rtt_ms[1], 0)) ms, loss \(r.loss)")
+        lines.append("  join -> routable (s):  p50 \(f(r.join_routable_s.p50))  p90 \(f(r.join_routable_s.p90))  p99 \(f(r.join_routable_s.p99))  max \(f(r.join_routable_s.max))  (\(r.join_routable_s.count) nodes)")
+        lines.append("  join -> far links (s): p50 \(f(r.join_far_s.p50))  p90 \(f(r.join_far_s.p90))  p99 \(f(r.join_far_s.p99))  (\(r.join_far_s.count) nodes)")
+        for c in r.checks {
+            lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node")
+        }
+        if r.churn_left + r.churn_joined > 0 { lines.append("  churn: \(r.churn_left) left, \(r.churn_joined) joined") }
+        lines.append("  idle upkeep: \(f(r.idle_bytes_per_s_per_connection, 2)) bytes/s per connection")
+        lines.append("  \(r.packets_sent) packets, \(r.events) events, \(f(r.virtual_s, 1)) s virtual in \(f(r.wall_s, 1)) s wall")
+        return lines.joined(separator: "\n")
+    }
+}

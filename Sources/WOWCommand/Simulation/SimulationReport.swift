@@ -1,0 +1,59 @@
+/// The measurements of one simulation run (`wow sim --json` prints this object).
+public struct SimulationReport: Codable, Sendable {
+    public struct Percentiles: Codable, Sendable, Equatable {
+        public var p50: Double
+        public var p90: Double
+        public var p99: Double
+        public var max: Double
+        /// How many values the percentiles are over.
+        public var count: Int
+    }
+
+    public struct Hops: Codable, Sendable {
+        public var mean: Double
+        public var p50: Double
+        public var p99: Double
+        public var max: Int
+        /// hops -> number of messages.
+        public var histogram: [String: Int]
+    }
+
+    /// One measurement of the ring and of routing, at a moment of the run.
+    public struct Check: Codable, Sendable {
+        public var phase: String
+        public var at_virtual_s: Double
+        public var live_nodes: Int
+        public var ring_consistent: Bool
+        /// Nodes missing a connection to their true left or right neighbour.
+        public var ring_violations: Int
+        public var messages_sent: Int
+        public var messages_delivered: Int
+        public var delivery_ratio: Double
+        public var hops: Hops
+        public var connections_per_node: Double
+    }
+
+    public var nodes: Int
+    public var seed: UInt64
+    public var rtt_ms: [Double]
+    public var loss: Double
+    /// Consistency and delivery at the end of the run (after churn, when there was churn).
+    public var ring_consistent: Bool
+    public var delivery_ratio: Double
+    /// Seconds from a node's start until its true left and right neighbours are connected.
+    public var join_routable_s: Percentiles
+    /// Seconds from a node's start until it holds its far links (nodes that got there).
+    public var join_far_s: Percentiles
+    public var hops: Hops
+    public var checks: [Check]
+    public var churn_left: Int
+    public var churn_joined: Int
+    public var connections_per_node: Double
+    /// Link upkeep while idle: bytes per second per connection, measured over the settle phase's last 30 s.
+    public var idle_bytes_per_s_per_connection: Double
+    public var packets_sent: Int
+    public var packets_dropped: [String: Int]
+    public var virtual_s: Double
+    public var events: UInt64
+    public var wall_s: Double
+}

@@ -1,0 +1,715 @@
+import Logging
+import NIOCore
+
+/// One overlay node: its transports, connection table, link handshake, Connect-To-Me, router, liveness and
+/// link strategies, wired together.
+///
+/// The node is I/O-free in the sense that matters: it reaches the world only through the `EdgeListener`s the
+/// registry builds and the injected `Scheduler` and random generator, so the same code runs in the simulator
+/// (memory transport, virtual time) and for real. It is confined to one executor: every method and every
+/// callback must run there, and it is not `Sendable`.
+public final class Node {
+    public let config: NodeConfig
+    public let address: Address
+    public let logger: Logger
+    let scheduler: any Scheduler
+    var random: SeededRandom
+
+    public private(set) var table: ConnectionTable
+    public private(set) var stats = NodeStats()
+    public private(set) var isRunning = false
+    /// When `start` ran.
+    public private(set) var startedAt: Timestamp = .zero
+
+    /// Application data delivered to this node (header, payload). Called on the node's executor.
+    public var onDeliver: ((RoutedHeader, ByteBuffer) -> Void)?
+    /// A routing error about a packet this node sent.
+    public var onRoutingError: ((RoutingError) -> Void)?
+    /// Called after any change to the connection table.
+    public var onTableChange: ((Node) -> Void)?
+
+    private let transportRegistry: TransportRegistry
+    private let overlordRegistry: OverlordRegistry
+    private(set) var listeners: [any EdgeListener] = []
+    private var overlords: [any ConnectionOverlord] = []
+    private var linker: Linker
+
+    private struct EdgeRecord {
+        var edge: any Edge
+        var openedAt: Timestamp
+    }
+    private var edges: [EdgeID: EdgeRecord] = [:]
+    private var edgeIDs: [ObjectIdentifier: EdgeID] = [:]
+    private var nextEdgeNumber: UInt64 = 0
+
+    private struct PendingConnect {
+        var request: ConnectRequest
+        var owner: Int
+        var timer: TimerHandle
+    }
+    private var pendingConnects: [UInt64: PendingConnect] = [:]
+    /// Owners of `.linkToURIs` attempts, by attempt token.
+    private var uriLinkOwners: [UInt64: (owner: Int, uris: [TransportURI])] = [:]
+    private var attemptTimers: [UInt64: TimerHandle] = [:]
+    private var timers: [TimerHandle] = []
+
+    private var pendingEvents: [(OverlordEvent, only: Int?)] = []
+    private var isDispatching = false
+    private var statusScheduled = false
+    private var lastSharedNeighbours: [Address] = []
+
+    /// How long a Connect-To-Me may take before its overlord hears it failed.
+    public var connectTimeout: Duration = .seconds(20)
+
+    public init(config: NodeConfig, scheduler: any Scheduler, random: SeededRandom,
+                transports: TransportRegistry, overlords: OverlordRegistry,
+                logger: Logger = Logger(label: "wow.node")) {
+        self.config = config
+        self.address = config.resolvedAddress
+        self.scheduler = scheduler
+        self.random = random
+        self.transportRegistry = transports
+        self.overlordRegistry = overlords
+        self.table = ConnectionTable(localAddress: config.resolvedAddress)
+        self.linker = Linker(settings: config.linking)
+        var logger = logger
+        logger[metadataKey: "node"] = "\(config.resolvedAddress.short)"
+        self.logger = logger
+    }
+
+    /// This node as others should know it: its address and every URI its transports can be reached at.
+    public var info: NodeInfo {
+        NodeInfo(address: address, uris: listeners.flatMap(\.localURIs))
+    }
+
+    // MARK: - Lifecycle
+
+    /// Builds and starts the configured transports and overlords. Throws on an unknown plugin or bad settings.
+    public func start() throws {
+        guard !isRunning else { return }
+        var built: [any EdgeListener] = []
+        for entry in config.transports {
+            let context = TransportContext(scheduler: scheduler, random: random.split(),
+                                           logger: Logger(label: "wow.\(entry.name)"))
+            built.append(try transportRegistry.makeListener(scheme: entry.name, settings: entry.settings, context: context))
+        }
+        var builtOverlords: [any ConnectionOverlord] = []
+        for entry in config.overlords {
+            builtOverlords.append(try overlordRegistry.makeOverlord(name: entry.name, settings: entry.settings))
+        }
+        for listener in built { try listener.start(delegate: self) }
+        listeners = built
+        overlords = builtOverlords
+        isRunning = true
+        startedAt = scheduler.now
+        for (index, overlord) in overlords.enumerated() { scheduleTick(overlord: index, after: overlord.tickInterval) }
+        scheduleLiveness()
+        post(.started)
+    }
+
+    /// Stops the node. Graceful: tells every peer with a `Close`; otherwise (a simulated crash) goes silent.
+    public func stop(graceful: Bool = true) {
+        guard isRunning else { return }
+        if graceful {
+            for connection in table.connections {
+                send(.close(Close(reason: .shutdown, message: "node shutting down")), on: connection.edgeID)
+            }
+        }
+        isRunning = false
+        for timer in timers { timer.cancel() }
+        for timer in attemptTimers.values { timer.cancel() }
+        for pending in pendingConnects.values { pending.timer.cancel() }
+        timers.removeAll()
+        attemptTimers.removeAll()
+        pendingConnects.removeAll()
+        for record in edges.values { record.edge.delegate = nil }
+        if graceful {
+            for record in edges.values { record.edge.close() }
+            for listener in listeners { listener.stop() }
+        }
+        edges.removeAll()
+        edgeIDs.removeAll()
+        table = ConnectionTable(localAddress: address)
+    }
+
+    /// URIs that turned out to lead back to this node (a bootstrap list that names the node itself).
+    private var ownURIs: Set<TransportURI> = []
+
+    /// Whether this node is part of a ring: it has structured connections, or it founded its ring (it has
+    /// no bootstrap URI other than its own).
+    public var isRingMember: Bool {
+        if !table.structured.isEmpty { return true }
+        let own = Set(info.uris).union(ownURIs)
+        return config.bootstrap.allSatisfy { own.contains($0) }
+    }
+
+    // MARK: - Application traffic
+
+    /// Sends application data through the overlay.
+    public func send(data: ByteBuffer, to destination: Address, mode: DeliveryMode = .exact, ttl: UInt8 = RoutedHeader.defaultTTL) {
+        let header = RoutedHeader(ttl: ttl, mode: mode, payloadType: .data, source: address, destination: destination)
+        route(RoutedPacket(header: header, payload: data), previous: nil)
+    }
+
+    // MARK: - Timers
+
+    private func schedule(after delay: Duration, _ action: @escaping (Node) -> Void) -> TimerHandle {
+        let handle = scheduler.schedule(after: delay) { [weak self] in
+            guard let self, self.isRunning else { return }
+            action(self)
+        }
+        return handle
+    }
+
+    private func scheduleTick(overlord index: Int, after delay: Duration) {
+        let handle = schedule(after: delay) { node in
+            node.timers.removeAll { $0.isCancelled }
+            node.post(.tick, only: index)
+            node.scheduleTick(overlord: index, after: node.overlords[index].tickInterval)
+        }
+        timers.removeAll { $0.isCancelled }
+        timers.append(handle)
+    }
+
+    private func scheduleLiveness() {
+        let interval = config.liveness.pingInterval / 3
+        // Spread nodes' liveness rounds so they do not all fire at once.
+        let jitter = Duration.nanoseconds(Int64(random.unit() * Double(interval.nanoseconds)))
+        let handle = schedule(after: interval + jitter / 4) { node in
+            node.checkLiveness()
+            node.scheduleLiveness()
+        }
+        timers.removeAll { $0.isCancelled }
+        timers.append(handle)
+    }
+
+    // MARK: - Overlord events and actions
+
+    private func post(_ event: OverlordEvent, only: Int? = nil) {
+        pendingEvents.append((event, only))
+        guard !isDispatching else { return }
+        isDispatching = true
+        while !pendingEvents.isEmpty && isRunning {
+            let (next, target) = pendingEvents.removeFirst()
+            for index in overlords.indices where target == nil || target == index {
+                var context = OverlordContext(local: info, table: table, now: scheduler.now, random: random,
+                                              bootstrap: config.bootstrap)
+                let actions = overlords[index].handle(next, context: &context)
+                random = context.random
+                for action in actions { perform(action, owner: index) }
+            }
+        }
+        pendingEvents.removeAll()
+        isDispatching = false
+    }
+
+    private func perform(_ action: OverlordAction, owner: Int) {
+        switch action {
+        case .connect(let request):
+            connect(request, owner: owner)
+        case .linkToURIs(let uris, let type):
+            let token = random.next()
+            uriLinkOwners[token] = (owner, uris)
+            startAttempt(token: token, type: type, target: nil, uris: uris, purpose: .own(connectToken: nil))
+        case .trim(let peer, let type):
+            trim(peer, type: type)
+        }
+    }
+
+    private func trim(_ peer: Address, type: ConnectionType) {
+        guard var connection = table.connection(to: peer), connection.localTypes.contains(type) else { return }
+        logger.debug("trim", metadata: ["peer": "\(peer.short)", "type": "\(type)", "connection": "\(connection)"])
+        connection.localTypes.remove(type)
+        if connection.localTypes.isEmpty && connection.remoteTypes.subtracting([.leaf]).isEmpty {
+            send(.close(Close(reason: .trimmed, message: "\(type) no longer needed")), on: connection.edgeID)
+            removeConnection(peer, reason: "trimmed")
+            closeEdgeIfUnused(connection.edgeID)
+        } else {
+            table.upsert(connection)
+            tableChanged()
+        }
+    }
+
+    // MARK: - Connect-To-Me
+
+    private func connect(_ request: ConnectRequest, owner: Int) {
+        stats.connectsRequested += 1
+        if request.mode == .exact, let existing = table.connection(to: request.target) {
+            let connection = addLocalType(request.type, to: existing, token: random.next())
+            post(.connectSucceeded(request, connection), only: owner)
+            return
+        }
+        let token = random.next()
+        let timer = schedule(after: connectTimeout) { node in
+            node.failConnect(token, reason: "no connection within \(node.connectTimeout)")
+        }
+        pendingConnects[token] = PendingConnect(request: request, owner: owner, timer: timer)
+        let gateway = table.structured.isEmpty ? Router.gateway(in: table) : nil
+        let ctm = ConnectToMe(token: token, type: request.type, requester: info, gateway: gateway)
+        let header = RoutedHeader(mode: request.mode, payloadType: .connectToMe, source: address, destination: request.target)
+        route(RoutedPacket(header: header, payload: ctm.encoded()), previous: nil)
+        if let peer = request.peer, peer.address != address, linker.attempt(to: peer.address) == nil, pendingConnects[token] != nil {
+            startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
+                         purpose: .own(connectToken: token))
+        }
+    }
+
+    private func failConnect(_ token: UInt64, reason: String) {
+        guard let pending = pendingConnects.removeValue(forKey: token) else { return }
+        pending.timer.cancel()
+        stats.connectsFailed += 1
+        post(.connectFailed(pending.request, reason: reason), only: pending.owner)
+    }
+
+    private func succeedConnect(_ token: UInt64, with connection: Connection) {
+        guard let pending = pendingConnects.removeValue(forKey: token) else { return }
+        pending.timer.cancel()
+        post(.connectSucceeded(pending.request, connection), only: pending.owner)
+    }
+
+    /// Adds one of our types to an existing connection and tells the peer with a link request on the same edge
+    /// (the peer merges it; the reply is not needed).
+    private func addLocalType(_ type: ConnectionType, to existing: Connection, token: UInt64) -> Connection {
+        var connection = existing
+        let isNew = !connection.localTypes.contains(type)
+        connection.localTypes.insert(type)
+        table.upsert(connection)
+        if isNew {
+            let request = LinkRequest(token: token, type: type, requester: info, target: connection.address,
+                                      observedURI: connection.remoteURI)
+            send(.linkRequest(request), on: connection.edgeID)
+            post(.connectionAdded(connection))
+            tableChanged()
+        }
+        return connection
+    }
+
+    private func handleConnectToMe(_ ctm: ConnectToMe, header: RoutedHeader) {
+        let requester = ctm.requester.address
+        logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
+        guard requester != address else { return }
+        let reply = ConnectToMeReply(token: ctm.token, requester: requester, type: ctm.type, responder: info,
+                                     neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer))
+        let replyHeader = RoutedHeader(mode: .exact, payloadType: .connectToMeReply, source: address,
+                                       destination: ctm.gateway ?? requester)
+        route(RoutedPacket(header: replyHeader, payload: reply.encoded()), previous: nil)
+        post(.neighboursLearned([ctm.requester], from: requester))
+        if let existing = table.connection(to: requester) {
+            // Already connected: tell the requester on the existing edge, with the CTM's token so it can match.
+            var connection = existing
+            connection.remoteTypes.insert(ctm.type)
+            table.upsert(connection)
+            let request = LinkRequest(token: ctm.token, type: ctm.type, requester: info, target: requester,
+                                      observedURI: connection.remoteURI)
+            send(.linkRequest(request), on: connection.edgeID)
+        } else if linker.attempt(to: requester) == nil {
+            startAttempt(token: ctm.token, type: ctm.type, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
+        }
+    }
+
+    private func handleConnectToMeReply(_ reply: ConnectToMeReply, header: RoutedHeader) {
+        if reply.requester != address {
+            // We are the requester's gateway: pass the reply on over our leaf connection.
+            guard table.contains(reply.requester) else { stats.drop("ctm_reply_no_requester"); return }
+            var forwarded = header
+            forwarded.destination = reply.requester
+            route(RoutedPacket(header: forwarded, payload: reply.encoded()), previous: nil)
+            return
+        }
+        let responder = reply.responder
+        logger.trace("ctm reply", metadata: ["from": "\(responder.address.short)", "pending": "\(pendingConnects[reply.token] != nil)"])
+        post(.neighboursLearned(reply.neighbours + [responder], from: responder.address))
+        guard let pending = pendingConnects[reply.token], responder.address != address else { return }
+        if let existing = table.connection(to: responder.address) {
+            succeedConnect(reply.token, with: addLocalType(pending.request.type, to: existing, token: random.next()))
+        } else if linker.attempt(to: responder.address) == nil {
+            startAttempt(token: random.next(), type: pending.request.type, target: responder.address,
+                         uris: responder.uris, purpose: .own(connectToken: reply.token))
+        }
+    }
+
+    private func handleRoutingError(_ error: RoutingError) {
+        if error.payloadType == .connectToMe {
+            for (token, pending) in pendingConnects where pending.request.target == error.destination {
+                failConnect(token, reason: "CTM to \(error.destination.short) not delivered: \(error.code)")
+            }
+        }
+        onRoutingError?(error)
+    }
+
+    // MARK: - Linking
+
+    private func startAttempt(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
+                              purpose: Linker.Purpose) {
+        stats.linkAttempts += 1
+        perform(linker.start(token: token, type: type, target: target, uris: uris, purpose: purpose))
+    }
+
+    private func perform(_ actions: [Linker.Action]) {
+        for action in actions {
+            switch action {
+            case .openEdge(let token, let uri):
+                openEdge(to: uri) { node, result in node.perform(node.linker.edgeOpened(token: token, result: result)) }
+            case .sendRequest(let token, let edge, let uri):
+                guard let attempt = linker.attempt(token: token) else { continue }
+                let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
+                                          observedURI: uri)
+                send(.linkRequest(request), on: edge)
+            case .armTimer(let token, let delay):
+                attemptTimers[token]?.cancel()
+                attemptTimers[token] = schedule(after: delay) { node in
+                    node.attemptTimers[token] = nil
+                    node.perform(node.linker.timerFired(token: token))
+                }
+            case .established(let attempt, let reply, let edge):
+                attemptTimers.removeValue(forKey: attempt.token)?.cancel()
+                linkEstablished(attempt, reply: reply, edge: edge)
+            case .failed(let attempt, let reason):
+                attemptTimers.removeValue(forKey: attempt.token)?.cancel()
+                attemptFailed(attempt, reason: reason)
+            }
+        }
+    }
+
+    private func openEdge(to uri: TransportURI, then: @escaping (Node, Result<EdgeID, EdgeError>) -> Void) {
+        guard let listener = listeners.first(where: { $0.scheme == uri.scheme }) else {
+            // Report asynchronously, like a transport would.
+            scheduler.schedule(after: .zero) { [weak self] in
+                guard let self, self.isRunning else { return }
+                then(self, .failure(.unreachable(uri, reason: "this node runs no '\(uri.scheme)' transport")))
+            }
+            return
+        }
+        listener.createEdge(to: uri) { [weak self] result in
+            guard let self, self.isRunning else { return }
+            switch result {
+            case .success(let edge): then(self, .success(self.register(edge)))
+            case .failure(let error): then(self, .failure(error))
+            }
+        }
+    }
+
+    private func register(_ edge: any Edge) -> EdgeID {
+        let key = ObjectIdentifier(edge)
+        if let id = edgeIDs[key] { return id }
+        nextEdgeNumber += 1
+        let id = EdgeID(nextEdgeNumber)
+        edgeIDs[key] = id
+        edges[id] = EdgeRecord(edge: edge, openedAt: scheduler.now)
+        edge.delegate = self
+        return id
+    }
+
+    private func linkEstablished(_ attempt: Linker.Attempt, reply: LinkReply, edge: EdgeID) {
+        guard let record = edges[edge] else { return }
+        uriLinkOwners[attempt.token] = nil
+        if reply.responder.address == address {
+            ownURIs.insert(record.edge.remoteURI)
+            closeEdgeIfUnused(edge)
+            return
+        }
+        learnObserved(reply.observedURI)
+        let connectToken: UInt64?
+        let localType: ConnectionType?
+        switch attempt.purpose {
+        case .own(let token): (localType, connectToken) = (attempt.type, token)
+        case .forPeer: (localType, connectToken) = (nil, nil)
+        }
+        let connection = establish(peer: reply.responder, edge: edge, record: record,
+                                   localType: localType, remoteType: localType == nil ? attempt.type : nil)
+        if let connectToken { succeedConnect(connectToken, with: connection) }
+        post(.neighboursLearned(reply.neighbours, from: reply.responder.address))
+    }
+
+    private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
+        stats.linkFailures += 1
+        logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
+        if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
+            post(.linkFailed(uris, reason: reason), only: owner)
+        }
+        if case .own(let token?) = attempt.purpose, let target = attempt.target, !table.contains(target) {
+            failConnect(token, reason: "link to \(target.short) failed: \(reason)")
+        }
+    }
+
+    private func handleLinkRequest(_ request: LinkRequest, edgeID: EdgeID) {
+        guard let record = edges[edgeID] else { return }
+        func refuse(_ code: LinkError.Code, _ message: String) {
+            send(.linkError(LinkError(token: request.token, code: code, message: message)), on: edgeID)
+        }
+        let peer = request.requester
+        logger.trace("link request", metadata: ["from": "\(peer.address.short)", "type": "\(request.type)",
+                                                "pending": "\(pendingConnects[request.token] != nil)"])
+        if peer.address == address { return refuse(.selfLink, "you reached yourself") }
+        if let target = request.target, target != address {
+            return refuse(.wrongTarget, "this is \(address.short), not \(target.short)")
+        }
+        let existing = table.connection(to: peer.address)
+        if existing == nil, let ours = linker.attempt(to: peer.address) {
+            // Both ends are linking at once: the attempt started by the larger address wins.
+            if address > peer.address { return refuse(.raceLost, "simultaneous link; the larger address's attempt wins") }
+            linker.cancel(token: ours.token)
+            attemptTimers.removeValue(forKey: ours.token)?.cancel()
+            var connection = establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
+            if case .own(let connectToken) = ours.purpose {
+                connection = addLocalTypeSilently(ours.type, to: connection)
+                if let connectToken { succeedConnect(connectToken, with: connection) }
+            }
+            return replyToLink(request, edgeID: edgeID, record: record)
+        }
+        if existing == nil && table.count >= config.maximumConnections {
+            return refuse(.tableFull, "already at \(config.maximumConnections) connections")
+        }
+        var connection = establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
+        if let pending = pendingConnects[request.token] {
+            // A CTM recipient linking back to us: the connection serves our request.
+            connection = addLocalTypeSilently(pending.request.type, to: connection)
+            succeedConnect(request.token, with: connection)
+        }
+        replyToLink(request, edgeID: edgeID, record: record)
+    }
+
+    private func addLocalTypeSilently(_ type: ConnectionType, to connection: Connection) -> Connection {
+        var updated = connection
+        guard !updated.localTypes.contains(type) else { return updated }
+        updated.localTypes.insert(type)
+        table.upsert(updated)
+        post(.connectionAdded(updated))
+        return updated
+    }
+
+    private func replyToLink(_ request: LinkRequest, edgeID: EdgeID, record: EdgeRecord) {
+        let reply = LinkReply(token: request.token, responder: info, observedURI: record.edge.remoteURI,
+                              neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
+                                .filter { $0.address != request.requester.address }.map(\.peer))
+        send(.linkReply(reply), on: edgeID)
+    }
+
+    /// Adds or updates the one connection to `peer`, now on `edge`.
+    @discardableResult
+    private func establish(peer: NodeInfo, edge: EdgeID, record: EdgeRecord, localType: ConnectionType?,
+                           remoteType: ConnectionType?) -> Connection {
+        let now = scheduler.now
+        var connection: Connection
+        if var existing = table.connection(to: peer.address) {
+            if existing.edgeID != edge {
+                // The peer linked again on a new edge (it restarted or moved): the newest handshake wins.
+                let old = existing.edgeID
+                existing.edgeID = edge
+                existing.transport = record.edge.transport
+                existing.localURI = record.edge.localURI
+                existing.remoteURI = record.edge.remoteURI
+                existing.isInbound = record.edge.isInbound
+                table.upsert(existing)
+                closeEdgeIfUnused(old)
+            }
+            existing.peer = peer
+            existing.lastHeard = now
+            connection = existing
+        } else {
+            connection = Connection(peer: peer, localTypes: [], remoteTypes: [], edgeID: edge,
+                                    transport: record.edge.transport, localURI: record.edge.localURI,
+                                    remoteURI: record.edge.remoteURI, isInbound: record.edge.isInbound, createdAt: now)
+        }
+        let before = connection.types
+        if let localType { connection.localTypes.insert(localType) }
+        if let remoteType { connection.remoteTypes.insert(remoteType) }
+        let isNew = !table.contains(peer.address)
+        table.upsert(connection)
+        if isNew || connection.types != before {
+            post(.connectionAdded(connection))
+            tableChanged()
+        }
+        return connection
+    }
+
+    private func learnObserved(_ uri: TransportURI) {
+        listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
+    }
+
+    // MARK: - Connections going away
+
+    private func removeConnection(_ peer: Address, reason: String) {
+        guard let removed = table.remove(peer) else { return }
+        logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
+        post(.connectionRemoved(removed))
+        tableChanged()
+    }
+
+    private func closeEdgeIfUnused(_ id: EdgeID) {
+        guard let record = edges[id] else { return }
+        if table.connections.contains(where: { $0.edgeID == id }) || linker.isUsing(id) { return }
+        forget(id)
+        record.edge.close()
+    }
+
+    private func forget(_ id: EdgeID) {
+        guard let record = edges.removeValue(forKey: id) else { return }
+        edgeIDs[ObjectIdentifier(record.edge)] = nil
+        record.edge.delegate = nil
+    }
+
+    // MARK: - Liveness
+
+    private func checkLiveness() {
+        let now = scheduler.now
+        for connection in table.connections {
+            let silent = now - connection.lastHeard
+            if silent >= config.liveness.deadAfter {
+                logger.debug("peer silent; closing", metadata: ["peer": "\(connection.address.short)"])
+                removeConnection(connection.address, reason: "dead")
+                closeEdgeIfUnused(connection.edgeID)
+            } else if silent >= config.liveness.pingInterval {
+                send(.ping(nonce: UInt64(bitPattern: now.nanoseconds)), on: connection.edgeID)
+            }
+        }
+        // Edges that never became connections (refused, stray packets) are closed after a while.
+        let stale = config.linking.replyTimeout * (config.linking.attemptsPerURI + 2)
+        for (id, record) in edges where now - record.openedAt > stale {
+            closeEdgeIfUnused(id)
+        }
+    }
+
+    // MARK: - Status (neighbour sharing)
+
+    private func tableChanged() {
+        onTableChange?(self)
+        guard !statusScheduled else { return }
+        statusScheduled = true
+        // Coalesce a burst of changes into one round of status messages.
+        timers.removeAll { $0.isCancelled }
+        timers.append(schedule(after: .milliseconds(50)) { node in
+            node.statusScheduled = false
+            node.shareNeighboursIfChanged()
+        })
+    }
+
+    private func shareNeighboursIfChanged() {
+        let nearest = table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
+        let addresses = nearest.map(\.address)
+        guard addresses != lastSharedNeighbours else { return }
+        lastSharedNeighbours = addresses
+        let status = EdgeMessage.status(Status(neighbours: nearest.map(\.peer)))
+        for connection in nearest { send(status, on: connection.edgeID) }
+    }
+
+    // MARK: - Routing
+
+    private func route(_ packet: RoutedPacket, previous: Address?) {
+        var packet = packet
+        let decision = Router.decide(packet.header, at: address, table: table, previous: previous,
+                                     isRingMember: isRingMember)
+        logger.trace("route", metadata: ["type": "\(packet.header.payloadType)", "mode": "\(packet.header.mode)",
+                                         "dst": "\(packet.header.destination.short)", "decision": "\(decision)"])
+        switch decision {
+        case .deliver:
+            deliver(packet)
+        case .forward(let next):
+            guard packet.header.hops < packet.header.ttl else {
+                stats.drop("ttl_expired")
+                return routingFailed(packet.header, .ttlExpired)
+            }
+            guard let connection = table.connection(to: next) else { return }
+            packet.header.hops += 1
+            if previous != nil { stats.routedForwarded += 1 }
+            send(.routed(packet), on: connection.edgeID)
+        case .fail(let code):
+            stats.drop("route_\(code)")
+            routingFailed(packet.header, code)
+        }
+    }
+
+    private func routingFailed(_ header: RoutedHeader, _ code: RoutingError.Code) {
+        guard header.payloadType != .routingError else { return }
+        let error = RoutingError(code: code, destination: header.destination, payloadType: header.payloadType, reporter: address)
+        if header.source == address { return handleRoutingError(error) }
+        let back = RoutedHeader(mode: .exact, payloadType: .routingError, source: address, destination: header.source)
+        route(RoutedPacket(header: back, payload: error.encoded()), previous: nil)
+    }
+
+    private func deliver(_ packet: RoutedPacket) {
+        stats.routedDelivered += 1
+        let header = packet.header
+        do {
+            switch header.payloadType {
+            case .data: onDeliver?(header, packet.payload)
+            case .connectToMe: handleConnectToMe(try ConnectToMe.decode(packet.payload), header: header)
+            case .connectToMeReply: handleConnectToMeReply(try ConnectToMeReply.decode(packet.payload), header: header)
+            case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
+            default: stats.drop("unknown_payload_type")
+            }
+        } catch {
+            stats.drop(error.reason)
+        }
+    }
+
+    // MARK: - Sending
+
+    private func send(_ message: EdgeMessage, on id: EdgeID) {
+        guard let record = edges[id] else { return }
+        let buffer = message.encoded()
+        stats.packetsOut += 1
+        stats.bytesOut += buffer.readableBytes
+        record.edge.send(buffer)
+    }
+}
+
+// MARK: - Transport callbacks
+
+extension Node: EdgeListenerDelegate, EdgeDelegate {
+    public func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {
+        guard isRunning else { edge.close(); return }
+        _ = register(edge)
+    }
+
+    public func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
+        guard isRunning, let id = edgeIDs[ObjectIdentifier(edge)] else { return }
+        stats.packetsIn += 1
+        stats.bytesIn += packet.readableBytes
+        let message: EdgeMessage
+        do {
+            message = try EdgeMessage.decode(packet)
+        } catch {
+            stats.drop(error.reason)
+            return
+        }
+        // The connection (if any) on this edge.
+        let peer = table.connections.first { $0.edgeID == id }?.address
+        if let peer { table.update(peer) { $0.lastHeard = scheduler.now } }
+        switch message {
+        case .linkRequest(let request): handleLinkRequest(request, edgeID: id)
+        case .linkReply(let reply): perform(linker.replyReceived(reply, on: id))
+        case .linkError(let error):
+            if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
+                ownURIs.insert(edge.remoteURI)
+            }
+            perform(linker.errorReceived(error, on: id))
+        case .ping(let nonce):
+            guard peer != nil else { stats.drop("not_linked"); return }
+            send(.pong(nonce: nonce), on: id)
+        case .pong(let nonce):
+            guard let peer else { stats.drop("not_linked"); return }
+            let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
+            if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
+        case .close:
+            guard let peer else { return }
+            removeConnection(peer, reason: "closed by peer")
+            closeEdgeIfUnused(id)
+        case .status(let status):
+            guard let peer else { stats.drop("not_linked"); return }
+            post(.neighboursLearned(status.neighbours, from: peer))
+        case .routed(let packet):
+            guard let peer else { stats.drop("not_linked"); return }
+            route(packet, previous: peer)
+        }
+    }
+
+    public func edgeDidClose(_ edge: any Edge) {
+        guard let id = edgeIDs[ObjectIdentifier(edge)] else { return }
+        forget(id)
+        if let peer = table.connections.first(where: { $0.edgeID == id })?.address {
+            removeConnection(peer, reason: "edge closed")
+        }
+        perform(linker.edgeClosed(id))
+    }
+}

@@ -1,0 +1,73 @@
+/// Routing decisions (Brunet's AHRouter), as pure functions of a header and the connection table.
+///
+/// Greedy: a packet moves only to a connection strictly nearer to its destination (by the mode's distance)
+/// than the current node, so it can never loop; TTL bounds it in every mode. Leaf connections are never
+/// next hops, except to deliver to the leaf itself (exact mode) or, from a node not yet in the ring, as its
+/// gateway into the ring.
+public enum Router {
+    public enum Decision: Equatable, Sendable {
+        /// This node is the destination.
+        case deliver
+        /// Send to this peer.
+        case forward(to: Address)
+        /// Cannot be delivered; tell the source why (unless the packet is itself an error).
+        case fail(RoutingError.Code)
+    }
+
+    /// Decides what to do with a packet at the node `local`, which received it from `previous` (nil when the
+    /// node originates it). Does not check TTL: the caller fails a packet whose hops would exceed it.
+    ///
+    /// `isRingMember` says whether this node may take delivery of `nearest`/`left`/`right` packets: a node
+    /// still joining (no structured connection, not the founder of its ring) must not answer CTMs for the
+    /// ring, or joining nodes would form rings of their own.
+    public static func decide(_ header: RoutedHeader, at local: Address, table: ConnectionTable,
+                              previous: Address?, isRingMember: Bool = true) -> Decision {
+        let destination = header.destination
+        switch header.mode {
+        case .exact:
+            if destination == local { return .deliver }
+            if table.contains(destination) { return .forward(to: destination) }
+            if let best = table.nearestStructured(to: destination),
+               best.address.distance(to: destination) < local.distance(to: destination) {
+                return .forward(to: best.address)
+            }
+            return viaGateway(table: table, previous: previous) ?? .fail(.absentDestination)
+
+        case .nearest:
+            let isSource = header.source == local
+            if let best = table.nearestStructured(to: destination, excluding: header.source),
+               isSource || best.address.distance(to: destination) < local.distance(to: destination) {
+                return .forward(to: best.address)
+            }
+            if !isSource && isRingMember { return .deliver }
+            return viaGateway(table: table, previous: previous) ?? .fail(.noRoute)
+
+        case .left, .right:
+            let isLeft = header.mode == .left
+            // Distance from the destination in the mode's direction; the destination itself is excluded.
+            func reach(_ address: Address) -> Address? {
+                guard address != destination else { return nil }
+                return isLeft ? destination.leftDistance(to: address) : destination.rightDistance(to: address)
+            }
+            let best = isLeft ? table.nearestStructured(leftOf: destination) : table.nearestStructured(rightOf: destination)
+            let own = reach(local)
+            if let best, let bestReach = reach(best.address), own.map({ bestReach < $0 }) ?? true {
+                return .forward(to: best.address)
+            }
+            if own != nil && isRingMember { return .deliver }
+            return viaGateway(table: table, previous: previous) ?? .fail(.noRoute)
+        }
+    }
+
+    /// A node with no structured connection sends everything through its own leaf connection (its gateway
+    /// into the ring), unless the packet came from there.
+    private static func viaGateway(table: ConnectionTable, previous: Address?) -> Decision? {
+        guard table.structured.isEmpty, let gateway = gateway(in: table), gateway != previous else { return nil }
+        return .forward(to: gateway)
+    }
+
+    /// The peer of a leaf connection this node made itself (inbound leaves are other nodes joining through us).
+    public static func gateway(in table: ConnectionTable) -> Address? {
+        table.connections.first { $0.localTypes.contains(.leaf) }?.address
+    }
+}
