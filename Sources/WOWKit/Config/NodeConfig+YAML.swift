@@ -212,6 +212,9 @@ private struct ConfigReader {
             let text = try string(element)
             do {
                 uris.append(try TransportURI(text))
+            } catch .empty {
+                throw self.error(at: element,
+                                 "\(TransportURI.ParseError.empty); write scheme://location or remove the entry")
             } catch {
                 throw self.error(at: element, error.description)
             }
@@ -364,7 +367,9 @@ private struct ConfigReader {
     }
 
     private func fields(of node: Yams.Node, field: Field?, allowed: [String]) throws(ConfigError) -> Fields {
-        try fields(of: node, path: field?.path ?? "", at: field?.position, allowed: allowed)
+        // "Missing key" errors point at the key the mapping sits under (for a list element, the element).
+        try fields(of: node, path: field?.path ?? "", at: field.flatMap { ConfigReader.position(of: $0.key) },
+                   allowed: allowed)
     }
 
     private func fields(of node: Yams.Node, path: String, at position: Position?,
@@ -440,9 +445,13 @@ private struct ConfigReader {
             let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
             if mark.line >= 1, mark.line <= lines.count, lines[mark.line - 1].contains("\t") {
                 reason += "; YAML indents with spaces, not tabs: replace the tabs on this line"
+            } else if problem.contains("another document") {
+                reason += "; a config is one YAML document: remove the second '---' and what follows it"
+            } else if problem.contains("undefined alias") {
+                reason += "; define the anchor ('&name') before using '*name', or quote a value that starts with '*'"
             } else {
-                reason += "; fix the indentation, quoting or punctuation here (a value that starts with ':', "
-                    + "'{', '[', '*', '&', '!' or '#' needs quotes)"
+                reason += "; fix the syntax here: check the indentation and closing brackets, and quote values "
+                    + "that contain ': ' or start with '{', '[', '*', '&', '!' or '#'"
             }
             return ConfigError(file: file, line: mark.line, column: mark.column, key: "", reason: reason)
         }
