@@ -64,7 +64,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     public func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
         switch event {
         case .started:
-            return []
+            return upkeep(&context)
         case .tick:
             return upkeep(&context)
         case .connectionAdded(let connection):
@@ -102,7 +102,9 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
 
     private func upkeep(_ context: inout OverlordContext) -> [OverlordAction] {
         let table = context.table
-        let hasWayIn = !table.structured.isEmpty || Router.gateway(in: table) != nil
+        // A node just starting with somewhere to join asks at once: its CTMs travel behind the leaf link request.
+        let isJoining = table.isEmpty && context.bootstrap.contains { !context.local.uris.contains($0) }
+        let hasWayIn = !table.structured.isEmpty || Router.gateway(in: table) != nil || isJoining
         guard hasWayIn else { return [] }
         var actions: [OverlordAction] = []
         let periodic = context.now >= nextCheck

@@ -131,7 +131,7 @@ struct SimCommand: ParsableCommand {
         lines.append("  join -> routable (s):  p50 \(f(r.join_routable_s.p50))  p90 \(f(r.join_routable_s.p90))  p99 \(f(r.join_routable_s.p99))  max \(f(r.join_routable_s.max))  (\(r.join_routable_s.count) nodes)")
         lines.append("  join -> far links (s): p50 \(f(r.join_far_s.p50))  p90 \(f(r.join_far_s.p90))  p99 \(f(r.join_far_s.p99))  (\(r.join_far_s.count) nodes)")
         for c in r.checks {
-            lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node")
+            lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node (\(c.connections_by_local_type.sorted { $0.key < $1.key }.map { "\($0.key) \(f($0.value, 1))" }.joined(separator: ", ")))")
         }
         if r.churn_left + r.churn_joined > 0 { lines.append("  churn: \(r.churn_left) left, \(r.churn_joined) joined") }
         lines.append("  idle upkeep: \(f(r.idle_bytes_per_s_per_connection, 2)) bytes/s per connection")

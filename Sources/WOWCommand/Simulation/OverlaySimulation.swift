@@ -158,14 +158,15 @@ public final class OverlaySimulation {
     private func observe(_ simulated: SimulatedNode) {
         guard simulated.isLive else { return }
         if simulated.routableAt == nil, isRoutable(simulated) { simulated.routableAt = scheduler.now }
-        if simulated.farLinksAt == nil, hasFarLinks(simulated) { simulated.farLinksAt = scheduler.now }
+        if simulated.farLinksAt == nil, simulated.routableAt != nil, hasFarLinks(simulated) { simulated.farLinksAt = scheduler.now }
     }
 
     private func hasFarLinks(_ simulated: SimulatedNode) -> Bool {
         let table = simulated.node.table
+        // The node's own estimate decides how many far links it wants; a ring too small for any counts as done.
         guard let size = FarOverlord.estimateSize(table, perSide: 2) else { return false }
         let far = table.connections.filter { $0.localTypes.contains(farEstimator.connectionType) }.count
-        return far >= farEstimator.targetCount(size: size)
+        return far >= max(farEstimator.targetCount(size: size), ring.count > 8 ? 1 : 0)
     }
 
     // MARK: - Measuring
@@ -207,12 +208,20 @@ public final class OverlaySimulation {
         let result = measureRouting(count: messages)
         let live = liveNodes
         let connections = live.isEmpty ? 0 : Double(live.map { $0.node.table.count }.reduce(0, +)) / Double(live.count)
+        var byType: [String: Double] = [:]
+        for n in live {
+            for c in n.node.table.connections {
+                if c.localTypes.isEmpty { byType["none", default: 0] += 1 }
+                for t in c.localTypes { byType[t.name, default: 0] += 1 }
+            }
+        }
+        for key in byType.keys { byType[key]! /= Double(max(live.count, 1)) }
         return SimulationReport.Check(
             phase: phase, at_virtual_s: scheduler.now.seconds, live_nodes: live.count,
             ring_consistent: violations == 0, ring_violations: violations,
             messages_sent: result.sent, messages_delivered: result.delivered,
             delivery_ratio: result.sent == 0 ? 1 : Double(result.delivered) / Double(result.sent),
-            hops: Self.hopStats(result.hops), connections_per_node: connections)
+            hops: Self.hopStats(result.hops), connections_per_node: connections, connections_by_local_type: byType)
     }
 
     static func hopStats(_ hops: [Int]) -> SimulationReport.Hops {

@@ -31,6 +31,8 @@ public struct SimulationReport: Codable, Sendable {
         public var delivery_ratio: Double
         public var hops: Hops
         public var connections_per_node: Double
+        /// Connections per node by the types the node itself asked for (`none` when only the peer asked).
+        public var connections_by_local_type: [String: Double]
     }
 
     public var nodes: Int

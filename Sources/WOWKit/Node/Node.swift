@@ -48,18 +48,24 @@ public final class Node {
         var timer: TimerHandle
     }
     private var pendingConnects: [UInt64: PendingConnect] = [:]
+    /// Recently finished connects (token -> type): a CTM recipient's link request that arrives after the
+    /// connect finished still carries our token and links on our behalf, not its own.
+    private var finishedConnects: [UInt64: ConnectionType] = [:]
+    private var finishedOrder: [UInt64] = []
     /// Owners of `.linkToURIs` attempts, by attempt token.
     private var uriLinkOwners: [UInt64: (owner: Int, uris: [TransportURI])] = [:]
     private var attemptTimers: [UInt64: TimerHandle] = [:]
     private var timers: [TimerHandle] = []
 
     private var pendingEvents: [(OverlordEvent, only: Int?)] = []
+    /// Packets a joining node sends behind its leaf link request (see `route`).
+    private var joinQueue: [RoutedPacket] = []
     private var isDispatching = false
     private var statusScheduled = false
     private var lastSharedNeighbours: [Address] = []
 
     /// How long a Connect-To-Me may take before its overlord hears it failed.
-    public var connectTimeout: Duration = .seconds(20)
+    public var connectTimeout: Duration = .seconds(10)
 
     public init(config: NodeConfig, scheduler: any Scheduler, random: SeededRandom,
                 transports: TransportRegistry, overlords: OverlordRegistry,
@@ -244,19 +250,30 @@ public final class Node {
             node.failConnect(token, reason: "no connection within \(node.connectTimeout)")
         }
         pendingConnects[token] = PendingConnect(request: request, owner: owner, timer: timer)
+        // Link directly when the peer's URIs are known, and send the CTM too: if we cannot reach the peer
+        // (NAT), its linking back to us opens the way.
+        if let peer = request.peer, peer.address != address, linker.attempt(to: peer.address) == nil {
+            startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
+                         purpose: .own(connectToken: token))
+        }
         let gateway = table.structured.isEmpty ? Router.gateway(in: table) : nil
         let ctm = ConnectToMe(token: token, type: request.type, requester: info, gateway: gateway)
         let header = RoutedHeader(mode: request.mode, payloadType: .connectToMe, source: address, destination: request.target)
         route(RoutedPacket(header: header, payload: ctm.encoded()), previous: nil)
-        if let peer = request.peer, peer.address != address, linker.attempt(to: peer.address) == nil, pendingConnects[token] != nil {
-            startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
-                         purpose: .own(connectToken: token))
+    }
+
+    private func rememberFinished(_ token: UInt64, type: ConnectionType) {
+        finishedConnects[token] = type
+        finishedOrder.append(token)
+        if finishedOrder.count > 1024 {
+            finishedConnects[finishedOrder.removeFirst()] = nil
         }
     }
 
     private func failConnect(_ token: UInt64, reason: String) {
         guard let pending = pendingConnects.removeValue(forKey: token) else { return }
         pending.timer.cancel()
+        rememberFinished(token, type: pending.request.type)
         stats.connectsFailed += 1
         post(.connectFailed(pending.request, reason: reason), only: pending.owner)
     }
@@ -264,6 +281,7 @@ public final class Node {
     private func succeedConnect(_ token: UInt64, with connection: Connection) {
         guard let pending = pendingConnects.removeValue(forKey: token) else { return }
         pending.timer.cancel()
+        rememberFinished(token, type: pending.request.type)
         post(.connectSucceeded(pending.request, connection), only: pending.owner)
     }
 
@@ -330,7 +348,9 @@ public final class Node {
 
     private func handleRoutingError(_ error: RoutingError) {
         if error.payloadType == .connectToMe {
-            for (token, pending) in pendingConnects where pending.request.target == error.destination {
+            // A direct link attempt may still succeed where the CTM could not be routed.
+            for (token, pending) in pendingConnects where pending.request.target == error.destination
+                && !linker.attempts.values.contains(where: { $0.purpose == .own(connectToken: token) }) {
                 failConnect(token, reason: "CTM to \(error.destination.short) not delivered: \(error.code)")
             }
         }
@@ -355,6 +375,12 @@ public final class Node {
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
                 send(.linkRequest(request), on: edge)
+                if attempt.type == .leaf {
+                    for var packet in joinQueue {
+                        packet.header.hops += 1
+                        send(.routed(packet), on: edge)
+                    }
+                }
             case .armTimer(let token, let delay):
                 attemptTimers[token]?.cancel()
                 attemptTimers[token] = schedule(after: delay) { node in
@@ -401,6 +427,7 @@ public final class Node {
     }
 
     private func linkEstablished(_ attempt: Linker.Attempt, reply: LinkReply, edge: EdgeID) {
+        if attempt.type == .leaf { joinQueue.removeAll() }
         guard let record = edges[edge] else { return }
         uriLinkOwners[attempt.token] = nil
         if reply.responder.address == address {
@@ -423,6 +450,7 @@ public final class Node {
 
     private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
         stats.linkFailures += 1
+        if attempt.type == .leaf, !linker.attempts.values.contains(where: { $0.type == .leaf }) { joinQueue.removeAll() }
         logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
         if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
             post(.linkFailed(uris, reason: reason), only: owner)
@@ -450,21 +478,25 @@ public final class Node {
             if address > peer.address { return refuse(.raceLost, "simultaneous link; the larger address's attempt wins") }
             linker.cancel(token: ours.token)
             attemptTimers.removeValue(forKey: ours.token)?.cancel()
-            var connection = establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
+            let onOurBehalf = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token]
+            var connection = establish(peer: peer, edge: edgeID, record: record, localType: onOurBehalf,
+                                       remoteType: onOurBehalf == nil ? request.type : nil)
             if case .own(let connectToken) = ours.purpose {
                 connection = addLocalTypeSilently(ours.type, to: connection)
                 if let connectToken { succeedConnect(connectToken, with: connection) }
             }
+            if pendingConnects[request.token] != nil { succeedConnect(request.token, with: connection) }
             return replyToLink(request, edgeID: edgeID, record: record)
         }
         if existing == nil && table.count >= config.maximumConnections {
             return refuse(.tableFull, "already at \(config.maximumConnections) connections")
         }
-        var connection = establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
-        if let pending = pendingConnects[request.token] {
-            // A CTM recipient linking back to us: the connection serves our request.
-            connection = addLocalTypeSilently(pending.request.type, to: connection)
+        if let ourType = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token] {
+            // A CTM recipient linking back to us: the connection serves our request, not one of the peer's.
+            let connection = establish(peer: peer, edge: edgeID, record: record, localType: ourType, remoteType: nil)
             succeedConnect(request.token, with: connection)
+        } else {
+            establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
         }
         replyToLink(request, edgeID: edgeID, record: record)
     }
@@ -597,6 +629,7 @@ public final class Node {
 
     private func route(_ packet: RoutedPacket, previous: Address?) {
         var packet = packet
+        if let previous { stampGateway(&packet, from: previous) }
         let decision = Router.decide(packet.header, at: address, table: table, previous: previous,
                                      isRingMember: isRingMember)
         logger.trace("route", metadata: ["type": "\(packet.header.payloadType)", "mode": "\(packet.header.mode)",
@@ -614,9 +647,24 @@ public final class Node {
             if previous != nil { stats.routedForwarded += 1 }
             send(.routed(packet), on: connection.edgeID)
         case .fail(let code):
+            if previous == nil, table.isEmpty, linker.attempts.values.contains(where: { $0.type == .leaf }) {
+                // Joining: the leaf link is on its way. Send this right behind its link request on the same
+                // edge, so the gateway routes it as soon as it accepts us (saves a round trip per join).
+                joinQueue.append(packet)
+                return
+            }
             stats.drop("route_\(code)")
             routingFailed(packet.header, code)
         }
+    }
+
+    /// A gateway stamps itself into CTMs from a joining leaf, which did not know it yet, so replies come back.
+    private func stampGateway(_ packet: inout RoutedPacket, from previous: Address) {
+        guard packet.header.payloadType == .connectToMe, packet.header.source == previous,
+              let link = table.connection(to: previous), !link.isStructured,
+              var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
+        ctm.gateway = address
+        packet.payload = ctm.encoded()
     }
 
     private func routingFailed(_ header: RoutedHeader, _ code: RoutingError.Code) {
