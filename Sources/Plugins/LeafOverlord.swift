@@ -27,7 +27,7 @@ public final class LeafOverlord: ConnectionOverlord, OverlordPlugin {
 
     public static let name = "leaf"
     public let connectionType: ConnectionType = .leaf
-    public let tickInterval: Duration = .milliseconds(500)
+    public let tickInterval: Duration = .seconds(1)
 
     private let settings: Settings
     private var isLinking = false
@@ -75,7 +75,7 @@ public final class LeafOverlord: ConnectionOverlord, OverlordPlugin {
                 .map { .trim(peer: $0.address, type: .leaf) }
         }
         let hasLeaf = table.connections.contains { $0.localTypes.contains(.leaf) }
-        guard !hasLeaf, !isLinking, !bootstrap.isEmpty, table.structured.isEmpty, context.now >= nextTry else { return [] }
+        guard !hasLeaf, !isLinking, !bootstrap.isEmpty, !table.hasStructured, context.now >= nextTry else { return [] }
         isLinking = true
         return [.linkToURIs(bootstrap, type: .leaf)]
     }

@@ -38,7 +38,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
 
     public static let name = "structured.near"
     public let connectionType: ConnectionType = "structured.near"
-    public let tickInterval: Duration = .milliseconds(500)
+    public let tickInterval: Duration = .seconds(1)
 
     private let settings: Settings
     /// Pending directional CTMs and their next allowed time, per side.
@@ -46,6 +46,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     private var nextSideTry: [DeliveryMode: Timestamp] = [.left: .zero, .right: .zero]
     private var sideBackoff: [DeliveryMode: Duration] = [.left: .seconds(1), .right: .seconds(1)]
     private var nextCheck: Timestamp = .zero
+    private var nextTrim: Timestamp = .zero
     /// Nodes we are linking to directly after hearing of them.
     private var pendingPeers: Set<Address> = []
 
@@ -69,7 +70,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
             return upkeep(&context)
         case .connectionAdded(let connection):
             // A fresh leaf on a node outside the ring: join now rather than at the next tick.
-            if connection.localTypes == [.leaf] && context.table.structured.isEmpty { return upkeep(&context) }
+            if connection.localTypes == [.leaf] && !context.table.hasStructured { return upkeep(&context) }
             return []
         case .connectionRemoved:
             return upkeep(&context)
@@ -104,7 +105,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         let table = context.table
         // A node just starting with somewhere to join asks at once: its CTMs travel behind the leaf link request.
         let isJoining = table.isEmpty && context.bootstrap.contains { !context.local.uris.contains($0) }
-        let hasWayIn = !table.structured.isEmpty || Router.gateway(in: table) != nil || isJoining
+        let hasWayIn = table.hasStructured || Router.gateway(in: table) != nil || isJoining
         guard hasWayIn else { return [] }
         var actions: [OverlordAction] = []
         let periodic = context.now >= nextCheck
@@ -114,13 +115,22 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         }
         for mode in [DeliveryMode.left, .right] {
             let have = mode == .left ? table.leftNeighbours(settings.perSide).count : table.rightNeighbours(settings.perSide).count
-            let short = have < min(settings.perSide, max(1, table.structured.count))
+            let short = have < settings.perSide && (have == 0 || !ringIsTiny(table))
             guard (short || periodic), pendingSide[mode] != true, context.now >= nextSideTry[mode, default: .zero] else { continue }
             pendingSide[mode] = true
             actions.append(.connect(ConnectRequest(target: context.local.address, mode: mode, type: connectionType)))
         }
-        actions += trim(context)
+        if context.now >= nextTrim {
+            nextTrim = context.now + .seconds(5)
+            actions += trim(context)
+        }
         return actions
+    }
+
+    /// Whether every structured peer already is a neighbour on both sides (a ring of at most 2·per_side+1
+    /// nodes), so a side cannot have `per_side` distinct neighbours.
+    private func ringIsTiny(_ table: ConnectionTable) -> Bool {
+        table.structured.count < 2 * settings.perSide
     }
 
     /// Links to announced nodes that would be among our nearest on their side.

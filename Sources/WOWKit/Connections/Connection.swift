@@ -7,8 +7,8 @@
 /// last type and the peer asked for none, it closes the connection.
 public struct Connection: Sendable, CustomStringConvertible {
     public var peer: NodeInfo
-    public var localTypes: Set<ConnectionType>
-    public var remoteTypes: Set<ConnectionType>
+    public var localTypes: Set<ConnectionType> { didSet { isStructured = Self.structured(localTypes, remoteTypes) } }
+    public var remoteTypes: Set<ConnectionType> { didSet { isStructured = Self.structured(localTypes, remoteTypes) } }
     /// Identifies the edge within the node; overlords never touch edges.
     public var edgeID: EdgeID
     public var transport: String
@@ -26,9 +26,12 @@ public struct Connection: Sendable, CustomStringConvertible {
     /// Every type the connection serves, for either side.
     public var types: Set<ConnectionType> { localTypes.union(remoteTypes) }
 
-    /// Whether routing may use it as a next hop: any type other than `leaf`.
-    public var isStructured: Bool {
-        localTypes.contains { $0 != .leaf } || remoteTypes.contains { $0 != .leaf }
+    /// Whether routing may use it as a next hop: any type other than `leaf` (kept up to date as types change,
+    /// because routing asks on every packet).
+    public private(set) var isStructured: Bool
+
+    private static func structured(_ local: Set<ConnectionType>, _ remote: Set<ConnectionType>) -> Bool {
+        local.contains { $0 != .leaf } || remote.contains { $0 != .leaf }
     }
 
     public init(peer: NodeInfo, localTypes: Set<ConnectionType>, remoteTypes: Set<ConnectionType>, edgeID: EdgeID,
@@ -37,6 +40,7 @@ public struct Connection: Sendable, CustomStringConvertible {
         self.peer = peer
         self.localTypes = localTypes
         self.remoteTypes = remoteTypes
+        self.isStructured = Self.structured(localTypes, remoteTypes)
         self.edgeID = edgeID
         self.transport = transport
         self.localURI = localURI

@@ -55,6 +55,12 @@ public struct ConnectionTable: Sendable {
     /// Structured connections (usable for routing).
     public var structured: [Connection] { connections.filter(\.isStructured) }
 
+    /// Whether any connection is structured (cheaper than `structured.isEmpty`).
+    public var hasStructured: Bool { connections.contains(where: \.isStructured) }
+
+    /// The connection carried by `edge`, if any.
+    public func connection(on edge: EdgeID) -> Connection? { connections.first { $0.edgeID == edge } }
+
     /// Up to `count` structured connections on the left (greater addresses, wrapping), nearest first.
     public func leftNeighbours(_ count: Int) -> [Connection] { neighbours(count, towardsLeft: true) }
 

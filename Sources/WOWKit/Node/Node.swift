@@ -55,7 +55,8 @@ public final class Node {
     /// Owners of `.linkToURIs` attempts, by attempt token.
     private var uriLinkOwners: [UInt64: (owner: Int, uris: [TransportURI])] = [:]
     private var attemptTimers: [UInt64: TimerHandle] = [:]
-    private var timers: [TimerHandle] = []
+    /// Recurring timers (overlord ticks, liveness, status), by purpose; cancelled on stop.
+    private var timers: [String: TimerHandle] = [:]
 
     private var pendingEvents: [(OverlordEvent, only: Int?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
@@ -85,8 +86,14 @@ public final class Node {
 
     /// This node as others should know it: its address and every URI its transports can be reached at.
     public var info: NodeInfo {
-        NodeInfo(address: address, uris: listeners.flatMap(\.localURIs))
+        if let cachedInfo { return cachedInfo }
+        let fresh = NodeInfo(address: address, uris: listeners.flatMap(\.localURIs))
+        cachedInfo = fresh
+        isFounder = isFounder || config.bootstrap.allSatisfy { fresh.uris.contains($0) || ownURIs.contains($0) }
+        return fresh
     }
+    /// Recomputed when a transport may have learned a new URI.
+    private var cachedInfo: NodeInfo?
 
     // MARK: - Lifecycle
 
@@ -105,6 +112,7 @@ public final class Node {
         }
         for listener in built { try listener.start(delegate: self) }
         listeners = built
+        cachedInfo = nil
         overlords = builtOverlords
         isRunning = true
         startedAt = scheduler.now
@@ -122,7 +130,7 @@ public final class Node {
             }
         }
         isRunning = false
-        for timer in timers { timer.cancel() }
+        for timer in timers.values { timer.cancel() }
         for timer in attemptTimers.values { timer.cancel() }
         for pending in pendingConnects.values { pending.timer.cancel() }
         timers.removeAll()
@@ -144,10 +152,14 @@ public final class Node {
     /// Whether this node is part of a ring: it has structured connections, or it founded its ring (it has
     /// no bootstrap URI other than its own).
     public var isRingMember: Bool {
-        if !table.structured.isEmpty { return true }
+        if table.hasStructured { return true }
+        if isFounder { return true }
         let own = Set(info.uris).union(ownURIs)
         return config.bootstrap.allSatisfy { own.contains($0) }
     }
+
+    /// Set once the node finds it has nowhere to bootstrap but itself.
+    private var isFounder = false
 
     // MARK: - Application traffic
 
@@ -168,25 +180,20 @@ public final class Node {
     }
 
     private func scheduleTick(overlord index: Int, after delay: Duration) {
-        let handle = schedule(after: delay) { node in
-            node.timers.removeAll { $0.isCancelled }
+        timers["tick\(index)"] = schedule(after: delay) { node in
             node.post(.tick, only: index)
             node.scheduleTick(overlord: index, after: node.overlords[index].tickInterval)
         }
-        timers.removeAll { $0.isCancelled }
-        timers.append(handle)
     }
 
     private func scheduleLiveness() {
         let interval = config.liveness.pingInterval / 3
         // Spread nodes' liveness rounds so they do not all fire at once.
         let jitter = Duration.nanoseconds(Int64(random.unit() * Double(interval.nanoseconds)))
-        let handle = schedule(after: interval + jitter / 4) { node in
+        timers["liveness"] = schedule(after: interval + jitter / 4) { node in
             node.checkLiveness()
             node.scheduleLiveness()
         }
-        timers.removeAll { $0.isCancelled }
-        timers.append(handle)
     }
 
     // MARK: - Overlord events and actions
@@ -256,7 +263,7 @@ public final class Node {
             startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
                          purpose: .own(connectToken: token))
         }
-        let gateway = table.structured.isEmpty ? Router.gateway(in: table) : nil
+        let gateway = table.hasStructured ? nil : Router.gateway(in: table)
         let ctm = ConnectToMe(token: token, type: request.type, requester: info, gateway: gateway)
         let header = RoutedHeader(mode: request.mode, payloadType: .connectToMe, source: address, destination: request.target)
         route(RoutedPacket(header: header, payload: ctm.encoded()), previous: nil)
@@ -432,6 +439,7 @@ public final class Node {
         uriLinkOwners[attempt.token] = nil
         if reply.responder.address == address {
             ownURIs.insert(record.edge.remoteURI)
+            cachedInfo = nil
             closeEdgeIfUnused(edge)
             return
         }
@@ -556,7 +564,9 @@ public final class Node {
     }
 
     private func learnObserved(_ uri: TransportURI) {
+        guard cachedInfo?.uris.contains(uri) != true else { return }
         listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
+        cachedInfo = nil
     }
 
     // MARK: - Connections going away
@@ -609,11 +619,10 @@ public final class Node {
         guard !statusScheduled else { return }
         statusScheduled = true
         // Coalesce a burst of changes into one round of status messages.
-        timers.removeAll { $0.isCancelled }
-        timers.append(schedule(after: .milliseconds(50)) { node in
+        timers["status"] = schedule(after: .milliseconds(50)) { node in
             node.statusScheduled = false
             node.shareNeighboursIfChanged()
-        })
+        }
     }
 
     private func shareNeighboursIfChanged() {
@@ -722,7 +731,7 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             return
         }
         // The connection (if any) on this edge.
-        let peer = table.connections.first { $0.edgeID == id }?.address
+        let peer = table.connection(on: id)?.address
         if let peer { table.update(peer) { $0.lastHeard = scheduler.now } }
         switch message {
         case .linkRequest(let request): handleLinkRequest(request, edgeID: id)
@@ -730,6 +739,7 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         case .linkError(let error):
             if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
                 ownURIs.insert(edge.remoteURI)
+                cachedInfo = nil
             }
             perform(linker.errorReceived(error, on: id))
         case .ping(let nonce):
@@ -755,7 +765,7 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
     public func edgeDidClose(_ edge: any Edge) {
         guard let id = edgeIDs[ObjectIdentifier(edge)] else { return }
         forget(id)
-        if let peer = table.connections.first(where: { $0.edgeID == id })?.address {
+        if let peer = table.connection(on: id)?.address {
             removeConnection(peer, reason: "edge closed")
         }
         perform(linker.edgeClosed(id))

@@ -62,7 +62,7 @@ public enum Router {
     /// A node with no structured connection sends everything through its own leaf connection (its gateway
     /// into the ring), unless the packet came from there.
     private static func viaGateway(table: ConnectionTable, previous: Address?) -> Decision? {
-        guard table.structured.isEmpty, let gateway = gateway(in: table), gateway != previous else { return nil }
+        guard !table.hasStructured, let gateway = gateway(in: table), gateway != previous else { return nil }
         return .forward(to: gateway)
     }
 
