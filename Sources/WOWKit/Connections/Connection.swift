@@ -14,6 +14,8 @@ public struct Connection: Sendable, CustomStringConvertible {
     public var transport: String
     public var localURI: TransportURI
     public var remoteURI: TransportURI
+    /// Whether the peer started the link handshake that made (or last renewed) this connection. Not the
+    /// edge's direction: datagram transports share one edge per remote endpoint for both directions.
     public var isInbound: Bool
     public var createdAt: Timestamp
     /// When a packet from the peer last arrived.

@@ -451,7 +451,7 @@ public final class Node {
         case .forPeer: (localType, connectToken) = (nil, nil)
         }
         let connection = establish(peer: reply.responder, edge: edge, record: record,
-                                   localType: localType, remoteType: localType == nil ? attempt.type : nil)
+                                   localType: localType, remoteType: localType == nil ? attempt.type : nil, byPeer: false)
         if let connectToken { succeedConnect(connectToken, with: connection) }
         post(.neighboursLearned(reply.neighbours, from: reply.responder.address))
     }
@@ -488,7 +488,7 @@ public final class Node {
             attemptTimers.removeValue(forKey: ours.token)?.cancel()
             let onOurBehalf = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token]
             var connection = establish(peer: peer, edge: edgeID, record: record, localType: onOurBehalf,
-                                       remoteType: onOurBehalf == nil ? request.type : nil)
+                                       remoteType: onOurBehalf == nil ? request.type : nil, byPeer: true)
             if case .own(let connectToken) = ours.purpose {
                 connection = addLocalTypeSilently(ours.type, to: connection)
                 if let connectToken { succeedConnect(connectToken, with: connection) }
@@ -501,10 +501,11 @@ public final class Node {
         }
         if let ourType = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token] {
             // A CTM recipient linking back to us: the connection serves our request, not one of the peer's.
-            let connection = establish(peer: peer, edge: edgeID, record: record, localType: ourType, remoteType: nil)
+            let connection = establish(peer: peer, edge: edgeID, record: record, localType: ourType, remoteType: nil,
+                                       byPeer: true)
             succeedConnect(request.token, with: connection)
         } else {
-            establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type)
+            establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: request.type, byPeer: true)
         }
         replyToLink(request, edgeID: edgeID, record: record)
     }
@@ -528,7 +529,7 @@ public final class Node {
     /// Adds or updates the one connection to `peer`, now on `edge`.
     @discardableResult
     private func establish(peer: NodeInfo, edge: EdgeID, record: EdgeRecord, localType: ConnectionType?,
-                           remoteType: ConnectionType?) -> Connection {
+                           remoteType: ConnectionType?, byPeer: Bool) -> Connection {
         let now = scheduler.now
         var connection: Connection
         if var existing = table.connection(to: peer.address) {
@@ -539,7 +540,7 @@ public final class Node {
                 existing.transport = record.edge.transport
                 existing.localURI = record.edge.localURI
                 existing.remoteURI = record.edge.remoteURI
-                existing.isInbound = record.edge.isInbound
+                existing.isInbound = byPeer
                 table.upsert(existing)
                 closeEdgeIfUnused(old)
             }
@@ -549,7 +550,7 @@ public final class Node {
         } else {
             connection = Connection(peer: peer, localTypes: [], remoteTypes: [], edgeID: edge,
                                     transport: record.edge.transport, localURI: record.edge.localURI,
-                                    remoteURI: record.edge.remoteURI, isInbound: record.edge.isInbound, createdAt: now)
+                                    remoteURI: record.edge.remoteURI, isInbound: byPeer, createdAt: now)
         }
         let before = connection.types
         if let localType { connection.localTypes.insert(localType) }
