@@ -12,7 +12,7 @@ public final class FarOverlord: ConnectionOverlord, OverlordPlugin {
         public var minimum: Int = 1
         public var maximum: Int = 16
         /// CTMs in flight at once.
-        public var parallel: Int = 4
+        public var parallel: Int = 8
         /// Neighbours per side used to estimate N.
         public var estimatePerSide: Int = 2
 
@@ -83,13 +83,14 @@ public final class FarOverlord: ConnectionOverlord, OverlordPlugin {
             // A "far" link that landed on a near neighbour adds nothing: drop the type and draw again.
             let near = Set(context.table.leftNeighbours(settings.estimatePerSide).map(\.address)
                            + context.table.rightNeighbours(settings.estimatePerSide).map(\.address))
-            if near.contains(connection.address) { return [.trim(peer: connection.address, type: connectionType)] }
-            return []
+            if near.contains(connection.address) { return [.trim(peer: connection.address, type: connectionType)] + upkeep(&context) }
+            return upkeep(&context)
         case .connectFailed(let request, _) where request.type == connectionType:
             pending = max(0, pending - 1)
             failures += 1
             backoffUntil = context.now + .milliseconds(Int64(min(30_000, 500 << min(failures, 6))))
             return []
+
         default:
             return []
         }
