@@ -1,0 +1,263 @@
+import XCTest
+
+@testable import WOWKit
+
+/// The link handshake's outbound state machine: the actions it asks for, event by event.
+final class LinkerTests: XCTestCase {
+    private let peer = Address(high: 0x20 << 56, middle: 0, low: 0)
+    private let stranger = Address(high: 0x90 << 56, middle: 0, low: 0)
+    private let first = uri("memory://2:1")
+    private let second = uri("udp://198.18.0.2:4000")
+
+    private func makeLinker(attemptsPerURI: Int = 3) -> Linker {
+        var settings = NodeConfig.Linking()
+        settings.replyTimeout = .seconds(2)
+        settings.retryBackoff = .milliseconds(100)
+        settings.attemptsPerURI = attemptsPerURI
+        return Linker(settings: settings)
+    }
+
+    private func reply(_ token: UInt64, from address: Address) -> LinkReply {
+        LinkReply(token: token, responder: NodeInfo(address: address, uris: [first]), observedURI: uri("memory://1:1"),
+                  neighbours: [])
+    }
+
+    // MARK: Success
+
+    func testASuccessfulAttemptOpensAnEdgeSendsARequestAndIsEstablished() {
+        var linker = makeLinker()
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second],
+                                    purpose: .own(connectToken: 42)),
+                       [.openEdge(token: 7, uri: first)])
+        XCTAssertEqual(linker.attempt(to: peer)?.token, 7)
+        XCTAssertEqual(linker.attempt(token: 7)?.purpose, .own(connectToken: 42))
+        XCTAssertNil(linker.attempt(token: 7)?.edge)
+
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertTrue(linker.isUsing(EdgeID(3)))
+        XCTAssertFalse(linker.isUsing(EdgeID(4)))
+
+        let pending = linker.attempt(token: 7)
+        let answer = reply(7, from: peer)
+        let actions = linker.replyReceived(answer, on: EdgeID(3))
+        guard let pending else { return XCTFail("the attempt was pending") }
+        XCTAssertEqual(actions, [.established(pending, reply: answer, edge: EdgeID(3))])
+        XCTAssertEqual(pending.type, "structured.near")
+        XCTAssertEqual(pending.target, peer)
+        XCTAssertEqual(pending.edge, EdgeID(3))
+
+        XCTAssertNil(linker.attempt(token: 7))
+        XCTAssertNil(linker.attempt(to: peer))
+        XCTAssertFalse(linker.isUsing(EdgeID(3)))
+        XCTAssertEqual(linker.timerFired(token: 7), [], "the reply timer of a finished attempt does nothing")
+        XCTAssertEqual(linker.replyReceived(answer, on: EdgeID(3)), [], "a duplicate reply does nothing")
+    }
+
+    func testABootstrapAttemptAcceptsAnyResponder() {
+        var linker = makeLinker()
+        _ = linker.start(token: 1, type: .leaf, target: nil, uris: [first], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 1, result: .success(EdgeID(5)))
+        let answer = reply(1, from: stranger)
+        let actions = linker.replyReceived(answer, on: EdgeID(5))
+        XCTAssertEqual(actions.count, 1)
+        guard case .established(let attempt, let got, let edge) = actions.first else {
+            return XCTFail("expected established, got \(actions)")
+        }
+        XCTAssertEqual(attempt.token, 1)
+        XCTAssertNil(attempt.target)
+        XCTAssertEqual(got, answer)
+        XCTAssertEqual(edge, EdgeID(5))
+    }
+
+    // MARK: Retries and moving on
+
+    func testTimeoutsRetryWithDoublingBackoffThenMoveToTheNextURI() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        XCTAssertEqual(linker.timerFired(token: 7),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
+                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(100))])
+        XCTAssertEqual(linker.timerFired(token: 7),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
+                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(200))])
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)], "three tries on the first URI")
+        XCTAssertNil(linker.attempt(token: 7)?.edge)
+        XCTAssertFalse(linker.isUsing(EdgeID(3)))
+
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4))),
+                       [.sendRequest(token: 7, edge: EdgeID(4), uri: second), .armTimer(token: 7, delay: .seconds(2))],
+                       "the new URI starts without backoff")
+        XCTAssertEqual(linker.timerFired(token: 7),
+                       [.sendRequest(token: 7, edge: EdgeID(4), uri: second),
+                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(100))])
+        _ = linker.timerFired(token: 7)
+        let (attempt, reason) = failure(linker.timerFired(token: 7))
+        XCTAssertEqual(attempt?.token, 7)
+        XCTAssertEqual(attempt?.purpose, .forPeer)
+        XCTAssertEqual(reason, "no reply from udp://198.18.0.2:4000 after 3 tries")
+        XCTAssertNil(linker.attempt(token: 7))
+        XCTAssertEqual(linker.timerFired(token: 7), [])
+    }
+
+    func testBackoffStopsDoublingAfterSixSteps() {
+        var linker = makeLinker(attemptsPerURI: 10)
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        var delays: [Duration] = []
+        for _ in 0..<9 {
+            let actions = linker.timerFired(token: 7)
+            guard actions.count == 2, case .armTimer(7, let delay) = actions[1] else {
+                return XCTFail("expected a retry, got \(actions)")
+            }
+            delays.append(delay - .seconds(2))
+        }
+        XCTAssertEqual(delays, [100, 200, 400, 800, 1600, 3200, 6400, 6400, 6400].map { Duration.milliseconds($0) })
+        XCTAssertEqual(failure(linker.timerFired(token: 7)).reason, "no reply from memory://2:1 after 10 tries")
+    }
+
+    func testFailureAfterTheLastURIReportsTheLastReason() {
+        var linker = makeLinker(attemptsPerURI: 1)
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)])
+        let unreachable = EdgeError.unreachable(second, reason: "no route to host")
+        let (attempt, reason) = failure(linker.edgeOpened(token: 7, result: .failure(unreachable)))
+        XCTAssertEqual(attempt?.target, peer)
+        XCTAssertEqual(reason, unreachable.description)
+        XCTAssertNil(linker.attempt(token: 7))
+    }
+
+    func testAnEdgeThatCannotBeOpenedMovesOnAtOnce() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .failure(.stopped)), [.openEdge(token: 7, uri: second)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4))),
+                       [.sendRequest(token: 7, edge: EdgeID(4), uri: second), .armTimer(token: 7, delay: .seconds(2))])
+    }
+
+    func testAReplyFromTheWrongNodeMovesOn() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        XCTAssertEqual(linker.replyReceived(reply(7, from: stranger), on: EdgeID(3)), [.openEdge(token: 7, uri: second)])
+        XCTAssertNotNil(linker.attempt(token: 7))
+
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
+        let (_, reason) = failure(linker.replyReceived(reply(7, from: stranger), on: EdgeID(4)))
+        XCTAssertEqual(reason, "udp://198.18.0.2:4000 is \(stranger.short), not \(peer.short)")
+        XCTAssertNil(linker.attempt(token: 7))
+    }
+
+    func testAWrongTargetErrorMovesOn() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        let wrong = LinkError(token: 7, code: .wrongTarget, message: "I am someone else")
+        XCTAssertEqual(linker.errorReceived(wrong, on: EdgeID(3)), [.openEdge(token: 7, uri: second)])
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
+        XCTAssertEqual(failure(linker.errorReceived(wrong, on: EdgeID(4))).reason,
+                       "udp://198.18.0.2:4000: I am someone else")
+    }
+
+    // MARK: Ignored events
+
+    func testRepliesAndErrorsOnTheWrongEdgeOrForUnknownTokensAreIgnored() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(3)), [], "no edge is open yet")
+
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        let before = linker.attempt(token: 7)
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(9)), [])
+        XCTAssertEqual(linker.replyReceived(reply(8, from: peer), on: EdgeID(3)), [])
+        for code in LinkError.Code.allCases {
+            XCTAssertEqual(linker.errorReceived(LinkError(token: 7, code: code, message: ""), on: EdgeID(9)), [], "\(code)")
+            XCTAssertEqual(linker.errorReceived(LinkError(token: 8, code: code, message: ""), on: EdgeID(3)), [], "\(code)")
+        }
+        XCTAssertEqual(linker.edgeOpened(token: 8, result: .success(EdgeID(3))), [])
+        XCTAssertEqual(linker.timerFired(token: 8), [])
+        XCTAssertEqual(linker.edgeClosed(EdgeID(9)), [])
+        XCTAssertEqual(linker.attempt(token: 7), before, "nothing changed")
+        XCTAssertEqual(linker.attempts.count, 1)
+
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(3)).count, 1, "the right reply still counts")
+    }
+
+    // MARK: Ending
+
+    func testRaceLostAndOtherRefusalsEndTheAttempt() {
+        for code in [LinkError.Code.raceLost, .refused, .tableFull, .selfLink] {
+            var linker = makeLinker()
+            _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+            _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+            let (attempt, reason) = failure(linker.errorReceived(LinkError(token: 7, code: code, message: "no"),
+                                                                 on: EdgeID(3)))
+            XCTAssertEqual(attempt?.token, 7, "\(code)")
+            XCTAssertEqual(reason, "\(code): no")
+            XCTAssertNil(linker.attempt(token: 7), "\(code): the second URI is not tried")
+        }
+    }
+
+    func testAClosedEdgeMovesEveryAttemptOnItToItsNextURI() {
+        var linker = makeLinker()
+        _ = linker.start(token: 9, type: .leaf, target: nil, uris: [first], purpose: .own(connectToken: nil))
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.start(token: 8, type: "structured.far", target: stranger, uris: [second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 9, result: .success(EdgeID(3)))
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        _ = linker.edgeOpened(token: 8, result: .success(EdgeID(4)))
+
+        let actions = linker.edgeClosed(EdgeID(3))
+        XCTAssertEqual(actions.count, 2)
+        XCTAssertEqual(actions.first, .openEdge(token: 7, uri: second), "in token order")
+        XCTAssertEqual(failure(Array(actions.dropFirst())).attempt?.token, 9)
+        XCTAssertEqual(failure(Array(actions.dropFirst())).reason, "the edge closed")
+        XCTAssertNil(linker.attempt(token: 9))
+        XCTAssertNil(linker.attempt(token: 7)?.edge)
+        XCTAssertEqual(linker.attempt(token: 8)?.edge, EdgeID(4), "an attempt on another edge is untouched")
+        XCTAssertEqual(linker.edgeClosed(EdgeID(3)), [])
+    }
+
+    func testCancelDropsTheAttemptSilently() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        XCTAssertEqual(linker.cancel(token: 7)?.token, 7)
+        XCTAssertNil(linker.cancel(token: 7))
+        XCTAssertNil(linker.attempt(to: peer))
+        XCTAssertFalse(linker.isUsing(EdgeID(3)))
+        XCTAssertEqual(linker.timerFired(token: 7), [])
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(3)), [])
+        XCTAssertEqual(linker.errorReceived(LinkError(token: 7, code: .raceLost, message: ""), on: EdgeID(3)), [])
+        XCTAssertEqual(linker.edgeClosed(EdgeID(3)), [])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))), [])
+    }
+
+    func testAnAttemptWithoutURIsFailsAtOnce() {
+        var linker = makeLinker()
+        let (attempt, reason) = failure(linker.start(token: 7, type: "structured.near", target: peer, uris: [],
+                                                     purpose: .forPeer))
+        XCTAssertEqual(attempt?.token, 7)
+        XCTAssertEqual(attempt?.target, peer)
+        XCTAssertEqual(reason, "the peer has no URI")
+        XCTAssertNil(linker.attempt(token: 7))
+        XCTAssertTrue(linker.attempts.isEmpty)
+    }
+
+    // MARK: Helpers
+
+    /// The attempt and reason of a lone `failed` action; nils (and a test failure) for anything else.
+    private func failure(_ actions: [Linker.Action], file: StaticString = #filePath, line: UInt = #line)
+        -> (attempt: Linker.Attempt?, reason: String?) {
+        guard actions.count == 1, case .failed(let attempt, let reason) = actions[0] else {
+            XCTFail("expected one failed action, got \(actions)", file: file, line: line)
+            return (nil, nil)
+        }
+        return (attempt, reason)
+    }
+}
+
+/// Test literals only: a bad one is a bug in this file.
+private func uri(_ text: String) -> TransportURI { try! TransportURI(text) }
