@@ -110,7 +110,15 @@ public final class Node {
         for entry in config.overlords {
             builtOverlords.append(try overlordRegistry.makeOverlord(name: entry.name, settings: entry.settings))
         }
-        for listener in built { try listener.start(delegate: self) }
+        for (index, listener) in built.enumerated() {
+            do {
+                try listener.start(delegate: self)
+            } catch {
+                // Leave nothing half-started behind.
+                for started in built[..<index] { started.stop() }
+                throw error
+            }
+        }
         listeners = built
         cachedInfo = nil
         overlords = builtOverlords

@@ -45,7 +45,8 @@ public final class SimulationScheduler: Scheduler {
     /// Runs for `duration` of virtual time.
     public func run(for duration: Duration) { run(until: now + duration) }
 
-    /// Runs until `condition` holds (checked after each event) or `deadline`; returns whether it held.
+    /// Runs events while `condition` holds (checked before each event), until `deadline`. Returns true when
+    /// the condition became false, false when the deadline came (or the queue ran dry) first.
     @discardableResult
     public func run(until deadline: Timestamp, while condition: () -> Bool) -> Bool {
         while condition() {
