@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
     ],
     targets: [
         .target(
@@ -28,18 +30,34 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .target(name: "Transports", dependencies: ["WOWKit", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "Transports",
+            dependencies: [
+                "WOWKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(name: "Plugins", dependencies: ["WOWKit"]),
         .target(
             name: "WOWCommand",
             dependencies: [
                 "WOWKit", "Transports", "Plugins",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "wow", dependencies: ["WOWCommand"]),
         .testTarget(name: "WOWKitTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
-        .testTarget(name: "TransportsTests", dependencies: ["WOWKit", "Transports"]),
+        .testTarget(
+            name: "TransportsTests",
+            dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
         .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand"]),
     ],

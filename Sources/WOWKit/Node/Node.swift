@@ -103,7 +103,8 @@ public final class Node {
         var built: [any EdgeListener] = []
         for entry in config.transports {
             let context = TransportContext(scheduler: scheduler, random: random.split(),
-                                           logger: Logger(label: "wow.\(entry.name)"))
+                                           logger: Logger(label: "wow.\(entry.name)"),
+                                           eventLoop: (scheduler as? EventLoopScheduler)?.eventLoop)
             built.append(try transportRegistry.makeListener(scheme: entry.name, settings: entry.settings, context: context))
         }
         var builtOverlords: [any ConnectionOverlord] = []

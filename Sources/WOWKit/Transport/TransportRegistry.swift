@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 /// What a transport factory gets besides its settings.
 public struct TransportContext {
@@ -7,11 +8,15 @@ public struct TransportContext {
     /// A random stream of the transport's own.
     public var random: SeededRandom
     public var logger: Logger
+    /// The event loop the node runs on, for transports over real sockets (nil in the simulator). Socket
+    /// transports bind their channels to this loop, so their callbacks need no hop to reach the node.
+    public var eventLoop: (any EventLoop)?
 
-    public init(scheduler: any Scheduler, random: SeededRandom, logger: Logger) {
+    public init(scheduler: any Scheduler, random: SeededRandom, logger: Logger, eventLoop: (any EventLoop)? = nil) {
         self.scheduler = scheduler
         self.random = random
         self.logger = logger
+        self.eventLoop = eventLoop
     }
 }
 
