@@ -1,4 +1,6 @@
 import ArgumentParser
+import Plugins
+import Transports
 import WOWKit
 
 /// The `wow` command-line tool as a library entry point, so that a build with extra plugins is the standard
@@ -8,6 +10,15 @@ public enum WOW {
     public static func main(arguments: [String]? = nil) {
         WOWRootCommand.main(arguments)
     }
+
+    /// The transports and link strategies this build of `wow` knows, by name.
+    static func registries() -> (transports: TransportRegistry, overlords: OverlordRegistry) {
+        var transports = TransportRegistry()
+        TransportCatalog.registerTransports(in: &transports)
+        var overlords = OverlordRegistry()
+        PluginCatalog.registerOverlords(in: &overlords)
+        return (transports, overlords)
+    }
 }
 
 /// `wow`: the root command.
@@ -15,6 +26,6 @@ struct WOWRootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wow",
         abstract: "WOW: a self-organizing overlay network that gives scattered machines one flat virtual IP network.",
-        subcommands: [SimCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, SimCommand.self]
     )
 }

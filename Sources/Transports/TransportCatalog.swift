@@ -1,0 +1,8 @@
+import WOWKit
+
+/// The transports that ship with WOW over real sockets, for registering in one call. (`memory` is not among
+/// them: it needs the simulator's network object and is registered by the simulator.)
+public enum TransportCatalog {
+    public static func registerTransports(in registry: inout TransportRegistry) {
+    }
+}

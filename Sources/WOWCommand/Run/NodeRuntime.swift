@@ -1,0 +1,74 @@
+import Logging
+import NIOCore
+import NIOPosix
+import WOWKit
+
+/// Runs one node over real sockets: its event loop, its transports, its control socket, and an orderly
+/// shutdown. Everything of the node lives on one event loop; this type only hands work to it.
+public final class NodeRuntime: Sendable {
+    public let group: MultiThreadedEventLoopGroup
+    public let loop: any EventLoop
+    private let node: NIOLoopBound<Node>
+    private let control: (any Channel)?
+    public let controlPath: String?
+
+    private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
+                 control: (any Channel)?, controlPath: String?) {
+        self.group = group
+        self.loop = loop
+        self.node = node
+        self.control = control
+        self.controlPath = controlPath
+    }
+
+    /// Builds and starts the node and, when `controlPath` is given, its control socket there.
+    public static func start(config: NodeConfig, transports: TransportRegistry, overlords: OverlordRegistry,
+                             controlPath: String?, logger: Logger) throws -> NodeRuntime {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        // The registries hold plugin factories (closures). They are handed to the loop once, here, and used
+        // only there, while this thread waits; nothing else touches them.
+        nonisolated(unsafe) let transports = transports
+        nonisolated(unsafe) let overlords = overlords
+        do {
+            let node = try loop.submit {
+                let scheduler = EventLoopScheduler(eventLoop: loop)
+                let node = Node(config: config, scheduler: scheduler, random: .fromSystem(), transports: transports,
+                                overlords: overlords, logger: logger)
+                try node.start()
+                return NIOLoopBound(node, eventLoop: loop)
+            }.wait()
+            var control: (any Channel)?
+            if let controlPath {
+                control = try ControlServer.bind(path: controlPath, on: loop, node: node)
+            }
+            return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    /// The node's status, taken on its loop.
+    public func status() throws -> NodeStatus {
+        let node = self.node
+        return try loop.submit { node.value.status() }.wait()
+    }
+
+    /// Runs `body` on the node's loop with the node, and waits for its result.
+    public func withNode<T: Sendable>(_ body: @escaping @Sendable (Node) throws -> T) throws -> T {
+        let node = self.node
+        return try loop.submit { try body(node.value) }.wait()
+    }
+
+    /// Tells peers goodbye, closes transports and the control socket, and stops the loop.
+    public func shutdown() {
+        let node = self.node
+        try? loop.submit { node.value.stop(graceful: true) }.wait()
+        try? control?.close().wait()
+        if let controlPath { ControlServer.removeSocketFile(controlPath) }
+        // Let the goodbye packets leave before the loop goes away.
+        try? loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.wait()
+        try? group.syncShutdownGracefully()
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Plugins
+import Transports
+import WOWKit
+
+/// An error for the user, printed as is.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `wow run`: a node over real sockets.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a node: listen on its transports, join through its bootstrap URIs, keep its links.",
+        discussion: "Stops cleanly on SIGINT or SIGTERM. `wow status` asks the running node over its control socket."
+    )
+
+    @Option(help: "The node's YAML config file (see docs/config.md).")
+    var config: String
+
+    @Option(help: "Control socket path (default: $XDG_RUNTIME_DIR or /tmp, wow-<node name>.sock).")
+    var control: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)': use trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    func run() throws {
+        let nodeConfig: NodeConfig
+        do {
+            nodeConfig = try NodeConfig(contentsOfFile: config)
+        } catch {
+            throw CommandFailure(description: error.description)
+        }
+        let registries = WOW.registries()
+        do {
+            try nodeConfig.validate(transports: registries.transports, overlords: registries.overlords)
+        } catch {
+            throw CommandFailure(description: error.description)
+        }
+        var logger = Logger(label: "wow.node") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        // Take the signals before starting, so none is lost between start and wait.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let stop = DispatchSemaphore(value: 0)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+
+        let controlPath = control ?? ControlClient.defaultPath(forNode: nodeConfig.name)
+        let runtime: NodeRuntime
+        do {
+            runtime = try NodeRuntime.start(config: nodeConfig, transports: registries.transports,
+                                            overlords: registries.overlords, controlPath: controlPath, logger: logger)
+        } catch {
+            throw CommandFailure(description: "cannot start node '\(nodeConfig.name)': \(error)")
+        }
+        let status = try runtime.status()
+        print("wow: node \(status.name) at \(status.address)")
+        print("wow: reachable at \(status.uris.joined(separator: ", "))")
+        print("wow: control socket \(controlPath) (wow status --control \(controlPath))")
+        stop.wait()
+        print("wow: shutting down")
+        runtime.shutdown()
+        sources.forEach { $0.cancel() }
+    }
+}
