@@ -76,9 +76,12 @@ public final class OverlaySimulation {
     /// Starts one new node now, bootstrapping through a random live node (none for the first).
     @discardableResult
     public func addNode() throws -> SimulatedNode {
-        let nat = drawNAT()
+        // The first node is public: someone has to be reachable to start a ring. Nodes bootstrap through a
+        // random live public node, as real deployments list public bootstrap nodes.
+        let nat = nodes.isEmpty ? .open : drawNAT()
         let host = network.addHost(nat: nat)
-        let bootstrapNode = liveNodes.isEmpty ? nil : liveNodes[Int(random.next() % UInt64(liveNodes.count))]
+        let candidates = liveNodes.filter { $0.nat == .open }
+        let bootstrapNode = candidates.isEmpty ? nil : candidates[Int(random.next() % UInt64(candidates.count))]
         var transports = TransportRegistry()
         let network = self.network
         transports.register(scheme: MemoryTransport.scheme) { _, _ in network.makeListener(host: host) }

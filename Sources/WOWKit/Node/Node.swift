@@ -87,7 +87,9 @@ public final class Node {
     /// This node as others should know it: its address and every URI its transports can be reached at.
     public var info: NodeInfo {
         if let cachedInfo { return cachedInfo }
-        let fresh = NodeInfo(address: address, uris: listeners.flatMap(\.localURIs))
+        // URIs that peers saw us at come first: behind a NAT they are the ones others can reach.
+        let all = listeners.flatMap(\.localURIs)
+        let fresh = NodeInfo(address: address, uris: all.filter { observedURIs.contains($0) } + all.filter { !observedURIs.contains($0) })
         cachedInfo = fresh
         isFounder = isFounder || config.bootstrap.allSatisfy { fresh.uris.contains($0) || ownURIs.contains($0) }
         return fresh
@@ -130,7 +132,7 @@ public final class Node {
         post(.started)
     }
 
-    /// Stops the node. Graceful: tells every peer with a `Close`; otherwise (a simulated crash) goes silent.
+    /// Stops the node. Graceful: tells every peer with a `Close` first; otherwise (a crash) just goes silent.
     public func stop(graceful: Bool = true) {
         guard isRunning else { return }
         if graceful {
@@ -146,10 +148,9 @@ public final class Node {
         attemptTimers.removeAll()
         pendingConnects.removeAll()
         for record in edges.values { record.edge.delegate = nil }
-        if graceful {
-            for record in edges.values { record.edge.close() }
-            for listener in listeners { listener.stop() }
-        }
+        // A crash (not graceful) says no goodbye, but its sockets still close, as the kernel would close them.
+        for record in edges.values { record.edge.close() }
+        for listener in listeners { listener.stop() }
         edges.removeAll()
         edgeIDs.removeAll()
         table = ConnectionTable(localAddress: address)
@@ -574,10 +575,13 @@ public final class Node {
     }
 
     private func learnObserved(_ uri: TransportURI) {
-        guard cachedInfo?.uris.contains(uri) != true else { return }
+        guard observedURIs.insert(uri).inserted else { return }
         listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
         cachedInfo = nil
     }
+
+    /// URIs peers reported seeing this node at.
+    private var observedURIs: Set<TransportURI> = []
 
     // MARK: - Connections going away
 
@@ -677,12 +681,17 @@ public final class Node {
         }
     }
 
-    /// A gateway stamps itself into CTMs from a joining leaf, which did not know it yet, so replies come back.
+    /// A gateway stamps itself into CTMs from a joining leaf, which did not know it yet, so replies come back;
+    /// and it adds the URI it sees the leaf at (its NAT mapping, which the leaf cannot know yet), first, so
+    /// the CTM's recipients link to where the leaf can actually be reached.
     private func stampGateway(_ packet: inout RoutedPacket, from previous: Address) {
         guard packet.header.payloadType == .connectToMe, packet.header.source == previous,
               let link = table.connection(to: previous), !link.isStructured,
               var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
         ctm.gateway = address
+        if !ctm.requester.uris.contains(link.remoteURI) {
+            ctm.requester = NodeInfo(address: ctm.requester.address, uris: [link.remoteURI] + ctm.requester.uris)
+        }
         packet.payload = ctm.encoded()
     }
 
