@@ -43,6 +43,25 @@ final class OverlaySimulationTests: XCTestCase {
         }
     }
 
+    /// Nodes behind cone and port-restricted NATs join and route: CTMs make both ends link at once, which
+    /// punches the NATs, so even two port-restricted nodes end up directly connected.
+    func testNodesBehindConeAndPortRestrictedNATsJoinByHolePunching() throws {
+        var options = SimulationOptions()
+        options.nodes = 250
+        options.messages = 300
+        options.natMix = [.portRestricted: 0.4, .fullCone: 0.1, .restricted: 0.1]
+        let simulation = try OverlaySimulation(options: options)
+        let report = try simulation.run()
+        XCTAssertTrue(report.ring_consistent, "\(report.checks[0].ring_violations) nodes miss a neighbour")
+        XCTAssertEqual(report.delivery_ratio, 1)
+        let natted = Dictionary(uniqueKeysWithValues: simulation.nodes.map { ($0.node.address, $0.nat) })
+        var punched = 0
+        for node in simulation.nodes where node.nat == .portRestricted {
+            punched += node.node.table.connections.filter { natted[$0.address] == .portRestricted }.count
+        }
+        XCTAssertGreaterThan(punched, 50, "port-restricted nodes should hold direct connections to each other")
+    }
+
     func testSameSeedReplaysTheSameRun() throws {
         var options = SimulationOptions()
         options.nodes = 60
