@@ -114,27 +114,22 @@ public struct ConnectionTable: Sendable {
 
     /// The structured connection whose address lies nearest on the left of `target` (strictly), by left distance.
     public func nearestStructured(leftOf target: Address) -> Connection? {
-        var best: Connection?
-        var bestDistance = Address.max
-        for connection in connections where connection.isStructured && connection.address != target {
-            let distance = target.leftDistance(to: connection.address)
-            if distance < bestDistance {
-                best = connection
-                bestDistance = distance
-            }
-        }
-        return best
+        nearestStructured(from: target) { target.leftDistance(to: $0) }
     }
 
     /// The structured connection whose address lies nearest on the right of `target` (strictly).
     public func nearestStructured(rightOf target: Address) -> Connection? {
+        nearestStructured(from: target) { target.rightDistance(to: $0) }
+    }
+
+    private func nearestStructured(from target: Address, distance: (Address) -> Address) -> Connection? {
         var best: Connection?
         var bestDistance = Address.max
         for connection in connections where connection.isStructured && connection.address != target {
-            let distance = target.rightDistance(to: connection.address)
-            if distance < bestDistance {
+            let d = distance(connection.address)
+            if d < bestDistance {
                 best = connection
-                bestDistance = distance
+                bestDistance = d
             }
         }
         return best
