@@ -1,0 +1,51 @@
+import NIOCore
+
+/// The one handler in a `UDPEdgeListener`'s channel: hands each inbound datagram to the listener, and writes
+/// the listener's datagrams from its context (the cheapest way into the pipeline).
+///
+/// Lives on the listener's event loop, like the listener. It holds the listener weakly, so a listener
+/// dropped without `stop` is not kept alive by its own socket.
+final class UDPChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    weak var listener: UDPEdgeListener?
+    private(set) var context: ChannelHandlerContext?
+    /// The error that closed or troubled the channel most recently, for the log.
+    private(set) var lastError: (any Error)?
+
+    init(listener: UDPEdgeListener) { self.listener = listener }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    var channel: (any Channel)? { context?.channel }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        listener?.receive(envelope.data, from: envelope.remoteAddress)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Datagram channels report non-fatal socket errors (e.g. ECONNREFUSED from an earlier send) here and
+        // stay open; the listener counts them.
+        lastError = error
+        listener?.socketReportedError(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        listener?.channelDidClose(self, error: lastError)
+        context.fireChannelInactive()
+    }
+
+    /// Queues one datagram; `flush` sends what is queued.
+    func write(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        context?.write(wrapOutboundOut(envelope), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+}

@@ -1,0 +1,384 @@
+import Logging
+import NIOCore
+import NIOPosix
+import WOWKit
+
+/// The `udp` transport's listener: ONE UDP socket (a NIO `DatagramChannel` on the node's event loop) for all
+/// of a node's UDP edges, demultiplexed by the remote socket address.
+///
+/// Contract (the `EdgeListener` one, on real sockets):
+/// - Every call and callback happens on `eventLoop`, the node's. `start` may also be called from another
+///   thread, which then waits while the loop binds; everything else must be called on the loop.
+/// - `start` binds the socket at once, or throws `UDPTransportError.bindFailed` naming the address and the
+///   operating system's reason (e.g. the port is in use). `boundAddress` / `port` tell where it is bound
+///   (useful with port 0).
+/// - A datagram from a remote with no edge makes an inbound edge: the delegate's `didAccept` first, then the
+///   packet to the edge's delegate. `createEdge` needs no handshake: it returns the existing edge for that
+///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
+///   the loop, never called from inside `createEdge`.
+/// - Sending: `send` queues the datagram in the channel and one flush per event-loop tick sends everything
+///   queued (`sendmmsg` where available). Nothing per packet is allocated beyond NIO's own; nothing throws.
+///   Dropped and counted: packets over 65,507 bytes (`oversized`), sends on closed edges (`edge_closed`),
+///   sends while the socket is down (`socket_down`), sends while more than `maximumQueuedBytes` wait for the
+///   socket (`backpressure`).
+/// - An error that makes NIO close the socket (e.g. a `sendmsg` failure such as "network unreachable")
+///   does not end the listener: it is counted (`socketFailures`), logged, and the same address is bound
+///   again; edges live on.
+/// - `stop` closes every edge (each reports `edgeDidClose`, scheduled), sends what is queued, closes the
+///   socket and accepts nothing more.
+///
+/// The listener holds its delegate strongly until `stop`. Call `stop` before dropping it.
+public final class UDPEdgeListener: EdgeListener {
+    /// Why the listener dropped a packet.
+    public enum DropReason: String, CaseIterable, Sendable {
+        /// Over `UDPTransport.maximumPacketSize` bytes.
+        case oversized
+        /// Sent on an edge that was already closed.
+        case edgeClosed = "edge_closed"
+        /// Sent while the socket was not bound (before start, after stop, or while being bound again after
+        /// a socket error).
+        case socketDown = "socket_down"
+        /// Sent while `maximumQueuedBytes` already waited for the socket.
+        case backpressure
+
+        var index: Int {
+            switch self {
+            case .oversized: return 0
+            case .edgeClosed: return 1
+            case .socketDown: return 2
+            case .backpressure: return 3
+            }
+        }
+    }
+
+    /// At most this many learned public URIs are kept.
+    public static let maximumObservedURIs = 4
+    /// Bytes queued for the socket beyond which sends are dropped (`backpressure`), and below half of which
+    /// they are taken again (NIO's write-buffer water marks).
+    public static let maximumQueuedBytes = 4 << 20
+    /// The receive buffer per read: room for the largest UDP datagram, so none is truncated.
+    static let receiveBufferSize = 65_536
+
+    public var scheme: String { UDPTransport.scheme }
+    /// The node's event loop: the socket's, and where everything of this listener happens.
+    public let eventLoop: any EventLoop
+    /// The settings it was made with.
+    public let settings: UDPTransport.Settings
+
+    private let listenEndpoint: UDPEndpoint
+    private var logger: Logger
+
+    /// Whether `start` succeeded and `stop` was not called yet.
+    public private(set) var isRunning = false
+    private var isStopped = false
+    private var delegate: (any EdgeListenerDelegate)?
+    private var handler: UDPChannelHandler?
+    /// The channel, for closing from `deinit` (a `Channel` may be closed from any thread).
+    private var channel: (any Channel)?
+    private var edges: [SocketAddress: UDPEdge] = [:]
+    private var isFlushScheduled = false
+
+    /// The address the socket is bound to (with the actual port when `listen` gave port 0); nil before `start`.
+    public private(set) var boundAddress: SocketAddress?
+    /// The bound port; nil before `start`.
+    public var port: Int? { boundAddress?.port }
+    /// This end's URI on its edges: the bound address, or for a wildcard bind the first interface address.
+    public private(set) var primaryURI: TransportURI
+    /// The URIs of the bound address or, for a wildcard, of the interfaces (loopback last); set in `start`.
+    private var addressURIs: [TransportURI] = []
+    /// Public URIs peers reported, most recent last.
+    private var observedURIs: [TransportURI] = []
+
+    // MARK: Counters
+
+    /// Datagrams received (all of them reach an edge).
+    public private(set) var packetsReceived = 0
+    public private(set) var bytesReceived = 0
+    /// Datagrams handed to the socket (queued for sending).
+    public private(set) var packetsSent = 0
+    public private(set) var bytesSent = 0
+    /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
+    public private(set) var socketErrors = 0
+    /// Times an error closed the socket and it was bound again.
+    public private(set) var socketFailures = 0
+    private var dropCounts = [Int](repeating: 0, count: DropReason.allCases.count)
+
+    /// Drops so far by reason (`DropReason` raw values), every reason present.
+    public var drops: [String: Int] {
+        var result: [String: Int] = [:]
+        for reason in DropReason.allCases { result[reason.rawValue] = dropCounts[reason.index] }
+        return result
+    }
+
+    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason.index] }
+
+    /// All drops so far.
+    public var packetsDropped: Int { dropCounts.reduce(0, +) }
+
+    func countDrop(_ reason: DropReason) { dropCounts[reason.index] += 1 }
+
+    /// The edges open now, one per remote.
+    public var edgeCount: Int { edges.count }
+
+    // MARK: Life cycle
+
+    /// A listener that will bind `settings.listen` on `eventLoop` in `start`. Throws
+    /// `UDPTransportError.badListenAddress` if `listen` is not an IP literal with a port.
+    public init(settings: UDPTransport.Settings, eventLoop: any EventLoop, logger: Logger) throws {
+        do throws(UDPEndpointError) {
+            listenEndpoint = try UDPEndpoint(parsing: settings.listen)
+        } catch {
+            throw UDPTransportError.badListenAddress(settings.listen, reason: error.reason)
+        }
+        self.settings = settings
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.logger[metadataKey: "transport"] = "udp"
+        self.primaryURI = listenEndpoint.uri
+    }
+
+    deinit {
+        channel?.close(promise: nil)
+    }
+
+    public func start(delegate: any EdgeListenerDelegate) throws {
+        if eventLoop.inEventLoop {
+            try startOnLoop(delegate: delegate)
+        } else {
+            // Safe: the listener and the delegate are handed to the loop here, used there while this thread
+            // only waits, and after `start` (by the contract) used on the loop only.
+            nonisolated(unsafe) let listener = self
+            nonisolated(unsafe) let delegate = delegate
+            try eventLoop.submit { try listener.startOnLoop(delegate: delegate) }.wait()
+        }
+    }
+
+    private func startOnLoop(delegate: any EdgeListenerDelegate) throws {
+        guard !isStopped else { throw EdgeError.stopped }
+        guard !isRunning else { return }
+        let handler = try bind(listenEndpoint.address)
+        self.handler = handler
+        self.channel = handler.channel
+        boundAddress = handler.channel?.localAddress ?? listenEndpoint.address
+        addressURIs = localAddressURIs()
+        primaryURI = addressURIs.first ?? listenEndpoint.uri
+        self.delegate = delegate
+        isRunning = true
+        logger.info("udp listening", metadata: ["address": "\(boundAddress.map { UDPEndpoint($0).description } ?? "?")"])
+    }
+
+    /// Binds a new channel to `address`, on the loop, at once.
+    private func bind(_ address: SocketAddress) throws -> UDPChannelHandler {
+        let handler = UDPChannelHandler(listener: self)
+        let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
+        let highWater = UDPEdgeListener.maximumQueuedBytes
+        let bootstrap = DatagramBootstrap(group: eventLoop)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPEdgeListener.receiveBufferSize))
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(boundHandler.value)
+                }
+            }
+        // On its own loop, the bootstrap sets the channel up, registers and binds it without waiting for
+        // anything, so the future is already complete here (and `whenComplete` runs at once). The loop must
+        // not block on its own future, so this is the only way to bind synchronously from it.
+        let future = bootstrap.bind(to: address)
+        var result: Result<any Channel, any Error>?
+        future.assumeIsolated().whenComplete { result = $0 }
+        let name = UDPEndpoint(address).description
+        switch result {
+        case .success:
+            return handler
+        case .failure(let error):
+            // A failed bind leaves the registered channel open: close it.
+            handler.channel?.close(promise: nil)
+            throw UDPTransportError.bindFailed(address: name, reason: "\(error)")
+        case nil:
+            future.whenSuccess { $0.close(promise: nil) }
+            throw UDPTransportError.bindFailed(address: name, reason: "the socket did not bind at once on the event loop")
+        }
+    }
+
+    /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
+    private func localAddressURIs() -> [TransportURI] {
+        guard let bound = boundAddress.map(UDPEndpoint.init), let port = bound.address.port else { return [] }
+        guard bound.isWildcard else { return [bound.uri] }
+        var uris: [TransportURI] = []
+        do {
+            for device in try System.enumerateDevices() {
+                guard let address = device.address, address.protocol == bound.address.protocol,
+                      let host = address.ipAddress,
+                      let endpoint = (try? SocketAddress(ipAddress: host, port: port)).map(UDPEndpoint.init),
+                      !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil
+                else { continue }
+                if !uris.contains(endpoint.uri) { uris.append(endpoint.uri) }
+            }
+        } catch {
+            logger.warning("cannot list network interfaces", metadata: ["error": "\(error)"])
+        }
+        let loopback = bound.isIPv6 ? "::1" : "127.0.0.1"
+        if let address = try? SocketAddress(ipAddress: loopback, port: port) { uris.append(UDPEndpoint(address).uri) }
+        return uris
+    }
+
+    /// The advertised URIs, then the bound address (or the interface addresses, loopback last), then up to 4
+    /// public URIs peers reported (most recent last).
+    public var localURIs: [TransportURI] {
+        var uris = settings.advertise
+        for uri in addressURIs + observedURIs where !uris.contains(uri) { uris.append(uri) }
+        return uris
+    }
+
+    /// Closes every edge (each reports `edgeDidClose`, scheduled), sends what is queued, closes the socket
+    /// and accepts nothing more.
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        isRunning = false
+        delegate = nil
+        // Sorted, so that the closes are reported in the same order on every run.
+        let open = edges.values.sorted { $0.remoteURI < $1.remoteURI }
+        edges.removeAll()
+        for edge in open { edge.close() }
+        if let handler {
+            handler.flush()
+            handler.channel?.close(promise: nil)
+        }
+        handler = nil
+        channel = nil
+        logger.info("udp stopped")
+    }
+
+    // MARK: Edges
+
+    public func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
+        let result: Result<SocketAddress, EdgeError>
+        do throws(EdgeError) {
+            let endpoint = try UDPEndpoint(uri: uri)
+            result = isRunning ? socketAddress(for: endpoint, uri: uri) : .failure(.stopped)
+        } catch {
+            result = .failure(error)
+        }
+        eventLoop.assumeIsolated().execute { [self] in
+            switch result {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(let remote):
+                // Checked again now: the listener may have stopped, or the remote's first datagram made an edge.
+                guard isRunning else { return completion(.failure(.stopped)) }
+                if let existing = edges[remote] { return completion(.success(existing)) }
+                let edge = UDPEdge(listener: self, remote: remote, localURI: primaryURI, remoteURI: uri, isInbound: false)
+                edges[remote] = edge
+                completion(.success(edge))
+            }
+        }
+    }
+
+    /// The address to send to from this socket: IPv4 peers of an IPv6 (dual-stack) socket as IPv4-mapped.
+    private func socketAddress(for endpoint: UDPEndpoint, uri: TransportURI) -> Result<SocketAddress, EdgeError> {
+        let socketIsIPv6 = (boundAddress.map(UDPEndpoint.init) ?? listenEndpoint).isIPv6
+        switch (socketIsIPv6, endpoint.isIPv6) {
+        case (false, false), (true, true):
+            return .success(endpoint.address)
+        case (true, false):
+            guard let mapped = endpoint.mappedIPv6 else {
+                return .failure(.badLocation(uri, reason: "cannot map the IPv4 address to IPv6"))
+            }
+            return .success(mapped.address)
+        case (false, true):
+            return .failure(.unreachable(uri, reason: "this node's udp socket is IPv4 (listen \(settings.listen)); listen on [::]:<port> to reach IPv6 peers"))
+        }
+    }
+
+    /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a valid `udp` URI other
+    /// than the local ones; a repeated one moves to the end.
+    public func learnObservedURI(_ uri: TransportURI) {
+        guard let endpoint = try? UDPEndpoint(uri: uri) else { return }
+        let normalized = endpoint.uri
+        guard !settings.advertise.contains(normalized), !addressURIs.contains(normalized) else { return }
+        observedURIs.removeAll { $0 == normalized }
+        observedURIs.append(normalized)
+        if observedURIs.count > UDPEdgeListener.maximumObservedURIs { observedURIs.removeFirst() }
+    }
+
+    /// Called by a closing edge: the remote's next datagram makes a new edge.
+    func remove(_ edge: UDPEdge) {
+        if edges[edge.remote] === edge { edges[edge.remote] = nil }
+    }
+
+    // MARK: Packets
+
+    /// A datagram from `source`, from the channel handler.
+    func receive(_ packet: ByteBuffer, from source: SocketAddress) {
+        packetsReceived += 1
+        bytesReceived += packet.readableBytes
+        if let edge = edges[source] {
+            edge.deliver(packet)
+            return
+        }
+        guard isRunning, let delegate else { return }
+        let edge = UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: UDPEndpoint(source).uri,
+                           isInbound: true)
+        edges[source] = edge
+        delegate.edgeListener(self, didAccept: edge)
+        edge.deliver(packet)
+    }
+
+    /// Queues `packet` for `remote`; the flush comes once per loop tick.
+    func send(_ packet: ByteBuffer, to remote: SocketAddress) {
+        let size = packet.readableBytes
+        guard size <= UDPTransport.maximumPacketSize else { return countDrop(.oversized) }
+        guard let handler, let channel = handler.channel else { return countDrop(.socketDown) }
+        guard channel.isWritable else { return countDrop(.backpressure) }
+        handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
+        packetsSent += 1
+        bytesSent += size
+        if !isFlushScheduled {
+            isFlushScheduled = true
+            eventLoop.assumeIsolated().execute { [self] in
+                isFlushScheduled = false
+                self.handler?.flush()
+            }
+        }
+    }
+
+    // MARK: Socket events
+
+    func socketReportedError(_ error: any Error) {
+        socketErrors += 1
+        logger.debug("udp socket error", metadata: ["error": "\(error)"])
+    }
+
+    /// The channel of `handler` closed: after `stop`, expected; otherwise an error closed it, and the same
+    /// address is bound again.
+    func channelDidClose(_ handler: UDPChannelHandler, error: (any Error)?) {
+        guard handler === self.handler else { return }
+        self.handler = nil
+        channel = nil
+        guard !isStopped else { return }
+        socketFailures += 1
+        // NIO closes a datagram channel on a send error other than EMSGSIZE/EHOSTUNREACH without reporting
+        // which; `error` is only the last one the channel reported, if any.
+        var metadata: Logger.Metadata = ["address": "\(boundAddress.map { UDPEndpoint($0).description } ?? "?")"]
+        if let error { metadata["last_error"] = "\(error)" }
+        logger.error("udp socket closed by a send or receive error; binding it again", metadata: metadata)
+        rebind(after: .zero)
+    }
+
+    private func rebind(after delay: TimeAmount) {
+        eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard !isStopped, self.handler == nil, let address = boundAddress else { return }
+            do {
+                let handler = try bind(address)
+                self.handler = handler
+                self.channel = handler.channel
+                logger.info("udp socket bound again", metadata: ["address": "\(UDPEndpoint(address))"])
+            } catch {
+                logger.error("udp socket cannot be bound again; retrying in 1 s", metadata: ["error": "\(error)"])
+                rebind(after: .seconds(1))
+            }
+        }
+    }
+}

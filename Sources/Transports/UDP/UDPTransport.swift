@@ -1,0 +1,72 @@
+import WOWKit
+
+/// The `udp` transport: edges over one UDP socket per node, at URIs like `udp://198.18.0.1:4000` or
+/// `udp://[2001:db8::1]:4000`. Real nodes only: it binds its socket on the node's event loop.
+///
+/// Config (all keys optional; unknown keys are rejected):
+/// ```yaml
+/// udp:
+///   listen: "0.0.0.0:4000"        # IPv4 or IPv6 literal with port; "[::]:4000" for IPv6; port 0 = any free port
+///   advertise: ["udp://198.18.0.1:4000"]   # URIs peers can reach this node at, listed first
+/// ```
+public enum UDPTransport: TransportPlugin {
+    /// The URI scheme, also the config name.
+    public static let scheme = "udp"
+
+    /// The largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header bytes); larger packets are dropped.
+    public static let maximumPacketSize = 65_507
+
+    /// The transport's settings.
+    public struct Settings: Decodable, Sendable {
+        /// The local address to bind, `host:port` (IPv6 in brackets). Port 0 binds any free port.
+        public var listen: String = "0.0.0.0:4000"
+        /// URIs this node can be reached at (a port forward, a public address), put first in `localURIs`.
+        public var advertise: [TransportURI] = []
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen, advertise
+        }
+
+        public init(listen: String = "0.0.0.0:4000", advertise: [TransportURI] = []) {
+            self.listen = listen
+            self.advertise = advertise
+        }
+
+        public init(from decoder: any Decoder) throws {
+            self.init()
+            let container = try decoder.settingsContainer(keyedBy: CodingKeys.self)
+            if let listen = try container.decodeIfPresent(String.self, forKey: .listen) {
+                do throws(UDPEndpointError) {
+                    _ = try UDPEndpoint(parsing: listen)
+                } catch {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .listen, in: container,
+                        debugDescription: "'\(listen)' is not a listen address: \(error.reason)")
+                }
+                self.listen = listen
+            }
+            if let texts = try container.decodeIfPresent([String].self, forKey: .advertise) {
+                advertise = []
+                for text in texts {
+                    do {
+                        let uri = try TransportURI(text)
+                        _ = try UDPEndpoint(uri: uri)
+                        advertise.append(uri)
+                    } catch {
+                        throw DecodingError.dataCorruptedError(
+                            forKey: .advertise, in: container,
+                            debugDescription: "'\(text)' is not a udp URI: \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the node's UDP listener; it binds its socket in `start`. Needs `context.eventLoop`.
+    public static func makeListener(settings: Settings, context: TransportContext) throws -> any EdgeListener {
+        guard let eventLoop = context.eventLoop else {
+            throw UDPTransportError.needsEventLoop
+        }
+        return try UDPEdgeListener(settings: settings, eventLoop: eventLoop, logger: context.logger)
+    }
+}

@@ -1,0 +1,508 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Transports
+import WOWKit
+import XCTest
+
+/// Records what a listener and its edges report, in order. Lives on the test's event loop.
+private final class Recorder: EdgeListenerDelegate, EdgeDelegate {
+    struct Received {
+        var edge: ObjectIdentifier
+        var from: TransportURI
+        var payload: String
+        var size: Int
+    }
+
+    var accepted: [any Edge] = []
+    var received: [Received] = []
+    var closed: [ObjectIdentifier] = []
+
+    func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {
+        accepted.append(edge)
+        edge.delegate = self
+    }
+
+    func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
+        let payload = packet.readableBytes <= 64 ? String(buffer: packet) : ""
+        received.append(Received(edge: ObjectIdentifier(edge), from: edge.remoteURI, payload: payload,
+                                 size: packet.readableBytes))
+    }
+
+    func edgeDidClose(_ edge: any Edge) {
+        closed.append(ObjectIdentifier(edge))
+    }
+
+    func payloads(on edge: any Edge) -> [String] {
+        received.filter { $0.edge == ObjectIdentifier(edge) }.map(\.payload)
+    }
+}
+
+/// Everything a test makes, confined to the test's event loop; the test thread reaches it only through
+/// `loop.submit { ... }.wait()`.
+private final class World {
+    let loop: any EventLoop
+    var listeners: [UDPEdgeListener] = []
+    var recorders: [Recorder] = []
+    /// Results of `createEdge`, by request number.
+    var results: [Int: Result<any Edge, EdgeError>] = [:]
+    private var requests = 0
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func makeListener(listen: String = "127.0.0.1:0", advertise: [TransportURI] = []) throws -> UDPEdgeListener {
+        let context = TransportContext(scheduler: EventLoopScheduler(eventLoop: loop), random: SeededRandom(seed: 1),
+                                       logger: Logger(label: "wow.udp.test"), eventLoop: loop)
+        let made = try UDPTransport.makeListener(settings: UDPTransport.Settings(listen: listen, advertise: advertise),
+                                                 context: context)
+        return try XCTUnwrap(made as? UDPEdgeListener)
+    }
+
+    /// Makes and starts a listener; returns its index.
+    @discardableResult
+    func addListener(listen: String = "127.0.0.1:0", advertise: [TransportURI] = []) throws -> Int {
+        let listener = try makeListener(listen: listen, advertise: advertise)
+        let recorder = Recorder()
+        try listener.start(delegate: recorder)
+        listeners.append(listener)
+        recorders.append(recorder)
+        return listeners.count - 1
+    }
+
+    func uri(_ index: Int) throws -> TransportURI {
+        try TransportURI("udp://127.0.0.1:\(try XCTUnwrap(listeners[index].port))")
+    }
+
+    /// Asks listener `from` for an edge to `uri`; returns the request number. Fails the test if the completion
+    /// runs inside `createEdge`.
+    func connect(_ from: Int, to uri: TransportURI) -> Int {
+        requests += 1
+        let request = requests
+        var returned = false
+        listeners[from].createEdge(to: uri) { [self] result in
+            XCTAssertTrue(returned, "createEdge called its completion from inside")
+            XCTAssertNil(results[request], "createEdge called its completion twice")
+            if case .success(let edge) = result { edge.delegate = recorders[from] }
+            results[request] = result
+        }
+        returned = true
+        return request
+    }
+
+    func edge(_ request: Int) -> (any Edge)? {
+        if case .success(let edge) = results[request] { return edge }
+        return nil
+    }
+
+    func error(_ request: Int) -> EdgeError? {
+        if case .failure(let error) = results[request] { return error }
+        return nil
+    }
+
+    func stopAll() {
+        for listener in listeners { listener.stop() }
+    }
+}
+
+private func packet(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+final class UDPTransportTests: XCTestCase {
+    private var group: MultiThreadedEventLoopGroup?
+    private var world: NIOLoopBound<World>?
+
+    override func setUpWithError() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        self.group = group
+        world = try loop.submit { NIOLoopBound(World(loop: loop), eventLoop: loop) }.wait()
+    }
+
+    override func tearDownWithError() throws {
+        if let world {
+            try? world.eventLoop.submit { world.value.stopAll() }.wait()
+        }
+        world = nil
+        try group?.syncShutdownGracefully()
+        group = nil
+    }
+
+    /// Runs `body` on the loop with the world and waits for its result.
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (World) throws -> T) throws -> T {
+        let world = try XCTUnwrap(self.world)
+        return try world.eventLoop.submit { try body(world.value) }.wait()
+    }
+
+    /// Waits (on the test thread) until `condition` holds on the loop, for at most 5 s.
+    private func eventually(_ what: String, file: StaticString = #filePath, line: UInt = #line,
+                            _ condition: @escaping @Sendable (World) throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if try onLoop(condition) { return }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        XCTFail("timed out waiting until \(what)", file: file, line: line)
+        throw XCTSkip("cannot go on")
+    }
+
+    // MARK: Exchanging packets
+
+    func testTwoListenersExchangePacketsBothWaysOnEdgesWithTheRightURIs() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            try world.addListener()
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in
+            let edge = try XCTUnwrap(world.edge(request))
+            XCTAssertFalse(edge.isInbound)
+            XCTAssertEqual(edge.remoteURI, try world.uri(1))
+            XCTAssertEqual(edge.localURI, try world.uri(0))
+            XCTAssertEqual(edge.transport, "udp")
+            edge.send(packet("hello"))
+        }
+        try eventually("B accepts and receives") { $0.recorders[1].received.count == 1 }
+        try onLoop { world in
+            let inbound = try XCTUnwrap(world.recorders[1].accepted.first)
+            XCTAssertEqual(world.recorders[1].accepted.count, 1)
+            XCTAssertTrue(inbound.isInbound)
+            XCTAssertEqual(inbound.remoteURI, try world.uri(0))
+            XCTAssertEqual(inbound.localURI, try world.uri(1))
+            XCTAssertEqual(world.recorders[1].payloads(on: inbound), ["hello"])
+            inbound.send(packet("world"))
+        }
+        try eventually("A receives the answer") { $0.recorders[0].received.count == 1 }
+        try onLoop { world in
+            let edge = try XCTUnwrap(world.edge(request))
+            XCTAssertEqual(world.recorders[0].payloads(on: edge), ["world"])
+            XCTAssertTrue(world.recorders[0].accepted.isEmpty, "the answer came on the outbound edge")
+            let a = world.listeners[0], b = world.listeners[1]
+            XCTAssertEqual([a.packetsSent, a.bytesSent, a.packetsReceived, a.bytesReceived], [1, 5, 1, 5])
+            XCTAssertEqual([b.packetsSent, b.bytesSent, b.packetsReceived, b.bytesReceived], [1, 5, 1, 5])
+            XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0)
+        }
+    }
+
+    func testTwoRemotesMakeTwoInboundEdges() throws {
+        let requests = try onLoop { world -> [Int] in
+            for _ in 0..<3 { try world.addListener() }
+            return [world.connect(1, to: try world.uri(0)), world.connect(2, to: try world.uri(0))]
+        }
+        try eventually("both edges exist") { world in requests.allSatisfy { world.results[$0] != nil } }
+        try onLoop { world in
+            for request in requests { world.edge(request)?.send(packet("ping \(request)")) }
+        }
+        try eventually("A received both") { $0.recorders[0].received.count == 2 }
+        try onLoop { world in
+            let accepted = world.recorders[0].accepted
+            XCTAssertEqual(accepted.count, 2)
+            XCTAssertEqual(world.listeners[0].edgeCount, 2)
+            XCTAssertEqual(Set(accepted.map(\.remoteURI)), [try world.uri(1), try world.uri(2)])
+            XCTAssertTrue(accepted.allSatisfy(\.isInbound))
+            XCTAssertFalse(accepted[0] === accepted[1])
+        }
+    }
+
+    func testCreateEdgeReturnsTheExistingEdgeForARemote() throws {
+        let requests = try onLoop { world -> [Int] in
+            try world.addListener()
+            try world.addListener()
+            return [world.connect(0, to: try world.uri(1)), world.connect(0, to: try world.uri(1))]
+        }
+        try eventually("both completions ran") { world in requests.allSatisfy { world.results[$0] != nil } }
+        try onLoop { world in
+            XCTAssertTrue(try XCTUnwrap(world.edge(requests[0])) === world.edge(requests[1]))
+            XCTAssertEqual(world.listeners[0].edgeCount, 1)
+            // An edge B accepted is the one B's createEdge to A returns.
+            world.edge(requests[0])?.send(packet("hi"))
+        }
+        try eventually("B accepted") { $0.recorders[1].accepted.count == 1 }
+        let back = try onLoop { world in world.connect(1, to: try world.uri(0)) }
+        try eventually("B's completion ran") { $0.results[back] != nil }
+        try onLoop { world in
+            XCTAssertTrue(try XCTUnwrap(world.edge(back)) === world.recorders[1].accepted.first)
+            XCTAssertEqual(world.listeners[1].edgeCount, 1)
+        }
+    }
+
+    func testAClosedEdgeIsReplacedByANewInboundEdgeOnTheNextPacket() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            try world.addListener()
+            return world.connect(1, to: try world.uri(0))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in world.edge(request)?.send(packet("one")) }
+        try eventually("A accepted") { $0.recorders[0].received.count == 1 }
+        try onLoop { world in
+            let first = try XCTUnwrap(world.recorders[0].accepted.first)
+            first.close()
+            first.close()
+            XCTAssertTrue(first.isClosed)
+            XCTAssertEqual(world.listeners[0].edgeCount, 0)
+            first.send(packet("dropped"))
+            XCTAssertEqual(world.listeners[0].dropCount(.edgeClosed), 1)
+        }
+        try eventually("the close is reported") { $0.recorders[0].closed.count == 1 }
+        try onLoop { world in world.edge(request)?.send(packet("two")) }
+        try eventually("A accepted again") { $0.recorders[0].received.count == 2 }
+        try onLoop { world in
+            let recorder = world.recorders[0]
+            XCTAssertEqual(recorder.accepted.count, 2)
+            XCTAssertFalse(recorder.accepted[0] === recorder.accepted[1])
+            XCTAssertEqual(recorder.payloads(on: recorder.accepted[0]), ["one"])
+            XCTAssertEqual(recorder.payloads(on: recorder.accepted[1]), ["two"])
+            XCTAssertEqual(recorder.closed, [ObjectIdentifier(recorder.accepted[0])], "edgeDidClose once")
+        }
+    }
+
+    // MARK: Errors and limits
+
+    func testBadURIsGiveTheRightEdgeErrors() throws {
+        let cases: [(String, String)] = [
+            ("tcp://127.0.0.1:4000", "wrongScheme"),
+            ("udp://example.com:4000", "badLocation"),
+            ("udp://127.0.0.1", "badLocation"),
+            ("udp://127.0.0.1:70000", "badLocation"),
+            ("udp://::1:4000", "badLocation"),
+            ("udp://[::1]:4000", "unreachable"),
+        ]
+        let requests = try onLoop { world -> [Int] in
+            try world.addListener()
+            return try cases.map { world.connect(0, to: try TransportURI($0.0)) }
+        }
+        try eventually("every completion ran") { world in requests.allSatisfy { world.results[$0] != nil } }
+        try onLoop { world in
+            for (request, (text, expected)) in zip(requests, cases) {
+                let error = try XCTUnwrap(world.error(request), text)
+                switch (error, expected) {
+                case (.wrongScheme(let want, let got), "wrongScheme"):
+                    XCTAssertEqual([want, got], ["udp", "tcp"])
+                case (.badLocation(let uri, let reason), "badLocation"):
+                    XCTAssertEqual(uri.text, text)
+                    if text.contains("example") { XCTAssertTrue(reason.contains("DNS"), reason) }
+                case (.unreachable, "unreachable"):
+                    break
+                default:
+                    XCTFail("\(text): expected \(expected), got \(error)")
+                }
+            }
+        }
+    }
+
+    func testAnOversizedPacketIsDroppedAndCounted() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            try world.addListener()
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in
+            let edge = try XCTUnwrap(world.edge(request))
+            edge.send(ByteBuffer(repeating: 7, count: UDPTransport.maximumPacketSize + 1))
+            XCTAssertEqual(world.listeners[0].dropCount(.oversized), 1)
+            XCTAssertEqual(world.listeners[0].drops["oversized"], 1)
+            XCTAssertEqual(world.listeners[0].packetsSent, 0)
+            edge.send(ByteBuffer(repeating: 7, count: UDPTransport.maximumPacketSize))
+        }
+        try eventually("the largest packet arrives whole") { $0.recorders[1].received.count == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.recorders[1].received.map(\.size), [UDPTransport.maximumPacketSize])
+            XCTAssertEqual(world.listeners[0].packetsDropped, 1)
+        }
+    }
+
+    func testBindingAPortInUseThrowsAnErrorNamingIt() throws {
+        try onLoop { world in
+            try world.addListener()
+            let port = try XCTUnwrap(world.listeners[0].port)
+            let second = try world.makeListener(listen: "127.0.0.1:\(port)")
+            XCTAssertThrowsError(try second.start(delegate: Recorder())) { error in
+                guard case UDPTransportError.bindFailed(let address, let reason) = error else {
+                    return XCTFail("unexpected \(error)")
+                }
+                XCTAssertEqual(address, "127.0.0.1:\(port)")
+                XCTAssertTrue(reason.lowercased().contains("in use"), reason)
+                XCTAssertTrue("\(error)".contains("127.0.0.1:\(port)"))
+            }
+            XCTAssertFalse(second.isRunning)
+            second.stop()
+        }
+    }
+
+    func testStartFromAnotherThreadBindsOnTheLoop() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let listener = try UDPEdgeListener(settings: UDPTransport.Settings(listen: "127.0.0.1:0"), eventLoop: loop,
+                                           logger: Logger(label: "wow.udp.test"))
+        let recorder = Recorder()
+        // `start` hops to the loop and waits; after it, the listener is used on the loop only.
+        try listener.start(delegate: recorder)
+        nonisolated(unsafe) let handedOver = (listener, recorder)
+        let port = try loop.submit { () -> Int? in
+            defer { handedOver.0.stop() }
+            return handedOver.0.isRunning ? handedOver.0.port : nil
+        }.wait()
+        XCTAssertNotNil(port)
+        XCTAssertNotEqual(port, 0)
+    }
+
+    func testASocketClosedByASendErrorIsBoundAgainAndEdgesGoOn() throws {
+        let requests = try onLoop { world -> [Int] in
+            try world.addListener()
+            try world.addListener()
+            // Without SO_BROADCAST, sendmsg to the broadcast address fails with EACCES, which makes NIO close
+            // the socket.
+            return [world.connect(0, to: try TransportURI("udp://255.255.255.255:9")),
+                    world.connect(0, to: try world.uri(1))]
+        }
+        try eventually("both edges exist") { world in requests.allSatisfy { world.results[$0] != nil } }
+        let port = try onLoop { world -> Int? in
+            world.edge(requests[0])?.send(packet("broadcast"))
+            return world.listeners[0].port
+        }
+        try eventually("the socket failed and was bound again") { world in
+            world.listeners[0].socketFailures == 1 && world.listeners[0].isRunning
+        }
+        try eventually("sends get through again") { world in
+            world.edge(requests[1])?.send(packet("again"))
+            return world.recorders[1].received.count > 0
+        }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].port, port)
+            XCTAssertEqual(world.recorders[1].accepted.first?.remoteURI, try world.uri(0))
+            XCTAssertFalse(try XCTUnwrap(world.edge(requests[1])).isClosed)
+        }
+    }
+
+    // MARK: URIs
+
+    func testLocalURIsListAdvertisedThenBoundThenLearned() throws {
+        try onLoop { world in
+            let advertised = try TransportURI("udp://198.18.0.9:4000")
+            try world.addListener(advertise: [advertised])
+            let listener = world.listeners[0]
+            let own = try world.uri(0)
+            XCTAssertEqual(listener.localURIs, [advertised, own])
+
+            listener.learnObservedURI(try TransportURI("udp://198.51.100.7:40000"))
+            listener.learnObservedURI(own)
+            listener.learnObservedURI(advertised)
+            listener.learnObservedURI(try TransportURI("tcp://198.51.100.7:40000"))
+            listener.learnObservedURI(try TransportURI("udp://not-an-address:1"))
+            XCTAssertEqual(listener.localURIs.map(\.text),
+                           ["udp://198.18.0.9:4000", own.text, "udp://198.51.100.7:40000"])
+
+            for port in 40001...40005 { listener.learnObservedURI(try TransportURI("udp://198.51.100.7:\(port)")) }
+            listener.learnObservedURI(try TransportURI("udp://198.51.100.7:40003"))
+            XCTAssertEqual(listener.localURIs.suffix(4).map(\.text),
+                           ["udp://198.51.100.7:40002", "udp://198.51.100.7:40004", "udp://198.51.100.7:40005",
+                            "udp://198.51.100.7:40003"])
+            XCTAssertEqual(listener.localURIs.count, 6)
+        }
+    }
+
+    func testAWildcardListenerListsInterfaceAddressesThenLoopback() throws {
+        try onLoop { world in
+            try world.addListener(listen: "0.0.0.0:0")
+            let listener = world.listeners[0]
+            let port = try XCTUnwrap(listener.port)
+            XCTAssertNotEqual(port, 0)
+            let uris = listener.localURIs
+            XCTAssertEqual(uris.last?.text, "udp://127.0.0.1:\(port)")
+            XCTAssertFalse(uris.contains { $0.text.hasPrefix("udp://0.0.0.0") })
+            XCTAssertTrue(uris.allSatisfy { $0.text.hasSuffix(":\(port)") && !$0.text.contains("[") })
+        }
+    }
+
+    // MARK: Stopping
+
+    func testStopClosesEveryEdgeOnceAndRefusesNewEdges() throws {
+        let request = try onLoop { world -> Int in
+            for _ in 0..<3 { try world.addListener() }
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        let inbound = try onLoop { world -> Int in
+            world.edge(request)?.send(packet("to B"))
+            return world.connect(2, to: try world.uri(0))
+        }
+        try eventually("C's edge exists") { $0.results[inbound] != nil }
+        try onLoop { world in world.edge(inbound)?.send(packet("to A")) }
+        try eventually("A accepted C") { $0.recorders[0].accepted.count == 1 }
+        let after = try onLoop { world -> Int in
+            let listener = world.listeners[0]
+            XCTAssertEqual(listener.edgeCount, 2)
+            listener.stop()
+            listener.stop()
+            XCTAssertFalse(listener.isRunning)
+            XCTAssertEqual(listener.edgeCount, 0)
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the closes and the refusal are reported") { world in
+            world.recorders[0].closed.count >= 2 && world.results[after] != nil
+        }
+        // Let anything late arrive before counting.
+        Thread.sleep(forTimeInterval: 0.05)
+        try onLoop { world in
+            let outbound = try XCTUnwrap(world.edge(request))
+            let accepted = try XCTUnwrap(world.recorders[0].accepted.first)
+            XCTAssertEqual(world.recorders[0].closed.sorted(),
+                           [ObjectIdentifier(outbound), ObjectIdentifier(accepted)].sorted())
+            XCTAssertTrue(outbound.isClosed && accepted.isClosed)
+            XCTAssertEqual(world.error(after), .stopped)
+            outbound.send(packet("late"))
+            XCTAssertEqual(world.listeners[0].dropCount(.edgeClosed), 1)
+        }
+    }
+
+    func testStopFreesThePort() throws {
+        try onLoop { world in
+            try world.addListener()
+            let port = try XCTUnwrap(world.listeners[0].port)
+            world.listeners[0].stop()
+            try world.addListener(listen: "127.0.0.1:\(port)")
+            XCTAssertEqual(world.listeners[1].port, port)
+        }
+    }
+
+    // MARK: Settings
+
+    func testSettingsDecodeAndRejectUnknownKeysAndBadListenValues() throws {
+        let settings = try PluginSettings(yaml: "listen: \"[::]:4100\"\nadvertise: [\"udp://198.18.0.1:4000\"]")
+            .decode(UDPTransport.Settings.self, for: "udp")
+        XCTAssertEqual(settings.listen, "[::]:4100")
+        XCTAssertEqual(settings.advertise.map(\.text), ["udp://198.18.0.1:4000"])
+        let defaults = try PluginSettings.empty.decode(UDPTransport.Settings.self, for: "udp")
+        XCTAssertEqual(defaults.listen, "0.0.0.0:4000")
+        XCTAssertEqual(defaults.advertise, [])
+
+        let bad: [(String, String)] = [
+            ("listne: 127.0.0.1:4000", "unknown key 'listne'"),
+            ("listen: example.com:4000", "DNS"),
+            ("listen: 127.0.0.1", "listen"),
+            ("listen: 127.0.0.1:65536", "port"),
+            ("listen: \"::1:4000\"", "brackets"),
+            ("advertise: [\"tcp://198.18.0.1:4000\"]", "advertise"),
+        ]
+        for (yaml, expected) in bad {
+            XCTAssertThrowsError(try PluginSettings(yaml: yaml).decode(UDPTransport.Settings.self, for: "udp"), yaml) {
+                guard case PluginError.badSettings(let plugin, let reason) = $0 else { return XCTFail("\($0)") }
+                XCTAssertEqual(plugin, "udp")
+                XCTAssertTrue(reason.contains(expected), "\(yaml): \(reason)")
+            }
+        }
+    }
+
+    func testTheRegistryMakesUDPListenersOnlyWithAnEventLoop() throws {
+        var registry = TransportRegistry()
+        registry.register(UDPTransport.self)
+        XCTAssertEqual(registry.schemes, ["udp"])
+        let context = TransportContext(scheduler: SimulationScheduler(), random: SeededRandom(seed: 1),
+                                       logger: Logger(label: "wow.udp.test"))
+        XCTAssertThrowsError(try registry.makeListener(scheme: "udp", settings: .empty, context: context)) {
+            XCTAssertEqual($0 as? UDPTransportError, .needsEventLoop)
+            XCTAssertEqual("\($0)", "the udp transport needs an event loop (real node)")
+        }
+    }
+}
