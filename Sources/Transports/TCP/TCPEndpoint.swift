@@ -1,0 +1,124 @@
+import NIOCore
+import WOWKit
+
+/// An IP address and port of the stream transports (`tcp`, `tls`) in their text form: `198.18.0.1:4001`, or
+/// `[2001:db8::1]:4001` for IPv6 (brackets required). Only IP literals are accepted: the stream transports do
+/// no DNS lookups (yet).
+///
+/// Parsing and formatting happen when edges are made and URIs listed, never per packet.
+struct TCPEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// The socket address to connect to or bind.
+    let address: SocketAddress
+
+    init(_ address: SocketAddress) { self.address = address }
+
+    /// Parses `host:port` or `[v6]:port`; the error says what is wrong.
+    init(parsing text: String) throws(TCPEndpointError) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw .init(text: text, reason: "an IPv6 address needs a closing ']', as in [::1]:4001")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            guard after.hasPrefix(":") else {
+                throw .init(text: text, reason: "expected ':port' after ']', as in [::1]:4001")
+            }
+            portText = after.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw .init(text: text, reason: "expected host:port, as in 198.18.0.1:4001")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") {
+                throw .init(text: text, reason: "write an IPv6 address in brackets, as in [::1]:4001")
+            }
+        }
+        guard !host.isEmpty else { throw .init(text: text, reason: "the host is empty") }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw .init(text: text, reason: "the port must be a number 0-65535, got '\(portText)'")
+        }
+        do {
+            address = try SocketAddress(ipAddress: String(host), port: port)
+        } catch {
+            throw .init(text: text, reason: "'\(host)' is not an IPv4 or IPv6 address (host names are not supported: the tcp and tls transports do no DNS lookups)")
+        }
+    }
+
+    /// The endpoint of a `<scheme>://host:port` URI; throws `.wrongScheme` or `.badLocation` with the reason.
+    init(uri: TransportURI, scheme: String) throws(EdgeError) {
+        guard uri.scheme == scheme else {
+            throw .wrongScheme(expected: scheme, got: uri.scheme)
+        }
+        do {
+            try self.init(parsing: uri.rest)
+        } catch {
+            throw .badLocation(uri, reason: error.reason)
+        }
+        guard port != 0 else { throw .badLocation(uri, reason: "port 0 cannot be connected to") }
+    }
+
+    var port: Int { address.port ?? 0 }
+
+    var isIPv6: Bool {
+        if case .v6 = address { return true }
+        return false
+    }
+
+    /// Whether the host is the wildcard (0.0.0.0 or ::).
+    var isWildcard: Bool {
+        switch address {
+        case .v4(let v4): return v4.address.sin_addr.s_addr == 0
+        case .v6(let v6): return withUnsafeBytes(of: v6.address.sin6_addr) { $0.allSatisfy { $0 == 0 } }
+        default: return false
+        }
+    }
+
+    /// Whether the host is a loopback address (127/8 or ::1).
+    var isLoopback: Bool {
+        switch address {
+        case .v4(let v4): return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
+        case .v6(let v6):
+            return withUnsafeBytes(of: v6.address.sin6_addr) { bytes in
+                bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1
+            }
+        default: return false
+        }
+    }
+
+    /// Whether the host is an IPv6 link-local address (fe80::/10), useless to peers without a zone.
+    var isLinkLocalIPv6: Bool {
+        guard case .v6(let v6) = address else { return false }
+        return withUnsafeBytes(of: v6.address.sin6_addr) { $0[0] == 0xfe && $0[1] & 0xc0 == 0x80 }
+    }
+
+    /// For an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as a dual-stack socket sees IPv4 peers), the IPv4
+    /// endpoint; nil otherwise.
+    var unmappedIPv4: TCPEndpoint? {
+        guard case .v6(let v6) = address else { return nil }
+        let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+        guard bytes.prefix(10).allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff else { return nil }
+        let host = "\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
+        return (try? SocketAddress(ipAddress: host, port: port)).map(TCPEndpoint.init)
+    }
+
+    /// `198.18.0.1:4001` or `[::1]:4001`; IPv4-mapped addresses in their IPv4 form.
+    var description: String {
+        if let v4 = unmappedIPv4 { return v4.description }
+        let host = address.ipAddress ?? "?"
+        return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// `<scheme>://198.18.0.1:4001` or `<scheme>://[::1]:4001`; nil only if `scheme` is not a valid scheme.
+    func uri(scheme: String) -> TransportURI? {
+        try? TransportURI("\(scheme)://\(description)")
+    }
+}
+
+/// Why a `host:port` text is not a TCP endpoint.
+struct TCPEndpointError: Error, Sendable {
+    var text: String
+    var reason: String
+}

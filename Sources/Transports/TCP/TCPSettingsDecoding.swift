@@ -1,0 +1,44 @@
+import WOWKit
+
+/// Decoding of the settings the stream transports (`tcp`, `tls`) share: `listen`, `advertise` and
+/// `connect_timeout_ms`, checked as they are read so that an error names the key.
+extension KeyedDecodingContainer {
+    /// `listen`: an IP literal with a port (`0.0.0.0:4001`, `[::]:4001`).
+    func decodeListenAddress(forKey key: Key) throws -> String? {
+        guard let listen = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        do {
+            _ = try TCPEndpoint(parsing: listen)
+        } catch {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "'\(listen)' is not a listen address: \(error.reason)")
+        }
+        return listen
+    }
+
+    /// `advertise`: URIs of `scheme` with an IP literal and a port.
+    func decodeAdvertisedURIs(forKey key: Key, scheme: String) throws -> [TransportURI]? {
+        guard let texts = try decodeIfPresent([String].self, forKey: key) else { return nil }
+        var uris: [TransportURI] = []
+        for text in texts {
+            do {
+                let uri = try TransportURI(text)
+                _ = try TCPEndpoint(uri: uri, scheme: scheme)
+                uris.append(uri)
+            } catch {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: self, debugDescription: "'\(text)' is not a \(scheme) URI: \(error)")
+            }
+        }
+        return uris
+    }
+
+    /// `connect_timeout_ms`: 1 ms to 10 minutes.
+    func decodeConnectTimeout(forKey key: Key) throws -> Int? {
+        guard let milliseconds = try decodeIfPresent(Int.self, forKey: key) else { return nil }
+        guard (1...600_000).contains(milliseconds) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "must be 1-600000 milliseconds, got \(milliseconds)")
+        }
+        return milliseconds
+    }
+}
