@@ -4,5 +4,8 @@ import WOWKit
 /// them: it needs the simulator's network object and is registered by the simulator.)
 public enum TransportCatalog {
     public static func registerTransports(in registry: inout TransportRegistry) {
+        registry.register(UDPTransport.self)
+        registry.register(TCPTransport.self)
+        registry.register(TLSTransport.self)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOSSL
+import SwiftASN1
 import X509
 
 /// A certificate made in memory for a `tls` listener given no `certificate_file`/`key_file`: self-signed,

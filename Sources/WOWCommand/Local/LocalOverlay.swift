@@ -1,0 +1,103 @@
+import Logging
+import NIOCore
+import NIOPosix
+import WOWKit
+
+/// Several real nodes in one process, on one event loop, over real sockets on loopback: for tests and the
+/// local demo. Each node is a full `Node` with its own transports; only the loop is shared.
+public final class LocalOverlay: Sendable {
+    public let group: MultiThreadedEventLoopGroup
+    public let loop: any EventLoop
+    private let state: NIOLoopBound<State>
+
+    private final class State {
+        var nodes: [Node] = []
+        var live: [Bool] = []
+    }
+
+    public init() throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        let loop = self.loop
+        state = try loop.submit { NIOLoopBound(State(), eventLoop: loop) }.wait()
+    }
+
+    /// Starts a node with these transports (scheme and settings YAML) and bootstrap URIs; returns its index.
+    @discardableResult
+    public func addNode(name: String, transports: [(scheme: String, settings: String)], bootstrap: [TransportURI],
+                        liveness: NodeConfig.Liveness = .init(), logLevel: Logger.Level = .critical) throws -> Int {
+        let entries = try transports.map { NodeConfig.PluginEntry(name: $0.scheme, settings: try PluginSettings(yaml: $0.settings)) }
+        let state = self.state
+        let loop = self.loop
+        return try loop.submit {
+            var config = NodeConfig(name: name, transports: entries, overlords: [
+                .init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far"),
+            ], bootstrap: bootstrap)
+            config.liveness = liveness
+            let registries = WOW.registries()
+            var logger = Logger(label: "wow.local")
+            logger.logLevel = logLevel
+            let node = Node(config: config, scheduler: EventLoopScheduler(eventLoop: loop), random: .fromSystem(),
+                            transports: registries.transports, overlords: registries.overlords, logger: logger)
+            try node.start()
+            state.value.nodes.append(node)
+            state.value.live.append(true)
+            return state.value.nodes.count - 1
+        }.wait()
+    }
+
+    /// Runs `body` on the loop with every node and whether it is live.
+    public func inspect<T: Sendable>(_ body: @escaping @Sendable ([Node], [Bool]) -> T) throws -> T {
+        let state = self.state
+        return try loop.submit { body(state.value.nodes, state.value.live) }.wait()
+    }
+
+    public func status(_ index: Int) throws -> NodeStatus { try inspect { nodes, _ in nodes[index].status() } }
+
+    public func uris(_ index: Int) throws -> [TransportURI] { try inspect { nodes, _ in nodes[index].info.uris } }
+
+    /// Kills a node: no goodbye, its sockets close.
+    public func kill(_ index: Int) throws {
+        let state = self.state
+        try loop.submit {
+            state.value.nodes[index].stop(graceful: false)
+            state.value.live[index] = false
+        }.wait()
+    }
+
+    /// How many live nodes lack a structured connection to their true left or right live neighbour.
+    public func ringViolations() throws -> Int {
+        try inspect { nodes, live in
+            let alive = nodes.indices.filter { live[$0] }.map { nodes[$0] }.sorted { $0.address < $1.address }
+            guard alive.count > 1 else { return 0 }
+            var violations = 0
+            for (i, node) in alive.enumerated() {
+                let left = alive[(i + 1) % alive.count].address
+                let right = alive[(i - 1 + alive.count) % alive.count].address
+                if node.table.connection(to: left)?.isStructured != true || node.table.connection(to: right)?.isStructured != true {
+                    violations += 1
+                }
+            }
+            return violations
+        }
+    }
+
+    /// Polls until the ring is consistent or `timeout` passes; returns the seconds it took, or nil.
+    public func waitForConsistentRing(timeout: Double) throws -> Double? {
+        let start = NIODeadline.now()
+        while true {
+            if try ringViolations() == 0 { return Double((NIODeadline.now() - start).nanoseconds) / 1e9 }
+            if Double((NIODeadline.now() - start).nanoseconds) / 1e9 > timeout { return nil }
+            try loop.scheduleTask(in: .milliseconds(100)) {}.futureResult.wait()
+        }
+    }
+
+    /// Stops every node gracefully and the loop.
+    public func shutdown() {
+        let state = self.state
+        try? loop.submit {
+            for (i, node) in state.value.nodes.enumerated() where state.value.live[i] { node.stop(graceful: true) }
+        }.wait()
+        try? group.syncShutdownGracefully()
+    }
+}

@@ -1,0 +1,118 @@
+import NIOCore
+import WOWKit
+import XCTest
+
+@testable import WOWCommand
+
+/// Real nodes over real sockets on loopback (127.0.0.1, ephemeral ports), all in this process.
+final class LoopbackOverlayTests: XCTestCase {
+    /// Fast liveness so failures are detected within seconds.
+    var quickLiveness: NodeConfig.Liveness {
+        var liveness = NodeConfig.Liveness()
+        liveness.pingInterval = .seconds(1)
+        liveness.deadAfter = .seconds(3)
+        return liveness
+    }
+
+    func formRing(_ overlay: LocalOverlay, count: Int, transports: (Int) -> [(scheme: String, settings: String)],
+                          file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+        try overlay.addNode(name: "n0", transports: transports(0), bootstrap: [], liveness: quickLiveness)
+        let bootstrap = try overlay.uris(0).filter { $0.text.contains("127.0.0.1") }
+        XCTAssertFalse(bootstrap.isEmpty, "node 0 advertises no loopback URI", file: file, line: line)
+        for i in 1..<count {
+            try overlay.addNode(name: "n\(i)", transports: transports(i), bootstrap: bootstrap, liveness: quickLiveness)
+        }
+        let seconds = try XCTUnwrap(try overlay.waitForConsistentRing(timeout: 60), "the ring never became consistent",
+                                    file: file, line: line)
+        print("\(count) nodes formed a consistent ring in \(String(format: "%.2f", seconds)) s")
+        return seconds
+    }
+
+    func testTwentyNodesFormARingOverUDP() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        _ = try formRing(overlay, count: 20) { _ in [("udp", "listen: 127.0.0.1:0")] }
+        let transports = try overlay.inspect { nodes, _ in Set(nodes.flatMap { $0.table.connections.map(\.transport) }) }
+        XCTAssertEqual(transports, ["udp"])
+    }
+
+    func testTwentyNodesFormARingOverTCP() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        _ = try formRing(overlay, count: 20) { _ in [("tcp", "listen: 127.0.0.1:0")] }
+        let transports = try overlay.inspect { nodes, _ in Set(nodes.flatMap { $0.table.connections.map(\.transport) }) }
+        XCTAssertEqual(transports, ["tcp"])
+    }
+
+    func testRingSurvivesLosingItsBootstrapAndANewNodeJoinsThroughAnyMember() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        _ = try formRing(overlay, count: 12) { _ in [("udp", "listen: 127.0.0.1:0")] }
+        let dead = try overlay.status(0).address
+        try overlay.kill(0)
+        // The dead bootstrap is detected (silent for 3 s) and dropped everywhere; the ring stays consistent.
+        let deadline = Date().addingTimeInterval(20)
+        var holders = Int.max
+        while holders > 0 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            holders = try overlay.inspect { nodes, live in
+                nodes.indices.filter { live[$0] && nodes[$0].table.connections.contains { $0.address.hex == dead } }.count
+            }
+        }
+        XCTAssertEqual(holders, 0, "live nodes still hold the dead bootstrap")
+        XCTAssertNotNil(try overlay.waitForConsistentRing(timeout: 30), "the ring did not repair after the bootstrap node died")
+        let member = try overlay.uris(5).filter { $0.text.contains("127.0.0.1") }
+        try overlay.addNode(name: "late", transports: [("udp", "listen: 127.0.0.1:0")], bootstrap: member, liveness: quickLiveness)
+        XCTAssertNotNil(try overlay.waitForConsistentRing(timeout: 30), "a node could not join through another member")
+        let late = try overlay.status(12)
+        XCTAssertTrue(late.ring_member)
+        XCTAssertFalse(late.connections.contains { $0.peer == (try? overlay.status(0).address) })
+    }
+}
+
+extension LoopbackOverlayTests {
+    func testTwentyNodesFormARingOverTLS() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        _ = try formRing(overlay, count: 20) { _ in [("tls", "listen: 127.0.0.1:0")] }
+        let transports = try overlay.inspect { nodes, _ in Set(nodes.flatMap { $0.table.connections.map(\.transport) }) }
+        XCTAssertEqual(transports, ["tls"])
+    }
+
+    /// A mix: some nodes speak udp, some tcp, some tls, some all three; the ones with several transports
+    /// bridge the others. The bootstrap speaks all three.
+    func testTwentyNodesFormARingOverAMixOfTransports() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        let all: [(scheme: String, settings: String)] = [("udp", "listen: 127.0.0.1:0"), ("tcp", "listen: 127.0.0.1:0"), ("tls", "listen: 127.0.0.1:0")]
+        _ = try formRing(overlay, count: 20) { i in
+            switch i % 4 {
+            case 0: return all
+            case 1: return [("udp", "listen: 127.0.0.1:0"), ("tcp", "listen: 127.0.0.1:0")]
+            case 2: return [("tcp", "listen: 127.0.0.1:0"), ("tls", "listen: 127.0.0.1:0")]
+            default: return [("udp", "listen: 127.0.0.1:0"), ("tls", "listen: 127.0.0.1:0")]
+            }
+        }
+        let transports = try overlay.inspect { nodes, _ in Set(nodes.flatMap { $0.table.connections.map(\.transport) }) }
+        XCTAssertTrue(transports.isSubset(of: ["udp", "tcp", "tls"]))
+        XCTAssertGreaterThan(transports.count, 1)
+    }
+
+    /// A node that can speak only tls (a site whose firewall lets only HTTPS out) joins a mixed overlay.
+    func testATLSOnlyNodeJoinsAMixedOverlay() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        _ = try formRing(overlay, count: 8) { i in
+            i == 0 ? [("udp", "listen: 127.0.0.1:0"), ("tcp", "listen: 127.0.0.1:0"), ("tls", "listen: 127.0.0.1:0")]
+                : [("udp", "listen: 127.0.0.1:0"), ("tls", "listen: 127.0.0.1:0")]
+        }
+        let bootstrap = try overlay.uris(0).filter { $0.scheme == "tls" && $0.text.contains("127.0.0.1") }
+        let index = try overlay.addNode(name: "tls-only", transports: [("tls", "listen: 127.0.0.1:0")], bootstrap: bootstrap,
+                                        liveness: quickLiveness)
+        XCTAssertNotNil(try overlay.waitForConsistentRing(timeout: 30))
+        let status = try overlay.status(index)
+        XCTAssertTrue(status.ring_member)
+        XCTAssertFalse(status.connections.isEmpty)
+        XCTAssertTrue(status.connections.allSatisfy { $0.transport == "tls" })
+    }
+}
