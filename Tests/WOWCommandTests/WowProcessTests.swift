@@ -1,0 +1,94 @@
+import Foundation
+import XCTest
+
+/// The `wow` executable as an operator runs it: two `wow run` processes on loopback, `wow status`, and a
+/// clean stop on SIGTERM.
+final class WowProcessTests: XCTestCase {
+    private var wowBinary: URL {
+        // The test bundle sits next to the built products.
+        URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
+            .deletingLastPathComponent().appendingPathComponent("wow")
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = wowBinary
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    private func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = wowBinary
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        addTeardownBlock { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        return process
+    }
+
+    private func status(_ control: String) -> [String: Any]? {
+        guard let result = try? run(["status", "--control", control, "--json"]), result.status == 0 else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+    }
+
+    private func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return condition()
+    }
+
+    func testTwoNodesJoinAndReportStatusThenStopCleanly() throws {
+        guard FileManager.default.isExecutableFile(atPath: wowBinary.path) else {
+            throw XCTSkip("the wow executable is not built at \(wowBinary.path)")
+        }
+        let directory = NSTemporaryDirectory() + "wow-process-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        let controlA = directory + "/a.sock"
+        let controlB = directory + "/b.sock"
+        try "node: { name: alpha }\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
+            .write(toFile: directory + "/a.yml", atomically: true, encoding: .utf8)
+        let a = try start(["run", "--config", directory + "/a.yml", "--control", controlA])
+        XCTAssertTrue(waitFor(10) { status(controlA) != nil }, "node alpha never answered on its control socket")
+        let uris = try XCTUnwrap(status(controlA)?["uris"] as? [String])
+        let bootstrap = try XCTUnwrap(uris.first { $0.hasPrefix("udp://127.0.0.1:") })
+
+        try "node: { name: beta }\nbootstrap: [\"\(bootstrap)\"]\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
+            .write(toFile: directory + "/b.yml", atomically: true, encoding: .utf8)
+        let b = try start(["run", "--config", directory + "/b.yml", "--control", controlB])
+        let joined = waitFor(15) {
+            guard let connections = status(controlB)?["connections"] as? [[String: Any]] else { return false }
+            return connections.contains { ($0["local_types"] as? [String])?.contains("structured.near") == true
+                || ($0["remote_types"] as? [String])?.contains("structured.near") == true }
+        }
+        XCTAssertTrue(joined, "beta never got a structured connection to alpha")
+
+        // The human-readable form names the peer, transport and remote URI.
+        let text = try run(["status", "--control", controlB])
+        XCTAssertEqual(text.status, 0)
+        XCTAssertTrue(text.output.contains("node beta"), text.output)
+        XCTAssertTrue(text.output.contains("udp"), text.output)
+        XCTAssertTrue(text.output.contains(bootstrap), text.output)
+
+        b.terminate()  // SIGTERM
+        b.waitUntilExit()
+        XCTAssertEqual(b.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: controlB), "the control socket was left behind")
+        // Alpha hears beta's goodbye and drops the connection at once.
+        XCTAssertTrue(waitFor(5) { (status(controlA)?["connections"] as? [Any])?.isEmpty == true })
+        a.interrupt()  // SIGINT
+        a.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0)
+    }
+}
