@@ -52,6 +52,7 @@ struct StatusCommand: ParsableCommand {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var lines = ["node \(s.name) \(s.address)  up \(f(s.uptime_s)) s  ring member: \(s.ring_member ? "yes" : "no")",
                      "reachable at: \(s.uris.joined(separator: ", "))",
+                     "seen by peers at: \(s.observed_uris.isEmpty ? "-" : s.observed_uris.joined(separator: ", "))",
                      "connections: \(s.connections.count)"]
         let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR"]
         var rows = [header]

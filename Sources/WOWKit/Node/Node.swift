@@ -581,7 +581,7 @@ public final class Node {
     }
 
     /// URIs peers reported seeing this node at.
-    private var observedURIs: Set<TransportURI> = []
+    public private(set) var observedURIs: Set<TransportURI> = []
 
     // MARK: - Connections going away
 

@@ -20,6 +20,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var address: String
     public var uptime_s: Double
     public var uris: [String]
+    /// URIs peers reported seeing this node at (its public, NAT-mapped addresses).
+    public var observed_uris: [String]
     public var ring_member: Bool
     public var connections: [ConnectionStatus]
     public var packets_in: Int
@@ -35,7 +37,7 @@ extension Node {
         let now = scheduler.now
         return NodeStatus(
             name: config.name, address: address.hex, uptime_s: (now - startedAt).seconds,
-            uris: info.uris.map(\.text), ring_member: isRingMember,
+            uris: info.uris.map(\.text), observed_uris: observedURIs.map(\.text).sorted(), ring_member: isRingMember,
             connections: table.connections.map { c in
                 NodeStatus.ConnectionStatus(
                     peer: c.address.hex, local_types: c.localTypes.map(\.name).sorted(),
