@@ -385,19 +385,19 @@ final class UDPTransportTests: XCTestCase {
             let own = try world.uri(0)
             XCTAssertEqual(listener.localURIs, [advertised, own])
 
-            listener.learnObservedURI(try TransportURI("udp://198.51.100.7:40000"))
+            listener.learnObservedURI(try TransportURI("udp://198.18.0.77:40000"))
             listener.learnObservedURI(own)
             listener.learnObservedURI(advertised)
-            listener.learnObservedURI(try TransportURI("tcp://198.51.100.7:40000"))
+            listener.learnObservedURI(try TransportURI("tcp://198.18.0.77:40000"))
             listener.learnObservedURI(try TransportURI("udp://not-an-address:1"))
             XCTAssertEqual(listener.localURIs.map(\.text),
-                           ["udp://198.18.0.9:4000", own.text, "udp://198.51.100.7:40000"])
+                           ["udp://198.18.0.9:4000", own.text, "udp://198.18.0.77:40000"])
 
-            for port in 40001...40005 { listener.learnObservedURI(try TransportURI("udp://198.51.100.7:\(port)")) }
-            listener.learnObservedURI(try TransportURI("udp://198.51.100.7:40003"))
+            for port in 40001...40005 { listener.learnObservedURI(try TransportURI("udp://198.18.0.77:\(port)")) }
+            listener.learnObservedURI(try TransportURI("udp://198.18.0.77:40003"))
             XCTAssertEqual(listener.localURIs.suffix(4).map(\.text),
-                           ["udp://198.51.100.7:40002", "udp://198.51.100.7:40004", "udp://198.51.100.7:40005",
-                            "udp://198.51.100.7:40003"])
+                           ["udp://198.18.0.77:40002", "udp://198.18.0.77:40004", "udp://198.18.0.77:40005",
+                            "udp://198.18.0.77:40003"])
             XCTAssertEqual(listener.localURIs.count, 6)
         }
     }

@@ -97,11 +97,11 @@ final class TCPConnectionHandler: ChannelInboundHandler {
         handshakeTimeout?.cancel()
         handshakeTimeout = nil
         let channel = context.channel
-        let localURI = channel.localAddress.flatMap { TCPEndpoint($0).uri(scheme: listener.scheme) } ?? listener.primaryURI
+        let localURI = channel.localAddress.flatMap { IPEndpoint($0).uri(scheme: listener.scheme) } ?? listener.primaryURI
         switch role {
         case .inbound:
             guard listener.isRunning, let remote = channel.remoteAddress,
-                  let remoteURI = TCPEndpoint(remote).uri(scheme: listener.scheme)
+                  let remoteURI = IPEndpoint(remote).uri(scheme: listener.scheme)
             else {
                 listener.inboundConnectionDidEnd(channel)
                 context.close(promise: nil)

@@ -66,7 +66,7 @@ public final class TCPEdgeListener: EdgeListener {
     /// URIs listed first in `localURIs`.
     public let advertise: [TransportURI]
 
-    private let listenEndpoint: TCPEndpoint
+    private let listenEndpoint: IPEndpoint
     /// The TLS layer of the `tls` transport; nil for plain `tcp`.
     private let security: (any TCPConnectionSecurity)?
     private var logger: Logger
@@ -142,7 +142,7 @@ public final class TCPEdgeListener: EdgeListener {
          security: (any TCPConnectionSecurity)?, eventLoop: any EventLoop, logger: Logger,
          maximumPacketSize: Int = WireFormat.maximumPacketSize) throws {
         do {
-            listenEndpoint = try TCPEndpoint(parsing: listen)
+            listenEndpoint = try IPEndpoint(parsing: listen)
         } catch {
             throw TCPTransportError.badListenAddress(transport: scheme, listen, reason: error.reason)
         }
@@ -209,14 +209,14 @@ public final class TCPEdgeListener: EdgeListener {
     }
 
     /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
-    private func localAddressURIs(of bound: TCPEndpoint) -> [TransportURI] {
+    private func localAddressURIs(of bound: IPEndpoint) -> [TransportURI] {
         guard bound.isWildcard else { return bound.uri(scheme: scheme).map { [$0] } ?? [] }
         var uris: [TransportURI] = []
         do {
             for device in try System.enumerateDevices() {
                 guard let address = device.address, address.protocol == bound.address.protocol,
                       let host = address.ipAddress,
-                      let endpoint = (try? SocketAddress(ipAddress: host, port: bound.port)).map(TCPEndpoint.init),
+                      let endpoint = (try? SocketAddress(ipAddress: host, port: bound.port)).map(IPEndpoint.init),
                       !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil,
                       let uri = endpoint.uri(scheme: scheme)
                 else { continue }
@@ -227,7 +227,7 @@ public final class TCPEdgeListener: EdgeListener {
         }
         let loopback = bound.isIPv6 ? "::1" : "127.0.0.1"
         if let address = try? SocketAddress(ipAddress: loopback, port: bound.port),
-           let uri = TCPEndpoint(address).uri(scheme: scheme) {
+           let uri = IPEndpoint(address).uri(scheme: scheme) {
             uris.append(uri)
         }
         return uris
@@ -269,9 +269,9 @@ public final class TCPEdgeListener: EdgeListener {
     // MARK: Edges
 
     public func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
-        let endpoint: TCPEndpoint
+        let endpoint: IPEndpoint
         do {
-            endpoint = try TCPEndpoint(uri: uri, scheme: scheme)
+            endpoint = try IPEndpoint(uri: uri, scheme: scheme)
         } catch {
             eventLoop.assumeIsolated().execute { completion(.failure(error)) }
             return

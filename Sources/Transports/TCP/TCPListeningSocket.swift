@@ -21,7 +21,7 @@ enum TCPListeningSocket {
     /// connections linger in TIME_WAIT; on Linux it does not allow two listeners on one port), binds it and
     /// listens. Returns the descriptor, which the caller must hand to NIO or close, and the bound endpoint
     /// (with the actual port when `endpoint` gave port 0).
-    static func open(_ endpoint: TCPEndpoint, transport: String) throws(TCPTransportError) -> (handle: NIOBSDSocket.Handle, bound: TCPEndpoint) {
+    static func open(_ endpoint: IPEndpoint, transport: String) throws(TCPTransportError) -> (handle: NIOBSDSocket.Handle, bound: IPEndpoint) {
         func failure(_ step: String) -> TCPTransportError {
             let reason = String(cString: strerror(errno))
             return .bindFailed(transport: transport, address: endpoint.description, reason: "\(reason) (\(step))")
@@ -70,6 +70,6 @@ enum TCPListeningSocket {
             throw .bindFailed(transport: transport, address: endpoint.description, reason: "cannot read the bound address")
         }
         succeeded = true
-        return (fd, TCPEndpoint(address))
+        return (fd, IPEndpoint(address))
     }
 }

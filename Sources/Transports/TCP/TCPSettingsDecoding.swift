@@ -7,7 +7,7 @@ extension KeyedDecodingContainer {
     func decodeListenAddress(forKey key: Key) throws -> String? {
         guard let listen = try decodeIfPresent(String.self, forKey: key) else { return nil }
         do {
-            _ = try TCPEndpoint(parsing: listen)
+            _ = try IPEndpoint(parsing: listen)
         } catch {
             throw DecodingError.dataCorruptedError(
                 forKey: key, in: self, debugDescription: "'\(listen)' is not a listen address: \(error.reason)")
@@ -22,7 +22,7 @@ extension KeyedDecodingContainer {
         for text in texts {
             do {
                 let uri = try TransportURI(text)
-                _ = try TCPEndpoint(uri: uri, scheme: scheme)
+                _ = try IPEndpoint(uri: uri, scheme: scheme)
                 uris.append(uri)
             } catch {
                 throw DecodingError.dataCorruptedError(

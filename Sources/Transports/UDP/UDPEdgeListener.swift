@@ -65,7 +65,7 @@ public final class UDPEdgeListener: EdgeListener {
     /// The settings it was made with.
     public let settings: UDPTransport.Settings
 
-    private let listenEndpoint: UDPEndpoint
+    private let listenEndpoint: IPEndpoint
     private var logger: Logger
 
     /// Whether `start` succeeded and `stop` was not called yet.
@@ -125,8 +125,8 @@ public final class UDPEdgeListener: EdgeListener {
     /// A listener that will bind `settings.listen` on `eventLoop` in `start`. Throws
     /// `UDPTransportError.badListenAddress` if `listen` is not an IP literal with a port.
     public init(settings: UDPTransport.Settings, eventLoop: any EventLoop, logger: Logger) throws {
-        do throws(UDPEndpointError) {
-            listenEndpoint = try UDPEndpoint(parsing: settings.listen)
+        do throws(IPEndpointError) {
+            listenEndpoint = try IPEndpoint(parsing: settings.listen)
         } catch {
             throw UDPTransportError.badListenAddress(settings.listen, reason: error.reason)
         }
@@ -134,7 +134,7 @@ public final class UDPEdgeListener: EdgeListener {
         self.eventLoop = eventLoop
         self.logger = logger
         self.logger[metadataKey: "transport"] = "udp"
-        self.primaryURI = listenEndpoint.uri
+        self.primaryURI = listenEndpoint.udpURI
     }
 
     deinit {
@@ -161,10 +161,10 @@ public final class UDPEdgeListener: EdgeListener {
         self.channel = handler.channel
         boundAddress = handler.channel?.localAddress ?? listenEndpoint.address
         addressURIs = localAddressURIs()
-        primaryURI = addressURIs.first ?? listenEndpoint.uri
+        primaryURI = addressURIs.first ?? listenEndpoint.udpURI
         self.delegate = delegate
         isRunning = true
-        logger.info("udp listening", metadata: ["address": "\(boundAddress.map { UDPEndpoint($0).description } ?? "?")"])
+        logger.info("udp listening", metadata: ["address": "\(boundAddress.map { IPEndpoint($0).description } ?? "?")"])
     }
 
     /// Binds a new channel to `address`, on the loop, at once.
@@ -187,7 +187,7 @@ public final class UDPEdgeListener: EdgeListener {
         let future = bootstrap.bind(to: address)
         var result: Result<any Channel, any Error>?
         future.assumeIsolated().whenComplete { result = $0 }
-        let name = UDPEndpoint(address).description
+        let name = IPEndpoint(address).description
         switch result {
         case .success:
             return handler
@@ -203,23 +203,23 @@ public final class UDPEdgeListener: EdgeListener {
 
     /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
     private func localAddressURIs() -> [TransportURI] {
-        guard let bound = boundAddress.map(UDPEndpoint.init), let port = bound.address.port else { return [] }
-        guard bound.isWildcard else { return [bound.uri] }
+        guard let bound = boundAddress.map(IPEndpoint.init), let port = bound.address.port else { return [] }
+        guard bound.isWildcard else { return [bound.udpURI] }
         var uris: [TransportURI] = []
         do {
             for device in try System.enumerateDevices() {
                 guard let address = device.address, address.protocol == bound.address.protocol,
                       let host = address.ipAddress,
-                      let endpoint = (try? SocketAddress(ipAddress: host, port: port)).map(UDPEndpoint.init),
+                      let endpoint = (try? SocketAddress(ipAddress: host, port: port)).map(IPEndpoint.init),
                       !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil
                 else { continue }
-                if !uris.contains(endpoint.uri) { uris.append(endpoint.uri) }
+                if !uris.contains(endpoint.udpURI) { uris.append(endpoint.udpURI) }
             }
         } catch {
             logger.warning("cannot list network interfaces", metadata: ["error": "\(error)"])
         }
         let loopback = bound.isIPv6 ? "::1" : "127.0.0.1"
-        if let address = try? SocketAddress(ipAddress: loopback, port: port) { uris.append(UDPEndpoint(address).uri) }
+        if let address = try? SocketAddress(ipAddress: loopback, port: port) { uris.append(IPEndpoint(address).udpURI) }
         return uris
     }
 
@@ -256,7 +256,7 @@ public final class UDPEdgeListener: EdgeListener {
     public func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
         let result: Result<SocketAddress, EdgeError>
         do throws(EdgeError) {
-            let endpoint = try UDPEndpoint(uri: uri)
+            let endpoint = try IPEndpoint(uri: uri, scheme: UDPTransport.scheme)
             result = isRunning ? socketAddress(for: endpoint, uri: uri) : .failure(.stopped)
         } catch {
             result = .failure(error)
@@ -277,8 +277,8 @@ public final class UDPEdgeListener: EdgeListener {
     }
 
     /// The address to send to from this socket: IPv4 peers of an IPv6 (dual-stack) socket as IPv4-mapped.
-    private func socketAddress(for endpoint: UDPEndpoint, uri: TransportURI) -> Result<SocketAddress, EdgeError> {
-        let socketIsIPv6 = (boundAddress.map(UDPEndpoint.init) ?? listenEndpoint).isIPv6
+    private func socketAddress(for endpoint: IPEndpoint, uri: TransportURI) -> Result<SocketAddress, EdgeError> {
+        let socketIsIPv6 = (boundAddress.map(IPEndpoint.init) ?? listenEndpoint).isIPv6
         switch (socketIsIPv6, endpoint.isIPv6) {
         case (false, false), (true, true):
             return .success(endpoint.address)
@@ -295,8 +295,8 @@ public final class UDPEdgeListener: EdgeListener {
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a valid `udp` URI other
     /// than the local ones; a repeated one moves to the end.
     public func learnObservedURI(_ uri: TransportURI) {
-        guard let endpoint = try? UDPEndpoint(uri: uri) else { return }
-        let normalized = endpoint.uri
+        guard let endpoint = try? IPEndpoint(uri: uri, scheme: UDPTransport.scheme) else { return }
+        let normalized = endpoint.udpURI
         guard !settings.advertise.contains(normalized), !addressURIs.contains(normalized) else { return }
         observedURIs.removeAll { $0 == normalized }
         observedURIs.append(normalized)
@@ -319,7 +319,7 @@ public final class UDPEdgeListener: EdgeListener {
             return
         }
         guard isRunning, let delegate else { return }
-        let edge = UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: UDPEndpoint(source).uri,
+        let edge = UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: IPEndpoint(source).udpURI,
                            isInbound: true)
         edges[source] = edge
         delegate.edgeListener(self, didAccept: edge)
@@ -361,7 +361,7 @@ public final class UDPEdgeListener: EdgeListener {
         socketFailures += 1
         // NIO closes a datagram channel on a send error other than EMSGSIZE/EHOSTUNREACH without reporting
         // which; `error` is only the last one the channel reported, if any.
-        var metadata: Logger.Metadata = ["address": "\(boundAddress.map { UDPEndpoint($0).description } ?? "?")"]
+        var metadata: Logger.Metadata = ["address": "\(boundAddress.map { IPEndpoint($0).description } ?? "?")"]
         if let error { metadata["last_error"] = "\(error)" }
         logger.error("udp socket closed by a send or receive error; binding it again", metadata: metadata)
         rebind(after: .zero)
@@ -374,7 +374,7 @@ public final class UDPEdgeListener: EdgeListener {
                 let handler = try bind(address)
                 self.handler = handler
                 self.channel = handler.channel
-                logger.info("udp socket bound again", metadata: ["address": "\(UDPEndpoint(address))"])
+                logger.info("udp socket bound again", metadata: ["address": "\(IPEndpoint(address))"])
             } catch {
                 logger.error("udp socket cannot be bound again; retrying in 1 s", metadata: ["error": "\(error)"])
                 rebind(after: .seconds(1))

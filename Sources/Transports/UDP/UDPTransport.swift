@@ -36,8 +36,8 @@ public enum UDPTransport: TransportPlugin {
             self.init()
             let container = try decoder.settingsContainer(keyedBy: CodingKeys.self)
             if let listen = try container.decodeIfPresent(String.self, forKey: .listen) {
-                do throws(UDPEndpointError) {
-                    _ = try UDPEndpoint(parsing: listen)
+                do throws(IPEndpointError) {
+                    _ = try IPEndpoint(parsing: listen)
                 } catch {
                     throw DecodingError.dataCorruptedError(
                         forKey: .listen, in: container,
@@ -50,7 +50,7 @@ public enum UDPTransport: TransportPlugin {
                 for text in texts {
                     do {
                         let uri = try TransportURI(text)
-                        _ = try UDPEndpoint(uri: uri)
+                        _ = try IPEndpoint(uri: uri, scheme: UDPTransport.scheme)
                         advertise.append(uri)
                     } catch {
                         throw DecodingError.dataCorruptedError(

@@ -1,18 +1,19 @@
 import NIOCore
 import WOWKit
 
-/// An IP address and port in the `udp` transport's own text form: `198.18.0.1:4000`, or `[2001:db8::1]:4000`
-/// for IPv6 (brackets required). Only IP literals are accepted: the transport does no DNS lookups (yet).
+/// An IP address and port as the socket transports (`udp`, `tcp`, `tls`) write them: `198.18.0.1:4000`, or
+/// `[2001:db8::1]:4000` for IPv6 (brackets required). Only IP literals are accepted: the transports do no DNS
+/// lookups (yet).
 ///
 /// Parsing and formatting happen when edges are made and URIs listed, never per packet.
-struct UDPEndpoint: Hashable, Sendable, CustomStringConvertible {
-    /// The socket address packets go to and come from.
+struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// The socket address to connect to or bind.
     let address: SocketAddress
 
     init(_ address: SocketAddress) { self.address = address }
 
     /// Parses `host:port` or `[v6]:port`; the error says what is wrong.
-    init(parsing text: String) throws(UDPEndpointError) {
+    init(parsing text: String) throws(IPEndpointError) {
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -42,20 +43,21 @@ struct UDPEndpoint: Hashable, Sendable, CustomStringConvertible {
         do {
             address = try SocketAddress(ipAddress: String(host), port: port)
         } catch {
-            throw .init(text: text, reason: "'\(host)' is not an IPv4 or IPv6 address (host names are not supported: the udp transport does no DNS lookups)")
+            throw .init(text: text, reason: "'\(host)' is not an IPv4 or IPv6 address (host names are not supported: WOW's socket transports do no DNS lookups)")
         }
     }
 
-    /// The endpoint of a `udp://` URI; throws `.wrongScheme` or `.badLocation` with the reason.
-    init(uri: TransportURI) throws(EdgeError) {
-        guard uri.scheme == UDPTransport.scheme else {
-            throw .wrongScheme(expected: UDPTransport.scheme, got: uri.scheme)
+    /// The endpoint of a `<scheme>://host:port` URI; throws `.wrongScheme` or `.badLocation` with the reason.
+    init(uri: TransportURI, scheme: String) throws(EdgeError) {
+        guard uri.scheme == scheme else {
+            throw .wrongScheme(expected: scheme, got: uri.scheme)
         }
-        do throws(UDPEndpointError) {
+        do {
             try self.init(parsing: uri.rest)
         } catch {
             throw .badLocation(uri, reason: error.reason)
         }
+        guard port != 0 else { throw .badLocation(uri, reason: "port 0 cannot be connected to") }
     }
 
     var port: Int { address.port ?? 0 }
@@ -94,18 +96,18 @@ struct UDPEndpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// For an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as a dual-stack socket sees IPv4 peers), the IPv4
     /// endpoint; nil otherwise.
-    var unmappedIPv4: UDPEndpoint? {
+    var unmappedIPv4: IPEndpoint? {
         guard case .v6(let v6) = address else { return nil }
         let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
         guard bytes.prefix(10).allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff else { return nil }
         let host = "\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
-        return (try? SocketAddress(ipAddress: host, port: port)).map(UDPEndpoint.init)
+        return (try? SocketAddress(ipAddress: host, port: port)).map(IPEndpoint.init)
     }
 
     /// This IPv4 endpoint as an IPv4-mapped IPv6 one, for sending from an IPv6 (dual-stack) socket.
-    var mappedIPv6: UDPEndpoint? {
+    var mappedIPv6: IPEndpoint? {
         guard case .v4 = address, let host = address.ipAddress else { return nil }
-        return (try? SocketAddress(ipAddress: "::ffff:" + host, port: port)).map(UDPEndpoint.init)
+        return (try? SocketAddress(ipAddress: "::ffff:" + host, port: port)).map(IPEndpoint.init)
     }
 
     /// `198.18.0.1:4000` or `[::1]:4000`; IPv4-mapped addresses in their IPv4 form.
@@ -115,19 +117,14 @@ struct UDPEndpoint: Hashable, Sendable, CustomStringConvertible {
         return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    /// `udp://198.18.0.1:4000` or `udp://[::1]:4000`.
-    var uri: TransportURI {
-        // The text is printable ASCII well under 255 bytes, so this cannot fail; the fallback only keeps `try!` out.
-        (try? TransportURI("\(UDPTransport.scheme)://\(description)")) ?? UDPEndpoint.unknownURI
+    /// `<scheme>://198.18.0.1:4000` or `<scheme>://[::1]:4000`; nil only if `scheme` is not a valid scheme.
+    func uri(scheme: String) -> TransportURI? {
+        try? TransportURI("\(scheme)://\(description)")
     }
-
-    private static let unknownURI: TransportURI = {
-        do { return try TransportURI("udp://0.0.0.0:0") } catch { preconditionFailure("constant URI: \(error)") }
-    }()
 }
 
-/// Why a `host:port` text is not a UDP endpoint.
-struct UDPEndpointError: Error, Sendable {
+/// Why a `host:port` text is not a TCP endpoint.
+struct IPEndpointError: Error, Sendable {
     var text: String
     var reason: String
 }
