@@ -248,8 +248,8 @@ final class AddressTests: XCTestCase {
         XCTAssertEqual(Address.hashing("abc").hex, "a9993e364706816aba3e25717850c26c9cd0d89d")
         XCTAssertEqual(Address.hashing("").hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         XCTAssertEqual(Address.hashing("abc"), Address.hashing([0x61, 0x62, 0x63]))
-        XCTAssertEqual(Address.hashing("10.128.0.1"), Address.hashing("10.128.0.1"))
-        XCTAssertNotEqual(Address.hashing("10.128.0.1"), Address.hashing("10.128.0.2"))
+        XCTAssertEqual(Address.hashing("100.64.0.1"), Address.hashing("100.64.0.1"))
+        XCTAssertNotEqual(Address.hashing("100.64.0.1"), Address.hashing("100.64.0.2"))
         XCTAssertEqual(Address.hashing("node").bytes.count, 20)
     }
 

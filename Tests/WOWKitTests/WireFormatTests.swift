@@ -317,7 +317,7 @@ final class WireFormatTests: XCTestCase {
     func testOptionalAddressPresenceOtherThanZeroOrOneIsRejected() {
         for presence: UInt8 in [2, 0xFF] {
             let request = Raw().u8(1).u8(0x01).u64(1).text("leaf").nodeInfo(Fixtures.nodeA)
-                .u8(presence).address(Fixtures.b).text("udp://203.0.113.9:4000").bytes
+                .u8(presence).address(Fixtures.b).text("udp://198.18.0.9:4000").bytes
             XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: request))),
                            .unknownValue(field: "target presence", value: presence))
 
@@ -666,7 +666,7 @@ private enum Fixtures {
     /// Test literals only: a bad one is a bug in this file.
     static func uri(_ text: String) -> TransportURI { try! TransportURI(text) }
 
-    static let observed = uri("udp://203.0.113.9:40000")
+    static let observed = uri("udp://198.18.0.9:40000")
     static let nodeA = NodeInfo(address: a, uris: [uri("udp://198.18.0.1:4000"), uri("udp://[2001:db8::1]:4000")])
     static let nodeB = NodeInfo(address: b, uris: [uri("memory://7:1")])
     static let nodeBare = NodeInfo(address: .half, uris: [])
