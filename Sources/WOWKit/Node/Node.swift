@@ -471,6 +471,9 @@ public final class Node {
         if attempt.type == .leaf, !linker.attempts.values.contains(where: { $0.type == .leaf }) { joinQueue.removeAll() }
         logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
         if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
+            // Operators need to see this one: without a bootstrap the node cannot join.
+            logger.warning("cannot link to any of these URIs", metadata: [
+                "uris": "\(uris.map(\.text).joined(separator: ", "))", "reason": "\(reason)"])
             post(.linkFailed(uris, reason: reason), only: owner)
         }
         if case .own(let token?) = attempt.purpose, let target = attempt.target, !table.contains(target) {
@@ -566,7 +569,11 @@ public final class Node {
         if let localType { connection.localTypes.insert(localType) }
         if let remoteType { connection.remoteTypes.insert(remoteType) }
         let isNew = !table.contains(peer.address)
+        let wasInRing = table.hasStructured
         table.upsert(connection)
+        if !wasInRing && table.hasStructured {
+            logger.info("joined the ring", metadata: ["via": "\(peer.address.short)", "transport": "\(connection.transport)"])
+        }
         if isNew || connection.types != before {
             post(.connectionAdded(connection))
             tableChanged()
