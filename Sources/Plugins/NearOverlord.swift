@@ -72,7 +72,14 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
             // A fresh leaf on a node outside the ring: join now rather than at the next tick.
             if connection.localTypes == [.leaf] && !context.table.hasStructured { return upkeep(&context) }
             return []
-        case .connectionRemoved:
+        case .connectionRemoved(let connection):
+            // A lost neighbour: look for whoever is now nearest on that side at once. Counting neighbours
+            // is not enough, since far links on that side still count as neighbours.
+            if connection.isStructured, isAmongNearest(connection.address, context.table, context.local.address) {
+                let mode: DeliveryMode = connection.address.isLeft(of: context.local.address) ? .left : .right
+                nextSideTry[mode] = .zero
+                return upkeep(&context, force: mode)
+            }
             return upkeep(&context)
         case .connectSucceeded(let request, _):
             finish(request, context: context, succeeded: true)
@@ -101,7 +108,17 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         }
     }
 
-    private func upkeep(_ context: inout OverlordContext) -> [OverlordAction] {
+    /// Whether `address` would be among our `per_side` nearest on its side.
+    private func isAmongNearest(_ address: Address, _ table: ConnectionTable, _ local: Address) -> Bool {
+        if address.isLeft(of: local) {
+            let left = table.leftNeighbours(settings.perSide)
+            return left.count < settings.perSide || local.leftDistance(to: address) < local.leftDistance(to: left[left.count - 1].address)
+        }
+        let right = table.rightNeighbours(settings.perSide)
+        return right.count < settings.perSide || local.rightDistance(to: address) < local.rightDistance(to: right[right.count - 1].address)
+    }
+
+    private func upkeep(_ context: inout OverlordContext, force forced: DeliveryMode? = nil) -> [OverlordAction] {
         let table = context.table
         // A node just starting with somewhere to join asks at once: its CTMs travel behind the leaf link request.
         let isJoining = table.isEmpty && context.bootstrap.contains { !context.local.uris.contains($0) }
@@ -116,7 +133,8 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         for mode in [DeliveryMode.left, .right] {
             let have = mode == .left ? table.leftNeighbours(settings.perSide).count : table.rightNeighbours(settings.perSide).count
             let short = have < settings.perSide && (have == 0 || !ringIsTiny(table))
-            guard (short || periodic), pendingSide[mode] != true, context.now >= nextSideTry[mode, default: .zero] else { continue }
+            guard (short || periodic || forced == mode), pendingSide[mode] != true,
+                  context.now >= nextSideTry[mode, default: .zero] else { continue }
             pendingSide[mode] = true
             actions.append(.connect(ConnectRequest(target: context.local.address, mode: mode, type: connectionType)))
         }
@@ -137,19 +155,9 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     private func linkToNearer(_ infos: [NodeInfo], context: OverlordContext) -> [OverlordAction] {
         let table = context.table
         let local = context.local.address
-        let left = table.leftNeighbours(settings.perSide)
-        let right = table.rightNeighbours(settings.perSide)
         var actions: [OverlordAction] = []
         for info in infos where info.address != local && !table.contains(info.address) && !pendingPeers.contains(info.address) {
-            let isNearer: Bool
-            if info.address.isLeft(of: local) {
-                isNearer = left.count < settings.perSide
-                    || local.leftDistance(to: info.address) < local.leftDistance(to: left[left.count - 1].address)
-            } else {
-                isNearer = right.count < settings.perSide
-                    || local.rightDistance(to: info.address) < local.rightDistance(to: right[right.count - 1].address)
-            }
-            guard isNearer else { continue }
+            guard isAmongNearest(info.address, table, local) else { continue }
             pendingPeers.insert(info.address)
             actions.append(.connect(ConnectRequest(target: info.address, mode: .exact, type: connectionType, peer: info)))
         }

@@ -46,6 +46,14 @@ struct MemoryNAT {
         self.timeout = timeout
     }
 
+    /// Forgets every mapping and filter entry, as a NAT that reboots (or a carrier NAT that rebinds) does.
+    /// Ports are not reused right away, so the inside host's next packets leave from new public ports.
+    mutating func forgetAll() {
+        mappings.removeAll()
+        bindings.removeAll()
+        filter.removeAll()
+    }
+
     /// Maps a packet from `internalPort` to `remote`, creating or refreshing the mapping and filter entry.
     /// Returns the public port it leaves from, or nil when the NAT lets nothing out.
     mutating func translateOutbound(from internalPort: UInt16, to remote: MemoryEndpoint, now: Int64) -> UInt16? {

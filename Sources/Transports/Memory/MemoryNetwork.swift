@@ -147,6 +147,13 @@ public final class MemoryNetwork {
 
     public func isDown(_ host: MemoryHostID) -> Bool { hosts[index(of: host)].isDown }
 
+    /// The NAT in front of `host` loses all its state (a reboot, a rebinding): the host's next packets
+    /// leave from new public ports, and peers' packets to the old ones are filtered. No effect on open hosts.
+    public func rebindNAT(of host: MemoryHostID) {
+        let natIndex = hosts[index(of: host)].natIndex
+        if natIndex >= 0 { nats[natIndex].forgetAll() }
+    }
+
     /// A listener on `host` at `port` (a UDP socket), at `memory://<host>:<port>`. One per host:port at a
     /// time; after it stops, the port is free again.
     public func makeListener(host: MemoryHostID, port: UInt16 = 1) -> MemoryEdgeListener {

@@ -37,6 +37,8 @@ public final class Node {
     private struct EdgeRecord {
         var edge: any Edge
         var openedAt: Timestamp
+        /// When we last told the remote end that this edge carries no connection (rate limit).
+        var notLinkedSentAt: Timestamp?
     }
     private var edges: [EdgeID: EdgeRecord] = [:]
     private var edgeIDs: [ObjectIdentifier: EdgeID] = [:]
@@ -87,9 +89,10 @@ public final class Node {
     /// This node as others should know it: its address and every URI its transports can be reached at.
     public var info: NodeInfo {
         if let cachedInfo { return cachedInfo }
-        // URIs that peers saw us at come first: behind a NAT they are the ones others can reach.
+        // URIs that peers saw us at come first, newest first: behind a NAT they are the ones others can reach.
         let all = listeners.flatMap(\.localURIs)
-        let fresh = NodeInfo(address: address, uris: all.filter { observedURIs.contains($0) } + all.filter { !observedURIs.contains($0) })
+        let observed = observedOrder.filter { all.contains($0) }
+        let fresh = NodeInfo(address: address, uris: observed + all.filter { !observedURIs.contains($0) })
         cachedInfo = fresh
         isFounder = isFounder || config.bootstrap.allSatisfy { fresh.uris.contains($0) || ownURIs.contains($0) }
         return fresh
@@ -582,12 +585,18 @@ public final class Node {
     }
 
     private func learnObserved(_ uri: TransportURI) {
-        guard observedURIs.insert(uri).inserted else { return }
+        guard observedOrder.first != uri else { return }
+        // A new port at an address we were already seen at means our NAT rebound: the old URI is stale.
+        let host = uri.hostAndPort?.host
+        observedOrder.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
+        observedOrder.insert(uri, at: 0)
+        observedURIs = Set(observedOrder)
         listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
         cachedInfo = nil
     }
 
-    /// URIs peers reported seeing this node at.
+    /// URIs peers reported seeing this node at, newest first (one per scheme and address).
+    private var observedOrder: [TransportURI] = []
     public private(set) var observedURIs: Set<TransportURI> = []
 
     // MARK: - Connections going away
@@ -769,10 +778,10 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             }
             perform(linker.errorReceived(error, on: id))
         case .ping(let nonce):
-            guard peer != nil else { stats.drop("not_linked"); return }
+            guard peer != nil else { return notLinked(id) }
             send(.pong(nonce: nonce), on: id)
         case .pong(let nonce):
-            guard let peer else { stats.drop("not_linked"); return }
+            guard let peer else { return notLinked(id) }
             let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
             if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
         case .close:
@@ -780,12 +789,23 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             removeConnection(peer, reason: "closed by peer")
             closeEdgeIfUnused(id)
         case .status(let status):
-            guard let peer else { stats.drop("not_linked"); return }
+            guard let peer else { return notLinked(id) }
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
-            guard let peer else { stats.drop("not_linked"); return }
+            guard let peer else { return notLinked(id) }
             route(packet, previous: peer)
         }
+    }
+
+    /// Connection traffic on an edge that carries no connection: drop it, and tell the sender (at most once a
+    /// second per edge) so that a peer whose address changed stops using its stale connection and links again.
+    private func notLinked(_ id: EdgeID) {
+        stats.drop("not_linked")
+        guard let record = edges[id] else { return }
+        let now = scheduler.now
+        if let last = record.notLinkedSentAt, now - last < .seconds(1) { return }
+        edges[id]?.notLinkedSentAt = now
+        send(.close(Close(reason: .notLinked, message: "no connection on this edge; link again")), on: id)
     }
 
     public func edgeDidClose(_ edge: any Edge) {

@@ -204,6 +204,9 @@ public struct Close: Equatable, Sendable {
         case replaced = 3
         /// The peer broke the protocol.
         case protocolViolation = 4
+        /// The receiver has no connection on the edge the sender used: a peer whose NAT mapping or address
+        /// changed learns at once that its old connection is gone and links again from where it is now.
+        case notLinked = 5
     }
 
     public var reason: Reason
