@@ -446,6 +446,17 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertFalse(try getsIn(site.serverOtherPort, to: mapped, site, "server, other port, still"))
     }
 
+    func testRebindingForgetsEveryMappingAndFilterEntry() throws {
+        let site = try makeSite(.portRestricted)
+        let mapped = try publicURI(of: site.inside, seenBy: site.server)
+        XCTAssertTrue(try getsIn(site.server, to: mapped, site, "server before"))
+        network.rebindNAT(of: site.inside.host)
+        // The server's packets to the old mapping are filtered until the inside host sends again.
+        XCTAssertFalse(try getsIn(site.server, to: mapped, site, "server after the rebind"))
+        let remapped = try publicURI(of: site.inside, seenBy: site.server)
+        XCTAssertTrue(try getsIn(site.server, to: remapped, site, "server after the host sent again"))
+    }
+
     func testSymmetricNATMapsEachRemoteToItsOwnPort() throws {
         let site = try makeSite(.symmetric)
         let towardServer = try publicURI(of: site.inside, seenBy: site.server)
