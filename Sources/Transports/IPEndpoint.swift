@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import WOWKit
 
 /// An IP address and port as the socket transports (`udp`, `tcp`, `tls`) write them: `198.18.0.1:4000`, or
@@ -127,4 +128,30 @@ struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
 struct IPEndpointError: Error, Sendable {
     var text: String
     var reason: String
+}
+
+extension IPEndpoint {
+    /// The endpoints a socket bound here can be reached at: itself if specific; for a wildcard, every interface
+    /// address of its family (not loopback or IPv6 link-local), then loopback last. Throws only if the
+    /// interfaces cannot be listed (the loopback endpoint is then the caller's fallback).
+    func reachableEndpoints() throws -> [IPEndpoint] {
+        guard isWildcard, let port = address.port else { return [self] }
+        var endpoints: [IPEndpoint] = []
+        for device in try System.enumerateDevices() {
+            guard let candidate = device.address, candidate.protocol == address.protocol,
+                  let host = candidate.ipAddress,
+                  let endpoint = (try? SocketAddress(ipAddress: host, port: port)).map(IPEndpoint.init),
+                  !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil,
+                  !endpoints.contains(endpoint)
+            else { continue }
+            endpoints.append(endpoint)
+        }
+        return endpoints + (loopbackEndpoint.map { [$0] } ?? [])
+    }
+
+    /// Loopback (127.0.0.1 or ::1) at this endpoint's port.
+    var loopbackEndpoint: IPEndpoint? {
+        guard let port = address.port else { return nil }
+        return (try? SocketAddress(ipAddress: isIPv6 ? "::1" : "127.0.0.1", port: port)).map(IPEndpoint.init)
+    }
 }

@@ -210,27 +210,12 @@ public final class TCPEdgeListener: EdgeListener {
 
     /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
     private func localAddressURIs(of bound: IPEndpoint) -> [TransportURI] {
-        guard bound.isWildcard else { return bound.uri(scheme: scheme).map { [$0] } ?? [] }
-        var uris: [TransportURI] = []
         do {
-            for device in try System.enumerateDevices() {
-                guard let address = device.address, address.protocol == bound.address.protocol,
-                      let host = address.ipAddress,
-                      let endpoint = (try? SocketAddress(ipAddress: host, port: bound.port)).map(IPEndpoint.init),
-                      !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil,
-                      let uri = endpoint.uri(scheme: scheme)
-                else { continue }
-                if !uris.contains(uri) { uris.append(uri) }
-            }
+            return try bound.reachableEndpoints().compactMap { $0.uri(scheme: scheme) }
         } catch {
             logger.warning("cannot list network interfaces", metadata: ["error": "\(error)"])
+            return bound.loopbackEndpoint.flatMap { $0.uri(scheme: scheme) }.map { [$0] } ?? []
         }
-        let loopback = bound.isIPv6 ? "::1" : "127.0.0.1"
-        if let address = try? SocketAddress(ipAddress: loopback, port: bound.port),
-           let uri = IPEndpoint(address).uri(scheme: scheme) {
-            uris.append(uri)
-        }
-        return uris
     }
 
     /// The advertised URIs, then the bound address (or the interface addresses, loopback last).

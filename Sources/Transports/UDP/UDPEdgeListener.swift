@@ -203,24 +203,13 @@ public final class UDPEdgeListener: EdgeListener {
 
     /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
     private func localAddressURIs() -> [TransportURI] {
-        guard let bound = boundAddress.map(IPEndpoint.init), let port = bound.address.port else { return [] }
-        guard bound.isWildcard else { return [bound.udpURI] }
-        var uris: [TransportURI] = []
+        guard let bound = boundAddress.map(IPEndpoint.init) else { return [] }
         do {
-            for device in try System.enumerateDevices() {
-                guard let address = device.address, address.protocol == bound.address.protocol,
-                      let host = address.ipAddress,
-                      let endpoint = (try? SocketAddress(ipAddress: host, port: port)).map(IPEndpoint.init),
-                      !endpoint.isLoopback, !endpoint.isWildcard, !endpoint.isLinkLocalIPv6, endpoint.unmappedIPv4 == nil
-                else { continue }
-                if !uris.contains(endpoint.udpURI) { uris.append(endpoint.udpURI) }
-            }
+            return try bound.reachableEndpoints().map(\.udpURI)
         } catch {
             logger.warning("cannot list network interfaces", metadata: ["error": "\(error)"])
+            return bound.loopbackEndpoint.map { [$0.udpURI] } ?? []
         }
-        let loopback = bound.isIPv6 ? "::1" : "127.0.0.1"
-        if let address = try? SocketAddress(ipAddress: loopback, port: port) { uris.append(IPEndpoint(address).udpURI) }
-        return uris
     }
 
     /// The advertised URIs, then the bound address (or the interface addresses, loopback last), then up to 4
