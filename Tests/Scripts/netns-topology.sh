@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Network-namespace topology for WOW's real-network tests (docs/testing.md). Needs root, `ip`, `iptables`.
+#
+#   netns-topology.sh up NAME...   create the WAN and the named parts (idempotent only after `down`)
+#   netns-topology.sh down         kill every process in a wowt-* namespace and delete those namespaces
+#   netns-topology.sh list         the wowt-* namespaces that exist
+#
+# Parts (every namespace is named wowt-*, every underlay address is in 198.18.0.0/15):
+#
+#   boot    wowt-boot   198.18.0.1     a public host on the WAN
+#   pub     wowt-pub    198.18.0.2     another public host
+#   site1   wowt-nat1   198.18.0.11 | 198.19.1.1   port-restricted NAT (MASQUERADE; in from the WAN only
+#           wowt-site1  198.19.1.2                  established/related), host behind it
+#   site2   wowt-nat2   198.18.0.12 | 198.19.2.1   the same for a second site
+#           wowt-site2  198.19.2.2
+#   fw      wowt-fw     198.18.0.13 | 198.19.3.1   NAT and firewall: forwards out only TCP to port 443
+#           wowt-site3  198.19.3.2                  (no UDP at all), in only established/related
+#
+# The WAN is a bridge `br0` in wowt-wan, every WAN-side interface a veth into it. Every host or router has
+# its WAN or LAN interface named eth0; routers name their LAN side lan0. No interface is created in the
+# namespace this script is run from.
+set -euo pipefail
+
+readonly PREFIX=wowt-
+
+ns() { ip netns exec "$1" "${@:2}"; }
+
+make_ns() {
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+}
+
+wan() {
+    [[ -e /run/netns/${PREFIX}wan ]] && return 0
+    make_ns "${PREFIX}wan"
+    ip -n "${PREFIX}wan" link add br0 type bridge
+    ip -n "${PREFIX}wan" link set br0 up
+}
+
+# wan_port NS ADDRESS: a veth from NS's eth0 into the WAN bridge, ADDRESS/24 on it.
+wan_port() {
+    local name=$1 address=$2 port="w-${1#"${PREFIX}"}"
+    ip -n "${PREFIX}wan" link add "${port}" type veth peer name eth0 netns "${name}"
+    ip -n "${PREFIX}wan" link set "${port}" master br0 up
+    ip -n "${name}" addr add "${address}/24" dev eth0
+    ip -n "${name}" link set eth0 up
+}
+
+public_host() {
+    make_ns "${PREFIX}$1"
+    wan_port "${PREFIX}$1" "$2"
+}
+
+# site ROUTER HOST WAN_ADDRESS LAN_NET: a router on the WAN doing MASQUERADE, a host on its LAN LAN_NET.1/.2.
+site() {
+    local router=${PREFIX}$1 host=${PREFIX}$2 wan_address=$3 net=$4
+    make_ns "${router}"
+    make_ns "${host}"
+    wan_port "${router}" "${wan_address}"
+    ip -n "${router}" link add lan0 type veth peer name eth0 netns "${host}"
+    ip -n "${router}" addr add "${net}.1/24" dev lan0
+    ip -n "${router}" link set lan0 up
+    ip -n "${host}" addr add "${net}.2/24" dev eth0
+    ip -n "${host}" link set eth0 up
+    ip -n "${host}" route add default via "${net}.1"
+    ns "${router}" sysctl -qw net.ipv4.ip_forward=1
+    ns "${router}" iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
+    ns "${router}" iptables -P FORWARD DROP
+    ns "${router}" iptables -A FORWARD -i eth0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+}
+
+up_part() {
+    case "$1" in
+        boot) public_host boot 198.18.0.1 ;;
+        pub) public_host pub 198.18.0.2 ;;
+        site1)
+            site nat1 site1 198.18.0.11 198.19.1
+            ns "${PREFIX}nat1" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
+            ;;
+        site2)
+            site nat2 site2 198.18.0.12 198.19.2
+            ns "${PREFIX}nat2" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
+            ;;
+        fw)
+            site fw site3 198.18.0.13 198.19.3
+            ns "${PREFIX}fw" iptables -A FORWARD -i lan0 -o eth0 -p tcp --dport 443 -j ACCEPT
+            ;;
+        *)
+            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, fw)" >&2
+            return 2
+            ;;
+    esac
+}
+
+namespaces() {
+    ip netns list | awk '{print $1}' | grep "^${PREFIX}" || true
+}
+
+down() {
+    local name pid
+    for name in $(namespaces); do
+        for pid in $(ip netns pids "${name}" 2>/dev/null); do
+            kill -KILL "${pid}" 2>/dev/null || true
+        done
+    done
+    for name in $(namespaces); do
+        ip netns del "${name}" 2>/dev/null || true
+    done
+}
+
+case "${1:-}" in
+    up)
+        shift
+        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, fw)" >&2; exit 2; }
+        wan
+        for part in "$@"; do up_part "${part}"; done
+        ;;
+    down) down ;;
+    list) namespaces ;;
+    *)
+        echo "usage: $0 up NAME... | down | list" >&2
+        exit 2
+        ;;
+esac

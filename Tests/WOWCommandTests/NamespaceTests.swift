@@ -1,0 +1,215 @@
+import Foundation
+import XCTest
+
+/// `wow run` processes in Linux network namespaces with real NATs and firewalls (iptables), built by
+/// `Tests/Scripts/netns-topology.sh` (topology and manual use: `docs/testing.md`). Needs root, `ip` and
+/// `iptables`; without them the tests skip, except under CI (`CI=true`), where they fail.
+///
+/// Every namespace is named `wowt-*` and every underlay address is in 198.18.0.0/15. Each test first removes
+/// what a crashed earlier run left, and its teardown blocks stop the nodes it started (by PID) and delete the
+/// namespaces, also when the test fails.
+final class NamespaceTests: XCTestCase {
+    private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Scripts/netns-topology.sh").path
+
+    private var wowBinary: URL {
+        // The test bundle sits next to the built products.
+        URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
+            .deletingLastPathComponent().appendingPathComponent("wow")
+    }
+
+    private var directory = ""
+    private var ipPath = ""
+    private var logs: [(name: String, path: String)] = []
+
+    // MARK: Preconditions
+
+    /// Skips (or, under CI, fails) unless this is root with `ip`, `iptables` and a built `wow`.
+    private func requireEnvironment() throws {
+        func unavailable(_ reason: String) throws -> Never {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                XCTFail("namespace tests cannot run under CI: \(reason)")
+                throw XCTSkip("failed above: \(reason)")
+            }
+            throw XCTSkip("namespace tests need \(reason)")
+        }
+        #if !os(Linux)
+        try unavailable("Linux network namespaces")
+        #else
+        guard getuid() == 0 else { try unavailable("root (they create network namespaces and iptables rules)") }
+        guard let ip = Self.tool("ip") else { try unavailable("the `ip` command (iproute2)") }
+        guard Self.tool("iptables") != nil else { try unavailable("the `iptables` command") }
+        guard FileManager.default.isExecutableFile(atPath: wowBinary.path) else {
+            try unavailable("the wow executable, not built at \(wowBinary.path)")
+        }
+        ipPath = ip
+        #endif
+    }
+
+    private static func tool(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        return directories.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    // MARK: Topology and processes
+
+    @discardableResult
+    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Removes leftovers of an earlier run, builds `parts` (see the script), and registers their removal.
+    private func topology(_ parts: [String]) throws {
+        try requireEnvironment()
+        directory = NSTemporaryDirectory() + "wowt-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let down = try run("/bin/bash", [Self.script, "down"])
+        XCTAssertEqual(down.status, 0, "removing leftover namespaces failed: \(down.output)")
+        // Registered first, so it runs last, after the nodes' teardown blocks.
+        addTeardownBlock { [directory, script = Self.script] in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script, "down"]
+            try? process.run()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let up = try run("/bin/bash", [Self.script, "up"] + parts)
+        guard up.status == 0 else {
+            XCTFail("netns-topology.sh up \(parts.joined(separator: " ")) failed: \(up.output)")
+            throw XCTSkip("failed above")
+        }
+    }
+
+    /// Starts `wow run` in namespace `wowt-<namespace>` with `config`; returns its control socket path.
+    private func startNode(_ name: String, in namespace: String, config: String) throws -> String {
+        let configPath = directory + "/\(name).yml"
+        let control = directory + "/\(name).sock"
+        let logPath = directory + "/\(name).log"
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let process = Process()
+        // `ip netns exec` enters the namespace and execs wow in the same process, so the PID is wow's.
+        process.executableURL = URL(fileURLWithPath: ipPath)
+        process.arguments = ["netns", "exec", "wowt-\(namespace)", wowBinary.path, "run", "--config", configPath,
+                             "--control", control, "--log-level", "debug"]
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        logs.append((name, logPath))
+        let pid = process.processIdentifier
+        addTeardownBlock {
+            if process.isRunning {
+                kill(pid, SIGTERM)
+                let deadline = Date().addingTimeInterval(3)
+                while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+                if process.isRunning { kill(pid, SIGKILL) }
+                process.waitUntilExit()
+            }
+            try? log.close()
+        }
+        return control
+    }
+
+    private func status(_ control: String) -> [String: Any]? {
+        guard let result = try? run(wowBinary.path, ["status", "--control", control, "--json"]), result.status == 0
+        else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+    }
+
+    private func connections(_ control: String) -> [[String: Any]] {
+        status(control)?["connections"] as? [[String: Any]] ?? []
+    }
+
+    private func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return condition()
+    }
+
+    /// The nodes' statuses and the tail of their logs, for a failure message.
+    private func diagnostics(_ controls: [String: String]) -> String {
+        var text = ""
+        for (name, control) in controls.sorted(by: { $0.key < $1.key }) {
+            let json = (try? run(wowBinary.path, ["status", "--control", control]))?.output ?? "no status"
+            text += "\n--- \(name) status:\n\(json)"
+        }
+        for (name, path) in logs {
+            let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+            text += "\n--- \(name) log (last 40 lines):\n" + lines.suffix(40).joined(separator: "\n")
+        }
+        return text
+    }
+
+    private static func hasStructuredType(_ connection: [String: Any]) -> Bool {
+        let types = (connection["local_types"] as? [String] ?? []) + (connection["remote_types"] as? [String] ?? [])
+        return types.contains { $0.hasPrefix("structured") }
+    }
+
+    /// Timers short enough for a test: a lost handshake is retried after 0.5 s.
+    private static let timers = """
+        linking: { reply_timeout_ms: 500, attempts_per_uri: 2, retry_backoff_ms: 100 }
+        liveness: { ping_interval_s: 2, dead_after_s: 6 }
+
+        """
+
+    // MARK: Tests
+
+    /// A site whose firewall lets out only TCP to port 443 (no UDP at all) joins through the bootstrap's
+    /// `tls` transport after its udp attempts time out.
+    func testSiteThatAllowsOnlyHTTPSOutJoinsOverTLS() throws {
+        try topology(["boot", "fw"])
+        let boot = try startNode("boot", in: "boot", config: """
+            node: { name: boot }
+            transports:
+              - scheme: udp
+                settings: { listen: "198.18.0.1:4000" }
+              - scheme: tcp
+                settings: { listen: "198.18.0.1:4001" }
+              - scheme: tls
+                settings: { listen: "198.18.0.1:443" }
+            \(Self.timers)
+            """)
+        XCTAssertTrue(waitFor(10) { status(boot) != nil }, "the bootstrap never answered on its control socket")
+        let bootAddress = try XCTUnwrap(status(boot)?["address"] as? String)
+
+        let started = Date()
+        let site = try startNode("site3", in: "site3", config: """
+            node: { name: site3 }
+            bootstrap: ["udp://198.18.0.1:4000", "tls://198.18.0.1:443"]
+            transports:
+              - scheme: udp
+                settings: { listen: "0.0.0.0:4000" }
+              - scheme: tls
+                settings: { listen: "0.0.0.0:443" }
+            \(Self.timers)
+            """)
+        let joined = waitFor(30) {
+            connections(site).contains {
+                $0["peer"] as? String == bootAddress && $0["transport"] as? String == "tls" && Self.hasStructuredType($0)
+            }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertTrue(joined, "the firewalled site never got a structured tls connection to the bootstrap"
+                      + diagnostics(["boot": boot, "site3": site]))
+        guard joined else { return }
+        print("NamespaceTests: firewalled site joined over tls in \(String(format: "%.2f", elapsed)) s")
+        let toBoot = connections(site).filter { $0["peer"] as? String == bootAddress }
+        XCTAssertFalse(toBoot.contains { $0["transport"] as? String == "udp" }, "a udp connection through the firewall: \(toBoot)")
+        XCTAssertTrue((toBoot.first?["remote_uri"] as? String)?.hasPrefix("tls://198.18.0.1:443") == true, "\(toBoot)")
+    }
+}
