@@ -97,7 +97,7 @@ final class NamespaceTests: XCTestCase {
         let control = directory + "/\(name).sock"
         let logPath = directory + "/\(name).log"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
         // `ip netns exec` enters the namespace and execs wow in the same process, so the PID is wow's.
