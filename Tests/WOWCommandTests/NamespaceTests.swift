@@ -12,11 +12,7 @@ final class NamespaceTests: XCTestCase {
     private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Scripts/netns-topology.sh").path
 
-    private var wowBinary: URL {
-        // The test bundle sits next to the built products.
-        URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
-            .deletingLastPathComponent().appendingPathComponent("wow")
-    }
+    private var wowBinary: URL { WowExecutable.url }
 
     private var directory = ""
     private var ipPath = ""
@@ -56,16 +52,7 @@ final class NamespaceTests: XCTestCase {
 
     @discardableResult
     private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try WowExecutable.run(URL(fileURLWithPath: executable), arguments)
     }
 
     /// Removes leftovers of an earlier run, builds `parts` (see the script), and registers their removal.

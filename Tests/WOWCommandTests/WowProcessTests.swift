@@ -4,23 +4,10 @@ import XCTest
 /// The `wow` executable as an operator runs it: two `wow run` processes on loopback, `wow status`, and a
 /// clean stop on SIGTERM.
 final class WowProcessTests: XCTestCase {
-    private var wowBinary: URL {
-        // The test bundle sits next to the built products.
-        URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
-            .deletingLastPathComponent().appendingPathComponent("wow")
-    }
+    private var wowBinary: URL { WowExecutable.url }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = wowBinary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try WowExecutable.run(wowBinary, arguments)
     }
 
     private func start(_ arguments: [String]) throws -> Process {
