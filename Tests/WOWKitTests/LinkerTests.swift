@@ -72,27 +72,29 @@ final class LinkerTests: XCTestCase {
 
     // MARK: Retries and moving on
 
-    func testTimeoutsRetryWithDoublingBackoffThenMoveToTheNextURI() {
+    func testURIsAreTriedInRoundsWithDoublingBackoffFromTheSecondRound() {
         var linker = makeLinker()
         _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
-        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
-        XCTAssertEqual(linker.timerFired(token: 7),
-                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
-                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(100))])
-        XCTAssertEqual(linker.timerFired(token: 7),
-                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
-                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(200))])
-        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)], "three tries on the first URI")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)], "one try per URI per round")
         XCTAssertNil(linker.attempt(token: 7)?.edge)
-        XCTAssertFalse(linker.isUsing(EdgeID(3)))
-
+        XCTAssertTrue(linker.isUsing(EdgeID(3)), "a late reply on the first edge still counts")
         XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4))),
                        [.sendRequest(token: 7, edge: EdgeID(4), uri: second), .armTimer(token: 7, delay: .seconds(2))],
-                       "the new URI starts without backoff")
-        XCTAssertEqual(linker.timerFired(token: 7),
-                       [.sendRequest(token: 7, edge: EdgeID(4), uri: second),
+                       "the first round has no backoff")
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: first)], "round two starts over")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
                         .armTimer(token: 7, delay: .seconds(2) + .milliseconds(100))])
-        _ = linker.timerFired(token: 7)
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)])
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: first)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: first),
+                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(200))], "the backoff doubles")
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)])
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
         let (attempt, reason) = failure(linker.timerFired(token: 7))
         XCTAssertEqual(attempt?.token, 7)
         XCTAssertEqual(attempt?.purpose, .forPeer)
@@ -101,13 +103,25 @@ final class LinkerTests: XCTestCase {
         XCTAssertEqual(linker.timerFired(token: 7), [])
     }
 
+    func testALateReplyToAnEarlierTryCompletesTheAttempt() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        _ = linker.timerFired(token: 7)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
+        let actions = linker.replyReceived(reply(7, from: peer), on: EdgeID(3))
+        guard case .established(_, _, let edge) = actions.first else { return XCTFail("expected established, got \(actions)") }
+        XCTAssertEqual(edge, EdgeID(3))
+    }
+
     func testBackoffStopsDoublingAfterSixSteps() {
         var linker = makeLinker(attemptsPerURI: 10)
         _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first], purpose: .forPeer)
         _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
         var delays: [Duration] = []
         for _ in 0..<9 {
-            let actions = linker.timerFired(token: 7)
+            XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: first)])
+            let actions = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
             guard actions.count == 2, case .armTimer(7, let delay) = actions[1] else {
                 return XCTFail("expected a retry, got \(actions)")
             }

@@ -10,7 +10,7 @@ import WOWKit
 /// new inbound edge, and reports `edgeDidClose` once, scheduled at the same virtual instant. The delegate is
 /// held strongly until then and released after `edgeDidClose`.
 public final class MemoryEdge: Edge {
-    public var transport: String { MemoryTransport.scheme }
+    public var transport: String { listener.scheme }
     public var localURI: TransportURI { listener.localURI }
     public let remoteURI: TransportURI
     public let isInbound: Bool

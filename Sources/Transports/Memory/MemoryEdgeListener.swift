@@ -13,7 +13,10 @@ import WOWKit
 ///
 /// The listener holds its delegate strongly until `stop`, and the network holds the listener until then.
 public final class MemoryEdgeListener: EdgeListener {
-    public var scheme: String { MemoryTransport.scheme }
+    /// `memory`, or `memory-stream` for a stream listener.
+    public let scheme: String
+    /// Whether this listener is connection-oriented (`memory-stream`): see `MemoryNetwork.makeStreamListener`.
+    let isStream: Bool
 
     let network: MemoryNetwork
     let local: MemoryEndpoint
@@ -30,10 +33,12 @@ public final class MemoryEdgeListener: EdgeListener {
     /// At most this many learned public URIs are kept.
     public static let maximumObservedURIs = 4
 
-    init(network: MemoryNetwork, local: MemoryEndpoint) {
+    init(network: MemoryNetwork, local: MemoryEndpoint, isStream: Bool = false) {
         self.network = network
         self.local = local
-        self.localURI = local.uri
+        self.isStream = isStream
+        self.scheme = isStream ? MemoryTransport.streamScheme : MemoryTransport.scheme
+        self.localURI = local.uri(scheme: scheme)
     }
 
     /// The local URI, then the public URIs peers reported that differ from it (at most 4, most recent last).
@@ -50,12 +55,23 @@ public final class MemoryEdgeListener: EdgeListener {
 
     public func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
         let result: Result<MemoryEndpoint, EdgeError>
-        if uri.scheme != MemoryTransport.scheme {
-            result = .failure(.wrongScheme(expected: MemoryTransport.scheme, got: uri.scheme))
+        if uri.scheme != scheme {
+            result = .failure(.wrongScheme(expected: scheme, got: uri.scheme))
         } else if let remote = MemoryEndpoint(location: uri) {
             result = isRunning ? .success(remote) : .failure(.stopped)
         } else {
-            result = .failure(.badLocation(uri, reason: "expected memory://<host>:<port>, a positive integer host and a port 0-65535"))
+            result = .failure(.badLocation(uri, reason: "expected \(scheme)://<host>:<port>, a positive integer host and a port 0-65535"))
+        }
+        if isStream, case .success(let remote) = result {
+            // A connection: it succeeds or fails after the handshake's round trip.
+            return network.connectStream(from: local, to: remote) { [self] outcome in
+                guard isRunning else { return completion(.failure(.stopped)) }
+                if let reason = outcome { return completion(.failure(.unreachable(uri, reason: reason))) }
+                if let existing = edges[remote] { return completion(.success(existing)) }
+                let edge = MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
+                edges[remote] = edge
+                completion(.success(edge))
+            }
         }
         network.scheduler.scheduleUncancellable(after: .zero) { [self] in
             switch result {
@@ -75,7 +91,7 @@ public final class MemoryEdgeListener: EdgeListener {
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a `memory` URI other than
     /// the local one; a repeated one moves to the end.
     public func learnObservedURI(_ uri: TransportURI) {
-        guard uri.scheme == MemoryTransport.scheme, uri != localURI else { return }
+        guard uri.scheme == scheme, uri != localURI else { return }
         observedURIs.removeAll { $0 == uri }
         observedURIs.append(uri)
         if observedURIs.count > MemoryEdgeListener.maximumObservedURIs { observedURIs.removeFirst() }
@@ -100,14 +116,18 @@ public final class MemoryEdgeListener: EdgeListener {
             edge.deliver(packet)
             return
         }
-        let edge = MemoryEdge(listener: self, remote: source, remoteURI: source.uri, isInbound: true)
+        let edge = MemoryEdge(listener: self, remote: source, remoteURI: source.uri(scheme: scheme), isInbound: true)
         edges[source] = edge
         delegate?.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }
 
     func send(_ packet: ByteBuffer, to remote: MemoryEndpoint) {
-        network.send(packet, from: local, to: remote)
+        if isStream {
+            network.sendStream(packet, from: local, to: remote)
+        } else {
+            network.send(packet, from: local, to: remote)
+        }
     }
 
     /// Called by a closing edge: the remote's next packet makes a new edge.

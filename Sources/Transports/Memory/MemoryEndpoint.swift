@@ -22,8 +22,8 @@ struct MemoryEndpoint: Hashable {
     }
 
     /// The URI, formatted; called when an edge or listener is made, never per packet.
-    var uri: TransportURI {
-        let text = MemoryTransport.scheme + "://" + String(host) + ":" + String(port)
+    func uri(scheme: String) -> TransportURI {
+        let text = scheme + "://" + String(host) + ":" + String(port)
         do {
             return try TransportURI(text)
         } catch {

@@ -59,7 +59,19 @@ public final class MemoryNetwork {
         var natIndex: Int
         var isDown = false
         var listeners: [UInt16: MemoryEdgeListener] = [:]
+        var streamListeners: [UInt16: MemoryEdgeListener] = [:]
     }
+
+    /// A stream seen from its connecting side: the listener that connected, and where to.
+    private struct StreamKey: Hashable {
+        var local: MemoryEndpoint
+        var remote: MemoryEndpoint
+    }
+    /// The ephemeral source endpoint of each connected stream (what the accepting side sees), by its
+    /// connecting side; and the way back.
+    private var streamSources: [StreamKey: MemoryEndpoint] = [:]
+    private var streamOwners: [MemoryEndpoint: StreamKey] = [:]
+    private var nextEphemeralPort: UInt16 = 49152
 
     public let scheduler: SimulationScheduler
     public let seed: UInt64
@@ -164,10 +176,28 @@ public final class MemoryNetwork {
         return listener
     }
 
+    /// A connection-oriented listener on `host` at `port`, at `memory-stream://<host>:<port>` (think TCP or
+    /// TLS through a firewall): a host behind any NAT or firewall, `udp-blocked` included, may connect out to
+    /// an open host, and the connection then carries packets both ways with no NAT filtering and no loss (the
+    /// stream retransmits); nothing can connect in to a NATed or blocked host. Connecting takes one round trip
+    /// and fails after one if nothing listens there. One per host:port at a time.
+    public func makeStreamListener(host: MemoryHostID, port: UInt16 = 2) -> MemoryEdgeListener {
+        let hostIndex = index(of: host)
+        precondition(hosts[hostIndex].streamListeners[port] == nil, "memory-stream://\(host):\(port) already has a listener")
+        let listener = MemoryEdgeListener(network: self, local: MemoryEndpoint(host: host.rawValue, port: port), isStream: true)
+        hosts[hostIndex].streamListeners[port] = listener
+        return listener
+    }
+
     func removeListener(_ listener: MemoryEdgeListener) {
         let local = listener.local
-        guard hosts[local.host - 1].listeners[local.port] === listener else { return }
-        hosts[local.host - 1].listeners[local.port] = nil
+        if listener.isStream {
+            guard hosts[local.host - 1].streamListeners[local.port] === listener else { return }
+            hosts[local.host - 1].streamListeners[local.port] = nil
+        } else {
+            guard hosts[local.host - 1].listeners[local.port] === listener else { return }
+            hosts[local.host - 1].listeners[local.port] = nil
+        }
     }
 
     private func index(of host: MemoryHostID) -> Int {
@@ -277,6 +307,67 @@ public final class MemoryNetwork {
         let delay = destinationHost == source.host ? 0 : roundTripNanoseconds(source.host, destinationHost) / 2
         scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
             arrive(packet, from: publicSource, at: destination, host: destinationHost)
+        }
+    }
+
+    // MARK: Streams
+
+    /// Connects a stream from `source` to `destination`; `completion` gets nil when connected, else why not,
+    /// one round trip later.
+    func connectStream(from source: MemoryEndpoint, to destination: MemoryEndpoint,
+                       completion: @escaping (String?) -> Void) {
+        let reason: String?
+        var delay: Int64 = 0
+        if destination.host < 1 || destination.host > hosts.count {
+            reason = "no such host (a NAT's public side accepts no connections)"
+        } else if hosts[source.host - 1].isDown {
+            reason = "this host is down"
+        } else if destination.host != source.host && hosts[destination.host - 1].nat != .open {
+            reason = "the host is behind a NAT or firewall"
+            delay = roundTripNanoseconds(source.host, destination.host)
+        } else if hosts[destination.host - 1].isDown || hosts[destination.host - 1].streamListeners[destination.port]?.isRunning != true {
+            reason = "connection refused"
+            delay = roundTripNanoseconds(source.host, destination.host)
+        } else {
+            reason = nil
+            delay = destination.host == source.host ? 0 : roundTripNanoseconds(source.host, destination.host)
+            let key = StreamKey(local: source, remote: destination)
+            if streamSources[key] == nil {
+                // Like a TCP client's, the connection leaves from an ephemeral port, not the listener's.
+                let ephemeral = MemoryEndpoint(host: source.host, port: nextEphemeralPort)
+                nextEphemeralPort = nextEphemeralPort == .max ? 49152 : nextEphemeralPort + 1
+                if let stale = streamOwners[ephemeral] { streamSources[stale] = nil }
+                streamSources[key] = ephemeral
+                streamOwners[ephemeral] = key
+            }
+        }
+        scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { completion(reason) }
+    }
+
+    /// Sends on an established stream; packets on a stream that was never connected are dropped.
+    func sendStream(_ packet: ByteBuffer, from local: MemoryEndpoint, to remote: MemoryEndpoint) {
+        packetsSent += 1
+        // From the connecting side the packet leaves from the stream's ephemeral port; from the accepting
+        // side it goes back to the listener that connected.
+        let source: MemoryEndpoint
+        let destination: MemoryEndpoint
+        if let ephemeral = streamSources[StreamKey(local: local, remote: remote)] {
+            (source, destination) = (ephemeral, remote)
+        } else if let owner = streamOwners[remote], owner.remote == local {
+            (source, destination) = (local, owner.local)
+        } else {
+            return countDrop(.natFiltered)
+        }
+        if hosts[source.host - 1].isDown { return countDrop(.hostDown) }
+        let delay = destination.host == source.host ? 0 : roundTripNanoseconds(source.host, destination.host) / 2
+        scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
+            if hosts[destination.host - 1].isDown { return countDrop(.hostDown) }
+            guard let listener = hosts[destination.host - 1].streamListeners[destination.port], listener.isRunning else {
+                return countDrop(.noListener)
+            }
+            packetsDelivered += 1
+            bytesDelivered += packet.readableBytes
+            listener.receive(packet, from: source)
         }
     }
 

@@ -4,4 +4,6 @@
 public enum MemoryTransport {
     /// The URI scheme: `memory://<host>:<port>`.
     public static let scheme = "memory"
+    /// The simulated connection-oriented transport (think TCP or TLS): see `MemoryNetwork.makeStreamListener`.
+    public static let streamScheme = "memory-stream"
 }

@@ -73,20 +73,24 @@ public final class OverlaySimulation {
 
     // MARK: - Nodes joining and leaving
 
-    /// Starts one new node now, bootstrapping through a random live node (none for the first).
+    /// Starts one new node now, behind `nat` (drawn from the options' mix when nil), at `address` (drawn when
+    /// nil), bootstrapping through a random live public node (none for the first).
     @discardableResult
-    public func addNode() throws -> SimulatedNode {
+    public func addNode(nat chosen: NATBehaviour? = nil, address: Address? = nil) throws -> SimulatedNode {
         // The first node is public: someone has to be reachable to start a ring. Nodes bootstrap through a
         // random live public node, as real deployments list public bootstrap nodes.
-        let nat = nodes.isEmpty ? .open : drawNAT()
+        let nat = chosen ?? (nodes.isEmpty ? .open : drawNAT())
         let host = network.addHost(nat: nat)
         let candidates = liveNodes.filter { $0.nat == .open }
         let bootstrapNode = candidates.isEmpty ? nil : candidates[Int(random.next() % UInt64(candidates.count))]
         var transports = TransportRegistry()
         let network = self.network
         transports.register(scheme: MemoryTransport.scheme) { _, _ in network.makeListener(host: host) }
-        var config = NodeConfig(name: "sim-\(nodes.count)", address: random.address(),
-                                transports: [.init(name: MemoryTransport.scheme)], overlords: overlordEntries,
+        transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
+        transports.register(RelayTransport.self)
+        let drawn = random.address()
+        var config = NodeConfig(name: "sim-\(nodes.count)", address: address ?? drawn,
+                                transports: Self.transports(for: nat), overlords: overlordEntries,
                                 bootstrap: bootstrapNode.map { $0.node.info.uris } ?? [])
         config.sharedNeighboursPerSide = max(options.nearPerSide + 1, 3)
         let node = Node(config: config, scheduler: scheduler, random: random.split(), transports: transports,
@@ -104,6 +108,48 @@ public final class OverlaySimulation {
         }
         observe(simulated)
         return simulated
+    }
+
+    /// What a node behind `nat` runs, as an operator would configure it: UDP (`memory`) unless UDP is
+    /// blocked; a stream transport (`memory-stream`, think TLS on 443) on public hosts, which accept it, and
+    /// on UDP-blocked ones, which have nothing else; and `relay` last, for peers nothing direct reaches.
+    static func transports(for nat: NATBehaviour) -> [NodeConfig.PluginEntry] {
+        switch nat {
+        case .open:
+            return [.init(name: MemoryTransport.scheme), .init(name: MemoryTransport.streamScheme), .init(name: RelayTransport.scheme)]
+        case .udpBlocked:
+            return [.init(name: MemoryTransport.streamScheme), .init(name: RelayTransport.scheme)]
+        case .fullCone, .restricted, .portRestricted, .symmetric:
+            return [.init(name: MemoryTransport.scheme), .init(name: RelayTransport.scheme)]
+        }
+    }
+
+    /// Whether hosts behind these two NATs can reach each other with some direct transport in this model: UDP
+    /// hole punching where the NATs allow it, or a stream to an open host.
+    public static func canConnectDirectly(_ a: NATBehaviour, _ b: NATBehaviour) -> Bool {
+        if a == .open || b == .open { return true }
+        if a == .udpBlocked || b == .udpBlocked { return false }
+        if a == .fullCone || b == .fullCone { return true }
+        switch (a, b) {
+        case (.symmetric, .symmetric), (.symmetric, .portRestricted), (.portRestricted, .symmetric): return false
+        default: return true
+        }
+    }
+
+    /// Connections of live nodes, each counted once: how many are direct, how many relayed, and how many of
+    /// those relayed ones join two nodes that could have connected directly.
+    public func connectionKinds() -> (direct: Int, relayed: Int, needlessRelays: Int) {
+        var direct = 0
+        var relayed = 0
+        var needless = 0
+        for n in liveNodes {
+            for c in n.node.table.connections where n.node.address < c.address {
+                guard c.transport == RelayTransport.scheme else { direct += 1; continue }
+                relayed += 1
+                if let peer = byAddress[c.address], Self.canConnectDirectly(n.nat, peer.nat) { needless += 1 }
+            }
+        }
+        return (direct, relayed, needless)
     }
 
     /// Crashes a node: its host goes silent and its process state is gone (no goodbye).
@@ -219,12 +265,16 @@ public final class OverlaySimulation {
             }
         }
         for key in byType.keys { byType[key]! /= Double(max(live.count, 1)) }
+        let kinds = connectionKinds()
+        let all = kinds.direct + kinds.relayed
         return SimulationReport.Check(
             phase: phase, at_virtual_s: scheduler.now.seconds, live_nodes: live.count,
             ring_consistent: violations == 0, ring_violations: violations,
             messages_sent: result.sent, messages_delivered: result.delivered,
             delivery_ratio: result.sent == 0 ? 1 : Double(result.delivered) / Double(result.sent),
-            hops: Self.hopStats(result.hops), connections_per_node: connections, connections_by_local_type: byType)
+            hops: Self.hopStats(result.hops), connections_per_node: connections, connections_by_local_type: byType,
+            connections_direct: kinds.direct, connections_relayed: kinds.relayed,
+            relayed_share: all == 0 ? 0 : Double(kinds.relayed) / Double(all), needless_relays: kinds.needlessRelays)
     }
 
     static func hopStats(_ hops: [Int]) -> SimulationReport.Hops {
@@ -299,6 +349,8 @@ public final class OverlaySimulation {
         let far = nodes.compactMap { n in n.farLinksAt.map { ($0 - n.startedAt).seconds } }
         let last = checks[checks.count - 1]
         let connections = Double(liveNodes.map { $0.node.table.count }.reduce(0, +))
+        var nodeDrops: [String: Int] = [:]
+        for n in nodes { nodeDrops.merge(n.node.stats.drops, uniquingKeysWith: +) }
         return SimulationReport(
             nodes: options.nodes, seed: options.seed,
             rtt_ms: [options.roundTrip.lowerBound.seconds * 1000, options.roundTrip.upperBound.seconds * 1000],
@@ -308,7 +360,7 @@ public final class OverlaySimulation {
             connections_per_node: last.connections_per_node,
             idle_bytes_per_s_per_connection: connectionsAfterJoin == 0 ? 0
                 : idleBytes / idleWindow.seconds / (connections / 2 == 0 ? 1 : connections / 2),
-            packets_sent: network.packetsSent, packets_dropped: network.drops,
+            packets_sent: network.packetsSent, packets_dropped: network.drops, node_drops: nodeDrops,
             virtual_s: scheduler.now.seconds, events: scheduler.eventsRun,
             wall_s: Date().timeIntervalSince(wallStart))
     }

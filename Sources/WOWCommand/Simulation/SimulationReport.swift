@@ -33,6 +33,15 @@ public struct SimulationReport: Codable, Sendable {
         public var connections_per_node: Double
         /// Connections per node by the types the node itself asked for (`none` when only the peer asked).
         public var connections_by_local_type: [String: Double]
+        /// Connections between live nodes (each counted once) over a direct transport.
+        public var connections_direct: Int
+        /// Connections over the `relay` transport.
+        public var connections_relayed: Int
+        /// `connections_relayed` over all connections.
+        public var relayed_share: Double
+        /// Relayed connections between two nodes whose NATs would let a direct transport through (should be 0
+        /// once direct retries had time).
+        public var needless_relays: Int
     }
 
     public var nodes: Int
@@ -55,6 +64,8 @@ public struct SimulationReport: Codable, Sendable {
     public var idle_bytes_per_s_per_connection: Double
     public var packets_sent: Int
     public var packets_dropped: [String: Int]
+    /// Packets the nodes themselves dropped, by reason, summed over every node that ever ran.
+    public var node_drops: [String: Int]
     public var virtual_s: Double
     public var events: UInt64
     public var wall_s: Double

@@ -145,7 +145,8 @@ private struct ConfigReader {
                                 bootstrap: bootstrap)
         if let section = top.value("linking") {
             let linking = try fields(of: section, field: top.field("linking"),
-                                     allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms"])
+                                     allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms",
+                                               "direct_retry_s"])
             if let ms = try integer(linking, "reply_timeout_ms", in: 1...600_000, unit: "milliseconds") {
                 config.linking.replyTimeout = .milliseconds(ms)
             }
@@ -154,6 +155,9 @@ private struct ConfigReader {
             }
             if let ms = try integer(linking, "retry_backoff_ms", in: 0...600_000, unit: "milliseconds") {
                 config.linking.retryBackoff = .milliseconds(ms)
+            }
+            if let seconds = try integer(linking, "direct_retry_s", in: 1...86_400, unit: "seconds") {
+                config.linking.directRetryInterval = .seconds(seconds)
             }
         }
         if let section = top.value("liveness") {

@@ -53,6 +53,8 @@ public struct NodeConfig: Sendable {
         public var attemptsPerURI: Int = 3
         /// The wait before a retry doubles each time from this.
         public var retryBackoff: Duration = .milliseconds(250)
+        /// How often a relayed (tunnelled) connection tries the peer's direct URIs again.
+        public var directRetryInterval: Duration = .seconds(30)
         public init() {}
     }
 

@@ -29,23 +29,41 @@ public struct ConnectionTable: Sendable {
 
     public func contains(_ address: Address) -> Bool { index(of: address).found }
 
+    /// Changes whenever a connection is added or removed or its edge, transport or types change (not for
+    /// timestamps or round trips): what caches derived from the table compare.
+    public private(set) var revision = 0
+
+    private static func differInShape(_ a: Connection, _ b: Connection) -> Bool {
+        a.edgeID != b.edgeID || a.transport != b.transport || a.localTypes != b.localTypes || a.remoteTypes != b.remoteTypes
+    }
+
     /// Adds or replaces the connection to `connection.address`.
     public mutating func upsert(_ connection: Connection) {
         let (found, index) = index(of: connection.address)
-        if found { connections[index] = connection } else { connections.insert(connection, at: index) }
+        if found {
+            if Self.differInShape(connections[index], connection) { revision += 1 }
+            connections[index] = connection
+        } else {
+            connections.insert(connection, at: index)
+            revision += 1
+        }
     }
 
     @discardableResult
     public mutating func remove(_ address: Address) -> Connection? {
         let (found, index) = index(of: address)
         guard found else { return nil }
+        revision += 1
         return connections.remove(at: index)
     }
 
     /// Applies `change` to the connection to `address`, if there is one.
     public mutating func update(_ address: Address, _ change: (inout Connection) -> Void) {
         let (found, index) = index(of: address)
-        if found { change(&connections[index]) }
+        guard found else { return }
+        let before = connections[index]
+        change(&connections[index])
+        if Self.differInShape(before, connections[index]) { revision += 1 }
     }
 
     public func connections(ofType type: ConnectionType) -> [Connection] {

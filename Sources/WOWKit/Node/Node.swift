@@ -33,6 +33,18 @@ public final class Node {
     private(set) var listeners: [any EdgeListener] = []
     private var overlords: [any ConnectionOverlord] = []
     private var linker: Linker
+    /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
+    private var tunnelListener: (any OverlayTunnelListener)?
+    /// The connections that are not tunnelled, when some are (tunnel frames may only cross these).
+    private var directTableCache: (revision: Int, table: ConnectionTable)?
+    /// Set once a peer saw this node at a URI its transport is bound to (no NAT in between): then, unless a
+    /// stateful firewall blocks what it did not ask for, anyone can reach it directly.
+    public private(set) var isReachableDirectly = false
+    /// Every URI peers ever reported seeing this node at.
+    private var everObserved: Set<TransportURI> = []
+    /// When the node last tried to replace a tunnelled connection by a direct edge, and how many tries failed
+    /// since, by peer.
+    private var relinkTries: [Address: (at: Timestamp, count: Int)] = [:]
 
     private struct EdgeRecord {
         var edge: any Edge
@@ -116,6 +128,8 @@ public final class Node {
         for entry in config.overlords {
             builtOverlords.append(try overlordRegistry.makeOverlord(name: entry.name, settings: entry.settings))
         }
+        tunnelListener = built.lazy.compactMap { $0 as? any OverlayTunnelListener }.first
+        tunnelListener?.attach(host: self)
         for (index, listener) in built.enumerated() {
             do {
                 try listener.start(delegate: self)
@@ -157,6 +171,8 @@ public final class Node {
         edges.removeAll()
         edgeIDs.removeAll()
         table = ConnectionTable(localAddress: address)
+        directTableCache = nil
+        relinkTries.removeAll()
     }
 
     /// URIs that turned out to lead back to this node (a bootstrap list that names the node itself).
@@ -342,6 +358,8 @@ public final class Node {
             send(.linkRequest(request), on: connection.edgeID)
         } else if linker.attempt(to: requester) == nil {
             startAttempt(token: ctm.token, type: ctm.type, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
+        } else {
+            linker.learnURIs(ctm.requester.uris, for: requester)
         }
     }
 
@@ -360,13 +378,19 @@ public final class Node {
         guard let pending = pendingConnects[reply.token], responder.address != address else { return }
         if let existing = table.connection(to: responder.address) {
             succeedConnect(reply.token, with: addLocalType(pending.request.type, to: existing, token: random.next()))
-        } else if linker.attempt(to: responder.address) == nil {
+        } else if linker.attempt(to: responder.address) != nil {
+            // The attempt may have started from older info (a neighbour list); the peer's own is fresher.
+            linker.learnURIs(responder.uris, for: responder.address)
+        } else {
             startAttempt(token: random.next(), type: pending.request.type, target: responder.address,
                          uris: responder.uris, purpose: .own(connectToken: reply.token))
         }
     }
 
     private func handleRoutingError(_ error: RoutingError) {
+        if error.payloadType == .tunnel {
+            tunnelListener?.tunnelFrameUndeliverable(to: error.destination, reporter: error.reporter, code: error.code)
+        }
         if error.payloadType == .connectToMe {
             // A direct link attempt may still succeed where the CTM could not be routed.
             for (token, pending) in pendingConnects where pending.request.target == error.destination
@@ -456,12 +480,21 @@ public final class Node {
             closeEdgeIfUnused(edge)
             return
         }
-        learnObserved(reply.observedURI)
+        // What a peer sees at the end of a tunnel is not where the world can reach us.
+        if record.edge.transport != tunnelListener?.scheme { learnObserved(reply.observedURI) }
         let connectToken: UInt64?
         let localType: ConnectionType?
         switch attempt.purpose {
         case .own(let token): (localType, connectToken) = (attempt.type, token)
         case .forPeer: (localType, connectToken) = (nil, nil)
+        }
+        if attempt.type == .relink {
+            // Only moves an existing connection to this edge; without one there is nothing to move.
+            guard table.contains(reply.responder.address) else { return closeEdgeIfUnused(edge) }
+            establish(peer: reply.responder, edge: edge, record: record, localType: nil, remoteType: nil, byPeer: false)
+            logger.debug("relayed connection moved to a direct edge",
+                         metadata: ["peer": "\(reply.responder.address.short)", "transport": "\(record.edge.transport)"])
+            return
         }
         let connection = establish(peer: reply.responder, edge: edge, record: record,
                                    localType: localType, remoteType: localType == nil ? attempt.type : nil, byPeer: false)
@@ -497,6 +530,11 @@ public final class Node {
             return refuse(.wrongTarget, "this is \(address.short), not \(target.short)")
         }
         let existing = table.connection(to: peer.address)
+        if request.type == .relink {
+            guard existing != nil else { return refuse(.refused, "no connection to move to this edge; link anew") }
+            establish(peer: peer, edge: edgeID, record: record, localType: nil, remoteType: nil, byPeer: true)
+            return replyToLink(request, edgeID: edgeID, record: record)
+        }
         if existing == nil, let ours = linker.attempt(to: peer.address) {
             // Both ends are linking at once: the attempt started by the larger address wins.
             if address > peer.address { return refuse(.raceLost, "simultaneous link; the larger address's attempt wins") }
@@ -528,7 +566,7 @@ public final class Node {
 
     private func addLocalTypeSilently(_ type: ConnectionType, to connection: Connection) -> Connection {
         var updated = connection
-        guard !updated.localTypes.contains(type) else { return updated }
+        guard type != .relink, !updated.localTypes.contains(type) else { return updated }
         updated.localTypes.insert(type)
         table.upsert(updated)
         post(.connectionAdded(updated))
@@ -585,6 +623,12 @@ public final class Node {
     }
 
     private func learnObserved(_ uri: TransportURI) {
+        if everObserved.insert(uri).inserted, !isReachableDirectly,
+           listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) }) {
+            // Seen where we are bound, not at a NAT mapping learned earlier.
+            isReachableDirectly = true
+            cachedInfo = nil
+        }
         guard observedOrder.first != uri else { return }
         // A new port at an address we were already seen at means our NAT rebound: the old URI is stale.
         let host = uri.hostAndPort?.host
@@ -603,6 +647,7 @@ public final class Node {
 
     private func removeConnection(_ peer: Address, reason: String) {
         guard let removed = table.remove(peer) else { return }
+        relinkTries[peer] = nil
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
         post(.connectionRemoved(removed))
         tableChanged()
@@ -634,6 +679,7 @@ public final class Node {
             } else if silent >= config.liveness.pingInterval {
                 send(.ping(nonce: UInt64(bitPattern: now.nanoseconds)), on: connection.edgeID)
             }
+            if isTunnelled(connection) { tryDirectEdge(for: connection, now: now) }
         }
         // Edges that never became connections (refused, stray packets) are closed after a while.
         let stale = config.linking.replyTimeout * (config.linking.attemptsPerURI + 2)
@@ -642,15 +688,105 @@ public final class Node {
         }
     }
 
+    // MARK: - Tunnelled connections
+
+    private func isTunnelled(_ connection: Connection) -> Bool {
+        tunnelListener?.scheme == connection.transport
+    }
+
+    /// The connections tunnel frames may cross: every one but the tunnelled ones.
+    private var directTable: ConnectionTable {
+        guard let tunnelScheme = tunnelListener?.scheme else { return table }
+        if let cached = directTableCache, cached.revision == table.revision { return cached.table }
+        var direct = ConnectionTable(localAddress: address)
+        for connection in table.connections where connection.transport != tunnelScheme { direct.upsert(connection) }
+        directTableCache = (table.revision, direct)
+        return direct
+    }
+
+    /// A relayed connection keeps trying the peer's direct URIs now and then, and moves to a direct edge as
+    /// soon as one answers (a `relink` request: the connection and its types stay, the edge changes).
+    private func tryDirectEdge(for connection: Connection, now: Timestamp) {
+        let peer = connection.address
+        // The first retry comes soon: a relay often wins a race that a direct edge would have won a bit later.
+        // Then the interval doubles with every failed try, up to 8 times `direct_retry_s`.
+        let interval = config.linking.directRetryInterval
+        let tries = relinkTries[peer]
+        let wait = tries.map { interval * (1 << min($0.count - 1, 3)) } ?? min(.seconds(5), interval)
+        guard now - (tries?.at ?? connection.createdAt) >= wait, linker.attempt(to: peer) == nil else { return }
+        relinkTries[peer] = (now, (tries?.count ?? 0) + 1)
+        let schemes = Set(listeners.map(\.scheme)).subtracting([connection.transport])
+        let uris = connection.peer.uris.filter { schemes.contains($0.scheme) }
+        guard !uris.isEmpty else { return }
+        startAttempt(token: random.next(), type: .relink, target: peer, uris: uris, purpose: .own(connectToken: nil))
+    }
+
+    /// What to do with a `tunnel` packet here, over direct connections only: straight to the destination if it
+    /// is a direct peer; else towards the named forwarder (`via`); and when there is none, or it cannot be
+    /// reached or lost the destination, towards the destination itself, with `via` cleared so that later
+    /// nodes do the same. Each phase is greedy (the sender's own first step excepted, as its ring neighbours
+    /// may all be relayed), and the phase changes at most once, so a tunnel packet cannot loop.
+    private func tunnelDecision(_ header: RoutedHeader, via: Address, previous: Address?)
+        -> (decision: Router.Decision, clearVia: Bool) {
+        if header.destination == address { return (.deliver, false) }
+        let direct = directTable
+        if direct.contains(header.destination) { return (.forward(to: header.destination), false) }
+        if via != .zero && via != address {
+            if direct.contains(via) { return (.forward(to: via), false) }
+            var toward = header
+            toward.destination = via
+            let decision = Router.decide(toward, at: address, table: direct, previous: previous, isRingMember: isRingMember)
+            if case .forward = decision { return (decision, false) }
+            if previous == nil, let start = direct.nearestStructured(to: via) { return (.forward(to: start.address), false) }
+        }
+        let decision = Router.decide(header, at: address, table: direct, previous: previous, isRingMember: isRingMember)
+        if case .forward = decision { return (decision, via != .zero) }
+        if previous == nil, let start = direct.nearestStructured(to: header.destination) ?? direct.connections.first {
+            return (.forward(to: start.address), via != .zero)
+        }
+        if case .deliver = decision { return (.fail(.noRoute), false) }
+        return (decision, false)
+    }
+
+    /// While the node has relayed connections it keeps `minimumForwarders` direct ones (type `forwarder`, which
+    /// overlords do not trim and the peer sees it wants), or every tunnel would lose its first hop when the
+    /// overlords trim direct connections they no longer need. Without relayed connections it lets them go.
+    private func keepForwarders() {
+        guard tunnelListener != nil else { return }
+        let direct = directTable.connections
+        let kept = direct.filter { $0.localTypes.contains(.forwarder) }
+        if direct.count == table.count {
+            for connection in kept { trim(connection.address, type: .forwarder) }
+            return
+        }
+        guard kept.count < Node.minimumForwarders else { return }
+        // Structured ones first (they stay longer), nearest first.
+        let candidates = directTable.nearestNeighbours(perSide: Node.minimumForwarders).map(\.address)
+            + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
+        var added = kept.count
+        var seen = Set(kept.map(\.address))
+        for peer in candidates where added < Node.minimumForwarders && seen.insert(peer).inserted {
+            guard let connection = table.connection(to: peer) else { continue }
+            _ = addLocalType(.forwarder, to: connection, token: random.next())
+            added += 1
+        }
+    }
+
+    /// How many direct connections a node with relayed ones keeps for them.
+    public static let minimumForwarders = 2
+
     // MARK: - Status (neighbour sharing)
 
     private func tableChanged() {
+        // A tunnelling transport's URIs name this node's direct peers.
+        if tunnelListener != nil { cachedInfo = nil }
         onTableChange?(self)
         guard !statusScheduled else { return }
         statusScheduled = true
         // Coalesce a burst of changes into one round of status messages.
         timers["status"] = schedule(after: .milliseconds(50)) { node in
             node.statusScheduled = false
+            node.keepForwarders()
             node.shareNeighboursIfChanged()
         }
     }
@@ -669,8 +805,20 @@ public final class Node {
     private func route(_ packet: RoutedPacket, previous: Address?) {
         var packet = packet
         if let previous { stampGateway(&packet, from: previous) }
-        let decision = Router.decide(packet.header, at: address, table: table, previous: previous,
+        let isTunnel = packet.header.payloadType == .tunnel
+        let decision: Router.Decision
+        if isTunnel {
+            guard let via = TunnelFrame.via(in: packet.payload) else { stats.drop("truncated_tunnel"); return }
+            let clearVia: Bool
+            (decision, clearVia) = tunnelDecision(packet.header, via: via, previous: previous)
+            if clearVia, var tunnel = try? TunnelFrame.decode(packet.payload) {
+                tunnel.via = .zero
+                packet.payload = tunnel.encoded()
+            }
+        } else {
+            decision = Router.decide(packet.header, at: address, table: table, previous: previous,
                                      isRingMember: isRingMember)
+        }
         logger.trace("route", metadata: ["type": "\(packet.header.payloadType)", "mode": "\(packet.header.mode)",
                                          "dst": "\(packet.header.destination.short)", "decision": "\(decision)"])
         switch decision {
@@ -681,7 +829,7 @@ public final class Node {
                 stats.drop("ttl_expired")
                 return routingFailed(packet.header, .ttlExpired)
             }
-            guard let connection = table.connection(to: next) else { return }
+            guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
             packet.header.hops += 1
             if previous != nil { stats.routedForwarded += 1 }
             send(.routed(packet), on: connection.edgeID)
@@ -692,7 +840,7 @@ public final class Node {
                 joinQueue.append(packet)
                 return
             }
-            stats.drop("route_\(code)")
+            stats.drop("route_\(code)_\(packet.header.payloadType)")
             routingFailed(packet.header, code)
         }
     }
@@ -728,6 +876,10 @@ public final class Node {
             case .connectToMe: handleConnectToMe(try ConnectToMe.decode(packet.payload), header: header)
             case .connectToMeReply: handleConnectToMeReply(try ConnectToMeReply.decode(packet.payload), header: header)
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
+            case .tunnel:
+                guard let tunnelListener else { return stats.drop("no_tunnel_transport") }
+                let tunnel = try TunnelFrame.decode(packet.payload)
+                tunnelListener.receiveTunnelFrame(tunnel.frame, from: header.source, returnVia: tunnel.returnVia)
             default: stats.drop("unknown_payload_type")
             }
         } catch {
@@ -815,5 +967,56 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             removeConnection(peer, reason: "edge closed")
         }
         perform(linker.edgeClosed(id))
+    }
+}
+
+// MARK: - Tunnel host (the relay transport's hook)
+
+extension Node: OverlayTunnelHost {
+    public var localAddress: Address { address }
+
+    public var directPeers: [Address] {
+        let direct = directTable
+        let nearest = direct.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.address)
+        let others = direct.connections.filter { $0.isStructured && !nearest.contains($0.address) }.map(\.address)
+        let leaves = direct.connections.filter { !$0.isStructured }.map(\.address)
+        return nearest + others + leaves
+    }
+
+    public func isDirectPeer(_ peer: Address) -> Bool { directTable.contains(peer) }
+
+    public func connectForwarder(_ forwarder: Address) {
+        guard isRunning, forwarder != address, !table.contains(forwarder), linker.attempt(to: forwarder) == nil,
+              !pendingConnects.values.contains(where: { $0.request.target == forwarder }) else { return }
+        // Owned by no overlord: the outcome is for the core alone (`keepForwarders` trims the type later).
+        connect(ConnectRequest(target: forwarder, mode: .exact, type: .forwarder), owner: Node.coreOwner)
+    }
+
+    /// The owner of connects the core makes itself: no overlord hears of them.
+    static let coreOwner = -1
+
+    public func advertisedURIs(of peer: Address) -> [TransportURI] {
+        table.connection(to: peer)?.peer.uris ?? linker.attempt(to: peer)?.uris ?? []
+    }
+
+    public func sendTunnelFrame(_ frame: ByteBuffer, to destination: Address, via: Address?) -> Bool {
+        guard isRunning, destination != address else { return false }
+        let limit = WireFormat.maximumPacketSize - EdgeMessage.routedOverhead - TunnelFrame.overhead
+        guard frame.readableBytes <= limit else {
+            stats.drop("tunnel_frame_too_large")
+            return false
+        }
+        let header = RoutedHeader(mode: .exact, payloadType: .tunnel, source: address, destination: destination)
+        let (decision, clearVia) = tunnelDecision(header, via: via ?? .zero, previous: nil)
+        guard case .forward(let firstHop) = decision, let connection = directTable.connection(to: firstHop) else {
+            stats.drop("tunnel_no_route")
+            return false
+        }
+        // The first hop is a direct peer of ours: the far end sends back through it.
+        let payload = TunnelFrame(via: clearVia ? .zero : via ?? .zero, returnVia: firstHop, frame: frame).encoded()
+        var packet = RoutedPacket(header: header, payload: payload)
+        packet.header.hops = 1
+        send(.routed(packet), on: connection.edgeID)
+        return true
     }
 }

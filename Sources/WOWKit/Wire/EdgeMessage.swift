@@ -39,6 +39,9 @@ public enum EdgeMessage: Equatable, Sendable {
         }
     }
 
+    /// Bytes a routed packet adds around its payload on an edge: version, kind and the routed header.
+    public static let routedOverhead = 2 + RoutedHeader.byteCount
+
     /// Encodes into a fresh buffer.
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64)

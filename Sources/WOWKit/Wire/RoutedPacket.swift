@@ -26,6 +26,8 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let connectToMeReply = PayloadType(rawValue: 0x03)
     /// A routing error (`RoutingError`) about a packet the destination did not get.
     public static let routingError = PayloadType(rawValue: 0x04)
+    /// An edge frame tunnelled through the overlay (`TunnelFrame`; the `relay` transport's edges).
+    public static let tunnel = PayloadType(rawValue: 0x05)
 
     public var description: String {
         switch self {
@@ -33,6 +35,7 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .connectToMe: return "ctm"
         case .connectToMeReply: return "ctm_reply"
         case .routingError: return "routing_error"
+        case .tunnel: return "tunnel"
         default: return "payload_\(rawValue)"
         }
     }

@@ -1,0 +1,113 @@
+import NIOCore
+import Transports
+import WOWKit
+import XCTest
+@testable import WOWCommand
+
+/// The relay transport in the simulator: peers that no direct transport reaches get relayed connections (and
+/// only they do), packets cross them, and a relay survives its forwarder leaving.
+final class RelaySimulationTests: XCTestCase {
+    private func emptySimulation(seed: UInt64 = 7) throws -> OverlaySimulation {
+        var options = SimulationOptions()
+        options.nodes = 2
+        options.seed = seed
+        return try OverlaySimulation(options: options)
+    }
+
+    private func address(_ leadingByte: UInt8, _ last: UInt8 = 0) -> Address {
+        Address(bytes: [leadingByte] + [UInt8](repeating: 0, count: 18) + [last])!
+    }
+
+    /// Four public nodes spread around the ring, and a symmetric-NAT node and a port-restricted one side by
+    /// side: they are each other's ring neighbours, so they must connect, and only a relay can do it.
+    private func symmetricBesidePortRestricted(_ sim: OverlaySimulation)
+        throws -> (symmetric: OverlaySimulation.SimulatedNode, restricted: OverlaySimulation.SimulatedNode) {
+        for byte: UInt8 in [0x10, 0x50, 0x90, 0xD0] {
+            try sim.addNode(nat: .open, address: address(byte))
+            sim.scheduler.run(for: .milliseconds(300))
+        }
+        let symmetric = try sim.addNode(nat: .symmetric, address: address(0x70, 1))
+        sim.scheduler.run(for: .milliseconds(300))
+        let restricted = try sim.addNode(nat: .portRestricted, address: address(0x70, 2))
+        return (symmetric, restricted)
+    }
+
+    private func deliveries(to node: Node) -> () -> [Address] {
+        var seen: [Address] = []
+        node.onDeliver = { header, _ in seen.append(header.source) }
+        return { seen }
+    }
+
+    func testSymmetricAndPortRestrictedNeighboursConnectThroughARelayAndExchangePackets() throws {
+        let sim = try emptySimulation()
+        let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)
+        let start = sim.scheduler.now
+        // Both ends: the responder holds the connection one trip before the requester.
+        sim.scheduler.run(until: sim.scheduler.now + .seconds(20)) {
+            symmetric.node.table.connection(to: restricted.node.address)?.transport != RelayTransport.scheme
+                || restricted.node.table.connection(to: symmetric.node.address)?.transport != RelayTransport.scheme
+        }
+        let connection = try XCTUnwrap(symmetric.node.table.connection(to: restricted.node.address),
+                                       "no connection between the two NATed neighbours after 20 s")
+        XCTAssertEqual(connection.transport, RelayTransport.scheme)
+        XCTAssertTrue(connection.isStructured)
+        print("symmetric <-> port-restricted relayed connection after \((sim.scheduler.now - start).seconds) s (virtual)")
+        let atRestricted = deliveries(to: restricted.node)
+        let atSymmetric = deliveries(to: symmetric.node)
+        for _ in 0..<5 {
+            symmetric.node.send(data: ByteBuffer(string: "to restricted"), to: restricted.node.address)
+            restricted.node.send(data: ByteBuffer(string: "to symmetric"), to: symmetric.node.address)
+        }
+        sim.scheduler.run(for: .seconds(2))
+        XCTAssertEqual(atRestricted(), Array(repeating: symmetric.node.address, count: 5))
+        XCTAssertEqual(atSymmetric(), Array(repeating: restricted.node.address, count: 5))
+
+        // Only the pair that needs it is relayed, and a minute later it still is (direct retries fail).
+        sim.scheduler.run(for: .seconds(60))
+        XCTAssertEqual(sim.ringViolations(), 0)
+        XCTAssertEqual(sim.connectionKinds().relayed, 1)
+        XCTAssertEqual(sim.connectionKinds().needlessRelays, 0)
+        XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme)
+    }
+
+    func testARelayedConnectionSurvivesItsForwarderLeaving() throws {
+        let sim = try emptySimulation()
+        let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)
+        sim.scheduler.run(until: sim.scheduler.now + .seconds(20)) {
+            symmetric.node.table.connection(to: restricted.node.address)?.transport != RelayTransport.scheme
+        }
+        XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme)
+        let forwarders = Set(sim.liveNodes.filter { $0.nat == .open }.map(\.node.address))
+        let used = try XCTUnwrap(symmetric.node.table.connection(to: restricted.node.address)?.remoteURI)
+        guard case .success(let (forwarder, _)) = RelayTransport.parse(used) else { return XCTFail("not a relay URI: \(used)") }
+        XCTAssertTrue(forwarders.contains(forwarder), "the forwarder \(forwarder.short) is not one of the public nodes")
+
+        sim.crash(try XCTUnwrap(sim.liveNodes.first { $0.node.address == forwarder }))
+        // Liveness finds the crash within dead_after (30 s); repair follows.
+        sim.scheduler.run(for: .seconds(60))
+        XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme,
+                       "the pair lost its relayed connection when its forwarder left")
+        XCTAssertEqual(sim.ringViolations(), 0)
+        let atRestricted = deliveries(to: restricted.node)
+        symmetric.node.send(data: ByteBuffer(string: "after failover"), to: restricted.node.address)
+        sim.scheduler.run(for: .seconds(2))
+        XCTAssertEqual(atRestricted(), [symmetric.node.address])
+    }
+
+    func testARealisticNATMixIsRoutableWithRelaysOnlyWhereNeeded() throws {
+        var options = SimulationOptions()
+        options.nodes = 150
+        options.seed = 3
+        options.messages = 300
+        options.natMix = [.portRestricted: 0.4, .symmetric: 0.2, .udpBlocked: 0.1]
+        options.settle = .seconds(90)
+        let report = try OverlaySimulation(options: options).run()
+        let check = try XCTUnwrap(report.checks.first)
+        XCTAssertTrue(check.ring_consistent, "\(check.ring_violations) nodes lack a true neighbour")
+        XCTAssertEqual(check.delivery_ratio, 1)
+        XCTAssertEqual(report.join_routable_s.count, 150, "every node became routable")
+        XCTAssertGreaterThan(check.connections_relayed, 0)
+        XCTAssertEqual(check.needless_relays, 0, "relayed connections between nodes that could connect directly")
+        print("NAT mix, 150 nodes: relayed share \(check.relayed_share), join p99 \(report.join_routable_s.p99) s")
+    }
+}
