@@ -132,8 +132,10 @@ struct IPEndpointError: Error, Sendable {
 
 extension IPEndpoint {
     /// The endpoints a socket bound here can be reached at: itself if specific; for a wildcard, every interface
-    /// address of its family (not loopback or IPv6 link-local), then loopback last. Throws only if the
-    /// interfaces cannot be listed (the loopback endpoint is then the caller's fallback).
+    /// address of its family (not loopback or IPv6 link-local), or loopback if there is no other. (Loopback
+    /// is not advertised beside real addresses: a peer on another host would reach itself there, and one on
+    /// this host can use the real address.) Throws only if the interfaces cannot be listed (the loopback
+    /// endpoint is then the caller's fallback).
     func reachableEndpoints() throws -> [IPEndpoint] {
         guard isWildcard, let port = address.port else { return [self] }
         var endpoints: [IPEndpoint] = []
@@ -146,7 +148,7 @@ extension IPEndpoint {
             else { continue }
             endpoints.append(endpoint)
         }
-        return endpoints + (loopbackEndpoint.map { [$0] } ?? [])
+        return endpoints.isEmpty ? (loopbackEndpoint.map { [$0] } ?? []) : endpoints
     }
 
     /// Loopback (127.0.0.1 or ::1) at this endpoint's port.

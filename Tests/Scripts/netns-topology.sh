@@ -15,6 +15,8 @@
 #           wowt-site2  198.19.2.2
 #   fw      wowt-fw     198.18.0.13 | 198.19.3.1   NAT and firewall: forwards out only TCP to port 443
 #           wowt-site3  198.19.3.2                  (no UDP at all), in only established/related
+#   sym     wowt-nat4   198.18.0.14 | 198.19.4.1   symmetric NAT: MASQUERADE --random-fully picks a new
+#           wowt-site4  198.19.4.2                  random port for every remote (endpoint-dependent mapping)
 #
 # The WAN is a bridge `br0` in wowt-wan, every WAN-side interface a veth into it. Every host or router has
 # its WAN or LAN interface named eth0; routers name their LAN side lan0. No interface is created in the
@@ -85,8 +87,13 @@ up_part() {
             site fw site3 198.18.0.13 198.19.3
             ns "${PREFIX}fw" iptables -A FORWARD -i lan0 -o eth0 -p tcp --dport 443 -j ACCEPT
             ;;
+        sym)
+            site nat4 site4 198.18.0.14 198.19.4
+            ns "${PREFIX}nat4" iptables -t nat -R POSTROUTING 1 -o eth0 -j MASQUERADE --random-fully
+            ns "${PREFIX}nat4" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
+            ;;
         *)
-            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, fw)" >&2
+            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, fw, sym)" >&2
             return 2
             ;;
     esac
@@ -111,7 +118,7 @@ down() {
 case "${1:-}" in
     up)
         shift
-        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, fw)" >&2; exit 2; }
+        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, fw, sym)" >&2; exit 2; }
         wan
         for part in "$@"; do up_part "${part}"; done
         ;;

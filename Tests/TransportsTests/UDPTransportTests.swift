@@ -402,14 +402,17 @@ final class UDPTransportTests: XCTestCase {
         }
     }
 
-    func testAWildcardListenerListsInterfaceAddressesThenLoopback() throws {
+    func testAWildcardListenerListsInterfaceAddressesAndLoopbackOnlyWithoutThem() throws {
         try onLoop { world in
             try world.addListener(listen: "0.0.0.0:0")
             let listener = world.listeners[0]
             let port = try XCTUnwrap(listener.port)
             XCTAssertNotEqual(port, 0)
             let uris = listener.localURIs
-            XCTAssertEqual(uris.last?.text, "udp://127.0.0.1:\(port)")
+            XCTAssertFalse(uris.isEmpty)
+            // A peer on another host would reach itself at loopback; this host's peers can use the others.
+            let others = uris.filter { !$0.text.hasPrefix("udp://127.") }
+            XCTAssertEqual(uris.count, others.isEmpty ? 1 : others.count, "\(uris)")
             XCTAssertFalse(uris.contains { $0.text.hasPrefix("udp://0.0.0.0") })
             XCTAssertTrue(uris.allSatisfy { $0.text.hasSuffix(":\(port)") && !$0.text.contains("[") })
         }

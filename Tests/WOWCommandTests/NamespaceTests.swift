@@ -199,4 +199,63 @@ final class NamespaceTests: XCTestCase {
         XCTAssertFalse(toBoot.contains { $0["transport"] as? String == "udp" }, "a udp connection through the firewall: \(toBoot)")
         XCTAssertTrue((toBoot.first?["remote_uri"] as? String)?.hasPrefix("tls://198.18.0.1:443") == true, "\(toBoot)")
     }
+
+    /// A node behind a symmetric NAT and one behind a port-restricted NAT cannot punch through to each other;
+    /// they end up connected through a `relay` edge via the public bootstrap, and packets cross it both ways
+    /// (liveness pings answered: the connection has a round trip).
+    func testSymmetricAndPortRestrictedNATsConnectThroughARelay() throws {
+        try topology(["boot", "site1", "sym"])
+        let boot = try startNode("boot", in: "boot", config: """
+            node: { name: boot }
+            transports:
+              - scheme: udp
+                settings: { listen: "198.18.0.1:4000" }
+              - scheme: relay
+            \(Self.timers)
+            """)
+        XCTAssertTrue(waitFor(10) { status(boot) != nil }, "the bootstrap never answered on its control socket")
+        func natted(_ name: String) -> String {
+            """
+            node: { name: \(name) }
+            bootstrap: ["udp://198.18.0.1:4000"]
+            transports:
+              - scheme: udp
+                settings: { listen: "0.0.0.0:4000" }
+              - scheme: relay
+            \(Self.timers)
+            """
+        }
+        let started = Date()
+        let restricted = try startNode("site1", in: "site1", config: natted("site1"))
+        let symmetric = try startNode("site4", in: "site4", config: natted("site4"))
+        XCTAssertTrue(waitFor(10) { status(restricted) != nil && status(symmetric) != nil }, "a site node never answered")
+        let symmetricAddress = try XCTUnwrap(status(symmetric)?["address"] as? String)
+        let restrictedAddress = try XCTUnwrap(status(restricted)?["address"] as? String)
+
+        func relayed(_ control: String, to peer: String) -> [String: Any]? {
+            connections(control).first {
+                $0["peer"] as? String == peer && $0["transport"] as? String == "relay" && Self.hasStructuredType($0)
+            }
+        }
+        let connected = waitFor(30) {
+            relayed(restricted, to: symmetricAddress) != nil && relayed(symmetric, to: restrictedAddress) != nil
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let controls = ["boot": boot, "site1": restricted, "site4": symmetric]
+        XCTAssertTrue(connected, "no relayed connection between the two NATed sites" + diagnostics(controls))
+        guard connected else { return }
+        print("NamespaceTests: symmetric and port-restricted NATs connected through a relay \(String(format: "%.2f", elapsed)) s after start")
+        let uri = relayed(restricted, to: symmetricAddress)?["remote_uri"] as? String ?? ""
+        XCTAssertTrue(uri.hasPrefix("relay://"), uri)
+        // A connection silent for 2 s is pinged: a measured round trip means a ping and its pong crossed the
+        // relay. (Whichever end pings first keeps the other hearing it, so one end may never need to.)
+        func roundTrip() -> Double? {
+            relayed(restricted, to: symmetricAddress)?["rtt_ms"] as? Double
+                ?? relayed(symmetric, to: restrictedAddress)?["rtt_ms"] as? Double
+        }
+        let exchanged = waitFor(15) { roundTrip() != nil }
+        XCTAssertTrue(exchanged, "no round trip measured over the relay" + diagnostics(controls))
+        let rtt = roundTrip() ?? -1
+        print("NamespaceTests: round trip over the relay \(String(format: "%.2f", rtt)) ms")
+    }
 }

@@ -201,8 +201,26 @@ final class LinkerTests: XCTestCase {
 
     // MARK: Ending
 
+    func testReachingItselfWhereAPeerWasExpectedMovesOnButEndsABootstrapAttempt() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        XCTAssertEqual(linker.errorReceived(LinkError(token: 7, code: .selfLink, message: "you"), on: EdgeID(3)),
+                       [.openEdge(token: 7, uri: second)])
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(4)))
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: second)],
+                       "the URI that led back here is not tried again")
+
+        _ = linker.start(token: 8, type: .leaf, target: nil, uris: [first, second], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 8, result: .success(EdgeID(3)))
+        let (attempt, reason) = failure(linker.errorReceived(LinkError(token: 8, code: .selfLink, message: "you"),
+                                                             on: EdgeID(3)))
+        XCTAssertEqual(attempt?.token, 8)
+        XCTAssertEqual(reason, "selfLink: you")
+    }
+
     func testRaceLostAndOtherRefusalsEndTheAttempt() {
-        for code in [LinkError.Code.raceLost, .refused, .tableFull, .selfLink] {
+        for code in [LinkError.Code.raceLost, .refused, .tableFull] {
             var linker = makeLinker()
             _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first, second], purpose: .forPeer)
             _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))

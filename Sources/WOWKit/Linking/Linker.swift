@@ -118,6 +118,12 @@ public struct Linker {
     public mutating func errorReceived(_ error: LinkError, on edge: EdgeID) -> [Action] {
         guard let attempt = attempts[error.token], attempt.edgesTried.contains(edge) else { return [] }
         switch error.code {
+        case .selfLink where attempt.target != nil:
+            // We expected another node and reached ourselves (a peer's URI that leads back here): try the rest.
+            guard attempt.edge == edge else { return [] }
+            attempts[error.token]?.lastFailure = "\(attempt.uris[attempt.uriIndex]) leads back to this node"
+            attempts[error.token]?.deadURIs.insert(attempt.uris[attempt.uriIndex])
+            return nextURI(error.token)
         case .raceLost, .selfLink, .refused, .tableFull:
             attempts[error.token] = nil
             return [.failed(attempt, reason: "\(error.code): \(error.message)")]

@@ -406,6 +406,8 @@ public final class Node {
     private func startAttempt(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
                               purpose: Linker.Purpose) {
         stats.linkAttempts += 1
+        // A peer's URIs that once led back to this node (its loopback, say) would again.
+        let uris = target == nil ? uris : uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: token, type: type, target: target, uris: uris, purpose: purpose))
     }
 
