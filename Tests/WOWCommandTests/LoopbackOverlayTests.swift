@@ -115,4 +115,38 @@ extension LoopbackOverlayTests {
         XCTAssertFalse(status.connections.isEmpty)
         XCTAssertTrue(status.connections.allSatisfy { $0.transport == "tls" })
     }
+
+    /// Two nodes with no transport in common (one speaks only udp, the other only tcp) still connect: through a
+    /// `relay` edge over real sockets, via a node that speaks both, and pings cross it.
+    func testNodesWithNoCommonTransportConnectThroughARelay() throws {
+        let overlay = try LocalOverlay()
+        defer { overlay.shutdown() }
+        let both: [(scheme: String, settings: String)] = [("udp", "listen: 127.0.0.1:0"), ("tcp", "listen: 127.0.0.1:0"),
+                                                          ("relay", "{}")]
+        try overlay.addNode(name: "hub0", transports: both, bootstrap: [], liveness: quickLiveness)
+        let bootstrap = try overlay.uris(0).filter { $0.scheme != "relay" }
+        try overlay.addNode(name: "hub1", transports: both, bootstrap: bootstrap, liveness: quickLiveness)
+        // On loopback every node is seen where it is bound, so `auto` would not advertise relay URIs.
+        let udpOnly = try overlay.addNode(name: "udp-only", transports: [("udp", "listen: 127.0.0.1:0"),
+                                                                        ("relay", "advertise: always")],
+                                          bootstrap: bootstrap, liveness: quickLiveness)
+        let tcpOnly = try overlay.addNode(name: "tcp-only", transports: [("tcp", "listen: 127.0.0.1:0"),
+                                                                        ("relay", "advertise: always")],
+                                          bootstrap: bootstrap, liveness: quickLiveness)
+        // Four nodes, two near neighbours per side: everyone links to everyone, so these two must connect.
+        XCTAssertNotNil(try overlay.waitForConsistentRing(timeout: 30), "the ring never became consistent")
+        let tcpAddress = try overlay.status(tcpOnly).address
+        var connection: NodeStatus.ConnectionStatus?
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            connection = try overlay.status(udpOnly).connections.first { $0.peer == tcpAddress }
+            if connection?.rtt_ms != nil { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let relayed = try XCTUnwrap(connection, "the udp-only and tcp-only nodes never connected")
+        XCTAssertEqual(relayed.transport, "relay")
+        XCTAssertTrue(relayed.remote_uri.hasPrefix("relay://"), relayed.remote_uri)
+        XCTAssertNotNil(relayed.rtt_ms, "no ping crossed the relay within 20 s")
+        print("udp-only <-> tcp-only over a relay: round trip \(relayed.rtt_ms ?? -1) ms")
+    }
 }

@@ -33,9 +33,10 @@ public enum RelayTransport: TransportPlugin {
             case advertise
         }
 
-        public init(forwarders: Int = 3, maxEdges: Int = 128) {
+        public init(forwarders: Int = 3, maxEdges: Int = 128, advertise: Advertise = .auto) {
             self.forwarders = forwarders
             self.maxEdges = maxEdges
+            self.advertise = advertise
         }
 
         public init(from decoder: any Decoder) throws {
