@@ -30,6 +30,7 @@ final class NodeConfigTests: XCTestCase {
               reply_timeout_ms: 500
               attempts_per_uri: 5
               retry_backoff_ms: 100
+              direct_retry_s: 60
             liveness:
               ping_interval_s: 10
               dead_after_s: 25
@@ -50,6 +51,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.replyTimeout, .milliseconds(500))
         XCTAssertEqual(config.linking.attemptsPerURI, 5)
         XCTAssertEqual(config.linking.retryBackoff, .milliseconds(100))
+        XCTAssertEqual(config.linking.directRetryInterval, .seconds(60))
         XCTAssertEqual(config.liveness.pingInterval, .seconds(10))
         XCTAssertEqual(config.liveness.deadAfter, .seconds(25))
         XCTAssertEqual(config.maximumConnections, 128)
@@ -312,6 +314,7 @@ final class NodeConfigTests: XCTestCase {
             ("linking: { reply_timeout_ms: 0 }", "linking.reply_timeout_ms", "0 is out of range"),
             ("linking: { attempts_per_uri: 21 }", "linking.attempts_per_uri", "from 1 to 20"),
             ("linking: { retry_backoff_ms: -1 }", "linking.retry_backoff_ms", "-1 is out of range"),
+            ("linking: { direct_retry_s: 0 }", "linking.direct_retry_s", "0 is out of range"),
             ("liveness: { ping_interval_s: 0 }", "liveness.ping_interval_s", "0 is out of range"),
             ("limits: { max_connections: 3 }", "limits.max_connections", "from 4 to 65535"),
             ("limits: { max_connections: 65536 }", "limits.max_connections", "65536 is out of range"),
