@@ -42,6 +42,8 @@ public final class Node {
     public private(set) var isReachableDirectly = false
     /// Every URI peers ever reported seeing this node at.
     private var everObserved: Set<TransportURI> = []
+    /// Relink attempts made after a peer said it no longer knows our edge: if they fail, the connection goes.
+    private var reclaims: Set<UInt64> = []
     /// When the node last tried to replace a tunnelled connection by a direct edge, and how many tries failed
     /// since, by peer.
     private var relinkTries: [Address: (at: Timestamp, count: Int)] = [:]
@@ -173,6 +175,7 @@ public final class Node {
         table = ConnectionTable(localAddress: address)
         directTableCache = nil
         relinkTries.removeAll()
+        reclaims.removeAll()
     }
 
     /// URIs that turned out to lead back to this node (a bootstrap list that names the node itself).
@@ -342,6 +345,13 @@ public final class Node {
         let requester = ctm.requester.address
         logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
         guard requester != address else { return }
+        if ctm.type == .relink {
+            // The requester's NAT rebound: link to its new URIs (it links to ours), keeping the connection.
+            if table.contains(requester), linker.attempt(to: requester) == nil {
+                startAttempt(token: ctm.token, type: .relink, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
+            }
+            return
+        }
         let reply = ConnectToMeReply(token: ctm.token, requester: requester, type: ctm.type, responder: info,
                                      neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer))
         let replyHeader = RoutedHeader(mode: .exact, payloadType: .connectToMeReply, source: address,
@@ -435,6 +445,7 @@ public final class Node {
                 }
             case .established(let attempt, let reply, let edge):
                 attemptTimers.removeValue(forKey: attempt.token)?.cancel()
+                reclaims.remove(attempt.token)
                 linkEstablished(attempt, reply: reply, edge: edge)
             case .failed(let attempt, let reason):
                 attemptTimers.removeValue(forKey: attempt.token)?.cancel()
@@ -494,7 +505,7 @@ public final class Node {
             // Only moves an existing connection to this edge; without one there is nothing to move.
             guard table.contains(reply.responder.address) else { return closeEdgeIfUnused(edge) }
             establish(peer: reply.responder, edge: edge, record: record, localType: nil, remoteType: nil, byPeer: false)
-            logger.debug("relayed connection moved to a direct edge",
+            logger.debug("connection moved to a new edge",
                          metadata: ["peer": "\(reply.responder.address.short)", "transport": "\(record.edge.transport)"])
             return
         }
@@ -506,6 +517,10 @@ public final class Node {
 
     private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
         stats.linkFailures += 1
+        if reclaims.remove(attempt.token) != nil, let target = attempt.target, let connection = table.connection(to: target) {
+            removeConnection(target, reason: "the peer no longer knows the connection")
+            closeEdgeIfUnused(connection.edgeID)
+        }
         if attempt.type == .leaf, !linker.attempts.values.contains(where: { $0.type == .leaf }) { joinQueue.removeAll() }
         logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
         if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
@@ -634,11 +649,34 @@ public final class Node {
         guard observedOrder.first != uri else { return }
         // A new port at an address we were already seen at means our NAT rebound: the old URI is stale.
         let host = uri.hostAndPort?.host
+        let rebound = host != nil && observedOrder.contains { $0 != uri && $0.scheme == uri.scheme && $0.hostAndPort?.host == host }
         observedOrder.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
         observedOrder.insert(uri, at: 0)
         observedURIs = Set(observedOrder)
         listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
         cachedInfo = nil
+        if rebound { reclaimAfterRebinding(scheme: uri.scheme) }
+    }
+
+    /// Our NAT gave us a new mapping: peers still send to the old one, which is filtered now. For every
+    /// connection over that transport not heard from since, ask the peer (a Connect-To-Me of type `relink`,
+    /// routed through the ring) to link to our new URIs while we link to its: both ends at once, so NATs on
+    /// both sides open, and the connection moves to the new edge without losing its types.
+    private func reclaimAfterRebinding(scheme: String) {
+        let now = scheduler.now
+        // The CTMs go out through a peer that just heard us at the new mapping: the others filter us now.
+        guard let through = table.connections.filter({ now - $0.lastHeard <= .seconds(1) })
+            .max(by: { $0.lastHeard < $1.lastHeard }) else { return }
+        logger.debug("our NAT mapping changed; asking peers to link to the new one", metadata: ["through": "\(through.address.short)"])
+        for connection in table.connections where connection.transport == scheme
+            && now - connection.lastHeard > .seconds(1) && linker.attempt(to: connection.address) == nil {
+            let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
+            let header = RoutedHeader(hops: 1, mode: .exact, payloadType: .connectToMe, source: address,
+                                      destination: connection.address)
+            send(.routed(RoutedPacket(header: header, payload: ctm.encoded())), on: through.edgeID)
+            startAttempt(token: random.next(), type: .relink, target: connection.address, uris: connection.peer.uris,
+                         purpose: .own(connectToken: nil))
+        }
     }
 
     /// URIs peers reported seeing this node at, newest first (one per scheme and address).
@@ -947,8 +985,17 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             guard let peer else { return notLinked(id) }
             let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
             if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
-        case .close:
+        case .close(let close):
             guard let peer else { return }
+            if close.reason == .notLinked, linker.attempt(to: peer) == nil {
+                // The peer answers from where it always was but no longer knows this edge as ours: our NAT
+                // mapping changed (or the peer restarted). Offer it the connection again on this edge; if it
+                // still holds it, the connection just moves here.
+                let token = random.next()
+                reclaims.insert(token)
+                startAttempt(token: token, type: .relink, target: peer, uris: [edge.remoteURI], purpose: .own(connectToken: nil))
+                return
+            }
             removeConnection(peer, reason: "closed by peer")
             closeEdgeIfUnused(id)
         case .status(let status):
