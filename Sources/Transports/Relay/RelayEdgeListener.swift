@@ -57,8 +57,6 @@ public final class RelayEdgeListener: OverlayTunnelListener {
     /// The relayed edges open now.
     public var edgeCount: Int { edges.count }
 
-    public var forwardersInUse: Set<Address> { Set(edges.values.map(\.forwarder)) }
-
     public func start(delegate: any EdgeListenerDelegate) throws {
         guard !isStopped else { throw EdgeError.stopped }
         guard host != nil else { throw RelayTransportError.notAttached }

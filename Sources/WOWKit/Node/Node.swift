@@ -790,23 +790,14 @@ public final class Node {
 
     /// While the node has relayed connections it keeps `minimumForwarders` direct ones (type `forwarder`, which
     /// overlords do not trim and the peer sees it wants), or every tunnel would lose its first hop when the
-    /// overlords trim direct connections they no longer need; and the ones its relayed edges go through now.
-    /// Other `forwarder` types it drops (the connection goes if nothing else holds it).
+    /// overlords trim direct connections they no longer need. Without relayed connections it lets them go.
     private func keepForwarders() {
-        guard let tunnelListener else { return }
+        guard tunnelListener != nil else { return }
         let direct = directTable.connections
-        var kept = direct.filter { $0.localTypes.contains(.forwarder) }
+        let kept = direct.filter { $0.localTypes.contains(.forwarder) }
         if direct.count == table.count {
             for connection in kept { trim(connection.address, type: .forwarder) }
             return
-        }
-        let inUse = tunnelListener.forwardersInUse
-        // Beyond the minimum, a forwarder no relayed edge uses goes (the unused ones with most types first stay).
-        let unused = kept.filter { !inUse.contains($0.address) }.sorted { $0.types.count > $1.types.count }
-        let spare = kept.count - max(Node.minimumForwarders, kept.count - unused.count)
-        for connection in unused.suffix(max(spare, 0)) {
-            trim(connection.address, type: .forwarder)
-            kept.removeAll { $0.address == connection.address }
         }
         guard kept.count < Node.minimumForwarders else { return }
         // Structured ones first (they stay longer), nearest first.

@@ -33,8 +33,6 @@ public protocol OverlayTunnelListener: EdgeListener {
     func attach(host: any OverlayTunnelHost)
     /// A frame from `source`, which names `returnVia` as the way back.
     func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address)
-    /// The forwarders the listener's edges send through now (the node keeps its direct connections to them).
-    var forwardersInUse: Set<Address> { get }
     /// A tunnel frame this node sent to `destination` was not delivered (`reporter` gave up).
     func tunnelFrameUndeliverable(to destination: Address, reporter: Address, code: RoutingError.Code)
 }
