@@ -145,7 +145,8 @@ private struct ConfigReader {
                                 bootstrap: bootstrap)
         if let section = top.value("linking") {
             let linking = try fields(of: section, field: top.field("linking"),
-                                     allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms"])
+                                     allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms",
+                                               "punch_ttl", "punch_hold_ms"])
             if let ms = try integer(linking, "reply_timeout_ms", in: 1...600_000, unit: "milliseconds") {
                 config.linking.replyTimeout = .milliseconds(ms)
             }
@@ -154,6 +155,12 @@ private struct ConfigReader {
             }
             if let ms = try integer(linking, "retry_backoff_ms", in: 0...600_000, unit: "milliseconds") {
                 config.linking.retryBackoff = .milliseconds(ms)
+            }
+            if let ttl = try integer(linking, "punch_ttl", in: 0...255, unit: "IP hops") {
+                config.linking.punchTTL = UInt8(ttl)
+            }
+            if let ms = try integer(linking, "punch_hold_ms", in: 0...60_000, unit: "milliseconds") {
+                config.linking.punchHold = .milliseconds(ms)
             }
         }
         if let section = top.value("liveness") {

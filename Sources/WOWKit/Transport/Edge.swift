@@ -29,7 +29,7 @@ public protocol Edge: AnyObject {
 }
 
 /// An edge that can open the sender's own NAT toward its remote end without reaching the remote: UDP hole
-/// punching (docs/protocol.md, "Punch packet"). An optional capability: transports whose edges do not
+/// punching (docs/architecture.md, "Hole punching"). An optional capability: transports whose edges do not
 /// conform (tcp, tls, relay) need nothing, and the linker then neither punches nor waits on them.
 ///
 /// Contract:
