@@ -18,9 +18,12 @@
 #   sym     wowt-nat4   198.18.0.14 | 198.19.4.1   symmetric NAT: MASQUERADE --random-fully picks a new
 #           wowt-site4  198.19.4.2                  random port for every remote (endpoint-dependent mapping)
 #
-# The WAN is a bridge `br0` in wowt-wan, every WAN-side interface a veth into it. Every host or router has
-# its WAN or LAN interface named eth0; routers name their LAN side lan0. No interface is created in the
-# namespace this script is run from.
+# The WAN is routed, not bridged: wowt-wan is a router, and every WAN-side host or NAT has its own veth link
+# to it (unnumbered point-to-point: the host's address as a /32 on its eth0, the router's 198.18.255.254/32 on
+# every one of its ports, a host route each way). So a packet between two sites crosses three routers (NAT,
+# wowt-wan, NAT): one sent with IP TTL 2 passes its own NAT and dies at wowt-wan, which a hole punch relies
+# on. Every host or router has its WAN or LAN interface named eth0; routers name their LAN side lan0. No
+# interface is created in the namespace this script is run from.
 set -euo pipefail
 
 readonly PREFIX=wowt-
@@ -32,20 +35,26 @@ make_ns() {
     ip -n "$1" link set lo up
 }
 
+# The WAN router's address on each of its ports; hosts route everything through it.
+readonly WAN_ROUTER=198.18.255.254
+
 wan() {
     [[ -e /run/netns/${PREFIX}wan ]] && return 0
     make_ns "${PREFIX}wan"
-    ip -n "${PREFIX}wan" link add br0 type bridge
-    ip -n "${PREFIX}wan" link set br0 up
+    ns "${PREFIX}wan" sysctl -qw net.ipv4.ip_forward=1
 }
 
-# wan_port NS ADDRESS: a veth from NS's eth0 into the WAN bridge, ADDRESS/24 on it.
+# wan_port NS ADDRESS: a veth from NS's eth0 to the WAN router, ADDRESS/32 on it, routed both ways.
 wan_port() {
     local name=$1 address=$2 port="w-${1#"${PREFIX}"}"
     ip -n "${PREFIX}wan" link add "${port}" type veth peer name eth0 netns "${name}"
-    ip -n "${PREFIX}wan" link set "${port}" master br0 up
-    ip -n "${name}" addr add "${address}/24" dev eth0
+    ip -n "${PREFIX}wan" addr add "${WAN_ROUTER}/32" dev "${port}"
+    ip -n "${PREFIX}wan" link set "${port}" up
+    ip -n "${PREFIX}wan" route add "${address}/32" dev "${port}"
+    ip -n "${name}" addr add "${address}/32" dev eth0
     ip -n "${name}" link set eth0 up
+    ip -n "${name}" route add "${WAN_ROUTER}/32" dev eth0
+    ip -n "${name}" route add default via "${WAN_ROUTER}" dev eth0
 }
 
 public_host() {

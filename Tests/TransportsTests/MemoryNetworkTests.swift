@@ -585,6 +585,46 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertEqual(result.b.recorder.accepted.count, 1)
     }
 
+    /// A punch opens the sender's own NAT toward the remote, delivers nothing and counts as no packet, so the
+    /// remote's first packet gets in although the sender never sent it a normal packet.
+    func testAPunchOpensTheSendersNATAndIsNeverDelivered() throws {
+        let a = try addNode(.portRestricted), b = try addNode(.portRestricted), server = try addNode()
+        let publicA = try publicURI(of: a, seenBy: server)
+        let publicB = try publicURI(of: b, seenBy: server)
+        let toB = try XCTUnwrap(try edge(from: a, to: publicB) as? any HolePunchingEdge)
+        let sent = network.packetsSent, dropped = network.packetsDropped
+        toB.punch(ttl: 2)
+        scheduler.run(for: .seconds(1))
+        XCTAssertEqual(network.punchesSent, 1)
+        XCTAssertEqual(network.packetsSent, sent, "a punch is not a packet")
+        XCTAssertEqual(network.packetsDropped, dropped)
+        XCTAssertTrue(b.recorder.received.isEmpty && b.recorder.accepted.isEmpty, "nothing reaches b")
+
+        try send("first", from: b, to: publicA)
+        scheduler.run(for: .seconds(1))
+        XCTAssertEqual(a.recorder.payloads(from: publicB), ["first"], "a's NAT was punched toward b")
+        XCTAssertEqual(network.drops["nat_filtered"], 0)
+    }
+
+    func testAPunchWithTTLOneDiesInTheNATBeforeItIsMapped() throws {
+        let a = try addNode(.portRestricted), b = try addNode(.portRestricted), server = try addNode()
+        let publicA = try publicURI(of: a, seenBy: server)
+        let publicB = try publicURI(of: b, seenBy: server)
+        try XCTUnwrap(try edge(from: a, to: publicB) as? any HolePunchingEdge).punch(ttl: 1)
+        try send("first", from: b, to: publicA)
+        scheduler.run(for: .seconds(1))
+        XCTAssertEqual(a.recorder.payloads(from: publicB), [])
+        XCTAssertEqual(network.drops["nat_filtered"], 1)
+    }
+
+    func testAClosedEdgeDoesNotPunch() throws {
+        let a = try addNode(.portRestricted), server = try addNode()
+        let toServer = try XCTUnwrap(try edge(from: a, to: server.uri) as? any HolePunchingEdge)
+        toServer.close()
+        toServer.punch(ttl: 2)
+        XCTAssertEqual(network.punchesSent, 0)
+    }
+
     // MARK: Accounting
 
     func testEveryPacketIsDeliveredOrCountedAsDropped() throws {

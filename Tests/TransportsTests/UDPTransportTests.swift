@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Transports
+@testable import Transports
 import WOWKit
 import XCTest
 
@@ -181,6 +181,70 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertEqual([a.packetsSent, a.bytesSent, a.packetsReceived, a.bytesReceived], [1, 5, 1, 5])
             XCTAssertEqual([b.packetsSent, b.bytesSent, b.packetsReceived, b.bytesReceived], [1, 5, 1, 5])
             XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0)
+        }
+    }
+
+    // MARK: Hole punching
+
+    /// A punch sends two 2-byte punch packets with the small TTL and then restores the socket's TTL; a receiver
+    /// that gets them anyway (loopback) counts and drops them without making an edge, even when it has one.
+    func testPunchPacketsLeaveWithTheSmallTTLAndAreDroppedByTheReceiverWithoutAnEdge() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            try world.addListener()
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in
+            let a = world.listeners[0]
+            let normal = try XCTUnwrap(a.ipv4TTL)
+            let edge = try XCTUnwrap(world.edge(request) as? any HolePunchingEdge)
+            edge.punch(ttl: 2)
+            XCTAssertEqual(a.punchPacketsSent, 2)
+            XCTAssertEqual(a.ipv4TTL, normal, "the TTL is restored once the punch packets left")
+            XCTAssertEqual(a.packetsSent, 0, "punch packets are not edge packets")
+        }
+        try eventually("B gets both punch packets") { $0.listeners[1].punchPacketsReceived == 2 }
+        try onLoop { world in
+            let b = world.listeners[1]
+            XCTAssertEqual(b.edgeCount, 0)
+            XCTAssertTrue(world.recorders[1].accepted.isEmpty)
+            XCTAssertTrue(world.recorders[1].received.isEmpty)
+            XCTAssertEqual(b.packetsDropped, 0)
+            try XCTUnwrap(world.edge(request)).send(packet("hello"))
+        }
+        try eventually("B receives the normal packet") { $0.recorders[1].received.count == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.recorders[1].accepted.count, 1)
+            try XCTUnwrap(world.edge(request) as? any HolePunchingEdge).punch(ttl: 2)
+        }
+        try eventually("B drops punch packets on an existing edge too") { $0.listeners[1].punchPacketsReceived == 4 }
+        try onLoop { world in
+            XCTAssertEqual(world.recorders[1].received.map(\.payload), ["hello"])
+            let edge = try XCTUnwrap(world.edge(request) as? any HolePunchingEdge)
+            edge.close()
+            edge.punch(ttl: 2)
+            XCTAssertEqual(world.listeners[0].punchPacketsSent, 4, "a closed edge does not punch")
+        }
+    }
+
+    /// A dual-stack socket punches toward IPv4 peers (IP_TTL applies to IPv4-mapped addresses) and IPv6 peers
+    /// (IPV6_UNICAST_HOPS).
+    func testADualStackSocketPunchesTowardIPv4AndIPv6Peers() throws {
+        let requests = try onLoop { world -> [Int] in
+            try world.addListener(listen: "[::]:0")
+            try world.addListener(listen: "127.0.0.1:0")
+            try world.addListener(listen: "[::1]:0")
+            let v6 = try TransportURI("udp://[::1]:\(try XCTUnwrap(world.listeners[2].port))")
+            return [world.connect(0, to: try world.uri(1)), world.connect(0, to: v6)]
+        }
+        try eventually("both edges exist") { world in requests.allSatisfy { world.results[$0] != nil } }
+        try onLoop { world in
+            for request in requests { try XCTUnwrap(world.edge(request) as? any HolePunchingEdge).punch(ttl: 2) }
+            XCTAssertEqual(world.listeners[0].punchPacketsSent, 4)
+        }
+        try eventually("both peers get the punch packets") { world in
+            world.listeners[1].punchPacketsReceived == 2 && world.listeners[2].punchPacketsReceived == 2
         }
     }
 

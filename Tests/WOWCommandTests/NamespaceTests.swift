@@ -90,7 +90,7 @@ final class NamespaceTests: XCTestCase {
         // `ip netns exec` enters the namespace and execs wow in the same process, so the PID is wow's.
         process.executableURL = URL(fileURLWithPath: ipPath)
         process.arguments = ["netns", "exec", "wowt-\(namespace)", wowBinary.path, "run", "--config", configPath,
-                             "--control", control, "--log-level", "debug"]
+                             "--control", control, "--log-level", Self.logLevel]
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -137,7 +137,8 @@ final class NamespaceTests: XCTestCase {
         }
         for (name, path) in logs {
             let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
-            text += "\n--- \(name) log (last 40 lines):\n" + lines.suffix(40).joined(separator: "\n")
+            text += "\n--- \(name) log (last \(Self.logLines) lines):\n"
+                + lines.suffix(Self.logLines).joined(separator: "\n")
         }
         return text
     }
@@ -147,6 +148,11 @@ final class NamespaceTests: XCTestCase {
         return types.contains { $0.hasPrefix("structured") }
     }
 
+    /// The nodes' log level and how many of the last log lines a failure message shows: `debug` and 40, or
+    /// `WOWT_LOG_LEVEL` and `WOWT_LOG_LINES` from the environment (e.g. `trace` and 400 to debug a failure).
+    private static let logLevel = ProcessInfo.processInfo.environment["WOWT_LOG_LEVEL"] ?? "debug"
+    private static let logLines = ProcessInfo.processInfo.environment["WOWT_LOG_LINES"].flatMap { Int($0) } ?? 40
+
     /// Timers short enough for a test: a lost handshake is retried after 0.5 s.
     private static let timers = """
         linking: { reply_timeout_ms: 500, attempts_per_uri: 2, retry_backoff_ms: 100 }
@@ -154,7 +160,69 @@ final class NamespaceTests: XCTestCase {
 
         """
 
+    /// A node config: udp on `listen`, the test timers, and `bootstrap` if any.
+    private static func udpNode(_ name: String, listen: String, bootstrap: [String] = []) -> String {
+        let list = bootstrap.map { "\"\($0)\"" }.joined(separator: ", ")
+        return """
+            node: { name: \(name) }
+            \(bootstrap.isEmpty ? "" : "bootstrap: [\(list)]")
+            transports:
+              - scheme: udp
+                settings: { listen: "\(listen)" }
+            \(timers)
+            """
+    }
+
     // MARK: Tests
+
+    /// Two sites, each behind its own port-restricted NAT (MASQUERADE, with the NAT's own INPUT chain open,
+    /// where a peer's early packet would spoil the mapping), end up with a direct udp connection: site1's
+    /// edge to site2 goes to site2's NAT (198.18.0.12), not through the bootstrap. The Connect-To-Me
+    /// recipient punches (IP TTL 2: it opens its own NAT and dies at the WAN router) and waits for the
+    /// requester's link request before sending its own.
+    func testTwoSitesBehindPortRestrictedNATsLinkDirectlyOverUDP() throws {
+        try topology(["boot", "site1", "site2"])
+        let boot = try startNode("boot", in: "boot", config: Self.udpNode("boot", listen: "198.18.0.1:4000"))
+        XCTAssertTrue(waitFor(10) { status(boot) != nil }, "the bootstrap never answered on its control socket")
+        let bootAddress = try XCTUnwrap(status(boot)?["address"] as? String)
+
+        let site1 = try startNode("site1", in: "site1", config: Self.udpNode(
+            "site1", listen: "0.0.0.0:4000", bootstrap: ["udp://198.18.0.1:4000"]))
+        let site1Joined = waitFor(20) {
+            connections(site1).contains { $0["peer"] as? String == bootAddress && Self.hasStructuredType($0) }
+        }
+        XCTAssertTrue(site1Joined,
+                      "site1 never joined through the bootstrap" + diagnostics(["boot": boot, "site1": site1]))
+        guard site1Joined else { return }
+        let site1Address = try XCTUnwrap(status(site1)?["address"] as? String)
+
+        let started = Date()
+        let site2 = try startNode("site2", in: "site2", config: Self.udpNode(
+            "site2", listen: "0.0.0.0:4000", bootstrap: ["udp://198.18.0.1:4000"]))
+        XCTAssertTrue(waitFor(10) { status(site2) != nil }, "site2 never answered on its control socket")
+        let answered = Date()
+        let site2Address = try XCTUnwrap(status(site2)?["address"] as? String)
+        func direct(_ connection: [String: Any], to peer: String, natAddress: String) -> Bool {
+            connection["peer"] as? String == peer && connection["transport"] as? String == "udp"
+                && (connection["remote_uri"] as? String)?.hasPrefix("udp://\(natAddress):") == true
+        }
+        let linked = waitFor(30) {
+            connections(site1).contains { direct($0, to: site2Address, natAddress: "198.18.0.12") }
+        }
+        let elapsed = Date().timeIntervalSince(started), sinceAnswered = Date().timeIntervalSince(answered)
+        let controls = ["boot": boot, "site1": site1, "site2": site2]
+        XCTAssertTrue(linked, "site1 never got a direct udp connection to site2 through 198.18.0.12"
+                      + diagnostics(controls))
+        guard linked else { return }
+        print("NamespaceTests: two NATed sites linked directly over udp in \(String(format: "%.2f", elapsed)) s "
+              + "after site2 started (\(String(format: "%.2f", sinceAnswered)) s after it "
+              + "answered on its control socket; status is polled every 0.2 s)")
+        // The other end sees the same connection, at site1's NAT.
+        let seen = waitFor(5) {
+            connections(site2).contains { direct($0, to: site1Address, natAddress: "198.18.0.11") }
+        }
+        XCTAssertTrue(seen, "site2 has no direct udp connection to site1 through 198.18.0.11" + diagnostics(controls))
+    }
 
     /// A site whose firewall lets out only TCP to port 443 (no UDP at all) joins through the bootstrap's
     /// `tls` transport after its udp attempts time out.

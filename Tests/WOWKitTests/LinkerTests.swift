@@ -278,6 +278,148 @@ final class LinkerTests: XCTestCase {
         XCTAssertTrue(linker.attempts.isEmpty)
     }
 
+    // MARK: Hole punching
+
+    /// A NATed peer's URIs: the public one peers saw it at, then its own (LAN) address and loopback.
+    private let natPublic = uri("udp://198.18.0.12:4000")
+    private let natLAN = uri("udp://198.19.2.2:4000")
+    private var natted: [TransportURI] { [natPublic, natLAN, uri("udp://127.0.0.1:4000")] }
+
+    func testAPeerListingMoreThanOneHostOtherThanLoopbackMayBeBehindANAT() {
+        XCTAssertTrue(Linker.mayBeBehindNAT(natted))
+        XCTAssertTrue(Linker.mayBeBehindNAT([uri("memory://1000005:40000"), uri("memory://5:1")]))
+        XCTAssertFalse(Linker.mayBeBehindNAT([uri("udp://198.18.0.1:4000")]))
+        XCTAssertFalse(Linker.mayBeBehindNAT([uri("udp://198.18.0.1:4000"), uri("tcp://198.18.0.1:4001"),
+                                              uri("udp://127.0.0.1:4000"), uri("udp://[::1]:4000")]),
+                       "one host on several transports and loopback")
+        XCTAssertFalse(Linker.mayBeBehindNAT([natLAN, uri("udp://127.0.0.1:4000")]),
+                       "a NATed node that has not learned its public URI names no way to its NAT")
+        XCTAssertFalse(Linker.mayBeBehindNAT([]))
+        XCTAssertFalse(Linker.mayBeBehindNAT([uri("relay://x"), uri("other://y")]), "no host:port")
+    }
+
+    func testACTMRecipientPunchesThenHoldsItsFirstRequestUntilTheHoldEnds() {
+        var linker = makeLinker()
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer),
+                       [.openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.attempt(token: 7)?.opening, .punchThenWait)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(3), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
+        XCTAssertEqual(linker.attempt(token: 7)?.isHolding, true)
+        XCTAssertEqual(linker.attempt(token: 7)?.hasSentRequest, false, "so it may yield to the peer's request")
+        XCTAssertTrue(linker.isUsing(EdgeID(3)))
+
+        // The peer did not link within the hold: go ahead, and wait no more on the next URI.
+        XCTAssertEqual(linker.timerFired(token: 7),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: natPublic), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.attempt(token: 7)?.hasSentRequest, true)
+        XCTAssertEqual(linker.attempt(token: 7)?.opening, .punchThenSend)
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: natLAN)], "then goes on as usual")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(4), ttl: 2), .sendRequest(token: 7, edge: EdgeID(4), uri: natLAN),
+                        .armTimer(token: 7, delay: .seconds(2))])
+    }
+
+    func testTheCTMReplyReleasesAHeldRequestAtOnce() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .own(connectToken: 42))
+        XCTAssertEqual(linker.attempt(token: 7)?.opening, .punchThenWait, "a requester linking before the reply waits too")
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true)
+        XCTAssertEqual(linker.peerPunched(token: 7, uris: natted),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: natPublic), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.attempt(token: 7)?.isHolding, false)
+        XCTAssertEqual(linker.peerPunched(token: 7, uris: natted), [], "nothing held any more")
+        XCTAssertEqual(linker.peerPunched(token: 99, uris: natted), [], "unknown token")
+    }
+
+    func testTheCTMReplyBeforeTheEdgeIsOpenMakesItSendAtOnce() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer)
+        XCTAssertEqual(linker.peerPunched(token: 7, uris: []), [])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(3), ttl: 2), .sendRequest(token: 7, edge: EdgeID(3), uri: natPublic),
+                        .armTimer(token: 7, delay: .seconds(2))])
+    }
+
+    func testTheCTMReplyMovesAnAttemptOnStaleURIsToThePeersPublicOne() {
+        var linker = makeLinker()
+        // Learned from a neighbour list before the peer knew its public URI: it looks public, nothing to wait for.
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [natLAN], purpose: .own(connectToken: 42))
+        XCTAssertEqual(linker.attempt(token: 7)?.opening, .direct)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: natLAN), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.peerPunched(token: 7, uris: natted), [.openEdge(token: 7, uri: natPublic)])
+        XCTAssertNil(linker.attempt(token: 7)?.edge)
+        XCTAssertEqual(linker.timerFired(token: 7), [], "the old edge's reply timer does nothing")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4)), canPunch: true),
+                       [.sendRequest(token: 7, edge: EdgeID(4), uri: natPublic), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.attempt(token: 7)?.uris, natted)
+    }
+
+    func testACTMFromAPeerWeAreLinkingToMovesUsToItsPublicURIAndWaits() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [natLAN], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true)
+        XCTAssertEqual(linker.peerWillLink(token: 7, uris: natted), [.openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.attempt(token: 7)?.opening, .punchThenWait)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(4), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
+        XCTAssertEqual(linker.peerWillLink(token: 7, uris: natted), [], "already there")
+        XCTAssertEqual(linker.attempt(token: 7)?.isHolding, true)
+    }
+
+    func testAnEdgeOpenedForAURIThePeerMovedAwayFromIsIgnored() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [natLAN], purpose: .forPeer)
+        XCTAssertEqual(linker.peerWillLink(token: 7, uris: natted), [.openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true, uri: natLAN), [])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .failure(.stopped), uri: natLAN), [])
+        XCTAssertNil(linker.attempt(token: 7)?.edge)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4)), canPunch: true, uri: natPublic),
+                       [.punch(token: 7, edge: EdgeID(4), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(5)), canPunch: true, uri: natPublic), [],
+                       "a second result for the same try")
+    }
+
+    func testAnAttemptStartedByTheCTMReplyPunchesAndSendsAtOnce() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .own(connectToken: 42),
+                         peerHasPunched: true)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(3), ttl: 2), .sendRequest(token: 7, edge: EdgeID(3), uri: natPublic),
+                        .armTimer(token: 7, delay: .seconds(2))])
+    }
+
+    func testNoPunchOrWaitForBootstrapURIsPublicPeersOrEdgesThatCannotPunch() {
+        let sendAtOnce: [Linker.Action] = [.sendRequest(token: 7, edge: EdgeID(3), uri: natPublic),
+                                           .armTimer(token: 7, delay: .seconds(2))]
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: .leaf, target: nil, uris: natted, purpose: .own(connectToken: nil))
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true), sendAtOnce, "bootstrap")
+
+        linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [natPublic], purpose: .forPeer)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true), sendAtOnce, "public peer")
+
+        linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: false), sendAtOnce, "tcp, tls")
+
+        var settings = NodeConfig.Linking()
+        settings.replyTimeout = .seconds(2)
+        settings.punchTTL = 0
+        linker = Linker(settings: settings)
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true), sendAtOnce, "punch_ttl 0")
+
+        settings.punchTTL = 3
+        settings.punchHold = .zero
+        linker = Linker(settings: settings)
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer)
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true),
+                       [.punch(token: 7, edge: EdgeID(3), ttl: 3)] + sendAtOnce, "punch_hold_ms 0")
+    }
+
     // MARK: Helpers
 
     /// The attempt and reason of a lone `failed` action; nils (and a test failure) for anything else.

@@ -31,6 +31,8 @@ final class NodeConfigTests: XCTestCase {
               attempts_per_uri: 5
               retry_backoff_ms: 100
               direct_retry_s: 60
+              punch_ttl: 3
+              punch_hold_ms: 250
             liveness:
               ping_interval_s: 10
               dead_after_s: 25
@@ -52,6 +54,8 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.attemptsPerURI, 5)
         XCTAssertEqual(config.linking.retryBackoff, .milliseconds(100))
         XCTAssertEqual(config.linking.directRetryInterval, .seconds(60))
+        XCTAssertEqual(config.linking.punchTTL, 3)
+        XCTAssertEqual(config.linking.punchHold, .milliseconds(250))
         XCTAssertEqual(config.liveness.pingInterval, .seconds(10))
         XCTAssertEqual(config.liveness.deadAfter, .seconds(25))
         XCTAssertEqual(config.maximumConnections, 128)
@@ -86,6 +90,8 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.replyTimeout, .milliseconds(1000))
         XCTAssertEqual(config.linking.attemptsPerURI, 3)
         XCTAssertEqual(config.linking.retryBackoff, .milliseconds(250))
+        XCTAssertEqual(config.linking.punchTTL, 2)
+        XCTAssertEqual(config.linking.punchHold, .milliseconds(500))
         XCTAssertEqual(config.liveness.pingInterval, .seconds(15))
         XCTAssertEqual(config.liveness.deadAfter, .seconds(30))
         XCTAssertEqual(config.maximumConnections, 256)
@@ -315,6 +321,8 @@ final class NodeConfigTests: XCTestCase {
             ("linking: { attempts_per_uri: 21 }", "linking.attempts_per_uri", "from 1 to 20"),
             ("linking: { retry_backoff_ms: -1 }", "linking.retry_backoff_ms", "-1 is out of range"),
             ("linking: { direct_retry_s: 0 }", "linking.direct_retry_s", "0 is out of range"),
+            ("linking: { punch_ttl: 256 }", "linking.punch_ttl", "256 is out of range"),
+            ("linking: { punch_hold_ms: 60001 }", "linking.punch_hold_ms", "60001 is out of range"),
             ("liveness: { ping_interval_s: 0 }", "liveness.ping_interval_s", "0 is out of range"),
             ("limits: { max_connections: 3 }", "limits.max_connections", "from 4 to 65535"),
             ("limits: { max_connections: 65536 }", "limits.max_connections", "65536 is out of range"),

@@ -48,3 +48,13 @@ public final class MemoryEdge: Edge {
         delegate?.edge(self, didReceive: packet)
     }
 }
+
+extension MemoryEdge: HolePunchingEdge {
+    /// Opens or refreshes the sending host's NAT mapping and filter entry toward the remote, as a punch
+    /// packet with IP TTL `ttl` would; nothing is delivered (see `MemoryNetwork.punch`). Nothing on a closed
+    /// edge.
+    public func punch(ttl: UInt8) {
+        guard !isClosed else { return }
+        listener.network.punch(from: listener.local, to: remote, ttl: ttl)
+    }
+}

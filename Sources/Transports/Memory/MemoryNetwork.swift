@@ -86,6 +86,8 @@ public final class MemoryNetwork {
     public private(set) var packetsDelivered = 0
     /// Readable bytes of the delivered packets.
     public private(set) var bytesDelivered = 0
+    /// Hole punches made (`MemoryEdge.punch`); they are not packets: never delivered, not in `packetsSent`.
+    public private(set) var punchesSent = 0
 
     private var dropCounts = [Int](repeating: 0, count: DropReason.allCases.count)
     private var hosts: [Host] = []
@@ -369,6 +371,22 @@ public final class MemoryNetwork {
             bytesDelivered += packet.readableBytes
             listener.receive(packet, from: source)
         }
+    }
+
+    /// A hole punch from a listener's endpoint toward `destination` (`MemoryEdge.punch`): the sender's NAT maps
+    /// it (creating or refreshing the mapping and filter entry, as for a packet), and it dies right behind the
+    /// NAT, as a packet with a small IP TTL dies at the first router beyond it. A TTL below 2 dies in the NAT
+    /// before it is mapped (Linux maps a forwarded packet only after the TTL check), so it does nothing; so
+    /// does a punch from an open, down or udp-blocked host, or toward another host's private endpoint.
+    /// Nothing is delivered and no drop is counted.
+    func punch(from source: MemoryEndpoint, to destination: MemoryEndpoint, ttl: UInt8) {
+        punchesSent += 1
+        let sourceIndex = source.host - 1
+        let natIndex = hosts[sourceIndex].natIndex
+        guard ttl >= 2, natIndex >= 0, !hosts[sourceIndex].isDown, destination.host != source.host else { return }
+        // Like `send`: nothing leaves toward another host's private endpoint.
+        if destination.host <= hosts.count, hosts[destination.host - 1].nat != .open { return }
+        _ = nats[natIndex].translateOutbound(from: source.port, to: destination, now: scheduler.now.nanoseconds)
     }
 
     private func arrive(_ packet: ByteBuffer, from source: MemoryEndpoint, at destination: MemoryEndpoint,

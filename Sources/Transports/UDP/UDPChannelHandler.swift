@@ -40,9 +40,13 @@ final class UDPChannelHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// Queues one datagram; `flush` sends what is queued.
-    func write(_ envelope: AddressedEnvelope<ByteBuffer>) {
-        context?.write(wrapOutboundOut(envelope), promise: nil)
+    /// Queues one datagram; `flush` sends what is queued. `promise` completes once it was handed to the socket.
+    func write(_ envelope: AddressedEnvelope<ByteBuffer>, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(envelope), promise: promise)
     }
 
     func flush() {

@@ -52,3 +52,12 @@ public final class UDPEdge: Edge {
         delegate?.edge(self, didReceive: packet)
     }
 }
+
+extension UDPEdge: HolePunchingEdge {
+    /// Sends two punch packets to the remote with IP TTL (IPv6 hop limit) `ttl`, from the listener's socket
+    /// (see `UDPEdgeListener.punch`). Nothing on a closed edge.
+    public func punch(ttl: UInt8) {
+        guard !isClosed else { return }
+        listener.punch(remote, ttl: ttl)
+    }
+}

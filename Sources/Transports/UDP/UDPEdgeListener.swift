@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -21,6 +28,12 @@ import WOWKit
 ///   Dropped and counted: packets over 65,507 bytes (`oversized`), sends on closed edges (`edge_closed`),
 ///   sends while the socket is down (`socket_down`), sends while more than `maximumQueuedBytes` wait for the
 ///   socket (`backpressure`).
+/// - Hole punching (`UDPEdge.punch(ttl:)`): what is queued is flushed first; then the socket's IP TTL (IPv6
+///   hop limit for IPv6 peers) is set to the punch TTL, two punch packets (`PunchPacket`) are written and
+///   flushed, and the TTL is set back once they left the socket: at once, unless the socket is backed up (then
+///   packets queued meanwhile leave with the small TTL too and are lost, as UDP may lose them). NIO has no
+///   per-datagram TTL. Punch packets that arrive are counted (`punchPacketsReceived`) and dropped before any
+///   edge is made: they never reach the delegate.
 /// - An error that makes NIO close the socket (e.g. a `sendmsg` failure such as "network unreachable")
 ///   does not end the listener: it is counted (`socketFailures`), logged, and the same address is bound
 ///   again; edges live on.
@@ -77,6 +90,9 @@ public final class UDPEdgeListener: EdgeListener {
     private var channel: (any Channel)?
     private var edges: [SocketAddress: UDPEdge] = [:]
     private var isFlushScheduled = false
+    /// The socket's TTL before any punch, by option (IP_TTL, IPV6_UNICAST_HOPS), read at its first punch: a
+    /// later read could see the punch TTL while an earlier punch waits for the socket.
+    private var normalTTLs: [NIOBSDSocket.Option.RawValue: SocketOptionValue] = [:]
 
     /// The address the socket is bound to (with the actual port when `listen` gave port 0); nil before `start`.
     public private(set) var boundAddress: SocketAddress?
@@ -91,9 +107,12 @@ public final class UDPEdgeListener: EdgeListener {
 
     // MARK: Counters
 
-    /// Datagrams received (all of them reach an edge).
+    /// Datagrams received (all but punch packets reach an edge).
     public private(set) var packetsReceived = 0
     public private(set) var bytesReceived = 0
+    /// Punch packets sent by `punch`, and punch packets received (and dropped).
+    public private(set) var punchPacketsSent = 0
+    public private(set) var punchPacketsReceived = 0
     /// Datagrams handed to the socket (queued for sending).
     public private(set) var packetsSent = 0
     public private(set) var bytesSent = 0
@@ -303,6 +322,11 @@ public final class UDPEdgeListener: EdgeListener {
     func receive(_ packet: ByteBuffer, from source: SocketAddress) {
         packetsReceived += 1
         bytesReceived += packet.readableBytes
+        // A punch that outlived its TTL (same LAN, loopback): it carries nothing and makes no edge.
+        if packet.readableBytes == PunchPacket.size, PunchPacket.matches(packet) {
+            punchPacketsReceived += 1
+            return
+        }
         if let edge = edges[source] {
             edge.deliver(packet)
             return
@@ -333,6 +357,57 @@ public final class UDPEdgeListener: EdgeListener {
         }
     }
 
+    // MARK: Hole punching
+
+    /// Sends `PunchPacket.countPerPunch` punch packets to `remote` with IP TTL `ttl` (see the type's contract).
+    func punch(_ remote: SocketAddress, ttl: UInt8) {
+        guard let handler, let channel = handler.channel, let options = channel.syncOptions else {
+            return countDrop(.socketDown)
+        }
+        let option = UDPEdgeListener.ttlOption(toward: remote)
+        let normalTTL: SocketOptionValue
+        do {
+            normalTTL = try normalTTLs[option.optionName.rawValue] ?? options.getOption(option)
+            normalTTLs[option.optionName.rawValue] = normalTTL
+            // What is queued leaves first, with the normal TTL.
+            handler.flush()
+            try options.setOption(option, value: SocketOptionValue(ttl))
+        } catch {
+            logger.debug("cannot set the udp socket's TTL; not punching", metadata: ["error": "\(error)"])
+            return
+        }
+        let sent = eventLoop.makePromise(of: Void.self)
+        for index in 0..<PunchPacket.countPerPunch {
+            handler.write(AddressedEnvelope(remoteAddress: remote, data: PunchPacket.make()),
+                          promise: index == PunchPacket.countPerPunch - 1 ? sent : nil)
+        }
+        handler.flush()
+        punchPacketsSent += PunchPacket.countPerPunch
+        sent.futureResult.assumeIsolated().whenComplete { [logger] _ in
+            do {
+                try channel.syncOptions?.setOption(option, value: normalTTL)
+            } catch {
+                // Only a closed socket refuses; the one bound again in its place has the default TTL.
+                logger.debug("cannot restore the udp socket's TTL", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The socket's IP TTL toward IPv4 peers now (tests check that a punch restores it); nil without a socket.
+    var ipv4TTL: Int? {
+        let option = ChannelOptions.Types.SocketOption(level: .ip, name: NIOBSDSocket.Option(rawValue: IP_TTL))
+        guard let options = handler?.channel?.syncOptions, let ttl = try? options.getOption(option) else { return nil }
+        return Int(ttl)
+    }
+
+    /// IP_TTL for IPv4 peers (also as IPv4-mapped addresses on a dual-stack socket), IPV6_UNICAST_HOPS for IPv6.
+    private static func ttlOption(toward remote: SocketAddress) -> ChannelOptions.Types.SocketOption {
+        if case .v6 = remote, IPEndpoint(remote).unmappedIPv4 == nil {
+            return ChannelOptions.Types.SocketOption(level: .ipv6, name: NIOBSDSocket.Option(rawValue: IPV6_UNICAST_HOPS))
+        }
+        return ChannelOptions.Types.SocketOption(level: .ip, name: NIOBSDSocket.Option(rawValue: IP_TTL))
+    }
+
     // MARK: Socket events
 
     func socketReportedError(_ error: any Error) {
@@ -346,6 +421,7 @@ public final class UDPEdgeListener: EdgeListener {
         guard handler === self.handler else { return }
         self.handler = nil
         channel = nil
+        normalTTLs = [:]
         guard !isStopped else { return }
         socketFailures += 1
         // NIO closes a datagram channel on a send error other than EMSGSIZE/EHOSTUNREACH without reporting

@@ -146,7 +146,7 @@ private struct ConfigReader {
         if let section = top.value("linking") {
             let linking = try fields(of: section, field: top.field("linking"),
                                      allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms",
-                                               "direct_retry_s"])
+                                               "direct_retry_s", "punch_ttl", "punch_hold_ms"])
             if let ms = try integer(linking, "reply_timeout_ms", in: 1...600_000, unit: "milliseconds") {
                 config.linking.replyTimeout = .milliseconds(ms)
             }
@@ -158,6 +158,12 @@ private struct ConfigReader {
             }
             if let seconds = try integer(linking, "direct_retry_s", in: 1...86_400, unit: "seconds") {
                 config.linking.directRetryInterval = .seconds(seconds)
+            }
+            if let ttl = try integer(linking, "punch_ttl", in: 0...255, unit: "IP hops") {
+                config.linking.punchTTL = UInt8(ttl)
+            }
+            if let ms = try integer(linking, "punch_hold_ms", in: 0...60_000, unit: "milliseconds") {
+                config.linking.punchHold = .milliseconds(ms)
             }
         }
         if let section = top.value("liveness") {

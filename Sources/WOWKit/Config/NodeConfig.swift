@@ -55,6 +55,13 @@ public struct NodeConfig: Sendable {
         public var retryBackoff: Duration = .milliseconds(250)
         /// How often a relayed (tunnelled) connection tries the peer's direct URIs again.
         public var directRetryInterval: Duration = .seconds(30)
+        /// The IP TTL of hole-punch packets (`HolePunchingEdge`): they must pass every NAT in front of the node
+        /// (2 for one NAT, 3 behind a home NAT and a carrier-grade NAT) and die before the peer's. 0 turns hole
+        /// punching off, and with it the wait for the peer.
+        public var punchTTL: UInt8 = 2
+        /// The longest a Connect-To-Me attempt that punched holds back its first link request, waiting for the
+        /// peer to punch too (see `Linker`). 0 sends at once.
+        public var punchHold: Duration = .milliseconds(500)
         public init() {}
     }
 

@@ -6,6 +6,16 @@
 /// a later URI (a relay, listed last) is tried after one timeout per earlier URI, not after all their retries;
 /// a late reply to an earlier try still counts. The node feeds it events (edge opened,
 /// reply, error, timer) and carries out the returned actions. It holds no edges, sockets or timers itself.
+///
+/// NAT traversal (docs/architecture.md, "Hole punching"): an attempt that is part of a Connect-To-Me toward a
+/// peer that may be behind a NAT punches on each URI's edge before its first request there (`.punch`:
+/// packets with a small IP TTL that open our own NAT and die before the peer's). Until the peer has punched
+/// toward us, it also holds that request back, for up to `punchHold`: our normal packets must reach the
+/// peer's NAT only after the peer punched, or a Linux NAT (MASQUERADE with its INPUT chain open) keeps a
+/// conntrack entry for them and maps the peer's own packets to us to another port. The CTM recipient punches
+/// toward the URIs in the CTM as it replies (`peerWillLink` when it is linking to the requester already), so
+/// the reply tells the requester that it may send at once (`peerPunched`); the requester's link request
+/// reaching the recipient tells it the same (the node then cancels the held attempt and accepts).
 public struct Linker {
     /// Why an attempt was made: for one of our own overlords, or because a peer's CTM asked us to link.
     public enum Purpose: Equatable, Sendable {
@@ -13,6 +23,18 @@ public struct Linker {
         case own(connectToken: UInt64?)
         /// A peer's Connect-To-Me: the type is the peer's, not ours.
         case forPeer
+    }
+
+    /// How an attempt gets through NATs before its first link request.
+    public enum Opening: Equatable, Sendable {
+        /// Link requests at once: bootstrap URIs, peers that are not behind a NAT, punching turned off.
+        case direct
+        /// Punch on each URI's edge, then send at once: the peer has punched toward us already (or we waited
+        /// for it long enough).
+        case punchThenSend
+        /// Punch on each URI's edge, then hold the first link request there until the peer has punched
+        /// (`peerPunched`), its own link request arrives, or `punchHold` passes; then as `punchThenSend`.
+        case punchThenWait
     }
 
     public struct Attempt: Sendable, Equatable {
@@ -34,6 +56,13 @@ public struct Linker {
         public var edgesTried: Set<EdgeID> = []
         /// The last reason a try failed, reported if the whole attempt fails.
         var lastFailure = "no URI to try"
+        /// How the attempt gets through NATs.
+        public internal(set) var opening: Opening = .direct
+        /// Whether a link request of this attempt went out. Until then the peer cannot have seen the attempt,
+        /// so it may yield to the peer's own request whatever the addresses (no race to resolve).
+        public internal(set) var hasSentRequest = false
+        /// Whether the request is held back, waiting for the peer (the armed timer ends the wait).
+        public internal(set) var isHolding = false
     }
 
     /// What the node must do.
@@ -42,7 +71,9 @@ public struct Linker {
         case openEdge(token: UInt64, uri: TransportURI)
         /// Send a `LinkRequest` for `token` on `edge`, to `uri`.
         case sendRequest(token: UInt64, edge: EdgeID, uri: TransportURI)
-        /// Call `timerFired(token:)` after `delay`.
+        /// Call `edge`'s `HolePunchingEdge.punch(ttl:)`; nothing if it cannot punch.
+        case punch(token: UInt64, edge: EdgeID, ttl: UInt8)
+        /// Call `timerFired(token:)` after `delay`, replacing the attempt's armed timer if any.
         case armTimer(token: UInt64, delay: Duration)
         /// The handshake succeeded: make the connection from the reply.
         case established(Attempt, reply: LinkReply, edge: EdgeID)
@@ -65,25 +96,64 @@ public struct Linker {
     /// Whether any attempt is using `edge`.
     public func isUsing(_ edge: EdgeID) -> Bool { attempts.values.contains { $0.edge == edge || $0.edgesTried.contains(edge) } }
 
+    /// Starts an attempt. `peerHasPunched`: the peer's Connect-To-Me reply arrived, so it punched toward us
+    /// already and we need not wait for it.
     public mutating func start(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
-                               purpose: Purpose) -> [Action] {
-        let attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
+                               purpose: Purpose, peerHasPunched: Bool = false) -> [Action] {
+        var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
+        attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard let first = uris.first else { return [.failed(attempt, reason: "the peer has no URI")] }
         attempts[token] = attempt
         return [.openEdge(token: token, uri: first)]
     }
 
-    /// The edge for the current try is open (or could not be opened).
-    public mutating func edgeOpened(token: UInt64, result: Result<EdgeID, EdgeError>) -> [Action] {
-        guard var attempt = attempts[token] else { return [] }
+    /// Punch only around a Connect-To-Me (the peer links toward us too, so its NAT is or will be punched) and
+    /// only toward a peer that may be behind a NAT.
+    private func opening(purpose: Purpose, uris: [TransportURI], peerHasPunched: Bool) -> Opening {
+        guard settings.punchTTL > 0, purpose != .own(connectToken: nil), Linker.mayBeBehindNAT(uris) else {
+            return .direct
+        }
+        return peerHasPunched ? .punchThenSend : .punchThenWait
+    }
+
+    /// Whether a node with these URIs may be behind a NAT: they name more than one host other than loopback.
+    /// A node behind a NAT lists the public URI peers observed it at (or its gateway added) besides its own
+    /// address; a public node bound to one address lists that one only. Only such an observed public URI leads
+    /// to the peer's NAT, so a peer judged public by this is never sent to through its NAT. A multi-homed
+    /// public node is judged NATed: it costs a short wait, nothing else.
+    public static func mayBeBehindNAT(_ uris: [TransportURI]) -> Bool {
+        var hosts: Set<String> = []
+        for uri in uris {
+            guard let host = uri.hostAndPort?.host.lowercased(), !isLoopback(host) else { continue }
+            hosts.insert(host)
+            if hosts.count > 1 { return true }
+        }
+        return false
+    }
+
+    private static func isLoopback(_ host: String) -> Bool {
+        host.hasPrefix("127.") || host == "::1" || host == "localhost" || host.hasPrefix("::ffff:127.")
+    }
+
+    /// The edge for the current try is open (or could not be opened). `canPunch`: the edge is a
+    /// `HolePunchingEdge`; an attempt neither punches nor waits on other edges. `uri`: the URI the edge was
+    /// opened to; a result for another URI than the current one (the attempt started over meanwhile) is ignored.
+    public mutating func edgeOpened(token: UInt64, result: Result<EdgeID, EdgeError>, canPunch: Bool = false,
+                                    uri: TransportURI? = nil) -> [Action] {
+        guard var attempt = attempts[token], attempt.edge == nil || uri == nil else { return [] }
+        if let uri, attempt.uris[attempt.uriIndex] != uri { return [] }
         switch result {
         case .success(let edge):
             attempt.edge = edge
             attempt.edgesTried.insert(edge)
             attempts[token] = attempt
-            let backoff = attempt.round == 0 ? .zero : settings.retryBackoff * (1 << min(attempt.round - 1, 6))
-            return [.sendRequest(token: token, edge: edge, uri: attempt.uris[attempt.uriIndex]),
-                    .armTimer(token: token, delay: settings.replyTimeout + backoff)]
+            guard canPunch, attempt.opening != .direct else { return sendRequest(token) }
+            let punch = Action.punch(token: token, edge: edge, ttl: settings.punchTTL)
+            guard attempt.opening == .punchThenWait, settings.punchHold > .zero else {
+                return [punch] + sendRequest(token)
+            }
+            attempts[token]?.isHolding = true
+            return [punch, .armTimer(token: token, delay: settings.punchHold)]
         case .failure(let error):
             attempt.lastFailure = error.description
             attempt.deadURIs.insert(attempt.uris[attempt.uriIndex])
@@ -92,10 +162,75 @@ public struct Linker {
         }
     }
 
-    /// No reply within the timeout: try the next URI.
+    /// The peer has punched toward us: its Connect-To-Me reply arrived (a recipient punches as it replies),
+    /// carrying its current URIs, or its link request got through to us (`uris` empty: keep ours). The attempt
+    /// stops waiting and sends at once, starting over on the peer's first URI if it is elsewhere.
+    public mutating func peerPunched(token: UInt64, uris: [TransportURI]) -> [Action] {
+        guard var attempt = attempts[token] else { return [] }
+        if attempt.opening == .punchThenWait { attempt.opening = .punchThenSend }
+        attempts[token] = attempt
+        if let first = uris.first, attempt.uris[attempt.uriIndex] != first { return startOver(token, on: uris) }
+        if !uris.isEmpty { adopt(uris, token) }
+        // Held: send now. Still opening its edge: `edgeOpened` sends at once.
+        return attempt.isHolding ? sendRequest(token) : []
+    }
+
+    /// The peer is about to link to us: its Connect-To-Me arrived, with its current URIs, while this attempt to
+    /// it was under way, and it links to those we are about to reply with. Unless the attempt is on the peer's
+    /// first URI already, it starts over there, punching and (unless the peer punched already) waiting for it.
+    public mutating func peerWillLink(token: UInt64, uris: [TransportURI]) -> [Action] {
+        guard var attempt = attempts[token], let first = uris.first else { return [] }
+        guard attempt.uris[attempt.uriIndex] != first else {
+            adopt(uris, token)
+            return []
+        }
+        if attempt.opening != .punchThenSend {
+            attempt.opening = opening(purpose: .forPeer, uris: uris, peerHasPunched: false)
+            attempts[token] = attempt
+        }
+        return startOver(token, on: uris)
+    }
+
+    /// The attempt goes on with `uris`, whose first is the URI it is trying now.
+    private mutating func adopt(_ uris: [TransportURI], _ token: UInt64) {
+        attempts[token]?.uris = uris
+        attempts[token]?.uriIndex = 0
+    }
+
+    /// Tries `uris` from the first, as a fresh attempt would (a request already sent still counts for
+    /// `hasSentRequest`). A timer armed for the old edge finds no edge and does nothing.
+    private mutating func startOver(_ token: UInt64, on uris: [TransportURI]) -> [Action] {
+        guard var attempt = attempts[token], let first = uris.first else { return [] }
+        attempt.uris = uris
+        attempt.uriIndex = 0
+        attempt.round = 0
+        attempt.edge = nil
+        attempt.isHolding = false
+        attempts[token] = attempt
+        return [.openEdge(token: token, uri: first)]
+    }
+
+    /// Sends the current URI's next request and arms the reply timer.
+    private mutating func sendRequest(_ token: UInt64) -> [Action] {
+        guard var attempt = attempts[token], let edge = attempt.edge else { return [] }
+        attempt.isHolding = false
+        attempt.hasSentRequest = true
+        attempts[token] = attempt
+        let backoff = attempt.round == 0 ? .zero : settings.retryBackoff * (1 << min(attempt.round - 1, 6))
+        return [.sendRequest(token: token, edge: edge, uri: attempt.uris[attempt.uriIndex]),
+                .armTimer(token: token, delay: settings.replyTimeout + backoff)]
+    }
+
+    /// The armed timer fired: a held first request goes out now (the peer did not link first); a request
+    /// without reply moves the attempt on to the next URI.
     public mutating func timerFired(token: UInt64) -> [Action] {
-        // A timer left from a try whose edge closed, while the next edge is opening: that try is over already.
+        // No edge: a timer left from a try whose edge closed, or armed before the attempt started over.
         guard let attempt = attempts[token], attempt.edge != nil else { return [] }
+        if attempt.isHolding {
+            // The peer did not link first: go ahead, and wait no more on later URIs.
+            attempts[token]?.opening = .punchThenSend
+            return sendRequest(token)
+        }
         attempts[token]?.lastFailure = "no reply from \(attempt.uris[attempt.uriIndex]) after \(attempt.round + 1) tries"
         return nextURI(token)
     }
@@ -149,13 +284,6 @@ public struct Linker {
         return actions
     }
 
-    /// Adds URIs of `address` learned since its attempt started (a Connect-To-Me reply carries the peer's
-    /// own, complete info) to the end of the attempt's list.
-    public mutating func learnURIs(_ uris: [TransportURI], for address: Address) {
-        guard let token = attempts.first(where: { $0.value.target == address })?.key else { return }
-        for uri in uris where !(attempts[token]?.uris.contains(uri) ?? true) { attempts[token]?.uris.append(uri) }
-    }
-
     /// Drops an attempt without reporting (another path produced the connection).
     @discardableResult
     public mutating func cancel(token: UInt64) -> Attempt? { attempts.removeValue(forKey: token) }
@@ -164,6 +292,7 @@ public struct Linker {
     private mutating func nextURI(_ token: UInt64) -> [Action] {
         guard var attempt = attempts[token] else { return [] }
         attempt.edge = nil
+        attempt.isHolding = false
         var index = attempt.uriIndex + 1
         var round = attempt.round
         while true {

@@ -166,6 +166,7 @@ public final class Node {
         timers.removeAll()
         attemptTimers.removeAll()
         pendingConnects.removeAll()
+        repliesAwaitingPunch.removeAll()
         for record in edges.values { record.edge.delegate = nil }
         // A crash (not graceful) says no goodbye, but its sockets still close, as the kernel would close them.
         for record in edges.values { record.edge.close() }
@@ -356,9 +357,10 @@ public final class Node {
                                      neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer))
         let replyHeader = RoutedHeader(mode: .exact, payloadType: .connectToMeReply, source: address,
                                        destination: ctm.gateway ?? requester)
-        route(RoutedPacket(header: replyHeader, payload: reply.encoded()), previous: nil)
+        let replyPacket = RoutedPacket(header: replyHeader, payload: reply.encoded())
         post(.neighboursLearned([ctm.requester], from: requester))
         if let existing = table.connection(to: requester) {
+            route(replyPacket, previous: nil)
             // Already connected: tell the requester on the existing edge, with the CTM's token so it can match.
             var connection = existing
             connection.remoteTypes.insert(ctm.type)
@@ -366,12 +368,29 @@ public final class Node {
             let request = LinkRequest(token: ctm.token, type: ctm.type, requester: info, target: requester,
                                       observedURI: connection.remoteURI)
             send(.linkRequest(request), on: connection.edgeID)
-        } else if linker.attempt(to: requester) == nil {
-            startAttempt(token: ctm.token, type: ctm.type, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
         } else {
-            linker.learnURIs(ctm.requester.uris, for: requester)
+            // The requester links to us as soon as our reply arrives, to the URIs it gave now; its request must
+            // find our NAT punched toward it. So the attempt (ours already, or a new one) punches there first,
+            // and the reply waits until the attempt's edge is open and punched on.
+            let token: UInt64
+            if let ours = linker.attempt(to: requester) {
+                token = ours.token
+                perform(linker.peerWillLink(token: token, uris: ctm.requester.uris))
+            } else {
+                token = ctm.token
+                startAttempt(token: token, type: ctm.type, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
+            }
+            if let attempt = linker.attempt(token: token), attempt.edge == nil {
+                repliesAwaitingPunch[token, default: []].append(replyPacket)
+            } else {
+                route(replyPacket, previous: nil)
+            }
         }
     }
+
+    /// Connect-To-Me replies waiting for the attempt (by token) that links back to the requester to open its
+    /// edge and punch on it (see `handleConnectToMe`).
+    private var repliesAwaitingPunch: [UInt64: [RoutedPacket]] = [:]
 
     private func handleConnectToMeReply(_ reply: ConnectToMeReply, header: RoutedHeader) {
         if reply.requester != address {
@@ -388,12 +407,12 @@ public final class Node {
         guard let pending = pendingConnects[reply.token], responder.address != address else { return }
         if let existing = table.connection(to: responder.address) {
             succeedConnect(reply.token, with: addLocalType(pending.request.type, to: existing, token: random.next()))
-        } else if linker.attempt(to: responder.address) != nil {
-            // The attempt may have started from older info (a neighbour list); the peer's own is fresher.
-            linker.learnURIs(responder.uris, for: responder.address)
+        } else if let attempt = linker.attempt(to: responder.address) {
+            // The responder punched before replying: an attempt waiting for that goes ahead, on its current URIs.
+            perform(linker.peerPunched(token: attempt.token, uris: responder.uris))
         } else {
             startAttempt(token: random.next(), type: pending.request.type, target: responder.address,
-                         uris: responder.uris, purpose: .own(connectToken: reply.token))
+                         uris: responder.uris, purpose: .own(connectToken: reply.token), peerHasPunched: true)
         }
     }
 
@@ -414,18 +433,28 @@ public final class Node {
     // MARK: - Linking
 
     private func startAttempt(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
-                              purpose: Linker.Purpose) {
+                              purpose: Linker.Purpose, peerHasPunched: Bool = false) {
         stats.linkAttempts += 1
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = target == nil ? uris : uris.filter { !ownURIs.contains($0) }
-        perform(linker.start(token: token, type: type, target: target, uris: uris, purpose: purpose))
+        perform(linker.start(token: token, type: type, target: target, uris: uris, purpose: purpose,
+                             peerHasPunched: peerHasPunched))
     }
 
     private func perform(_ actions: [Linker.Action]) {
         for action in actions {
             switch action {
             case .openEdge(let token, let uri):
-                openEdge(to: uri) { node, result in node.perform(node.linker.edgeOpened(token: token, result: result)) }
+                openEdge(to: uri) { node, result in
+                    let canPunch = (try? result.get()).map { node.edges[$0]?.edge is any HolePunchingEdge } ?? false
+                    node.perform(node.linker.edgeOpened(token: token, result: result, canPunch: canPunch, uri: uri))
+                    for reply in node.repliesAwaitingPunch.removeValue(forKey: token) ?? [] { node.route(reply, previous: nil) }
+                }
+            case .punch(let token, let edge, let ttl):
+                guard let record = edges[edge], let punching = record.edge as? any HolePunchingEdge else { continue }
+                logger.debug("punch", metadata: ["to": "\(record.edge.remoteURI)", "ttl": "\(ttl)",
+                                                 "target": "\(linker.attempt(token: token)?.target?.short ?? "?")"])
+                punching.punch(ttl: ttl)
             case .sendRequest(let token, let edge, let uri):
                 guard let attempt = linker.attempt(token: token) else { continue }
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
@@ -553,8 +582,13 @@ public final class Node {
             return replyToLink(request, edgeID: edgeID, record: record)
         }
         if existing == nil, let ours = linker.attempt(to: peer.address) {
-            // Both ends are linking at once: the attempt started by the larger address wins.
-            if address > peer.address { return refuse(.raceLost, "simultaneous link; the larger address's attempt wins") }
+            // Both ends are linking at once: the attempt started by the larger address wins. One that sent no
+            // request yet (it waited for this very request after punching) yields: the peer never saw it.
+            if address > peer.address && ours.hasSentRequest {
+                refuse(.raceLost, "simultaneous link; the larger address's attempt wins")
+                // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
+                return perform(linker.peerPunched(token: ours.token, uris: []))
+            }
             linker.cancel(token: ours.token)
             attemptTimers.removeValue(forKey: ours.token)?.cancel()
             let onOurBehalf = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token]
@@ -889,9 +923,13 @@ public final class Node {
     /// and it adds the URI it sees the leaf at (its NAT mapping, which the leaf cannot know yet), first, so
     /// the CTM's recipients link to where the leaf can actually be reached.
     private func stampGateway(_ packet: inout RoutedPacket, from previous: Address) {
+        // A joining leaf: its link to us is not structured yet, or it has not learned the public address we
+        // see it at yet (answering its first CTM may have made the link structured before we forward the next).
         guard packet.header.payloadType == .connectToMe, packet.header.source == previous,
-              let link = table.connection(to: previous), !link.isStructured,
+              let link = table.connection(to: previous),
               var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
+        let seenAt = link.remoteURI.hostAndPort?.host
+        guard !link.isStructured || !ctm.requester.uris.contains(where: { $0.hostAndPort?.host == seenAt }) else { return }
         ctm.gateway = address
         if !ctm.requester.uris.contains(link.remoteURI) {
             ctm.requester = NodeInfo(address: ctm.requester.address, uris: [link.remoteURI] + ctm.requester.uris)

@@ -28,6 +28,25 @@ public protocol Edge: AnyObject {
     func close()
 }
 
+/// An edge that can open the sender's own NAT toward its remote end without reaching the remote: UDP hole
+/// punching (docs/architecture.md, "Hole punching"). An optional capability: transports whose edges do not
+/// conform (tcp, tls, relay) need nothing, and the linker then neither punches nor waits on them.
+///
+/// Contract:
+/// - `punch(ttl:)` is called by the node on its executor, like every `Edge` method, before the first link
+///   request of an attempt on this edge, and at most a few times per attempt.
+/// - It sends `PunchPacket.countPerPunch` punch packets (`PunchPacket`) to `remoteURI` from the same local
+///   endpoint as the edge's other packets, with the IP TTL (IPv6 hop limit) `ttl`, so that they pass the
+///   sender's own NAT(s), creating the mapping and filter entry for the remote, and die before the remote's
+///   NAT. Packets sent before or after it keep the normal TTL.
+/// - Like `send`, it never blocks or throws; on a closed edge, or when the socket cannot take it, it does
+///   nothing (the transport counts or logs it).
+/// - A receiver that gets a punch packet anyway drops it silently and makes no edge for it.
+public protocol HolePunchingEdge: Edge {
+    /// Sends the punch packets with IP TTL `ttl` (1...255).
+    func punch(ttl: UInt8)
+}
+
 /// Receives what an edge delivers. Called on the node's executor.
 public protocol EdgeDelegate: AnyObject {
     func edge(_ edge: any Edge, didReceive packet: ByteBuffer)
