@@ -347,9 +347,11 @@ public final class Node {
         logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
         guard requester != address else { return }
         if ctm.type == .relink {
-            // The requester's NAT rebound: link to its new URIs (it links to ours), keeping the connection.
-            if table.contains(requester), linker.attempt(to: requester) == nil {
-                startAttempt(token: ctm.token, type: .relink, target: requester, uris: ctm.requester.uris, purpose: .forPeer)
+            // The requester's NAT rebound, or it wants a direct edge for our relayed connection: link to its
+            // direct URIs while it links to ours, keeping the connection.
+            let uris = ctm.requester.uris.filter { $0.scheme != tunnelListener?.scheme }
+            if table.contains(requester), linker.attempt(to: requester) == nil, !uris.isEmpty {
+                startAttempt(token: ctm.token, type: .relink, target: requester, uris: uris, purpose: .forPeer)
             }
             return
         }
@@ -708,8 +710,9 @@ public final class Node {
             let header = RoutedHeader(hops: 1, mode: .exact, payloadType: .connectToMe, source: address,
                                       destination: connection.address)
             send(.routed(RoutedPacket(header: header, payload: ctm.encoded())), on: through.edgeID)
+            // Part of a Connect-To-Me: both ends punch before they send (see `Linker`).
             startAttempt(token: random.next(), type: .relink, target: connection.address, uris: connection.peer.uris,
-                         purpose: .own(connectToken: nil))
+                         purpose: .own(connectToken: ctm.token))
         }
     }
 
@@ -792,7 +795,12 @@ public final class Node {
         let schemes = Set(listeners.map(\.scheme)).subtracting([connection.transport])
         let uris = connection.peer.uris.filter { schemes.contains($0.scheme) }
         guard !uris.isEmpty else { return }
-        startAttempt(token: random.next(), type: .relink, target: peer, uris: uris, purpose: .own(connectToken: nil))
+        // The peer links to our URIs at the same time (a Connect-To-Me of type `relink`, carried over the relay
+        // itself), so both ends punch and NATs on both sides open.
+        let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
+        route(RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address, destination: peer),
+                           payload: ctm.encoded()), previous: nil)
+        startAttempt(token: random.next(), type: .relink, target: peer, uris: uris, purpose: .own(connectToken: ctm.token))
     }
 
     /// What to do with a `tunnel` packet here, over direct connections only: straight to the destination if it
