@@ -42,6 +42,8 @@ public final class Node {
     public private(set) var isReachableDirectly = false
     /// Every URI peers ever reported seeing this node at.
     private var everObserved: Set<TransportURI> = []
+    /// Up to two peers that reported each observed URI.
+    private var observedReporters: [TransportURI: Set<Address>] = [:]
     /// Relink attempts made after a peer said it no longer knows our edge: if they fail, the connection goes.
     private var reclaims: Set<UInt64> = []
     /// When the node last tried to replace a tunnelled connection by a direct edge, and how many tries failed
@@ -525,7 +527,7 @@ public final class Node {
             return
         }
         // What a peer sees at the end of a tunnel is not where the world can reach us.
-        if record.edge.transport != tunnelListener?.scheme { learnObserved(reply.observedURI) }
+        if record.edge.transport != tunnelListener?.scheme { learnObserved(reply.observedURI, from: reply.responder.address) }
         let connectToken: UInt64?
         let localType: ConnectionType?
         switch attempt.purpose {
@@ -675,7 +677,12 @@ public final class Node {
         return connection
     }
 
-    private func learnObserved(_ uri: TransportURI) {
+    private func learnObserved(_ uri: TransportURI, from reporter: Address) {
+        if observedReporters[uri, default: []].count < 2 { observedReporters[uri, default: []].insert(reporter) }
+        if observedReporters.count > 64 {
+            // Behind a symmetric NAT every peer adds one; keep those still listed.
+            observedReporters = observedReporters.filter { observedOrder.contains($0.key) || $0.key == uri }
+        }
         if everObserved.insert(uri).inserted, !isReachableDirectly,
            listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) }) {
             // Seen where we are bound, not at a NAT mapping learned earlier.
@@ -685,7 +692,11 @@ public final class Node {
         guard observedOrder.first != uri else { return }
         // A new port at an address we were already seen at means our NAT rebound: the old URI is stale.
         let host = uri.hostAndPort?.host
-        let rebound = host != nil && observedOrder.contains { $0 != uri && $0.scheme == uri.scheme && $0.hostAndPort?.host == host }
+        // Only a mapping that two peers saw is endpoint-independent; behind a symmetric NAT every peer sees
+        // another port, which is no rebinding.
+        let rebound = host != nil && observedOrder.contains {
+            $0 != uri && $0.scheme == uri.scheme && $0.hostAndPort?.host == host && (observedReporters[$0]?.count ?? 0) >= 2
+        }
         observedOrder.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
         observedOrder.insert(uri, at: 0)
         observedURIs = Set(observedOrder)
