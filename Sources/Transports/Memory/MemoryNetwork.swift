@@ -363,14 +363,19 @@ public final class MemoryNetwork {
         if hosts[source.host - 1].isDown { return countDrop(.hostDown) }
         let delay = destination.host == source.host ? 0 : roundTripNanoseconds(source.host, destination.host) / 2
         scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
-            if hosts[destination.host - 1].isDown { return countDrop(.hostDown) }
-            guard let listener = hosts[destination.host - 1].streamListeners[destination.port], listener.isRunning else {
-                return countDrop(.noListener)
-            }
-            packetsDelivered += 1
-            bytesDelivered += packet.readableBytes
-            listener.receive(packet, from: source)
+            handOver(packet, from: source, to: hosts[destination.host - 1].streamListeners[destination.port],
+                     host: destination.host)
         }
+    }
+
+    /// The last step of every delivery: the receiving host must be up and the port listening.
+    private func handOver(_ packet: ByteBuffer, from source: MemoryEndpoint, to listener: MemoryEdgeListener?,
+                          host: Int) {
+        if hosts[host - 1].isDown { return countDrop(.hostDown) }
+        guard let listener, listener.isRunning else { return countDrop(.noListener) }
+        packetsDelivered += 1
+        bytesDelivered += packet.readableBytes
+        listener.receive(packet, from: source)
     }
 
     /// A hole punch from a listener's endpoint toward `destination` (`MemoryEdge.punch`): the sender's NAT maps
@@ -399,12 +404,6 @@ public final class MemoryNetwork {
             else { return countDrop(.natFiltered) }
             port = internalPort
         }
-        if hosts[host - 1].isDown { return countDrop(.hostDown) }
-        guard let listener = hosts[host - 1].listeners[port], listener.isRunning else {
-            return countDrop(.noListener)
-        }
-        packetsDelivered += 1
-        bytesDelivered += packet.readableBytes
-        listener.receive(packet, from: source)
+        handOver(packet, from: source, to: hosts[host - 1].listeners[port], host: host)
     }
 }

@@ -44,7 +44,10 @@ public enum EdgeMessage: Equatable, Sendable {
 
     /// Encodes into a fresh buffer.
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 64)
+        // A routed packet's size is known: one allocation instead of growing through a few.
+        var capacity = 64
+        if case .routed(let packet) = self { capacity = EdgeMessage.routedOverhead + packet.payload.readableBytes }
+        var buffer = allocator.buffer(capacity: capacity)
         encode(into: &buffer)
         return buffer
     }
