@@ -110,4 +110,20 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(check.needless_relays, 0, "relayed connections between nodes that could connect directly")
         print("NAT mix, 150 nodes: relayed share \(check.relayed_share), join p99 \(report.join_routable_s.p99) s")
     }
+
+    /// With `advertise: auto`, a node that peers saw at its own bound address lists no relay URIs (they would
+    /// only weigh on every message carrying its info); one behind a NAT lists them.
+    func testOnlyNodesBehindNATsAdvertiseRelayURIs() throws {
+        let sim = try emptySimulation()
+        let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)
+        sim.scheduler.run(for: .seconds(20))
+        for node in sim.liveNodes where node.nat == .open {
+            XCTAssertTrue(node.node.isReachableDirectly)
+            XCTAssertFalse(node.node.info.uris.contains { $0.scheme == RelayTransport.scheme }, "\(node.node.info.uris)")
+        }
+        for node in [symmetric, restricted] {
+            XCTAssertFalse(node.node.isReachableDirectly)
+            XCTAssertTrue(node.node.info.uris.contains { $0.scheme == RelayTransport.scheme }, "\(node.node.info.uris)")
+        }
+    }
 }

@@ -576,6 +576,7 @@ public final class Node {
         logger.trace("link request", metadata: ["from": "\(peer.address.short)", "type": "\(request.type)",
                                                 "pending": "\(pendingConnects[request.token] != nil)"])
         if peer.address == address { return refuse(.selfLink, "you reached yourself") }
+        noteReached(at: request.observedURI)
         if let target = request.target, target != address {
             return refuse(.wrongTarget, "this is \(address.short), not \(target.short)")
         }
@@ -677,18 +678,25 @@ public final class Node {
         return connection
     }
 
+    /// A peer saw or reached us at `uri`: where we are bound (not at a NAT mapping learned earlier) means no
+    /// NAT in between.
+    private func noteReached(at uri: TransportURI) {
+        // A URI a peer reported before is one of our NAT's mappings, which listeners list too.
+        guard !isReachableDirectly, uri.scheme != tunnelListener?.scheme, !everObserved.contains(uri),
+              listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) })
+        else { return }
+        isReachableDirectly = true
+        cachedInfo = nil
+    }
+
     private func learnObserved(_ uri: TransportURI, from reporter: Address) {
         if observedReporters[uri, default: []].count < 2 { observedReporters[uri, default: []].insert(reporter) }
         if observedReporters.count > 64 {
             // Behind a symmetric NAT every peer adds one; keep those still listed.
             observedReporters = observedReporters.filter { observedOrder.contains($0.key) || $0.key == uri }
         }
-        if everObserved.insert(uri).inserted, !isReachableDirectly,
-           listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) }) {
-            // Seen where we are bound, not at a NAT mapping learned earlier.
-            isReachableDirectly = true
-            cachedInfo = nil
-        }
+        noteReached(at: uri)
+        everObserved.insert(uri)
         guard observedOrder.first != uri else { return }
         // A new port at an address we were already seen at means our NAT rebound: the old URI is stale.
         let host = uri.hostAndPort?.host
@@ -717,14 +725,25 @@ public final class Node {
         logger.debug("our NAT mapping changed; asking peers to link to the new one", metadata: ["through": "\(through.address.short)"])
         for connection in table.connections where connection.transport == scheme
             && now - connection.lastHeard > .seconds(1) && linker.attempt(to: connection.address) == nil {
-            let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
-            let header = RoutedHeader(hops: 1, mode: .exact, payloadType: .connectToMe, source: address,
-                                      destination: connection.address)
-            send(.routed(RoutedPacket(header: header, payload: ctm.encoded())), on: through.edgeID)
-            // Part of a Connect-To-Me: both ends punch before they send (see `Linker`).
-            startAttempt(token: random.next(), type: .relink, target: connection.address, uris: connection.peer.uris,
-                         purpose: .own(connectToken: ctm.token))
+            relinkBothWays(connection.address, uris: connection.peer.uris, through: through.edgeID)
         }
+    }
+
+    /// Moves a connection to a new edge from both ends at once: a Connect-To-Me of type `relink` asks the peer
+    /// to link to our URIs while we link to `uris` with a `relink` attempt that is part of it, so both ends
+    /// punch before they send (see `Linker`). The CTM is routed, or sent on `through` (a first hop known to
+    /// reach the ring when routing would pick a stale connection).
+    private func relinkBothWays(_ peer: Address, uris: [TransportURI], through: EdgeID? = nil) {
+        let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
+        var packet = RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address,
+                                                       destination: peer), payload: ctm.encoded())
+        if let through {
+            packet.header.hops = 1
+            send(.routed(packet), on: through)
+        } else {
+            route(packet, previous: nil)
+        }
+        startAttempt(token: random.next(), type: .relink, target: peer, uris: uris, purpose: .own(connectToken: ctm.token))
     }
 
     /// URIs peers reported seeing this node at, newest first (one per scheme and address).
@@ -806,12 +825,8 @@ public final class Node {
         let schemes = Set(listeners.map(\.scheme)).subtracting([connection.transport])
         let uris = connection.peer.uris.filter { schemes.contains($0.scheme) }
         guard !uris.isEmpty else { return }
-        // The peer links to our URIs at the same time (a Connect-To-Me of type `relink`, carried over the relay
-        // itself), so both ends punch and NATs on both sides open.
-        let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
-        route(RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address, destination: peer),
-                           payload: ctm.encoded()), previous: nil)
-        startAttempt(token: random.next(), type: .relink, target: peer, uris: uris, purpose: .own(connectToken: ctm.token))
+        // The CTM is routed over the relay itself.
+        relinkBothWays(peer, uris: uris)
     }
 
     /// What to do with a `tunnel` packet here, over direct connections only: straight to the destination if it
