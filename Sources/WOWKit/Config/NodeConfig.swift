@@ -74,10 +74,40 @@ public struct NodeConfig: Sendable {
         public init() {}
     }
 
+    /// Whether and how the node proves its membership and secures its edges (docs/security.md).
+    public enum Security: Sendable {
+        /// The config says nothing: the node runs without security. `wow run` refuses such a file, so an
+        /// operator never runs an open node by forgetting a section; code (tests, simulations) may.
+        case unspecified
+        /// Explicitly without security (`security: { insecure: true }`): plaintext edges, no membership
+        /// check; such a node cannot link with secured ones.
+        case insecure
+        /// Membership certificates and secure sessions on every edge.
+        case secured(Secured)
+
+        public var credentials: NodeCredentials? {
+            if case .secured(let secured) = self { return secured.credentials }
+            return nil
+        }
+    }
+
+    /// A secured node's credentials and session limits.
+    public struct Secured: Sendable {
+        public var credentials: NodeCredentials
+        public var channel = SecureChannel.Settings()
+        /// The revocation list file (`security.revoked`), reread by the runtime as it changes; nil: none.
+        public var revocationFile: String?
+
+        public init(credentials: NodeCredentials, revocationFile: String? = nil) {
+            self.credentials = credentials
+            self.revocationFile = revocationFile
+        }
+    }
+
     /// A human-readable node name (logs, status).
     public var name: String
-    /// The ring address; when nil the node derives it (hash of its name for now; of its key or virtual IP
-    /// once identities exist).
+    /// The ring address; when nil the node derives it (from its certificate when secured: the hash of its
+    /// virtual IP or key; else the hash of its name).
     public var address: Address?
     public var transports: [PluginEntry]
     public var overlords: [PluginEntry]
@@ -88,6 +118,7 @@ public struct NodeConfig: Sendable {
     public var maximumConnections = 256
     /// How many nearest neighbours per side the node shares in link replies and status messages.
     public var sharedNeighboursPerSide = 3
+    public var security: Security = .unspecified
 
     public init(name: String, address: Address? = nil, transports: [PluginEntry], overlords: [PluginEntry],
                 bootstrap: [TransportURI]) {
@@ -98,6 +129,9 @@ public struct NodeConfig: Sendable {
         self.bootstrap = bootstrap
     }
 
-    /// The address the node sits at.
-    public var resolvedAddress: Address { address ?? Address.hashing("wow-node:" + name) }
+    /// The address the node sits at: the configured one, else the one its certificate entitles it to, else
+    /// the hash of its name (without security).
+    public var resolvedAddress: Address {
+        address ?? security.credentials?.address ?? Address.hashing("wow-node:" + name)
+    }
 }

@@ -28,6 +28,24 @@ struct WireReader {
         return v
     }
 
+    mutating func u32(_ field: String) throws(WireError) -> UInt32 {
+        guard let v = buffer.readInteger(endianness: .big, as: UInt32.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    /// Exactly `count` raw bytes.
+    mutating func bytes(_ field: String, count: Int) throws(WireError) -> [UInt8] {
+        guard let bytes = buffer.readBytes(length: count) else { throw .truncated(field: field) }
+        return bytes
+    }
+
+    /// A u16-length-prefixed byte string of at most `limit` bytes.
+    mutating func lengthPrefixed(_ field: String, limit: Int) throws(WireError) -> [UInt8] {
+        let length = Int(try u16("\(field) length"))
+        guard length <= limit else { throw .tooLong(field: field, length: length, limit: limit) }
+        return try bytes(field, count: length)
+    }
+
     mutating func u64(_ field: String) throws(WireError) -> UInt64 {
         guard let v = buffer.readInteger(endianness: .big, as: UInt64.self) else { throw .truncated(field: field) }
         return v

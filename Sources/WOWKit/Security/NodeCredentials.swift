@@ -1,0 +1,56 @@
+/// Everything a node proves its membership with and checks others' against: its identity key, its
+/// certificate, the network's authority, and the certificates the operator revoked.
+public struct NodeCredentials: Sendable {
+    public let identity: NodeIdentity
+    public let certificate: MembershipCertificate
+    public let authority: NetworkAuthority
+    /// Fingerprints of revoked certificates (`security.revoked`); replaced as the list file changes.
+    public var revoked: Set<CertificateFingerprint>
+
+    /// Checks that the pieces belong together: the certificate is for this key, of this network, signed by
+    /// this authority. (Its validity period is checked against the clock by `check` and at start.)
+    public init(identity: NodeIdentity, certificate: MembershipCertificate, authority: NetworkAuthority,
+                revoked: Set<CertificateFingerprint> = []) throws(CredentialMismatch) {
+        guard certificate.publicKey == identity.publicKey else { throw .keyMismatch }
+        guard certificate.network == authority.network else {
+            throw .networkMismatch(certificate: certificate.network, authority: authority.network)
+        }
+        guard certificate.isSigned(by: authority) else { throw .notSignedByAuthority }
+        self.identity = identity
+        self.certificate = certificate
+        self.authority = authority
+        self.revoked = revoked
+    }
+
+    /// The ring address the node's certificate entitles it to.
+    public var address: Address { certificate.entitledAddress }
+
+    /// Whether `peer` may take part in this network at `unixTime`; nil when it may.
+    public func check(_ peer: MembershipCertificate, at unixTime: Int64) -> SecurityRefusal? {
+        guard peer.network == authority.network else {
+            return .wrongNetwork(name: peer.name, expected: authority.network, got: peer.network)
+        }
+        guard peer.isSigned(by: authority) else { return .badCertificateSignature(name: peer.name) }
+        if unixTime < peer.notBefore { return .notYetValid(name: peer.name, notBefore: peer.notBefore) }
+        if unixTime > peer.notAfter { return .expired(name: peer.name, notAfter: peer.notAfter) }
+        let fingerprint = peer.fingerprint
+        if revoked.contains(fingerprint) { return .revoked(name: peer.name, fingerprint: fingerprint) }
+        return nil
+    }
+}
+
+/// Why a key, a certificate and an authority do not make a node's credentials.
+public enum CredentialMismatch: Error, Equatable, Sendable, CustomStringConvertible {
+    case keyMismatch
+    case networkMismatch(certificate: NetworkID, authority: NetworkID)
+    case notSignedByAuthority
+
+    public var description: String {
+        switch self {
+        case .keyMismatch: return "the certificate was issued for another key than this node's key"
+        case .networkMismatch(let certificate, let authority):
+            return "the certificate is of network \(certificate), the authority's network is \(authority)"
+        case .notSignedByAuthority: return "the certificate is not signed by this authority"
+        }
+    }
+}

@@ -1,0 +1,407 @@
+import Crypto
+import Foundation
+import NIOCore
+
+/// One secure session with one peer, as a state machine: the authenticated key exchange, then AEAD sealing
+/// with counter nonces and a replay window, and rekeying before a session's age or counters run out
+/// (docs/security.md). A node keeps one per edge (edge security) and one per far node it sends data to (end
+/// to end, over routed packets); the channel does not know which: it takes plaintext and frames in and
+/// returns frames to transmit and plaintext to deliver. It does no I/O and reads no clock: the node passes
+/// the time and its random generator with each event.
+///
+/// The handshake (SIGMA-style, two messages): the initiator sends a fresh X25519 key with its certificate,
+/// signed by its identity key; the responder answers with its own fresh key and certificate, signing a
+/// digest of the init too (so the initiator knows whom it reached and that the answer is for its init). Both
+/// derive two directional keys by HKDF-SHA256 from the X25519 secret, salted with the digest of both
+/// messages: forward secret, because the X25519 keys live only as long as the handshake. The responder
+/// treats its session as confirmed once a sealed frame under it arrives (only the holder of the init's
+/// X25519 key can make one), so a replayed init never replaces a working session.
+public struct SecureChannel {
+    /// Limits of sessions; the defaults follow WireGuard's.
+    public struct Settings: Sendable, Equatable {
+        /// The initiator of a session starts a new handshake once the session is this old.
+        public var rekeyAfter: Duration = .seconds(120)
+        /// No frame is sealed or opened under a session this old.
+        public var rejectAfter: Duration = .seconds(180)
+        /// A new handshake starts after this many sealed frames.
+        public var rekeyAfterMessages: UInt64 = 1 << 60
+        /// No frame is sealed beyond this counter.
+        public var rejectAfterMessages: UInt64 = UInt64.max - (1 << 13)
+        /// An unanswered init is sent again no sooner than this.
+        public var handshakeRetry: Duration = .seconds(1)
+        /// Plaintext held while a handshake is under way; the oldest goes first beyond it.
+        public var maximumQueued = 64
+        /// Ephemeral keys from the node's seeded generator instead of the system's (simulator only: a seed
+        /// replays a run exactly, and the keys are predictable).
+        public var deterministicKeys = false
+        public init() {}
+    }
+
+    /// What the node does after an event.
+    public enum Output {
+        /// Send this frame to the peer (on the edge, or routed to it).
+        case transmit(ByteBuffer)
+        /// Authenticated plaintext from the peer.
+        case deliver(ByteBuffer)
+        /// A new session with the peer holding this certificate is in use (the first, or a rekey).
+        case established(MembershipCertificate)
+        /// A handshake was refused: by us (the node logs it; the peer was sent a `refused` frame) or by the
+        /// peer (`.refusedByPeer`).
+        case refused(SecurityRefusal)
+        /// A frame was dropped; the reason names a counter.
+        case dropped(String)
+    }
+
+    /// What a channel needs from its node for one event.
+    public struct Environment {
+        public var credentials: NodeCredentials
+        public var settings: Settings
+        /// The node's clock (session ages).
+        public var now: Timestamp
+        /// Seconds since 1970 (certificate validity).
+        public var unixTime: Int64
+
+        public init(credentials: NodeCredentials, settings: Settings, now: Timestamp, unixTime: Int64) {
+            self.credentials = credentials
+            self.settings = settings
+            self.now = now
+            self.unixTime = unixTime
+        }
+    }
+
+    struct Session {
+        let localIndex: UInt32
+        let remoteIndex: UInt32
+        let sendKey: SymmetricKey
+        let receiveKey: SymmetricKey
+        var sendCounter: UInt64 = 0
+        var window = ReplayWindow()
+        let createdAt: Timestamp
+        let isInitiator: Bool
+        let peer: MembershipCertificate
+    }
+
+    private struct Initiation {
+        let localIndex: UInt32
+        let ephemeral: Curve25519.KeyAgreement.PrivateKey
+        let frame: ByteBuffer
+        var sentAt: Timestamp
+    }
+
+    /// The session frames are sealed under.
+    private var current: Session?
+    /// The session before the last rekey: frames sealed under it may still be on their way.
+    private var previous: Session?
+    /// A session we answered an init for, until the peer's first frame under it confirms it.
+    private var next: Session?
+    private var initiation: Initiation?
+    private var queue: [ByteBuffer] = []
+    /// The digest of the last init we answered and our response, sent again if the init comes again.
+    private var lastResponse: (initDigest: [UInt8], frame: ByteBuffer)?
+    private var unknownSentAt: Timestamp?
+
+    /// For an end-to-end channel, the only address the peer may hold; nil on edges (the node checks who the
+    /// peer is at the link handshake).
+    public let expectedPeer: Address?
+
+    public init(expectedPeer: Address? = nil) { self.expectedPeer = expectedPeer }
+
+    /// The authenticated peer, once a session is in use.
+    public var peer: MembershipCertificate? { current?.peer }
+    /// Whether frames can be sealed without waiting for a handshake.
+    public var isEstablished: Bool { current != nil }
+    /// Plaintext waiting for a handshake.
+    public var queuedCount: Int { queue.count }
+
+    // MARK: - Sending
+
+    /// Seals `plaintext` for the peer, or holds it and starts (or repeats) a handshake.
+    public mutating func send(_ plaintext: ByteBuffer, _ env: Environment, random: inout SeededRandom) -> [Output] {
+        if current.map({ isUsable($0, env) }) == true {
+            var outputs = [Output.transmit(seal(plaintext, under: &current!))]
+            if initiation == nil, shouldRekey(current!, env) { outputs += initiate(env, random: &random) }
+            return outputs
+        }
+        if current == nil, next.map({ isUsable($0, env) }) == true {
+            // We answered the peer's init and have nothing older: its keys are the only ones it can read.
+            return [.transmit(seal(plaintext, under: &next!))]
+        }
+        var outputs: [Output] = []
+        if queue.count >= env.settings.maximumQueued {
+            queue.removeFirst()
+            outputs.append(.dropped("handshake_queue_full"))
+        }
+        queue.append(plaintext)
+        return outputs + initiate(env, random: &random)
+    }
+
+    /// Starts a handshake now unless one is under way (a rekey the node asks for, or the first).
+    public mutating func handshake(_ env: Environment, random: inout SeededRandom) -> [Output] {
+        initiate(env, random: &random)
+    }
+
+    private func isUsable(_ session: Session, _ env: Environment) -> Bool {
+        env.now - session.createdAt < env.settings.rejectAfter && session.sendCounter < env.settings.rejectAfterMessages
+    }
+
+    private func shouldRekey(_ session: Session, _ env: Environment) -> Bool {
+        // The initiator rekeys; the responder only if the initiator has not, well before the session dies.
+        let age = env.now - session.createdAt
+        let limit = session.isInitiator ? env.settings.rekeyAfter
+            : env.settings.rekeyAfter + (env.settings.rejectAfter - env.settings.rekeyAfter) / 2
+        return age >= limit || session.sendCounter >= env.settings.rekeyAfterMessages
+    }
+
+    private mutating func initiate(_ env: Environment, random: inout SeededRandom) -> [Output] {
+        if var pending = initiation {
+            guard env.now - pending.sentAt >= env.settings.handshakeRetry else { return [] }
+            pending.sentAt = env.now
+            initiation = pending
+            return [.transmit(pending.frame)]
+        }
+        let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
+        let index = UInt32(truncatingIfNeeded: random.next())
+        let identity = env.credentials.identity
+        let frame = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: index, receiverIndex: nil,
+                                          ephemeral: Array(ephemeral.publicKey.rawRepresentation),
+                                          certificate: env.credentials.certificate.encoded,
+                                          label: SecureChannel.initLabel, prefix: [], sign: identity.sign)
+        initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now)
+        return [.transmit(frame)]
+    }
+
+    static func makeEphemeral(_ settings: Settings, random: inout SeededRandom) -> Curve25519.KeyAgreement.PrivateKey {
+        guard settings.deterministicKeys else { return Curve25519.KeyAgreement.PrivateKey() }
+        var seed: [UInt8] = []
+        for _ in 0..<4 { withUnsafeBytes(of: random.next()) { seed += $0 } }
+        // 32 bytes are always a valid X25519 private key.
+        return try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: seed)
+    }
+
+    private func seal(_ plaintext: ByteBuffer, under session: inout Session) -> ByteBuffer {
+        let counter = session.sendCounter
+        session.sendCounter += 1
+        var frame = SecureFrame.header(SecureFrame.sealedKind,
+                                       capacity: SecureFrame.sealedOverhead + plaintext.readableBytes)
+        frame.writeInteger(session.remoteIndex, endianness: .big)
+        frame.writeInteger(counter, endianness: .big)
+        let header = Array(frame.readableBytesView)
+        // ChaChaPoly.seal fails only for a bad key or nonce size; both are fixed here.
+        let box = plaintext.withUnsafeReadableBytes {
+            try! ChaChaPoly.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
+        }
+        frame.writeBytes(box.ciphertext)
+        frame.writeBytes(box.tag)
+        return frame
+    }
+
+    static func nonce(_ counter: UInt64) -> ChaChaPoly.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        for shift in 0..<8 { bytes[4 + shift] = UInt8(truncatingIfNeeded: counter >> UInt64(8 * shift)) }
+        return try! ChaChaPoly.Nonce(data: bytes)  // 12 bytes: the only size it checks.
+    }
+
+    // MARK: - Receiving
+
+    /// Handles one secure frame from the peer.
+    public mutating func receive(_ frame: ByteBuffer, _ env: Environment, random: inout SeededRandom) -> [Output] {
+        guard frame.readableBytes >= 2, let kind = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else {
+            return [.dropped("truncated")]
+        }
+        do {
+            switch kind {
+            case SecureFrame.sealedKind: return try receiveSealed(frame, env)
+            case SecureFrame.initKind: return try receiveInit(frame, env, random: &random)
+            case SecureFrame.responseKind: return try receiveResponse(frame, env)
+            case SecureFrame.refusedKind:
+                var reader = try SecureFrame.reader(frame, kind: kind)
+                let code = try reader.u8("code")
+                let message = try reader.text("message", limit: WireFormat.maximumMessageLength)
+                try reader.expectEnd()
+                return [.refused(.refusedByPeer(code: code, message: message))]
+            case SecureFrame.unknownSessionKind:
+                var reader = try SecureFrame.reader(frame, kind: kind)
+                let index = try reader.u32("receiver_index")
+                try reader.expectEnd()
+                // The peer lost the session we seal under (it restarted): handshake again. Unauthenticated, so
+                // it costs a handshake at most once per retry interval and the old session stays until then.
+                guard index == current?.remoteIndex, next == nil else { return [.dropped("stale_unknown_session")] }
+                return initiate(env, random: &random)
+            default:
+                return [.dropped("unknown_kind")]
+            }
+        } catch {
+            return [.dropped(error.reason)]
+        }
+    }
+
+    private mutating func receiveSealed(_ frame: ByteBuffer, _ env: Environment) throws(WireError) -> [Output] {
+        var reader = try SecureFrame.reader(frame, kind: SecureFrame.sealedKind)
+        let index = try reader.u32("receiver_index")
+        let counter = try reader.u64("counter")
+        guard reader.buffer.readableBytes >= SecureFrame.tagSize else { throw .truncated(field: "tag") }
+        enum Slot { case current, next, previous }
+        let slot: Slot
+        if current?.localIndex == index { slot = .current }
+        else if next?.localIndex == index { slot = .next }
+        else if previous?.localIndex == index { slot = .previous }
+        else {
+            if let sent = unknownSentAt, env.now - sent < env.settings.handshakeRetry { return [.dropped("unknown_session")] }
+            unknownSentAt = env.now
+            return [.transmit(SecureFrame.unknownSession(index)), .dropped("unknown_session")]
+        }
+        var session: Session
+        switch slot {
+        case .current: session = current!
+        case .next: session = next!
+        case .previous: session = previous!
+        }
+        guard env.now - session.createdAt < env.settings.rejectAfter else { return [.dropped("session_expired")] }
+        switch session.window.verdict(for: counter) {
+        case .fresh: break
+        case .replayed: return [.dropped("replayed")]
+        case .tooOld: return [.dropped("outside_replay_window")]
+        }
+        let header = frame.getBytes(at: frame.readerIndex, length: SecureFrame.sealedHeaderSize)!
+        let body = reader.buffer
+        let plaintext: ByteBuffer
+        do {
+            plaintext = try body.withUnsafeReadableBytes { bytes in
+                let box = try ChaChaPoly.SealedBox(nonce: SecureChannel.nonce(counter),
+                                                   ciphertext: bytes.dropLast(SecureFrame.tagSize),
+                                                   tag: bytes.suffix(SecureFrame.tagSize))
+                let opened = try ChaChaPoly.open(box, using: session.receiveKey, authenticating: header)
+                return ByteBuffer(bytes: opened)
+            }
+        } catch {
+            return [.dropped("bad_tag")]
+        }
+        session.window.commit(counter)
+        var outputs: [Output] = []
+        switch slot {
+        case .current: current = session
+        case .previous: previous = session
+        case .next:
+            // Confirmed: the peer holds the init's key. Frames under the old session may still arrive.
+            previous = current
+            current = session
+            next = nil
+            outputs.append(.established(session.peer))
+            outputs += flushQueue()
+        }
+        outputs.append(.deliver(plaintext))
+        return outputs
+    }
+
+    private mutating func receiveInit(_ frame: ByteBuffer, _ env: Environment,
+                                      random: inout SeededRandom) throws(WireError) -> [Output] {
+        let digest = Array(SHA256.hash(data: Array(frame.readableBytesView)))
+        if let last = lastResponse, last.initDigest == digest {
+            // Our response was lost: the same init came again.
+            return [.transmit(last.frame)]
+        }
+        let message = try HandshakeMessage.decode(frame, kind: SecureFrame.initKind)
+        let certificate: MembershipCertificate
+        switch verify(message, label: SecureChannel.initLabel, prefix: [], env) {
+        case .success(let verified): certificate = verified
+        case .failure(let refusal): return [.transmit(SecureFrame.refused(refusal)), .refused(refusal)]
+        }
+        if let ours = initiation, current == nil || env.now - ours.sentAt < env.settings.handshakeRetry,
+           Array(ours.ephemeral.publicKey.rawRepresentation).lexicographicallyPrecedes(message.ephemeral) == false {
+            // Both ends started at once: the init with the larger key goes on, so exactly one completes. The
+            // peer answers ours; send it again in case it was lost.
+            return [.transmit(ours.frame)]
+        }
+        let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
+        guard let theirs = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: message.ephemeral),
+              let shared = try? ephemeral.sharedSecretFromKeyAgreement(with: theirs) else {
+            return [.dropped("bad_ephemeral")]
+        }
+        let index = UInt32(truncatingIfNeeded: random.next())
+        let response = HandshakeMessage.make(kind: SecureFrame.responseKind, senderIndex: index,
+                                             receiverIndex: message.senderIndex,
+                                             ephemeral: Array(ephemeral.publicKey.rawRepresentation),
+                                             certificate: env.credentials.certificate.encoded,
+                                             label: SecureChannel.responseLabel, prefix: digest,
+                                             sign: env.credentials.identity.sign)
+        let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: frame, responseFrame: response)
+        next = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: responderKey,
+                       receiveKey: initiatorKey, createdAt: env.now, isInitiator: false, peer: certificate)
+        // Ours lost the tie (or is moot now): the peer's handshake carries the queue.
+        initiation = nil
+        lastResponse = (digest, response)
+        var outputs: [Output] = [.transmit(response)]
+        if current == nil { outputs += flushQueue() }
+        return outputs
+    }
+
+    private mutating func receiveResponse(_ frame: ByteBuffer, _ env: Environment) throws(WireError) -> [Output] {
+        let message = try HandshakeMessage.decode(frame, kind: SecureFrame.responseKind)
+        guard let ours = initiation, message.receiverIndex == ours.localIndex else {
+            return [.dropped("stray_handshake_response")]
+        }
+        let initDigest = Array(SHA256.hash(data: Array(ours.frame.readableBytesView)))
+        let certificate: MembershipCertificate
+        switch verify(message, label: SecureChannel.responseLabel, prefix: initDigest, env) {
+        case .success(let verified): certificate = verified
+        case .failure(let refusal): return [.refused(refusal)]
+        }
+        guard let theirs = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: message.ephemeral),
+              let shared = try? ours.ephemeral.sharedSecretFromKeyAgreement(with: theirs) else {
+            return [.dropped("bad_ephemeral")]
+        }
+        let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: ours.frame, responseFrame: frame)
+        previous = current
+        current = Session(localIndex: ours.localIndex, remoteIndex: message.senderIndex, sendKey: initiatorKey,
+                          receiveKey: responderKey, createdAt: env.now, isInitiator: true, peer: certificate)
+        next = nil
+        initiation = nil
+        return [.established(certificate)] + flushQueue()
+    }
+
+    /// Checks the certificate in a handshake message against the network, and its signature.
+    private func verify(_ message: HandshakeMessage, label: [UInt8], prefix: [UInt8],
+                        _ env: Environment) -> Result<MembershipCertificate, SecurityRefusal> {
+        let certificate: MembershipCertificate
+        do {
+            certificate = try MembershipCertificate.decode(message.certificate)
+        } catch {
+            return .failure(.malformedCertificate(error.description))
+        }
+        if let refusal = env.credentials.check(certificate, at: env.unixTime) { return .failure(refusal) }
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: certificate.publicKey),
+              key.isValidSignature(message.signature, for: label + prefix + message.signedPart) else {
+            return .failure(.badHandshakeSignature(name: certificate.name))
+        }
+        if let expectedPeer, certificate.entitledAddress != expectedPeer {
+            return .failure(.unexpectedPeer(name: certificate.name, expected: expectedPeer, got: certificate.entitledAddress))
+        }
+        return .success(certificate)
+    }
+
+    private mutating func flushQueue() -> [Output] {
+        let pending = queue
+        queue.removeAll()
+        var outputs: [Output] = []
+        for plaintext in pending {
+            if current != nil { outputs.append(.transmit(seal(plaintext, under: &current!))) }
+            else if next != nil { outputs.append(.transmit(seal(plaintext, under: &next!))) }
+        }
+        return outputs
+    }
+
+    /// The two directional keys: HKDF-SHA256 of the X25519 secret, salted with the digest of both messages.
+    static func keys(_ shared: SharedSecret, initFrame: ByteBuffer,
+                     responseFrame: ByteBuffer) -> (initiator: SymmetricKey, responder: SymmetricKey) {
+        let salt = SHA256.hash(data: Array(initFrame.readableBytesView) + Array(responseFrame.readableBytesView))
+        let material = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(salt), sharedInfo: keysLabel,
+                                                      outputByteCount: 64)
+        return material.withUnsafeBytes { bytes in
+            (SymmetricKey(data: bytes.prefix(32)), SymmetricKey(data: bytes.suffix(32)))
+        }
+    }
+
+    static let initLabel = Array("wow/init/1".utf8)
+    static let responseLabel = Array("wow/response/1".utf8)
+    static let keysLabel = Array("wow/keys/1".utf8)
+}
