@@ -49,6 +49,9 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Near neighbours per side (structured.near per_side).")
     var near = 2
 
+    @Flag(help: "Run the nodes without certificates or encryption (to measure what security costs).")
+    var insecure = false
+
     @Flag(help: "Print one JSON object instead of the human-readable report.")
     var json = false
 
@@ -75,6 +78,7 @@ struct SimCommand: ParsableCommand {
         options.settle = .milliseconds(Int64(settleS * 1000))
         options.messages = messages
         options.nearPerSide = near
+        options.secure = !insecure
         options.csvPath = csv
         do {
             try options.validate()

@@ -74,7 +74,8 @@ public final class OverlaySimulation {
     // MARK: - Nodes joining and leaving
 
     /// Starts one new node now, behind `nat` (drawn from the options' mix when nil), at `address` (drawn when
-    /// nil), bootstrapping through a random live public node (none for the first).
+    /// nil; a secured node only near it: at an address with the same first byte), bootstrapping through a
+    /// random live public node (none for the first).
     @discardableResult
     public func addNode(nat chosen: NATBehaviour? = nil, address: Address? = nil) throws -> SimulatedNode {
         // The first node is public: someone has to be reachable to start a ring. Nodes bootstrap through a
@@ -89,12 +90,16 @@ public final class OverlaySimulation {
         transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
         transports.register(RelayTransport.self)
         let drawn = random.address()
-        var config = NodeConfig(name: "sim-\(nodes.count)", address: address ?? drawn,
+        let security = try credentials(forNode: nodes.count, near: address)
+        var config = NodeConfig(name: "sim-\(nodes.count)", address: security == nil ? address ?? drawn : nil,
                                 transports: Self.transports(for: nat), overlords: overlordEntries,
                                 bootstrap: bootstrapNode.map { $0.node.info.uris } ?? [])
         config.sharedNeighboursPerSide = max(options.nearPerSide + 1, 3)
+        if let security { config.security = .secured(security) }
         let node = Node(config: config, scheduler: scheduler, random: random.split(), transports: transports,
                         overlords: overlords, logger: logger)
+        let scheduler = self.scheduler
+        node.wallClock = { OverlaySimulation.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
         let simulated = SimulatedNode(index: nodes.count, host: host, node: node, nat: nat, startedAt: scheduler.now)
         node.onTableChange = { [weak self] _ in self?.observe(simulated) }
         node.onDeliver = { [weak self] header, payload in self?.recordDelivery(header, payload) }
@@ -108,6 +113,43 @@ public final class OverlaySimulation {
         }
         observe(simulated)
         return simulated
+    }
+
+    private static func keyAddress(_ identity: NodeIdentity, _ network: NetworkID) -> Address {
+        MembershipCertificate(network: network, serial: 0, name: "", publicKey: identity.publicKey, virtualIPs: [],
+                              notBefore: 0, notAfter: 0).entitledAddress
+    }
+
+    /// The wall-clock time (seconds since 1970) at virtual time zero.
+    public static let epoch: Int64 = 1_790_000_000
+
+    /// The simulated network's certificate authority: deterministic from the seed, as everything else.
+    public private(set) lazy var authority: NetworkAuthorityKey = {
+        var seeded = SeededRandom(seed: options.seed ^ 0x5EC0_12E5)
+        let id = (0..<NetworkID.byteCount).map { _ in UInt8(truncatingIfNeeded: seeded.next()) }
+        return NetworkAuthorityKey.deterministic(name: "sim", seed: id, network: NetworkID(bytes: id)!,
+                                                 now: OverlaySimulation.epoch)
+    }()
+
+    /// Node `index`'s key and a router-only certificate valid for ten years (nil when running insecure). A
+    /// secured node sits where its certificate says, so to place it `near` an address the key is drawn until
+    /// its address shares that address's first byte (about 256 keys).
+    public func credentials(forNode index: Int, near: Address? = nil, notAfter: Int64? = nil) throws -> NodeConfig.Secured? {
+        guard options.secure else { return nil }
+        var variant = 0
+        var identity = NodeIdentity.deterministic(seed: Array("sim-\(options.seed)-\(index)".utf8))
+        while let near, OverlaySimulation.keyAddress(identity, authority.authority.network).high >> 56 != near.high >> 56 {
+            variant += 1
+            identity = NodeIdentity.deterministic(seed: Array("sim-\(options.seed)-\(index)-\(variant)".utf8))
+        }
+        let certificate = try authority.issue(name: "sim-\(index)", publicKey: identity.publicKey, virtualIPs: [],
+                                              notBefore: OverlaySimulation.epoch - 3600,
+                                              notAfter: notAfter ?? OverlaySimulation.epoch + 10 * 365 * 86400,
+                                              serial: UInt64(index))
+        var secured = NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
+                                                                          authority: authority.authority))
+        secured.channel.deterministicKeys = true
+        return secured
     }
 
     /// What a node behind `nat` runs, as an operator would configure it: UDP (`memory`) unless UDP is

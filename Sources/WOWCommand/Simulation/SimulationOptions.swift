@@ -22,6 +22,9 @@ public struct SimulationOptions: Sendable {
     public var churnDuration: Duration = .seconds(300)
     /// Near neighbours per side.
     public var nearPerSide = 2
+    /// Whether nodes hold membership certificates of one simulated network and secure every edge (the
+    /// default, as real nodes run); off measures the overlay without cryptography.
+    public var secure = true
     /// Settings of `structured.far` (YAML mapping), empty for defaults.
     public var farSettingsYAML = ""
     /// Where the per-node join times go, if anywhere.

@@ -16,7 +16,7 @@ public final class Node {
     var random: SeededRandom
 
     public private(set) var table: ConnectionTable
-    public private(set) var stats = NodeStats()
+    public internal(set) var stats = NodeStats()
     public private(set) var isRunning = false
     /// When `start` ran.
     public private(set) var startedAt: Timestamp = .zero
@@ -27,12 +27,15 @@ public final class Node {
     public var onRoutingError: ((RoutingError) -> Void)?
     /// Called after any change to the connection table.
     public var onTableChange: ((Node) -> Void)?
+    /// Every routed packet this node forwards for others, as it leaves (diagnostics and tests: what a router
+    /// sees of other nodes' traffic). Called on the node's executor; keep it cheap.
+    public var onForward: ((RoutedPacket) -> Void)?
 
     private let transportRegistry: TransportRegistry
     private let overlordRegistry: OverlordRegistry
     private(set) var listeners: [any EdgeListener] = []
     private var overlords: [any ConnectionOverlord] = []
-    private var linker: Linker
+    var linker: Linker
     /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
     private var tunnelListener: (any OverlayTunnelListener)?
     /// The connections that are not tunnelled, when some are (tunnel frames may only cross these).
@@ -50,14 +53,16 @@ public final class Node {
     /// since, by peer.
     private var relinkTries: [Address: (at: Timestamp, count: Int)] = [:]
 
-    private struct EdgeRecord {
+    struct EdgeRecord {
         var edge: any Edge
         var openedAt: Timestamp
         /// When we last told the remote end that this edge carries no connection (rate limit).
         var notLinkedSentAt: Timestamp?
+        /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
+        var refusedAt: Timestamp?
     }
-    private var edges: [EdgeID: EdgeRecord] = [:]
-    private var edgeIDs: [ObjectIdentifier: EdgeID] = [:]
+    var edges: [EdgeID: EdgeRecord] = [:]
+    var edgeIDs: [ObjectIdentifier: EdgeID] = [:]
     private var nextEdgeNumber: UInt64 = 0
 
     private struct PendingConnect {
@@ -74,7 +79,7 @@ public final class Node {
     private var uriLinkOwners: [UInt64: (owner: Int, uris: [TransportURI])] = [:]
     private var attemptTimers: [UInt64: TimerHandle] = [:]
     /// Recurring timers (overlord ticks, liveness, status), by purpose; cancelled on stop.
-    private var timers: [String: TimerHandle] = [:]
+    var timers: [String: TimerHandle] = [:]
 
     private var pendingEvents: [(OverlordEvent, only: Int?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
@@ -82,6 +87,17 @@ public final class Node {
     private var isDispatching = false
     private var statusScheduled = false
     private var lastSharedNeighbours: [Address] = []
+
+    /// The node's credentials and session limits when it is secured; nil when it runs without security.
+    var security: (credentials: NodeCredentials, settings: SecureChannel.Settings)?
+    /// The secure session of each edge (secured nodes only).
+    var edgeChannels: [EdgeID: SecureChannel] = [:]
+    /// End-to-end sessions with the nodes this node exchanges data with over the ring.
+    var peerChannels: [Address: SecureChannel] = [:]
+    /// Seconds since 1970, for certificate validity. The simulator runs it on virtual time.
+    public var wallClock: () -> Int64 = SystemClock.unixTime
+    /// Whether the operator was told that this node's own certificate is no longer valid.
+    var ownCertificateWarned = false
 
     /// How long a Connect-To-Me may take before its overlord hears it failed.
     public var connectTimeout: Duration = .seconds(10)
@@ -100,6 +116,7 @@ public final class Node {
         var logger = logger
         logger[metadataKey: "node"] = "\(config.resolvedAddress.short)"
         self.logger = logger
+        if case .secured(let secured) = config.security { security = (secured.credentials, secured.channel) }
     }
 
     /// This node as others should know it: its address and every URI its transports can be reached at.
@@ -114,7 +131,7 @@ public final class Node {
         return fresh
     }
     /// Recomputed when a transport may have learned a new URI.
-    private var cachedInfo: NodeInfo?
+    var cachedInfo: NodeInfo?
 
     // MARK: - Lifecycle
 
@@ -150,6 +167,7 @@ public final class Node {
         startedAt = scheduler.now
         for (index, overlord) in overlords.enumerated() { scheduleTick(overlord: index, after: overlord.tickInterval) }
         scheduleLiveness()
+        if security != nil { scheduleSecurityCheck() }
         post(.started)
     }
 
@@ -178,11 +196,13 @@ public final class Node {
         table = ConnectionTable(localAddress: address)
         directTableCache = nil
         relinkTries.removeAll()
+        edgeChannels.removeAll()
+        peerChannels.removeAll()
         reclaims.removeAll()
     }
 
     /// URIs that turned out to lead back to this node (a bootstrap list that names the node itself).
-    private var ownURIs: Set<TransportURI> = []
+    var ownURIs: Set<TransportURI> = []
 
     /// Whether this node is part of a ring: it has structured connections, or it founded its ring (it has
     /// no bootstrap URI other than its own).
@@ -200,13 +220,17 @@ public final class Node {
 
     /// Sends application data through the overlay.
     public func send(data: ByteBuffer, to destination: Address, mode: DeliveryMode = .exact, ttl: UInt8 = RoutedHeader.defaultTTL) {
+        if security != nil, mode == .exact, destination != address, !table.contains(destination) {
+            // Not a direct peer: sealed end to end, so the nodes on the way see the routing header only.
+            return sendEndToEnd(data, to: destination, ttl: ttl)
+        }
         let header = RoutedHeader(ttl: ttl, mode: mode, payloadType: .data, source: address, destination: destination)
         route(RoutedPacket(header: header, payload: data), previous: nil)
     }
 
     // MARK: - Timers
 
-    private func schedule(after delay: Duration, _ action: @escaping (Node) -> Void) -> TimerHandle {
+    func schedule(after delay: Duration, _ action: @escaping (Node) -> Void) -> TimerHandle {
         let handle = scheduler.schedule(after: delay) { [weak self] in
             guard let self, self.isRunning else { return }
             action(self)
@@ -445,7 +469,7 @@ public final class Node {
                              peerHasPunched: peerHasPunched))
     }
 
-    private func perform(_ actions: [Linker.Action]) {
+    func perform(_ actions: [Linker.Action]) {
         for action in actions {
             switch action {
             case .openEdge(let token, let uri):
@@ -576,6 +600,10 @@ public final class Node {
         logger.trace("link request", metadata: ["from": "\(peer.address.short)", "type": "\(request.type)",
                                                 "pending": "\(pendingConnects[request.token] != nil)"])
         if peer.address == address { return refuse(.selfLink, "you reached yourself") }
+        if let refusal = entitlementRefusal(claimed: peer.address, on: edgeID) {
+            logRefusal(refusal, on: edgeID)
+            return refuse(.refused, refusal.description)
+        }
         noteReached(at: request.observedURI)
         if let target = request.target, target != address {
             return refuse(.wrongTarget, "this is \(address.short), not \(target.short)")
@@ -752,7 +780,7 @@ public final class Node {
 
     // MARK: - Connections going away
 
-    private func removeConnection(_ peer: Address, reason: String) {
+    func removeConnection(_ peer: Address, reason: String) {
         guard let removed = table.remove(peer) else { return }
         relinkTries[peer] = nil
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
@@ -760,14 +788,15 @@ public final class Node {
         tableChanged()
     }
 
-    private func closeEdgeIfUnused(_ id: EdgeID) {
+    func closeEdgeIfUnused(_ id: EdgeID) {
         guard let record = edges[id] else { return }
         if table.connections.contains(where: { $0.edgeID == id }) || linker.isUsing(id) { return }
         forget(id)
         record.edge.close()
     }
 
-    private func forget(_ id: EdgeID) {
+    func forget(_ id: EdgeID) {
+        edgeChannels[id] = nil
         guard let record = edges.removeValue(forKey: id) else { return }
         edgeIDs[ObjectIdentifier(record.edge)] = nil
         record.edge.delegate = nil
@@ -910,7 +939,7 @@ public final class Node {
 
     // MARK: - Routing
 
-    private func route(_ packet: RoutedPacket, previous: Address?) {
+    func route(_ packet: RoutedPacket, previous: Address?) {
         var packet = packet
         if let previous { stampGateway(&packet, from: previous) }
         let isTunnel = packet.header.payloadType == .tunnel
@@ -931,7 +960,7 @@ public final class Node {
                                          "dst": "\(packet.header.destination.short)", "decision": "\(decision)"])
         switch decision {
         case .deliver:
-            deliver(packet)
+            deliver(packet, previous: previous)
         case .forward(let next):
             guard packet.header.hops < packet.header.ttl else {
                 stats.drop("ttl_expired")
@@ -939,7 +968,10 @@ public final class Node {
             }
             guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
             packet.header.hops += 1
-            if previous != nil { stats.routedForwarded += 1 }
+            if previous != nil {
+                stats.routedForwarded += 1
+                onForward?(packet)
+            }
             send(.routed(packet), on: connection.edgeID)
         case .fail(let code):
             if previous == nil, table.isEmpty, linker.attempts.values.contains(where: { $0.type == .leaf }) {
@@ -979,12 +1011,21 @@ public final class Node {
         route(RoutedPacket(header: back, payload: error.encoded()), previous: nil)
     }
 
-    private func deliver(_ packet: RoutedPacket) {
+    private func deliver(_ packet: RoutedPacket, previous: Address?) {
         stats.routedDelivered += 1
         let header = packet.header
         do {
             switch header.payloadType {
-            case .data: onDeliver?(header, packet.payload)
+            case .data:
+                // Exact-mode data from a node we are not connected to travels end to end sealed (`.secure`);
+                // in plaintext, its source is only a claim of the last hop.
+                if security != nil, header.mode == .exact, previous != nil, previous != header.source {
+                    return stats.drop("unauthenticated_data")
+                }
+                onDeliver?(header, packet.payload)
+            case .secure:
+                guard security != nil else { return stats.drop("secure_payload_without_security") }
+                receiveEndToEnd(packet.payload, header: header)
             case .connectToMe: handleConnectToMe(try ConnectToMe.decode(packet.payload), header: header)
             case .connectToMeReply: handleConnectToMeReply(try ConnectToMeReply.decode(packet.payload), header: header)
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
@@ -1001,9 +1042,17 @@ public final class Node {
 
     // MARK: - Sending
 
-    private func send(_ message: EdgeMessage, on id: EdgeID) {
-        guard let record = edges[id] else { return }
+    /// Sends `message` on an edge: sealed by the edge's secure session when the node is secured.
+    func send(_ message: EdgeMessage, on id: EdgeID) {
+        guard edges[id] != nil else { return }
         let buffer = message.encoded()
+        if security != nil { return sendSecured(buffer, on: id) }
+        transmit(buffer, on: id)
+    }
+
+    /// Hands bytes to the edge as they are.
+    func transmit(_ buffer: ByteBuffer, on id: EdgeID) {
+        guard let record = edges[id] else { return }
         stats.packetsOut += 1
         stats.bytesOut += buffer.readableBytes
         record.edge.send(buffer)
@@ -1022,6 +1071,14 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         guard isRunning, let id = edgeIDs[ObjectIdentifier(edge)] else { return }
         stats.packetsIn += 1
         stats.bytesIn += packet.readableBytes
+        if SecureFrame.isSecureFrame(packet) { return receiveSecureFrame(packet, on: id) }
+        if security != nil { return refusePlaintext(on: id) }
+        handleEdgeMessage(packet, on: id)
+    }
+
+    /// One edge message, decrypted if the node is secured.
+    func handleEdgeMessage(_ packet: ByteBuffer, on id: EdgeID) {
+        guard let edge = edges[id]?.edge else { return }
         let message: EdgeMessage
         do {
             message = try EdgeMessage.decode(packet)
@@ -1034,7 +1091,12 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         if let peer { table.update(peer) { $0.lastHeard = scheduler.now } }
         switch message {
         case .linkRequest(let request): handleLinkRequest(request, edgeID: id)
-        case .linkReply(let reply): perform(linker.replyReceived(reply, on: id))
+        case .linkReply(let reply):
+            if reply.responder.address != address, let refusal = entitlementRefusal(claimed: reply.responder.address, on: id) {
+                logRefusal(refusal, on: id)
+                return
+            }
+            perform(linker.replyReceived(reply, on: id))
         case .linkError(let error):
             if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
                 ownURIs.insert(edge.remoteURI)

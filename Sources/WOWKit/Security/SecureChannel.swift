@@ -50,6 +50,8 @@ public struct SecureChannel {
         case refused(SecurityRefusal)
         /// A frame was dropped; the reason names a counter.
         case dropped(String)
+        /// Our own init came back to us: the edge leads to this very node (a URI of ours).
+        case reachedSelf
     }
 
     /// What a channel needs from its node for one event.
@@ -112,6 +114,14 @@ public struct SecureChannel {
     public var isEstablished: Bool { current != nil }
     /// Plaintext waiting for a handshake.
     public var queuedCount: Int { queue.count }
+
+    /// Whether the channel holds nothing worth keeping at `now`: no usable session, no handshake under way
+    /// and nothing queued (the node then forgets it).
+    public func isIdle(at now: Timestamp, settings: Settings) -> Bool {
+        let live = [current, next].contains { $0.map { now - $0.createdAt < settings.rejectAfter } ?? false }
+        let handshaking = initiation.map { now - $0.sentAt < settings.rejectAfter } ?? false
+        return !live && !handshaking && queue.isEmpty
+    }
 
     // MARK: - Sending
 
@@ -214,11 +224,7 @@ public struct SecureChannel {
             case SecureFrame.initKind: return try receiveInit(frame, env, random: &random)
             case SecureFrame.responseKind: return try receiveResponse(frame, env)
             case SecureFrame.refusedKind:
-                var reader = try SecureFrame.reader(frame, kind: kind)
-                let code = try reader.u8("code")
-                let message = try reader.text("message", limit: WireFormat.maximumMessageLength)
-                try reader.expectEnd()
-                return [.refused(.refusedByPeer(code: code, message: message))]
+                return [.refused(try SecureFrame.refusal(in: frame))]
             case SecureFrame.unknownSessionKind:
                 var reader = try SecureFrame.reader(frame, kind: kind)
                 let index = try reader.u32("receiver_index")
@@ -301,6 +307,9 @@ public struct SecureChannel {
             return [.transmit(last.frame)]
         }
         let message = try HandshakeMessage.decode(frame, kind: SecureFrame.initKind)
+        if let ours = initiation, message.ephemeral == Array(ours.ephemeral.publicKey.rawRepresentation) {
+            return [.reachedSelf]
+        }
         let certificate: MembershipCertificate
         switch verify(message, label: SecureChannel.initLabel, prefix: [], env) {
         case .success(let verified): certificate = verified

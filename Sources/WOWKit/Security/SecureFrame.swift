@@ -59,6 +59,15 @@ public enum SecureFrame {
         return buffer
     }
 
+    /// The peer's words in a `refused` frame.
+    public static func refusal(in frame: ByteBuffer) throws(WireError) -> SecurityRefusal {
+        var reader = try reader(frame, kind: refusedKind)
+        let code = try reader.u8("code")
+        let message = try reader.text("message", limit: WireFormat.maximumMessageLength)
+        try reader.expectEnd()
+        return .refusedByPeer(code: code, message: message)
+    }
+
     static func unknownSession(_ index: UInt32) -> ByteBuffer {
         var buffer = header(unknownSessionKind, capacity: 6)
         buffer.writeInteger(index, endianness: .big)

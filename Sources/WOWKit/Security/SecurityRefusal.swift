@@ -95,3 +95,9 @@ public enum SecurityRefusal: Error, Equatable, Sendable, CustomStringConvertible
         return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(unixSeconds)))
     }
 }
+
+/// The system's wall clock, for certificate validity.
+public enum SystemClock {
+    /// Seconds since 1970 (UTC).
+    public static func unixTime() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}

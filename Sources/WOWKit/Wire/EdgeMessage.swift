@@ -213,6 +213,8 @@ public struct Close: Equatable, Sendable {
         /// The receiver has no connection on the edge the sender used: a peer whose NAT mapping or address
         /// changed learns at once that its old connection is gone and links again from where it is now.
         case notLinked = 5
+        /// The peer's membership certificate expired or was revoked.
+        case notAuthorized = 6
     }
 
     public var reason: Reason

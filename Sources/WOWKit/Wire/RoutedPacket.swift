@@ -28,6 +28,9 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let routingError = PayloadType(rawValue: 0x04)
     /// An edge frame tunnelled through the overlay (`TunnelFrame`; the `relay` transport's edges).
     public static let tunnel = PayloadType(rawValue: 0x05)
+    /// A frame of an end-to-end secure session (`SecureFrame`) between source and destination; sealed, its
+    /// plaintext is `payload_type:u8 payload` (data the two ends exchange over the ring).
+    public static let secure = PayloadType(rawValue: 0x06)
 
     public var description: String {
         switch self {
@@ -36,6 +39,7 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .connectToMeReply: return "ctm_reply"
         case .routingError: return "routing_error"
         case .tunnel: return "tunnel"
+        case .secure: return "secure"
         default: return "payload_\(rawValue)"
         }
     }

@@ -1,0 +1,220 @@
+import Logging
+import NIOCore
+import Plugins
+import Transports
+import WOWKit
+import XCTest
+
+/// Log lines of every node in a test, to check that a refusing node says exactly why.
+final class LogRecorder: @unchecked Sendable {
+    // Written by log handlers on the test's thread only (the simulator is single-threaded); the lock keeps
+    // it correct should a transport thread ever log.
+    private let lock = NSLock()
+    private var lines: [(label: String, level: Logger.Level, text: String)] = []
+
+    func record(_ label: String, _ level: Logger.Level, _ text: String) {
+        lock.lock()
+        lines.append((label, level, text))
+        lock.unlock()
+    }
+
+    /// Lines logged by loggers labelled `label`, at `level` or above, with their metadata.
+    func lines(of label: String, atLeast level: Logger.Level = .warning) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines.filter { $0.label == label && $0.level >= level }.map(\.text)
+    }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let label: String
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        recorder.record(label, level, "\(message) \(details)")
+    }
+}
+
+/// Edge security in the node: only members of the network link, each at the address its certificate
+/// entitles, and a member whose certificate is revoked or expires is disconnected.
+final class NodeSecurityTests: XCTestCase {
+    private static let epoch: Int64 = 1_790_000_000
+    private let scheduler = SimulationScheduler()
+    private lazy var network = MemoryNetwork(scheduler: scheduler, seed: 3)
+    private let recorder = LogRecorder()
+    private let authority = NetworkAuthorityKey.deterministic(
+        name: "test", seed: [1], network: NetworkID(bytes: [UInt8](repeating: 7, count: 16))!, now: epoch)
+    private var serial: UInt64 = 0
+
+    private func credentials(_ name: String, by issuer: NetworkAuthorityKey? = nil, virtualIPs: [VirtualIP] = [],
+                             notAfter: Int64 = epoch + 86_400) throws -> NodeCredentials {
+        let issuer = issuer ?? authority
+        let identity = NodeIdentity.deterministic(seed: Array(name.utf8))
+        serial += 1
+        let certificate = try issuer.issue(name: name, publicKey: identity.publicKey, virtualIPs: virtualIPs,
+                                           notBefore: Self.epoch - 60, notAfter: notAfter, serial: serial)
+        // A certificate of another network is still checked against our authority by the peer; the node
+        // itself holds its own network's authority.
+        return try NodeCredentials(identity: identity, certificate: certificate, authority: issuer.authority)
+    }
+
+    private func secured(_ credentials: NodeCredentials) -> NodeConfig.Security {
+        var secured = NodeConfig.Secured(credentials: credentials)
+        secured.channel.deterministicKeys = true
+        return .secured(secured)
+    }
+
+    /// A node on a fresh memory host running leaf and structured.near, bootstrapping through `bootstrap`.
+    private func makeNode(_ name: String, _ security: NodeConfig.Security, bootstrap: [TransportURI] = [],
+                          address: Address? = nil) throws -> Node {
+        let host = network.addHost()
+        var transports = TransportRegistry()
+        let network = self.network
+        transports.register(scheme: "memory") { _, _ in network.makeListener(host: host) }
+        var overlords = OverlordRegistry()
+        PluginCatalog.registerOverlords(in: &overlords)
+        var config = NodeConfig(name: name, address: address, transports: [.init(name: "memory")],
+                                overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
+        config.security = security
+        let recorder = self.recorder
+        let logger = Logger(label: name) { RecordingLogHandler(label: $0, recorder: recorder) }
+        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: serial &+ 99),
+                        transports: transports, overlords: overlords, logger: logger)
+        let scheduler = self.scheduler
+        node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+        try node.start()
+        return node
+    }
+
+    private func founder() throws -> Node {
+        try makeNode("founder", secured(try credentials("founder")))
+    }
+
+    func testMembersLinkAndExchangeData() throws {
+        let founder = try founder()
+        let member = try makeNode("member", secured(try credentials("member")), bootstrap: founder.info.uris)
+        var received: [ByteBuffer] = []
+        founder.onDeliver = { _, payload in received.append(payload) }
+        scheduler.run(for: .seconds(5))
+
+        XCTAssertNotNil(founder.table.connection(to: member.address))
+        XCTAssertNotNil(member.table.connection(to: founder.address))
+        member.send(data: ByteBuffer(string: "hello"), to: founder.address)
+        scheduler.run(for: .seconds(1))
+        XCTAssertEqual(received, [ByteBuffer(string: "hello")])
+        XCTAssertEqual(founder.stats.drops, [:], "nothing refused or dropped")
+        XCTAssertEqual(member.stats.drops, [:])
+    }
+
+    /// Runs a founder and a joiner with `security` for 20 s and checks that they never connect, that the
+    /// founder counted `reason` and logged a warning containing `logged`.
+    private func assertRefused(_ security: NodeConfig.Security, address: Address? = nil, reason: String,
+                               logged: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let founder = try founder()
+        let joiner = try makeNode("joiner", security, bootstrap: founder.info.uris, address: address)
+        scheduler.run(for: .seconds(20))
+        XCTAssertTrue(founder.table.isEmpty, "founder connected to \(founder.table.connections)", file: file, line: line)
+        XCTAssertTrue(joiner.table.isEmpty, "joiner connected to \(joiner.table.connections)", file: file, line: line)
+        XCTAssertGreaterThan(founder.stats.drops[reason] ?? 0, 0, "drops: \(founder.stats.drops)", file: file, line: line)
+        let warnings = recorder.lines(of: "founder")
+        XCTAssertTrue(warnings.contains { $0.contains(logged) }, "founder logged: \(warnings)", file: file, line: line)
+    }
+
+    func testNodeWithoutCertificateCannotLink() throws {
+        try assertRefused(.insecure, reason: "no_certificate", logged: "runs without security")
+        // The refused node hears why, too.
+        XCTAssertTrue(recorder.lines(of: "joiner").contains { $0.contains("admits only members with a certificate") },
+                      "\(recorder.lines(of: "joiner"))")
+    }
+
+    func testNodeWithExpiredCertificateCannotLink() throws {
+        try assertRefused(secured(try credentials("joiner", notAfter: Self.epoch - 10)),
+                          reason: "certificate_expired", logged: "the certificate of 'joiner' expired at 2026-09-21T")
+        XCTAssertTrue(recorder.lines(of: "joiner").contains { $0.contains("the peer refused us") && $0.contains("expired") })
+    }
+
+    func testNodeFromAnotherNetworkCannotLink() throws {
+        let other = NetworkAuthorityKey.deterministic(name: "other", seed: [2], network: NetworkID(bytes: [UInt8](repeating: 9, count: 16))!,
+                                                      now: Self.epoch)
+        try assertRefused(secured(try credentials("joiner", by: other)), reason: "wrong_network",
+                          logged: "holds a certificate of network 09090909090909090909090909090909, not of this network")
+    }
+
+    func testCertificateSignedByAnotherAuthorityOfTheSameNetworkCannotLink() throws {
+        // Same network id, another key: a forged authority.
+        let forger = NetworkAuthorityKey.deterministic(name: "forger", seed: [3], network: authority.authority.network,
+                                                       now: Self.epoch)
+        try assertRefused(secured(try credentials("joiner", by: forger)), reason: "bad_certificate_signature",
+                          logged: "is not signed by this network's authority")
+    }
+
+    func testNodeClaimingAnAddressNotItsOwnCannotLink() throws {
+        let wrong = Address.hashing("somewhere else")
+        try assertRefused(secured(try credentials("joiner")), address: wrong, reason: "address_not_entitled",
+                          logged: "'joiner' claims ring address \(wrong.short)")
+    }
+
+    func testNodeClaimingAVirtualIPNotItsOwnCannotLink() throws {
+        // The certificate gives 100.64.0.7; the node sits where 100.64.0.9 belongs.
+        let credentials = try credentials("joiner", virtualIPs: [VirtualIP("100.64.0.7")!])
+        let claimed = Address.forVirtualIP(VirtualIP("100.64.0.9")!, network: authority.authority.network)
+        try assertRefused(secured(credentials), address: claimed, reason: "address_not_entitled",
+                          logged: "but its certificate entitles it to \(credentials.address.short) only")
+    }
+
+    func testRevokedPeerIsDisconnectedAndCannotComeBack() throws {
+        let founder = try founder()
+        let memberCredentials = try credentials("member")
+        let member = try makeNode("member", secured(memberCredentials), bootstrap: founder.info.uris)
+        scheduler.run(for: .seconds(5))
+        XCTAssertNotNil(founder.table.connection(to: member.address))
+
+        founder.updateRevocations([memberCredentials.certificate.fingerprint])
+        scheduler.run(for: .seconds(2))
+        XCTAssertNil(founder.table.connection(to: member.address))
+        XCTAssertNil(member.table.connection(to: founder.address), "the member was told and dropped it too")
+        XCTAssertTrue(recorder.lines(of: "founder").contains { $0.contains("the certificate of 'member' is revoked") })
+        scheduler.run(for: .seconds(60))
+        XCTAssertTrue(founder.table.isEmpty, "the revoked member linked again: \(founder.table.connections)")
+        XCTAssertGreaterThan(founder.stats.drops["certificate_revoked"] ?? 0, 1, "its new handshakes were refused")
+    }
+
+    func testPeerWhoseCertificateExpiresIsDisconnected() throws {
+        let founder = try founder()
+        let member = try makeNode("member", secured(try credentials("member", notAfter: Self.epoch + 60)),
+                                  bootstrap: founder.info.uris)
+        scheduler.run(for: .seconds(5))
+        XCTAssertNotNil(founder.table.connection(to: member.address))
+        // Valid 60 s from time zero; peers check every 10 s.
+        scheduler.run(for: .seconds(70))
+        XCTAssertTrue(founder.table.isEmpty, "\(founder.table.connections)")
+        XCTAssertTrue(member.table.isEmpty, "\(member.table.connections)")
+        XCTAssertTrue(recorder.lines(of: "founder").contains { $0.contains("the certificate of 'member' expired") })
+        XCTAssertTrue(recorder.lines(of: "member", atLeast: .error).contains { $0.contains("own certificate is not valid") })
+    }
+
+    func testSessionsRekeyWithoutLosingTheConnection() throws {
+        let founder = try founder()
+        let member = try makeNode("member", secured(try credentials("member")), bootstrap: founder.info.uris)
+        var received = 0
+        founder.onDeliver = { _, _ in received += 1 }
+        // Ten minutes: five rekeys at 120 s, while data flows every second and pings keep the edge.
+        for _ in 0..<600 {
+            member.send(data: ByteBuffer(string: "tick"), to: founder.address)
+            scheduler.run(for: .seconds(1))
+        }
+        XCTAssertNotNil(founder.table.connection(to: member.address))
+        XCTAssertGreaterThanOrEqual(received, 595, "ticks lost across rekeys")
+        XCTAssertNil(founder.stats.drops["session_expired"])
+    }
+}
