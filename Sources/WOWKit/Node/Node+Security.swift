@@ -185,7 +185,7 @@ extension Node {
     func checkPeerCertificates() {
         guard let security else { return }
         let unixTime = wallClock()
-        if let problem = security.credentials.check(security.credentials.certificate, at: unixTime) {
+        if let problem = security.credentials.checkStanding(security.credentials.certificate, at: unixTime) {
             if !ownCertificateWarned {
                 logger.error("this node's own certificate is not valid: peers will refuse it; issue a new one (wow cert issue)",
                              metadata: ["reason": "\(problem.description)"])
@@ -193,7 +193,7 @@ extension Node {
             ownCertificateWarned = true
         }
         for (id, channel) in edgeChannels {
-            guard let peer = channel.peer, let refusal = security.credentials.check(peer, at: unixTime) else { continue }
+            guard let peer = channel.peer, let refusal = security.credentials.checkStanding(peer, at: unixTime) else { continue }
             logRefusal(refusal, on: id)
             send(.close(Close(reason: .notAuthorized, message: refusal.description)), on: id)
             if let connection = table.connection(on: id) {
@@ -204,7 +204,7 @@ extension Node {
         }
         let now = scheduler.now
         for (peer, channel) in peerChannels {
-            if let certificate = channel.peer, let refusal = security.credentials.check(certificate, at: unixTime) {
+            if let certificate = channel.peer, let refusal = security.credentials.checkStanding(certificate, at: unixTime) {
                 logger.warning("end-to-end session closed", metadata: ["peer": "\(peer.short)", "reason": "\(refusal.description)"])
                 peerChannels[peer] = nil
             } else if channel.isIdle(at: now, settings: security.settings) {

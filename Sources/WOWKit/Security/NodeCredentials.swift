@@ -31,6 +31,12 @@ public struct NodeCredentials: Sendable {
             return .wrongNetwork(name: peer.name, expected: authority.network, got: peer.network)
         }
         guard peer.isSigned(by: authority) else { return .badCertificateSignature(name: peer.name) }
+        return checkStanding(peer, at: unixTime)
+    }
+
+    /// The part of `check` that changes with time and the revocation list, for certificates `check` accepted
+    /// before (it skips the signature, the costly part).
+    public func checkStanding(_ peer: MembershipCertificate, at unixTime: Int64) -> SecurityRefusal? {
         if unixTime < peer.notBefore { return .notYetValid(name: peer.name, notBefore: peer.notBefore) }
         if unixTime > peer.notAfter { return .expired(name: peer.name, notAfter: peer.notAfter) }
         let fingerprint = peer.fingerprint
