@@ -13,6 +13,8 @@ final class OverlaySimulationTests: XCTestCase {
     func testThousandNodesFormConsistentRingAndSurviveTenPercentChurn() throws {
         var options = SimulationOptions()
         options.nodes = 1000
+        // Overlay behaviour, not security (SecureOverlayTests): without crypto, which a debug build runs slowly.
+        options.secure = false
         options.seed = 7
         options.messages = 1000
         options.churnPerMinute = 50  // 100 leave and 100 join over two minutes
@@ -48,6 +50,8 @@ final class OverlaySimulationTests: XCTestCase {
     func testNodesBehindConeAndPortRestrictedNATsJoinByHolePunching() throws {
         var options = SimulationOptions()
         options.nodes = 250
+        // Overlay behaviour, not security (SecureOverlayTests): without crypto, which a debug build runs slowly.
+        options.secure = false
         options.messages = 300
         options.natMix = [.portRestricted: 0.4, .fullCone: 0.1, .restricted: 0.1]
         let simulation = try OverlaySimulation(options: options)
@@ -65,6 +69,7 @@ final class OverlaySimulationTests: XCTestCase {
     func testSameSeedReplaysTheSameRun() throws {
         var options = SimulationOptions()
         options.nodes = 60
+        // Secured: the handshakes' keys come from the seed too, so a run replays exactly.
         options.messages = 100
         let first = try OverlaySimulation(options: options).run()
         let second = try OverlaySimulation(options: options).run()
@@ -122,6 +127,8 @@ final class OverlaySimulationTests: XCTestCase {
     func testTTLIsEnforcedAndReported() throws {
         var options = SimulationOptions()
         options.nodes = 80
+        // Overlay behaviour, not security (SecureOverlayTests): without crypto, which a debug build runs slowly.
+        options.secure = false
         let simulation = try OverlaySimulation(options: options)
         for _ in 0..<80 {
             try simulation.addNode()

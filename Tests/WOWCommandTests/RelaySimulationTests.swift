@@ -97,6 +97,8 @@ final class RelaySimulationTests: XCTestCase {
     func testARealisticNATMixIsRoutableWithRelaysOnlyWhereNeeded() throws {
         var options = SimulationOptions()
         options.nodes = 150
+        // Overlay behaviour, not security (SecureOverlayTests): without crypto, which a debug build runs slowly.
+        options.secure = false
         options.seed = 3
         options.messages = 300
         options.natMix = [.portRestricted: 0.4, .symmetric: 0.2, .udpBlocked: 0.1]

@@ -218,3 +218,128 @@ final class NodeSecurityTests: XCTestCase {
         XCTAssertNil(founder.stats.drops["session_expired"])
     }
 }
+
+/// An on-path attacker between two linked members: whatever it does to their frames, nothing it changed,
+/// replayed or held back too long is delivered, and each drop is counted by reason.
+final class TamperedTrafficTests: XCTestCase {
+    private static let epoch: Int64 = 1_790_000_000
+
+    private func linkedPair() throws -> (SimulationScheduler, MemoryNetwork, Node, Node, MemoryHostID) {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 4, roundTrip: .milliseconds(10) ... .milliseconds(10))
+        let authority = NetworkAuthorityKey.deterministic(name: "t", seed: [5], network: NetworkID(bytes: [UInt8](repeating: 1, count: 16))!,
+                                                          now: Self.epoch)
+        var nodes: [Node] = []
+        var hosts: [MemoryHostID] = []
+        for name in ["a", "b"] {
+            let identity = NodeIdentity.deterministic(seed: Array(name.utf8))
+            let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
+                                                  notBefore: Self.epoch - 60, notAfter: Self.epoch + 86_400, serial: 1)
+            var secured = NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
+                                                                              authority: authority.authority))
+            secured.channel.deterministicKeys = true
+            let host = network.addHost()
+            hosts.append(host)
+            var transports = TransportRegistry()
+            transports.register(scheme: "memory") { _, _ in network.makeListener(host: host) }
+            var overlords = OverlordRegistry()
+            PluginCatalog.registerOverlords(in: &overlords)
+            var config = NodeConfig(name: name, transports: [.init(name: "memory")],
+                                    overlords: [.init(name: "leaf"), .init(name: "structured.near")],
+                                    bootstrap: nodes.first?.info.uris ?? [])
+            config.security = .secured(secured)
+            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(nodes.count + 1)),
+                            transports: transports, overlords: overlords)
+            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+            try node.start()
+            nodes.append(node)
+            scheduler.run(for: .seconds(1))
+        }
+        scheduler.run(for: .seconds(3))
+        XCTAssertNotNil(nodes[1].table.connection(to: nodes[0].address))
+        return (scheduler, network, nodes[0], nodes[1], hosts[0])
+    }
+
+    private func isSealed(_ packet: ByteBuffer) -> Bool {
+        packet.getInteger(at: packet.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
+    }
+
+    /// B sends `count` numbered messages to A while `attack` rewrites B's sealed frames; returns the numbers A
+    /// received.
+    private func run(count: Int, attack: @escaping (ByteBuffer) -> [ByteBuffer]) throws -> (received: [Int], drops: [String: Int]) {
+        let (scheduler, network, a, b, hostA) = try linkedPair()
+        var received: [Int] = []
+        a.onDeliver = { _, payload in
+            if let number = payload.getInteger(at: payload.readerIndex, as: UInt32.self) { received.append(Int(number)) }
+        }
+        let before = a.stats.drops
+        network.onPath = { [unowned self] packet, _, to in
+            to == hostA && self.isSealed(packet) ? attack(packet) : [packet]
+        }
+        for number in 0..<count {
+            var payload = ByteBuffer()
+            payload.writeInteger(UInt32(number))
+            b.send(data: payload, to: a.address)
+        }
+        scheduler.run(for: .seconds(1))
+        network.onPath = nil
+        let drops = a.stats.drops.merging(before) { $0 - $1 }.filter { $0.value > 0 }
+        return (received, drops)
+    }
+
+    func testReplayedFramesAreDroppedAndCounted() throws {
+        let (received, drops) = try run(count: 20) { [$0, $0, $0] }
+        XCTAssertEqual(received, Array(0..<20), "each message once, in order")
+        XCTAssertEqual(drops["replayed"], 40)
+    }
+
+    func testBitFlippedFramesAreDroppedAndCounted() throws {
+        var random = SeededRandom(seed: 9)
+        let (received, drops) = try run(count: 50) { packet in
+            var flipped = packet
+            let offset = Int(random.next() % UInt64(packet.readableBytes))
+            let byte = flipped.getInteger(at: flipped.readerIndex + offset, as: UInt8.self)!
+            flipped.setInteger(byte ^ UInt8(1 << (random.next() % 8)), at: flipped.readerIndex + offset)
+            return [flipped]
+        }
+        XCTAssertEqual(received, [], "a changed frame was delivered")
+        XCTAssertEqual(drops.values.reduce(0, +), 50, "\(drops)")
+        XCTAssertGreaterThan(drops["bad_tag"] ?? 0, 30, "\(drops)")
+    }
+
+    func testTruncatedFramesAreDroppedAndCounted() throws {
+        var cut = 0
+        let (received, drops) = try run(count: 40) { packet in
+            cut += 1
+            return [packet.getSlice(at: packet.readerIndex, length: (cut * 7) % packet.readableBytes)!]
+        }
+        XCTAssertEqual(received, [])
+        XCTAssertEqual(drops.values.reduce(0, +), 40, "\(drops)")
+    }
+
+    func testAFrameHeldBackBeyondTheReplayWindowIsDroppedAndCounted() throws {
+        var held: ByteBuffer?
+        var seen = 0
+        let (received, drops) = try run(count: 2100) { packet in
+            seen += 1
+            if seen == 1 { held = packet; return [] }
+            if seen == 2100, let first = held { return [packet, first] }
+            return [packet]
+        }
+        XCTAssertEqual(received, Array(1..<2100), "the held frame arrived after 2,099 newer ones")
+        XCTAssertEqual(drops["outside_replay_window"], 1, "\(drops)")
+    }
+
+    func testAFrameReorderedWithinTheWindowIsDelivered() throws {
+        var held: ByteBuffer?
+        var seen = 0
+        let (received, drops) = try run(count: 100) { packet in
+            seen += 1
+            if seen == 1 { held = packet; return [] }
+            if seen == 100, let first = held { return [packet, first] }
+            return [packet]
+        }
+        XCTAssertEqual(received, Array(1..<100) + [0])
+        XCTAssertEqual(drops, [:])
+    }
+}

@@ -268,9 +268,21 @@ public final class MemoryNetwork {
 
     // MARK: Packets
 
+    /// An on-path adversary (security tests): it sees every datagram as it is sent and returns what the
+    /// network carries instead — nothing (dropped), the packet as is, a changed packet, or several (replays).
+    /// It is given the sending host and the host the packet is addressed to (a NAT's public side for NATed
+    /// hosts).
+    public var onPath: ((_ packet: ByteBuffer, _ from: MemoryHostID, _ to: MemoryHostID) -> [ByteBuffer])?
+
     /// Sends `packet` from a listener's endpoint to `destination` (a public or private endpoint). Called by
     /// `MemoryEdge.send`; the packet arrives later, if at all.
     func send(_ packet: ByteBuffer, from source: MemoryEndpoint, to destination: MemoryEndpoint) {
+        guard let onPath else { return transfer(packet, from: source, to: destination) }
+        let carried = onPath(packet, MemoryHostID(rawValue: source.host), MemoryHostID(rawValue: destination.host))
+        for packet in carried { transfer(packet, from: source, to: destination) }
+    }
+
+    private func transfer(_ packet: ByteBuffer, from source: MemoryEndpoint, to destination: MemoryEndpoint) {
         packetsSent += 1
         let sourceIndex = source.host - 1
         if hosts[sourceIndex].isDown { return countDrop(.hostDown) }

@@ -30,19 +30,19 @@ extension Node {
         guard let env = channelEnvironment else {
             // We run without security: tell a secured peer why its handshake goes nowhere.
             guard frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.initKind else {
-                if let refusal = try? SecureFrame.refusal(in: frame) { logRefusal(refusal, on: id) }
-                return stats.drop("secure_frame_without_security")
+                guard let refusal = try? SecureFrame.refusal(in: frame) else { return stats.drop("secure_frame_without_security") }
+                return logRefusal(refusal, on: id)
             }
-            stats.drop("secure_frame_without_security")
             return refuse(.securityDisabled, on: id)
         }
         let outputs = edgeChannels[id, default: SecureChannel()].receive(frame, env, random: &random)
         carryOut(outputs, on: id)
     }
 
-    /// Plaintext edge messages reaching a secured node: the sender runs without security.
-    func refusePlaintext(on id: EdgeID) {
-        stats.drop("plaintext_refused")
+    /// A packet that is not a secure frame reaching a secured node: an edge message means the sender runs
+    /// without security (counted as `no_certificate` and refused); anything shorter is just malformed.
+    func refusePlaintext(_ packet: ByteBuffer, on id: EdgeID) {
+        guard packet.readableBytes >= 2 else { return stats.drop(WireError.truncated(field: "kind").reason) }
         refuse(.noCertificate, on: id)
     }
 
@@ -50,9 +50,9 @@ extension Node {
     private func refuse(_ refusal: SecurityRefusal, on id: EdgeID) {
         guard let record = edges[id] else { return }
         let now = scheduler.now
-        if let last = record.refusedAt, now - last < .seconds(1) { return }
+        let recently = record.refusedAt.map { now - $0 < .seconds(1) } ?? false
         logRefusal(refusal, on: id)
-        transmit(SecureFrame.refused(refusal), on: id)
+        if !recently { transmit(SecureFrame.refused(refusal), on: id) }
     }
 
     /// Logs a refusal (ours or the peer's) with the edge's remote URI: a warning the first time per edge

@@ -1072,7 +1072,7 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         stats.packetsIn += 1
         stats.bytesIn += packet.readableBytes
         if SecureFrame.isSecureFrame(packet) { return receiveSecureFrame(packet, on: id) }
-        if security != nil { return refusePlaintext(on: id) }
+        if security != nil { return refusePlaintext(packet, on: id) }
         handleEdgeMessage(packet, on: id)
     }
 
