@@ -165,6 +165,7 @@ final class NamespaceTests: XCTestCase {
         let list = bootstrap.map { "\"\($0)\"" }.joined(separator: ", ")
         return """
             node: { name: \(name) }
+            security: { insecure: true }
             \(bootstrap.isEmpty ? "" : "bootstrap: [\(list)]")
             transports:
               - scheme: udp
@@ -230,6 +231,7 @@ final class NamespaceTests: XCTestCase {
         try topology(["boot", "fw"])
         let boot = try startNode("boot", in: "boot", config: """
             node: { name: boot }
+            security: { insecure: true }
             transports:
               - scheme: udp
                 settings: { listen: "198.18.0.1:4000" }
@@ -245,6 +247,7 @@ final class NamespaceTests: XCTestCase {
         let started = Date()
         let site = try startNode("site3", in: "site3", config: """
             node: { name: site3 }
+            security: { insecure: true }
             bootstrap: ["udp://198.18.0.1:4000", "tls://198.18.0.1:443"]
             transports:
               - scheme: udp
@@ -275,6 +278,7 @@ final class NamespaceTests: XCTestCase {
         try topology(["boot", "site1", "sym"])
         let boot = try startNode("boot", in: "boot", config: """
             node: { name: boot }
+            security: { insecure: true }
             transports:
               - scheme: udp
                 settings: { listen: "198.18.0.1:4000" }
@@ -285,6 +289,7 @@ final class NamespaceTests: XCTestCase {
         func natted(_ name: String) -> String {
             """
             node: { name: \(name) }
+            security: { insecure: true }
             bootstrap: ["udp://198.18.0.1:4000"]
             transports:
               - scheme: udp

@@ -44,14 +44,14 @@ final class WowProcessTests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
         let controlA = directory + "/a.sock"
         let controlB = directory + "/b.sock"
-        try "node: { name: alpha }\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
+        try "node: { name: alpha }\nsecurity: { insecure: true }\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
             .write(toFile: directory + "/a.yml", atomically: true, encoding: .utf8)
         let a = try start(["run", "--config", directory + "/a.yml", "--control", controlA])
         XCTAssertTrue(waitFor(10) { status(controlA) != nil }, "node alpha never answered on its control socket")
         let uris = try XCTUnwrap(status(controlA)?["uris"] as? [String])
         let bootstrap = try XCTUnwrap(uris.first { $0.hasPrefix("udp://127.0.0.1:") })
 
-        try "node: { name: beta }\nbootstrap: [\"\(bootstrap)\"]\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
+        try "node: { name: beta }\nsecurity: { insecure: true }\nbootstrap: [\"\(bootstrap)\"]\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
             .write(toFile: directory + "/b.yml", atomically: true, encoding: .utf8)
         let b = try start(["run", "--config", directory + "/b.yml", "--control", controlB])
         let joined = waitFor(15) {
@@ -75,6 +75,57 @@ final class WowProcessTests: XCTestCase {
         // Alpha hears beta's goodbye and drops the connection at once.
         XCTAssertTrue(waitFor(5) { (status(controlA)?["connections"] as? [Any])?.isEmpty == true })
         a.interrupt()  // SIGINT
+        a.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0)
+    }
+
+    /// Credentials made by the CLI itself (`wow ca init`, `wow keygen`, `wow cert issue`, each a process),
+    /// two secured `wow run` processes on loopback link, and `wow cert show --ca` accepts both certificates.
+    func testTwoNodesWithCredentialsMadeByTheCLILink() throws {
+        let fixture = try CredentialFixture(self)
+        try fixture.makeAuthority(name: "lab")
+        let issuedA = try fixture.makeMember("alpha", virtualIPs: ["100.64.0.1"])
+        let issuedB = try fixture.makeMember("beta", virtualIPs: ["100.64.0.2"])
+        for name in ["alpha", "beta"] {
+            XCTAssertEqual(fixture.mode("\(name).key"), 0o600)
+            try fixture.succeed(["cert", "show", fixture.path("\(name).crt"), "--ca", fixture.path("ca.crt")])
+        }
+        let addressA = try XCTUnwrap(CredentialFixture.value("ring address", in: issuedA))
+        let addressB = try XCTUnwrap(CredentialFixture.value("ring address", in: issuedB))
+        func config(_ name: String, bootstrap: String?) -> String {
+            """
+            node: { name: \(name) }
+            \(bootstrap.map { "bootstrap: [\"\($0)\"]" } ?? "")
+            transports:
+              - scheme: udp
+                settings: { listen: "127.0.0.1:0" }
+            security:
+              ca: ca.crt
+              certificate: \(name).crt
+              key: \(name).key
+            """
+        }
+        let controlA = fixture.path("a.sock"), controlB = fixture.path("b.sock")
+        try config("alpha", bootstrap: nil).write(toFile: fixture.path("a.yml"), atomically: true, encoding: .utf8)
+        let a = try start(["run", "--config", fixture.path("a.yml"), "--control", controlA])
+        XCTAssertTrue(waitFor(10) { status(controlA) != nil }, "node alpha never answered on its control socket")
+        XCTAssertEqual(status(controlA)?["address"] as? String, addressA, "alpha is not at its certificate's address")
+        let uris = try XCTUnwrap(status(controlA)?["uris"] as? [String])
+        let bootstrap = try XCTUnwrap(uris.first { $0.hasPrefix("udp://127.0.0.1:") })
+
+        try config("beta", bootstrap: bootstrap).write(toFile: fixture.path("b.yml"), atomically: true, encoding: .utf8)
+        let b = try start(["run", "--config", fixture.path("b.yml"), "--control", controlB])
+        let linked = waitFor(15) {
+            guard let connections = status(controlB)?["connections"] as? [[String: Any]] else { return false }
+            return connections.contains { $0["peer"] as? String == addressA }
+        }
+        XCTAssertTrue(linked, "beta never connected to alpha with CLI-made credentials")
+        XCTAssertEqual(status(controlB)?["address"] as? String, addressB, "beta is not at its certificate's address")
+
+        b.terminate()
+        b.waitUntilExit()
+        XCTAssertEqual(b.terminationStatus, 0)
+        a.terminate()
         a.waitUntilExit()
         XCTAssertEqual(a.terminationStatus, 0)
     }

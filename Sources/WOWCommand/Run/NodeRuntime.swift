@@ -11,19 +11,24 @@ public final class NodeRuntime: Sendable {
     private let node: NIOLoopBound<Node>
     private let control: (any Channel)?
     public let controlPath: String?
+    /// Rereads the revocation list file as it changes; nil without one.
+    private let revocationWatcher: Task<Void, Never>?
 
     private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
-                 control: (any Channel)?, controlPath: String?) {
+                 control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?) {
         self.group = group
         self.loop = loop
         self.node = node
         self.control = control
         self.controlPath = controlPath
+        self.revocationWatcher = revocationWatcher
     }
 
-    /// Builds and starts the node and, when `controlPath` is given, its control socket there.
+    /// Builds and starts the node and, when `controlPath` is given, its control socket there. A secured node
+    /// with a revocation list file has it reread every `revocationPollInterval` while the file changes.
     public static func start(config: NodeConfig, transports: TransportRegistry, overlords: OverlordRegistry,
-                             controlPath: String?, logger: Logger) throws -> NodeRuntime {
+                             controlPath: String?, logger: Logger,
+                             revocationPollInterval: Duration = .seconds(10)) throws -> NodeRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         // The registries hold plugin factories (closures). They are handed to the loop once, here, and used
@@ -42,10 +47,49 @@ public final class NodeRuntime: Sendable {
             if let controlPath {
                 control = try ControlServer.bind(path: controlPath, on: loop, node: node)
             }
-            return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath)
+            var watcher: Task<Void, Never>?
+            if case .secured(let secured) = config.security, let path = secured.revocationFile {
+                watcher = watchRevocations(path: path, node: node, loop: loop, logger: logger,
+                                           interval: revocationPollInterval)
+            }
+            return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath,
+                               revocationWatcher: watcher)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
+        }
+    }
+
+    /// Polls the revocation list file off the node's loop and hands each new list to the node on its loop.
+    /// A file that cannot be read or parsed is logged and the node keeps the list it has.
+    private static func watchRevocations(path: String, node: NIOLoopBound<Node>, loop: any EventLoop,
+                                         logger: Logger, interval: Duration) -> Task<Void, Never> {
+        Task.detached {
+            var watch = RevocationWatch(path: path)
+            // The config loaded the list at start; this first poll only marks the version seen (and applies
+            // a change made since).
+            var isFirstPoll = true
+            while !Task.isCancelled {
+                switch watch.poll() {
+                case .unchanged:
+                    break
+                case .updated(let list):
+                    loop.execute { node.value.updateRevocations(list.fingerprints) }
+                    if !isFirstPoll {
+                        logger.notice("revocation list reloaded",
+                                      metadata: ["file": "\(path)", "revoked": "\(list.fingerprints.count)"])
+                    }
+                case .failed(let failure):
+                    logger.error("cannot use the revocation list; keeping the previous one",
+                                 metadata: ["file": "\(path)", "error": "\(failure)"])
+                }
+                isFirstPoll = false
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
+            }
         }
     }
 
@@ -64,6 +108,7 @@ public final class NodeRuntime: Sendable {
     /// Tells peers goodbye, closes transports and the control socket, and stops the loop.
     public func shutdown() {
         let node = self.node
+        revocationWatcher?.cancel()
         try? loop.submit { node.value.stop(graceful: true) }.wait()
         try? control?.close().wait()
         if let controlPath { ControlServer.removeSocketFile(controlPath) }

@@ -41,6 +41,9 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw CommandFailure(description: error.description)
         }
+        if case .unspecified = nodeConfig.security {
+            throw CommandFailure(description: Self.missingSecurityMessage(config: config))
+        }
         let registries = WOW.registries()
         do {
             try nodeConfig.validate(transports: registries.transports, overlords: registries.overlords)
@@ -71,11 +74,31 @@ struct RunCommand: ParsableCommand {
         }
         let status = try runtime.status()
         print("wow: node \(status.name) at \(status.address)")
+        print("wow: \(Self.securitySummary(nodeConfig.security))")
         print("wow: reachable at \(status.uris.joined(separator: ", "))")
         print("wow: control socket \(controlPath) (wow status --control \(controlPath))")
         stop.wait()
         print("wow: shutting down")
         runtime.shutdown()
         sources.forEach { $0.cancel() }
+    }
+
+    /// Why `wow run` refuses a config without a `security` section, and what to write instead.
+    static func missingSecurityMessage(config path: String) -> String {
+        "\(path) has no 'security' section: give security.ca, .certificate and .key (create them with "
+            + "`wow ca init`, `wow keygen`, `wow cert issue`; see docs/security.md), or write "
+            + "`security: { insecure: true }` to run an open lab node"
+    }
+
+    /// One line on how the node proves its membership.
+    static func securitySummary(_ security: NodeConfig.Security) -> String {
+        switch security {
+        case .unspecified, .insecure:
+            return "security: insecure (no certificate; plaintext edges)"
+        case .secured(let secured):
+            let certificate = secured.credentials.certificate
+            return "security: secured (network \(certificate.network), certificate \(certificate.fingerprint.short)…, "
+                + "expires \(CredentialIO.date(certificate.notAfter)))"
+        }
     }
 }
