@@ -10,12 +10,16 @@ final class WowProcessTests: XCTestCase {
         try WowExecutable.run(wowBinary, arguments)
     }
 
-    private func start(_ arguments: [String]) throws -> Process {
+    private func start(_ arguments: [String], log: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = wowBinary
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+        }
         try process.run()
         addTeardownBlock { if process.isRunning { process.terminate(); process.waitUntilExit() } }
         return process
@@ -107,7 +111,7 @@ final class WowProcessTests: XCTestCase {
         }
         let controlA = fixture.path("a.sock"), controlB = fixture.path("b.sock")
         try config("alpha", bootstrap: nil).write(toFile: fixture.path("a.yml"), atomically: true, encoding: .utf8)
-        let a = try start(["run", "--config", fixture.path("a.yml"), "--control", controlA])
+        let a = try start(["run", "--config", fixture.path("a.yml"), "--control", controlA], log: fixture.path("a.log"))
         XCTAssertTrue(waitFor(10) { status(controlA) != nil }, "node alpha never answered on its control socket")
         XCTAssertEqual(status(controlA)?["address"] as? String, addressA, "alpha is not at its certificate's address")
         let uris = try XCTUnwrap(status(controlA)?["uris"] as? [String])
@@ -121,6 +125,29 @@ final class WowProcessTests: XCTestCase {
         }
         XCTAssertTrue(linked, "beta never connected to alpha with CLI-made credentials")
         XCTAssertEqual(status(controlB)?["address"] as? String, addressB, "beta is not at its certificate's address")
+
+        // An outsider: a certificate of its own network, made the same way. Alpha refuses it and says why.
+        let outside = try CredentialFixture(self)
+        try outside.makeAuthority(name: "elsewhere")
+        try outside.makeMember("mallory")
+        let mallory = """
+            node: { name: mallory }
+            bootstrap: ["\(bootstrap)"]
+            transports:
+              - scheme: udp
+                settings: { listen: "127.0.0.1:0" }
+            security: { ca: ca.crt, certificate: mallory.crt, key: mallory.key }
+            """
+        try mallory.write(toFile: outside.path("m.yml"), atomically: true, encoding: .utf8)
+        let controlM = outside.path("m.sock")
+        let m = try start(["run", "--config", outside.path("m.yml"), "--control", controlM])
+        XCTAssertTrue(waitFor(10) {
+            (try? String(contentsOfFile: fixture.path("a.log"), encoding: .utf8))?.contains("holds a certificate of network") == true
+        }, "alpha did not log why it refused mallory: \((try? String(contentsOfFile: fixture.path("a.log"), encoding: .utf8)) ?? "")")
+        let malloryConnections = status(controlM)?["connections"] as? [[String: Any]]
+        XCTAssertEqual(malloryConnections?.count, 0, "mallory got in: \(malloryConnections ?? [])")
+        m.terminate()
+        m.waitUntilExit()
 
         b.terminate()
         b.waitUntilExit()

@@ -299,7 +299,7 @@ final class WireFormatTests: XCTestCase {
     }
 
     func testUnknownCloseReasonIsRejected() {
-        for reason: UInt8 in [0, 6, 0xFF] {
+        for reason: UInt8 in [0, 7, 0xFF] {
             let bytes = Raw().u8(1).u8(0x06).u8(reason).text("").bytes
             XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: bytes))),
                            .unknownValue(field: "close_reason", value: reason))

@@ -15,7 +15,13 @@ public final class LocalOverlay: Sendable {
         var live: [Bool] = []
     }
 
-    public init() throws {
+    /// The overlay's own network authority, fresh for each overlay; nil when its nodes run without security.
+    public let authority: NetworkAuthorityKey?
+
+    /// An overlay whose nodes are members of a fresh network (`secure`), each with a fresh key and a
+    /// certificate valid for a day, or run without security.
+    public init(secure: Bool = true) throws {
+        authority = secure ? NetworkAuthorityKey.create(name: "local", now: SystemClock.unixTime()) : nil
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         let loop = self.loop
@@ -34,6 +40,7 @@ public final class LocalOverlay: Sendable {
                 .init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far"),
             ], bootstrap: bootstrap)
             config.liveness = liveness
+            config.security = try self.membership(name: name)
             let registries = WOW.registries()
             var logger = Logger(label: "wow.local")
             logger.logLevel = logLevel
@@ -44,6 +51,18 @@ public final class LocalOverlay: Sendable {
             state.value.live.append(true)
             return state.value.nodes.count - 1
         }.wait()
+    }
+
+    /// A fresh key and certificate of this overlay's network for node `name`.
+    private func membership(name: String) throws -> NodeConfig.Security {
+        guard let authority else { return .insecure }
+        let identity = NodeIdentity.generate()
+        let now = SystemClock.unixTime()
+        var serial = SystemRandomNumberGenerator()
+        let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
+                                              notBefore: now - 60, notAfter: now + 86_400, serial: serial.next())
+        return .secured(NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
+                                                                             authority: authority.authority)))
     }
 
     /// Runs `body` on the loop with every node and whether it is live.

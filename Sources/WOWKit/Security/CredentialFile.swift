@@ -61,39 +61,53 @@ public enum CredentialFile {
         guard stat(path, &info) == 0 else {
             throw Failure(path: path, problem: "cannot read it: \(String(cString: strerror(errno)))")
         }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw Failure(path: path, problem: "cannot read it as text")
+        }
+        // The kind first: a public file given where a key belongs is named as such.
+        let bytes = try dearmor(text, as: kind, path: path)
         if kind.isSecret, info.st_mode & 0o077 != 0 {
             let mode = String(info.st_mode & 0o777, radix: 8)
             throw Failure(path: path, problem: "this private key is readable by other users (mode \(mode)); "
                 + "run `chmod 600 \(path)` (and replace the key if others may have read it)")
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw Failure(path: path, problem: "cannot read it as text")
-        }
-        return try dearmor(text, as: kind, path: path)
+        return bytes
     }
 
-    /// Writes `bytes` armored to `path` atomically (a temporary file renamed into place): a crash leaves the
-    /// old file or the new one, never half of one. Secret files get mode 0600 from the start, others 0644.
-    /// Refuses to replace an existing file unless `replacing`.
+    /// Writes `bytes` armored to `path` atomically (see `writeAtomically`). Secret files get mode 0600 from the
+    /// start, others 0644. Refuses to replace an existing file unless `replacing`.
     public static func write(_ bytes: [UInt8], as kind: Kind, to path: String, replacing: Bool = false) throws(Failure) {
         if !replacing, FileManager.default.fileExists(atPath: path) {
             throw Failure(path: path, problem: "already exists; move it away first (or pass --force)")
         }
-        let text = Array(armor(bytes, as: kind).utf8)
-        let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, kind.isSecret ? 0o600 : 0o644)
-        guard descriptor >= 0 else {
-            throw Failure(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
-        }
-        // The umask may have narrowed the mode further; never widen a secret's.
-        fchmod(descriptor, kind.isSecret ? 0o600 : 0o644)
-        let written = text.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == text.count, synced == 0, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw Failure(path: path, problem: "cannot write it: \(reason)")
+        if let problem = writeAtomically(Array(armor(bytes, as: kind).utf8), to: path, mode: kind.isSecret ? 0o600 : 0o644) {
+            throw Failure(path: path, problem: problem)
         }
     }
+
+    /// Writes `contents` to `path` through a temporary file in the same directory, synced and renamed into
+    /// place: a crash or a concurrent reader (a running node) sees the old file or the new one, never half of
+    /// one. The file has `mode` from its creation. Returns what went wrong, or nil.
+    static func writeAtomically(_ contents: [UInt8], to path: String, mode: mode_t) -> String? {
+        let temporary = path + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        guard descriptor >= 0 else { return "cannot create it: \(String(cString: strerror(errno)))" }
+        // The umask may have narrowed the mode; an existing temporary file may have had another.
+        fchmod(descriptor, mode)
+        let written = contents.withUnsafeBytes { systemWrite(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == contents.count, synced == 0, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            return "cannot write it: \(reason)"
+        }
+        return nil
+    }
 }
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif

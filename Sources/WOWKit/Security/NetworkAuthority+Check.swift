@@ -10,6 +10,13 @@ extension NetworkAuthority {
             return .wrongNetwork(name: certificate.name, expected: network, got: certificate.network)
         }
         guard certificate.isSigned(by: self) else { return .badCertificateSignature(name: certificate.name) }
+        return NetworkAuthority.checkStanding(certificate, at: unixTime, revoked: revoked)
+    }
+
+    /// The part of `check` that changes with time and the revocation list, for a certificate whose network
+    /// and signature were checked before (the signature is the costly part).
+    public static func checkStanding(_ certificate: MembershipCertificate, at unixTime: Int64,
+                                     revoked: Set<CertificateFingerprint>) -> SecurityRefusal? {
         if unixTime < certificate.notBefore { return .notYetValid(name: certificate.name, notBefore: certificate.notBefore) }
         if unixTime > certificate.notAfter { return .expired(name: certificate.name, notAfter: certificate.notAfter) }
         if !revoked.isEmpty {

@@ -27,21 +27,12 @@ public struct NodeCredentials: Sendable {
 
     /// Whether `peer` may take part in this network at `unixTime`; nil when it may.
     public func check(_ peer: MembershipCertificate, at unixTime: Int64) -> SecurityRefusal? {
-        guard peer.network == authority.network else {
-            return .wrongNetwork(name: peer.name, expected: authority.network, got: peer.network)
-        }
-        guard peer.isSigned(by: authority) else { return .badCertificateSignature(name: peer.name) }
-        return checkStanding(peer, at: unixTime)
+        authority.check(peer, at: unixTime, revoked: revoked)
     }
 
-    /// The part of `check` that changes with time and the revocation list, for certificates `check` accepted
-    /// before (it skips the signature, the costly part).
+    /// `check` without the network and signature, for certificates `check` accepted before.
     public func checkStanding(_ peer: MembershipCertificate, at unixTime: Int64) -> SecurityRefusal? {
-        if unixTime < peer.notBefore { return .notYetValid(name: peer.name, notBefore: peer.notBefore) }
-        if unixTime > peer.notAfter { return .expired(name: peer.name, notAfter: peer.notAfter) }
-        let fingerprint = peer.fingerprint
-        if revoked.contains(fingerprint) { return .revoked(name: peer.name, fingerprint: fingerprint) }
-        return nil
+        NetworkAuthority.checkStanding(peer, at: unixTime, revoked: revoked)
     }
 }
 

@@ -92,21 +92,9 @@ public struct RevocationList: Equatable, Sendable {
         return text
     }
 
-    /// A temporary file renamed into place, so a reader (a running node) sees the old list or the new one.
     private static func writeAtomically(_ text: String, to path: String) throws(Failure) {
-        let bytes = Array(text.utf8)
-        let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else {
-            throw Failure(path: path, line: nil, problem: "cannot create it: \(String(cString: strerror(errno)))")
-        }
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw Failure(path: path, line: nil, problem: "cannot write it: \(reason)")
+        if let problem = CredentialFile.writeAtomically(Array(text.utf8), to: path, mode: 0o644) {
+            throw Failure(path: path, line: nil, problem: problem)
         }
     }
 }
