@@ -1,4 +1,5 @@
 import Foundation
+import WOWKit
 import XCTest
 
 /// `wow run` processes in Linux network namespaces with real NATs and firewalls (iptables), built by
@@ -17,6 +18,24 @@ final class NamespaceTests: XCTestCase {
     private var directory = ""
     private var ipPath = ""
     private var logs: [(name: String, path: String)] = []
+    /// The test network's authority; every node is a member (as operators run them).
+    private let authority = NetworkAuthorityKey.create(name: "netns", now: SystemClock.unixTime())
+
+    /// The `security` line of node `name`'s config; `startNode` writes the files it names.
+    private static func membership(_ name: String) -> String {
+        "security: { ca: ca.crt, certificate: \(name).crt, key: \(name).key }"
+    }
+
+    /// Writes `ca.crt`, `<name>.key` and `<name>.crt` (a certificate valid for a day) next to the configs.
+    private func issueCredentials(for name: String) throws {
+        let identity = NodeIdentity.generate()
+        let now = SystemClock.unixTime()
+        let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
+                                              notBefore: now - 60, notAfter: now + 86_400, serial: UInt64(logs.count))
+        try CredentialFile.write(authority.authority.encoded, as: .authority, to: directory + "/ca.crt", replacing: true)
+        try CredentialFile.write(identity.encoded, as: .nodeKey, to: directory + "/\(name).key", replacing: true)
+        try CredentialFile.write(certificate.encoded, as: .certificate, to: directory + "/\(name).crt", replacing: true)
+    }
 
     // MARK: Preconditions
 
@@ -83,6 +102,7 @@ final class NamespaceTests: XCTestCase {
         let configPath = directory + "/\(name).yml"
         let control = directory + "/\(name).sock"
         let logPath = directory + "/\(name).log"
+        try issueCredentials(for: name)
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -165,7 +185,7 @@ final class NamespaceTests: XCTestCase {
         let list = bootstrap.map { "\"\($0)\"" }.joined(separator: ", ")
         return """
             node: { name: \(name) }
-            security: { insecure: true }
+            \(membership(name))
             \(bootstrap.isEmpty ? "" : "bootstrap: [\(list)]")
             transports:
               - scheme: udp
@@ -231,7 +251,7 @@ final class NamespaceTests: XCTestCase {
         try topology(["boot", "fw"])
         let boot = try startNode("boot", in: "boot", config: """
             node: { name: boot }
-            security: { insecure: true }
+            \(Self.membership("boot"))
             transports:
               - scheme: udp
                 settings: { listen: "198.18.0.1:4000" }
@@ -247,7 +267,7 @@ final class NamespaceTests: XCTestCase {
         let started = Date()
         let site = try startNode("site3", in: "site3", config: """
             node: { name: site3 }
-            security: { insecure: true }
+            \(Self.membership("site3"))
             bootstrap: ["udp://198.18.0.1:4000", "tls://198.18.0.1:443"]
             transports:
               - scheme: udp
@@ -278,7 +298,7 @@ final class NamespaceTests: XCTestCase {
         try topology(["boot", "site1", "sym"])
         let boot = try startNode("boot", in: "boot", config: """
             node: { name: boot }
-            security: { insecure: true }
+            \(Self.membership("boot"))
             transports:
               - scheme: udp
                 settings: { listen: "198.18.0.1:4000" }
@@ -289,7 +309,7 @@ final class NamespaceTests: XCTestCase {
         func natted(_ name: String) -> String {
             """
             node: { name: \(name) }
-            security: { insecure: true }
+            \(Self.membership(name))
             bootstrap: ["udp://198.18.0.1:4000"]
             transports:
               - scheme: udp
