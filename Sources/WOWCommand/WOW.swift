@@ -26,6 +26,6 @@ struct WOWRootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wow",
         abstract: "WOW: a self-organizing overlay network that gives scattered machines one flat virtual IP network.",
-        subcommands: [RunCommand.self, StatusCommand.self, SimCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, SimCommand.self, BenchCommand.self]
     )
 }
