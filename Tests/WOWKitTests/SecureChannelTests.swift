@@ -361,9 +361,27 @@ final class SecureChannelTests: XCTestCase {
         var alice = try network.member("alice")
         let bob = try network.member("bob")
         alice.revoked = [bob.certificate.fingerprint]
-        let (outA, _) = handshake(alice: alice, bob: bob)
-        XCTAssertEqual(outA.refusals, [.revoked(name: "bob", fingerprint: bob.certificate.fingerprint)])
-        XCTAssertTrue(outA.established.isEmpty)
+        assertInitiatorRefuses(alice: alice, bob: bob, .revoked(name: "bob", fingerprint: bob.certificate.fingerprint))
+    }
+
+    /// The initiator refuses the responder with `expected` and tells it in a `refused` frame.
+    private func assertInitiatorRefuses(alice: NodeCredentials, bob: NodeCredentials, aliceExpects: Address? = nil,
+                                        _ expected: SecurityRefusal, file: StaticString = #filePath,
+                                        line: UInt = #line) {
+        let (outA, outB) = handshake(alice: alice, bob: bob, aliceExpects: aliceExpects)
+        XCTAssertEqual(outA.refusals, [expected], file: file, line: line)
+        XCTAssertEqual(outA.frameKinds, [SecureFrame.initKind, SecureFrame.refusedKind], file: file, line: line)
+        XCTAssertEqual(outB.refusals, [.refusedByPeer(code: expected.code, message: expected.description)],
+                       file: file, line: line)
+        XCTAssertTrue(outA.established.isEmpty && outB.established.isEmpty && outB.delivered.isEmpty,
+                      file: file, line: line)
+    }
+
+    func testAnInitiatorRefusingAnExpiredResponderTellsIt() throws {
+        let network = TestNetwork()
+        let notAfter = TestNetwork.unixTime - 1
+        let bob = try network.member("bob", notBefore: TestNetwork.unixTime - 1000, notAfter: notAfter)
+        assertInitiatorRefuses(alice: try network.member("alice"), bob: bob, .expired(name: "bob", notAfter: notAfter))
     }
 
     func testAHandshakeSignedByAnotherKeyThanTheCertificatesIsRefused() throws {
@@ -402,9 +420,8 @@ final class SecureChannelTests: XCTestCase {
         let network = TestNetwork()
         let alice = try network.member("alice"), bob = try network.member("bob", virtualIPs: [VirtualIP(0x6440_0002)])
         let carol = try network.member("carol", virtualIPs: [VirtualIP(0x6440_0003)])
-        let (outA, _) = handshake(alice: alice, bob: bob, aliceExpects: carol.address)
-        XCTAssertEqual(outA.refusals, [.unexpectedPeer(name: "bob", expected: carol.address, got: bob.address)])
-        XCTAssertTrue(outA.established.isEmpty)
+        assertInitiatorRefuses(alice: alice, bob: bob, aliceExpects: carol.address,
+                               .unexpectedPeer(name: "bob", expected: carol.address, got: bob.address))
     }
 
     func testAResponderExpectingAnotherPeerRefusesTheInitiator() throws {

@@ -344,7 +344,8 @@ public struct SecureChannel {
         let certificate: MembershipCertificate
         switch verify(message, label: SecureChannel.responseLabel, prefix: initDigest, env) {
         case .success(let verified): certificate = verified
-        case .failure(let refusal): return [.refused(refusal)]
+        // Tell the responder too (as `.refused` promises), or its operator never learns why no session forms.
+        case .failure(let refusal): return [.transmit(SecureFrame.refused(refusal)), .refused(refusal)]
         }
         guard let theirs = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: message.ephemeral),
               let shared = try? ours.ephemeral.sharedSecretFromKeyAgreement(with: theirs) else {
