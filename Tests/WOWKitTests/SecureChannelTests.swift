@@ -584,6 +584,49 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertEqual(pair.bSends([4]).a.delivered, [[4]])
     }
 
+    func testAReplayedInitDoesNotStopRecoveryFromAPeerRestart() throws {
+        let pair = try ChannelPair()
+        let first = pair.a.send([0])
+        let capturedInit = first.frames[0]
+        pair.settle(toB: first.frames)
+        // A rekey, so that bob no longer remembers the first init; then the first init is replayed to bob, who
+        // answers it with a session no one will confirm.
+        pair.advance(by: .seconds(130))
+        pair.aSends([1])
+        pair.aSends([2])
+        XCTAssertEqual(pair.b.receive(capturedInit).frameKinds, [SecureFrame.responseKind])
+
+        // Alice restarts. Bob's next frame gets an unknown-session answer, and bob handshakes again.
+        pair.advance(by: .seconds(5))
+        pair.a.channel = SecureChannel()
+        pair.a.random = SeededRandom(seed: 4242)
+        let unknown = pair.a.receive(pair.b.seal([3]))
+        XCTAssertEqual(unknown.frameKinds, [SecureFrame.unknownSessionKind])
+        let answer = pair.b.receive(unknown.frames[0])
+        XCTAssertEqual(answer.frameKinds, [SecureFrame.initKind], "\(answer)")
+        pair.settle(toA: answer.frames)
+        XCTAssertEqual(pair.bSends([4]).a.delivered, [[4]])
+    }
+
+    func testAnUnknownSessionAnswerWhileAnsweringTheRestartedPeersInitStartsNoSecondHandshake() throws {
+        let pair = try ChannelPair()
+        pair.connect()
+        // Alice restarts and handshakes first; bob answers, but still seals under the old session meanwhile.
+        pair.a.channel = SecureChannel()
+        pair.a.random = SeededRandom(seed: 4242)
+        let restart = pair.a.send([1])
+        let answer = pair.b.receive(restart.frames[0])
+        XCTAssertEqual(answer.frameKinds, [SecureFrame.responseKind])
+        let unknown = pair.a.receive(pair.b.seal([2]))
+        XCTAssertEqual(unknown.frameKinds, [SecureFrame.unknownSessionKind])
+        XCTAssertEqual(pair.b.receive(unknown.frames[0]).drops, ["stale_unknown_session"],
+                       "the answered handshake is about to be confirmed")
+        let (outA, outB) = pair.settle(toA: answer.frames)
+        XCTAssertEqual(outA.established.count, 1)
+        XCTAssertEqual(outB.delivered, [[1]])
+        XCTAssertEqual(pair.bSends([3]).a.delivered, [[3]])
+    }
+
     func testAnUnknownSessionFrameForAnotherIndexIsIgnored() throws {
         let pair = try ChannelPair()
         pair.connect()
