@@ -51,13 +51,17 @@ let package = Package(
             dependencies: [
                 "WOWKit", "Transports", "Plugins",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "wow", dependencies: ["WOWCommand"]),
-        .testTarget(name: "WOWKitTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
+        .testTarget(
+            name: "WOWKitTests",
+            dependencies: ["WOWKit", "Transports", "Plugins", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "TransportsTests",
             dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]

@@ -27,6 +27,6 @@ struct WOWRootCommand: ParsableCommand {
         commandName: "wow",
         abstract: "WOW: a self-organizing overlay network that gives scattered machines one flat virtual IP network.",
         subcommands: [RunCommand.self, StatusCommand.self, SimCommand.self, CACommand.self, KeygenCommand.self,
-                      CertCommand.self]
+                      CertCommand.self, BenchCommand.self]
     )
 }

@@ -231,7 +231,12 @@ public struct SecureChannel {
                 try reader.expectEnd()
                 // The peer lost the session we seal under (it restarted): handshake again. Unauthenticated, so
                 // it costs a handshake at most once per retry interval and the old session stays until then.
-                guard index == current?.remoteIndex, next == nil else { return [.dropped("stale_unknown_session")] }
+                // A session we answered within that interval means the peer is handshaking already; an older
+                // unconfirmed one (a replayed or late init) must not block the recovery.
+                let answeredRecently = next.map { env.now - $0.createdAt < env.settings.handshakeRetry } ?? false
+                guard index == current?.remoteIndex, !answeredRecently else {
+                    return [.dropped("stale_unknown_session")]
+                }
                 return initiate(env, random: &random)
             default:
                 return [.dropped("unknown_kind")]
@@ -353,7 +358,8 @@ public struct SecureChannel {
         let certificate: MembershipCertificate
         switch verify(message, label: SecureChannel.responseLabel, prefix: initDigest, env) {
         case .success(let verified): certificate = verified
-        case .failure(let refusal): return [.refused(refusal)]
+        // Tell the responder too (as `.refused` promises), or its operator never learns why no session forms.
+        case .failure(let refusal): return [.transmit(SecureFrame.refused(refusal)), .refused(refusal)]
         }
         guard let theirs = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: message.ephemeral),
               let shared = try? ours.ephemeral.sharedSecretFromKeyAgreement(with: theirs) else {
