@@ -76,9 +76,19 @@ public struct NetworkAuthorityKey: Sendable {
         self.privateKey = privateKey
     }
 
-    /// Signs a membership certificate for `publicKey`.
+    /// Signs a membership certificate for `publicKey`. Throws `CertificateRequestError` for what a
+    /// certificate cannot hold (it never cuts anything silently), or if signing fails.
     public func issue(name: String, publicKey: [UInt8], virtualIPs: [VirtualIP], notBefore: Int64, notAfter: Int64,
                       serial: UInt64) throws -> MembershipCertificate {
+        let nameLength = name.utf8.count
+        guard (1...MembershipCertificate.maximumNameLength).contains(nameLength) else {
+            throw CertificateRequestError.badName(length: nameLength)
+        }
+        guard virtualIPs.count <= MembershipCertificate.maximumVirtualIPs else {
+            throw CertificateRequestError.tooManyVirtualIPs(virtualIPs.count)
+        }
+        guard publicKey.count == 32 else { throw CertificateRequestError.badPublicKey(length: publicKey.count) }
+        guard notBefore <= notAfter else { throw CertificateRequestError.emptyValidity }
         var certificate = MembershipCertificate(network: authority.network, serial: serial, name: name,
                                                 publicKey: publicKey, virtualIPs: virtualIPs,
                                                 notBefore: notBefore, notAfter: notAfter)
@@ -132,5 +142,24 @@ public struct NodeIdentity: Sendable {
         // Signing with a valid key over bytes in memory does not fail in BoringSSL; an empty signature would
         // simply not verify at the peer.
         (try? Array(privateKey.signature(for: bytes))) ?? []
+    }
+}
+
+/// What a membership certificate cannot hold.
+public enum CertificateRequestError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badName(length: Int)
+    case tooManyVirtualIPs(Int)
+    case badPublicKey(length: Int)
+    case emptyValidity
+
+    public var description: String {
+        switch self {
+        case .badName(let length):
+            return "a certificate name has 1 to \(MembershipCertificate.maximumNameLength) bytes, not \(length)"
+        case .tooManyVirtualIPs(let count):
+            return "a certificate holds at most \(MembershipCertificate.maximumVirtualIPs) virtual IPs, not \(count)"
+        case .badPublicKey(let length): return "an Ed25519 public key has 32 bytes, not \(length)"
+        case .emptyValidity: return "the certificate would expire before it becomes valid"
+        }
     }
 }

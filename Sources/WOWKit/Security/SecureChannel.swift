@@ -196,19 +196,19 @@ public struct SecureChannel {
         frame.writeInteger(session.remoteIndex, endianness: .big)
         frame.writeInteger(counter, endianness: .big)
         let header = Array(frame.readableBytesView)
-        // ChaChaPoly.seal fails only for a bad key or nonce size; both are fixed here.
+        // AES.GCM.seal fails only for a bad key or nonce size; both are fixed here.
         let box = plaintext.withUnsafeReadableBytes {
-            try! ChaChaPoly.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
+            try! AES.GCM.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
         }
         frame.writeBytes(box.ciphertext)
         frame.writeBytes(box.tag)
         return frame
     }
 
-    static func nonce(_ counter: UInt64) -> ChaChaPoly.Nonce {
+    static func nonce(_ counter: UInt64) -> AES.GCM.Nonce {
         var bytes = [UInt8](repeating: 0, count: 12)
         for shift in 0..<8 { bytes[4 + shift] = UInt8(truncatingIfNeeded: counter >> UInt64(8 * shift)) }
-        return try! ChaChaPoly.Nonce(data: bytes)  // 12 bytes: the only size it checks.
+        return try! AES.GCM.Nonce(data: bytes)  // 12 bytes: a size it accepts.
     }
 
     // MARK: - Receiving
@@ -261,7 +261,8 @@ public struct SecureChannel {
             unknownSentAt = env.now
             return [.transmit(SecureFrame.unknownSession(index)), .dropped("unknown_session")]
         }
-        var session: Session
+        // Read only: the window is committed in place below, so the bitmap is not copied per frame.
+        let session: Session
         switch slot {
         case .current: session = current!
         case .next: session = next!
@@ -278,24 +279,24 @@ public struct SecureChannel {
         let plaintext: ByteBuffer
         do {
             plaintext = try body.withUnsafeReadableBytes { bytes in
-                let box = try ChaChaPoly.SealedBox(nonce: SecureChannel.nonce(counter),
-                                                   ciphertext: bytes.dropLast(SecureFrame.tagSize),
-                                                   tag: bytes.suffix(SecureFrame.tagSize))
-                let opened = try ChaChaPoly.open(box, using: session.receiveKey, authenticating: header)
+                let box = try AES.GCM.SealedBox(nonce: SecureChannel.nonce(counter),
+                                                ciphertext: bytes.dropLast(SecureFrame.tagSize),
+                                                tag: bytes.suffix(SecureFrame.tagSize))
+                let opened = try AES.GCM.open(box, using: session.receiveKey, authenticating: header)
                 return ByteBuffer(bytes: opened)
             }
         } catch {
             return [.dropped("bad_tag")]
         }
-        session.window.commit(counter)
         var outputs: [Output] = []
         switch slot {
-        case .current: current = session
-        case .previous: previous = session
+        case .current: current!.window.commit(counter)
+        case .previous: previous!.window.commit(counter)
         case .next:
             // Confirmed: the peer holds the init's key. Frames under the old session may still arrive.
+            next!.window.commit(counter)
             previous = current
-            current = session
+            current = next
             next = nil
             outputs.append(.established(session.peer))
             outputs += flushQueue()

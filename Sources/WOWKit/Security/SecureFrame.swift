@@ -9,7 +9,7 @@ import NIOCore
 /// - response (0x21): `sender_index:u32 receiver_index:u32 ephemeral:32 certificate:u16-prefixed
 ///   signature:64`; the signature covers `"wow/response/1"`, SHA-256 of the whole init, and every byte
 ///   before it.
-/// - sealed (0x22): `receiver_index:u32 counter:u64 ciphertext tag:16`; ChaCha20-Poly1305 with the 14 header
+/// - sealed (0x22): `receiver_index:u32 counter:u64 ciphertext tag:16`; AES-256-GCM with the 14 header
 ///   bytes as associated data and the counter as nonce.
 /// - refused (0x23): `code:u8 message:text`, unauthenticated: why the sender refused our handshake.
 /// - unknown session (0x24): `receiver_index:u32`, unauthenticated: the sender has no session with that
