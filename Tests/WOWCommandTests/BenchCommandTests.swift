@@ -63,7 +63,7 @@ final class BenchCommandTests: XCTestCase {
         }
         for size in sizes {
             let bytes = size["bytes"] as? Int ?? -1
-            assertPositive(size, ["channel_vs_raw_chachapoly", "aesgcm_speedup_over_chachapoly"], "\(bytes) B")
+            assertPositive(size, ["channel_vs_raw_aead", "aesgcm_speedup_over_chachapoly"], "\(bytes) B")
             let rows = try XCTUnwrap(size["measurements"] as? [[String: Any]])
             XCTAssertEqual(rows.compactMap { $0["name"] as? String }, expectedNames)
             for row in rows {
