@@ -48,24 +48,18 @@ struct RecordingLogHandler: LogHandler {
 /// Edge security in the node: only members of the network link, each at the address its certificate
 /// entitles, and a member whose certificate is revoked or expires is disconnected.
 final class NodeSecurityTests: XCTestCase {
-    private static let epoch: Int64 = 1_790_000_000
+    private static let epoch = TestNetwork.unixTime
     private let scheduler = SimulationScheduler()
     private lazy var network = MemoryNetwork(scheduler: scheduler, seed: 3)
     private let recorder = LogRecorder()
-    private let authority = NetworkAuthorityKey.deterministic(
-        name: "test", seed: [1], network: NetworkID(bytes: [UInt8](repeating: 7, count: 16))!, now: epoch)
-    private var serial: UInt64 = 0
+    private let members = TestNetwork()
+    private var seed: UInt64 = 0
 
-    private func credentials(_ name: String, by issuer: NetworkAuthorityKey? = nil, virtualIPs: [VirtualIP] = [],
+    private func credentials(_ name: String, of network: TestNetwork? = nil, virtualIPs: [VirtualIP] = [],
                              notAfter: Int64 = epoch + 86_400) throws -> NodeCredentials {
-        let issuer = issuer ?? authority
-        let identity = NodeIdentity.deterministic(seed: Array(name.utf8))
-        serial += 1
-        let certificate = try issuer.issue(name: name, publicKey: identity.publicKey, virtualIPs: virtualIPs,
-                                           notBefore: Self.epoch - 60, notAfter: notAfter, serial: serial)
         // A certificate of another network is still checked against our authority by the peer; the node
         // itself holds its own network's authority.
-        return try NodeCredentials(identity: identity, certificate: certificate, authority: issuer.authority)
+        try (network ?? members).member(name, virtualIPs: virtualIPs, notAfter: notAfter)
     }
 
     private func secured(_ credentials: NodeCredentials) -> NodeConfig.Security {
@@ -88,7 +82,8 @@ final class NodeSecurityTests: XCTestCase {
         config.security = security
         let recorder = self.recorder
         let logger = Logger(label: name) { RecordingLogHandler(label: $0, recorder: recorder) }
-        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: serial &+ 99),
+        seed += 1
+        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: seed),
                         transports: transports, overlords: overlords, logger: logger)
         let scheduler = self.scheduler
         node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
@@ -139,22 +134,19 @@ final class NodeSecurityTests: XCTestCase {
 
     func testNodeWithExpiredCertificateCannotLink() throws {
         try assertRefused(secured(try credentials("joiner", notAfter: Self.epoch - 10)),
-                          reason: "certificate_expired", logged: "the certificate of 'joiner' expired at 2026-09-21T")
+                          reason: "certificate_expired", logged: "the certificate of 'joiner' expired at 2025-06-15T")
         XCTAssertTrue(recorder.lines(of: "joiner").contains { $0.contains("the peer refused us") && $0.contains("expired") })
     }
 
     func testNodeFromAnotherNetworkCannotLink() throws {
-        let other = NetworkAuthorityKey.deterministic(name: "other", seed: [2], network: NetworkID(bytes: [UInt8](repeating: 9, count: 16))!,
-                                                      now: Self.epoch)
-        try assertRefused(secured(try credentials("joiner", by: other)), reason: "wrong_network",
+        try assertRefused(secured(try credentials("joiner", of: TestNetwork(id: 9))), reason: "wrong_network",
                           logged: "holds a certificate of network 09090909090909090909090909090909, not of this network")
     }
 
     func testCertificateSignedByAnotherAuthorityOfTheSameNetworkCannotLink() throws {
         // Same network id, another key: a forged authority.
-        let forger = NetworkAuthorityKey.deterministic(name: "forger", seed: [3], network: authority.authority.network,
-                                                       now: Self.epoch)
-        try assertRefused(secured(try credentials("joiner", by: forger)), reason: "bad_certificate_signature",
+        try assertRefused(secured(try credentials("joiner", of: TestNetwork(id: 1, keySeed: 3))),
+                          reason: "bad_certificate_signature",
                           logged: "is not signed by this network's authority")
     }
 
@@ -167,7 +159,7 @@ final class NodeSecurityTests: XCTestCase {
     func testNodeClaimingAVirtualIPNotItsOwnCannotLink() throws {
         // The certificate gives 100.64.0.7; the node sits where 100.64.0.9 belongs.
         let credentials = try credentials("joiner", virtualIPs: [VirtualIP("100.64.0.7")!])
-        let claimed = Address.forVirtualIP(VirtualIP("100.64.0.9")!, network: authority.authority.network)
+        let claimed = Address.forVirtualIP(VirtualIP("100.64.0.9")!, network: members.id)
         try assertRefused(secured(credentials), address: claimed, reason: "address_not_entitled",
                           logged: "but its certificate entitles it to \(credentials.address.short) only")
     }
@@ -222,21 +214,16 @@ final class NodeSecurityTests: XCTestCase {
 /// An on-path attacker between two linked members: whatever it does to their frames, nothing it changed,
 /// replayed or held back too long is delivered, and each drop is counted by reason.
 final class TamperedTrafficTests: XCTestCase {
-    private static let epoch: Int64 = 1_790_000_000
+    private static let epoch = TestNetwork.unixTime
 
     private func linkedPair() throws -> (SimulationScheduler, MemoryNetwork, Node, Node, MemoryHostID) {
         let scheduler = SimulationScheduler()
         let network = MemoryNetwork(scheduler: scheduler, seed: 4, roundTrip: .milliseconds(10) ... .milliseconds(10))
-        let authority = NetworkAuthorityKey.deterministic(name: "t", seed: [5], network: NetworkID(bytes: [UInt8](repeating: 1, count: 16))!,
-                                                          now: Self.epoch)
+        let members = TestNetwork()
         var nodes: [Node] = []
         var hosts: [MemoryHostID] = []
         for name in ["a", "b"] {
-            let identity = NodeIdentity.deterministic(seed: Array(name.utf8))
-            let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
-                                                  notBefore: Self.epoch - 60, notAfter: Self.epoch + 86_400, serial: 1)
-            var secured = NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
-                                                                              authority: authority.authority))
+            var secured = NodeConfig.Secured(credentials: try members.member(name))
             secured.channel.deterministicKeys = true
             let host = network.addHost()
             hosts.append(host)
