@@ -13,22 +13,30 @@ public final class NodeRuntime: Sendable {
     public let controlPath: String?
     /// Rereads the revocation list file as it changes; nil without one.
     private let revocationWatcher: Task<Void, Never>?
+    /// The Prometheus endpoint and the metrics behind it (the node holds its observer weakly); nil without.
+    private let metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
 
     private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
-                 control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?) {
+                 control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?,
+                 metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?) {
         self.group = group
         self.loop = loop
         self.node = node
         self.control = control
         self.controlPath = controlPath
         self.revocationWatcher = revocationWatcher
+        self.metrics = metrics
     }
+
+    /// Where the Prometheus endpoint listens (its port chosen by the system if 0 was asked for); nil without.
+    public var metricsAddress: SocketAddress? { metrics?.channel.localAddress }
 
     /// Builds and starts the node and, when `controlPath` is given, its control socket there. A secured node
     /// with a revocation list file has it reread every `revocationPollInterval` while the file changes.
     public static func start(config: NodeConfig, transports: TransportRegistry, overlords: OverlordRegistry,
                              controlPath: String?, logger: Logger,
-                             revocationPollInterval: Duration = .seconds(10)) throws -> NodeRuntime {
+                             revocationPollInterval: Duration = .seconds(10),
+                             metricsAddress: SocketAddress? = nil) throws -> NodeRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         // The registries hold plugin factories (closures). They are handed to the loop once, here, and used
@@ -43,6 +51,16 @@ public final class NodeRuntime: Sendable {
                 try node.start()
                 return NIOLoopBound(node, eventLoop: loop)
             }.wait()
+            var metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
+            if let metricsAddress {
+                let bound = try loop.submit {
+                    let metrics = NodeMetrics()
+                    node.value.observer = metrics
+                    return NIOLoopBound(metrics, eventLoop: loop)
+                }.wait()
+                let channel = try MetricsServer.bind(metricsAddress, on: loop, node: node, metrics: bound)
+                metrics = (channel, bound)
+            }
             var control: (any Channel)?
             if let controlPath {
                 control = try ControlServer.bind(path: controlPath, on: loop, node: node)
@@ -53,7 +71,7 @@ public final class NodeRuntime: Sendable {
                                            interval: revocationPollInterval)
             }
             return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath,
-                               revocationWatcher: watcher)
+                               revocationWatcher: watcher, metrics: metrics)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -111,6 +129,7 @@ public final class NodeRuntime: Sendable {
         revocationWatcher?.cancel()
         try? loop.submit { node.value.stop(graceful: true) }.wait()
         try? control?.close().wait()
+        try? metrics?.channel.close().wait()
         if let controlPath { ControlServer.removeSocketFile(controlPath) }
         // Let the goodbye packets leave before the loop goes away.
         try? loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.wait()

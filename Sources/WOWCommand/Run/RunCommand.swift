@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
 import Plugins
 import Transports
 import WOWKit
@@ -28,10 +29,34 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics, on a loopback address only (e.g. 127.0.0.1:9464).")
+    var metrics: String?
+
+    /// `--metrics` parsed; nil without it. Only loopback: the metrics say who the node talks to.
+    func metricsAddress() throws -> SocketAddress? {
+        guard let metrics else { return nil }
+        guard let colon = metrics.lastIndex(of: ":"), let port = Int(metrics[metrics.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ValidationError("--metrics '\(metrics)': give ADDRESS:PORT, e.g. 127.0.0.1:9464")
+        }
+        var host = String(metrics[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard host.hasPrefix("127.") || host == "::1" || host == "localhost" else {
+            throw ValidationError("--metrics '\(metrics)': listen on a loopback address (127.0.0.1 or ::1); "
+                + "put a reverse proxy or a Prometheus agent on the host to expose the metrics further")
+        }
+        do {
+            return try SocketAddress.makeAddressResolvingHost(host == "localhost" ? "127.0.0.1" : host, port: port)
+        } catch {
+            throw ValidationError("--metrics '\(metrics)': \(error)")
+        }
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)': use trace, debug, info, notice, warning, error or critical")
         }
+        _ = try metricsAddress()
     }
 
     func run() throws {
@@ -68,7 +93,8 @@ struct RunCommand: ParsableCommand {
         let runtime: NodeRuntime
         do {
             runtime = try NodeRuntime.start(config: nodeConfig, transports: registries.transports,
-                                            overlords: registries.overlords, controlPath: controlPath, logger: logger)
+                                            overlords: registries.overlords, controlPath: controlPath, logger: logger,
+                                            metricsAddress: try metricsAddress())
         } catch {
             throw CommandFailure(description: "cannot start node '\(nodeConfig.name)': \(error)")
         }
@@ -77,6 +103,9 @@ struct RunCommand: ParsableCommand {
         print("wow: \(Self.securitySummary(nodeConfig.security))")
         print("wow: reachable at \(status.uris.joined(separator: ", "))")
         print("wow: control socket \(controlPath) (wow status --control \(controlPath))")
+        if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {
+            print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")
+        }
         stop.wait()
         print("wow: shutting down")
         runtime.shutdown()

@@ -63,6 +63,8 @@ public struct Linker {
         public internal(set) var hasSentRequest = false
         /// Whether the request is held back, waiting for the peer (the armed timer ends the wait).
         public internal(set) var isHolding = false
+        /// When the node started the attempt (for the link latency it reports).
+        public internal(set) var startedAt: Timestamp = .zero
     }
 
     /// What the node must do.
@@ -99,8 +101,9 @@ public struct Linker {
     /// Starts an attempt. `peerHasPunched`: the peer's Connect-To-Me reply arrived, so it punched toward us
     /// already and we need not wait for it.
     public mutating func start(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
-                               purpose: Purpose, peerHasPunched: Bool = false) -> [Action] {
+                               purpose: Purpose, peerHasPunched: Bool = false, at now: Timestamp = .zero) -> [Action] {
         var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
+        attempt.startedAt = now
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard let first = uris.first else { return [.failed(attempt, reason: "the peer has no URI")] }
         attempts[token] = attempt

@@ -149,6 +149,7 @@ extension Node {
                     continue
                 }
                 let header = RoutedHeader(hops: hops, mode: .exact, payloadType: .data, source: peer, destination: address)
+                observer?.delivered(hops: hops)
                 onDeliver?(header, plaintext)
             case .established(let certificate):
                 logger.trace("end-to-end session", metadata: ["peer": "\(peer.short)", "name": "\(certificate.name)"])

@@ -30,6 +30,8 @@ public final class Node {
     /// Every routed packet this node forwards for others, as it leaves (diagnostics and tests: what a router
     /// sees of other nodes' traffic). Called on the node's executor; keep it cheap.
     public var onForward: ((RoutedPacket) -> Void)?
+    /// Told of link latencies and delivered hop counts as they happen (metrics). Held weakly.
+    public weak var observer: (any NodeObserver)?
 
     private let transportRegistry: TransportRegistry
     private let overlordRegistry: OverlordRegistry
@@ -466,7 +468,7 @@ public final class Node {
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = target == nil ? uris : uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: token, type: type, target: target, uris: uris, purpose: purpose,
-                             peerHasPunched: peerHasPunched))
+                             peerHasPunched: peerHasPunched, at: scheduler.now))
     }
 
     func perform(_ actions: [Linker.Action]) {
@@ -503,6 +505,8 @@ public final class Node {
             case .established(let attempt, let reply, let edge):
                 attemptTimers.removeValue(forKey: attempt.token)?.cancel()
                 reclaims.remove(attempt.token)
+                observer?.linkEstablished(after: scheduler.now - attempt.startedAt,
+                                          transport: edges[edge]?.edge.transport ?? "?")
                 linkEstablished(attempt, reply: reply, edge: edge)
             case .failed(let attempt, let reason):
                 attemptTimers.removeValue(forKey: attempt.token)?.cancel()
@@ -1022,6 +1026,7 @@ public final class Node {
                 if security != nil, header.mode == .exact, previous != nil, previous != header.source {
                     return stats.drop("unauthenticated_data")
                 }
+                observer?.delivered(hops: header.hops)
                 onDeliver?(header, packet.payload)
             case .secure:
                 guard security != nil else { return stats.drop("secure_payload_without_security") }

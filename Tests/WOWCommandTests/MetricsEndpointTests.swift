@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import NIOCore
+import WOWKit
+import XCTest
+
+@testable import WOWCommand
+
+/// `wow run --metrics`: a node's Prometheus endpoint, scraped over real HTTP while two nodes talk.
+final class MetricsEndpointTests: XCTestCase {
+    private func config(_ name: String, bootstrap: [TransportURI]) throws -> NodeConfig {
+        var config = NodeConfig(name: name, transports: [.init(name: "udp", settings: try PluginSettings(yaml: "listen: 127.0.0.1:0"))],
+                                overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
+        config.security = .insecure
+        return config
+    }
+
+    /// GET `path` from `address` with a plain socket; returns the status line and the body.
+    private func get(_ path: String, from address: SocketAddress) throws -> (status: String, body: String) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(descriptor, 0)
+        defer { close(descriptor) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = in_port_t(UInt16(address.port!).bigEndian)
+        target.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0, "cannot connect to the metrics endpoint")
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            response += chunk[0..<count]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        return (parts[0].components(separatedBy: "\r\n")[0], parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    /// The value of the sample line starting with `series` (name and labels as rendered), if any.
+    private func sample(_ series: String, in body: String) -> Double? {
+        body.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    func testTheEndpointServesConnectionTrafficDropAndLatencyMetrics() throws {
+        var logger = Logger(label: "wow.test")
+        logger.logLevel = .critical
+        let registries = WOW.registries()
+        let first = try NodeRuntime.start(config: try config("alpha", bootstrap: []), transports: registries.transports,
+                                          overlords: registries.overlords, controlPath: nil, logger: logger,
+                                          metricsAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        defer { first.shutdown() }
+        let uris = try first.status().uris.compactMap { try? TransportURI($0) }
+        let second = try NodeRuntime.start(config: try config("beta", bootstrap: uris), transports: registries.transports,
+                                           overlords: registries.overlords, controlPath: nil, logger: logger,
+                                           metricsAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        defer { second.shutdown() }
+        let deadline = Date().addingTimeInterval(10)
+        while try second.status().connections.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let alpha = try first.withNode { $0.address }
+        for _ in 0..<3 { try second.withNode { $0.send(data: ByteBuffer(string: "hi"), to: alpha) } }
+        Thread.sleep(forTimeInterval: 0.3)
+
+        let address = try XCTUnwrap(second.metricsAddress)
+        let (status, body) = try get("/metrics", from: address)
+        XCTAssertEqual(status, "HTTP/1.0 200 OK")
+        for help in ["wow_connections", "wow_packets_total", "wow_bytes_total", "wow_link_attempts_total",
+                     "wow_link_failures_total", "wow_link_latency_seconds", "wow_route_hops"] {
+            XCTAssertTrue(body.contains("# TYPE \(help) "), "no \(help) in\n\(body)")
+        }
+        XCTAssertGreaterThanOrEqual(sample(#"wow_connections{transport="udp",type="leaf"}"#, in: body) ?? 0, 1, body)
+        XCTAssertGreaterThan(sample(#"wow_packets_total{direction="out"}"#, in: body) ?? 0, 0, body)
+        XCTAssertGreaterThanOrEqual(sample("wow_link_latency_seconds_count", in: body) ?? 0, 1, body)
+        let scraped = try get("/metrics", from: try XCTUnwrap(first.metricsAddress)).body
+        XCTAssertEqual(sample("wow_route_hops_count", in: scraped), 3, "alpha received three messages\n\(scraped)")
+
+        // Counters only grow between scrapes; other paths are refused.
+        let again = try get("/metrics", from: address).body
+        XCTAssertGreaterThanOrEqual(sample(#"wow_packets_total{direction="out"}"#, in: again) ?? 0,
+                                    sample(#"wow_packets_total{direction="out"}"#, in: body) ?? 0)
+        XCTAssertEqual(try get("/", from: address).status, "HTTP/1.0 404 Not Found")
+    }
+
+    func testMetricsMustListenOnLoopback() throws {
+        for bad in ["0.0.0.0:9464", "198.18.0.1:9464", "127.0.0.1", "127.0.0.1:70000"] {
+            XCTAssertThrowsError(try RunCommand.parse(["--config", "x.yml", "--metrics", bad]), bad) { error in
+                let message = RunCommand.message(for: error)
+                XCTAssertTrue(message.contains("--metrics"), message)
+            }
+        }
+        XCTAssertNoThrow(try RunCommand.parse(["--config", "x.yml", "--metrics", "127.0.0.1:9464"]))
+    }
+}
