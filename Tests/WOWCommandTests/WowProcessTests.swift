@@ -125,6 +125,16 @@ final class WowProcessTests: XCTestCase {
         }
         XCTAssertTrue(linked, "beta never connected to alpha with CLI-made credentials")
         XCTAssertEqual(status(controlB)?["address"] as? String, addressB, "beta is not at its certificate's address")
+        // `wow status` tells the operator how the node is secured and who its ring neighbours are.
+        let security = try XCTUnwrap(status(controlB)?["security"] as? [String: Any])
+        XCTAssertEqual(security["certificate_name"] as? String, "beta")
+        XCTAssertEqual(security["virtual_ips"] as? [String], ["100.64.0.2"])
+        XCTAssertGreaterThanOrEqual(security["secure_edges"] as? Int ?? 0, 1)
+        let shown = try run(["status", "--control", controlB])
+        XCTAssertEqual(shown.status, 0)
+        XCTAssertTrue(shown.output.contains("security: network "), shown.output)
+        XCTAssertTrue(shown.output.contains("certificate 'beta' (100.64.0.2)"), shown.output)
+        XCTAssertTrue(shown.output.contains(String(addressA.prefix(12))), "alpha is beta's neighbour:\n\(shown.output)")
 
         // An outsider: a certificate of its own network, made the same way. Alpha refuses it and says why.
         let outside = try CredentialFixture(self)

@@ -48,11 +48,29 @@ struct StatusCommand: ParsableCommand {
         print(Self.render(status))
     }
 
+    /// Connections of `type`, asked for by either side.
+    private static func count(_ type: String, in s: NodeStatus) -> Int {
+        s.connections.filter { $0.local_types.contains(type) || $0.remote_types.contains(type) }.count
+    }
+
+    private static func security(_ s: NodeStatus) -> String {
+        guard let security = s.security else { return "security: none (insecure: plaintext, no membership check)" }
+        let expires = Date(timeIntervalSince1970: TimeInterval(security.certificate_expires))
+        let ips = security.virtual_ips.isEmpty ? "router only" : security.virtual_ips.joined(separator: ", ")
+        return "security: network \(security.network), certificate '\(security.certificate_name)' (\(ips)) "
+            + "expires \(ISO8601DateFormatter().string(from: expires)); \(security.secure_edges) secure edges, "
+            + "\(security.end_to_end_sessions) end-to-end sessions"
+    }
+
     static func render(_ s: NodeStatus) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var lines = ["node \(s.name) \(s.address)  up \(f(s.uptime_s)) s  ring member: \(s.ring_member ? "yes" : "no")",
                      "reachable at: \(s.uris.joined(separator: ", "))",
                      "seen by peers at: \(s.observed_uris.isEmpty ? "-" : s.observed_uris.joined(separator: ", "))",
+                     "ring neighbours: left \(s.left_neighbour.map { String($0.prefix(12)) } ?? "-"), "
+                        + "right \(s.right_neighbour.map { String($0.prefix(12)) } ?? "-")",
+                     "far links: \(count("structured.far", in: s))  shortcuts: \(count("structured.shortcut", in: s))",
+                     security(s),
                      "connections: \(s.connections.count)"]
         let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR"]
         var rows = [header]

@@ -16,6 +16,19 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var peer_uris: [String]
     }
 
+    /// How the node proves its membership: nil when it runs without security.
+    public struct SecurityStatus: Codable, Sendable, Equatable {
+        public var network: String
+        public var certificate_name: String
+        public var certificate_fingerprint: String
+        /// Seconds since 1970 after which the certificate is no longer valid.
+        public var certificate_expires: Int64
+        public var virtual_ips: [String]
+        /// Edges with an authenticated secure session, and end-to-end sessions.
+        public var secure_edges: Int
+        public var end_to_end_sessions: Int
+    }
+
     public var name: String
     public var address: String
     public var uptime_s: Double
@@ -29,6 +42,10 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var bytes_in: Int
     public var bytes_out: Int
     public var drops: [String: Int]
+    /// The nearest structured connections on each side of the node's address (its ring neighbours).
+    public var left_neighbour: String?
+    public var right_neighbour: String?
+    public var security: SecurityStatus?
 }
 
 extension Node {
@@ -47,6 +64,17 @@ extension Node {
                     silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
-            bytes_out: stats.bytesOut, drops: stats.drops)
+            bytes_out: stats.bytesOut, drops: stats.drops,
+            left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
+            right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
+            security: security.map { security in
+                let certificate = security.credentials.certificate
+                return NodeStatus.SecurityStatus(
+                    network: certificate.network.description, certificate_name: certificate.name,
+                    certificate_fingerprint: certificate.fingerprint.description,
+                    certificate_expires: certificate.notAfter, virtual_ips: certificate.virtualIPs.map(\.description),
+                    secure_edges: edgeChannels.values.filter(\.isEstablished).count,
+                    end_to_end_sessions: peerChannels.values.filter(\.isEstablished).count)
+            })
     }
 }
