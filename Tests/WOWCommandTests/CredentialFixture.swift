@@ -57,6 +57,13 @@ struct CredentialFixture {
         try succeed(["ca", "init", "--name", name, "--dir", directory])
     }
 
+    /// `wow cert issue` for the existing key of node `name` (a renewal with `--force`).
+    @discardableResult
+    func makeCertificate(_ name: String, extra: [String] = []) throws -> String {
+        try succeed(["cert", "issue", "--ca-key", path("ca.key"), "--node-key", path("\(name).key"),
+                     "--name", name, "--out", path("\(name).crt")] + extra)
+    }
+
     /// `wow keygen` and `wow cert issue` for a node `name`: `<name>.key` and `<name>.crt`. Returns the output
     /// of `cert issue`.
     @discardableResult

@@ -167,3 +167,73 @@ final class WowProcessTests: XCTestCase {
         XCTAssertEqual(a.terminationStatus, 0)
     }
 }
+
+/// `wow run`'s lifecycle: SIGHUP reloads what a running node can take, SIGTERM stops it cleanly.
+final class WowReloadTests: XCTestCase {
+    private func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return condition()
+    }
+
+    func testSIGHUPRenewsTheCertificateAndNamesChangesThatNeedARestart() throws {
+        let fixture = try CredentialFixture(self)
+        try fixture.makeAuthority(name: "lab")
+        try fixture.makeMember("alpha", extra: ["--days", "10"])
+        let configPath = fixture.path("a.yml")
+        func config(transport: String) -> String {
+            """
+            node: { name: alpha }
+            transports:
+              - scheme: \(transport)
+                settings: { listen: "127.0.0.1:0" }
+            security: { ca: ca.crt, certificate: alpha.crt, key: alpha.key }
+            """
+        }
+        try config(transport: "udp").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let control = fixture.path("a.sock"), log = fixture.path("a.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = WowExecutable.url
+        process.arguments = ["run", "--config", configPath, "--control", control]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        addTeardownBlock { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        func expiry() -> Int? {
+            guard let result = try? WowExecutable.run(WowExecutable.url, ["status", "--control", control, "--json"]),
+                  result.status == 0,
+                  let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+                  let security = object["security"] as? [String: Any] else { return nil }
+            return security["certificate_expires"] as? Int
+        }
+        XCTAssertTrue(waitFor(10) { expiry() != nil }, "the node never answered on its control socket")
+        let before = try XCTUnwrap(expiry())
+
+        // A renewed certificate (same key, 30 days) and a transport change, then SIGHUP.
+        try fixture.makeCertificate("alpha", extra: ["--days", "30", "--force"])
+        try config(transport: "tcp").write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        XCTAssertTrue(waitFor(10) { (expiry() ?? 0) > before + 15 * 86_400 },
+                      "the running node still shows the old certificate after SIGHUP")
+        let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(logged.contains("SIGHUP: credentials reloaded"), logged)
+        XCTAssertTrue(logged.contains("changed=transports") && logged.contains("take a restart"), logged)
+        XCTAssertTrue(process.isRunning, "SIGHUP stopped the node")
+
+        // A broken config on SIGHUP is reported and changes nothing.
+        try "node: [".write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        XCTAssertTrue(waitFor(10) {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("the config cannot be used")
+        })
+        XCTAssertTrue(process.isRunning)
+
+        process.terminate()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+}

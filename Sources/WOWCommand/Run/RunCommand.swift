@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import NIOCore
 import Plugins
 import Transports
@@ -78,16 +79,10 @@ struct RunCommand: ParsableCommand {
         var logger = Logger(label: "wow.node") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
-        // Take the signals before starting, so none is lost between start and wait.
+        // Until the service group traps them, these signals must not kill the node half started.
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
-        let stop = DispatchSemaphore(value: 0)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
+        signal(SIGHUP, SIG_IGN)
 
         let controlPath = control ?? ControlClient.defaultPath(forNode: nodeConfig.name)
         let runtime: NodeRuntime
@@ -106,10 +101,26 @@ struct RunCommand: ParsableCommand {
         if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {
             print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")
         }
-        stop.wait()
-        print("wow: shutting down")
-        runtime.shutdown()
-        sources.forEach { $0.cancel() }
+        // swift-service-lifecycle: SIGTERM/SIGINT shut the node down gracefully, SIGHUP reloads what it safely can.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: NodeService(runtime: runtime)),
+                .init(service: ReloadService(configPath: config, running: nodeConfig, runtime: runtime, logger: logger),
+                      successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await group.run()
+            } catch {
+                logger.error("the service group failed", metadata: ["error": "\(error)"])
+            }
+            finished.signal()
+        }
+        // `wow run` is a synchronous command (WOW.main is synchronous for plugin builds); its thread waits.
+        finished.wait()
     }
 
     /// Why `wow run` refuses a config without a `security` section, and what to write instead.

@@ -172,6 +172,30 @@ extension Node {
         checkPeerCertificates()
     }
 
+    /// Puts renewed credentials in use without a restart (`wow run` on SIGHUP): a new certificate (a later
+    /// expiry, new virtual IPs that keep the address) or a new revocation list. Every session handshakes again
+    /// at once, so peers hold the new certificate before the old one expires. Refused when the node would
+    /// move (another entitled address) or change networks: that needs a restart.
+    public func updateCredentials(_ credentials: NodeCredentials) throws(CredentialUpdateError) {
+        guard let current = security else { throw .notSecured }
+        guard credentials.authority == current.credentials.authority else { throw .otherNetwork }
+        guard credentials.address == address else {
+            throw .otherAddress(running: address, new: credentials.address)
+        }
+        let renewed = credentials.certificate != current.credentials.certificate
+        security?.credentials = credentials
+        checkPeerCertificates()
+        guard renewed, let env = channelEnvironment else { return }
+        logger.notice("certificate renewed", metadata: ["expires": "\(SecurityRefusal.date(credentials.certificate.notAfter))"])
+        for id in Array(edgeChannels.keys) where edgeChannels[id]?.isEstablished == true {
+            carryOut(edgeChannels[id, default: SecureChannel()].handshake(env, random: &random), on: id)
+        }
+        for peer in Array(peerChannels.keys) where peerChannels[peer]?.isEstablished == true {
+            carryOut(peerChannels[peer, default: SecureChannel(expectedPeer: peer)].handshake(env, random: &random),
+                     endToEnd: peer, ttl: RoutedHeader.defaultTTL)
+        }
+    }
+
     /// How often peers' certificates are checked against the clock and the revocation list.
     static let securityCheckInterval: Duration = .seconds(10)
 
@@ -211,6 +235,22 @@ extension Node {
             } else if channel.isIdle(at: now, settings: security.settings) {
                 peerChannels[peer] = nil
             }
+        }
+    }
+}
+
+/// Why new credentials cannot be put in use while the node runs.
+public enum CredentialUpdateError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notSecured
+    case otherNetwork
+    case otherAddress(running: Address, new: Address)
+
+    public var description: String {
+        switch self {
+        case .notSecured: return "the node runs without security; restart it to secure it"
+        case .otherNetwork: return "the new credentials are of another network authority; restart the node to change networks"
+        case .otherAddress(let running, let new):
+            return "the new certificate entitles ring address \(new.short), the node runs at \(running.short); restart it to move"
         }
     }
 }
