@@ -142,8 +142,10 @@ public final class Node {
         guard !isRunning else { return }
         var built: [any EdgeListener] = []
         for entry in config.transports {
-            let context = TransportContext(scheduler: scheduler, random: random.split(),
-                                           logger: Logger(label: "wow.\(entry.name)"),
+            // Each transport logs under its own label (`wow.udp`, ...) at the node's level.
+            var transportLogger = Logger(label: "wow.\(entry.name)")
+            transportLogger.logLevel = logger.logLevel
+            let context = TransportContext(scheduler: scheduler, random: random.split(), logger: transportLogger,
                                            eventLoop: (scheduler as? EventLoopScheduler)?.eventLoop)
             built.append(try transportRegistry.makeListener(scheme: entry.name, settings: entry.settings, context: context))
         }
