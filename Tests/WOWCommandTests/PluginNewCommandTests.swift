@@ -29,6 +29,9 @@ final class PluginNewCommandTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("built-in transport"), "\($0)")
         }
         XCTAssertThrowsError(try PluginScaffold(kind: .overlord, name: "Leaf"))
+        XCTAssertThrowsError(try PluginScaffold(kind: .overlord, name: "Plugins")) {
+            XCTAssertTrue("\($0)".contains("a module WOW or Swift already has"), "\($0)")
+        }
         XCTAssertNoThrow(try PluginScaffold(kind: .transport, name: "quic2"))
         XCTAssertNoThrow(try PluginScaffold(kind: .overlord, name: "Kleinberg"))
     }

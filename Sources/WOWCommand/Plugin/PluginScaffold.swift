@@ -85,6 +85,25 @@ struct PluginScaffold {
         }
         self.kind = kind
         self.name = name
+        guard !Self.takenModuleNames.contains(moduleName.lowercased()) else {
+            throw .badName(name, reason: "the package's module would be '\(moduleName)', a module WOW or Swift already has; choose another")
+        }
+    }
+
+    /// Modules a plugin package's own module must not be named after (lowercased): WOW's, its dependencies',
+    /// the toolchain's.
+    static let takenModuleNames: Set<String> = [
+        "wowkit", "transports", "plugins", "wowcommand", "wow", "niocore", "nioposix", "nio", "niossl", "niotls",
+        "logging", "crypto", "yams", "argumentparser", "x509", "swiftasn1", "foundation", "xctest", "testing",
+        "swift", "dispatch", "glibc",
+    ]
+
+    /// The plugin package's library module: `QuicTransport` for a transport, `Kleinberg` for an overlord.
+    var moduleName: String {
+        switch kind {
+        case .transport: return typePrefix + "Transport"
+        case .overlord: return typePrefix
+        }
     }
 
     /// The name in type names: `quic` -> `Quic`.
