@@ -14,16 +14,31 @@ final class LoopbackOverlayTests: XCTestCase {
         return liveness
     }
 
-    func formRing(_ overlay: LocalOverlay, count: Int, transports: (Int) -> [(scheme: String, settings: String)],
-                          file: StaticString = #filePath, line: UInt = #line) throws -> Double {
-        try overlay.addNode(name: "n0", transports: transports(0), bootstrap: [], liveness: quickLiveness)
+    /// Starts `count` nodes through node 0 and waits for a consistent ring. Liveness is the default unless a
+    /// test needs failures found fast: 20 secured nodes share one event loop, and a debug build on a loaded
+    /// machine can keep a peer silent for more than the quick 3 s (connections then die and are made again).
+    func formRing(_ overlay: LocalOverlay, count: Int, liveness: NodeConfig.Liveness = .init(),
+                  transports: (Int) -> [(scheme: String, settings: String)],
+                  file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+        try overlay.addNode(name: "n0", transports: transports(0), bootstrap: [], liveness: liveness)
         let bootstrap = try overlay.uris(0).filter { $0.text.contains("127.0.0.1") }
         XCTAssertFalse(bootstrap.isEmpty, "node 0 advertises no loopback URI", file: file, line: line)
         for i in 1..<count {
-            try overlay.addNode(name: "n\(i)", transports: transports(i), bootstrap: bootstrap, liveness: quickLiveness)
+            try overlay.addNode(name: "n\(i)", transports: transports(i), bootstrap: bootstrap, liveness: liveness)
         }
-        let seconds = try XCTUnwrap(try overlay.waitForConsistentRing(timeout: 60), "the ring never became consistent",
-                                    file: file, line: line)
+        guard let seconds = try overlay.waitForConsistentRing(timeout: 60) else {
+            // What each node holds, to tell a slow ring from a stuck one.
+            let report = try overlay.inspect { nodes, _ in
+                nodes.map { node in
+                    "\(node.config.name) \(node.address.short): \(node.table.count) connections, "
+                        + "attempts \(node.stats.linkAttempts) failed \(node.stats.linkFailures), "
+                        + "drops \(node.stats.drops.sorted { $0.key < $1.key })"
+                }.joined(separator: "\n")
+            }
+            XCTFail("the ring never became consistent (\(try overlay.ringViolations()) nodes lack a neighbour):\n\(report)",
+                    file: file, line: line)
+            throw XCTSkip("failed above")
+        }
         print("\(count) nodes formed a consistent ring in \(String(format: "%.2f", seconds)) s")
         return seconds
     }
@@ -47,7 +62,7 @@ final class LoopbackOverlayTests: XCTestCase {
     func testRingSurvivesLosingItsBootstrapAndANewNodeJoinsThroughAnyMember() throws {
         let overlay = try LocalOverlay()
         defer { overlay.shutdown() }
-        _ = try formRing(overlay, count: 12) { _ in [("udp", "listen: 127.0.0.1:0")] }
+        _ = try formRing(overlay, count: 12, liveness: quickLiveness) { _ in [("udp", "listen: 127.0.0.1:0")] }
         let dead = try overlay.status(0).address
         try overlay.kill(0)
         // The dead bootstrap is detected (silent for 3 s) and dropped everywhere; the ring stays consistent.

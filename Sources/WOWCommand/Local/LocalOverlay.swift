@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -43,7 +44,7 @@ public final class LocalOverlay: Sendable {
             config.security = try self.membership(name: name)
             let registries = WOW.registries()
             var logger = Logger(label: "wow.local")
-            logger.logLevel = logLevel
+            logger.logLevel = ProcessInfo.processInfo.environment["WOW_LOCAL_LOG"] == name ? .debug : logLevel
             let node = Node(config: config, scheduler: EventLoopScheduler(eventLoop: loop), random: .fromSystem(),
                             transports: registries.transports, overlords: registries.overlords, logger: logger)
             try node.start()

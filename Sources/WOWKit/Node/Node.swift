@@ -498,7 +498,13 @@ public final class Node {
                         send(.routed(packet), on: edge)
                     }
                 }
-            case .armTimer(let token, let delay):
+            case .armTimer(let token, var delay):
+                // A request on a secure edge whose handshake is still running leaves only after it: the wait
+                // for the reply starts a handshake later (a slow handshake must not fail the link, or the peer,
+                // which does get the request, holds a connection we gave up on).
+                if security != nil, let edge = linker.attempt(token: token)?.edge, edgeChannels[edge]?.isEstablished != true {
+                    delay = delay * 2
+                }
                 attemptTimers[token]?.cancel()
                 attemptTimers[token] = schedule(after: delay) { node in
                     node.attemptTimers[token] = nil
