@@ -58,8 +58,28 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Write per-node join times to this CSV file.")
     var csv: String?
 
+    @Option(help: "Write an SVG chart to this file: the CDF of join times (to routable, to far links) and the hop-count histogram.")
+    var plot: String?
+
     func validate() throws {
         _ = try options()
+        if let plot { try Self.checkWritable(plot, option: "--plot") }
+    }
+
+    /// Refuses a path whose directory does not exist or is not writable, before a long run.
+    static func checkWritable(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw ValidationError("\(option): empty path") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("\(option) \(path): is a directory; give a file name such as \(path)/sim.svg")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(option) \(path): directory \(directory) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw ValidationError("\(option) \(path): directory \(directory) is not writable")
+        }
     }
 
     func options() throws -> SimulationOptions {
@@ -118,6 +138,10 @@ struct SimCommand: ParsableCommand {
         let options = try options()
         let simulation = try OverlaySimulation(options: options)
         let report = try simulation.run(progress: json ? nil : { line in print(line) })
+        if let plot {
+            try SimulationPlot(simulation: simulation, report: report).write(to: plot)
+            if !json { print("plot written to \(plot)") }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import XCTest
+
+@testable import WOWCommand
+
+/// `wow demo`: a small real overlay over udp, tcp and tls on loopback, in this process.
+final class DemoCommandTests: XCTestCase {
+    func testSixNodesJoinOverAllThreeTransportsAndAnswerEveryPing() throws {
+        var options = LocalDemo.Options()
+        options.nodes = 6
+        options.messages = 30
+        options.joinInterval = .milliseconds(50)
+        options.timeout = 30
+        var lines: [String] = []
+        let report = LocalDemo(options: options, progress: { lines.append($0) }).run()
+
+        XCTAssertTrue(report.ok, report.failure ?? "")
+        XCTAssertNil(report.failure)
+        XCTAssertTrue(report.ring_consistent)
+        XCTAssertEqual(report.node_list.count, 6)
+        XCTAssertTrue(report.node_list.allSatisfy { $0.routable_s != nil }, "\(report.node_list)")
+        XCTAssertEqual(report.join_routable_s.count, 6)
+        XCTAssertEqual(report.messages_sent, 30)
+        XCTAssertEqual(report.messages_delivered, 30)
+        XCTAssertEqual(report.rtt_ms.count, 30)
+        // A ping and its answer each crossed at least one hop.
+        XCTAssertEqual(report.hops.histogram.values.reduce(0, +), 60)
+        XCTAssertGreaterThanOrEqual(report.hops.mean, 1)
+        XCTAssertEqual(Set(report.connections_by_transport.keys), ["udp", "tcp", "tls"], "\(report.connections_by_transport)")
+        XCTAssertEqual(report.connections_by_transport.values.reduce(0, +), report.connections)
+        XCTAssertNotNil(report.connections_by_type["structured.near"])
+        // Every node and transport combination ran, and progress named each node as it became routable.
+        XCTAssertEqual(Set(report.node_list.map { $0.transports.joined(separator: "+") }), ["tls+tcp+udp", "udp+tcp", "tcp+tls", "udp+tls"])
+        for i in 0..<6 { XCTAssertTrue(lines.contains { $0.contains(" n\(i) ") && $0.contains("routable") }, "no progress line for n\(i)") }
+
+        let text = DemoCommand.humanReadable(report)
+        XCTAssertTrue(text.contains("pings delivered     30/30"), text)
+        XCTAssertTrue(text.hasSuffix("OK"), text)
+        let decoded = try JSONDecoder().decode(DemoReport.self, from: JSONEncoder().encode(report))
+        XCTAssertEqual(decoded.messages_delivered, 30)
+    }
+
+    func testDefaultsAreSixteenNodes() throws {
+        let command = try XCTUnwrap(try WOWRootCommand.parseAsRoot(["demo"]) as? DemoCommand)
+        let options = try command.options()
+        XCTAssertEqual(options.nodes, 16)
+        XCTAssertEqual(options.timeout, 30)
+    }
+
+    func testBadOptionsGetSpecificErrors() {
+        let cases: [([String], String)] = [
+            (["demo", "--nodes", "1"], "--nodes 1"),
+            (["demo", "--nodes", "many"], "nodes"),
+            (["demo", "--messages", "-1"], "--messages"),
+            (["demo", "--timeout", "0"], "--timeout"),
+            (["demo", "--join-interval-ms", "-5"], "--join-interval-ms"),
+            (["demo", "--frobnicate"], "frobnicate"),
+        ]
+        for (arguments, expected) in cases {
+            var message: String?
+            do {
+                _ = try WOWRootCommand.parseAsRoot(arguments)
+            } catch {
+                message = WOWRootCommand.message(for: error)
+            }
+            XCTAssertNotNil(message, "\(arguments) was accepted")
+            XCTAssertTrue(message?.contains(expected) == true, "\(arguments): \(message ?? "")")
+        }
+    }
+
+    func testARingThatCannotFormInTimeIsAFailureWithItsReason() {
+        var options = LocalDemo.Options()
+        options.nodes = 4
+        options.messages = 5
+        options.joinInterval = .milliseconds(400)
+        options.timeout = 0.2
+        let report = LocalDemo(options: options).run()
+        XCTAssertFalse(report.ok)
+        XCTAssertTrue(report.failure?.contains("not consistent within") == true, report.failure ?? "")
+        XCTAssertEqual(report.messages_sent, 0)
+    }
+}
