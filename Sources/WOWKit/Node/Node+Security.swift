@@ -10,24 +10,29 @@ import NIOCore
 /// own, carried in routed packets of type `secure`, so the nodes on the way see the routing header only.
 extension Node {
     /// What a channel needs for one event.
-    private var channelEnvironment: SecureChannel.Environment? {
+    private var channelEnvironment: SecureChannel.Environment? { channelEnvironment(checkingCertificates: true) }
+
+    /// The environment for one event. Only a received handshake checks certificates against the wall clock;
+    /// sealing, opening and starting a handshake do not, so the packet path skips reading the clock.
+    private func channelEnvironment(checkingCertificates: Bool) -> SecureChannel.Environment? {
         guard let security else { return nil }
         return SecureChannel.Environment(credentials: security.credentials, settings: security.settings,
-                                         now: scheduler.now, unixTime: wallClock())
+                                         now: scheduler.now, unixTime: checkingCertificates ? wallClock() : 0)
     }
 
     // MARK: - Edges
 
     /// Seals an encoded edge message on edge `id` (or holds it while the edge's handshake runs).
     func sendSecured(_ plaintext: ByteBuffer, on id: EdgeID) {
-        guard let env = channelEnvironment else { return }
+        guard let env = channelEnvironment(checkingCertificates: false) else { return }
         let outputs = edgeChannels[id, default: SecureChannel()].send(plaintext, env, random: &random)
         carryOut(outputs, on: id)
     }
 
     /// A secure frame arrived on edge `id`.
     func receiveSecureFrame(_ frame: ByteBuffer, on id: EdgeID) {
-        guard let env = channelEnvironment else {
+        let isSealed = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
+        guard let env = channelEnvironment(checkingCertificates: !isSealed) else {
             // We run without security: tell a secured peer why its handshake goes nowhere.
             guard frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.initKind else {
                 guard let refusal = try? SecureFrame.refusal(in: frame) else { return stats.drop("secure_frame_without_security") }
@@ -119,7 +124,7 @@ extension Node {
 
     /// Seals `data` for `destination` in its end-to-end session and routes the frame(s).
     func sendEndToEnd(_ data: ByteBuffer, to destination: Address, ttl: UInt8) {
-        guard let env = channelEnvironment else { return }
+        guard let env = channelEnvironment(checkingCertificates: false) else { return }
         var plaintext = ByteBuffer()
         plaintext.reserveCapacity(1 + data.readableBytes)
         plaintext.writeInteger(PayloadType.data.rawValue)
@@ -131,7 +136,8 @@ extension Node {
 
     /// A `secure` routed packet reached us (`header` is its routed header).
     func receiveEndToEnd(_ frame: ByteBuffer, header: RoutedHeader) {
-        guard let env = channelEnvironment else { return }
+        let isSealed = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
+        guard let env = channelEnvironment(checkingCertificates: !isSealed) else { return }
         let source = header.source
         let outputs = peerChannels[source, default: SecureChannel(expectedPeer: source)].receive(frame, env, random: &random)
         carryOut(outputs, endToEnd: source, ttl: RoutedHeader.defaultTTL, hops: header.hops)
