@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Transports
 import WOWKit
 
 /// Runs one node over real sockets: its event loop, its transports, its control socket, and an orderly
@@ -15,10 +16,15 @@ public final class NodeRuntime: Sendable {
     private let revocationWatcher: Task<Void, Never>?
     /// The Prometheus endpoint and the metrics behind it (the node holds its observer weakly); nil without.
     private let metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
+    /// The node's interface on the virtual network (its TUN device); nil when the config asks for none.
+    private let virtualInterface: NIOLoopBound<VirtualInterface>?
+    /// The TUN device's name; nil without one.
+    public let deviceName: String?
 
     private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
                  control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?,
-                 metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?) {
+                 metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?,
+                 virtualInterface: NIOLoopBound<VirtualInterface>?, deviceName: String?) {
         self.group = group
         self.loop = loop
         self.node = node
@@ -26,6 +32,8 @@ public final class NodeRuntime: Sendable {
         self.controlPath = controlPath
         self.revocationWatcher = revocationWatcher
         self.metrics = metrics
+        self.virtualInterface = virtualInterface
+        self.deviceName = deviceName
     }
 
     /// Where the Prometheus endpoint listens (its port chosen by the system if 0 was asked for); nil without.
@@ -51,6 +59,10 @@ public final class NodeRuntime: Sendable {
                 try node.start()
                 return NIOLoopBound(node, eventLoop: loop)
             }.wait()
+            var virtualInterface: NIOLoopBound<VirtualInterface>?
+            if let settings = config.virtualNetwork {
+                virtualInterface = try attachVirtualNetwork(settings, node: node, loop: loop)
+            }
             var metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
             if let metricsAddress {
                 let bound = try loop.submit {
@@ -71,9 +83,35 @@ public final class NodeRuntime: Sendable {
                                            interval: revocationPollInterval)
             }
             return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath,
-                               revocationWatcher: watcher, metrics: metrics)
+                               revocationWatcher: watcher, metrics: metrics, virtualInterface: virtualInterface,
+                               deviceName: config.virtualNetwork?.deviceName)
         } catch {
             try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Creates the TUN device and joins it to the node: packets it reads go into the overlay, packets the
+    /// overlay delivers are written to it. Needs root (or CAP_NET_ADMIN).
+    private static func attachVirtualNetwork(_ settings: VirtualNetwork.Settings, node: NIOLoopBound<Node>,
+                                             loop: any EventLoop) throws -> NIOLoopBound<VirtualInterface> {
+        let ip = try loop.submit { () throws -> VirtualIP in
+            guard let ip = node.value.config.security.credentials?.certificate.virtualIPs.first else {
+                throw VirtualNetworkError.notSecured
+            }
+            return ip
+        }.wait()
+        let device = try TunDevice.open(settings: settings, address: ip)
+        nonisolated(unsafe) let handedOver = device
+        do {
+            let interface = try loop.submit {
+                NIOLoopBound(try VirtualInterface(node: node.value, device: handedOver, settings: settings), eventLoop: loop)
+            }.wait()
+            // Each packet read is handed to the interface on the loop the device reads on (the node's).
+            try device.start(on: loop) { packet in interface.value.receiveFromDevice(packet) }
+            return interface
+        } catch {
+            device.close()
             throw error
         }
     }
@@ -127,7 +165,11 @@ public final class NodeRuntime: Sendable {
     public func shutdown() {
         let node = self.node
         revocationWatcher?.cancel()
-        try? loop.submit { node.value.stop(graceful: true) }.wait()
+        let virtualInterface = self.virtualInterface
+        try? loop.submit {
+            (virtualInterface?.value.device as? TunDevice)?.close()
+            node.value.stop(graceful: true)
+        }.wait()
         try? control?.close().wait()
         try? metrics?.channel.close().wait()
         if let controlPath { ControlServer.removeSocketFile(controlPath) }

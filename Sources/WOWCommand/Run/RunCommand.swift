@@ -97,6 +97,10 @@ struct RunCommand: ParsableCommand {
         print("wow: node \(status.name) at \(status.address)")
         print("wow: \(Self.securitySummary(nodeConfig.security))")
         print("wow: reachable at \(status.uris.joined(separator: ", "))")
+        if let device = runtime.deviceName, let settings = nodeConfig.virtualNetwork,
+           let ip = nodeConfig.security.credentials?.certificate.virtualIPs.first {
+            print("wow: virtual network on \(device): \(ip)/\(settings.prefix.length) (network \(settings.prefix)), MTU \(settings.mtu)")
+        }
         print("wow: control socket \(controlPath) (wow status --control \(controlPath))")
         if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {
             print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")

@@ -119,6 +119,8 @@ public struct NodeConfig: Sendable {
     /// How many nearest neighbours per side the node shares in link replies and status messages.
     public var sharedNeighboursPerSide = 3
     public var security: Security = .unspecified
+    /// The TUN device and the virtual network it carries; nil: the node only routes (no device).
+    public var virtualNetwork: VirtualNetwork.Settings?
 
     public init(name: String, address: Address? = nil, transports: [PluginEntry], overlords: [PluginEntry],
                 bootstrap: [TransportURI]) {

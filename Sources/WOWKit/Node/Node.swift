@@ -20,6 +20,8 @@ public final class Node {
     public private(set) var isRunning = false
     /// When `start` ran.
     public private(set) var startedAt: Timestamp = .zero
+    /// The node's clock (virtual time in the simulator).
+    public var now: Timestamp { scheduler.now }
 
     /// Application data delivered to this node (header, payload). Called on the node's executor.
     public var onDeliver: ((RoutedHeader, ByteBuffer) -> Void)?

@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+import WOWKit
+
+/// A Linux TUN device carrying one node's virtual network: IP packets in and out of the host's stack.
+///
+/// `open` creates and configures the device (needs root or CAP_NET_ADMIN); `start` reads it on the node's
+/// event loop and hands each packet to `receive`, there. `write` (on the same loop) writes one packet
+/// per call: a TUN file takes one packet per `write(2)`, so writes are never coalesced. The device goes away
+/// with `close` or the process.
+public final class TunDevice: PacketDevice {
+    /// The device's name as the kernel gave it.
+    public let name: String
+    public let settings: VirtualNetwork.Settings
+    private let descriptor: CInt
+    private var channel: (any Channel)?
+    private var isClosed = false
+    /// Packets the kernel would not take (counted, not retried: IP above copes with loss).
+    public private(set) var writeFailures = 0
+
+    private init(name: String, settings: VirtualNetwork.Settings, descriptor: CInt) {
+        self.name = name
+        self.settings = settings
+        self.descriptor = descriptor
+    }
+
+    /// Creates the device named in `settings`, gives it `address` in the settings' prefix and the MTU, and
+    /// brings it up.
+    public static func open(settings: VirtualNetwork.Settings, address: VirtualIP) throws(TunDeviceError) -> TunDevice {
+        #if os(Linux)
+        let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(errno: errno) }
+        var request = InterfaceRequest(name: settings.deviceName)
+        request.flags = TunDevice.iffTun | TunDevice.iffNoPI
+        guard request.perform(TunDevice.tunSetInterface, on: fd) else {
+            let code = errno
+            _ = Glibc.close(fd)
+            throw .cannotCreate(name: settings.deviceName, errno: code)
+        }
+        let name = request.name
+        do {
+            try configure(name: name, address: address, settings: settings)
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        return TunDevice(name: name, settings: settings, descriptor: fd)
+        #else
+        throw .unsupportedPlatform
+        #endif
+    }
+
+    /// Reads packets on `loop` and hands each to `receive` there. Call once, off the loop; `receive` is called
+    /// on `loop` only.
+    public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer) -> Void) throws {
+        // The pipe channel only reads; it owns the descriptor and closes it with itself.
+        let capacity = max(settings.mtu, 2048)
+        let channel = try NIOPipeBootstrap(group: loop)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: capacity))
+            .channelOption(.maxMessagesPerRead, value: 64)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TunReadHandler(receive: receive))
+                }
+            }
+            .takingOwnershipOfDescriptor(input: descriptor)
+            .wait()
+        self.channel = channel
+    }
+
+    public func write(_ packet: ByteBuffer) {
+        guard !isClosed else { return }
+        let written = packet.withUnsafeReadableBytes { bytes in Glibc.write(descriptor, bytes.baseAddress, bytes.count) }
+        if written != packet.readableBytes { writeFailures += 1 }
+    }
+
+    /// Closes the device; the kernel removes it.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if let channel {
+            channel.close(promise: nil)
+        } else {
+            _ = Glibc.close(descriptor)
+        }
+    }
+
+    // MARK: - Linux interface configuration
+
+    static let tunSetInterface: UInt = 0x4004_54CA
+    static let iffTun: Int16 = 0x0001
+    static let iffNoPI: Int16 = 0x1000
+
+    /// Address, netmask, MTU and up, through the classic interface ioctls on a datagram socket.
+    private static func configure(name: String, address: VirtualIP, settings: VirtualNetwork.Settings) throws(TunDeviceError) {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard socket >= 0 else { throw .cannotConfigure(name: name, step: "open a control socket", errno: errno) }
+        defer { _ = Glibc.close(socket) }
+
+        var request = InterfaceRequest(name: name)
+        request.ipv4 = address
+        guard request.perform(UInt(SIOCSIFADDR), on: socket) else {
+            throw .cannotConfigure(name: name, step: "set address \(address)", errno: errno)
+        }
+        request = InterfaceRequest(name: name)
+        request.ipv4 = settings.prefix.netmask
+        guard request.perform(UInt(SIOCSIFNETMASK), on: socket) else {
+            throw .cannotConfigure(name: name, step: "set netmask \(settings.prefix.netmask)", errno: errno)
+        }
+        request = InterfaceRequest(name: name)
+        request.mtu = Int32(settings.mtu)
+        guard request.perform(UInt(SIOCSIFMTU), on: socket) else {
+            throw .cannotConfigure(name: name, step: "set MTU \(settings.mtu)", errno: errno)
+        }
+        request = InterfaceRequest(name: name)
+        guard request.perform(UInt(SIOCGIFFLAGS), on: socket) else {
+            throw .cannotConfigure(name: name, step: "read flags", errno: errno)
+        }
+        request.flags |= Int16(IFF_UP | IFF_RUNNING)
+        guard request.perform(UInt(SIOCSIFFLAGS), on: socket) else {
+            throw .cannotConfigure(name: name, step: "bring it up", errno: errno)
+        }
+        // The virtual network is IPv4: without this the kernel sends IPv6 router solicitations into it.
+        if let file = fopen("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "w") {
+            fputs("1", file)
+            fclose(file)
+        }
+    }
+}
+
+/// `struct ifreq`: an interface name and one value.
+private struct InterfaceRequest {
+    var raw = ifreq()
+
+    init(name: String) {
+        withUnsafeMutableBytes(of: &raw.ifr_ifrn.ifrn_name) { bytes in
+            for (index, byte) in name.utf8.prefix(bytes.count - 1).enumerated() { bytes[index] = byte }
+        }
+    }
+
+    var name: String {
+        withUnsafeBytes(of: raw.ifr_ifrn.ifrn_name) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    var flags: Int16 {
+        get { raw.ifr_ifru.ifru_flags }
+        set { raw.ifr_ifru.ifru_flags = newValue }
+    }
+
+    var mtu: Int32 {
+        get { raw.ifr_ifru.ifru_mtu }
+        set { raw.ifr_ifru.ifru_mtu = newValue }
+    }
+
+    var ipv4: VirtualIP {
+        get { VirtualIP(0) }
+        set {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = newValue.value.bigEndian
+            withUnsafeMutableBytes(of: &raw.ifr_ifru.ifru_addr) { target in
+                withUnsafeBytes(of: address) { source in
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(target.count)))
+                }
+            }
+        }
+    }
+
+    mutating func perform(_ request: UInt, on descriptor: CInt) -> Bool {
+        withUnsafeMutableBytes(of: &raw) { bytes in ioctl(descriptor, request, bytes.baseAddress!) } >= 0
+    }
+}
+
+/// Hands each packet read from the device to the virtual network.
+private final class TunReadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let receive: (ByteBuffer) -> Void
+
+    init(receive: @escaping (ByteBuffer) -> Void) { self.receive = receive }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        receive(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A read error on a TUN device (it went away) ends reading; the node keeps routing for others.
+        context.close(promise: nil)
+    }
+}
+
+/// Why the TUN device could not be set up.
+public enum TunDeviceError: Error, Equatable, CustomStringConvertible {
+    case cannotOpen(errno: CInt)
+    case cannotCreate(name: String, errno: CInt)
+    case cannotConfigure(name: String, step: String, errno: CInt)
+    case unsupportedPlatform
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let code):
+            return "cannot open /dev/net/tun: \(TunDeviceError.text(code))"
+                + (code == ENOENT ? " (load the tun module: modprobe tun)" : TunDeviceError.privilegeHint(code))
+        case .cannotCreate(let name, let code):
+            return "cannot create TUN device '\(name)': \(TunDeviceError.text(code))"
+                + (code == EBUSY ? " (another program holds a device of that name; pick another 'virtual_network.device')"
+                   : TunDeviceError.privilegeHint(code))
+        case .cannotConfigure(let name, let step, let code):
+            return "cannot configure TUN device '\(name)' (\(step)): \(TunDeviceError.text(code))"
+                + TunDeviceError.privilegeHint(code)
+        case .unsupportedPlatform:
+            return "TUN devices are supported on Linux only"
+        }
+    }
+
+    private static func text(_ code: CInt) -> String { String(cString: strerror(code)) }
+
+    private static func privilegeHint(_ code: CInt) -> String {
+        code == EPERM || code == EACCES ? " (run as root, or give the binary CAP_NET_ADMIN: setcap cap_net_admin+ep wow)" : ""
+    }
+}
