@@ -250,4 +250,44 @@ final class NodeConfigSecurityTests: XCTestCase {
         XCTAssertEqual(error.key, "security")
         XCTAssertTrue(error.reason.contains("expected a mapping"), error.reason)
     }
+
+    // MARK: virtual_network (needs the certificate's virtual IP)
+
+    func testVirtualNetworkSectionDefaultsAndValues() throws {
+        let defaults = try parse(Self.complete + "virtual_network: {}\n")
+        XCTAssertEqual(defaults.virtualNetwork, VirtualNetwork.Settings())
+        XCTAssertEqual(defaults.virtualNetwork?.deviceName, "wow0")
+        XCTAssertEqual(defaults.virtualNetwork?.mtu, 1260)
+        let config = try parse(Self.complete + "virtual_network:\n  device: tun-lab\n  prefix: 100.64.0.0/16\n  mtu: 1400\n")
+        XCTAssertEqual(config.virtualNetwork?.deviceName, "tun-lab")
+        XCTAssertEqual(config.virtualNetwork?.prefix, VirtualPrefix("100.64.0.0/16"))
+        XCTAssertEqual(config.virtualNetwork?.mtu, 1400)
+        XCTAssertNil(try parse(Self.complete).virtualNetwork, "no section: the node only routes")
+    }
+
+    func testVirtualNetworkSectionErrorsNameTheKey() throws {
+        var error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { device: \"much-too-long-name\" }\n"))
+        XCTAssertEqual(error.key, "virtual_network.device")
+        XCTAssertTrue(error.reason.contains("1 to 15"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { prefix: 100.64.0.1/10 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.prefix")
+        XCTAssertTrue(error.reason.contains("host bits zero"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { prefix: 10.0.0.0/8 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.prefix")
+        XCTAssertTrue(error.reason.contains("100.64.0.7 is outside the virtual network 10.0.0.0/8"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { mtu: 100 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.mtu")
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { devce: wow0 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.devce")
+    }
+
+    func testVirtualNetworkNeedsACertificateWithAVirtualIP() throws {
+        try writeCertificate(try issue())
+        var error = try XCTUnwrap(self.error(Self.complete + "virtual_network: {}\n"))
+        XCTAssertEqual(error.key, "virtual_network")
+        XCTAssertTrue(error.reason.contains("names no virtual IP"), error.reason)
+        error = try XCTUnwrap(self.error("  insecure: true\nvirtual_network: {}\n"))
+        XCTAssertEqual(error.key, "virtual_network")
+        XCTAssertTrue(error.reason.contains("needs a secured node"), error.reason)
+    }
 }

@@ -71,6 +71,8 @@ public final class UDPEdgeListener: EdgeListener {
     public static let maximumQueuedBytes = 4 << 20
     /// The receive buffer per read: room for the largest UDP datagram, so none is truncated.
     static let receiveBufferSize = 65_536
+    /// The socket's kernel buffers, each way.
+    static let socketBufferSize = 4 << 20
 
     public var scheme: String { UDPTransport.scheme }
     /// The node's event loop: the socket's, and where everything of this listener happens.
@@ -194,6 +196,10 @@ public final class UDPEdgeListener: EdgeListener {
         let bootstrap = DatagramBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPEdgeListener.receiveBufferSize))
             .channelOption(.maxMessagesPerRead, value: 16)
+            // Room for bursts: a node busy sealing for a moment must not lose what arrives meanwhile (the
+            // kernel caps these at net.core.rmem_max / wmem_max).
+            .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)
+            .channelOption(.socketOption(.so_sndbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -1,0 +1,116 @@
+import Logging
+import NIOCore
+import Plugins
+import Transports
+import XCTest
+
+@testable import WOWKit
+
+/// A recording device: what the virtual network wrote to the host.
+final class RecordingDevice: PacketDevice {
+    var written: [ByteBuffer] = []
+    func write(_ packet: ByteBuffer) { written.append(packet) }
+}
+
+/// IP over the overlay between simulated secured nodes (memory transport, virtual time): packets reach the
+/// holder of their destination IP, a forged source is dropped, an absent IP is reported by ICMP.
+final class VirtualInterfaceTests: XCTestCase {
+    private let scheduler = SimulationScheduler()
+    private lazy var memory = MemoryNetwork(scheduler: scheduler, seed: 11)
+    private let members = TestNetwork()
+
+    private struct Member {
+        var node: Node
+        var interface: VirtualInterface
+        var device: RecordingDevice
+        var ip: VirtualIP
+    }
+
+    private func makeNode(_ name: String, ip: VirtualIP?, bootstrap: [TransportURI]) throws -> Node {
+        let host = memory.addHost()
+        var transports = TransportRegistry()
+        let memory = self.memory
+        transports.register(scheme: "memory") { _, _ in memory.makeListener(host: host) }
+        var overlords = OverlordRegistry()
+        PluginCatalog.registerOverlords(in: &overlords)
+        var config = NodeConfig(name: name, transports: [.init(name: "memory")],
+                                overlords: [.init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far")],
+                                bootstrap: bootstrap)
+        var secured = NodeConfig.Secured(credentials: try members.member(name, virtualIPs: ip.map { [$0] } ?? []))
+        secured.channel.deterministicKeys = true
+        config.security = .secured(secured)
+        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(ip?.value ?? 99)),
+                        transports: transports, overlords: overlords, logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
+        let scheduler = self.scheduler
+        node.wallClock = { TestNetwork.unixTime + scheduler.now.nanoseconds / 1_000_000_000 }
+        try node.start()
+        return node
+    }
+
+    /// `count` members at 100.64.0.1... joined in a ring.
+    private func ring(_ count: Int) throws -> [Member] {
+        var members: [Member] = []
+        for index in 1...count {
+            let ip = VirtualIP(0x6440_0000 + UInt32(index))
+            let node = try makeNode("m\(index)", ip: ip, bootstrap: members.first?.node.info.uris ?? [])
+            let device = RecordingDevice()
+            let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())
+            members.append(Member(node: node, interface: interface, device: device, ip: ip))
+            scheduler.run(for: .milliseconds(500))
+        }
+        scheduler.run(for: .seconds(10))
+        return members
+    }
+
+    func testPacketsReachTheHolderOfTheirDestinationIPAndBack() throws {
+        let ring = try ring(12)
+        let (a, b) = (ring[0], ring[7])
+        let request = VirtualNetworkTests.packet(from: a.ip, to: b.ip, payload: Array("ping".utf8))
+        a.interface.receiveFromDevice(request)
+        scheduler.run(for: .seconds(2))
+        XCTAssertEqual(b.device.written, [request], "delivered, unchanged, to the destination's device only")
+        XCTAssertTrue(ring.filter { $0.ip != b.ip }.allSatisfy { $0.device.written.isEmpty })
+        let reply = VirtualNetworkTests.packet(from: b.ip, to: a.ip, payload: Array("pong".utf8))
+        b.interface.receiveFromDevice(reply)
+        scheduler.run(for: .seconds(2))
+        XCTAssertEqual(a.device.written, [reply])
+        XCTAssertEqual(b.interface.network.stats.packetsToDevice, 1)
+    }
+
+    func testForgedSourceIPIsDropped() throws {
+        let ring = try ring(6)
+        let (liar, victim, target) = (ring[1], ring[2], ring[4])
+        // The liar's kernel would not send this; a modified node could. Sent as plain overlay data.
+        liar.node.send(data: VirtualNetworkTests.packet(from: victim.ip, to: target.ip), to: target.node.address)
+        scheduler.run(for: .seconds(2))
+        XCTAssertTrue(target.device.written.isEmpty, "a packet claiming another member's IP never reaches the host")
+        XCTAssertEqual(target.node.stats.drops["vnet_spoofed_source"], 1)
+        // The same node sending from its own IP gets through.
+        liar.node.send(data: VirtualNetworkTests.packet(from: liar.ip, to: target.ip), to: target.node.address)
+        scheduler.run(for: .seconds(2))
+        XCTAssertEqual(target.device.written.count, 1)
+    }
+
+    func testPacketForAnIPNoNodeHoldsGetsICMPHostUnreachable() throws {
+        let ring = try ring(5)
+        let absent = VirtualIP("100.64.3.3")!
+        ring[0].interface.receiveFromDevice(VirtualNetworkTests.packet(from: ring[0].ip, to: absent))
+        scheduler.run(for: .seconds(3))
+        let icmp = try XCTUnwrap(ring[0].device.written.first, "an ICMP error comes back to the sender's host")
+        guard case .success(let header) = IPv4Packet.header(of: icmp) else { return XCTFail("not IPv4") }
+        XCTAssertEqual(header.source, absent)
+        XCTAssertEqual(header.destination, ring[0].ip)
+        XCTAssertEqual(Array(icmp.readableBytesView)[20...21], [3, 1])
+    }
+
+    func testInterfaceNeedsASecuredNodeWithAVirtualIPInThePrefix() throws {
+        let routerOnly = try makeNode("router", ip: nil, bootstrap: [])
+        XCTAssertThrowsError(try VirtualInterface(node: routerOnly, device: RecordingDevice(), settings: .init())) {
+            XCTAssertEqual($0 as? VirtualNetworkError, .noVirtualIP(certificate: "router"))
+        }
+        let member = try makeNode("ten", ip: VirtualIP("10.1.2.3"), bootstrap: [])
+        XCTAssertThrowsError(try VirtualInterface(node: member, device: RecordingDevice(), settings: .init())) {
+            XCTAssertEqual($0 as? VirtualNetworkError, .outsidePrefix(ip: VirtualIP("10.1.2.3")!, prefix: .default))
+        }
+    }
+}
