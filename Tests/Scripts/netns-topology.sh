@@ -4,6 +4,9 @@
 #   netns-topology.sh up NAME...   create the WAN and the named parts (idempotent only after `down`)
 #   netns-topology.sh down         kill every process in a wowt-* namespace and delete those namespaces
 #   netns-topology.sh list         the wowt-* namespaces that exist
+#   netns-topology.sh move HOST ROUTER NET
+#                                  move host wowt-HOST to a new LAN port of router wowt-ROUTER, addresses
+#                                  NET.2 (host) and NET.1 (router): a machine carried to another site
 #
 # Parts (every namespace is named wowt-*, every underlay address is in 198.18.0.0/15):
 #
@@ -15,6 +18,8 @@
 #           wowt-site2  198.19.2.2
 #   fw      wowt-fw     198.18.0.13 | 198.19.3.1   NAT and firewall: forwards out only TCP to port 443
 #           wowt-site3  198.19.3.2                  (no UDP at all), in only established/related
+#   site5   wowt-nat5   198.18.0.15 | 198.19.5.1   port-restricted NAT like site1 (a third site)
+#           wowt-site5  198.19.5.2
 #   sym     wowt-nat4   198.18.0.14 | 198.19.4.1   symmetric NAT: MASQUERADE --random-fully picks a new
 #           wowt-site4  198.19.4.2                  random port for every remote (endpoint-dependent mapping)
 #
@@ -62,22 +67,39 @@ public_host() {
     wan_port "${PREFIX}$1" "$2"
 }
 
+# lan_port ROUTER HOST PORT NET: a veth from ROUTER's PORT (NET.1/24) to HOST's eth0 (NET.2/24, default route
+# through the router); the router lets back in only what belongs to connections from that LAN.
+lan_port() {
+    local router=$1 host=$2 port=$3 net=$4
+    ip -n "${router}" link add "${port}" type veth peer name eth0 netns "${host}"
+    ip -n "${router}" addr add "${net}.1/24" dev "${port}"
+    ip -n "${router}" link set "${port}" up
+    ip -n "${host}" addr add "${net}.2/24" dev eth0
+    ip -n "${host}" link set eth0 up
+    ip -n "${host}" route add default via "${net}.1"
+    ns "${router}" iptables -A FORWARD -i eth0 -o "${port}" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+}
+
 # site ROUTER HOST WAN_ADDRESS LAN_NET: a router on the WAN doing MASQUERADE, a host on its LAN LAN_NET.1/.2.
 site() {
     local router=${PREFIX}$1 host=${PREFIX}$2 wan_address=$3 net=$4
     make_ns "${router}"
     make_ns "${host}"
     wan_port "${router}" "${wan_address}"
-    ip -n "${router}" link add lan0 type veth peer name eth0 netns "${host}"
-    ip -n "${router}" addr add "${net}.1/24" dev lan0
-    ip -n "${router}" link set lan0 up
-    ip -n "${host}" addr add "${net}.2/24" dev eth0
-    ip -n "${host}" link set eth0 up
-    ip -n "${host}" route add default via "${net}.1"
     ns "${router}" sysctl -qw net.ipv4.ip_forward=1
     ns "${router}" iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
     ns "${router}" iptables -P FORWARD DROP
-    ns "${router}" iptables -A FORWARD -i eth0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    lan_port "${router}" "${host}" lan0 "${net}"
+}
+
+# move HOST ROUTER NET: HOST's eth0 goes away (with its addresses and routes) and comes back on a new port of
+# ROUTER, which forwards it out like its own LAN.
+move() {
+    local host=${PREFIX}$1 router=${PREFIX}$2 net=$3 port
+    port="lan$(($(ip -n "${PREFIX}$2" -o link show | grep -c ' lan') ))"
+    ip -n "${host}" link del eth0
+    lan_port "${router}" "${host}" "${port}" "${net}"
+    ns "${router}" iptables -A FORWARD -i "${port}" -o eth0 -j ACCEPT
 }
 
 up_part() {
@@ -96,13 +118,17 @@ up_part() {
             site fw site3 198.18.0.13 198.19.3
             ns "${PREFIX}fw" iptables -A FORWARD -i lan0 -o eth0 -p tcp --dport 443 -j ACCEPT
             ;;
+        site5)
+            site nat5 site5 198.18.0.15 198.19.5
+            ns "${PREFIX}nat5" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
+            ;;
         sym)
             site nat4 site4 198.18.0.14 198.19.4
             ns "${PREFIX}nat4" iptables -t nat -R POSTROUTING 1 -o eth0 -j MASQUERADE --random-fully
             ns "${PREFIX}nat4" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
             ;;
         *)
-            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, fw, sym)" >&2
+            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, site5, fw, sym)" >&2
             return 2
             ;;
     esac
@@ -127,14 +153,18 @@ down() {
 case "${1:-}" in
     up)
         shift
-        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, fw, sym)" >&2; exit 2; }
+        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, site5, fw, sym)" >&2; exit 2; }
         wan
         for part in "$@"; do up_part "${part}"; done
         ;;
     down) down ;;
     list) namespaces ;;
+    move)
+        [[ $# -eq 4 ]] || { echo "usage: $0 move HOST ROUTER NET (e.g. move site2 nat5 198.19.6)" >&2; exit 2; }
+        move "$2" "$3" "$4"
+        ;;
     *)
-        echo "usage: $0 up NAME... | down | list" >&2
+        echo "usage: $0 up NAME... | down | list | move HOST ROUTER NET" >&2
         exit 2
         ;;
 esac

@@ -2,183 +2,22 @@ import Foundation
 import WOWKit
 import XCTest
 
-/// `wow run` processes in Linux network namespaces with real NATs and firewalls (iptables), built by
-/// `Tests/Scripts/netns-topology.sh` (topology and manual use: `docs/testing.md`). Needs root, `ip` and
-/// `iptables`; without them the tests skip, except under CI (`CI=true`), where they fail.
-///
-/// Every namespace is named `wowt-*` and every underlay address is in 198.18.0.0/15. Each test first removes
-/// what a crashed earlier run left, and its teardown blocks stop the nodes it started (by PID) and delete the
-/// namespaces, also when the test fails.
+/// `wow run` processes in Linux network namespaces with real NATs and firewalls (`NamespaceLab`): joining
+/// through NATs, a firewall that lets out only TLS on 443, and a relay between NATs that cannot be punched.
 final class NamespaceTests: XCTestCase {
-    private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Scripts/netns-topology.sh").path
+    private lazy var lab = NamespaceLab(self)
 
-    private var wowBinary: URL { WowExecutable.url }
-
-    private var directory = ""
-    private var ipPath = ""
-    private var logs: [(name: String, path: String)] = []
-    /// The test network's authority; every node is a member (as operators run them).
-    private let authority = NetworkAuthorityKey.create(name: "netns", now: SystemClock.unixTime())
-
-    /// The `security` line of node `name`'s config; `startNode` writes the files it names.
-    private static func membership(_ name: String) -> String {
-        "security: { ca: ca.crt, certificate: \(name).crt, key: \(name).key }"
-    }
-
-    /// Writes `ca.crt`, `<name>.key` and `<name>.crt` (a certificate valid for a day) next to the configs.
-    private func issueCredentials(for name: String) throws {
-        let identity = NodeIdentity.generate()
-        let now = SystemClock.unixTime()
-        let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
-                                              notBefore: now - 60, notAfter: now + 86_400, serial: UInt64(logs.count))
-        try CredentialFile.write(authority.authority.encoded, as: .authority, to: directory + "/ca.crt", replacing: true)
-        try CredentialFile.write(identity.encoded, as: .nodeKey, to: directory + "/\(name).key", replacing: true)
-        try CredentialFile.write(certificate.encoded, as: .certificate, to: directory + "/\(name).crt", replacing: true)
-    }
-
-    // MARK: Preconditions
-
-    /// Skips (or, under CI, fails) unless this is root with `ip`, `iptables` and a built `wow`.
-    private func requireEnvironment() throws {
-        func unavailable(_ reason: String) throws -> Never {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                XCTFail("namespace tests cannot run under CI: \(reason)")
-                throw XCTSkip("failed above: \(reason)")
-            }
-            throw XCTSkip("namespace tests need \(reason)")
-        }
-        #if !os(Linux)
-        try unavailable("Linux network namespaces")
-        #else
-        guard getuid() == 0 else { try unavailable("root (they create network namespaces and iptables rules)") }
-        guard let ip = Self.tool("ip") else { try unavailable("the `ip` command (iproute2)") }
-        guard Self.tool("iptables") != nil else { try unavailable("the `iptables` command") }
-        guard FileManager.default.isExecutableFile(atPath: wowBinary.path) else {
-            try unavailable("the wow executable, not built at \(wowBinary.path)")
-        }
-        ipPath = ip
-        #endif
-    }
-
-    private static func tool(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        return directories.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    // MARK: Topology and processes
-
-    @discardableResult
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        try WowExecutable.run(URL(fileURLWithPath: executable), arguments)
-    }
-
-    /// Removes leftovers of an earlier run, builds `parts` (see the script), and registers their removal.
-    private func topology(_ parts: [String]) throws {
-        try requireEnvironment()
-        directory = NSTemporaryDirectory() + "wowt-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let down = try run("/bin/bash", [Self.script, "down"])
-        XCTAssertEqual(down.status, 0, "removing leftover namespaces failed: \(down.output)")
-        // Registered first, so it runs last, after the nodes' teardown blocks.
-        addTeardownBlock { [directory, script = Self.script] in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script, "down"]
-            try? process.run()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-        let up = try run("/bin/bash", [Self.script, "up"] + parts)
-        guard up.status == 0 else {
-            XCTFail("netns-topology.sh up \(parts.joined(separator: " ")) failed: \(up.output)")
-            throw XCTSkip("failed above")
-        }
-    }
-
-    /// Starts `wow run` in namespace `wowt-<namespace>` with `config`; returns its control socket path.
+    private func topology(_ parts: [String]) throws { try lab.topology(parts) }
     private func startNode(_ name: String, in namespace: String, config: String) throws -> String {
-        let configPath = directory + "/\(name).yml"
-        let control = directory + "/\(name).sock"
-        let logPath = directory + "/\(name).log"
-        try issueCredentials(for: name)
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let process = Process()
-        // `ip netns exec` enters the namespace and execs wow in the same process, so the PID is wow's.
-        process.executableURL = URL(fileURLWithPath: ipPath)
-        process.arguments = ["netns", "exec", "wowt-\(namespace)", wowBinary.path, "run", "--config", configPath,
-                             "--control", control, "--log-level", Self.logLevel]
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        logs.append((name, logPath))
-        let pid = process.processIdentifier
-        addTeardownBlock {
-            if process.isRunning {
-                kill(pid, SIGTERM)
-                let deadline = Date().addingTimeInterval(3)
-                while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-                if process.isRunning { kill(pid, SIGKILL) }
-                process.waitUntilExit()
-            }
-            try? log.close()
-        }
-        return control
+        try lab.startNode(name, in: namespace, config: config).control
     }
-
-    private func status(_ control: String) -> [String: Any]? {
-        guard let result = try? run(wowBinary.path, ["status", "--control", control, "--json"]), result.status == 0
-        else { return nil }
-        return try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-    }
-
-    private func connections(_ control: String) -> [[String: Any]] {
-        status(control)?["connections"] as? [[String: Any]] ?? []
-    }
-
-    private func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        return condition()
-    }
-
-    /// The nodes' statuses and the tail of their logs, for a failure message.
-    private func diagnostics(_ controls: [String: String]) -> String {
-        var text = ""
-        for (name, control) in controls.sorted(by: { $0.key < $1.key }) {
-            let json = (try? run(wowBinary.path, ["status", "--control", control]))?.output ?? "no status"
-            text += "\n--- \(name) status:\n\(json)"
-        }
-        for (name, path) in logs {
-            let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
-            text += "\n--- \(name) log (last \(Self.logLines) lines):\n"
-                + lines.suffix(Self.logLines).joined(separator: "\n")
-        }
-        return text
-    }
-
-    private static func hasStructuredType(_ connection: [String: Any]) -> Bool {
-        let types = (connection["local_types"] as? [String] ?? []) + (connection["remote_types"] as? [String] ?? [])
-        return types.contains { $0.hasPrefix("structured") }
-    }
-
-    /// The nodes' log level and how many of the last log lines a failure message shows: `debug` and 40, or
-    /// `WOWT_LOG_LEVEL` and `WOWT_LOG_LINES` from the environment (e.g. `trace` and 400 to debug a failure).
-    private static let logLevel = ProcessInfo.processInfo.environment["WOWT_LOG_LEVEL"] ?? "debug"
-    private static let logLines = ProcessInfo.processInfo.environment["WOWT_LOG_LINES"].flatMap { Int($0) } ?? 40
-
-    /// Timers short enough for a test: a lost handshake is retried after 0.5 s.
-    private static let timers = """
-        linking: { reply_timeout_ms: 500, attempts_per_uri: 2, retry_backoff_ms: 100 }
-        liveness: { ping_interval_s: 2, dead_after_s: 6 }
-
-        """
+    private func status(_ control: String) -> [String: Any]? { lab.status(control) }
+    private func connections(_ control: String) -> [[String: Any]] { lab.connections(control) }
+    private func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool { lab.waitFor(timeout, condition) }
+    private func diagnostics(_ controls: [String: String]) -> String { lab.diagnostics(controls) }
+    private static func membership(_ name: String) -> String { NamespaceLab.membership(name) }
+    private static let timers = NamespaceLab.timers
+    private static func hasStructuredType(_ connection: [String: Any]) -> Bool { NamespaceLab.hasStructuredType(connection) }
 
     /// A node config: udp on `listen`, the test timers, and `bootstrap` if any.
     private static func udpNode(_ name: String, listen: String, bootstrap: [String] = []) -> String {
