@@ -56,14 +56,17 @@ public final class TunDevice: PacketDevice {
     /// Reads packets on `loop` and hands each to `receive` there. Call once, off the loop; `receive` is called
     /// on `loop` only.
     public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer) -> Void) throws {
-        // The pipe channel only reads; it owns the descriptor and closes it with itself.
+        // The pipe channel tells us when the device is readable and reads the first packet; the handler then
+        // drains the device itself. A TUN read returns one packet and epoll is edge-triggered, so a channel
+        // that stops after a read shorter than its buffer (right for a byte stream) would leave the rest
+        // queued until the next packet arrives.
         let capacity = max(settings.mtu, 2048)
         let channel = try NIOPipeBootstrap(group: loop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: capacity))
-            .channelOption(.maxMessagesPerRead, value: 64)
-            .channelInitializer { channel in
+            .channelInitializer { [descriptor] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TunReadHandler(receive: receive))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TunReadHandler(descriptor: descriptor, capacity: capacity, receive: receive))
                 }
             }
             .takingOwnershipOfDescriptor(input: descriptor)
@@ -176,15 +179,41 @@ private struct InterfaceRequest {
     }
 }
 
-/// Hands each packet read from the device to the virtual network.
+/// Hands each packet read from the device to the virtual network, draining the device at each wakeup.
 private final class TunReadHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
+    let descriptor: CInt
+    let capacity: Int
     let receive: (ByteBuffer) -> Void
+    let allocator = ByteBufferAllocator()
+    /// Packets read per wakeup before yielding to the loop's other work (then the drain continues in a task).
+    static let batch = 128
 
-    init(receive: @escaping (ByteBuffer) -> Void) { self.receive = receive }
+    init(descriptor: CInt, capacity: Int, receive: @escaping (ByteBuffer) -> Void) {
+        self.descriptor = descriptor
+        self.capacity = capacity
+        self.receive = receive
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         receive(unwrapInboundIn(data))
+        drain(context: context)
+    }
+
+    private func drain(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        for _ in 0..<TunReadHandler.batch {
+            var buffer = allocator.buffer(capacity: capacity)
+            let count = buffer.withUnsafeMutableWritableBytes { bytes in
+                Glibc.read(descriptor, bytes.baseAddress, bytes.count)
+            }
+            guard count > 0 else { return }  // EAGAIN: drained (errors surface on the channel's own read).
+            buffer.moveWriterIndex(forwardBy: count)
+            receive(buffer)
+        }
+        // More may be queued and no new edge may come: continue after the loop's other work.
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.0.drain(context: bound.value.1) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

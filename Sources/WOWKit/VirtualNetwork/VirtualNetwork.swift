@@ -35,8 +35,10 @@ public struct VirtualNetwork {
     /// Bytes the overlay adds to an IP packet on its longest path (a relayed connection).
     public static let longestEncapsulation = 2 * (SecureFrame.sealedOverhead + 2 + RoutedHeader.byteCount)
         + TunnelFrame.overhead
-    /// The smallest MTU allowed (IPv4's minimum reassembly size is 576; 1280 is IPv6's minimum).
-    public static let mtuRange = 576...65_535
+    /// MTUs allowed: from IPv4's minimum reassembly size up to what still fits one UDP datagram (65,507
+    /// bytes) on the longest path. Above the default, the underlay fragments encapsulated packets: much
+    /// faster where that is free (a LAN, one host), worse where fragments get lost (docs/virtual-network.md).
+    public static let mtuRange = 576...(65_507 - longestEncapsulation)
 
     /// What to do with a packet.
     public enum Action: Equatable {

@@ -1,0 +1,204 @@
+import Foundation
+import WOWKit
+import XCTest
+
+/// The virtual network for real (`NamespaceLab`): three sites, each behind its own port-restricted NAT, and a
+/// public router node. Unmodified programs (ping, iperf3, a checksummed TCP stream) talk between the sites'
+/// virtual IPs over TUN devices; a shortcut forms between the nodes that talk; a forged source never leaves;
+/// a node carried to another site keeps its IP and its TCP stream.
+final class VirtualNetworkNamespaceTests: XCTestCase {
+    private lazy var lab = NamespaceLab(self)
+
+    /// Each site's node and its virtual IP.
+    private static let ips = ["site1": "100.64.0.1", "site2": "100.64.0.2", "site5": "100.64.0.5"]
+    private static let tools = ["ping", "iperf3", "python3"]
+
+    /// The public router node: no virtual IP, no TUN device; it carries the ring and relays.
+    private func startRouter() throws -> String {
+        let control = try lab.startNode("router", in: "boot", config: """
+            node: { name: router }
+            \(NamespaceLab.membership("router"))
+            transports:
+              - scheme: udp
+                settings: { listen: "198.18.0.1:4000" }
+              - scheme: relay
+            \(Self.overlords)
+            \(NamespaceLab.timers)
+            """).control
+        guard lab.waitFor(10, { lab.status(control) != nil }) else {
+            XCTFail("the router never answered" + lab.diagnostics([:]))
+            throw XCTSkip("failed above")
+        }
+        return control
+    }
+
+    private static let overlords = """
+        overlords:
+          - name: leaf
+          - name: structured.near
+          - name: structured.far
+        """
+
+    /// A site node with its TUN device (`wow0`, its virtual IP), bootstrapping through the router.
+    private func startSite(_ site: String) throws -> NamespaceLab.NodeProcess {
+        let ip = try XCTUnwrap(Self.ips[site].flatMap(VirtualIP.init))
+        return try lab.startNode(site, in: site, config: """
+            node: { name: \(site) }
+            \(NamespaceLab.membership(site))
+            bootstrap: ["udp://198.18.0.1:4000"]
+            transports:
+              - scheme: udp
+                settings: { listen: "0.0.0.0:4000" }
+              - scheme: relay
+            \(Self.overlords)
+            virtual_network: { device: wow0 }
+            \(NamespaceLab.timers)
+            """, virtualIPs: [ip])
+    }
+
+    /// Pings `ip` from `site` until one answer comes (the ring carries it), up to `timeout` seconds.
+    private func reachable(_ ip: String, from site: String, timeout: TimeInterval = 30) -> Bool {
+        lab.waitFor(timeout) { (try? lab.exec(in: site, ["ping", "-c", "1", "-W", "1", ip]))?.status == 0 }
+    }
+
+    /// `count` pings from `site` to `ip`, 0.2 s apart: how many were answered.
+    private func answered(_ count: Int, to ip: String, from site: String) throws -> Int {
+        let result = try lab.exec(in: site, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", ip])
+        guard let match = result.output.firstMatch(of: /(\d+) received/), let received = Int(match.1) else {
+            XCTFail("unexpected ping output: \(result.output)")
+            return 0
+        }
+        return received
+    }
+
+    private func drops(_ control: String) -> [String: Int] {
+        lab.status(control)?["drops"] as? [String: Int] ?? [:]
+    }
+
+    private func shortcut(_ control: String, to peer: String) -> [String: Any]? {
+        lab.connections(control).first {
+            $0["peer"] as? String == peer
+                && (($0["local_types"] as? [String] ?? []) + ($0["remote_types"] as? [String] ?? [])).contains("structured.shortcut")
+        }
+    }
+
+    func testUnmodifiedProgramsTalkBetweenThreeNATedSites() throws {
+        try lab.topology(["boot", "site1", "site2", "site5"], tools: Self.tools)
+        let router = try startRouter()
+        var controls = ["router": router]
+        for site in ["site1", "site2", "site5"] { controls[site] = try startSite(site).control }
+        let started = Date()
+        for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
+            let ok = reachable(Self.ips[to]!, from: from)
+            XCTAssertTrue(ok, "\(from) never reached \(to)'s virtual IP" + lab.diagnostics(controls))
+            guard ok else { return }
+        }
+        print("VirtualNetworkNamespaceTests: all three sites routable \(String(format: "%.2f", Date().timeIntervalSince(started))) s after start")
+
+        // A shortcut between the two that talk: time from their first packet to a direct connection.
+        let site2Address = try XCTUnwrap(lab.status(controls["site2"]!)?["address"] as? String)
+        let pinger = try lab.background("ping-1-2", in: "site1", ["ping", "-i", "0.05", Self.ips["site2"]!])
+        let trafficStarted = Date()
+        let formed = lab.waitFor(15) { shortcut(controls["site1"]!, to: site2Address) != nil }
+        let shortcutTime = Date().timeIntervalSince(trafficStarted)
+        pinger.stop()
+        XCTAssertTrue(formed, "no shortcut between site1 and site2 under traffic" + lab.diagnostics(controls))
+        print("VirtualNetworkNamespaceTests: shortcut site1-site2 \(String(format: "%.2f", shortcutTime)) s after the first packet "
+              + "(status polled every 0.2 s)")
+        let uri = shortcut(controls["site1"]!, to: site2Address)?["remote_uri"] as? String ?? ""
+        XCTAssertTrue(uri.contains("198.18.0.12"), "the shortcut goes straight to site2's NAT, not through the router: \(uri)")
+
+        // Unmodified ping between every pair, every answer back.
+        for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
+            XCTAssertEqual(try answered(10, to: Self.ips[to]!, from: from), 10, "\(from) -> \(to)" + lab.diagnostics(controls))
+        }
+
+        // iperf3, one TCP stream for 3 s.
+        let server = try lab.background("iperf3-server", in: "site2", ["iperf3", "-s", "-1", "-B", Self.ips["site2"]!])
+        defer { server.stop() }
+        XCTAssertTrue(lab.waitFor(5) { (try? lab.exec(in: "site2", ["ss", "-ltn"]))?.output.contains(":5201") == true })
+        let iperf = try lab.exec(in: "site1", ["iperf3", "-c", Self.ips["site2"]!, "-t", "3", "-J"])
+        XCTAssertEqual(iperf.status, 0, iperf.output)
+        let report = try JSONSerialization.jsonObject(with: Data(iperf.output.utf8)) as? [String: Any]
+        let received = ((report?["end"] as? [String: Any])?["sum_received"] as? [String: Any])
+        let bytes = received?["bytes"] as? Double ?? 0
+        XCTAssertGreaterThan(bytes, 0, "iperf3 carried nothing: \(iperf.output)")
+        print("VirtualNetworkNamespaceTests: iperf3 site1 -> site2 \(String(format: "%.0f", (received?["bits_per_second"] as? Double ?? 0) / 1e6)) Mbit/s "
+              + "(debug or release build as tested; see BENCHMARKS.md for the benchmark)")
+
+        // A packet with a forged source (site5's IP) written into site1's device never leaves site1.
+        let before = drops(controls["site1"]!)["vnet_foreign_source"] ?? 0
+        let forge = """
+            import socket, struct
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            header = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 28, 1, 0, 64, 17, 0,
+                                 socket.inet_aton('\(Self.ips["site5"]!)'), socket.inet_aton('\(Self.ips["site2"]!)'))
+            s.sendto(header + struct.pack('!HHHH', 9, 9, 8, 0), ('\(Self.ips["site2"]!)', 0))
+            """
+        let sent = try lab.exec(in: "site1", ["python3", "-c", forge])
+        XCTAssertEqual(sent.status, 0, sent.output)
+        XCTAssertTrue(lab.waitFor(5) { (drops(controls["site1"]!)["vnet_foreign_source"] ?? 0) > before },
+                      "site1 did not drop the forged packet: \(drops(controls["site1"]!))")
+        XCTAssertNil(drops(controls["site2"]!)["vnet_spoofed_source"], "nothing forged reached site2")
+    }
+
+    /// A node carried to another site (its host's link moved from site2's NAT to site5's, its process
+    /// stopped and started again with the same identity) keeps its virtual IP, and a TCP stream to it from
+    /// site1 goes on: every byte arrives, in order, checksummed.
+    func testNodeMovedToAnotherSiteKeepsItsIPAndItsTCPStream() throws {
+        try lab.topology(["boot", "site1", "site2", "site5"], tools: Self.tools)
+        let router = try startRouter()
+        let site1 = try startSite("site1")
+        var site2 = try startSite("site2")
+        var controls = ["router": router, "site1": site1.control, "site2": site2.control]
+        XCTAssertTrue(reachable(Self.ips["site2"]!, from: "site1"), "site1 never reached site2" + lab.diagnostics(controls))
+
+        let directory = lab.directory
+        let total = 16 << 20, rate = 1 << 20
+        let receiver = try lab.background("stream-receiver", in: "site2", [
+            "python3", NamespaceLab.streamScript, "receive", "--listen", "\(Self.ips["site2"]!):5001",
+            "--result", directory + "/received.json"])
+        defer { receiver.stop() }
+        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received.json.listening") })
+        let sender = try lab.background("stream-sender", in: "site1", [
+            "python3", NamespaceLab.streamScript, "send", "--to", "\(Self.ips["site2"]!):5001", "--bytes", "\(total)",
+            "--rate", "\(rate)", "--result", directory + "/sent.json"])
+        defer { sender.stop() }
+        func progress() -> Int {
+            let data = FileManager.default.contents(atPath: directory + "/received.json.progress") ?? Data()
+            return (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["bytes"] as? Int ?? 0
+        }
+        XCTAssertTrue(lab.waitFor(20) { progress() > 4 << 20 }, "the stream did not get going" + lab.diagnostics(controls))
+
+        // The move: stop the node, carry its host to site5's NAT, start it again there.
+        let moved = Date()
+        site2.background.stop()
+        try lab.script(["move", "site2", "nat5", "198.19.6"])
+        site2 = try startSite("site2")
+        controls["site2"] = site2.control
+        XCTAssertTrue(lab.waitFor(10) { lab.status(site2.control) != nil }, "site2 did not come back" + lab.diagnostics(controls))
+        print("VirtualNetworkNamespaceTests: site2 stopped, moved and started in \(String(format: "%.2f", Date().timeIntervalSince(moved))) s")
+
+        let finished = lab.waitFor(90) {
+            FileManager.default.fileExists(atPath: directory + "/received.json")
+                && FileManager.default.fileExists(atPath: directory + "/sent.json")
+        }
+        XCTAssertTrue(finished, "the stream did not finish after the move (received \(progress()) of \(total) bytes)"
+                      + lab.diagnostics(controls))
+        guard finished else { return }
+        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent.json"))) as? [String: Any])
+        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received.json"))) as? [String: Any])
+        XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
+        XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
+        let gap = received["longest_gap_s"] as? Double ?? -1
+        print("VirtualNetworkNamespaceTests: migration: \(total) bytes intact; longest pause in the stream \(String(format: "%.2f", gap)) s")
+        // It really moved: peers now see it behind site5's NAT.
+        let site2Address = try XCTUnwrap(lab.status(site2.control)?["address"] as? String)
+        let seenAtNewSite = lab.waitFor(10) {
+            lab.connections(router).contains {
+                $0["peer"] as? String == site2Address && ($0["remote_uri"] as? String)?.contains("198.18.0.15") == true
+            }
+        }
+        XCTAssertTrue(seenAtNewSite, "the router does not see site2 behind site5's NAT" + lab.diagnostics(controls))
+    }
+}
