@@ -75,6 +75,10 @@ final class VirtualInterfaceTests: XCTestCase {
         scheduler.run(for: .seconds(2))
         XCTAssertEqual(a.device.written, [reply])
         XCTAssertEqual(b.interface.network.stats.packetsToDevice, 1)
+        let status = try XCTUnwrap(b.node.status().virtual_network, "wow status shows the device")
+        XCTAssertEqual(status.ip, "100.64.0.8")
+        XCTAssertEqual(status.packets_to_device, 1)
+        XCTAssertEqual(status.packets_from_device, 1)
     }
 
     func testForgedSourceIPIsDropped() throws {

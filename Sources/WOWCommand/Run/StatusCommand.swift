@@ -83,6 +83,11 @@ struct StatusCommand: ParsableCommand {
             lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
         lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)")
+        if let vnet = s.virtual_network {
+            lines.append("virtual network: \(vnet.device) \(vnet.ip) in \(vnet.prefix), MTU \(vnet.mtu); packets from/to "
+                         + "device \(vnet.packets_from_device)/\(vnet.packets_to_device), bytes "
+                         + "\(vnet.bytes_from_device)/\(vnet.bytes_to_device), ICMP errors sent \(vnet.icmp_sent)")
+        }
         if !s.drops.isEmpty {
             lines.append("drops: " + s.drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }

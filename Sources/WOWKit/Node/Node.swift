@@ -34,6 +34,8 @@ public final class Node {
     public var onForward: ((RoutedPacket) -> Void)?
     /// Told of link latencies and delivered hop counts as they happen (metrics). Held weakly.
     public weak var observer: (any NodeObserver)?
+    /// The node's interface on the virtual network, when it has one (for its status). Held weakly.
+    public internal(set) weak var virtualInterface: VirtualInterface?
 
     private let transportRegistry: TransportRegistry
     private let overlordRegistry: OverlordRegistry

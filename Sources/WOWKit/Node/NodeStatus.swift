@@ -29,6 +29,19 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var end_to_end_sessions: Int
     }
 
+    /// The node's TUN device and what crossed it: nil without a virtual network.
+    public struct VirtualNetworkStatus: Codable, Sendable, Equatable {
+        public var device: String
+        public var ip: String
+        public var prefix: String
+        public var mtu: Int
+        public var packets_from_device: Int
+        public var bytes_from_device: Int
+        public var packets_to_device: Int
+        public var bytes_to_device: Int
+        public var icmp_sent: Int
+    }
+
     public var name: String
     public var address: String
     public var uptime_s: Double
@@ -46,6 +59,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var left_neighbour: String?
     public var right_neighbour: String?
     public var security: SecurityStatus?
+    public var virtual_network: VirtualNetworkStatus?
 }
 
 extension Node {
@@ -75,6 +89,15 @@ extension Node {
                     certificate_expires: certificate.notAfter, virtual_ips: certificate.virtualIPs.map(\.description),
                     secure_edges: edgeChannels.values.filter(\.isEstablished).count,
                     end_to_end_sessions: peerChannels.values.filter(\.isEstablished).count)
+            },
+            virtual_network: virtualInterface.map { interface in
+                let network = interface.network, stats = network.stats
+                return NodeStatus.VirtualNetworkStatus(
+                    device: network.settings.deviceName, ip: network.localIP.description,
+                    prefix: network.settings.prefix.description, mtu: network.settings.mtu,
+                    packets_from_device: stats.packetsFromDevice, bytes_from_device: stats.bytesFromDevice,
+                    packets_to_device: stats.packetsToDevice, bytes_to_device: stats.bytesToDevice,
+                    icmp_sent: stats.icmpSent)
             })
     }
 }

@@ -22,6 +22,7 @@ public final class VirtualInterface {
         self.network = VirtualNetwork(settings: settings, localIP: ip, networkID: credentials.authority.network)
         node.onDeliver = { [weak self] header, payload in self?.receiveFromOverlay(header, payload) }
         node.onRoutingError = { [weak self] error in self?.undeliverable(error) }
+        node.virtualInterface = self
     }
 
     public var localIP: VirtualIP { network.localIP }
