@@ -195,10 +195,12 @@ public struct SecureChannel {
                                        capacity: SecureFrame.sealedOverhead + plaintext.readableBytes)
         frame.writeInteger(session.remoteIndex, endianness: .big)
         frame.writeInteger(counter, endianness: .big)
-        let header = Array(frame.readableBytesView)
-        // AES.GCM.seal fails only for a bad key or nonce size; both are fixed here.
-        let box = plaintext.withUnsafeReadableBytes {
-            try! AES.GCM.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
+        // AES.GCM.seal fails only for a bad key or nonce size; both are fixed here. The header is read in
+        // place (no copy per frame).
+        let box = frame.withUnsafeReadableBytes { header in
+            plaintext.withUnsafeReadableBytes {
+                try! AES.GCM.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
+            }
         }
         frame.writeBytes(box.ciphertext)
         frame.writeBytes(box.tag)
@@ -206,9 +208,12 @@ public struct SecureChannel {
     }
 
     static func nonce(_ counter: UInt64) -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 12)
-        for shift in 0..<8 { bytes[4 + shift] = UInt8(truncatingIfNeeded: counter >> UInt64(8 * shift)) }
-        return try! AES.GCM.Nonce(data: bytes)  // 12 bytes: a size it accepts.
+        // 4 zero bytes, then the counter little-endian; built on the stack.
+        let words: (UInt32, UInt32, UInt32) = (0, UInt32(truncatingIfNeeded: counter).littleEndian,
+                                               UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
+        return Swift.withUnsafeBytes(of: words) { raw in
+            try! AES.GCM.Nonce(data: raw)  // 12 bytes: a size it accepts.
+        }
     }
 
     // MARK: - Receiving
@@ -274,16 +279,18 @@ public struct SecureChannel {
         case .replayed: return [.dropped("replayed")]
         case .tooOld: return [.dropped("outside_replay_window")]
         }
-        let header = frame.getBytes(at: frame.readerIndex, length: SecureFrame.sealedHeaderSize)!
         let body = reader.buffer
         let plaintext: ByteBuffer
         do {
-            plaintext = try body.withUnsafeReadableBytes { bytes in
-                let box = try AES.GCM.SealedBox(nonce: SecureChannel.nonce(counter),
-                                                ciphertext: bytes.dropLast(SecureFrame.tagSize),
-                                                tag: bytes.suffix(SecureFrame.tagSize))
-                let opened = try AES.GCM.open(box, using: session.receiveKey, authenticating: header)
-                return ByteBuffer(bytes: opened)
+            plaintext = try frame.withUnsafeReadableBytes { whole in
+                let header = UnsafeRawBufferPointer(rebasing: whole.prefix(SecureFrame.sealedHeaderSize))
+                return try body.withUnsafeReadableBytes { bytes in
+                    let box = try AES.GCM.SealedBox(nonce: SecureChannel.nonce(counter),
+                                                    ciphertext: bytes.dropLast(SecureFrame.tagSize),
+                                                    tag: bytes.suffix(SecureFrame.tagSize))
+                    let opened = try AES.GCM.open(box, using: session.receiveKey, authenticating: header)
+                    return ByteBuffer(bytes: opened)
+                }
             }
         } catch {
             return [.dropped("bad_tag")]
