@@ -330,7 +330,13 @@ public final class LocalDemo {
             throw Failure(reason: "none of the packets \(names[0]) and \(names[1]) sent over their shortcut arrived")
         }
         if result.hops_after.max > 1 {
-            throw Failure(reason: "packets between \(names[0]) and \(names[1]) still took up to \(result.hops_after.max) hops after their shortcut formed")
+            let held = try overlay.inspect { nodes, _ in
+                [(nodes[a], nodes[b]), (nodes[b], nodes[a])].map { node, other in
+                    node.table.connection(to: other.address).map { "\($0.types.map(\.name).sorted())" } ?? "none"
+                }
+            }
+            throw Failure(reason: "packets between \(names[0]) and \(names[1]) still took up to \(result.hops_after.max) hops after "
+                          + "their shortcut formed (connection types now: \(names[0]) \(held[0]), \(names[1]) \(held[1]))")
         }
     }
 
