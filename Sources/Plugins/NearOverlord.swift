@@ -89,7 +89,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
             return []
         case .neighboursLearned(let infos, _):
             return linkToNearer(infos, context: context)
-        case .linkFailed:
+        case .linkFailed, .dataExchanged:
             return []
         }
     }

@@ -46,6 +46,9 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Random exact-mode messages sent to measure delivery and hops.")
     var messages = 1000
 
+    @Option(help: "Flows started after the joins between random unconnected pairs (10 packets/s each way), to measure the time to their shortcuts.")
+    var flows = 0
+
     @Option(help: "Near neighbours per side (structured.near per_side).")
     var near = 2
 
@@ -97,6 +100,7 @@ struct SimCommand: ParsableCommand {
         guard settleS >= 30, settleS <= 86_400 else { throw ValidationError("--settle-s must be in [30, 86400]") }
         options.settle = .milliseconds(Int64(settleS * 1000))
         options.messages = messages
+        options.flows = flows
         options.nearPerSide = near
         options.secure = !insecure
         options.csvPath = csv
@@ -162,6 +166,9 @@ struct SimCommand: ParsableCommand {
         lines.append("  join -> far links (s): p50 \(f(r.join_far_s.p50))  p90 \(f(r.join_far_s.p90))  p99 \(f(r.join_far_s.p99))  (\(r.join_far_s.count) nodes)")
         for c in r.checks {
             lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node (\(c.connections_by_local_type.sorted { $0.key < $1.key }.map { "\($0.key) \(f($0.value, 1))" }.joined(separator: ", "))); \(c.connections_relayed) of \(c.connections_direct + c.connections_relayed) connections relayed (\(f(c.relayed_share * 100, 1))%, \(c.needless_relays) needless)")
+        }
+        if let s = r.shortcut_s {
+            lines.append("  first packet -> shortcut (s): p50 \(f(s.p50))  p90 \(f(s.p90))  p99 \(f(s.p99))  max \(f(s.max))  (\(s.count) of \(r.flows) flows)")
         }
         if r.churn_left + r.churn_joined > 0 { lines.append("  churn: \(r.churn_left) left, \(r.churn_joined) joined") }
         lines.append("  idle upkeep: \(f(r.idle_bytes_per_s_per_connection, 2)) bytes/s per connection")

@@ -10,7 +10,7 @@ final class OverlordSettingsTests: XCTestCase {
     }
 
     func testBuiltInOverlordsRegisterByName() {
-        XCTAssertEqual(registry().names, ["leaf", "structured.far", "structured.near"])
+        XCTAssertEqual(registry().names, ["leaf", "structured.far", "structured.near", "structured.shortcut"])
     }
 
     func testDefaultsApplyWhenSettingsAreEmpty() throws {
@@ -42,6 +42,38 @@ final class OverlordSettingsTests: XCTestCase {
         }
     }
 
+    func testShortcutSettingsDecodeFromSnakeCaseKeys() throws {
+        let yaml = "min_packets: 5\nidle_timeout_s: 30\nmax_shortcuts: 4\nretry_s: 2\nmax_retry_s: 20\nfallback_s: 1"
+        let settings = try PluginSettings(yaml: yaml).decode(ShortcutOverlord.Settings.self, for: ShortcutOverlord.name)
+        XCTAssertEqual(settings.minPackets, 5)
+        XCTAssertEqual(settings.idleTimeoutSeconds, 30)
+        XCTAssertEqual(settings.maxShortcuts, 4)
+        XCTAssertEqual(settings.retrySeconds, 2)
+        XCTAssertEqual(settings.maxRetrySeconds, 20)
+        XCTAssertEqual(settings.fallbackSeconds, 1)
+        let defaults = ShortcutOverlord.Settings()
+        XCTAssertEqual([defaults.minPackets, defaults.maxShortcuts], [2, 32])
+        XCTAssertEqual(defaults.idleTimeoutSeconds, 60)
+        let shortcut = try registry().makeOverlord(name: "structured.shortcut", settings: .empty)
+        XCTAssertEqual(shortcut.connectionType, "structured.shortcut")
+    }
+
+    /// Each bad shortcut setting is refused with an error that names the plugin and the key.
+    func testBadShortcutSettingsNameTheKey() {
+        let bad: [(String, String)] = [
+            ("min_packets: 0", "min_packets"), ("idle_timeout_s: 0", "idle_timeout_s"), ("idle_timeout_s: -5", "idle_timeout_s"),
+            ("max_shortcuts: -1", "max_shortcuts"), ("max_shortcuts: 5000", "max_shortcuts"), ("retry_s: 0", "retry_s"),
+            ("retry_s: 10\nmax_retry_s: 5", "max_retry_s"), ("fallback_s: -1", "fallback_s"),
+            ("min_packets: many", "min_packets"), ("idle_timeout: 60", "unknown key 'idle_timeout'"),
+        ]
+        for (yaml, key) in bad {
+            XCTAssertThrowsError(try registry().makeOverlord(name: "structured.shortcut", settings: try PluginSettings(yaml: yaml)), yaml) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("structured.shortcut") && text.contains(key), "\(yaml): \(text)")
+            }
+        }
+    }
+
     func testWrongTypeNamesTheKey() {
         XCTAssertThrowsError(try registry().makeOverlord(name: "structured.far", settings: try PluginSettings(yaml: "maximum: lots"))) { error in
             XCTAssertTrue("\(error)".contains("maximum"), "\(error)")
@@ -51,7 +83,7 @@ final class OverlordSettingsTests: XCTestCase {
     func testUnknownOverlordListsKnownOnes() {
         XCTAssertThrowsError(try registry().makeOverlord(name: "structured.farr", settings: .empty)) { error in
             XCTAssertEqual(error as? PluginError,
-                           .unknownPlugin(kind: "overlord", name: "structured.farr", known: ["leaf", "structured.far", "structured.near"]))
+                           .unknownPlugin(kind: "overlord", name: "structured.farr", known: ["leaf", "structured.far", "structured.near", "structured.shortcut"]))
         }
     }
 

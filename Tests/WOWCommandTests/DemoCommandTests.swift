@@ -41,6 +41,34 @@ final class DemoCommandTests: XCTestCase {
         XCTAssertEqual(decoded.messages_delivered, 30)
     }
 
+    /// After the pings, two nodes that are not directly connected exchange traffic: a `structured.shortcut`
+    /// connection joins them, and their packets then take one hop.
+    func testTwoUnconnectedNodesGetAShortcutUnderTraffic() throws {
+        var options = LocalDemo.Options()
+        options.nodes = 16
+        options.messages = 0
+        options.joinInterval = .milliseconds(50)
+        options.timeout = 30
+        var lines: [String] = []
+        let report = LocalDemo(options: options, progress: { lines.append($0) }).run()
+
+        XCTAssertTrue(report.ok, report.failure ?? "")
+        let shortcut = try XCTUnwrap(report.shortcut, "the shortcut step did not run: \(lines.joined(separator: "\n"))")
+        XCTAssertEqual(shortcut.pair.count, 2)
+        XCTAssertNotNil(shortcut.formed_s)
+        // Packets before the shortcut cross the ring (when they arrive: the first ones between secured nodes that
+        // are not directly connected wait for their end-to-end handshake).
+        XCTAssertTrue(shortcut.hops_before.histogram.keys.allSatisfy { (Int($0) ?? 0) >= 1 }, "\(shortcut.hops_before)")
+        XCTAssertEqual(shortcut.hops_after.max, 1)
+        XCTAssertGreaterThan(shortcut.hops_after.histogram["1"] ?? 0, 0)
+        XCTAssertNotNil(report.connections_by_type["structured.shortcut"], "\(report.connections_by_type)")
+        XCTAssertTrue(lines.contains { $0.contains("shortcut") && $0.contains("formed") }, "\(lines)")
+        let text = DemoCommand.humanReadable(report)
+        XCTAssertTrue(text.contains("shortcut            \(shortcut.pair.joined(separator: " <-> ")): formed"), text)
+        let decoded = try JSONDecoder().decode(DemoReport.self, from: JSONEncoder().encode(report))
+        XCTAssertEqual(decoded.shortcut?.pair, shortcut.pair)
+    }
+
     func testDefaultsAreSixteenNodes() throws {
         let command = try XCTUnwrap(try WOWRootCommand.parseAsRoot(["demo"]) as? DemoCommand)
         let options = try command.options()

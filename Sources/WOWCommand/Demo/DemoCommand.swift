@@ -5,16 +5,18 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a real overlay on this machine: N nodes over udp, tcp and tls on loopback join, then route pings.",
+        abstract: "Run a real overlay on this machine: N nodes over udp, tcp and tls on loopback join, route pings, form a shortcut.",
         discussion: """
             Starts N nodes in this process, each a member of a fresh network (certificates, encrypted edges),
             over real sockets on 127.0.0.1 (ephemeral ports; no root): a quarter speak udp and tcp, a quarter tcp
             and tls, a quarter udp and tls, a quarter all three, so each transport carries the pairs that share
             only it. They join one per --join-interval-ms through a random node already running;
             once the ring is consistent, random pairs exchange pings through the overlay (sealed end to end
-            when the two are not directly connected). Prints join times, hop counts, round trips and the
-            connections by type and transport. Exit status 0 when every node joined and every ping was
-            answered; 2 otherwise, with the reason.
+            when the two are not directly connected); then two nodes that are not directly connected exchange
+            10 packets a second each way until a structured.shortcut connection joins them (their packets
+            then take one hop). Prints join times, hop counts, round trips, the time to the shortcut and the
+            connections by type and transport. Exit status 0 when every node joined, every ping was answered
+            and the shortcut formed within --timeout; 2 otherwise, with the reason.
             """
     )
 
@@ -27,7 +29,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Milliseconds between two nodes starting (0-10000).")
     var joinIntervalMs = 100.0
 
-    @Option(help: "Seconds allowed for the ring to become consistent, and again for the pings' answers.")
+    @Option(help: "Seconds allowed for the ring to become consistent, again for the pings' answers, and for the shortcut.")
     var timeout = 30.0
 
     @Flag(help: "Print one JSON object instead of the human-readable report.")
@@ -89,6 +91,15 @@ struct DemoCommand: ParsableCommand {
                 .joined(separator: " ")
             lines.append("  hops                mean \(f(r.hops.mean, 2))  p50 \(f(r.hops.p50, 0))  max \(r.hops.max)  [\(histogram)]")
             lines.append("  round trip (ms)     p50 \(f(r.rtt_ms.p50, 2))  p90 \(f(r.rtt_ms.p90, 2))  max \(f(r.rtt_ms.max, 2))")
+        }
+        if let s = r.shortcut {
+            let pair = s.pair.joined(separator: " <-> ")
+            if let formed = s.formed_s {
+                lines.append("  shortcut            \(pair): formed \(f(formed)) s after the first packet; hops max \(s.hops_before.max) before, "
+                             + (s.hops_after.histogram.isEmpty ? "none delivered after" : "max \(s.hops_after.max) after"))
+            } else {
+                lines.append("  shortcut            \(pair): NOT formed")
+            }
         }
         lines.append("  connections         \(r.connections)")
         lines.append("    by transport      \(counts(r.connections_by_transport))")

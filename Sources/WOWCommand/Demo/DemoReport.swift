@@ -11,8 +11,22 @@ public struct DemoReport: Codable, Sendable {
         public var routable_s: Double?
     }
 
+    /// The shortcut step: two nodes that were not directly connected exchange traffic until a
+    /// `structured.shortcut` connection joins them.
+    public struct ShortcutStep: Codable, Sendable {
+        /// The two nodes.
+        public var pair: [String]
+        /// Seconds from their first packet until both held the shortcut; nil if it did not form in time.
+        public var formed_s: Double?
+        /// Hops of their packets before the shortcut (both directions).
+        public var hops_before: SimulationReport.Hops
+        /// Hops of the packets they sent once the shortcut was there (1 each when it carries them).
+        public var hops_after: SimulationReport.Hops
+    }
+
     public var nodes: Int
-    /// True when every node joined, the ring became consistent and every message was answered.
+    /// True when every node joined, the ring became consistent, every message was answered and (when there
+    /// were two nodes not directly connected) a shortcut formed under traffic.
     public var ok: Bool
     /// Why the run failed, when it did.
     public var failure: String?
@@ -32,6 +46,8 @@ public struct DemoReport: Codable, Sendable {
     public var connections_by_transport: [String: Int]
     /// Connections carrying each type (a connection may carry several).
     public var connections_by_type: [String: Int]
+    /// The shortcut step; nil when it did not run (a failure before it, or every pair directly connected).
+    public var shortcut: ShortcutStep?
     /// Packets the nodes dropped, by reason, summed over the nodes.
     public var node_drops: [String: Int]
     public var node_list: [NodeSummary]

@@ -3,7 +3,8 @@ import NIOCore
 import WOWKit
 
 /// The local demo: N secured nodes in this process over real udp, tcp and tls sockets on loopback
-/// (`LocalOverlay`); they join one by one, then random pairs exchange pings through the overlay.
+/// (`LocalOverlay`); they join one by one, then random pairs exchange pings through the overlay, then two nodes
+/// that are not directly connected exchange traffic until a `structured.shortcut` connection joins them.
 ///
 /// Driven from the calling thread, which polls the overlay's loop; the nodes themselves run on that loop.
 public final class LocalDemo {
@@ -12,7 +13,8 @@ public final class LocalDemo {
         public var nodes = 16
         public var messages = 100
         public var joinInterval: Duration = .milliseconds(100)
-        /// Seconds allowed for the ring to become consistent, and again for the answers to the messages.
+        /// Seconds allowed for the ring to become consistent, again for the answers to the messages, and for
+        /// the shortcut to form.
         public var timeout = 30.0
         public init() {}
     }
@@ -37,6 +39,8 @@ public final class LocalDemo {
     private var sent = 0
     private var rtts: [Double] = []
     private var hops: [Int] = []
+    /// The shortcut step, once it ran.
+    private var shortcut: DemoReport.ShortcutStep?
     private let progress: ((String) -> Void)?
 
     public init(options: Options, progress: ((String) -> Void)? = nil) {
@@ -77,6 +81,7 @@ public final class LocalDemo {
             progress?(String(format: "ring consistent: %d nodes in %.2f s", options.nodes, ringFormed ?? 0))
             try settle(overlay)
             try exchangePings(overlay)
+            try formShortcut(overlay)
         } catch let error as Failure {
             failure = error.reason
         } catch {
@@ -88,6 +93,7 @@ public final class LocalDemo {
         }) ?? [:]
         var result = report(summaries, ringFormed, sent, rtts, hops, connections, failure, wallStart)
         result.node_drops = drops
+        result.shortcut = shortcut
         return result
     }
 
@@ -224,6 +230,113 @@ public final class LocalDemo {
             let examples = lost.prefix(5).map { "n\(pairs[$0].from) -> n\(pairs[$0].to)" }.joined(separator: ", ")
             throw Failure(reason: String(format: "%d of %d pings got no answer within %.0f s (--timeout): ",
                                          lost.count, pairs.count, options.timeout) + examples)
+        }
+    }
+
+    // MARK: - Shortcut
+
+    /// What the shortcut pair sees, confined to the overlay's loop.
+    private final class FlowLedger {
+        var firstSentAt: NIODeadline?
+        var formedAt: NIODeadline?
+        /// Hops of each flow packet delivered, and whether it was sent after the shortcut formed.
+        var hops: [(hops: Int, afterShortcut: Bool)] = []
+    }
+
+    private static let flow: UInt8 = 3
+    private static let shortcutType: ConnectionType = "structured.shortcut"
+
+    /// Picks two nodes that are not directly connected and has them exchange 10 packets a second each way
+    /// until both hold a `structured.shortcut` connection (at most `timeout`), then 10 more each way, which
+    /// must take one hop. Skipped (no failure) when every pair is directly connected already.
+    private func formShortcut(_ overlay: LocalOverlay) throws {
+        let loop = overlay.loop
+        let ledger = try loop.submit { NIOLoopBound(FlowLedger(), eventLoop: loop) }.wait()
+        let unconnected = try overlay.inspect { nodes, live in
+            nodes.indices.flatMap { a in
+                nodes.indices.filter { b in
+                    a < b && live[a] && live[b] && !nodes[a].table.contains(nodes[b].address)
+                        && !nodes[b].table.contains(nodes[a].address)
+                }.map { (a, $0) }
+            }
+        }
+        guard !unconnected.isEmpty else {
+            progress?("shortcut step skipped: every pair of nodes is directly connected")
+            return
+        }
+        var random = SystemRandomNumberGenerator()
+        let (a, b) = unconnected[Int.random(in: 0..<unconnected.count, using: &random)]
+        let names = ["n\(a)", "n\(b)"]
+        progress?("\(names[0]) and \(names[1]) (not directly connected) exchange 10 packets a second each way")
+        try overlay.inspect { nodes, _ in
+            let pair = [nodes[a], nodes[b]]
+            for node in pair {
+                let other = pair[0] === node ? pair[1] : pair[0]
+                let previous = node.onDeliver
+                node.onDeliver = { header, payload in
+                    guard payload.getInteger(at: payload.readerIndex, as: UInt8.self) == Self.flow,
+                          let after = payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) else {
+                        previous?(header, payload)
+                        return
+                    }
+                    ledger.value.hops.append((Int(header.hops), after == 1))
+                }
+                node.onTableChange = { [unowned node, unowned other] _ in
+                    guard ledger.value.formedAt == nil,
+                          node.table.connection(to: other.address)?.types.contains(Self.shortcutType) == true,
+                          other.table.connection(to: node.address)?.types.contains(Self.shortcutType) == true else { return }
+                    ledger.value.formedAt = NIODeadline.now()
+                }
+            }
+        }
+        func send(afterShortcut: Bool) throws {
+            try overlay.inspect { nodes, _ in
+                if ledger.value.firstSentAt == nil { ledger.value.firstSentAt = NIODeadline.now() }
+                let marker: UInt8 = afterShortcut ? 1 : 0
+                nodes[a].send(data: ByteBuffer(bytes: [Self.flow, marker]), to: nodes[b].address)
+                nodes[b].send(data: ByteBuffer(bytes: [Self.flow, marker]), to: nodes[a].address)
+            }
+        }
+        let start = NIODeadline.now()
+        while try loop.submit({ ledger.value.formedAt }).wait() == nil, seconds(since: start) < options.timeout {
+            try send(afterShortcut: false)
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let (first, formed) = try loop.submit { (ledger.value.firstSentAt, ledger.value.formedAt) }.wait()
+        let formedAfter = first.flatMap { first in formed.map { Double(($0 - first).nanoseconds) / 1e9 } }
+        func step() throws -> DemoReport.ShortcutStep {
+            let hops = try loop.submit { ledger.value.hops }.wait()
+            return .init(pair: names, formed_s: formedAfter,
+                         hops_before: OverlaySimulation.hopStats(hops.filter { !$0.afterShortcut }.map(\.hops)),
+                         hops_after: OverlaySimulation.hopStats(hops.filter(\.afterShortcut).map(\.hops)))
+        }
+        guard let formedAfter else {
+            shortcut = try step()
+            throw Failure(reason: "no structured.shortcut connection between \(names[0]) and \(names[1]) within "
+                          + String(format: "%.0f s of their first packet (--timeout)", options.timeout))
+        }
+        progress?("shortcut \(names[0]) <-> \(names[1]) formed " + String(format: "%.3f s after the first packet", formedAfter))
+        for _ in 0..<10 {
+            try send(afterShortcut: true)
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let waitStart = NIODeadline.now()
+        while try loop.submit({ ledger.value.hops.filter(\.afterShortcut).count }).wait() < 20, seconds(since: waitStart) < 2 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let result = try step()
+        shortcut = result
+        if result.hops_after.histogram.isEmpty {
+            throw Failure(reason: "none of the packets \(names[0]) and \(names[1]) sent over their shortcut arrived")
+        }
+        if result.hops_after.max > 1 {
+            let held = try overlay.inspect { nodes, _ in
+                [(nodes[a], nodes[b]), (nodes[b], nodes[a])].map { node, other in
+                    node.table.connection(to: other.address).map { "\($0.types.map(\.name).sorted())" } ?? "none"
+                }
+            }
+            throw Failure(reason: "packets between \(names[0]) and \(names[1]) still took up to \(result.hops_after.max) hops after "
+                          + "their shortcut formed (connection types now: \(names[0]) \(held[0]), \(names[1]) \(held[1]))")
         }
     }
 

@@ -39,6 +39,7 @@ public final class LocalOverlay: Sendable {
         return try loop.submit {
             var config = NodeConfig(name: name, transports: entries, overlords: [
                 .init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far"),
+                .init(name: "structured.shortcut"),
             ], bootstrap: bootstrap)
             config.liveness = liveness
             config.security = try self.membership(name: name)

@@ -62,6 +62,7 @@ public final class OverlaySimulation {
             .init(name: LeafOverlord.name),
             .init(name: NearOverlord.name, settings: nearSettings),
             .init(name: FarOverlord.name, settings: farSettings),
+            .init(name: ShortcutOverlord.name),
         ]
         self.farEstimator = FarOverlord(settings: try farSettings.decode(FarOverlord.Settings.self, for: FarOverlord.name))
         var logger = Logger(label: "wow.sim")
@@ -289,6 +290,43 @@ public final class OverlaySimulation {
         return (count, hops.count, hops)
     }
 
+    /// Starts `count` flows between random live pairs that are not directly connected, 10 packets a second
+    /// each way, and runs until each pair holds a `structured.shortcut` connection or `timeout` passes.
+    /// Returns the seconds from the flows' first packets to each shortcut (flows that got one).
+    public func measureShortcuts(flows count: Int, timeout: Duration = .seconds(10)) -> [Double] {
+        let live = liveNodes.map(\.node)
+        var pairs: [(Node, Node)] = []
+        var used: Set<Address> = []
+        for _ in 0..<(count * 50) where pairs.count < count && live.count >= 2 {
+            let a = live[Int(random.next() % UInt64(live.count))]
+            let b = live[Int(random.next() % UInt64(live.count))]
+            guard a !== b, !a.table.contains(b.address), !used.contains(a.address), !used.contains(b.address) else { continue }
+            used.formUnion([a.address, b.address])
+            pairs.append((a, b))
+        }
+        let type: ConnectionType = "structured.shortcut"
+        let start = scheduler.now
+        var formed = [Timestamp?](repeating: nil, count: pairs.count)
+        var step = 0
+        while scheduler.now - start < timeout, formed.contains(where: { $0 == nil }) {
+            if step % 10 == 0 {
+                for (a, b) in pairs {
+                    // Message id 0: not one `measureRouting` waits for.
+                    a.send(data: ByteBuffer(integer: UInt64(0)), to: b.address)
+                    b.send(data: ByteBuffer(integer: UInt64(0)), to: a.address)
+                }
+            }
+            step += 1
+            scheduler.run(for: .milliseconds(10))
+            for (i, (a, b)) in pairs.enumerated() where formed[i] == nil
+                && a.table.connection(to: b.address)?.types.contains(type) == true
+                && b.table.connection(to: a.address)?.types.contains(type) == true {
+                formed[i] = scheduler.now
+            }
+        }
+        return formed.compactMap { $0.map { ($0 - start).seconds } }
+    }
+
     private func recordDelivery(_ header: RoutedHeader, _ payload: ByteBuffer) {
         guard let id = payload.getInteger(at: payload.readerIndex, as: UInt64.self) else { return }
         delivered[id] = Int(header.hops)
@@ -362,6 +400,10 @@ public final class OverlaySimulation {
         let idleBytes = Double(network.bytesDelivered - bytesBefore)
         var checks = [check(phase: "after_join", messages: options.messages)]
         let connectionsAfterJoin = checks[0].connections_per_node
+        let shortcuts = options.flows > 0 ? measureShortcuts(flows: options.flows) : nil
+        if let shortcuts {
+            progress?("flows: \(shortcuts.count)/\(options.flows) got a shortcut within 10 s")
+        }
         progress?("after join: ring_consistent=\(checks[0].ring_consistent) delivery=\(checks[0].delivery_ratio) mean hops=\(String(format: "%.2f", checks[0].hops.mean))")
 
         // Churn phase.
@@ -398,7 +440,7 @@ public final class OverlaySimulation {
             rtt_ms: [options.roundTrip.lowerBound.seconds * 1000, options.roundTrip.upperBound.seconds * 1000],
             loss: options.loss, ring_consistent: last.ring_consistent, delivery_ratio: last.delivery_ratio,
             join_routable_s: Self.percentiles(routable), join_far_s: Self.percentiles(far),
-            hops: checks[0].hops, checks: checks, churn_left: churnLeft, churn_joined: churnJoined,
+            hops: checks[0].hops, shortcut_s: shortcuts.map(Self.percentiles), flows: options.flows, checks: checks, churn_left: churnLeft, churn_joined: churnJoined,
             connections_per_node: last.connections_per_node,
             idle_bytes_per_s_per_connection: connectionsAfterJoin == 0 ? 0
                 : idleBytes / idleWindow.seconds / (connections / 2 == 0 ? 1 : connections / 2),

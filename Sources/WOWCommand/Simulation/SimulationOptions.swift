@@ -20,6 +20,9 @@ public struct SimulationOptions: Sendable {
     /// Nodes leaving (crashing) and as many joining per virtual minute during the churn phase.
     public var churnPerMinute: Double = 0
     public var churnDuration: Duration = .seconds(300)
+    /// Flows started after the join phase between random pairs of nodes that are not directly connected
+    /// (10 packets a second each way), to measure the time from a flow's first packet to its shortcut.
+    public var flows = 0
     /// Near neighbours per side.
     public var nearPerSide = 2
     /// Whether nodes hold membership certificates of one simulated network and secure every edge (the
@@ -43,6 +46,9 @@ public struct SimulationOptions: Sendable {
             throw .badOption("--nat", "shares must be >= 0 and add up to at most 1, got \(natShare)")
         }
         guard messages >= 0 else { throw .badOption("--messages", "must be >= 0") }
+        guard flows >= 0, flows <= nodes / 2 else {
+            throw .badOption("--flows", "must be 0 ... half the nodes (\(nodes / 2)), got \(flows)")
+        }
         guard churnPerMinute >= 0 else { throw .badOption("--churn", "must be >= 0") }
         guard joinInterval >= .zero else { throw .badOption("--join-interval", "must be >= 0") }
         guard (1...8).contains(nearPerSide) else { throw .badOption("--near", "must be 1...8") }

@@ -56,6 +56,11 @@ public struct SimulationReport: Codable, Sendable {
     /// Seconds from a node's start until it holds its far links (nodes that got there).
     public var join_far_s: Percentiles
     public var hops: Hops
+    /// Seconds from a flow's first packet until both ends held a `structured.shortcut` connection, over the
+    /// flows that got one within 10 s (`--flows`); nil when no flows ran.
+    public var shortcut_s: Percentiles?
+    /// Flows started (`--flows`).
+    public var flows: Int = 0
     public var checks: [Check]
     public var churn_left: Int
     public var churn_joined: Int

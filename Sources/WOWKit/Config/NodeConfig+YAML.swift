@@ -9,7 +9,7 @@ import Yams
 /// same file:line errors.
 extension NodeConfig {
     /// The overlords a node runs when the config has no `overlords` section: Brunet's usual set.
-    public static let defaultOverlordNames = ["leaf", "structured.near", "structured.far"]
+    public static let defaultOverlordNames = ["leaf", "structured.near", "structured.far", "structured.shortcut"]
 
     /// Parses a config from YAML text.
     ///

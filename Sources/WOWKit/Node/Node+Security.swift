@@ -156,6 +156,7 @@ extension Node {
                 }
                 let header = RoutedHeader(hops: hops, mode: .exact, payloadType: .data, source: peer, destination: address)
                 observer?.delivered(hops: hops)
+                noteTraffic(with: peer, bytes: plaintext.readableBytes, isSent: false)
                 onDeliver?(header, plaintext)
             case .established(let certificate):
                 logger.trace("end-to-end session", metadata: ["peer": "\(peer.short)", "name": "\(certificate.name)"])

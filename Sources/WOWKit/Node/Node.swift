@@ -17,6 +17,8 @@ public final class Node {
 
     public private(set) var table: ConnectionTable
     public internal(set) var stats = NodeStats()
+    /// Application data exchanged with each remote node (overlords read it as `OverlordContext.traffic`).
+    public private(set) var traffic = TrafficLedger()
     public private(set) var isRunning = false
     /// When `start` ran.
     public private(set) var startedAt: Timestamp = .zero
@@ -207,6 +209,7 @@ public final class Node {
         edgeChannels.removeAll()
         peerChannels.removeAll()
         reclaims.removeAll()
+        traffic.removeAll()
     }
 
     /// URIs that turned out to lead back to this node (a bootstrap list that names the node itself).
@@ -228,12 +231,25 @@ public final class Node {
 
     /// Sends application data through the overlay.
     public func send(data: ByteBuffer, to destination: Address, mode: DeliveryMode = .exact, ttl: UInt8 = RoutedHeader.defaultTTL) {
+        if mode == .exact { noteTraffic(with: destination, bytes: data.readableBytes, isSent: true) }
         if security != nil, mode == .exact, destination != address, !table.contains(destination) {
             // Not a direct peer: sealed end to end, so the nodes on the way see the routing header only.
             return sendEndToEnd(data, to: destination, ttl: ttl)
         }
         let header = RoutedHeader(ttl: ttl, mode: mode, payloadType: .data, source: address, destination: destination)
         route(RoutedPacket(header: header, payload: data), previous: nil)
+    }
+
+    /// Counts one application packet exchanged with `peer` (exact mode, either way, sealed end to end or not)
+    /// and tells the overlords of the first packets of a flow with a node that is not a direct peer, so a
+    /// strategy can link to it at once. Hot path: one dictionary update; an event only while the flow is new.
+    func noteTraffic(with peer: Address, bytes: Int, isSent: Bool) {
+        guard peer != address else { return }
+        let now = scheduler.now
+        let recent = traffic.record(peer, bytes: bytes, isSent: isSent, at: now)
+        guard recent <= TrafficLedger.announcedPackets, isRunning, !table.contains(peer),
+              let flow = traffic.traffic(with: peer, at: now) else { return }
+        post(.dataExchanged(with: peer, flow))
     }
 
     // MARK: - Timers
@@ -259,6 +275,7 @@ public final class Node {
         let jitter = Duration.nanoseconds(Int64(random.unit() * Double(interval.nanoseconds)))
         timers["liveness"] = schedule(after: interval + jitter / 4) { node in
             node.checkLiveness()
+            node.traffic.forgetIdle(at: node.scheduler.now)
             node.scheduleLiveness()
         }
     }
@@ -273,7 +290,7 @@ public final class Node {
             let (next, target) = pendingEvents.removeFirst()
             for index in overlords.indices where target == nil || target == index {
                 var context = OverlordContext(local: info, table: table, now: scheduler.now, random: random,
-                                              bootstrap: config.bootstrap)
+                                              bootstrap: config.bootstrap, traffic: traffic)
                 let actions = overlords[index].handle(next, context: &context)
                 random = context.random
                 for action in actions { perform(action, owner: index) }
@@ -1039,6 +1056,7 @@ public final class Node {
                     return stats.drop("unauthenticated_data")
                 }
                 observer?.delivered(hops: header.hops)
+                if header.mode == .exact { noteTraffic(with: header.source, bytes: packet.payload.readableBytes, isSent: false) }
                 onDeliver?(header, packet.payload)
             case .secure:
                 guard security != nil else { return stats.drop("secure_payload_without_security") }

@@ -36,6 +36,10 @@ public enum OverlordEvent: Sendable {
     case linkFailed([TransportURI], reason: String)
     /// Another node told us about nodes near it (link replies, CTM replies, status messages).
     case neighboursLearned([NodeInfo], from: Address)
+    /// Application data went to or came from `peer`, a node that is not a direct peer: posted for each such
+    /// packet while the flow's `recentPackets` is at most `TrafficLedger.announcedPackets`, so a strategy can
+    /// react to a flow's first packets at once. For anything beyond that, read `context.traffic` on ticks.
+    case dataExchanged(with: Address, TrafficLedger.PeerTraffic)
 }
 
 /// What an overlord asks the node to do.
@@ -76,13 +80,17 @@ public struct OverlordContext {
     public var random: SeededRandom
     /// The bootstrap URIs from the node's config.
     public var bootstrap: [TransportURI]
+    /// Application data the node exchanged with each remote node, read-only (changes are not kept).
+    public var traffic: TrafficLedger
 
-    public init(local: NodeInfo, table: ConnectionTable, now: Timestamp, random: SeededRandom, bootstrap: [TransportURI]) {
+    public init(local: NodeInfo, table: ConnectionTable, now: Timestamp, random: SeededRandom, bootstrap: [TransportURI],
+                traffic: TrafficLedger = TrafficLedger()) {
         self.local = local
         self.table = table
         self.now = now
         self.random = random
         self.bootstrap = bootstrap
+        self.traffic = traffic
     }
 }
 
