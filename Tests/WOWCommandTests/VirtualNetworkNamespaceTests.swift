@@ -37,6 +37,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
           - name: leaf
           - name: structured.near
           - name: structured.far
+          - name: structured.shortcut
         """
 
     /// A site node with its TUN device (`wow0`, its virtual IP), bootstrapping through the router.
