@@ -63,6 +63,15 @@ final class NodeMetrics: NodeObserver {
         }
         gauge("wow_connections_total", [:], Double(node.table.count), help: "Connections")
         gauge("wow_ring_member", [:], node.isRingMember ? 1 : 0, help: "1 once the node is part of a ring")
+        if let vnet = node.virtualInterface?.network.stats {
+            let packets = "IP packets through the TUN device, by direction (out: read from it, in: written to it)"
+            let bytes = "IP bytes through the TUN device, by direction"
+            count("wow_vnet_packets_total", ["direction": "out"], vnet.packetsFromDevice, help: packets)
+            count("wow_vnet_packets_total", ["direction": "in"], vnet.packetsToDevice, help: packets)
+            count("wow_vnet_bytes_total", ["direction": "out"], vnet.bytesFromDevice, help: bytes)
+            count("wow_vnet_bytes_total", ["direction": "in"], vnet.bytesToDevice, help: bytes)
+            count("wow_vnet_icmp_sent_total", [:], vnet.icmpSent, help: "ICMP errors written to the TUN device")
+        }
         return registry.emitToBuffer()
     }
 
