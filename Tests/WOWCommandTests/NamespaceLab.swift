@@ -186,13 +186,14 @@ final class NamespaceLab {
     /// Starts `wow run` in namespace `wowt-<namespace>` with `config` (credentials issued on first start,
     /// for `virtualIPs`).
     func startNode(_ name: String, in namespace: String, config: String,
-                   virtualIPs: [VirtualIP] = []) throws -> NodeProcess {
+                   virtualIPs: [VirtualIP] = [], arguments: [String] = []) throws -> NodeProcess {
         let configPath = directory + "/\(name).yml"
         let control = directory + "/\(name).sock"
         try issueCredentials(for: name, virtualIPs: virtualIPs)
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let background = try background(name, in: namespace, [wowBinary.path, "run", "--config", configPath,
-                                                             "--control", control, "--log-level", Self.logLevel])
+                                                             "--control", control, "--log-level", Self.logLevel]
+                                                             + arguments)
         return NodeProcess(background: background, control: control)
     }
 

@@ -41,7 +41,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         """
 
     /// A site node with its TUN device (`wow0`, its virtual IP), bootstrapping through the router.
-    private func startSite(_ site: String) throws -> NamespaceLab.NodeProcess {
+    private func startSite(_ site: String, arguments: [String] = []) throws -> NamespaceLab.NodeProcess {
         let ip = try XCTUnwrap(Self.ips[site].flatMap(VirtualIP.init))
         return try lab.startNode(site, in: site, config: """
             node: { name: \(site) }
@@ -54,7 +54,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
             \(Self.overlords)
             virtual_network: { device: wow0 }
             \(NamespaceLab.timers)
-            """, virtualIPs: [ip])
+            """, virtualIPs: [ip], arguments: arguments)
     }
 
     /// Pings `ip` from `site` until one answer comes (the ring carries it), up to `timeout` seconds.
@@ -87,7 +87,9 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         try lab.topology(["boot", "site1", "site2", "site5"], tools: Self.tools)
         let router = try startRouter()
         var controls = ["router": router]
-        for site in ["site1", "site2", "site5"] { controls[site] = try startSite(site).control }
+        for site in ["site1", "site2", "site5"] {
+            controls[site] = try startSite(site, arguments: site == "site1" ? ["--metrics", "127.0.0.1:9464"] : []).control
+        }
         let started = Date()
         for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
             let ok = reachable(Self.ips[to]!, from: from)
@@ -124,6 +126,12 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         let received = ((report?["end"] as? [String: Any])?["sum_received"] as? [String: Any])
         let bytes = received?["bytes"] as? Double ?? 0
         XCTAssertGreaterThan(bytes, 0, "iperf3 carried nothing: \(iperf.output)")
+        // The metrics count what crossed the device (scraped inside site1's namespace: the endpoint is loopback).
+        let scrape = try lab.exec(in: "site1", ["python3", "-c",
+            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())"])
+        let outLine = scrape.output.split(separator: "\n").first { $0.hasPrefix("wow_vnet_packets_total{direction=\"out\"}") }
+        let outPackets = outLine.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+        XCTAssertGreaterThan(outPackets, 1000, "wow_vnet_packets_total out after iperf3: \(scrape.output.prefix(2000))")
         print("VirtualNetworkNamespaceTests: iperf3 site1 -> site2 \(String(format: "%.0f", (received?["bits_per_second"] as? Double ?? 0) / 1e6)) Mbit/s "
               + "(debug or release build as tested; see BENCHMARKS.md for the benchmark)")
 
