@@ -105,6 +105,8 @@ struct RunCommand: ParsableCommand {
         if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {
             print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")
         }
+        // Under systemd or a pipe, stdout is block-buffered: the start-up lines must not wait for the exit.
+        fflush(nil)  // all output streams (stdout itself is not concurrency-safe to name in Swift 6)
         // swift-service-lifecycle: SIGTERM/SIGINT shut the node down gracefully, SIGHUP reloads what it safely can.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
