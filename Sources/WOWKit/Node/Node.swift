@@ -321,8 +321,11 @@ public final class Node {
         }
         pendingConnects[token] = PendingConnect(request: request, owner: owner, timer: timer)
         // Link directly when the peer's URIs are known, and send the CTM too: if we cannot reach the peer
-        // (NAT), its linking back to us opens the way.
-        if let peer = request.peer, peer.address != address, linker.attempt(to: peer.address) == nil {
+        // (NAT), its linking back to us opens the way. Not to a peer we are connected to already (a directional
+        // CTM may name one): a request on a new edge would move the connection there; the CTM's answer adds
+        // the type on the connection's own edge.
+        if let peer = request.peer, peer.address != address, !table.contains(peer.address),
+           linker.attempt(to: peer.address) == nil {
             startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
                          purpose: .own(connectToken: token))
         }
@@ -713,6 +716,8 @@ public final class Node {
             if existing.edgeID != edge {
                 // The peer linked again on a new edge (it restarted or moved): the newest handshake wins.
                 let old = existing.edgeID
+                logger.debug("connection to a new edge", metadata: ["peer": "\(peer.address.short)", "from": "\(old)",
+                                                                  "to": "\(edge)", "by_peer": "\(byPeer)"])
                 existing.edgeID = edge
                 existing.transport = record.edge.transport
                 existing.localURI = record.edge.localURI
