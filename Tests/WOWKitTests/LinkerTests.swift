@@ -267,6 +267,39 @@ final class LinkerTests: XCTestCase {
         XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3))), [])
     }
 
+    /// The peer's own request made the connection on edge 9 while ours was out on edge 3: if the peer still
+    /// answers ours, it moved its connection to edge 3, and the reply completes our attempt there after all.
+    func testAReplyToAYieldedAttemptCompletesItOnThatEdge() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        let yielded = linker.yield(token: 7, to: EdgeID(9))
+        XCTAssertEqual(yielded?.token, 7)
+        XCTAssertNil(linker.attempt(to: peer))
+        XCTAssertFalse(linker.isUsing(EdgeID(3)))
+        XCTAssertEqual(linker.replyReceived(reply(7, from: stranger), on: EdgeID(3)), [], "another node's reply")
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(9)), [], "not an edge the attempt tried")
+        let answer = reply(7, from: peer)
+        guard let yielded else { return XCTFail("nothing yielded") }
+        XCTAssertEqual(linker.replyReceived(answer, on: EdgeID(3)), [.established(yielded, reply: answer, edge: EdgeID(3))])
+        XCTAssertEqual(linker.replyReceived(answer, on: EdgeID(3)), [], "once only")
+    }
+
+    /// A yielded attempt whose request was withdrawn (its edge closed before the request left) is forgotten.
+    func testAYieldedAttemptWithNoRequestLeftIsForgotten() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [first], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)))
+        _ = linker.yield(token: 7, to: EdgeID(9))
+        linker.withdraw(EdgeID(3), fromYielded: 7)
+        XCTAssertEqual(linker.replyReceived(reply(7, from: peer), on: EdgeID(3)), [])
+        // Yielding on the very edge the request went out on leaves nothing to answer.
+        _ = linker.start(token: 8, type: "structured.near", target: peer, uris: [first], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 8, result: .success(EdgeID(4)))
+        _ = linker.yield(token: 8, to: EdgeID(4))
+        XCTAssertEqual(linker.replyReceived(reply(8, from: peer), on: EdgeID(4)), [])
+    }
+
     func testAnAttemptWithoutURIsFailsAtOnce() {
         var linker = makeLinker()
         let (attempt, reason) = failure(linker.start(token: 7, type: "structured.near", target: peer, uris: [],

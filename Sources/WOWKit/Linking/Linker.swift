@@ -85,6 +85,12 @@ public struct Linker {
 
     public let settings: NodeConfig.Linking
     public private(set) var attempts: [UInt64: Attempt] = [:]
+    /// Attempts given up for the peer's own request (`yield`) while a request of theirs may still reach the
+    /// peer, oldest first. The peer answers such a request on its edge, moving its connection there: the reply
+    /// completes the attempt after all (`.established`), so both ends use that edge.
+    private var yielded: [(token: UInt64, attempt: Attempt)] = []
+    /// How many yielded attempts are remembered.
+    static let maximumYielded = 64
 
     public init(settings: NodeConfig.Linking) { self.settings = settings }
 
@@ -238,8 +244,15 @@ public struct Linker {
         return nextURI(token)
     }
 
-    /// A reply arrived on `edge`. Replies for unknown tokens (finished or cancelled attempts) are ignored.
+    /// A reply arrived on `edge`. A reply to a yielded attempt completes it (the peer holds the connection on
+    /// `edge` now); replies for other unknown tokens (finished or failed attempts) are ignored.
     public mutating func replyReceived(_ reply: LinkReply, on edge: EdgeID) -> [Action] {
+        if attempts[reply.token] == nil, let index = yielded.firstIndex(where: { $0.token == reply.token }) {
+            let attempt = yielded[index].attempt
+            guard attempt.edgesTried.contains(edge), attempt.target == reply.responder.address else { return [] }
+            yielded.remove(at: index)
+            return [.established(attempt, reply: reply, edge: edge)]
+        }
         guard let attempt = attempts[reply.token], attempt.edgesTried.contains(edge) else { return [] }
         if let target = attempt.target, target != reply.responder.address {
             attempts[reply.token]?.lastFailure = "\(attempt.uris[attempt.uriIndex]) is \(reply.responder.address.short), not \(target.short)"
@@ -290,6 +303,28 @@ public struct Linker {
     /// Drops an attempt without reporting (another path produced the connection).
     @discardableResult
     public mutating func cancel(token: UInt64) -> Attempt? { attempts.removeValue(forKey: token) }
+
+    /// Drops an attempt because the peer's own request on `edge` made the connection (simultaneous links).
+    /// Requests the attempt sent on other edges may still reach the peer, which then moves its connection
+    /// there and replies: such a reply completes the attempt after all (`replyReceived`). The node must
+    /// withdraw the requests it can (an edge whose secure handshake still holds one: close it).
+    @discardableResult
+    public mutating func yield(token: UInt64, to edge: EdgeID) -> Attempt? {
+        guard var attempt = attempts.removeValue(forKey: token) else { return nil }
+        attempt.edgesTried.remove(edge)
+        if attempt.hasSentRequest, !attempt.edgesTried.isEmpty {
+            yielded.append((token, attempt))
+            if yielded.count > Linker.maximumYielded { yielded.removeFirst() }
+        }
+        return attempt
+    }
+
+    /// A yielded attempt no longer has a request out on `edge` (the node closed it).
+    public mutating func withdraw(_ edge: EdgeID, fromYielded token: UInt64) {
+        guard let index = yielded.firstIndex(where: { $0.token == token }) else { return }
+        yielded[index].attempt.edgesTried.remove(edge)
+        if yielded[index].attempt.edgesTried.isEmpty { yielded.remove(at: index) }
+    }
 
     /// The next URI to try: the next live one in this round, else the first live one of the next round.
     private mutating func nextURI(_ token: UInt64) -> [Action] {

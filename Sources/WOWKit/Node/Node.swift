@@ -342,8 +342,11 @@ public final class Node {
         }
         pendingConnects[token] = PendingConnect(request: request, owner: owner, timer: timer)
         // Link directly when the peer's URIs are known, and send the CTM too: if we cannot reach the peer
-        // (NAT), its linking back to us opens the way.
-        if let peer = request.peer, peer.address != address, linker.attempt(to: peer.address) == nil {
+        // (NAT), its linking back to us opens the way. Not to a peer we are connected to already (a directional
+        // CTM may name one): a request on a new edge would move the connection there; the CTM's answer adds
+        // the type on the connection's own edge.
+        if let peer = request.peer, peer.address != address, !table.contains(peer.address),
+           linker.attempt(to: peer.address) == nil {
             startAttempt(token: random.next(), type: request.type, target: peer.address, uris: peer.uris,
                          purpose: .own(connectToken: token))
         }
@@ -537,14 +540,40 @@ public final class Node {
                 observer?.linkEstablished(after: scheduler.now - attempt.startedAt,
                                           transport: edges[edge]?.edge.transport ?? "?")
                 linkEstablished(attempt, reply: reply, edge: edge)
+                withdrawHeldRequests(of: attempt)
             case .failed(let attempt, let reason):
                 attemptTimers.removeValue(forKey: attempt.token)?.cancel()
                 attemptFailed(attempt, reason: reason)
+                withdrawHeldRequests(of: attempt)
             }
         }
     }
 
+    /// An attempt that ended (completed on another edge, failed, or yielded to the peer's own request) may
+    /// have left a link request waiting in an edge's secure channel for its handshake. Sent later, it would
+    /// reach a peer that holds the connection on another edge already, and the peer would move the connection
+    /// to this edge while we stay on ours. Such an edge carries nothing else: closing it withdraws the request.
+    private func withdrawHeldRequests(of attempt: Linker.Attempt?) {
+        guard let attempt, security != nil else { return }
+        for edge in attempt.edgesTried.sorted() where (edgeChannels[edge]?.queuedCount ?? 0) > 0 {
+            guard edges[edge] != nil, table.connection(on: edge) == nil, !linker.isUsing(edge) else { continue }
+            logger.debug("withdrawing a link request held for a handshake",
+                         metadata: ["edge": "\(edge)", "target": "\(attempt.target?.short ?? "?")"])
+            closeEdgeIfUnused(edge)
+            linker.withdraw(edge, fromYielded: attempt.token)
+        }
+    }
+
     private func openEdge(to uri: TransportURI, then: @escaping (Node, Result<EdgeID, EdgeError>) -> Void) {
+        // An inbound edge's remote URI is where the peer's socket is, which need not accept anything new (a tcp
+        // client's port): an attempt to it (a relink after `notLinked`) goes over that very edge.
+        if let id = edges.first(where: { $0.value.edge.isInbound && !$0.value.edge.isClosed && $0.value.edge.remoteURI == uri })?.key {
+            scheduler.schedule(after: .zero) { [weak self] in
+                guard let self, self.isRunning else { return }
+                then(self, self.edges[id] != nil ? .success(id) : .failure(.unreachable(uri, reason: "the edge closed")))
+            }
+            return
+        }
         guard let listener = listeners.first(where: { $0.scheme == uri.scheme }) else {
             // Report asynchronously, like a transport would.
             scheduler.schedule(after: .zero) { [weak self] in
@@ -655,8 +684,9 @@ public final class Node {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
                 return perform(linker.peerPunched(token: ours.token, uris: []))
             }
-            linker.cancel(token: ours.token)
+            let yielded = linker.yield(token: ours.token, to: edgeID)
             attemptTimers.removeValue(forKey: ours.token)?.cancel()
+            defer { withdrawHeldRequests(of: yielded) }
             let onOurBehalf = pendingConnects[request.token]?.request.type ?? finishedConnects[request.token]
             var connection = establish(peer: peer, edge: edgeID, record: record, localType: onOurBehalf,
                                        remoteType: onOurBehalf == nil ? request.type : nil, byPeer: true)
@@ -707,6 +737,8 @@ public final class Node {
             if existing.edgeID != edge {
                 // The peer linked again on a new edge (it restarted or moved): the newest handshake wins.
                 let old = existing.edgeID
+                logger.debug("connection to a new edge", metadata: ["peer": "\(peer.address.short)", "from": "\(old)",
+                                                                  "to": "\(edge)", "by_peer": "\(byPeer)"])
                 existing.edgeID = edge
                 existing.transport = record.edge.transport
                 existing.localURI = record.edge.localURI

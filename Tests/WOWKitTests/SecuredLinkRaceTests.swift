@@ -1,0 +1,109 @@
+import NIOCore
+import Plugins
+import Transports
+import WOWKit
+import XCTest
+
+/// An overlord that, once started, asks for a connection to one known peer.
+private final class DialOverlord: ConnectionOverlord {
+    let connectionType: ConnectionType = "test.dial"
+    let tickInterval: Duration = .seconds(60)
+    let peer: NodeInfo
+
+    init(peer: NodeInfo) { self.peer = peer }
+
+    func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
+        guard case .started = event else { return [] }
+        return [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
+    }
+}
+
+/// Two secured nodes linking to each other at once over a connection-oriented transport (`memory-stream`,
+/// think TCP): each link request travels on an edge of its own, and each waits on its edge for the secure
+/// handshake. Whatever the timing, both ends must end on the same edge, and data crosses it.
+final class SecuredLinkRaceTests: XCTestCase {
+    private static let epoch = TestNetwork.unixTime
+
+    /// The node started first (`first`) has the larger address, so its request wins at the other (which yields
+    /// and cancels its own attempt); the other starts `lag` later, so its own request is still waiting in its
+    /// edge's handshake when it yields, and (unless dropped) reaches the winner after the winner's link is up.
+    private func crossingPair(lag: Duration) throws -> (SimulationScheduler, first: Node, second: Node) {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 1, roundTrip: .milliseconds(10) ... .milliseconds(10))
+        let members = TestNetwork()
+        let credentials = try ["a", "b"].map { try members.member($0) }.sorted { $0.address > $1.address }
+        let hosts = [network.addHost(), network.addHost()]
+        let uris = hosts.map { try! TransportURI("memory-stream://\($0.rawValue):2") }
+        var nodes: [Node] = []
+        for i in 0..<2 {
+            let dialer = DialOverlord(peer: NodeInfo(address: credentials[1 - i].address, uris: [uris[1 - i]]))
+            var transports = TransportRegistry()
+            let host = hosts[i]
+            transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
+            var overlords = OverlordRegistry()
+            overlords.register(name: "test.dial") { _ in dialer }
+            var config = NodeConfig(name: "n\(i)", transports: [.init(name: MemoryTransport.streamScheme)],
+                                    overlords: [.init(name: "test.dial")], bootstrap: [])
+            var secured = NodeConfig.Secured(credentials: credentials[i])
+            secured.channel.deterministicKeys = true
+            config.security = .secured(secured)
+            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
+                            transports: transports, overlords: overlords)
+            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+            nodes.append(node)
+        }
+        XCTAssertGreaterThan(nodes[0].address, nodes[1].address)
+        try nodes[0].start()
+        scheduler.run(for: lag)
+        try nodes[1].start()
+        return (scheduler, nodes[0], nodes[1])
+    }
+
+    /// Sends `count` messages each way and returns how many arrived at each end.
+    private func exchange(_ count: Int, _ scheduler: SimulationScheduler, _ a: Node, _ b: Node) -> (atA: Int, atB: Int) {
+        var atA = 0
+        var atB = 0
+        a.onDeliver = { _, _ in atA += 1 }
+        b.onDeliver = { _, _ in atB += 1 }
+        for _ in 0..<count {
+            a.send(data: ByteBuffer(string: "to b"), to: b.address)
+            b.send(data: ByteBuffer(string: "to a"), to: a.address)
+            scheduler.run(for: .milliseconds(100))
+        }
+        scheduler.run(for: .seconds(1))
+        return (atA, atB)
+    }
+
+    /// The timing of the demo's lost pings: the loser's request, queued behind its edge's handshake, used to
+    /// reach the winner after the winner's link was up and move the winner's connection to the loser's edge,
+    /// while the loser stayed on the winner's edge. Every lag from 0 to 20 ms (two round trips) is tried.
+    func testCrossingRequestsOnTwoStreamEdgesEndOnOneEdge() throws {
+        for lagMilliseconds in stride(from: 0, through: 20, by: 1) {
+            let (scheduler, first, second) = try crossingPair(lag: .milliseconds(Int64(lagMilliseconds)))
+            scheduler.run(for: .seconds(2))
+            let context = "lag \(lagMilliseconds) ms"
+            let atFirst = try XCTUnwrap(first.table.connection(to: second.address), context)
+            let atSecond = try XCTUnwrap(second.table.connection(to: first.address), context)
+            // One edge: outbound at one end, inbound at the other (two inbound ends are two edges).
+            XCTAssertNotEqual(atFirst.isInbound, atSecond.isInbound,
+                              "\(context): the ends use different edges: \(atFirst) / \(atSecond)")
+            XCTAssertTrue(atFirst.localURI == atSecond.remoteURI || atFirst.remoteURI == atSecond.localURI,
+                          "\(context): \(atFirst) / \(atSecond)")
+
+            let (atA, atB) = exchange(20, scheduler, first, second)
+            XCTAssertEqual(atA, 20, context)
+            XCTAssertEqual(atB, 20, context)
+            // Much later (pings keep the connection), still one connection that carries data.
+            scheduler.run(for: .seconds(60))
+            XCTAssertEqual(first.table.count, 1, context)
+            XCTAssertEqual(second.table.count, 1, context)
+            let (laterAtA, laterAtB) = exchange(5, scheduler, first, second)
+            XCTAssertEqual(laterAtA, 5, context)
+            XCTAssertEqual(laterAtB, 5, context)
+            for node in [first, second] {
+                XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+            }
+        }
+    }
+}
