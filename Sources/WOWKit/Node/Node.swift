@@ -1194,15 +1194,29 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             guard let peer else { return notLinked(id) }
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
-            guard let peer else { return notLinked(id) }
-            route(packet, previous: peer)
+            if let peer { return route(packet, previous: peer) }
+            // The two ends disagree on which of their edges carries the connection (it just moved: crossing
+            // link requests). This edge's secure session proves who sent the packet, a peer we are connected
+            // to on another edge, so it is routed all the same (no packet lost to the disagreement), and the
+            // peer is told to link again here. A member we hold no connection with gets nothing routed: link
+            // refusals (an address it is not entitled to) must keep it out.
+            guard let sender = authenticatedPeer(on: id), table.contains(sender) else { return notLinked(id) }
+            route(packet, previous: sender)
+            notLinked(id, dropped: false)
         }
     }
 
-    /// Connection traffic on an edge that carries no connection: drop it, and tell the sender (at most once a
-    /// second per edge) so that a peer whose address changed stops using its stale connection and links again.
-    private func notLinked(_ id: EdgeID) {
-        stats.drop("not_linked")
+    /// The address the peer on edge `id` proved with its certificate; nil without an established session.
+    private func authenticatedPeer(on id: EdgeID) -> Address? {
+        guard security != nil, let channel = edgeChannels[id], channel.isEstablished else { return nil }
+        return channel.peer?.entitledAddress
+    }
+
+    /// Connection traffic on an edge that carries no connection: drop it (unless `dropped` is false), and tell
+    /// the sender (at most once a second per edge) so that a peer whose address changed stops using its stale
+    /// connection and links again.
+    private func notLinked(_ id: EdgeID, dropped: Bool = true) {
+        if dropped { stats.drop("not_linked") }
         guard let record = edges[id] else { return }
         let now = scheduler.now
         if let last = record.notLinkedSentAt, now - last < .seconds(1) { return }
