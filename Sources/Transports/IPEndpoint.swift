@@ -4,17 +4,17 @@ import WOWKit
 
 /// An IP address and port as the socket transports (`udp`, `tcp`, `tls`) write them: `198.18.0.1:4000`, or
 /// `[2001:db8::1]:4000` for IPv6 (brackets required). Only IP literals are accepted: the transports do no DNS
-/// lookups (yet).
+/// lookups (yet). Public so that other socket options (`wow run --metrics`) take endpoints the same way.
 ///
 /// Parsing and formatting happen when edges are made and URIs listed, never per packet.
-struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
+public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// The socket address to connect to or bind.
-    let address: SocketAddress
+    public let address: SocketAddress
 
     init(_ address: SocketAddress) { self.address = address }
 
     /// Parses `host:port` or `[v6]:port`; the error says what is wrong.
-    init(parsing text: String) throws(IPEndpointError) {
+    public init(parsing text: String) throws(IPEndpointError) {
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -61,7 +61,7 @@ struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
         guard port != 0 else { throw .badLocation(uri, reason: "port 0 cannot be connected to") }
     }
 
-    var port: Int { address.port ?? 0 }
+    public var port: Int { address.port ?? 0 }
 
     var isIPv6: Bool {
         if case .v6 = address { return true }
@@ -78,7 +78,7 @@ struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether the host is a loopback address (127/8 or ::1).
-    var isLoopback: Bool {
+    public var isLoopback: Bool {
         switch address {
         case .v4(let v4): return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
         case .v6(let v6):
@@ -112,7 +112,7 @@ struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `198.18.0.1:4000` or `[::1]:4000`; IPv4-mapped addresses in their IPv4 form.
-    var description: String {
+    public var description: String {
         if let v4 = unmappedIPv4 { return v4.description }
         let host = address.ipAddress ?? "?"
         return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -124,10 +124,12 @@ struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why a `host:port` text is not a TCP endpoint.
-struct IPEndpointError: Error, Sendable {
-    var text: String
-    var reason: String
+/// Why a `host:port` text is not an IP endpoint.
+public struct IPEndpointError: Error, Sendable {
+    /// The text as given.
+    public var text: String
+    /// What is wrong with it, with an example of a right one.
+    public var reason: String
 }
 
 extension IPEndpoint {

@@ -55,8 +55,7 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Run the nodes without certificates or encryption (to measure what security costs).")
     var insecure = false
 
-    @Flag(help: "Print one JSON object instead of the human-readable report.")
-    var json = false
+    @OptionGroup var output: ReportOutput
 
     @Option(help: "Write per-node join times to this CSV file.")
     var csv: String?
@@ -85,6 +84,12 @@ struct SimCommand: ParsableCommand {
         }
     }
 
+    // Virtual time costs little, so a simulation allows far longer spans than `wow demo`. The other options'
+    // limits are the simulation's own (`SimulationOptions.validate`).
+    static let churnMinutesRange = OptionRange("--churn-minutes", 0...1440.0, "minutes", excludesLowerBound: true)
+    static let joinIntervalRange = OptionRange("--join-interval-ms", 0...60_000.0, "milliseconds")
+    static let settleRange = OptionRange("--settle-s", 30...86_400.0, "seconds")
+
     func options() throws -> SimulationOptions {
         var options = SimulationOptions()
         options.nodes = nodes
@@ -93,12 +98,9 @@ struct SimCommand: ParsableCommand {
         options.loss = loss
         options.natMix = try Self.parseNAT(nat)
         options.churnPerMinute = churn
-        guard churnMinutes > 0, churnMinutes <= 24 * 60 else { throw ValidationError("--churn-minutes must be in (0, 1440]") }
-        options.churnDuration = .milliseconds(Int64(churnMinutes * 60_000))
-        guard joinIntervalMs >= 0, joinIntervalMs <= 60_000 else { throw ValidationError("--join-interval-ms must be in [0, 60000]") }
-        options.joinInterval = .microseconds(Int64(joinIntervalMs * 1000))
-        guard settleS >= 30, settleS <= 86_400 else { throw ValidationError("--settle-s must be in [30, 86400]") }
-        options.settle = .milliseconds(Int64(settleS * 1000))
+        options.churnDuration = .milliseconds(Int64(try Self.churnMinutesRange.check(churnMinutes) * 60_000))
+        options.joinInterval = .microseconds(Int64(try Self.joinIntervalRange.check(joinIntervalMs) * 1000))
+        options.settle = .milliseconds(Int64(try Self.settleRange.check(settleS) * 1000))
         options.messages = messages
         options.flows = flows
         options.nearPerSide = near
@@ -141,18 +143,12 @@ struct SimCommand: ParsableCommand {
     func run() throws {
         let options = try options()
         let simulation = try OverlaySimulation(options: options)
-        let report = try simulation.run(progress: json ? nil : { line in print(line) })
+        let report = try simulation.run(progress: output.json ? nil : { line in print(line) })
         if let plot {
             try SimulationPlot(simulation: simulation, report: report).write(to: plot)
-            if !json { print("plot written to \(plot)") }
+            if !output.json { print("plot written to \(plot)") }
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(Self.humanReadable(report))
-        }
+        try output.print(report, humanReadable: Self.humanReadable)
         // Without loss every message must arrive; with loss, messages lost on the way are expected (the
         // overlay does not retransmit data, as IP does not), so only the ring is judged.
         if !report.ring_consistent || (options.loss == 0 && report.delivery_ratio < 1) { throw ExitCode(2) }

@@ -48,14 +48,13 @@ final class NamespaceLab {
     /// configs, unless `<name>.key` exists (a restarted node keeps its identity).
     func issueCredentials(for name: String, virtualIPs: [VirtualIP] = []) throws {
         guard !FileManager.default.fileExists(atPath: directory + "/\(name).key") else { return }
-        let identity = NodeIdentity.generate()
         let now = SystemClock.unixTime()
         serial += 1
-        let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: virtualIPs,
-                                              notBefore: now - 60, notAfter: now + 86_400, serial: serial)
-        try CredentialFile.write(authority.authority.encoded, as: .authority, to: directory + "/ca.crt", replacing: true)
-        try CredentialFile.write(identity.encoded, as: .nodeKey, to: directory + "/\(name).key", replacing: true)
-        try CredentialFile.write(certificate.encoded, as: .certificate, to: directory + "/\(name).crt", replacing: true)
+        let member = try authority.member(name: name, virtualIPs: virtualIPs, notBefore: now - 60,
+                                          notAfter: now + 86_400, serial: serial)
+        try CredentialFile.write(member.authority.encoded, as: .authority, to: directory + "/ca.crt", replacing: true)
+        try CredentialFile.write(member.identity.encoded, as: .nodeKey, to: directory + "/\(name).key", replacing: true)
+        try CredentialFile.write(member.certificate.encoded, as: .certificate, to: directory + "/\(name).crt", replacing: true)
     }
 
     // MARK: Preconditions

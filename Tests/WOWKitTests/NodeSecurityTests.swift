@@ -5,46 +5,6 @@ import Transports
 import WOWKit
 import XCTest
 
-/// Log lines of every node in a test, to check that a refusing node says exactly why.
-final class LogRecorder: @unchecked Sendable {
-    // Written by log handlers on the test's thread only (the simulator is single-threaded); the lock keeps
-    // it correct should a transport thread ever log.
-    private let lock = NSLock()
-    private var lines: [(label: String, level: Logger.Level, text: String)] = []
-
-    func record(_ label: String, _ level: Logger.Level, _ text: String) {
-        lock.lock()
-        lines.append((label, level, text))
-        lock.unlock()
-    }
-
-    /// Lines logged by loggers labelled `label`, at `level` or above, with their metadata.
-    func lines(of label: String, atLeast level: Logger.Level = .warning) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines.filter { $0.label == label && $0.level >= level }.map(\.text)
-    }
-}
-
-struct RecordingLogHandler: LogHandler {
-    let label: String
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let all = self.metadata.merging(metadata ?? [:]) { $1 }
-        let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        recorder.record(label, level, "\(message) \(details)")
-    }
-}
-
 /// Edge security in the node: only members of the network link, each at the address its certificate
 /// entitles, and a member whose certificate is revoked or expires is disconnected.
 final class NodeSecurityTests: XCTestCase {

@@ -35,10 +35,8 @@ struct TestNetwork {
     /// Consistent credentials for `name` in this network.
     func member(_ name: String, virtualIPs: [VirtualIP] = [], notBefore: Int64 = unixTime - year,
                 notAfter: Int64 = unixTime + year) throws -> NodeCredentials {
-        try NodeCredentials(identity: TestNetwork.identity(name),
-                            certificate: certificate(name, virtualIPs: virtualIPs, notBefore: notBefore,
-                                                     notAfter: notAfter),
-                            authority: authority)
+        try authorityKey.member(name: name, identity: TestNetwork.identity(name), virtualIPs: virtualIPs,
+                                notBefore: notBefore, notAfter: notAfter, serial: 1)
     }
 }
 

@@ -32,41 +32,34 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seconds allowed for the ring to become consistent, again for the pings' answers, and for the shortcut.")
     var timeout = 30.0
 
-    @Flag(help: "Print one JSON object instead of the human-readable report.")
-    var json = false
+    @OptionGroup var output: ReportOutput
 
     func validate() throws {
         _ = try options()
     }
 
+    // A demo runs on the wall clock, so its limits keep a run within minutes.
+    static let nodeRange = OptionRange("--nodes", 2...200, "nodes")
+    static let messageRange = OptionRange("--messages", 0...10_000, "pings")
+    static let joinIntervalRange = OptionRange("--join-interval-ms", 0...10_000.0, "milliseconds")
+    static let timeoutRange = OptionRange("--timeout", 0...3600.0, "seconds", excludesLowerBound: true)
+
     func options() throws -> LocalDemo.Options {
-        guard (2...200).contains(nodes) else { throw ValidationError("--nodes \(nodes): use 2 to 200 nodes") }
-        guard (0...10_000).contains(messages) else { throw ValidationError("--messages \(messages): use 0 to 10000 pings") }
-        guard joinIntervalMs >= 0, joinIntervalMs <= 10_000 else {
-            throw ValidationError("--join-interval-ms \(joinIntervalMs): use 0 to 10000 milliseconds")
-        }
-        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout \(timeout): use more than 0 and at most 3600 seconds") }
         var options = LocalDemo.Options()
-        options.nodes = nodes
-        options.messages = messages
-        options.joinInterval = .microseconds(Int64(joinIntervalMs * 1000))
-        options.timeout = timeout
+        options.nodes = try Self.nodeRange.check(nodes)
+        options.messages = try Self.messageRange.check(messages)
+        options.joinInterval = .microseconds(Int64(try Self.joinIntervalRange.check(joinIntervalMs) * 1000))
+        options.timeout = try Self.timeoutRange.check(timeout)
         return options
     }
 
     func run() throws {
         let options = try options()
-        if !json {
+        if !output.json {
             print("WOW demo: \(options.nodes) nodes on 127.0.0.1 over udp, tcp and tls, one process, secured (a fresh network)")
         }
-        let report = LocalDemo(options: options, progress: json ? nil : { print($0) }).run()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(Self.humanReadable(report))
-        }
+        let report = LocalDemo(options: options, progress: output.json ? nil : { print($0) }).run()
+        try output.print(report, humanReadable: Self.humanReadable)
         if let failure = report.failure {
             FileHandle.standardError.write(Data("wow demo: failed: \(failure)\n".utf8))
             throw ExitCode(2)

@@ -36,21 +36,19 @@ struct RunCommand: ParsableCommand {
     /// `--metrics` parsed; nil without it. Only loopback: the metrics say who the node talks to.
     func metricsAddress() throws -> SocketAddress? {
         guard let metrics else { return nil }
-        guard let colon = metrics.lastIndex(of: ":"), let port = Int(metrics[metrics.index(after: colon)...]),
-              (0...65535).contains(port) else {
-            throw ValidationError("--metrics '\(metrics)': give ADDRESS:PORT, e.g. 127.0.0.1:9464")
+        // `localhost` is the one host name taken: it means loopback on every host, so needs no DNS lookup.
+        let literal = metrics.hasPrefix("localhost:") ? "127.0.0.1" + metrics.dropFirst("localhost".count) : metrics
+        let endpoint: IPEndpoint
+        do {
+            endpoint = try IPEndpoint(parsing: literal)
+        } catch {
+            throw ValidationError("--metrics '\(metrics)': give ADDRESS:PORT, e.g. 127.0.0.1:9464 (\(error.reason))")
         }
-        var host = String(metrics[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard host.hasPrefix("127.") || host == "::1" || host == "localhost" else {
+        guard endpoint.isLoopback else {
             throw ValidationError("--metrics '\(metrics)': listen on a loopback address (127.0.0.1 or ::1); "
                 + "put a reverse proxy or a Prometheus agent on the host to expose the metrics further")
         }
-        do {
-            return try SocketAddress.makeAddressResolvingHost(host == "localhost" ? "127.0.0.1" : host, port: port)
-        } catch {
-            throw ValidationError("--metrics '\(metrics)': \(error)")
-        }
+        return endpoint.address
     }
 
     func validate() throws {

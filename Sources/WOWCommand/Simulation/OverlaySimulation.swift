@@ -116,11 +116,6 @@ public final class OverlaySimulation {
         return simulated
     }
 
-    private static func keyAddress(_ identity: NodeIdentity, _ network: NetworkID) -> Address {
-        MembershipCertificate(network: network, serial: 0, name: "", publicKey: identity.publicKey, virtualIPs: [],
-                              notBefore: 0, notAfter: 0).entitledAddress
-    }
-
     /// The wall-clock time (seconds since 1970) at virtual time zero.
     public static let epoch: Int64 = 1_790_000_000
 
@@ -139,16 +134,13 @@ public final class OverlaySimulation {
         guard options.secure else { return nil }
         var variant = 0
         var identity = NodeIdentity.deterministic(seed: Array("sim-\(options.seed)-\(index)".utf8))
-        while let near, OverlaySimulation.keyAddress(identity, authority.authority.network).high >> 56 != near.high >> 56 {
+        while let near, Address.forNodeKey(identity.publicKey, network: authority.authority.network).high >> 56 != near.high >> 56 {
             variant += 1
             identity = NodeIdentity.deterministic(seed: Array("sim-\(options.seed)-\(index)-\(variant)".utf8))
         }
-        let certificate = try authority.issue(name: "sim-\(index)", publicKey: identity.publicKey, virtualIPs: [],
-                                              notBefore: OverlaySimulation.epoch - 3600,
-                                              notAfter: notAfter ?? OverlaySimulation.epoch + 10 * 365 * 86400,
-                                              serial: UInt64(index))
-        var secured = NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
-                                                                          authority: authority.authority))
+        var secured = NodeConfig.Secured(credentials: try authority.member(
+            name: "sim-\(index)", identity: identity, notBefore: OverlaySimulation.epoch - 3600,
+            notAfter: notAfter ?? OverlaySimulation.epoch + 10 * 365 * 86400, serial: UInt64(index)))
         secured.channel.deterministicKeys = true
         return secured
     }

@@ -98,7 +98,7 @@ public struct MembershipCertificate: Equatable, Sendable {
     /// its key for a router-only node (docs/security.md, "Addresses").
     public var entitledAddress: Address {
         if let ip = virtualIPs.first { return Address.forVirtualIP(ip, network: network) }
-        return Address.prefix(of: SHA256.hash(data: Array("wow/key/1".utf8) + network.bytes + publicKey))
+        return Address.forNodeKey(publicKey, network: network)
     }
 
     /// Whether `authority`'s key signed this certificate.
@@ -126,6 +126,12 @@ extension Address {
     /// Any node can compute it from a destination IP (the virtual network routes by it).
     public static func forVirtualIP(_ ip: VirtualIP, network: NetworkID) -> Address {
         prefix(of: SHA256.hash(data: Array("wow/vip/1".utf8) + network.bytes + ip.bytes))
+    }
+
+    /// Where a router-only node (no virtual IP) sits on the ring: SHA-256 of the network id and its identity
+    /// key, cut to 160 bits.
+    public static func forNodeKey(_ publicKey: [UInt8], network: NetworkID) -> Address {
+        prefix(of: SHA256.hash(data: Array("wow/key/1".utf8) + network.bytes + publicKey))
     }
 
     static func prefix(of digest: SHA256.Digest) -> Address { Address(bytes: Array(digest).prefix(byteCount))! }

@@ -96,6 +96,17 @@ public struct NetworkAuthorityKey: Sendable {
         return certificate
     }
 
+    /// A member's complete credentials in one step, for whoever holds the authority key in the same process
+    /// (the simulator, the local overlay, tests, benchmarks): `identity` (a fresh key unless given) with a
+    /// certificate from `issue`. Operators do the same in steps, with `wow keygen` and `wow cert issue`.
+    public func member(name: String, identity: NodeIdentity = .generate(), virtualIPs: [VirtualIP] = [],
+                       notBefore: Int64, notAfter: Int64,
+                       serial: UInt64 = .random(in: .min ... .max)) throws -> NodeCredentials {
+        let certificate = try issue(name: name, publicKey: identity.publicKey, virtualIPs: virtualIPs,
+                                    notBefore: notBefore, notAfter: notAfter, serial: serial)
+        return try NodeCredentials(identity: identity, certificate: certificate, authority: authority)
+    }
+
     /// The key file's content: the authority, then the raw private key.
     public var encoded: [UInt8] { authority.encoded + Array(privateKey.rawRepresentation) }
 

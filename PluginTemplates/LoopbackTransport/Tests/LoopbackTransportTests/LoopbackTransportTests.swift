@@ -37,12 +37,9 @@ final class LoopbackTransportTests: XCTestCase {
                                 transports: [.init(name: LoopbackTransport.scheme, settings: try PluginSettings(yaml: "latency_ms: 20"))],
                                 overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
         // Security on, as in every real network. Deterministic keys keep the run replayable from the seed.
-        let identity = NodeIdentity.deterministic(seed: Array(name.utf8))
-        let certificate = try authority.issue(name: name, publicKey: identity.publicKey, virtualIPs: [],
-                                              notBefore: Self.epoch - 60, notAfter: Self.epoch + 86_400,
-                                              serial: UInt64(index + 1))
-        var secured = NodeConfig.Secured(credentials: try NodeCredentials(identity: identity, certificate: certificate,
-                                                                          authority: authority.authority))
+        var secured = NodeConfig.Secured(credentials: try authority.member(
+            name: name, identity: .deterministic(seed: Array(name.utf8)), notBefore: Self.epoch - 60,
+            notAfter: Self.epoch + 86_400, serial: UInt64(index + 1)))
         secured.channel.deterministicKeys = true
         config.security = .secured(secured)
         var logger = Logger(label: name)
