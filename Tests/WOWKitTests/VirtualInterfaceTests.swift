@@ -112,9 +112,9 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertThrowsError(try VirtualInterface(node: routerOnly, device: RecordingDevice(), settings: .init())) {
             XCTAssertEqual($0 as? VirtualNetworkError, .noVirtualIP(certificate: "router"))
         }
-        let member = try makeNode("ten", ip: VirtualIP("10.1.2.3"), bootstrap: [])
+        let member = try makeNode("outside", ip: VirtualIP("198.18.1.2"), bootstrap: [])
         XCTAssertThrowsError(try VirtualInterface(node: member, device: RecordingDevice(), settings: .init())) {
-            XCTAssertEqual($0 as? VirtualNetworkError, .outsidePrefix(ip: VirtualIP("10.1.2.3")!, prefix: .default))
+            XCTAssertEqual($0 as? VirtualNetworkError, .outsidePrefix(ip: VirtualIP("198.18.1.2")!, prefix: .default))
         }
     }
 }

@@ -124,7 +124,7 @@ final class VirtualNetworkTests: XCTestCase {
 
     func testPrefixParsing() {
         XCTAssertEqual(VirtualPrefix("100.64.0.0/10"), .default)
-        XCTAssertEqual(VirtualPrefix("10.0.0.0/8")?.broadcast, VirtualIP("10.255.255.255"))
+        XCTAssertEqual(VirtualPrefix("100.64.0.0/16")?.broadcast, VirtualIP("100.64.255.255"))
         XCTAssertNil(VirtualPrefix("100.64.0.1/10"), "host bits set")
         XCTAssertNil(VirtualPrefix("100.64.0.0/33"))
         XCTAssertNil(VirtualPrefix("100.64.0.0"))
