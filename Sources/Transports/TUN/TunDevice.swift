@@ -104,12 +104,12 @@ public final class TunDevice: PacketDevice {
         defer { _ = Glibc.close(socket) }
 
         var request = InterfaceRequest(name: name)
-        request.ipv4 = address
+        request.setIPv4(address)
         guard request.perform(UInt(SIOCSIFADDR), on: socket) else {
             throw .cannotConfigure(name: name, step: "set address \(address)", errno: errno)
         }
         request = InterfaceRequest(name: name)
-        request.ipv4 = settings.prefix.netmask
+        request.setIPv4(settings.prefix.netmask)
         guard request.perform(UInt(SIOCSIFNETMASK), on: socket) else {
             throw .cannotConfigure(name: name, step: "set netmask \(settings.prefix.netmask)", errno: errno)
         }
@@ -160,16 +160,14 @@ private struct InterfaceRequest {
         set { raw.ifr_ifru.ifru_mtu = newValue }
     }
 
-    var ipv4: VirtualIP {
-        get { VirtualIP(0) }
-        set {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = newValue.value.bigEndian
-            withUnsafeMutableBytes(of: &raw.ifr_ifru.ifru_addr) { target in
-                withUnsafeBytes(of: address) { source in
-                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(target.count)))
-                }
+    /// Puts `ip` in the request's address field (as a `sockaddr_in`).
+    mutating func setIPv4(_ ip: VirtualIP) {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = ip.value.bigEndian
+        withUnsafeMutableBytes(of: &raw.ifr_ifru.ifru_addr) { target in
+            withUnsafeBytes(of: address) { source in
+                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(target.count)))
             }
         }
     }

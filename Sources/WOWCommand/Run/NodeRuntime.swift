@@ -61,7 +61,8 @@ public final class NodeRuntime: Sendable {
             }.wait()
             var virtualInterface: NIOLoopBound<VirtualInterface>?
             if let settings = config.virtualNetwork {
-                virtualInterface = try attachVirtualNetwork(settings, node: node, loop: loop)
+                virtualInterface = try attachVirtualNetwork(
+                    settings, ip: config.security.credentials?.certificate.virtualIPs.first, node: node, loop: loop)
             }
             var metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
             if let metricsAddress {
@@ -93,14 +94,11 @@ public final class NodeRuntime: Sendable {
 
     /// Creates the TUN device and joins it to the node: packets it reads go into the overlay, packets the
     /// overlay delivers are written to it. Needs root (or CAP_NET_ADMIN).
-    private static func attachVirtualNetwork(_ settings: VirtualNetwork.Settings, node: NIOLoopBound<Node>,
+    private static func attachVirtualNetwork(_ settings: VirtualNetwork.Settings, ip: VirtualIP?, node: NIOLoopBound<Node>,
                                              loop: any EventLoop) throws -> NIOLoopBound<VirtualInterface> {
-        let ip = try loop.submit { () throws -> VirtualIP in
-            guard let ip = node.value.config.security.credentials?.certificate.virtualIPs.first else {
-                throw VirtualNetworkError.notSecured
-            }
-            return ip
-        }.wait()
+        // The config parser checked that a secured node with a virtual IP asks for a device; the interface
+        // checks again below, on the loop.
+        guard let ip = ip else { throw VirtualNetworkError.notSecured }
         let device = try TunDevice.open(settings: settings, address: ip)
         nonisolated(unsafe) let handedOver = device
         do {
