@@ -83,6 +83,33 @@ final class WowProcessTests: XCTestCase {
         XCTAssertEqual(a.terminationStatus, 0)
     }
 
+    /// Under systemd or a pipe stdout is block-buffered: the start-up lines must be there while the node runs,
+    /// not only after it exits.
+    func testStartUpLinesAppearWhileTheNodeRuns() throws {
+        guard FileManager.default.isExecutableFile(atPath: wowBinary.path) else {
+            throw XCTSkip("the wow executable is not built at \(wowBinary.path)")
+        }
+        let directory = NSTemporaryDirectory() + "wow-process-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        try "node: { name: alpha }\nsecurity: { insecure: true }\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
+            .write(toFile: directory + "/a.yml", atomically: true, encoding: .utf8)
+        let output = directory + "/stdout.txt"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let process = Process()
+        process.executableURL = wowBinary
+        process.arguments = ["run", "--config", directory + "/a.yml", "--control", directory + "/a.sock"]
+        process.standardOutput = FileHandle(forWritingAtPath: output)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        addTeardownBlock { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        let printed = waitFor(10) {
+            (try? String(contentsOfFile: output, encoding: .utf8))?.contains("wow: node alpha at ") == true
+        }
+        XCTAssertTrue(process.isRunning, "the node stopped")
+        XCTAssertTrue(printed, "the start-up lines were not written while the node ran")
+    }
+
     /// Credentials made by the CLI itself (`wow ca init`, `wow keygen`, `wow cert issue`, each a process),
     /// two secured `wow run` processes on loopback link, and `wow cert show --ca` accepts both certificates.
     func testTwoNodesWithCredentialsMadeByTheCLILink() throws {
