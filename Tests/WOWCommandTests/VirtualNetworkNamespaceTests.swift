@@ -132,6 +132,13 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         let outLine = scrape.output.split(separator: "\n").first { $0.hasPrefix("wow_vnet_packets_total{direction=\"out\"}") }
         let outPackets = outLine.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
         XCTAssertGreaterThan(outPackets, 1000, "wow_vnet_packets_total out after iperf3: \(scrape.output.prefix(2000))")
+        // The hosts' TCP handed the devices super-segments (segmentation offload), each carried as one packet.
+        let sender = lab.status(controls["site1"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        let receiver = lab.status(controls["site2"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertEqual(sender["offload"] as? Bool, true, "site1's device is not offloading: \(sender)")
+        XCTAssertGreaterThan(sender["super_segments_from_device"] as? Int ?? 0, 0, "site1 read no super-segment: \(sender)")
+        XCTAssertGreaterThan(receiver["super_segments_to_device"] as? Int ?? 0, 0, "site2 wrote no super-segment: \(receiver)")
+        XCTAssertEqual(receiver["device_write_failures"] as? Int, 0, "site2's device refused packets: \(receiver)")
         print("VirtualNetworkNamespaceTests: iperf3 site1 -> site2 \(String(format: "%.0f", (received?["bits_per_second"] as? Double ?? 0) / 1e6)) Mbit/s "
               + "(debug or release build as tested; see BENCHMARKS.md for the benchmark)")
 

@@ -262,6 +262,8 @@ final class NodeConfigSecurityTests: XCTestCase {
         XCTAssertEqual(config.virtualNetwork?.deviceName, "tun-lab")
         XCTAssertEqual(config.virtualNetwork?.prefix, VirtualPrefix("100.64.0.0/16"))
         XCTAssertEqual(config.virtualNetwork?.mtu, 1400)
+        XCTAssertEqual(defaults.virtualNetwork?.offload, true, "offload is on by default")
+        XCTAssertEqual(try parse(Self.complete + "virtual_network: { offload: false }\n").virtualNetwork?.offload, false)
         XCTAssertNil(try parse(Self.complete).virtualNetwork, "no section: the node only routes")
     }
 
@@ -277,6 +279,9 @@ final class NodeConfigSecurityTests: XCTestCase {
         XCTAssertTrue(error.reason.contains("100.64.0.7 is outside the virtual network 100.96.0.0/11"), error.reason)
         error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { mtu: 100 }\n"))
         XCTAssertEqual(error.key, "virtual_network.mtu")
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { offload: yes }\n"))
+        XCTAssertEqual(error.key, "virtual_network.offload")
+        XCTAssertTrue(error.reason.contains("true or false"), error.reason)
         error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { devce: wow0 }\n"))
         XCTAssertEqual(error.key, "virtual_network.devce")
     }

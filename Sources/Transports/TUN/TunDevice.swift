@@ -11,20 +11,28 @@ import WOWKit
 /// event loop and hands each packet to `receive`, there. `write` (on the same loop) writes one packet
 /// per call: a TUN file takes one packet per `write(2)`, so writes are never coalesced. The device goes away
 /// with `close` or the process.
+///
+/// The device always carries a `VirtioNetHeader` before each packet, so that it takes TCP super-segments and
+/// partial checksums from peers (`TunOffload.toHost`). With `settings.offload` it also asks the kernel for
+/// checksum and TCP segmentation offload, and then hands up super-segments of up to 64 KB
+/// (`TunOffload.fromHost`): one overlay packet instead of up to 45.
 public final class TunDevice: PacketDevice {
     /// The device's name as the kernel gave it.
     public let name: String
     public let settings: VirtualNetwork.Settings
+    /// Whether the kernel hands up super-segments (the settings asked and the kernel agreed).
+    public let isOffloading: Bool
     private let descriptor: CInt
     private var channel: (any Channel)?
     private var isClosed = false
     /// Packets the kernel would not take (counted, not retried: IP above copes with loss).
     public private(set) var writeFailures = 0
 
-    private init(name: String, settings: VirtualNetwork.Settings, descriptor: CInt) {
+    private init(name: String, settings: VirtualNetwork.Settings, descriptor: CInt, isOffloading: Bool) {
         self.name = name
         self.settings = settings
         self.descriptor = descriptor
+        self.isOffloading = isOffloading
     }
 
     /// Creates the device named in `settings`, gives it `address` in the settings' prefix and the MTU, and
@@ -34,39 +42,51 @@ public final class TunDevice: PacketDevice {
         let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpen(errno: errno) }
         var request = InterfaceRequest(name: settings.deviceName)
-        request.flags = TunDevice.iffTun | TunDevice.iffNoPI
+        request.flags = TunDevice.iffTun | TunDevice.iffNoPI | TunDevice.iffVnetHdr
         guard request.perform(TunDevice.tunSetInterface, on: fd) else {
             let code = errno
             _ = Glibc.close(fd)
             throw .cannotCreate(name: settings.deviceName, errno: code)
         }
         let name = request.name
+        // A kernel without these offloads still works, one MTU-sized packet at a time.
+        let isOffloading = settings.offload && ioctl(fd, TunDevice.tunSetOffload, TunDevice.offloadFlags) == 0
         do {
             try configure(name: name, address: address, settings: settings)
         } catch {
             _ = Glibc.close(fd)
             throw error
         }
-        return TunDevice(name: name, settings: settings, descriptor: fd)
+        return TunDevice(name: name, settings: settings, descriptor: fd, isOffloading: isOffloading)
         #else
         throw .unsupportedPlatform
         #endif
     }
 
-    /// Reads packets on `loop` and hands each to `receive` there. Call once, off the loop; `receive` is called
-    /// on `loop` only.
-    public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer) -> Void) throws {
+    /// The largest IP packet handed up: a super-segment larger than this is cut (`TunOffload.split`) so that
+    /// it still fits one overlay packet on its longest path.
+    public static let maximumPacketLength = VirtualNetwork.largestPacket
+
+    /// Reads packets on `loop` and hands each to `receive` there, or the reason it was dropped to `dropped`
+    /// (a drop counter's name). Call once, off the loop; both are called on `loop` only.
+    public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer) -> Void,
+                      dropped: @escaping @Sendable (String) -> Void) throws {
         // The pipe channel tells us when the device is readable and reads the first packet; the handler then
         // drains the device itself. A TUN read returns one packet and epoll is edge-triggered, so a channel
         // that stops after a read shorter than its buffer (right for a byte stream) would leave the rest
         // queued until the next packet arrives.
-        let capacity = max(settings.mtu, 2048)
+        let capacity = VirtioNetHeader.size + (isOffloading ? Int(UInt16.max) : max(settings.mtu, 2048))
         let channel = try NIOPipeBootstrap(group: loop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: capacity))
             .channelInitializer { [descriptor] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        TunReadHandler(descriptor: descriptor, capacity: capacity, receive: receive))
+                    let handler = TunReadHandler(descriptor: descriptor, capacity: capacity) { buffer in
+                        if let reason = TunOffload.fromHost(buffer, maximumLength: TunDevice.maximumPacketLength,
+                                                            deliver: receive) {
+                            dropped(reason)
+                        }
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .takingOwnershipOfDescriptor(input: descriptor)
@@ -74,10 +94,34 @@ public final class TunDevice: PacketDevice {
         self.channel = channel
     }
 
+    /// Writes `packet` behind its `VirtioNetHeader`; a TCP packet's checksum field is replaced by the partial
+    /// one on the way (spliced into the write: the packet itself is not copied or changed).
     public func write(_ packet: ByteBuffer) {
         guard !isClosed else { return }
-        let written = packet.withUnsafeReadableBytes { bytes in Glibc.write(descriptor, bytes.baseAddress, bytes.count) }
-        if written != packet.readableBytes { writeFailures += 1 }
+        let (header, partialChecksum) = TunOffload.toHost(packet, mtu: settings.mtu)
+        let expected = VirtioNetHeader.size + packet.readableBytes
+        let written = withUnsafeTemporaryAllocation(byteCount: VirtioNetHeader.size + 2, alignment: 2) { scratch in
+            header.write(to: scratch)
+            if let partialChecksum {
+                scratch.storeBytes(of: partialChecksum.bigEndian, toByteOffset: VirtioNetHeader.size, as: UInt16.self)
+            }
+            return packet.withUnsafeReadableBytes { bytes in
+                withUnsafeTemporaryAllocation(of: iovec.self, capacity: 4) { vectors in
+                    vectors[0] = iovec(iov_base: scratch.baseAddress, iov_len: VirtioNetHeader.size)
+                    guard partialChecksum != nil else {
+                        vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
+                        return writev(descriptor, vectors.baseAddress, 2)
+                    }
+                    let field = Int(header.checksumStart + header.checksumOffset)
+                    vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: field)
+                    vectors[2] = iovec(iov_base: scratch.baseAddress! + VirtioNetHeader.size, iov_len: 2)
+                    vectors[3] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress! + field + 2),
+                                       iov_len: bytes.count - field - 2)
+                    return writev(descriptor, vectors.baseAddress, 4)
+                }
+            }
+        }
+        if written != expected { writeFailures += 1 }
     }
 
     /// Closes the device; the kernel removes it.
@@ -96,6 +140,10 @@ public final class TunDevice: PacketDevice {
     static let tunSetInterface: UInt = 0x4004_54CA
     static let iffTun: Int16 = 0x0001
     static let iffNoPI: Int16 = 0x1000
+    static let iffVnetHdr: Int16 = 0x4000
+    static let tunSetOffload: UInt = 0x4004_54D0
+    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN: partial checksums and TCP/IPv4 super-segments (with ECN).
+    static let offloadFlags: CInt = 0x01 | 0x02 | 0x08
 
     /// Address, netmask, MTU and up, through the classic interface ioctls on a datagram socket.
     private static func configure(name: String, address: VirtualIP, settings: VirtualNetwork.Settings) throws(TunDeviceError) {
@@ -184,13 +232,18 @@ private final class TunReadHandler: ChannelInboundHandler {
     let capacity: Int
     let receive: (ByteBuffer) -> Void
     let allocator = ByteBufferAllocator()
+    /// The buffer packets are read into.
+    var scratch: ByteBuffer
     /// Packets read per wakeup before yielding to the loop's other work (then the drain continues in a task).
     static let batch = 128
+    /// Packets up to this size are copied out of `scratch`; larger ones take it.
+    static let copiedSize = 4096
 
     init(descriptor: CInt, capacity: Int, receive: @escaping (ByteBuffer) -> Void) {
         self.descriptor = descriptor
         self.capacity = capacity
         self.receive = receive
+        scratch = allocator.buffer(capacity: capacity)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -201,13 +254,21 @@ private final class TunReadHandler: ChannelInboundHandler {
     private func drain(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         for _ in 0..<TunReadHandler.batch {
-            var buffer = allocator.buffer(capacity: capacity)
-            let count = buffer.withUnsafeMutableWritableBytes { bytes in
+            let count = scratch.withUnsafeMutableWritableBytes { bytes in
                 Glibc.read(descriptor, bytes.baseAddress, bytes.count)
             }
             guard count > 0 else { return }  // EAGAIN: drained (errors surface on the channel's own read).
-            buffer.moveWriterIndex(forwardBy: count)
-            receive(buffer)
+            scratch.moveWriterIndex(forwardBy: count)
+            if count <= TunReadHandler.copiedSize {
+                // Most packets are small (ACKs, one MTU): a right-sized copy, and the 64 KB buffer is read into again.
+                var packet = allocator.buffer(capacity: count)
+                packet.writeImmutableBuffer(scratch)
+                scratch.clear()
+                receive(packet)
+            } else {
+                receive(scratch)
+                scratch = allocator.buffer(capacity: capacity)
+            }
         }
         // More may be queued and no new edge may come: continue after the loop's other work.
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

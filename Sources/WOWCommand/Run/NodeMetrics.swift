@@ -71,6 +71,9 @@ final class NodeMetrics: NodeObserver {
             count("wow_vnet_bytes_total", ["direction": "out"], vnet.bytesFromDevice, help: bytes)
             count("wow_vnet_bytes_total", ["direction": "in"], vnet.bytesToDevice, help: bytes)
             count("wow_vnet_icmp_sent_total", [:], vnet.icmpSent, help: "ICMP errors written to the TUN device")
+            let superSegments = "TCP super-segments (above the MTU, segmentation offload) through the TUN device, by direction"
+            count("wow_vnet_super_segments_total", ["direction": "out"], vnet.superSegmentsFromDevice, help: superSegments)
+            count("wow_vnet_super_segments_total", ["direction": "in"], vnet.superSegmentsToDevice, help: superSegments)
         }
         return registry.emitToBuffer()
     }

@@ -106,7 +106,8 @@ public final class NodeRuntime: Sendable {
                 NIOLoopBound(try VirtualInterface(node: node.value, device: handedOver, settings: settings), eventLoop: loop)
             }.wait()
             // Each packet read is handed to the interface on the loop the device reads on (the node's).
-            try device.start(on: loop) { packet in interface.value.receiveFromDevice(packet) }
+            try device.start(on: loop, receive: { packet in interface.value.receiveFromDevice(packet) },
+                             dropped: { reason in interface.value.deviceDropped(reason) })
             return interface
         } catch {
             device.close()

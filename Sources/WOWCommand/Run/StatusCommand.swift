@@ -86,7 +86,10 @@ struct StatusCommand: ParsableCommand {
         if let vnet = s.virtual_network {
             lines.append("virtual network: \(vnet.device) \(vnet.ip) in \(vnet.prefix), MTU \(vnet.mtu); packets from/to "
                          + "device \(vnet.packets_from_device)/\(vnet.packets_to_device), bytes "
-                         + "\(vnet.bytes_from_device)/\(vnet.bytes_to_device), ICMP errors sent \(vnet.icmp_sent)")
+                         + "\(vnet.bytes_from_device)/\(vnet.bytes_to_device), ICMP errors sent \(vnet.icmp_sent); offload "
+                         + "\(vnet.offload ? "on" : "off"), super-segments from/to device "
+                         + "\(vnet.super_segments_from_device)/\(vnet.super_segments_to_device), device write failures "
+                         + "\(vnet.device_write_failures)")
         }
         if !s.drops.isEmpty {
             lines.append("drops: " + s.drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))

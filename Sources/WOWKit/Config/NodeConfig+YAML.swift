@@ -430,11 +430,11 @@ private struct ConfigReader {
 
     // MARK: Virtual network
 
-    /// The `virtual_network` section: the TUN device's name, the network it carries, its MTU. The node's IP
+    /// The `virtual_network` section: the TUN device's name, the network it carries, its MTU, offloads. The node's IP
     /// is its certificate's first virtual IP, so the section needs a secured node with one.
     private func virtualNetwork(_ sectionField: Field,
                                 security: NodeConfig.Security) throws(ConfigError) -> VirtualNetwork.Settings {
-        let section = try fields(of: sectionField.value, field: sectionField, allowed: ["device", "prefix", "mtu"])
+        let section = try fields(of: sectionField.value, field: sectionField, allowed: ["device", "prefix", "mtu", "offload"])
         var settings = VirtualNetwork.Settings()
         if let field = section.field("device"), !ConfigReader.isNull(field.value) {
             let name = try string(field)
@@ -458,6 +458,9 @@ private struct ConfigReader {
         }
         if let mtu = try integer(section, "mtu", in: VirtualNetwork.mtuRange, unit: "bytes") {
             settings.mtu = mtu
+        }
+        if let field = section.field("offload"), !ConfigReader.isNull(field.value) {
+            settings.offload = try boolean(field)
         }
         guard case .secured(let secured) = security else {
             throw error(at: sectionField, VirtualNetworkError.notSecured.description)

@@ -40,6 +40,12 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var packets_to_device: Int
         public var bytes_to_device: Int
         public var icmp_sent: Int
+        /// Packets above the MTU: TCP super-segments (segmentation offload) read from / written to the device.
+        public var super_segments_from_device: Int
+        public var super_segments_to_device: Int
+        /// Whether the device takes super-segments from the host, and packets it would not take.
+        public var offload: Bool
+        public var device_write_failures: Int
     }
 
     public var name: String
@@ -97,7 +103,9 @@ extension Node {
                     prefix: network.settings.prefix.description, mtu: network.settings.mtu,
                     packets_from_device: stats.packetsFromDevice, bytes_from_device: stats.bytesFromDevice,
                     packets_to_device: stats.packetsToDevice, bytes_to_device: stats.bytesToDevice,
-                    icmp_sent: stats.icmpSent)
+                    icmp_sent: stats.icmpSent, super_segments_from_device: stats.superSegmentsFromDevice,
+                    super_segments_to_device: stats.superSegmentsToDevice, offload: interface.device.isOffloading,
+                    device_write_failures: interface.device.writeFailures)
             })
     }
 }

@@ -6,6 +6,9 @@ public enum IPv4Packet {
     public static let minimumHeaderSize = 20
     /// The ICMP protocol number.
     static let icmpProtocol: UInt8 = 1
+    /// The TCP and UDP protocol numbers.
+    public static let tcpProtocol: UInt8 = 6
+    public static let udpProtocol: UInt8 = 17
 
     /// What is wrong with bytes that should be an IPv4 packet.
     public enum Problem: Error, Equatable, Sendable {
@@ -73,6 +76,42 @@ public enum IPv4Packet {
         if let pending = high { sum += UInt32(pending) << 8 }
         while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
         return ~UInt16(truncatingIfNeeded: sum)
+    }
+
+    /// The ones' complement sum (RFC 1071) of `bytes` as big-endian 16-bit words, added to `initial`, not
+    /// folded: fold it with `fold`. Reads 8 bytes at a time with end-around carry (2^64 = 1 modulo 2^16 - 1,
+    /// so a 64-bit sum folds to the 16-bit one); the offload paths sum whole 64 KB super-segments.
+    public static func onesComplementSum(_ bytes: UnsafeRawBufferPointer, initial: UInt64 = 0) -> UInt64 {
+        var sum = initial
+        var index = 0
+        let count = bytes.count
+        while index + 8 <= count {
+            let word = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let (added, carry) = sum.addingReportingOverflow(word)
+            sum = added &+ (carry ? 1 : 0)
+            index += 8
+        }
+        var tail: UInt64 = 0
+        while index + 2 <= count {
+            tail += UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt16.self)))
+            index += 2
+        }
+        if index < count { tail += UInt64(bytes[index]) << 8 }
+        let (added, carry) = sum.addingReportingOverflow(tail)
+        return added &+ (carry ? 1 : 0)
+    }
+
+    /// A ones' complement sum folded to 16 bits (not complemented).
+    public static func fold(_ sum: UInt64) -> UInt16 {
+        var folded = sum
+        while folded >> 16 != 0 { folded = (folded & 0xFFFF) + (folded >> 16) }
+        return UInt16(folded)
+    }
+
+    /// The ones' complement sum of the TCP/UDP pseudo-header: addresses, protocol, and the transport length.
+    public static func pseudoHeaderSum(source: UInt32, destination: UInt32, protocolNumber: UInt8, length: Int) -> UInt64 {
+        UInt64(source >> 16) + UInt64(source & 0xFFFF) + UInt64(destination >> 16) + UInt64(destination & 0xFFFF)
+            + UInt64(protocolNumber) + UInt64(length)
     }
 
     /// An ICMP destination-unreachable message (type 3) back to the sender of `original`, quoting its IP

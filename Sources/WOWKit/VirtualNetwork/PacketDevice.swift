@@ -8,4 +8,13 @@ import NIOCore
 /// `VirtualInterface.receiveFromDevice`, on the node's executor.
 public protocol PacketDevice: AnyObject {
     func write(_ packet: ByteBuffer)
+    /// Whether the host hands up TCP super-segments (larger than the MTU) through segmentation offload.
+    var isOffloading: Bool { get }
+    /// Packets the device could not write.
+    var writeFailures: Int { get }
+}
+
+extension PacketDevice {
+    public var isOffloading: Bool { false }
+    public var writeFailures: Int { 0 }
 }

@@ -32,6 +32,11 @@ public final class VirtualInterface {
         carryOut(network.fromDevice(packet, now: node.now))
     }
 
+    /// A packet the device read but could not hand up; `reason` names the drop counter (after `vnet_`).
+    public func deviceDropped(_ reason: String) {
+        node.stats.drop("vnet_\(reason)")
+    }
+
     private func receiveFromOverlay(_ header: RoutedHeader, _ payload: ByteBuffer) {
         guard header.payloadType == .data, header.mode == .exact else { return }
         carryOut(network.fromOverlay(payload, source: header.source, now: node.now))

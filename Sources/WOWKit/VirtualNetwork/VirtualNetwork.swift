@@ -22,6 +22,9 @@ public struct VirtualNetwork {
         public var prefix: VirtualPrefix = .default
         /// The device's MTU.
         public var mtu: Int = VirtualNetwork.defaultMTU
+        /// Whether the device asks the host for checksum and TCP segmentation offload: TCP hands up
+        /// super-segments of up to 64 KB, each carried as one overlay packet (docs/virtual-network.md).
+        public var offload = true
 
         public init() {}
     }
@@ -39,6 +42,8 @@ public struct VirtualNetwork {
     /// bytes) on the longest path. Above the default, the underlay fragments encapsulated packets: much
     /// faster where that is free (a LAN, one host), worse where fragments get lost (docs/virtual-network.md).
     public static let mtuRange = 576...(65_507 - longestEncapsulation)
+    /// The largest IP packet the overlay carries on its longest path (a TCP super-segment at most).
+    public static let largestPacket = WireFormat.maximumPacketSize - longestEncapsulation
 
     /// What to do with a packet.
     public enum Action: Equatable {
@@ -57,6 +62,9 @@ public struct VirtualNetwork {
         public var packetsToDevice = 0
         public var bytesToDevice = 0
         public var icmpSent = 0
+        /// Packets above the MTU: TCP super-segments of the host's segmentation offload, each carried whole.
+        public var superSegmentsFromDevice = 0
+        public var superSegmentsToDevice = 0
         public var drops: [String: Int] = [:]
         public init() {}
     }
@@ -100,6 +108,7 @@ public struct VirtualNetwork {
     public mutating func fromDevice(_ packet: ByteBuffer, now: Timestamp) -> Action {
         stats.packetsFromDevice += 1
         stats.bytesFromDevice += packet.readableBytes
+        if packet.readableBytes > settings.mtu { stats.superSegmentsFromDevice += 1 }
         let header: IPv4Packet.Header
         switch IPv4Packet.header(of: packet) {
         case .success(let parsed): header = parsed
@@ -138,6 +147,7 @@ public struct VirtualNetwork {
         lastHeard[source] = now
         stats.packetsToDevice += 1
         stats.bytesToDevice += packet.readableBytes
+        if packet.readableBytes > settings.mtu { stats.superSegmentsToDevice += 1 }
         return .write(packet)
     }
 
