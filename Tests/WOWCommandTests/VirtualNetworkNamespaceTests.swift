@@ -41,7 +41,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         """
 
     /// A site node with its TUN device (`wow0`, its virtual IP), bootstrapping through the router.
-    private func startSite(_ site: String, arguments: [String] = []) throws -> NamespaceLab.NodeProcess {
+    private func startSite(_ site: String, offload: Bool = true, arguments: [String] = []) throws -> NamespaceLab.NodeProcess {
         let ip = try XCTUnwrap(Self.ips[site].flatMap(VirtualIP.init))
         return try lab.startNode(site, in: site, config: """
             node: { name: \(site) }
@@ -52,9 +52,23 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
                 settings: { listen: "0.0.0.0:4000" }
               - scheme: relay
             \(Self.overlords)
-            virtual_network: { device: wow0 }
+            virtual_network: { device: wow0, offload: \(offload) }
             \(NamespaceLab.timers)
             """, virtualIPs: [ip], arguments: arguments)
+    }
+
+    /// One iperf3 TCP stream from `client` to `server`'s virtual IP (`reverse`: from the server) for `seconds`;
+    /// its JSON report's receiver summary.
+    private func iperf(from client: String, to server: String, seconds: Int, reverse: Bool = false) throws -> [String: Any] {
+        let process = try lab.background("iperf3-\(server)", in: server, ["iperf3", "-s", "-1", "-B", Self.ips[server]!])
+        defer { process.stop() }
+        XCTAssertTrue(lab.waitFor(5) { (try? lab.exec(in: server, ["ss", "-ltn"]))?.output.contains(":5201") == true })
+        let run = try lab.exec(in: client, ["iperf3", "-c", Self.ips[server]!, "-t", "\(seconds)", "-J"] + (reverse ? ["-R"] : []))
+        XCTAssertEqual(run.status, 0, run.output)
+        let report = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
+        let received = (report?["end"] as? [String: Any])?["sum_received"] as? [String: Any] ?? [:]
+        XCTAssertGreaterThan(received["bytes"] as? Double ?? 0, 0, "iperf3 \(client) -> \(server) carried nothing: \(run.output)")
+        return received
     }
 
     /// Pings `ip` from `site` until one answer comes (the ring carries it), up to `timeout` seconds.
@@ -88,7 +102,9 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         let router = try startRouter()
         var controls = ["router": router]
         for site in ["site1", "site2", "site5"] {
-            controls[site] = try startSite(site, arguments: site == "site1" ? ["--metrics", "127.0.0.1:9464"] : []).control
+            // site5 does without offloads: nodes with and without them must talk.
+            controls[site] = try startSite(site, offload: site != "site5",
+                                           arguments: site == "site1" ? ["--metrics", "127.0.0.1:9464"] : []).control
         }
         let started = Date()
         for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
@@ -117,15 +133,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         }
 
         // iperf3, one TCP stream for 3 s.
-        let server = try lab.background("iperf3-server", in: "site2", ["iperf3", "-s", "-1", "-B", Self.ips["site2"]!])
-        defer { server.stop() }
-        XCTAssertTrue(lab.waitFor(5) { (try? lab.exec(in: "site2", ["ss", "-ltn"]))?.output.contains(":5201") == true })
-        let iperf = try lab.exec(in: "site1", ["iperf3", "-c", Self.ips["site2"]!, "-t", "3", "-J"])
-        XCTAssertEqual(iperf.status, 0, iperf.output)
-        let report = try JSONSerialization.jsonObject(with: Data(iperf.output.utf8)) as? [String: Any]
-        let received = ((report?["end"] as? [String: Any])?["sum_received"] as? [String: Any])
-        let bytes = received?["bytes"] as? Double ?? 0
-        XCTAssertGreaterThan(bytes, 0, "iperf3 carried nothing: \(iperf.output)")
+        let received = try iperf(from: "site1", to: "site2", seconds: 3)
         // The metrics count what crossed the device (scraped inside site1's namespace: the endpoint is loopback).
         let scrape = try lab.exec(in: "site1", ["python3", "-c",
             "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())"])
@@ -139,8 +147,18 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         XCTAssertGreaterThan(sender["super_segments_from_device"] as? Int ?? 0, 0, "site1 read no super-segment: \(sender)")
         XCTAssertGreaterThan(receiver["super_segments_to_device"] as? Int ?? 0, 0, "site2 wrote no super-segment: \(receiver)")
         XCTAssertEqual(receiver["device_write_failures"] as? Int, 0, "site2's device refused packets: \(receiver)")
-        print("VirtualNetworkNamespaceTests: iperf3 site1 -> site2 \(String(format: "%.0f", (received?["bits_per_second"] as? Double ?? 0) / 1e6)) Mbit/s "
+        print("VirtualNetworkNamespaceTests: iperf3 site1 -> site2 \(String(format: "%.0f", (received["bits_per_second"] as? Double ?? 0) / 1e6)) Mbit/s "
               + "(debug or release build as tested; see BENCHMARKS.md for the benchmark)")
+
+        // Both ways between a node with offloads (site1) and one without (site5): site5 reads MTU-sized
+        // packets only, and writes the super-segments site1 sends.
+        _ = try iperf(from: "site1", to: "site5", seconds: 1)
+        _ = try iperf(from: "site1", to: "site5", seconds: 1, reverse: true)
+        let plain = lab.status(controls["site5"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertEqual(plain["offload"] as? Bool, false, "\(plain)")
+        XCTAssertEqual(plain["super_segments_from_device"] as? Int, 0, "site5 has no offload, yet read super-segments: \(plain)")
+        XCTAssertGreaterThan(plain["super_segments_to_device"] as? Int ?? 0, 0, "site5 wrote none of site1's super-segments: \(plain)")
+        XCTAssertEqual(plain["device_write_failures"] as? Int, 0, "site5's device refused packets: \(plain)")
 
         // A packet with a forged source (site5's IP) written into site1's device never leaves site1.
         let before = drops(controls["site1"]!)["vnet_foreign_source"] ?? 0
