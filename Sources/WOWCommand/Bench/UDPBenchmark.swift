@@ -49,7 +49,8 @@ final class UDPBenchmark: EdgeListenerDelegate, EdgeDelegate {
         self.benchCase = benchCase
         self.seconds = seconds
         self.loop = loop
-        let logger = Logger(label: "wow.bench.udp")
+        var logger = Logger(label: "wow.bench.udp")
+        logger.logLevel = .warning
         let settings = UDPTransport.Settings(listen: "127.0.0.1:0")
         sender = try UDPEdgeListener(settings: settings, eventLoop: loop, logger: logger)
         receiver = try UDPEdgeListener(settings: settings, eventLoop: loop, logger: logger)
