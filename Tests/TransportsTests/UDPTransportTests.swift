@@ -13,6 +13,7 @@ private final class Recorder: EdgeListenerDelegate, EdgeDelegate {
         var from: TransportURI
         var payload: String
         var size: Int
+        var checksum: UInt64
     }
 
     var accepted: [any Edge] = []
@@ -27,7 +28,7 @@ private final class Recorder: EdgeListenerDelegate, EdgeDelegate {
     func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
         let payload = packet.readableBytes <= 64 ? String(buffer: packet) : ""
         received.append(Received(edge: ObjectIdentifier(edge), from: edge.remoteURI, payload: payload,
-                                 size: packet.readableBytes))
+                                 size: packet.readableBytes, checksum: checksum(of: packet)))
     }
 
     func edgeDidClose(_ edge: any Edge) {
@@ -59,10 +60,12 @@ private final class World {
         return try XCTUnwrap(made as? UDPEdgeListener)
     }
 
-    /// Makes and starts a listener; returns its index.
+    /// Makes and starts a listener; returns its index. `offload: false` turns UDP GSO and GRO off.
     @discardableResult
-    func addListener(listen: String = "127.0.0.1:0", advertise: [TransportURI] = []) throws -> Int {
+    func addListener(listen: String = "127.0.0.1:0", advertise: [TransportURI] = [], offload: Bool = true) throws -> Int {
         let listener = try makeListener(listen: listen, advertise: advertise)
+        listener.usesSegmentationOffload = offload && System.supportsUDPSegmentationOffload
+        listener.usesReceiveOffload = offload && System.supportsUDPReceiveOffload
         let recorder = Recorder()
         try listener.start(delegate: recorder)
         listeners.append(listener)
@@ -106,6 +109,39 @@ private final class World {
 }
 
 private func packet(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+/// A packet of `size` bytes whose content depends on `seed`.
+private func packet(size: Int, seed: Int) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(size + 8)
+    var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+    for _ in stride(from: 0, to: size, by: 8) {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        buffer.writeInteger(state)
+    }
+    buffer.moveWriterIndex(to: size)
+    return buffer
+}
+
+/// FNV-1a over the readable bytes, 8 at a time (and the length), fast enough for a debug build.
+private func checksum(of packet: ByteBuffer) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(packet.readableBytes)
+    var rest = packet
+    while let word = rest.readInteger(as: UInt64.self) { hash = (hash ^ word) &* 0x100_0000_01B3 }
+    while let byte = rest.readInteger(as: UInt8.self) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return hash
+}
+
+/// Counts what a plain UDP socket (no GRO) reads: each read is exactly one datagram as it was on the wire.
+private final class DatagramSizes: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: touched only on the channel's event loop (reads) and by the test through that loop.
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    var sizes: [Int] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        sizes.append(unwrapInboundIn(data).data.readableBytes)
+    }
+}
 
 final class UDPTransportTests: XCTestCase {
     private var group: MultiThreadedEventLoopGroup?
@@ -181,6 +217,109 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertEqual([a.packetsSent, a.bytesSent, a.packetsReceived, a.bytesReceived], [1, 5, 1, 5])
             XCTAssertEqual([b.packetsSent, b.bytesSent, b.packetsReceived, b.bytesReceived], [1, 5, 1, 5])
             XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0)
+        }
+    }
+
+    // MARK: Large packets
+
+    /// Sends `rounds` rounds of packets of `sizes` from listener 0 to listener 1 on `host` (waiting for each
+    /// round, so that no socket buffer overflows), then checks that every packet arrived once and intact, and
+    /// that no datagram either way was over 1,452 bytes (the receiver counts datagrams after splitting GRO
+    /// reads at the size the kernel reports).
+    private func exchangeLargePackets(host: String, offload: Bool, sizes: [Int], rounds: Int) throws {
+        let listen = host.contains(":") ? "[\(host)]:0" : "\(host):0"
+        let request = try onLoop { world -> Int in
+            try world.addListener(listen: listen, offload: offload)
+            try world.addListener(listen: listen, offload: offload)
+            let port = try XCTUnwrap(world.listeners[1].port)
+            return world.connect(0, to: try TransportURI("udp://\(listen.dropLast(2)):\(port)"))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        var sent: [UInt64] = []
+        for round in 0..<rounds {
+            let checksums = try onLoop { world -> [UInt64] in
+                let edge = try XCTUnwrap(world.edge(request))
+                return sizes.enumerated().map { number, size in
+                    let packet = packet(size: size, seed: round * 1_000 + number)
+                    edge.send(packet)
+                    return checksum(of: packet)
+                }
+            }
+            sent += checksums
+            let expected = sent.count
+            try eventually("round \(round) arrives") { $0.recorders[1].received.count >= expected }
+        }
+        let fragments = sizes.map { $0 <= 1_452 ? 1 : UDPFragmenter.fragmentCount(forPacketSize: $0) }.reduce(0, +)
+        try onLoop { [sent] world in
+            let a = world.listeners[0], b = world.listeners[1]
+            let received = world.recorders[1].received
+            XCTAssertEqual(received.map(\.checksum).sorted(), sent.sorted(), "every packet once, intact")
+            XCTAssertEqual(received.map(\.size).sorted(), (0..<rounds).flatMap { _ in sizes }.sorted())
+            XCTAssertEqual(a.packetsSent, sent.count)
+            XCTAssertEqual(a.datagramsSent, fragments * rounds)
+            XCTAssertEqual(b.datagramsReceived, fragments * rounds)
+            XCTAssertEqual(a.largestDatagramSent, UDPTransport.maximumDatagramSize)
+            XCTAssertEqual(b.largestDatagramReceived, UDPTransport.maximumDatagramSize)
+            XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0, "\(b.drops)")
+            XCTAssertEqual(b.messagesInReassembly, 0)
+            XCTAssertEqual(b.reassemblyBytes, 0)
+            if offload && System.supportsUDPSegmentationOffload {
+                XCTAssertGreaterThan(a.offloadWrites, 0)
+            } else {
+                XCTAssertEqual(a.offloadWrites, 0)
+            }
+            if offload && System.supportsUDPSegmentationOffload && System.supportsUDPReceiveOffload {
+                // Loopback hands a GSO write to a GRO socket whole.
+                XCTAssertGreaterThan(b.coalescedReads, 0)
+            } else if !(offload && System.supportsUDPReceiveOffload) {
+                XCTAssertEqual(b.coalescedReads, 0)
+            }
+        }
+    }
+
+    private static let mixedSizes = [60_000, 1, 60_000, 100, 60_000, 1_452, 60_000, 1_453, 60_000, 2_888, 60_000,
+                                     2_889, 60_000, 20_000, 60_000, 65_535, 60_000, 1_444 * 45, 60_000, 1_444 * 45 + 1]
+
+    func testLargeAndMixedPacketsArriveIntactInDatagramsOfAtMost1452Bytes() throws {
+        try exchangeLargePackets(host: "127.0.0.1", offload: true, sizes: Self.mixedSizes, rounds: 10)
+    }
+
+    func testLargePacketsArriveIntactWithoutSegmentationOffload() throws {
+        try exchangeLargePackets(host: "127.0.0.1", offload: false, sizes: Self.mixedSizes, rounds: 5)
+    }
+
+    func testLargePacketsArriveIntactOverIPv6Loopback() throws {
+        try exchangeLargePackets(host: "::1", offload: true, sizes: Self.mixedSizes, rounds: 3)
+    }
+
+    /// A plain socket without GRO reads one wire datagram per read: what the listener sends is at most 1,452
+    /// bytes, fragments full but the last.
+    func testAPlainSocketReceivesOnlyDatagramsOfAtMost1452Bytes() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let sizes = DatagramSizes()
+        let plain = try DatagramBootstrap(group: loop)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(sizes) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { plain.close(promise: nil) }
+        let port = try XCTUnwrap(plain.localAddress?.port)
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            return world.connect(0, to: try TransportURI("udp://127.0.0.1:\(port)"))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in
+            let edge = try XCTUnwrap(world.edge(request))
+            for size in [65_535, 60_000, 100] { edge.send(packet(size: size, seed: size)) }
+        }
+        try eventually("the plain socket read every datagram") { _ in sizes.sizes.count >= 46 + 42 + 1 }
+        try onLoop { _ in
+            let full = UDPTransport.maximumDatagramSize
+            let expected = Array(repeating: full, count: 45) + [65_535 - 45 * 1_444 + 8]
+                + Array(repeating: full, count: 41) + [60_000 - 41 * 1_444 + 8] + [100]
+            XCTAssertEqual(sizes.sizes, expected)
         }
     }
 

@@ -198,7 +198,10 @@ final class WireFormatTests: XCTestCase {
         XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: [2]))), .badVersion(2))
     }
 
+    /// 0x08 (punch) and 0x09 (fragment) are reserved for transports: never edge messages.
     func testUnknownKindIsRejected() {
+        XCTAssertNil(EdgeMessage.Kind(rawValue: PunchPacket.kind))
+        XCTAssertNil(EdgeMessage.Kind(rawValue: FragmentPacket.kind))
         let known: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x10]
         for kind in UInt8.min...UInt8.max {
             let body: [UInt8] = [1, kind, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -209,6 +212,15 @@ final class WireFormatTests: XCTestCase {
             XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: body))), .unknownKind(kind))
             XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: [1, kind]))), .unknownKind(kind))
         }
+    }
+
+    func testFragmentPacketMatchesItsTwoFirstBytesOnly() {
+        XCTAssertTrue(FragmentPacket.matches(ByteBuffer(bytes: [1, 0x09])))
+        XCTAssertTrue(FragmentPacket.matches(ByteBuffer(bytes: [1, 0x09, 0, 0, 0, 1, 0, 2, 42])))
+        XCTAssertFalse(FragmentPacket.matches(ByteBuffer(bytes: [1])))
+        XCTAssertFalse(FragmentPacket.matches(ByteBuffer(bytes: [2, 0x09, 0, 0])))
+        XCTAssertFalse(FragmentPacket.matches(ByteBuffer(bytes: [1, 0x08])))
+        XCTAssertFalse(FragmentPacket.matches(PunchPacket.make()))
     }
 
     func testTrailingBytesAreRejectedForEveryUnroutedMessage() {

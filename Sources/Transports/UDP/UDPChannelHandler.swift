@@ -25,7 +25,7 @@ final class UDPChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        listener?.receive(envelope.data, from: envelope.remoteAddress)
+        listener?.receive(envelope.data, segmentSize: envelope.metadata?.segmentSize, from: envelope.remoteAddress)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

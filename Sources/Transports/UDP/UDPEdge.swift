@@ -5,7 +5,8 @@ import WOWKit
 /// address. Made by the listener (inbound on a datagram from a new remote, outbound by `createEdge`).
 ///
 /// Follows the `Edge` contract: everything on the node's event loop. `send` hands the buffer to the
-/// listener's socket as it is (one datagram per packet); a closed edge drops it, counted as `edge_closed`.
+/// listener's socket: as it is (one datagram) up to 1,452 bytes, as fragments of at most 1,452 bytes above
+/// (see `UDPEdgeListener`); a closed edge drops it, counted as `edge_closed`.
 /// `close` removes the edge from its listener, so the remote's next datagram makes a new inbound edge, and
 /// reports `edgeDidClose` once, scheduled on the loop. The delegate is held strongly until then.
 public final class UDPEdge: Edge {
@@ -29,8 +30,9 @@ public final class UDPEdge: Edge {
         self.isInbound = isInbound
     }
 
-    /// Sends `packet` as one datagram. Never blocks or throws; dropped (and counted) if the edge is closed,
-    /// the packet is over 65,507 bytes or the socket cannot take it now.
+    /// Sends `packet` as one datagram, or as fragments if it is over 1,452 bytes. Never blocks or throws;
+    /// dropped (and counted) if the edge is closed, the packet is over 65,535 bytes or the socket cannot take it
+    /// now.
     public func send(_ packet: ByteBuffer) {
         guard !isClosed else { return listener.countDrop(.edgeClosed) }
         listener.send(packet, to: remote)

@@ -23,11 +23,17 @@ import WOWKit
 ///   packet to the edge's delegate. `createEdge` needs no handshake: it returns the existing edge for that
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
-/// - Sending: `send` queues the datagram in the channel and one flush per event-loop tick sends everything
-///   queued (`sendmmsg` where available). Nothing per packet is allocated beyond NIO's own; nothing throws.
-///   Dropped and counted: packets over 65,507 bytes (`oversized`), sends on closed edges (`edge_closed`),
-///   sends while the socket is down (`socket_down`), sends while more than `maximumQueuedBytes` wait for the
-///   socket (`backpressure`).
+/// - Sending: `send` queues the packet in the channel and one flush per event-loop tick sends everything
+///   queued (`sendmmsg` where available). A packet of at most `UDPTransport.maximumDatagramSize` (1,452) bytes
+///   goes as one datagram, as it is; a larger one (up to 65,535) as fragments of at most 1,452 bytes
+///   (`UDPFragmenter`), copied once into one buffer and written with one UDP GSO write where the kernel has
+///   it (one per 45 fragments), else one datagram per fragment. Nothing throws. Dropped and counted: packets
+///   over 65,535 bytes (`oversized`), sends on closed edges (`edge_closed`), sends while the socket is down
+///   (`socket_down`), sends while more than `maximumQueuedBytes` wait for the socket (`backpressure`).
+/// - Receiving: with UDP GRO (where the kernel has it) one read may hold several datagrams of one size
+///   back to back; they are split and each handled alone. Fragments are put back together per remote
+///   (`UDPFragmentReassembler`: bounded, 1 s timeout, every drop counted under a `fragment_*` reason); only a
+///   complete packet reaches an edge or makes one.
 /// - Hole punching (`UDPEdge.punch(ttl:)`): what is queued is flushed first; then the socket's IP TTL (IPv6
 ///   hop limit for IPv6 peers) is set to the punch TTL, two punch packets (`PunchPacket`) are written and
 ///   flushed, and the TTL is set back once they left the socket: at once, unless the socket is backed up (then
@@ -53,6 +59,26 @@ public final class UDPEdgeListener: EdgeListener {
         case socketDown = "socket_down"
         /// Sent while `maximumQueuedBytes` already waited for the socket.
         case backpressure
+        /// A fragment shorter than its 8-byte header.
+        case fragmentTruncated = "fragment_truncated"
+        /// A fragment with no packet bytes.
+        case fragmentEmpty = "fragment_empty"
+        /// A fragment datagram over `UDPTransport.maximumDatagramSize` bytes.
+        case fragmentOversized = "fragment_oversized"
+        /// A fragment count of 0 or over 46, or not the count of the message's earlier fragments.
+        case fragmentBadCount = "fragment_bad_count"
+        /// A fragment index not below the count.
+        case fragmentBadIndex = "fragment_bad_index"
+        /// A fragment whose length does not fit its message's others, or makes it over 65,535 bytes.
+        case fragmentBadLength = "fragment_bad_length"
+        /// A fragment of a message in progress that already has that index.
+        case fragmentDuplicate = "fragment_duplicate"
+        /// A message (not a fragment) not complete within the timeout (1 s): a fragment was lost.
+        case fragmentTimeout = "fragment_timeout"
+        /// A message (not a fragment) discarded for a newer one of the same remote over the per-remote limit.
+        case fragmentEvicted = "fragment_evicted"
+        /// The first fragment of a message that did not fit the listener's reassembly budget.
+        case fragmentNoRoom = "fragment_no_room"
 
         var index: Int {
             switch self {
@@ -60,6 +86,16 @@ public final class UDPEdgeListener: EdgeListener {
             case .edgeClosed: return 1
             case .socketDown: return 2
             case .backpressure: return 3
+            case .fragmentTruncated: return 4
+            case .fragmentEmpty: return 5
+            case .fragmentOversized: return 6
+            case .fragmentBadCount: return 7
+            case .fragmentBadIndex: return 8
+            case .fragmentBadLength: return 9
+            case .fragmentDuplicate: return 10
+            case .fragmentTimeout: return 11
+            case .fragmentEvicted: return 12
+            case .fragmentNoRoom: return 13
             }
         }
     }
@@ -69,7 +105,8 @@ public final class UDPEdgeListener: EdgeListener {
     /// Bytes queued for the socket beyond which sends are dropped (`backpressure`), and below half of which
     /// they are taken again (NIO's write-buffer water marks).
     public static let maximumQueuedBytes = 4 << 20
-    /// The receive buffer per read: room for the largest UDP datagram, so none is truncated.
+    /// The receive buffer per read: room for the largest UDP datagram, and for the largest read UDP GRO
+    /// coalesces (64 KiB), so none is truncated.
     static let receiveBufferSize = 65_536
     /// The socket's kernel buffers, each way.
     static let socketBufferSize = 4 << 20
@@ -92,6 +129,20 @@ public final class UDPEdgeListener: EdgeListener {
     private var channel: (any Channel)?
     private var edges: [SocketAddress: UDPEdge] = [:]
     private var isFlushScheduled = false
+    /// Whether large packets go with one GSO write per 45 fragments (else one write per fragment); on where
+    /// the kernel has UDP GSO. Off once a socket failed after GSO writes: some paths (IPsec, an MTU below
+    /// 1,500) refuse them. Tests and benchmarks turn it off to compare.
+    public var usesSegmentationOffload = System.supportsUDPSegmentationOffload
+    /// Whether the socket asks for coalesced reads (UDP GRO); on where the kernel has it. Read when a socket
+    /// is bound: set it before `start`.
+    public var usesReceiveOffload = System.supportsUDPReceiveOffload
+    /// Whether a GSO write was queued on the current socket.
+    private var hasWrittenWithOffload = false
+    /// The id of the next fragmented message; starts at random so that a restarted sender's fragments are not
+    /// taken for its earlier ones.
+    private var nextMessageID = UInt32.random(in: .min ... .max)
+    private var reassembler = UDPFragmentReassembler()
+    private var isSweepScheduled = false
     /// The socket's TTL before any punch, by option (IP_TTL, IPV6_UNICAST_HOPS), read at its first punch: a
     /// later read could see the punch TTL while an earlier punch waits for the socket.
     private var normalTTLs: [NIOBSDSocket.Option.RawValue: SocketOptionValue] = [:]
@@ -109,15 +160,28 @@ public final class UDPEdgeListener: EdgeListener {
 
     // MARK: Counters
 
-    /// Datagrams received (all but punch packets reach an edge).
+    /// Packets received (each reaches an edge: punch packets and fragments are not counted here, a packet
+    /// put together from fragments is), and their bytes.
     public private(set) var packetsReceived = 0
     public private(set) var bytesReceived = 0
+    /// Datagrams received, after splitting coalesced (GRO) reads, and the largest of them.
+    public private(set) var datagramsReceived = 0
+    public private(set) var largestDatagramReceived = 0
+    /// Reads that held several coalesced datagrams (UDP GRO).
+    public private(set) var coalescedReads = 0
     /// Punch packets sent by `punch`, and punch packets received (and dropped).
     public private(set) var punchPacketsSent = 0
     public private(set) var punchPacketsReceived = 0
-    /// Datagrams handed to the socket (queued for sending).
+    /// Packets handed to the socket (queued for sending), and their bytes.
     public private(set) var packetsSent = 0
     public private(set) var bytesSent = 0
+    /// Datagrams queued for sending (a fragmented packet counts each fragment; punch packets are not
+    /// counted), and the largest of them.
+    public private(set) var datagramsSent = 0
+    public private(set) var largestDatagramSent = 0
+    /// Packets sent as fragments, and the GSO writes that carried fragments.
+    public private(set) var fragmentedPacketsSent = 0
+    public private(set) var offloadWrites = 0
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
     public private(set) var socketErrors = 0
     /// Times an error closed the socket and it was bound again.
@@ -127,14 +191,18 @@ public final class UDPEdgeListener: EdgeListener {
     /// Drops so far by reason (`DropReason` raw values), every reason present.
     public var drops: [String: Int] {
         var result: [String: Int] = [:]
-        for reason in DropReason.allCases { result[reason.rawValue] = dropCounts[reason.index] }
+        for reason in DropReason.allCases { result[reason.rawValue] = dropCount(reason) }
         return result
     }
 
-    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason.index] }
+    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason.index] + reassembler.dropCount(reason) }
 
     /// All drops so far.
-    public var packetsDropped: Int { dropCounts.reduce(0, +) }
+    public var packetsDropped: Int { DropReason.allCases.reduce(0) { $0 + dropCount($1) } }
+
+    /// Fragmented messages waiting for more fragments, and the bytes held for them.
+    public var messagesInReassembly: Int { reassembler.messageCount }
+    public var reassemblyBytes: Int { reassembler.bufferedBytes }
 
     func countDrop(_ reason: DropReason) { dropCounts[reason.index] += 1 }
 
@@ -201,8 +269,13 @@ public final class UDPEdgeListener: EdgeListener {
             .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
-            .channelInitializer { channel in
+            .channelInitializer { [usesReceiveOffload] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if usesReceiveOffload {
+                        // Coalesced reads, with the size of their datagrams (without it they cannot be split).
+                        try channel.syncOptions?.setOption(.datagramReceiveOffload, value: true)
+                        try channel.syncOptions?.setOption(.datagramReceiveSegmentSize, value: true)
+                    }
                     try channel.pipeline.syncOperations.addHandler(boundHandler.value)
                 }
             }
@@ -255,6 +328,7 @@ public final class UDPEdgeListener: EdgeListener {
         // Sorted, so that the closes are reported in the same order on every run.
         let open = edges.values.sorted { $0.remoteURI < $1.remoteURI }
         edges.removeAll()
+        reassembler.removeAll()
         for edge in open { edge.close() }
         if let handler {
             handler.flush()
@@ -324,15 +398,54 @@ public final class UDPEdgeListener: EdgeListener {
 
     // MARK: Packets
 
-    /// A datagram from `source`, from the channel handler.
-    func receive(_ packet: ByteBuffer, from source: SocketAddress) {
-        packetsReceived += 1
-        bytesReceived += packet.readableBytes
+    /// A read from `source`, from the channel handler: one datagram, or with `segmentSize` (UDP GRO) several
+    /// of that size back to back, the last possibly shorter.
+    func receive(_ read: ByteBuffer, segmentSize: Int?, from source: SocketAddress) {
+        guard let segmentSize, segmentSize > 0, read.readableBytes > segmentSize else {
+            return receiveDatagram(read, from: source)
+        }
+        coalescedReads += 1
+        var rest = read
+        while let datagram = rest.readSlice(length: min(segmentSize, rest.readableBytes)), datagram.readableBytes > 0 {
+            receiveDatagram(datagram, from: source)
+        }
+    }
+
+    private func receiveDatagram(_ datagram: ByteBuffer, from source: SocketAddress) {
+        datagramsReceived += 1
+        largestDatagramReceived = max(largestDatagramReceived, datagram.readableBytes)
         // A punch that outlived its TTL (same LAN, loopback): it carries nothing and makes no edge.
-        if packet.readableBytes == PunchPacket.size, PunchPacket.matches(packet) {
+        if datagram.readableBytes == PunchPacket.size, PunchPacket.matches(datagram) {
             punchPacketsReceived += 1
             return
         }
+        guard FragmentPacket.matches(datagram) else { return deliver(datagram, from: source) }
+        let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
+        switch reassembler.receive(datagram, from: source, now: .now(), allocator: allocator) {
+        case .complete(let packet):
+            deliver(packet, from: source)
+        case .pending:
+            scheduleReassemblySweep()
+        case .dropped:
+            break
+        }
+    }
+
+    /// Discards timed-out messages while any are in progress, so their memory and counts do not wait for traffic.
+    private func scheduleReassemblySweep() {
+        guard !isSweepScheduled else { return }
+        isSweepScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: reassembler.limits.timeout) { [self] in
+            isSweepScheduled = false
+            reassembler.expire(now: .now())
+            if reassembler.messageCount > 0 && !isStopped { scheduleReassemblySweep() }
+        }
+    }
+
+    /// A whole packet from `source`, for its edge.
+    private func deliver(_ packet: ByteBuffer, from source: SocketAddress) {
+        packetsReceived += 1
+        bytesReceived += packet.readableBytes
         if let edge = edges[source] {
             edge.deliver(packet)
             return
@@ -345,13 +458,19 @@ public final class UDPEdgeListener: EdgeListener {
         edge.deliver(packet)
     }
 
-    /// Queues `packet` for `remote`; the flush comes once per loop tick.
+    /// Queues `packet` for `remote`, as one datagram or as fragments; the flush comes once per loop tick.
     func send(_ packet: ByteBuffer, to remote: SocketAddress) {
         let size = packet.readableBytes
         guard size <= UDPTransport.maximumPacketSize else { return countDrop(.oversized) }
         guard let handler, let channel = handler.channel else { return countDrop(.socketDown) }
         guard channel.isWritable else { return countDrop(.backpressure) }
-        handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
+        if UDPFragmenter.needsFragments(packet) {
+            sendFragments(of: packet, to: remote, handler: handler, allocator: channel.allocator)
+        } else {
+            handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
+            datagramsSent += 1
+            largestDatagramSent = max(largestDatagramSent, size)
+        }
         packetsSent += 1
         bytesSent += size
         if !isFlushScheduled {
@@ -359,6 +478,37 @@ public final class UDPEdgeListener: EdgeListener {
             eventLoop.assumeIsolated().execute { [self] in
                 isFlushScheduled = false
                 self.handler?.flush()
+            }
+        }
+    }
+
+    private func sendFragments(of packet: ByteBuffer, to remote: SocketAddress, handler: UDPChannelHandler,
+                               allocator: ByteBufferAllocator) {
+        let datagramSize = UDPTransport.maximumDatagramSize
+        var fragments = UDPFragmenter.fragments(of: packet, messageID: nextMessageID, allocator: allocator)
+        nextMessageID &+= 1
+        let count = UDPFragmenter.fragmentCount(forPacketSize: packet.readableBytes)
+        fragmentedPacketsSent += 1
+        datagramsSent += count
+        largestDatagramSent = max(largestDatagramSent, min(datagramSize, fragments.readableBytes))
+        // Slices share the one buffer: no copy beyond the fragmenter's.
+        if usesSegmentationOffload {
+            // All datagrams but the last are exactly `segmentSize` long, as GSO needs.
+            let metadata = AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil,
+                                                                   segmentSize: datagramSize)
+            let chunkSize = UDPFragmenter.maximumSegmentsPerWrite * datagramSize
+            while let chunk = fragments.readSlice(length: min(chunkSize, fragments.readableBytes)),
+                  chunk.readableBytes > 0 {
+                let isSegmented = chunk.readableBytes > datagramSize
+                handler.write(AddressedEnvelope(remoteAddress: remote, data: chunk,
+                                                metadata: isSegmented ? metadata : nil))
+                if isSegmented { offloadWrites += 1 }
+            }
+            hasWrittenWithOffload = true
+        } else {
+            while let datagram = fragments.readSlice(length: min(datagramSize, fragments.readableBytes)),
+                  datagram.readableBytes > 0 {
+                handler.write(AddressedEnvelope(remoteAddress: remote, data: datagram))
             }
         }
     }
@@ -430,6 +580,13 @@ public final class UDPEdgeListener: EdgeListener {
         normalTTLs = [:]
         guard !isStopped else { return }
         socketFailures += 1
+        if hasWrittenWithOffload {
+            // NIO closes the socket on a send error it cannot survive, and a refused GSO write (EINVAL, EIO) is
+            // one; without knowing which write failed, fragments go one datagram each from now on.
+            usesSegmentationOffload = false
+            logger.warning("udp socket failed after GSO writes; sending fragments without GSO from now on")
+        }
+        hasWrittenWithOffload = false
         // NIO closes a datagram channel on a send error other than EMSGSIZE/EHOSTUNREACH without reporting
         // which; `error` is only the last one the channel reported, if any.
         var metadata: Logger.Metadata = ["address": "\(boundAddress.map { IPEndpoint($0).description } ?? "?")"]

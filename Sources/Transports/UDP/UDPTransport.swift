@@ -13,8 +13,14 @@ public enum UDPTransport: TransportPlugin {
     /// The URI scheme, also the config name.
     public static let scheme = "udp"
 
-    /// The largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header bytes); larger packets are dropped.
-    public static let maximumPacketSize = 65_507
+    /// The largest packet an edge sends (`WireFormat.maximumPacketSize`); larger packets are dropped. Packets
+    /// over `maximumDatagramSize` go as several fragments (`FragmentPacket`).
+    public static let maximumPacketSize = WireFormat.maximumPacketSize
+
+    /// The largest datagram the transport sends: 1,500 (the Ethernet MTU, the common path MTU) − 40 (IPv6
+    /// header, the larger one) − 8 (UDP header). Larger datagrams would be IP-fragmented, which NATs and
+    /// firewalls often drop.
+    public static let maximumDatagramSize = 1_452
 
     /// The transport's settings.
     public struct Settings: Decodable, Sendable {

@@ -1,0 +1,211 @@
+import NIOCore
+import WOWKit
+
+/// Puts fragment datagrams (`FragmentPacket`, made by `UDPFragmenter`) back together into packets, per remote
+/// address. A state machine without I/O: the listener feeds it each fragment with the remote and the time and
+/// gets back a complete packet, nothing yet, or the reason it dropped the fragment.
+///
+/// - A message is the fragments of one remote with one message id. Every fragment but the last carries the
+///   same number of bytes (the first such fragment sets it), the last at most that many, the whole at most
+///   `WireFormat.maximumPacketSize`; fragments may come in any order.
+/// - Bounded: at most `Limits.messagesPerRemote` messages in progress per remote (a new one evicts the
+///   remote's oldest: `fragment_evicted`), at most `Limits.bufferedBytes` held for all of them (a message that
+///   does not fit is refused: `fragment_no_room`; each is charged its fragment count × 1,444 bytes), and a
+///   message not complete `Limits.timeout` after its first fragment is discarded (`fragment_timeout`).
+/// - Losing one fragment loses the packet, as losing a datagram did before: the layers above (TCP inside the
+///   tunnel, the link handshake's retries) send again. A fragment repeated after its message completed starts
+///   a message that times out.
+/// - Malformed or inconsistent fragments are dropped with a specific reason (see the `fragment_*` cases of
+///   `UDPEdgeListener.DropReason`); a message in progress is never changed by one.
+///
+/// Drops are counted here (`dropCount`); timeouts and evictions count messages, the others fragments.
+struct UDPFragmentReassembler {
+    struct Limits {
+        var messagesPerRemote = 4
+        var bufferedBytes = 4 << 20
+        var timeout: TimeAmount = .seconds(1)
+    }
+
+    enum Outcome: Equatable {
+        /// The fragment completed a packet (or was a whole packet in one fragment).
+        case complete(ByteBuffer)
+        /// Kept; its message is not complete yet.
+        case pending
+        /// Dropped and counted for this reason.
+        case dropped(UDPEdgeListener.DropReason)
+    }
+
+    private struct Message {
+        let id: UInt32
+        let count: Int
+        let deadline: NIODeadline
+        /// Piece `i` at `i × maximumPieceSize`; moved together when the pieces are shorter.
+        var buffer: ByteBuffer
+        /// Bit `i`: piece `i` is in (count ≤ 46 < 64).
+        var received: UInt64 = 0
+        var receivedCount = 0
+        /// The length of every piece but the last, once one of them arrived.
+        var pieceSize: Int?
+        var lastPieceSize: Int?
+
+        var charge: Int { count * UDPFragmenter.maximumPieceSize }
+
+        var state: (count: Int, received: UInt64, receivedCount: Int, pieceSize: Int?, lastPieceSize: Int?) {
+            (count, received, receivedCount, pieceSize, lastPieceSize)
+        }
+    }
+
+    let limits: Limits
+    /// Messages in progress by remote, oldest first; a remote with none has no entry.
+    private var messages: [SocketAddress: [Message]] = [:]
+    /// Bytes charged for the messages in progress.
+    private(set) var bufferedBytes = 0
+    private(set) var messageCount = 0
+    private var dropCounts = [Int](repeating: 0, count: UDPEdgeListener.DropReason.allCases.count)
+    /// Expired messages of all remotes are looked for at most this often while fragments arrive.
+    private var nextSweep = NIODeadline.uptimeNanoseconds(0)
+
+    init(limits: Limits = Limits()) { self.limits = limits }
+
+    func dropCount(_ reason: UDPEdgeListener.DropReason) -> Int { dropCounts[reason.index] }
+
+    /// Takes one fragment datagram (it starts with `version`, 0x09) from `remote` at `now`.
+    mutating func receive(_ datagram: ByteBuffer, from remote: SocketAddress, now: NIODeadline,
+                          allocator: ByteBufferAllocator) -> Outcome {
+        var piece = datagram
+        guard piece.readableBytes >= FragmentPacket.headerSize else { return drop(.fragmentTruncated) }
+        piece.moveReaderIndex(forwardBy: 2)
+        guard let id = piece.readInteger(endianness: .big, as: UInt32.self),
+              let indexByte = piece.readInteger(as: UInt8.self),
+              let countByte = piece.readInteger(as: UInt8.self) else { return drop(.fragmentTruncated) }
+        let index = Int(indexByte), count = Int(countByte), length = piece.readableBytes
+        guard length > 0 else { return drop(.fragmentEmpty) }
+        guard length <= UDPFragmenter.maximumPieceSize else { return drop(.fragmentOversized) }
+        guard count >= 1, count <= UDPFragmenter.maximumFragmentCount else { return drop(.fragmentBadCount) }
+        guard index < count else { return drop(.fragmentBadIndex) }
+        // A packet that needed no fragmenting but starts like a fragment.
+        if count == 1 { return .complete(piece) }
+
+        if now >= nextSweep {
+            expire(now: now)
+        } else {
+            expireOldest(of: remote, now: now)
+        }
+        if let position = messages[remote]?.firstIndex(where: { $0.id == id }) {
+            return add(piece, index: index, count: count, toMessageAt: position, of: remote)
+        }
+
+        let isLast = index == count - 1
+        if !isLast, (count - 1) * length + 1 > WireFormat.maximumPacketSize { return drop(.fragmentBadLength) }
+        if (messages[remote]?.count ?? 0) >= limits.messagesPerRemote {
+            removeMessage(at: 0, of: remote)
+            dropCounts[UDPEdgeListener.DropReason.fragmentEvicted.index] += 1
+        }
+        let charge = count * UDPFragmenter.maximumPieceSize
+        // Expired messages were removed above, at most `timeout / 4` ago.
+        guard bufferedBytes + charge <= limits.bufferedBytes else { return drop(.fragmentNoRoom) }
+        var message = Message(id: id, count: count, deadline: now + limits.timeout,
+                              buffer: allocator.buffer(capacity: charge))
+        message.buffer.setBuffer(piece, at: index * UDPFragmenter.maximumPieceSize)
+        message.received = 1 << UInt64(index)
+        message.receivedCount = 1
+        if isLast { message.lastPieceSize = length } else { message.pieceSize = length }
+        messages[remote, default: []].append(message)
+        bufferedBytes += charge
+        messageCount += 1
+        return .pending
+    }
+
+    /// Discards every message whose time is up at `now` (`fragment_timeout`). The listener calls it from a
+    /// timer while messages are in progress, so that their memory and counts do not wait for traffic.
+    mutating func expire(now: NIODeadline) {
+        nextSweep = now + .nanoseconds(limits.timeout.nanoseconds / 4)
+        guard messageCount > 0 else { return }
+        for remote in Array(messages.keys) { expireOldest(of: remote, now: now) }
+    }
+
+    /// Forgets every message in progress (the listener stopped).
+    mutating func removeAll() {
+        messages = [:]
+        bufferedBytes = 0
+        messageCount = 0
+    }
+
+    // MARK: Internals
+
+    private mutating func drop(_ reason: UDPEdgeListener.DropReason) -> Outcome {
+        dropCounts[reason.index] += 1
+        return .dropped(reason)
+    }
+
+    /// The remote's messages are oldest first, so the expired ones lead.
+    private mutating func expireOldest(of remote: SocketAddress, now: NIODeadline) {
+        while let oldest = messages[remote]?.first, oldest.deadline <= now {
+            removeMessage(at: 0, of: remote)
+            dropCounts[UDPEdgeListener.DropReason.fragmentTimeout.index] += 1
+        }
+    }
+
+    @discardableResult
+    private mutating func removeMessage(at position: Int, of remote: SocketAddress) -> Message? {
+        guard let message = messages[remote]?.remove(at: position) else { return nil }
+        if messages[remote]?.isEmpty == true { messages[remote] = nil }
+        bufferedBytes -= message.charge
+        messageCount -= 1
+        return message
+    }
+
+    private mutating func add(_ piece: ByteBuffer, index: Int, count: Int, toMessageAt position: Int,
+                              of remote: SocketAddress) -> Outcome {
+        // Only the scalars: a copy of the message would keep its buffer shared and make the writes copy it.
+        guard let state = messages[remote]?[position].state else { return .pending }
+        guard state.count == count else { return drop(.fragmentBadCount) }
+        guard state.received & (1 << UInt64(index)) == 0 else { return drop(.fragmentDuplicate) }
+        let length = piece.readableBytes
+        if index == count - 1 {
+            if let pieceSize = state.pieceSize,
+               length > pieceSize || (count - 1) * pieceSize + length > WireFormat.maximumPacketSize {
+                return drop(.fragmentBadLength)
+            }
+        } else if let pieceSize = state.pieceSize {
+            guard length == pieceSize else { return drop(.fragmentBadLength) }
+        } else {
+            // The first piece that is not the last: it sets the size, which the last must not exceed.
+            let last = state.lastPieceSize ?? 1
+            guard last <= length, (count - 1) * length + last <= WireFormat.maximumPacketSize else {
+                return drop(.fragmentBadLength)
+            }
+        }
+        // In place (the dictionary and array accessors modify without copying the buffer).
+        messages[remote]?[position].buffer.setBuffer(piece, at: index * UDPFragmenter.maximumPieceSize)
+        messages[remote]?[position].received |= 1 << UInt64(index)
+        messages[remote]?[position].receivedCount += 1
+        if index == count - 1 {
+            messages[remote]?[position].lastPieceSize = length
+        } else {
+            messages[remote]?[position].pieceSize = length
+        }
+        guard state.receivedCount + 1 == count, let complete = removeMessage(at: position, of: remote) else {
+            return .pending
+        }
+        return .complete(Self.packet(of: complete))
+    }
+
+    /// The pieces of a complete message as one packet.
+    private static func packet(of message: Message) -> ByteBuffer {
+        let slot = UDPFragmenter.maximumPieceSize
+        // Both set: a complete message of 2 or more fragments has its last piece and another one.
+        let pieceSize = message.pieceSize ?? slot
+        let last = message.lastPieceSize ?? 0
+        var buffer = message.buffer
+        buffer.moveWriterIndex(to: (message.count - 1) * slot + last)
+        if pieceSize < slot {
+            for index in 1..<message.count {
+                let length = index == message.count - 1 ? last : pieceSize
+                _ = try? buffer.copyBytes(at: index * slot, to: index * pieceSize, length: length)
+            }
+        }
+        buffer.moveWriterIndex(to: (message.count - 1) * pieceSize + last)
+        return buffer
+    }
+}
