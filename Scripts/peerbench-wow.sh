@@ -3,7 +3,8 @@
 #
 #   sudo Scripts/peerbench-wow.sh                      # WOW and every peer: baseline wireguard_go tinc ... n2n
 #   sudo Scripts/peerbench-wow.sh yggdrasil            # WOW and the peers named (baseline always)
-#   sudo WOW_MTU=65315 Scripts/peerbench-wow.sh        # WOW's TUN at another MTU (default: WOW's default)
+#   sudo WOW_MTU=9000 Scripts/peerbench-wow.sh         # WOW's TUN at another MTU (default: WOW's default)
+#   sudo WOW_OFFLOAD=false Scripts/peerbench-wow.sh    # without TUN offloads (default: on)
 #   env: PEERBENCH=path/to/peerbench.sh  WOW_BINARY=path/to/wow (default: builds .build/release/wow)
 #        DUR, RUNS, NETEM as peerbench takes them
 #
@@ -28,6 +29,7 @@ chmod 700 "${WORK}"
 "${WOW_BINARY}" ca init --name peerbench --dir "${WORK}" >/dev/null
 MTU_LINE=""
 [[ -n "${WOW_MTU:-}" ]] && MTU_LINE=", mtu: ${WOW_MTU}"
+[[ -n "${WOW_OFFLOAD:-}" ]] && MTU_LINE="${MTU_LINE}, offload: ${WOW_OFFLOAD}"
 for node in a b; do
     ip=100.64.0.1 listen=198.18.0.1:4000 bootstrap=""
     if [[ ${node} == b ]]; then ip=100.64.0.2 listen=198.18.0.2:4000 bootstrap='bootstrap: ["udp://198.18.0.1:4000"]'; fi
@@ -50,7 +52,7 @@ virtual_network: { device: wow0${MTU_LINE} }
 YAML
 done
 
-VERSION="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown) (udp, AES-256-GCM, MTU ${WOW_MTU:-default 1260})"
+VERSION="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown) (udp, AES-256-GCM, MTU ${WOW_MTU:-default 1260}, offload ${WOW_OFFLOAD:-on})"
 run_node() { echo "exec ${WOW_BINARY} run --config ${WORK}/$1.yml --control ${WORK}/$1.sock --log-level warning"; }
 PEERS=("$@")
 [[ ${#PEERS[@]} -gt 0 ]] || PEERS=(wireguard_go tinc nebula yggdrasil openvpn n2n)

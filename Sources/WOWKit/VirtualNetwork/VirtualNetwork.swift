@@ -38,12 +38,14 @@ public struct VirtualNetwork {
     /// Bytes the overlay adds to an IP packet on its longest path (a relayed connection).
     public static let longestEncapsulation = 2 * (SecureFrame.sealedOverhead + 2 + RoutedHeader.byteCount)
         + TunnelFrame.overhead
-    /// MTUs allowed: from IPv4's minimum reassembly size up to what still fits one UDP datagram (65,507
-    /// bytes) on the longest path. Above the default, the underlay fragments encapsulated packets: much
-    /// faster where that is free (a LAN, one host), worse where fragments get lost (docs/virtual-network.md).
-    public static let mtuRange = 576...(65_507 - longestEncapsulation)
-    /// The largest IP packet the overlay carries on its longest path (a TCP super-segment at most).
+    /// The largest IP packet the overlay carries on its longest path (an edge packet is at most 65,535
+    /// bytes): the largest MTU, and the largest TCP super-segment sent whole.
     public static let largestPacket = WireFormat.maximumPacketSize - longestEncapsulation
+    /// MTUs allowed: from IPv4's minimum reassembly size up to `largestPacket`. Above the default, the udp
+    /// transport cuts encapsulated packets into several datagrams (never IP fragments): fewer packets for
+    /// programs that send large datagrams, but one lost datagram loses the whole packet
+    /// (docs/virtual-network.md, "MTU").
+    public static let mtuRange = 576...largestPacket
 
     /// What to do with a packet.
     public enum Action: Equatable {
