@@ -53,7 +53,7 @@ YAML
 done
 
 VERSION="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown) (udp, AES-256-GCM, MTU ${WOW_MTU:-default 1260}, offload ${WOW_OFFLOAD:-on})"
-run_node() { echo "exec ${WOW_BINARY} run --config ${WORK}/$1.yml --control ${WORK}/$1.sock --log-level warning"; }
+run_node() { echo "exec ${WOW_PREFIX:-} ${WOW_BINARY} run --config ${WORK}/$1.yml --control ${WORK}/$1.sock --log-level warning"; }
 PEERS=("$@")
 [[ ${#PEERS[@]} -gt 0 ]] || PEERS=(wireguard_go tinc nebula yggdrasil openvpn n2n)
 CUSTOM_NAME=wow CUSTOM_VERSION="${VERSION}" CUSTOM_A="$(run_node a)" CUSTOM_B="$(run_node b)" \

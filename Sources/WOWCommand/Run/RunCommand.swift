@@ -59,6 +59,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        PacketMemory.tune()
         let nodeConfig: NodeConfig
         do {
             nodeConfig = try NodeConfig(contentsOfFile: config)
