@@ -41,12 +41,13 @@ final class DemoCommandTests: XCTestCase {
         XCTAssertEqual(decoded.messages_delivered, 30)
     }
 
-    /// After the pings, two nodes that are not directly connected exchange traffic: a `structured.shortcut`
-    /// connection joins them, and their packets then take one hop.
-    func testTwoUnconnectedNodesGetAShortcutUnderTraffic() throws {
+    /// Before the pings (which would give every pair that talks a shortcut of its own), two nodes that are not
+    /// directly connected exchange traffic: a `structured.shortcut` connection joins them, and their packets
+    /// then take one hop. The pings that follow, while the shortcuts they cause form, are all answered.
+    func testTwoUnconnectedNodesGetAShortcutUnderTrafficBeforeThePings() throws {
         var options = LocalDemo.Options()
         options.nodes = 16
-        options.messages = 0
+        options.messages = 40
         options.joinInterval = .milliseconds(50)
         options.timeout = 30
         var lines: [String] = []
@@ -62,7 +63,11 @@ final class DemoCommandTests: XCTestCase {
         XCTAssertEqual(shortcut.hops_after.max, 1)
         XCTAssertGreaterThan(shortcut.hops_after.histogram["1"] ?? 0, 0)
         XCTAssertNotNil(report.connections_by_type["structured.shortcut"], "\(report.connections_by_type)")
-        XCTAssertTrue(lines.contains { $0.contains("shortcut") && $0.contains("formed") }, "\(lines)")
+        let formedLine = try XCTUnwrap(lines.firstIndex { $0.contains("shortcut") && $0.contains("formed") }, "\(lines)")
+        let pingsLine = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("sent 40 pings") }, "\(lines)")
+        XCTAssertLessThan(formedLine, pingsLine, "the shortcut step runs before the pings: \(lines)")
+        XCTAssertEqual(report.messages_sent, 40)
+        XCTAssertEqual(report.messages_delivered, 40)
         let text = DemoCommand.humanReadable(report)
         XCTAssertTrue(text.contains("shortcut            \(shortcut.pair.joined(separator: " <-> ")): formed"), text)
         let decoded = try JSONDecoder().decode(DemoReport.self, from: JSONEncoder().encode(report))

@@ -71,6 +71,86 @@ final class NodeSecurityTests: XCTestCase {
         XCTAssertEqual(member.stats.drops, [:])
     }
 
+    /// A second edge to `node` from a fresh host, speaking through a secure channel with `credentials` (the
+    /// test plays the member): the way a peer's packets reach a node on an edge its connection is not on.
+    private final class SecondEdge: EdgeListenerDelegate, EdgeDelegate {
+        let end: ChannelEnd
+        var edge: (any Edge)?
+        var received: [EdgeMessage] = []
+
+        init(to node: Node, as credentials: NodeCredentials, network: MemoryNetwork, scheduler: SimulationScheduler) throws {
+            end = ChannelEnd(credentials, seed: 77)
+            let listener = network.makeListener(host: network.addHost())
+            try listener.start(delegate: self)
+            listener.createEdge(to: node.info.uris[0]) { [self] result in
+                edge = try? result.get()
+                edge?.delegate = self
+            }
+            scheduler.run(for: .milliseconds(1))
+            end.now = scheduler.now
+        }
+
+        func send(_ message: EdgeMessage) {
+            for frame in end.send(Array(message.encoded().readableBytesView)).frames { edge?.send(frame) }
+        }
+
+        func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {}
+        func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
+            for output in end.receive(packet) {
+                switch output {
+                case .transmit(let frame): edge.send(frame)
+                case .deliver(let plaintext): if let message = try? EdgeMessage.decode(plaintext) { received.append(message) }
+                default: break
+                }
+            }
+        }
+        func edgeDidClose(_ edge: any Edge) {}
+    }
+
+    /// Data from `source` to `destination`, as a routed packet that crossed one hop.
+    private func routedData(_ text: String, from source: Address, to destination: Address) -> EdgeMessage {
+        let header = RoutedHeader(hops: 1, mode: .exact, payloadType: .data, source: source, destination: destination)
+        return .routed(RoutedPacket(header: header, payload: ByteBuffer(string: text)))
+    }
+
+    /// Crossing link requests can leave the two ends briefly disagreeing on which edge carries their
+    /// connection. A routed packet on an edge whose secure session authenticates a peer connected on another
+    /// edge is routed as that peer's, not lost; the same packet from a member the node holds no connection
+    /// with is dropped (link refusals must keep such a member out).
+    func testRoutedPacketOnAnotherEdgeOfAConnectedPeerIsRoutedAndFromOthersNot() throws {
+        let founder = try founder()
+        let memberCredentials = try credentials("member")
+        let member = try makeNode("member", secured(memberCredentials), bootstrap: founder.info.uris)
+        var received: [String] = []
+        founder.onDeliver = { header, payload in
+            if header.source == member.address { received.append(String(buffer: payload)) }
+        }
+        scheduler.run(for: .seconds(5))
+        let connection = try XCTUnwrap(founder.table.connection(to: member.address))
+
+        // The member, on an edge of its own that carries no connection.
+        let second = try SecondEdge(to: founder, as: memberCredentials, network: network, scheduler: scheduler)
+        second.send(routedData("on another edge", from: member.address, to: founder.address))
+        scheduler.run(for: .milliseconds(500))
+        XCTAssertEqual(received, ["on another edge"])
+        XCTAssertNil(founder.stats.drops["not_linked"], "\(founder.stats.drops)")
+        XCTAssertEqual(founder.table.connection(to: member.address)?.edgeID, connection.edgeID,
+                       "a routed packet does not move the connection")
+        // The member is told to link again there (it would, to move its end to where it sends).
+        XCTAssertTrue(second.received.contains { if case .close(let close) = $0 { return close.reason == .notLinked }; return false },
+                      "\(second.received)")
+
+        // A member the founder holds no connection with: authenticated, but not routed.
+        let strangerCredentials = try credentials("stranger")
+        let stranger = try SecondEdge(to: founder, as: strangerCredentials, network: network, scheduler: scheduler)
+        stranger.send(routedData("from a stranger", from: strangerCredentials.address, to: founder.address))
+        stranger.send(routedData("posing as the member", from: member.address, to: founder.address))
+        scheduler.run(for: .milliseconds(500))
+        XCTAssertEqual(received, ["on another edge"])
+        XCTAssertEqual(founder.stats.drops["not_linked"], 2, "\(founder.stats.drops)")
+        XCTAssertNil(founder.table.connection(to: strangerCredentials.address))
+    }
+
     /// Runs a founder and a joiner with `security` for 20 s and checks that they never connect, that the
     /// founder counted `reason` and logged a warning containing `logged`.
     private func assertRefused(_ security: NodeConfig.Security, address: Address? = nil, reason: String,

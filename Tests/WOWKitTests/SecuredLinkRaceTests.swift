@@ -4,17 +4,29 @@ import Transports
 import WOWKit
 import XCTest
 
-/// An overlord that, once started, asks for a connection to one known peer.
+/// An overlord that, once started (or at its first tick, `dialAfter` after the start), asks for a connection to
+/// one known peer.
 private final class DialOverlord: ConnectionOverlord {
     let connectionType: ConnectionType = "test.dial"
-    let tickInterval: Duration = .seconds(60)
+    let tickInterval: Duration
     let peer: NodeInfo
+    private let dialsOnStart: Bool
+    private var hasDialled = false
 
-    init(peer: NodeInfo) { self.peer = peer }
+    init(peer: NodeInfo, dialAfter: Duration? = nil) {
+        self.peer = peer
+        tickInterval = dialAfter ?? .seconds(60)
+        dialsOnStart = dialAfter == nil
+    }
 
     func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
-        guard case .started = event else { return [] }
-        return [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
+        switch event {
+        case .started where dialsOnStart, .tick where !dialsOnStart && !hasDialled:
+            hasDialled = true
+            return [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
+        default:
+            return []
+        }
     }
 }
 
@@ -27,7 +39,11 @@ final class SecuredLinkRaceTests: XCTestCase {
     /// The node started first (`first`) has the larger address, so its request wins at the other (which yields
     /// and cancels its own attempt); the other starts `lag` later, so its own request is still waiting in its
     /// edge's handshake when it yields, and (unless dropped) reaches the winner after the winner's link is up.
-    private func crossingPair(lag: Duration) throws -> (SimulationScheduler, first: Node, second: Node) {
+    /// With `secondsRequestDelay`, both nodes start at once and dial 50 ms later, the second `lag` after the
+    /// first (so each finds the other listening), and the sealed frames the second node sends on the edge it
+    /// opens (its link request among them) arrive that much later than the rest, as on a slower path.
+    private func crossingPair(lag: Duration, secondsRequestDelay: Duration = .zero) throws
+        -> (SimulationScheduler, first: Node, second: Node) {
         let scheduler = SimulationScheduler()
         let network = MemoryNetwork(scheduler: scheduler, seed: 1, roundTrip: .milliseconds(10) ... .milliseconds(10))
         let members = TestNetwork()
@@ -36,7 +52,9 @@ final class SecuredLinkRaceTests: XCTestCase {
         let uris = hosts.map { try! TransportURI("memory-stream://\($0.rawValue):2") }
         var nodes: [Node] = []
         for i in 0..<2 {
-            let dialer = DialOverlord(peer: NodeInfo(address: credentials[1 - i].address, uris: [uris[1 - i]]))
+            let peer = NodeInfo(address: credentials[1 - i].address, uris: [uris[1 - i]])
+            let dialAfter: Duration? = secondsRequestDelay > .zero ? .milliseconds(50) + (i == 1 ? lag : .zero) : nil
+            let dialer = DialOverlord(peer: peer, dialAfter: dialAfter)
             var transports = TransportRegistry()
             let host = hosts[i]
             transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
@@ -53,8 +71,16 @@ final class SecuredLinkRaceTests: XCTestCase {
             nodes.append(node)
         }
         XCTAssertGreaterThan(nodes[0].address, nodes[1].address)
+        if secondsRequestDelay > .zero {
+            // Handshake frames pass as usual, so the request is on its way (not held for the handshake, where
+            // the second node could still withdraw it) when the second node yields to the first's request.
+            network.streamDelay = { packet, from, _, fromConnector in
+                let isSealed = packet.getInteger(at: packet.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
+                return from == hosts[1] && fromConnector && isSealed ? secondsRequestDelay : .zero
+            }
+        }
         try nodes[0].start()
-        scheduler.run(for: lag)
+        if secondsRequestDelay == .zero { scheduler.run(for: lag) }
         try nodes[1].start()
         return (scheduler, nodes[0], nodes[1])
     }
@@ -105,5 +131,65 @@ final class SecuredLinkRaceTests: XCTestCase {
                 XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
             }
         }
+    }
+
+    /// The crossing made on purpose: the second node's request reaches the first one only after the first one's
+    /// own request was answered (the second node yielded to it and took the connection on the first one's
+    /// edge). The first one then takes the late request as a new handshake and moves its end to the second
+    /// node's edge; the second node follows when the reply arrives. While they disagree, both keep sending
+    /// every millisecond: no packet may be lost, the connection must never go, and both must end on one edge.
+    func testALateCrossingRequestLosesNoPacketAndBothEndsEndOnOneEdge() throws {
+        var movedCases = 0
+        for delayMilliseconds in [5, 15, 40, 100, 300] {
+            for lagMilliseconds in [0, 3, 7] {
+                let context = "request \(delayMilliseconds) ms late, lag \(lagMilliseconds) ms"
+                let (scheduler, first, second) = try crossingPair(lag: .milliseconds(Int64(lagMilliseconds)),
+                                                                  secondsRequestDelay: .milliseconds(Int64(delayMilliseconds)))
+                var sent = (toFirst: 0, toSecond: 0)
+                var delivered = (atFirst: 0, atSecond: 0)
+                first.onDeliver = { _, _ in delivered.atFirst += 1 }
+                second.onDeliver = { _, _ in delivered.atSecond += 1 }
+                var moves = (first: Set<EdgeID>(), second: Set<EdgeID>())
+                var lost: [String] = []
+                for _ in 0..<1500 {
+                    scheduler.run(for: .milliseconds(1))
+                    let atFirst = first.table.connection(to: second.address)
+                    let atSecond = second.table.connection(to: first.address)
+                    if let atFirst { moves.first.insert(atFirst.edgeID) }
+                    if let atSecond { moves.second.insert(atSecond.edgeID) }
+                    // Once a connection is up at an end it must stay (a removal loses what is under way).
+                    if atFirst == nil && !moves.first.isEmpty { lost.append("first lost its connection at \(scheduler.now)") }
+                    if atSecond == nil && !moves.second.isEmpty { lost.append("second lost its connection at \(scheduler.now)") }
+                    if atFirst != nil && atSecond != nil {
+                        first.send(data: ByteBuffer(string: "to second"), to: second.address)
+                        second.send(data: ByteBuffer(string: "to first"), to: first.address)
+                        sent.toSecond += 1
+                        sent.toFirst += 1
+                    }
+                }
+                scheduler.run(for: .seconds(1))
+                if moves.first.count > 1 { movedCases += 1 }
+                XCTAssertEqual(lost.first, nil, context)
+                XCTAssertGreaterThan(sent.toFirst, 1000, context)
+                XCTAssertEqual(delivered.atFirst, sent.toFirst, context)
+                XCTAssertEqual(delivered.atSecond, sent.toSecond, context)
+                let atFirst = try XCTUnwrap(first.table.connection(to: second.address), context)
+                let atSecond = try XCTUnwrap(second.table.connection(to: first.address), context)
+                XCTAssertNotEqual(atFirst.isInbound, atSecond.isInbound, "\(context): \(atFirst) / \(atSecond)")
+                XCTAssertTrue(atFirst.localURI == atSecond.remoteURI || atFirst.remoteURI == atSecond.localURI,
+                              "\(context): the ends use different edges: \(atFirst) / \(atSecond)")
+                for node in [first, second] {
+                    XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                    XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                }
+                // Much later (the edge left behind closed meanwhile), still one connection that carries data.
+                scheduler.run(for: .seconds(30))
+                let (laterAtFirst, laterAtSecond) = exchange(5, scheduler, first, second)
+                XCTAssertEqual(laterAtFirst, 5, context)
+                XCTAssertEqual(laterAtSecond, 5, context)
+            }
+        }
+        // The timing did make the ends move (the late request arrived after the first link was up).
+        XCTAssertGreaterThanOrEqual(movedCases, 8)
     }
 }

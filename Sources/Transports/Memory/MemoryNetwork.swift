@@ -358,6 +358,13 @@ public final class MemoryNetwork {
         scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { completion(reason) }
     }
 
+    /// Extra delay for packets on streams (tests that need one stream slower than another, as TCP
+    /// connections through different paths or a stalled TLS handshake are): given each packet as it is sent,
+    /// the sending host, the receiving host and whether the sender is the side that connected the stream, it
+    /// returns how much later than usual the packet arrives. A stream keeps its order only if the delay never
+    /// shrinks along it (a constant per stream does).
+    public var streamDelay: ((_ packet: ByteBuffer, _ from: MemoryHostID, _ to: MemoryHostID, _ fromConnector: Bool) -> Duration)?
+
     /// Sends on an established stream; packets on a stream that was never connected are dropped.
     func sendStream(_ packet: ByteBuffer, from local: MemoryEndpoint, to remote: MemoryEndpoint) {
         packetsSent += 1
@@ -373,7 +380,12 @@ public final class MemoryNetwork {
             return countDrop(.natFiltered)
         }
         if hosts[source.host - 1].isDown { return countDrop(.hostDown) }
-        let delay = destination.host == source.host ? 0 : roundTripNanoseconds(source.host, destination.host) / 2
+        var delay = destination.host == source.host ? 0 : roundTripNanoseconds(source.host, destination.host) / 2
+        if let streamDelay {
+            let fromConnector = source != local
+            delay += streamDelay(packet, MemoryHostID(rawValue: source.host), MemoryHostID(rawValue: destination.host),
+                                 fromConnector).nanoseconds
+        }
         scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
             handOver(packet, from: source, to: hosts[destination.host - 1].streamListeners[destination.port],
                      host: destination.host)

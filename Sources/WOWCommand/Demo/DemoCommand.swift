@@ -5,18 +5,18 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a real overlay on this machine: N nodes over udp, tcp and tls on loopback join, route pings, form a shortcut.",
+        abstract: "Run a real overlay on this machine: N nodes over udp, tcp and tls on loopback join, form a shortcut, route pings.",
         discussion: """
             Starts N nodes in this process, each a member of a fresh network (certificates, encrypted edges),
             over real sockets on 127.0.0.1 (ephemeral ports; no root): a quarter speak udp and tcp, a quarter tcp
             and tls, a quarter udp and tls, a quarter all three, so each transport carries the pairs that share
             only it. They join one per --join-interval-ms through a random node already running;
-            once the ring is consistent, random pairs exchange pings through the overlay (sealed end to end
-            when the two are not directly connected); then two nodes that are not directly connected exchange
-            10 packets a second each way until a structured.shortcut connection joins them (their packets
-            then take one hop). Prints join times, hop counts, round trips, the time to the shortcut and the
-            connections by type and transport. Exit status 0 when every node joined, every ping was answered
-            and the shortcut formed within --timeout; 2 otherwise, with the reason.
+            once the ring is consistent, two nodes that are not directly connected exchange 10 packets a
+            second each way until a structured.shortcut connection joins them (their packets then take one
+            hop); then random pairs exchange pings through the overlay (sealed end to end when the two are not
+            directly connected). Prints join times, the time to the shortcut, hop counts, round trips and the
+            connections by type and transport. Exit status 0 when every node joined, the shortcut formed and
+            every ping was answered within --timeout; 2 otherwise, with the reason.
             """
     )
 
@@ -78,13 +78,6 @@ struct DemoCommand: ParsableCommand {
         lines.append("  ring consistent     " + (r.ring_formed_s.map { "yes, after \(f($0, 2)) s" } ?? "NO"))
         let j = r.join_routable_s
         lines.append("  join -> routable    p50 \(f(j.p50)) s  p90 \(f(j.p90)) s  max \(f(j.max)) s  (\(j.count) nodes)")
-        lines.append("  pings delivered     \(r.messages_delivered)/\(r.messages_sent) (answered; both directions counted below)")
-        if r.messages_delivered > 0 {
-            let histogram = r.hops.histogram.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }.map { "\($0.key):\($0.value)" }
-                .joined(separator: " ")
-            lines.append("  hops                mean \(f(r.hops.mean, 2))  p50 \(f(r.hops.p50, 0))  max \(r.hops.max)  [\(histogram)]")
-            lines.append("  round trip (ms)     p50 \(f(r.rtt_ms.p50, 2))  p90 \(f(r.rtt_ms.p90, 2))  max \(f(r.rtt_ms.max, 2))")
-        }
         if let s = r.shortcut {
             let pair = s.pair.joined(separator: " <-> ")
             if let formed = s.formed_s {
@@ -93,6 +86,13 @@ struct DemoCommand: ParsableCommand {
             } else {
                 lines.append("  shortcut            \(pair): NOT formed")
             }
+        }
+        lines.append("  pings delivered     \(r.messages_delivered)/\(r.messages_sent) (answered; both directions counted below)")
+        if r.messages_delivered > 0 {
+            let histogram = r.hops.histogram.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }.map { "\($0.key):\($0.value)" }
+                .joined(separator: " ")
+            lines.append("  hops                mean \(f(r.hops.mean, 2))  p50 \(f(r.hops.p50, 0))  max \(r.hops.max)  [\(histogram)]")
+            lines.append("  round trip (ms)     p50 \(f(r.rtt_ms.p50, 2))  p90 \(f(r.rtt_ms.p90, 2))  max \(f(r.rtt_ms.max, 2))")
         }
         lines.append("  connections         \(r.connections)")
         lines.append("    by transport      \(counts(r.connections_by_transport))")

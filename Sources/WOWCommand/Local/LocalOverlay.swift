@@ -45,10 +45,11 @@ public final class LocalOverlay: Sendable {
             config.security = try self.membership(name: name)
             let registries = WOW.registries()
             var logger = Logger(label: "wow.local")
-            // WOW_LOCAL_LOG=<node name> logs that node at debug level (WOW_LOCAL_LOG_LEVEL=trace for more).
+            // WOW_LOCAL_LOG=<node name> logs that node at debug level (WOW_LOCAL_LOG_LEVEL=trace for more); `all`
+            // logs every node.
             let environment = ProcessInfo.processInfo.environment
             let chosen = environment["WOW_LOCAL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .debug
-            logger.logLevel = environment["WOW_LOCAL_LOG"] == name ? chosen : logLevel
+            logger.logLevel = [name, "all"].contains(environment["WOW_LOCAL_LOG"]) ? chosen : logLevel
             let node = Node(config: config, scheduler: EventLoopScheduler(eventLoop: loop), random: .fromSystem(),
                             transports: registries.transports, overlords: registries.overlords, logger: logger)
             try node.start()

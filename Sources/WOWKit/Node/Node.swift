@@ -68,6 +68,11 @@ public final class Node {
         var notLinkedSentAt: Timestamp?
         /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
         var refusedAt: Timestamp?
+        /// The peer whose connection moved from this edge to another, and when: the peer may still send here for
+        /// a moment, so the edge stays open a while and what arrives on it is taken as that peer's connection
+        /// traffic (see `release`).
+        var formerPeer: Address?
+        var releasedAt: Timestamp?
     }
     var edges: [EdgeID: EdgeRecord] = [:]
     var edgeIDs: [ObjectIdentifier: EdgeID] = [:]
@@ -745,7 +750,12 @@ public final class Node {
                 existing.remoteURI = record.edge.remoteURI
                 existing.isInbound = byPeer
                 table.upsert(existing)
-                closeEdgeIfUnused(old)
+                // By the peer's request: the peer moves to this edge when our reply reaches it, even if the attempt
+                // that sent the request yielded to one of ours meanwhile (`Linker.replyReceived`), and sends on
+                // the old edge until then. By the peer's reply: it moved before it replied, but what it sent
+                // before may still be on the way. Closing the old edge now would lose those packets (and tell
+                // the peer that its connection's edge closed).
+                release(old, from: peer.address)
             }
             existing.peer = peer
             existing.lastHeard = now
@@ -755,6 +765,7 @@ public final class Node {
                                     transport: record.edge.transport, localURI: record.edge.localURI,
                                     remoteURI: record.edge.remoteURI, isInbound: byPeer, createdAt: now)
         }
+        edges[edge]?.formerPeer = nil
         let before = connection.types
         if let localType { connection.localTypes.insert(localType) }
         if let remoteType { connection.remoteTypes.insert(remoteType) }
@@ -853,6 +864,15 @@ public final class Node {
         tableChanged()
     }
 
+    /// The connection to `peer` moved from edge `id` to another while the peer may still send there for a
+    /// moment: what it sends is taken as its connection's, and the liveness sweep closes the edge once it has
+    /// been unused for a while (docs/protocol.md, "Both ends agree on the edge").
+    private func release(_ id: EdgeID, from peer: Address) {
+        guard edges[id] != nil, table.connection(on: id) == nil else { return }
+        edges[id]?.formerPeer = peer
+        edges[id]?.releasedAt = scheduler.now
+    }
+
     func closeEdgeIfUnused(_ id: EdgeID) {
         guard let record = edges[id] else { return }
         if table.connections.contains(where: { $0.edgeID == id }) || linker.isUsing(id) { return }
@@ -884,7 +904,7 @@ public final class Node {
         }
         // Edges that never became connections (refused, stray packets) are closed after a while.
         let stale = config.linking.replyTimeout * (config.linking.attemptsPerURI + 2)
-        for (id, record) in edges where now - record.openedAt > stale {
+        for (id, record) in edges where now - (record.releasedAt ?? record.openedAt) > stale {
             closeEdgeIfUnused(id)
         }
     }
@@ -1154,8 +1174,18 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             return
         }
         // The connection (if any) on this edge.
-        let peer = table.connection(on: id)?.address
+        let linked = table.connection(on: id)?.address
+        // Or a peer connected on another edge that sends here all the same: the two ends briefly disagree on
+        // which edge carries the connection (it just moved: crossing link requests). Its traffic is taken as
+        // the connection's, so no packet is lost to the disagreement.
+        let stray = linked == nil ? strayPeer(on: id) : nil
+        let peer = linked ?? stray
         if let peer { table.update(peer) { $0.lastHeard = scheduler.now } }
+        if let stray, edges[id]?.formerPeer != stray, message.isConnectionTraffic {
+            // Not an edge the connection just left (the peer follows our reply there): tell the peer to link
+            // again here, which moves our end of the connection to the edge it uses.
+            notLinked(id, dropped: false)
+        }
         switch message {
         case .linkRequest(let request): handleLinkRequest(request, edgeID: id)
         case .linkReply(let reply):
@@ -1178,7 +1208,10 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
             let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
             if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
         case .close(let close):
-            guard let peer else { return }
+            // Acted on on the connection's edge, or on the edge it just left when the peer has not followed yet
+            // (it closes the connection it still holds there); a `notLinked` there is about the edge we left.
+            let leaving = stray != nil && edges[id]?.formerPeer == stray && close.reason != .notLinked
+            guard let peer = linked ?? (leaving ? stray : nil) else { return }
             if close.reason == .notLinked, linker.attempt(to: peer) == nil {
                 // The peer answers from where it always was but no longer knows this edge as ours: our NAT
                 // mapping changed (or the peer restarted). Offer it the connection again on this edge; if it
@@ -1188,28 +1221,34 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
                 startAttempt(token: token, type: .relink, target: peer, uris: [edge.remoteURI], purpose: .own(connectToken: nil))
                 return
             }
+            let connectionEdge = table.connection(to: peer)?.edgeID
             removeConnection(peer, reason: "closed by peer")
             closeEdgeIfUnused(id)
+            if let connectionEdge { closeEdgeIfUnused(connectionEdge) }
         case .status(let status):
             guard let peer else { return notLinked(id) }
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
-            if let peer { return route(packet, previous: peer) }
-            // The two ends disagree on which of their edges carries the connection (it just moved: crossing
-            // link requests). This edge's secure session proves who sent the packet, a peer we are connected
-            // to on another edge, so it is routed all the same (no packet lost to the disagreement), and the
-            // peer is told to link again here. A member we hold no connection with gets nothing routed: link
-            // refusals (an address it is not entitled to) must keep it out.
-            guard let sender = authenticatedPeer(on: id), table.contains(sender) else { return notLinked(id) }
-            route(packet, previous: sender)
-            notLinked(id, dropped: false)
+            guard let peer else { return notLinked(id) }
+            route(packet, previous: peer)
         }
     }
 
-    /// The address the peer on edge `id` proved with its certificate; nil without an established session.
-    private func authenticatedPeer(on id: EdgeID) -> Address? {
-        guard security != nil, let channel = edgeChannels[id], channel.isEstablished else { return nil }
-        return channel.peer?.entitledAddress
+    /// The peer, connected to us on another edge, that connection traffic on edge `id` (which carries no
+    /// connection) is taken from: on a secured node the one whose certificate this edge's session holds, else
+    /// the one whose connection just moved from this edge (`EdgeRecord.formerPeer`). Nil for anyone else: a
+    /// member we hold no connection with gets nothing routed, since link refusals (an address it is not
+    /// entitled to) must keep it out.
+    func strayPeer(on id: EdgeID) -> Address? {
+        let sender: Address?
+        if security != nil {
+            guard let channel = edgeChannels[id], channel.isEstablished else { return nil }
+            sender = channel.peer?.entitledAddress
+        } else {
+            sender = edges[id]?.formerPeer
+        }
+        guard let sender, table.contains(sender) else { return nil }
+        return sender
     }
 
     /// Connection traffic on an edge that carries no connection: drop it (unless `dropped` is false), and tell

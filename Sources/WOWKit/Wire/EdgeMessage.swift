@@ -26,6 +26,15 @@ public enum EdgeMessage: Equatable, Sendable {
         case routed = 0x10
     }
 
+    /// Whether the message belongs to a connection (`ping`, `pong`, `status`, `routed`), as opposed to the link
+    /// handshake or `close`: a receiver holding no connection on the edge answers it with `close` `notLinked`.
+    public var isConnectionTraffic: Bool {
+        switch self {
+        case .ping, .pong, .status, .routed: return true
+        case .linkRequest, .linkReply, .linkError, .close: return false
+        }
+    }
+
     public var kind: Kind {
         switch self {
         case .linkRequest: return .linkRequest
