@@ -43,15 +43,23 @@ struct UDPFragmentReassembler {
         var buffer: ByteBuffer
         /// Bit `i`: piece `i` is in (count ≤ 46 < 64).
         var received: UInt64 = 0
-        var receivedCount = 0
         /// The length of every piece but the last, once one of them arrived.
         var pieceSize: Int?
         var lastPieceSize: Int?
 
-        var charge: Int { count * UDPFragmenter.maximumPieceSize }
+        /// What a message of `count` fragments holds of the byte budget.
+        static func charge(count: Int) -> Int { count * UDPFragmenter.maximumPieceSize }
+        var charge: Int { Message.charge(count: count) }
 
-        var state: (count: Int, received: UInt64, receivedCount: Int, pieceSize: Int?, lastPieceSize: Int?) {
-            (count, received, receivedCount, pieceSize, lastPieceSize)
+        var state: (count: Int, received: UInt64, pieceSize: Int?, lastPieceSize: Int?) {
+            (count, received, pieceSize, lastPieceSize)
+        }
+
+        /// Puts piece `index` in place and records it.
+        mutating func store(_ piece: ByteBuffer, at index: Int) {
+            buffer.setBuffer(piece, at: index * UDPFragmenter.maximumPieceSize)
+            received |= 1 << UInt64(index)
+            if index == count - 1 { lastPieceSize = piece.readableBytes } else { pieceSize = piece.readableBytes }
         }
     }
 
@@ -101,15 +109,12 @@ struct UDPFragmentReassembler {
             removeMessage(at: 0, of: remote)
             dropCounts[UDPEdgeListener.DropReason.fragmentEvicted.index] += 1
         }
-        let charge = count * UDPFragmenter.maximumPieceSize
+        let charge = Message.charge(count: count)
         // Expired messages were removed above, at most `timeout / 4` ago.
         guard bufferedBytes + charge <= limits.bufferedBytes else { return drop(.fragmentNoRoom) }
         var message = Message(id: id, count: count, deadline: now + limits.timeout,
                               buffer: allocator.buffer(capacity: charge))
-        message.buffer.setBuffer(piece, at: index * UDPFragmenter.maximumPieceSize)
-        message.received = 1 << UInt64(index)
-        message.receivedCount = 1
-        if isLast { message.lastPieceSize = length } else { message.pieceSize = length }
+        message.store(piece, at: index)
         messages[remote, default: []].append(message)
         bufferedBytes += charge
         messageCount += 1
@@ -176,16 +181,9 @@ struct UDPFragmentReassembler {
                 return drop(.fragmentBadLength)
             }
         }
-        // In place (the dictionary and array accessors modify without copying the buffer).
-        messages[remote]?[position].buffer.setBuffer(piece, at: index * UDPFragmenter.maximumPieceSize)
-        messages[remote]?[position].received |= 1 << UInt64(index)
-        messages[remote]?[position].receivedCount += 1
-        if index == count - 1 {
-            messages[remote]?[position].lastPieceSize = length
-        } else {
-            messages[remote]?[position].pieceSize = length
-        }
-        guard state.receivedCount + 1 == count, let complete = removeMessage(at: position, of: remote) else {
+        // In place, one lookup (the dictionary and array accessors modify without copying the buffer).
+        messages[remote]?[position].store(piece, at: index)
+        guard state.received.nonzeroBitCount + 1 == count, let complete = removeMessage(at: position, of: remote) else {
             return .pending
         }
         return .complete(Self.packet(of: complete))
