@@ -30,6 +30,26 @@ private final class DialOverlord: ConnectionOverlord {
     }
 }
 
+/// An overlord that dials one known peer at its start and trims that connection at its first tick.
+private final class DialThenTrimOverlord: ConnectionOverlord {
+    let connectionType: ConnectionType = "test.dial"
+    let tickInterval: Duration
+    let peer: NodeInfo
+
+    init(peer: NodeInfo, trimAfter: Duration) {
+        self.peer = peer
+        tickInterval = trimAfter
+    }
+
+    func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
+        switch event {
+        case .started: [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
+        case .tick: [.trim(peer: peer.address, type: connectionType)]
+        default: []
+        }
+    }
+}
+
 /// Two secured nodes linking to each other at once over a connection-oriented transport (`memory-stream`,
 /// think TCP): each link request travels on an edge of its own, and each waits on its edge for the secure
 /// handshake. Whatever the timing, both ends must end on the same edge, and data crosses it.
@@ -191,5 +211,143 @@ final class SecuredLinkRaceTests: XCTestCase {
         }
         // The timing did make the ends move (the late request arrived after the first link was up).
         XCTAssertGreaterThanOrEqual(movedCases, 8)
+    }
+
+    /// One node (`dialer`) dials the other over two transports: its link request on the stream arrives 2.5 s
+    /// late (after the reply timeout, doubled while the handshake ran), so the attempt moves on to the datagram URI and completes there. The late
+    /// request then reaches the responder, which takes it as a new handshake, moves its end to the stream and
+    /// replies there; the dialer's attempt has ended, so the reply is stale. `dialerIsLarger` decides which end
+    /// settles the disagreement (the larger address asks the responder back; the smaller follows it).
+    private func staleReplyPair(dialerIsLarger: Bool) throws -> (SimulationScheduler, dialer: Node, responder: Node) {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 3, roundTrip: .milliseconds(10) ... .milliseconds(10))
+        let members = TestNetwork()
+        var credentials = try ["a", "b"].map { try members.member($0) }.sorted { $0.address > $1.address }
+        if !dialerIsLarger { credentials.reverse() }
+        let hosts = [network.addHost(), network.addHost()]
+        let responderURIs = [try TransportURI("memory-stream://\(hosts[1].rawValue):2"),
+                             try TransportURI("memory://\(hosts[1].rawValue):1")]
+        var nodes: [Node] = []
+        for i in 0..<2 {
+            var transports = TransportRegistry()
+            let host = hosts[i]
+            transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
+            transports.register(scheme: MemoryTransport.scheme) { _, _ in network.makeListener(host: host) }
+            var overlords = OverlordRegistry()
+            let dialer = DialOverlord(peer: NodeInfo(address: credentials[1].address, uris: responderURIs))
+            overlords.register(name: "test.dial") { _ in dialer }
+            var config = NodeConfig(name: "n\(i)", transports: [.init(name: MemoryTransport.streamScheme),
+                                                                .init(name: MemoryTransport.scheme)],
+                                    overlords: i == 0 ? [.init(name: "test.dial")] : [], bootstrap: [])
+            var secured = NodeConfig.Secured(credentials: credentials[i])
+            secured.channel.deterministicKeys = true
+            config.security = .secured(secured)
+            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
+                            transports: transports, overlords: overlords)
+            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+            nodes.append(node)
+        }
+        network.streamDelay = { packet, from, _, fromConnector in
+            let isSealed = packet.getInteger(at: packet.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
+            let now = scheduler.now.nanoseconds
+            if from == hosts[0] && fromConnector && isSealed && now < 1_000_000_000 { return .milliseconds(2500) }
+            return .zero
+        }
+        try nodes[1].start()
+        try nodes[0].start()
+        return (scheduler, nodes[0], nodes[1])
+    }
+
+    /// The demo's last lost pings: an attempt that sent requests on two edges completed on one; the other
+    /// request, answered later, moved the responder's end away, and the edge the dialer then closed took the
+    /// responder's connection with it. The stale reply now settles it: both ends end on one edge, before any
+    /// traffic, and keep it after the edges left behind are swept.
+    func testAStaleReplyOfAnAttemptThatCompletedElsewhereLeavesBothEndsOnOneEdge() throws {
+        for dialerIsLarger in [true, false] {
+            let context = dialerIsLarger ? "the dialer asks the responder back" : "the dialer follows the responder"
+            let (scheduler, dialer, responder) = try staleReplyPair(dialerIsLarger: dialerIsLarger)
+            var moves = (dialer: Set<EdgeID>(), responder: Set<EdgeID>())
+            for _ in 0..<3000 {
+                scheduler.run(for: .milliseconds(1))
+                if let connection = dialer.table.connection(to: responder.address) { moves.dialer.insert(connection.edgeID) }
+                if let connection = responder.table.connection(to: dialer.address) { moves.responder.insert(connection.edgeID) }
+            }
+            // The late request did move the responder.
+            XCTAssertGreaterThan(moves.responder.count, 1, "\(context): the late request changed nothing")
+            let atDialer = try XCTUnwrap(dialer.table.connection(to: responder.address), context)
+            let atResponder = try XCTUnwrap(responder.table.connection(to: dialer.address), context)
+            XCTAssertEqual(atDialer.transport, atResponder.transport, "\(context): \(atDialer) / \(atResponder)")
+            XCTAssertEqual(atDialer.transport, dialerIsLarger ? MemoryTransport.scheme : MemoryTransport.streamScheme, context)
+            XCTAssertEqual(moves.dialer.count, dialerIsLarger ? 1 : 2, context)
+            // Long after the edges left behind were swept: one connection, which carries data both ways.
+            scheduler.run(for: .seconds(30))
+            let (atA, atB) = exchange(10, scheduler, dialer, responder)
+            XCTAssertEqual(atA, 10, context)
+            XCTAssertEqual(atB, 10, context)
+            XCTAssertEqual(dialer.table.count, 1, context)
+            XCTAssertEqual(responder.table.count, 1, context)
+            for node in [dialer, responder] {
+                XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+            }
+        }
+    }
+
+    /// A node trims a connection while the peer sends on it every millisecond: what the peer sent before our
+    /// `close` reached it arrives after we removed the connection, on an edge that carries none. It is still
+    /// taken (the edge drains), so nothing is lost to the trim; then both ends let the edge go.
+    func testTrimmingLosesNothingThePeerSentBeforeItHeardTheClose() throws {
+        for transport in [MemoryTransport.scheme, MemoryTransport.streamScheme] {
+            let scheduler = SimulationScheduler()
+            let network = MemoryNetwork(scheduler: scheduler, seed: 5, roundTrip: .milliseconds(20) ... .milliseconds(20))
+            let members = TestNetwork()
+            let credentials = try ["a", "b"].map { try members.member($0) }
+            let hosts = [network.addHost(), network.addHost()]
+            let port = transport == MemoryTransport.scheme ? 1 : 2
+            let peer = NodeInfo(address: credentials[1].address, uris: [try TransportURI("\(transport)://\(hosts[1].rawValue):\(port)")])
+            var nodes: [Node] = []
+            let listeners = hosts.map { host in
+                transport == MemoryTransport.scheme ? network.makeListener(host: host) : network.makeStreamListener(host: host)
+            }
+            for i in 0..<2 {
+                var transports = TransportRegistry()
+                transports.register(scheme: transport) { _, _ in listeners[i] }
+                var overlords = OverlordRegistry()
+                overlords.register(name: "test.dial") { _ in DialThenTrimOverlord(peer: peer, trimAfter: .seconds(2)) }
+                var config = NodeConfig(name: "n\(i)", transports: [.init(name: transport)],
+                                        overlords: i == 0 ? [.init(name: "test.dial")] : [], bootstrap: [])
+                var secured = NodeConfig.Secured(credentials: credentials[i])
+                secured.channel.deterministicKeys = true
+                config.security = .secured(secured)
+                let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
+                                transports: transports, overlords: overlords)
+                node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+                nodes.append(node)
+            }
+            let (trimmer, sender) = (nodes[0], nodes[1])
+            try sender.start()
+            try trimmer.start()
+            var sent = 0
+            var delivered = 0
+            trimmer.onDeliver = { _, _ in delivered += 1 }
+            var sentAfterTrim = 0
+            for _ in 0..<3000 {
+                scheduler.run(for: .milliseconds(1))
+                guard sender.table.contains(trimmer.address) else { continue }
+                sender.send(data: ByteBuffer(string: "to the trimmer"), to: trimmer.address)
+                sent += 1
+                if !trimmer.table.contains(sender.address) && sent > 1 { sentAfterTrim += 1 }
+            }
+            scheduler.run(for: .seconds(1))
+            XCTAssertGreaterThan(sent, 1000, transport)
+            XCTAssertGreaterThan(sentAfterTrim, 0, "\(transport): the sender never sent after the trim")
+            XCTAssertFalse(sender.table.contains(trimmer.address), transport)
+            XCTAssertEqual(delivered, sent, transport)
+            XCTAssertNil(trimmer.stats.drops["not_linked"], "\(transport): \(trimmer.stats.drops)")
+            XCTAssertNil(trimmer.stats.drops["unknown_session"], "\(transport): \(trimmer.stats.drops)")
+            // The drained edge goes too, at both ends.
+            scheduler.run(for: .seconds(10))
+            XCTAssertEqual(listeners.map(\.edgeCount), [0, 0], transport)
+        }
     }
 }

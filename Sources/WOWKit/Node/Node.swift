@@ -68,9 +68,9 @@ public final class Node {
         var notLinkedSentAt: Timestamp?
         /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
         var refusedAt: Timestamp?
-        /// The peer whose connection moved from this edge to another, and when: the peer may still send here for
-        /// a moment, so the edge stays open a while and what arrives on it is taken as that peer's connection
-        /// traffic (see `release`).
+        /// The peer whose connection moved from this edge to another, or was trimmed here, and when: the peer may
+        /// still send here for a moment, so the edge stays open a while and what arrives on it is taken as that
+        /// peer's connection traffic (see `release`).
         var formerPeer: Address?
         var releasedAt: Timestamp?
     }
@@ -325,7 +325,9 @@ public final class Node {
         if connection.localTypes.isEmpty && connection.remoteTypes.subtracting([.leaf]).isEmpty {
             send(.close(Close(reason: .trimmed, message: "\(type) no longer needed")), on: connection.edgeID)
             removeConnection(peer, reason: "trimmed")
-            closeEdgeIfUnused(connection.edgeID)
+            // The peer routes over the connection until our close reaches it: what it sent meanwhile is still
+            // taken (the edge drains), and the peer closes the edge, or the liveness sweep does.
+            release(connection.edgeID, from: peer)
         } else {
             table.upsert(connection)
             tableChanged()
@@ -864,9 +866,10 @@ public final class Node {
         tableChanged()
     }
 
-    /// The connection to `peer` moved from edge `id` to another while the peer may still send there for a
-    /// moment: what it sends is taken as its connection's, and the liveness sweep closes the edge once it has
-    /// been unused for a while (docs/protocol.md, "Both ends agree on the edge").
+    /// The connection to `peer` moved from edge `id` to another, or was trimmed there, while the
+    /// peer may still send there for a moment: what it sends is taken as its connection's, and the liveness
+    /// sweep closes the edge once it has been unused for a while (docs/protocol.md, "Both ends agree on the
+    /// edge").
     private func release(_ id: EdgeID, from peer: Address) {
         guard edges[id] != nil, table.connection(on: id) == nil else { return }
         edges[id]?.formerPeer = peer
@@ -1193,7 +1196,9 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
                 logRefusal(refusal, on: id)
                 return
             }
-            perform(linker.replyReceived(reply, on: id))
+            let actions = linker.replyReceived(reply, on: id)
+            if actions.isEmpty { settleEdge(after: reply, on: id) }
+            perform(actions)
         case .linkError(let error):
             if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
                 ownURIs.insert(edge.remoteURI)
@@ -1234,11 +1239,11 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         }
     }
 
-    /// The peer, connected to us on another edge, that connection traffic on edge `id` (which carries no
-    /// connection) is taken from: on a secured node the one whose certificate this edge's session holds, else
-    /// the one whose connection just moved from this edge (`EdgeRecord.formerPeer`). Nil for anyone else: a
-    /// member we hold no connection with gets nothing routed, since link refusals (an address it is not
-    /// entitled to) must keep it out.
+    /// The peer that connection traffic on edge `id` (which carries no connection) is taken from: one connected
+    /// to us on another edge (on a secured node, the one whose certificate this edge's session holds), or the
+    /// one whose connection just moved from or was trimmed on this edge (`EdgeRecord.formerPeer`; it sends until
+    /// it follows or hears our close). Nil for anyone else: a member we hold no connection with gets nothing
+    /// routed, since link refusals (an address it is not entitled to) must keep it out.
     func strayPeer(on id: EdgeID) -> Address? {
         let sender: Address?
         if security != nil {
@@ -1247,7 +1252,7 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         } else {
             sender = edges[id]?.formerPeer
         }
-        guard let sender, table.contains(sender) else { return nil }
+        guard let sender, table.contains(sender) || sender == edges[id]?.formerPeer else { return nil }
         return sender
     }
 
@@ -1261,6 +1266,28 @@ extension Node: EdgeListenerDelegate, EdgeDelegate {
         if let last = record.notLinkedSentAt, now - last < .seconds(1) { return }
         edges[id]?.notLinkedSentAt = now
         send(.close(Close(reason: .notLinked, message: "no connection on this edge; link again")), on: id)
+    }
+
+    /// A reply this node does not act on (its attempt completed on another edge or ended) still means that the
+    /// responder moved its end of our connection to edge `id` before it replied ("newest handshake wins"), so
+    /// the two ends disagree. The larger address settles it: it asks the responder back with a `relink` on its
+    /// own connection's edge (the reply to that arrives there and needs nothing more); the smaller follows the
+    /// responder to `id`. Only one end of a pair ever asks back, so the two cannot swap edges forever.
+    private func settleEdge(after reply: LinkReply, on id: EdgeID) {
+        let peer = reply.responder.address
+        guard peer != address, let connection = table.connection(to: peer), connection.edgeID != id,
+              let record = edges[id], !record.edge.isClosed,
+              let current = edges[connection.edgeID], !current.edge.isClosed else { return }
+        if address > peer {
+            logger.debug("the peer answered a finished attempt on another edge; asking it back",
+                         metadata: ["peer": "\(peer.short)", "edge": "\(connection.edgeID)", "reply_edge": "\(id)"])
+            send(.linkRequest(LinkRequest(token: random.next(), type: .relink, requester: info, target: peer,
+                                          observedURI: current.edge.remoteURI)), on: connection.edgeID)
+        } else {
+            logger.debug("the peer answered a finished attempt on another edge; following it",
+                         metadata: ["peer": "\(peer.short)", "from": "\(connection.edgeID)", "to": "\(id)"])
+            establish(peer: reply.responder, edge: id, record: record, localType: nil, remoteType: nil, byPeer: false)
+        }
     }
 
     public func edgeDidClose(_ edge: any Edge) {
