@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Plugins
 import WOWKit
 
 /// The local demo: N secured nodes in this process over real udp, tcp and tls sockets on loopback
@@ -254,16 +255,31 @@ public final class LocalDemo {
     private func formShortcut(_ overlay: LocalOverlay) throws {
         let loop = overlay.loop
         let ledger = try loop.submit { NIOLoopBound(FlowLedger(), eventLoop: loop) }.wait()
-        let unconnected = try overlay.inspect { nodes, live in
-            nodes.indices.flatMap { a in
-                nodes.indices.filter { b in
-                    a < b && live[a] && live[b] && !nodes[a].table.contains(nodes[b].address)
-                        && !nodes[b].table.contains(nodes[a].address)
-                }.map { (a, $0) }
+        func unconnectedPairs() throws -> [(Int, Int)] {
+            try overlay.inspect { nodes, live in
+                nodes.indices.flatMap { a in
+                    nodes.indices.filter { b in
+                        a < b && live[a] && live[b] && !nodes[a].table.contains(nodes[b].address)
+                            && !nodes[b].table.contains(nodes[a].address)
+                    }.map { (a, $0) }
+                }
+            }
+        }
+        var unconnected = try unconnectedPairs()
+        // Each node keeps its `per_side + trim_slack` nearest on either side and a far link: with more nodes than
+        // that covers, a full mesh is the joins' surplus near links (kept `trim_grace_s`, 20 s), not lasting.
+        let near = NearOverlord.Settings()
+        if unconnected.isEmpty && options.nodes > 2 * (near.perSide + near.trimSlack) + 2 {
+            // Wait for the overlords to trim one.
+            progress?("every pair of nodes is directly connected; waiting for surplus links to be trimmed")
+            let start = NIODeadline.now()
+            while unconnected.isEmpty && seconds(since: start) < options.timeout {
+                Thread.sleep(forTimeInterval: 0.25)
+                unconnected = try unconnectedPairs()
             }
         }
         guard !unconnected.isEmpty else {
-            progress?("shortcut step skipped: every pair of nodes is directly connected")
+            progress?("shortcut step skipped: every pair of nodes stayed directly connected for " + String(format: "%g s", options.timeout))
             return
         }
         var random = SystemRandomNumberGenerator()
