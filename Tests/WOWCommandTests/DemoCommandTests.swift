@@ -51,7 +51,8 @@ final class DemoCommandTests: XCTestCase {
         options.nodes = 24
         options.messages = 40
         options.joinInterval = .milliseconds(50)
-        options.timeout = 30
+        // A loaded machine forms the ring slowly (15-25 s with two busy loops beside it).
+        options.timeout = 60
         var lines: [String] = []
         let report = LocalDemo(options: options, progress: { lines.append($0) }).run()
 
