@@ -11,7 +11,8 @@ import WOWKit
 /// over `packets`.
 ///
 /// Stages, one IPv4 packet of `size` bytes each time:
-/// - `frame encode`, `seal`, `open`: the edge message encoding and an established `SecureChannel` alone.
+/// - `encode`, `encode+seal`, `open`: an edge message encoded alone; encoded and sealed the way a node does
+///   (in one buffer with room for the header and tag); opened into a reused buffer, the way a node does.
 /// - `node send`: the packet from the device into node A's `VirtualInterface`, routed, encoded, sealed and
 ///   handed to the edge (TUN → route → encrypt → edge, without the socket).
 /// - `node receive`: the frame from the edge into node B: opened, decoded, routed, checked by the virtual
@@ -59,8 +60,13 @@ struct AllocationBenchmark {
     /// Runs `body` `warmUp` times, then counts the calling thread's allocations over `packets` runs.
     private func count(_ name: String, _ body: (Int) throws -> Void) rethrows -> Stage {
         for index in 0..<warmUp { try body(index) }
+        let tracing = ProcessInfo.processInfo.environment["WOW_ALLOC_TRACE"] == name
         let before = AllocationCounter.count()
-        for index in 0..<packets { try body(warmUp + index) }
+        for index in 0..<packets {
+            if tracing && index == packets - 1 { AllocationCounter.trace(true) }
+            try body(warmUp + index)
+        }
+        AllocationCounter.trace(false)
         let allocations = AllocationCounter.count() - before
         return Stage(name: name, packets: packets, allocations: allocations,
                      allocations_per_packet: Double(allocations) / Double(packets))
@@ -77,21 +83,25 @@ struct AllocationBenchmark {
                                   payload: ByteBuffer(repeating: 0x45, count: size))
         let message = EdgeMessage.routed(routed)
         var sink = 0
-        let encode = count("frame encode") { _ in sink &+= message.encoded().readableBytes }
-        let plaintext = message.encoded()
+        let encode = count("encode") { _ in sink &+= message.encoded().readableBytes }
         var frames: [ByteBuffer] = []
         frames.reserveCapacity(warmUp + packets)
-        let seal = count("seal") { _ in
-            for case .transmit(let frame) in sender.send(plaintext, fixture.initiator, random: &random) { frames.append(frame) }
+        // As a node seals an edge message: encoded with room for the header and tag, sealed in that buffer.
+        let seal = count("encode+seal") { _ in
+            let plaintext = message.encoded(headroom: SecureChannel.sealingHeadroom, tailroom: SecureChannel.sealingTailroom)
+            for case .transmit(let frame) in sender.send(consume plaintext, fixture.initiator, random: &random) { frames.append(frame) }
         }
         guard frames.count == warmUp + packets else { throw BenchFailure("sealed \(frames.count) frames") }
         var opened = 0
+        var buffer = ByteBuffer()
         let open = count("open") { index in
-            for case .deliver(let plaintext) in receiver.receive(frames[index], fixture.responder, random: &random) {
+            for case .deliver(let plaintext) in receiver.receive(frames[index], fixture.responder, random: &random,
+                                                                 openingInto: &buffer) {
                 opened &+= plaintext.readableBytes
             }
         }
-        guard opened == (warmUp + packets) * plaintext.readableBytes else { throw BenchFailure("opened \(opened) bytes") }
+        let expected = (warmUp + packets) * message.encoded().readableBytes
+        guard opened == expected else { throw BenchFailure("opened \(opened) bytes of \(expected)") }
         precondition(sink > 0)
         return [encode, seal, open]
     }
