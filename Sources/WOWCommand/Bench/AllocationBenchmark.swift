@@ -60,13 +60,8 @@ struct AllocationBenchmark {
     /// Runs `body` `warmUp` times, then counts the calling thread's allocations over `packets` runs.
     private func count(_ name: String, _ body: (Int) throws -> Void) rethrows -> Stage {
         for index in 0..<warmUp { try body(index) }
-        let tracing = ProcessInfo.processInfo.environment["WOW_ALLOC_TRACE"] == name
         let before = AllocationCounter.count()
-        for index in 0..<packets {
-            if tracing && index == packets - 1 { AllocationCounter.trace(true) }
-            try body(warmUp + index)
-        }
-        AllocationCounter.trace(false)
+        for index in 0..<packets { try body(warmUp + index) }
         let allocations = AllocationCounter.count() - before
         return Stage(name: name, packets: packets, allocations: allocations,
                      allocations_per_packet: Double(allocations) / Double(packets))

@@ -20,11 +20,6 @@ enum AllocationCounter {
     /// Whether the counter is preloaded.
     static var isAvailable: Bool { function != nil }
 
-    static func trace(_ on: Bool) {
-        guard let symbol = dlsym(nil, "wow_allocation_trace") else { return }
-        unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)(on ? 1 : 0)
-    }
-
     /// Allocations by the calling thread so far (0 without the counter).
     static func count() -> UInt64 { function?() ?? 0 }
 }

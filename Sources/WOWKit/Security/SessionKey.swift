@@ -5,8 +5,8 @@ import Crypto
 import NIOCore
 
 /// The AES-256-GCM key of one direction of a secure session, ready to seal and open frames in place: made
-/// once when the session's keys are derived, used for every frame under it (docs/security.md, "Sealed
-/// frames"). The sealed layout is the one swift-crypto's `AES.GCM.seal` gives for the same key, nonce and
+/// once when the session's keys are derived, used for every frame under it (docs/security.md,
+/// "Edges", step 4). The sealed layout is the one swift-crypto's `AES.GCM.seal` gives for the same key, nonce and
 /// associated data, and each opens what the other seals (`SessionKeyTests`).
 ///
 /// Where swift-crypto runs on BoringSSL (Linux), the key is a BoringSSL `EVP_AEAD_CTX` (the AEAD swift-crypto
