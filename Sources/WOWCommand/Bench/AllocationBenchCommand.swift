@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WOWKit
 
 /// `wow bench alloc`: heap allocations per packet on each stage of the data path, in steady state.
 struct AllocationBenchCommand: ParsableCommand {
@@ -21,8 +22,8 @@ struct AllocationBenchCommand: ParsableCommand {
     @Option(help: "Packets counted per stage, in 100...10000000.")
     var packets = 10_000
 
-    @Option(help: "IPv4 packet size in bytes, in 28...65000.")
-    var size = 1_400
+    @Option(help: "IPv4 packet size in bytes, in 28...65000 (default: the default MTU, whose frames fit one datagram).")
+    var size = VirtualNetwork.defaultMTU
 
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
