@@ -669,3 +669,71 @@ final class SecureChannelTests: XCTestCase {
 enum SHA256Digest {
     static func of(_ frame: ByteBuffer) -> [UInt8] { Array(SHA256.hash(data: Array(frame.readableBytesView))) }
 }
+
+/// The data path of an established channel: a plaintext with room around it is sealed in its own buffer, into
+/// the same bytes as one without; frames open into the buffer given.
+final class SecureChannelInPlaceTests: XCTestCase {
+    private func withRoom(_ bytes: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: SecureChannel.sealingHeadroom + bytes.count
+                                                  + SecureChannel.sealingTailroom)
+        buffer.moveWriterIndex(to: SecureChannel.sealingHeadroom)
+        buffer.moveReaderIndex(to: SecureChannel.sealingHeadroom)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+
+    func testAPlaintextWithRoomIsSealedInPlaceIntoTheSameFrameAsACopiedOne() throws {
+        // Two identical pairs (same seeds, deterministic keys): the n-th frame of each is sealed under the same key
+        // and counter.
+        let copied = try ChannelPair(), inPlace = try ChannelPair()
+        copied.connect()
+        inPlace.connect()
+        for size in [0, 1, 100, 1_400] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
+            let expected = copied.a.seal(bytes)
+            let plaintext = withRoom(bytes)
+            let storage = plaintext.withVeryUnsafeBytes { $0.baseAddress }
+            let outputs = Array(inPlace.a.channel.send(consume plaintext, inPlace.a.environment, random: &inPlace.a.random))
+            let frame = try XCTUnwrap(outputs.frames.first, "\(outputs)")
+            XCTAssertEqual(outputs.count, 1)
+            XCTAssertEqual(Array(frame.readableBytesView), Array(expected.readableBytesView), "size \(size)")
+            #if canImport(CCryptoBoringSSL)
+            XCTAssertEqual(frame.withVeryUnsafeBytes { $0.baseAddress }, storage, "sealed in the plaintext's buffer")
+            #endif
+            XCTAssertEqual(inPlace.b.receive(frame).delivered, [bytes])
+        }
+    }
+
+    func testFramesOpenIntoTheBufferGivenAndReplaysStillDrop() throws {
+        let pair = try ChannelPair()
+        pair.connect()
+        var buffer = ByteBufferAllocator().buffer(capacity: 4_096)
+        let storage = buffer.withVeryUnsafeBytes { $0.baseAddress }
+        for index in 0..<5 {
+            let frame = pair.a.seal([UInt8](repeating: UInt8(index), count: 1_000))
+            let outputs = Array(pair.b.channel.receive(frame, pair.b.environment, random: &pair.b.random,
+                                                       openingInto: &buffer))
+            XCTAssertEqual(outputs.delivered, [[UInt8](repeating: UInt8(index), count: 1_000)])
+            #if canImport(CCryptoBoringSSL)
+            XCTAssertEqual(buffer.withVeryUnsafeBytes { $0.baseAddress }, storage, "frame \(index) opened in place")
+            #endif
+            let again = Array(pair.b.channel.receive(frame, pair.b.environment, random: &pair.b.random,
+                                                     openingInto: &buffer))
+            XCTAssertEqual(again.drops, ["replayed"])
+        }
+    }
+
+    func testOutputsHoldOneInlineAndMoreInOrder() {
+        var outputs = SecureChannel.Outputs()
+        XCTAssertTrue(outputs.isEmpty)
+        outputs.append(.dropped("a"))
+        outputs.append(.dropped("b"))
+        outputs += [.dropped("c"), .reachedSelf]
+        XCTAssertEqual(Array(outputs).drops, ["a", "b", "c"])
+        XCTAssertEqual(outputs.count, 4)
+        var iterated = 0
+        for _ in outputs { iterated += 1 }
+        XCTAssertEqual(iterated, 4)
+        if case .reachedSelf = outputs[3] {} else { XCTFail("\(outputs[3])") }
+    }
+}

@@ -68,14 +68,14 @@ final class ChannelEnd {
     }
 
     func send(_ plaintext: [UInt8]) -> [SecureChannel.Output] {
-        channel.send(ByteBuffer(bytes: plaintext), environment, random: &random)
+        Array(channel.send(ByteBuffer(bytes: plaintext), environment, random: &random))
     }
 
     func receive(_ frame: ByteBuffer) -> [SecureChannel.Output] {
-        channel.receive(frame, environment, random: &random)
+        Array(channel.receive(frame, environment, random: &random))
     }
 
-    func handshake() -> [SecureChannel.Output] { channel.handshake(environment, random: &random) }
+    func handshake() -> [SecureChannel.Output] { Array(channel.handshake(environment, random: &random)) }
 
     /// The one frame `send` returns; fails the test otherwise.
     func seal(_ plaintext: [UInt8], file: StaticString = #filePath, line: UInt = #line) -> ByteBuffer {

@@ -81,7 +81,7 @@ public final class TunDevice: PacketDevice {
             .channelInitializer { [descriptor] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = TunReadHandler(descriptor: descriptor, capacity: capacity) { buffer in
-                        if let reason = TunOffload.fromHost(buffer, maximumLength: TunDevice.maximumPacketLength,
+                        if let reason = TunOffload.fromHost(&buffer, maximumLength: TunDevice.maximumPacketLength,
                                                             deliver: receive) {
                             dropped(reason)
                         }
@@ -230,16 +230,18 @@ private final class TunReadHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let descriptor: CInt
     let capacity: Int
-    let receive: (ByteBuffer) -> Void
+    /// Takes the packet in place (it may complete its checksum there) and is done with it when it returns,
+    /// unless it keeps a copy of the buffer.
+    let receive: (inout ByteBuffer) -> Void
     let allocator = ByteBufferAllocator()
-    /// The buffer packets are read into.
+    /// The buffer packets are read into, and handed up in: the overlay copies a packet into its frame before
+    /// `receive` returns, so the same storage takes the next read. A packet kept beyond that (rare: one
+    /// waiting for the node to join) keeps this storage, and the next read gets a new one.
     var scratch: ByteBuffer
     /// Packets read per wakeup before yielding to the loop's other work (then the drain continues in a task).
     static let batch = 128
-    /// Packets up to this size are copied out of `scratch`; larger ones take it.
-    static let copiedSize = 4096
 
-    init(descriptor: CInt, capacity: Int, receive: @escaping (ByteBuffer) -> Void) {
+    init(descriptor: CInt, capacity: Int, receive: @escaping (inout ByteBuffer) -> Void) {
         self.descriptor = descriptor
         self.capacity = capacity
         self.receive = receive
@@ -247,7 +249,8 @@ private final class TunReadHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(unwrapInboundIn(data))
+        var first = unwrapInboundIn(data)
+        receive(&first)
         drain(context: context)
     }
 
@@ -259,16 +262,9 @@ private final class TunReadHandler: ChannelInboundHandler {
             }
             guard count > 0 else { return }  // EAGAIN: drained (errors surface on the channel's own read).
             scratch.moveWriterIndex(forwardBy: count)
-            if count <= TunReadHandler.copiedSize {
-                // Most packets are small (ACKs, one MTU): a right-sized copy, and the 64 KB buffer is read into again.
-                var packet = allocator.buffer(capacity: count)
-                packet.writeImmutableBuffer(scratch)
-                scratch.clear()
-                receive(packet)
-            } else {
-                receive(scratch)
-                scratch = allocator.buffer(capacity: capacity)
-            }
+            // In place: no copy and, while nothing keeps the packet, no allocation per read.
+            receive(&scratch)
+            scratch.clear()
         }
         // More may be queued and no new edge may come: continue after the loop's other work.
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

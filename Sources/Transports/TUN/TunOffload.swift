@@ -64,6 +64,12 @@ enum TunOffload {
     /// dropped instead, or nil.
     static func fromHost(_ buffer: ByteBuffer, maximumLength: Int, deliver: (ByteBuffer) -> Void) -> String? {
         var packet = buffer
+        return fromHost(&packet, maximumLength: maximumLength, deliver: deliver)
+    }
+
+    /// The same, in `packet`'s own storage when it holds it alone (the TUN reader's buffer): the header is
+    /// skipped and a checksum completed there, without a copy.
+    static func fromHost(_ packet: inout ByteBuffer, maximumLength: Int, deliver: (ByteBuffer) -> Void) -> String? {
         guard let header = VirtioNetHeader.read(from: &packet) else { return "offload_truncated" }
         switch header.gsoType & ~VirtioNetHeader.gsoECN {
         case VirtioNetHeader.gsoNone:

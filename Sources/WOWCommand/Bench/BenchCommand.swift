@@ -6,6 +6,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure WOW's hot paths on this machine (run a release build: swift run -c release wow bench ...).",
-        subcommands: [CryptoBenchCommand.self, UDPBenchCommand.self]
+        subcommands: [CryptoBenchCommand.self, UDPBenchCommand.self, AllocationBenchCommand.self]
     )
 }

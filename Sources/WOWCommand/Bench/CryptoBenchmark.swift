@@ -94,7 +94,7 @@ struct CryptoBenchmark {
             return (a, b)
         }
 
-        static func frame(_ outputs: [SecureChannel.Output]) throws -> ByteBuffer {
+        static func frame(_ outputs: SecureChannel.Outputs) throws -> ByteBuffer {
             for case .transmit(let frame) in outputs { return frame }
             throw BenchFailure("expected a frame to transmit, got \(outputs)")
         }

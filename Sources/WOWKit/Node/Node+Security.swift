@@ -22,10 +22,11 @@ extension Node {
 
     // MARK: - Edges
 
-    /// Seals an encoded edge message on edge `id` (or holds it while the edge's handshake runs).
-    func sendSecured(_ plaintext: ByteBuffer, on id: EdgeID) {
+    /// Seals an encoded edge message on edge `id` (or holds it while the edge's handshake runs). Encoded with
+    /// `SecureChannel.sealingHeadroom` and `sealingTailroom` free around it, it is sealed in its own buffer.
+    func sendSecured(_ plaintext: consuming ByteBuffer, on id: EdgeID) {
         guard let env = channelEnvironment(checkingCertificates: false) else { return }
-        let outputs = edgeChannels[id, default: SecureChannel()].send(plaintext, env, random: &random)
+        let outputs = edgeChannels[id, default: SecureChannel()].send(consume plaintext, env, random: &random)
         carryOut(outputs, on: id)
     }
 
@@ -40,7 +41,10 @@ extension Node {
             }
             return refuse(.securityDisabled, on: id)
         }
-        let outputs = edgeChannels[id, default: SecureChannel()].receive(frame, env, random: &random)
+        // Opened into the node's one buffer for edge plaintext: the packet is done with before the next one
+        // arrives, so the same storage takes every frame.
+        let outputs = edgeChannels[id, default: SecureChannel()].receive(frame, env, random: &random,
+                                                                         openingInto: &edgePlaintext)
         carryOut(outputs, on: id)
     }
 
@@ -76,7 +80,7 @@ extension Node {
         logger.log(level: repeated ? .debug : .warning, text, metadata: metadata)
     }
 
-    private func carryOut(_ outputs: [SecureChannel.Output], on id: EdgeID) {
+    private func carryOut(_ outputs: SecureChannel.Outputs, on id: EdgeID) {
         for output in outputs {
             switch output {
             case .transmit(let frame): transmit(frame, on: id)
@@ -143,7 +147,7 @@ extension Node {
         carryOut(outputs, endToEnd: source, ttl: RoutedHeader.defaultTTL, hops: header.hops)
     }
 
-    private func carryOut(_ outputs: [SecureChannel.Output], endToEnd peer: Address, ttl: UInt8, hops: UInt8 = 0) {
+    private func carryOut(_ outputs: SecureChannel.Outputs, endToEnd peer: Address, ttl: UInt8, hops: UInt8 = 0) {
         for output in outputs {
             switch output {
             case .transmit(let frame):

@@ -107,6 +107,8 @@ public final class Node {
     var edgeChannels: [EdgeID: SecureChannel] = [:]
     /// End-to-end sessions with the nodes this node exchanges data with over the ring.
     var peerChannels: [Address: SecureChannel] = [:]
+    /// Where edge frames are opened: one buffer, reused for every frame once the last plaintext is let go.
+    var edgePlaintext = ByteBuffer()
     /// Seconds since 1970, for certificate validity. The simulator runs it on virtual time.
     public var wallClock: () -> Int64 = SystemClock.unixTime
     /// Whether the operator was told that this node's own certificate is no longer valid.
@@ -1132,12 +1134,13 @@ public final class Node {
 
     // MARK: - Sending
 
-    /// Sends `message` on an edge: sealed by the edge's secure session when the node is secured.
+    /// Sends `message` on an edge: sealed by the edge's secure session when the node is secured, in the buffer
+    /// it is encoded into (one allocation per message).
     func send(_ message: EdgeMessage, on id: EdgeID) {
         guard edges[id] != nil else { return }
-        let buffer = message.encoded()
-        if security != nil { return sendSecured(buffer, on: id) }
-        transmit(buffer, on: id)
+        guard security != nil else { return transmit(message.encoded(), on: id) }
+        sendSecured(message.encoded(headroom: SecureChannel.sealingHeadroom, tailroom: SecureChannel.sealingTailroom),
+                    on: id)
     }
 
     /// Hands bytes to the edge as they are.

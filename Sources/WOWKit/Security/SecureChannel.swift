@@ -54,6 +54,57 @@ public struct SecureChannel {
         case reachedSelf
     }
 
+    /// The outputs of one event, in order. Most events have exactly one (a sealed frame to transmit, a
+    /// plaintext to deliver), held inline: the data path builds no array per packet.
+    public struct Outputs: RandomAccessCollection, ExpressibleByArrayLiteral {
+        private var first: Output?
+        private var rest: [Output] = []
+
+        public init() {}
+        public init(_ output: Output) { first = output }
+        public init(arrayLiteral outputs: Output...) { for output in outputs { append(output) } }
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { first == nil ? 0 : 1 + rest.count }
+        public subscript(position: Int) -> Output {
+            precondition(position >= 0 && position < endIndex, "output index out of range")
+            return position == 0 ? first! : rest[position - 1]
+        }
+
+        /// Iterates without going through the generic collection machinery (whose unspecialized form, in a
+        /// debug build, allocates a coroutine frame per element).
+        public struct Iterator: IteratorProtocol {
+            private let outputs: Outputs
+            private var position = 0
+
+            init(_ outputs: Outputs) { self.outputs = outputs }
+
+            public mutating func next() -> Output? {
+                defer { position += 1 }
+                if position == 0 { return outputs.first }
+                return position - 1 < outputs.rest.count ? outputs.rest[position - 1] : nil
+            }
+        }
+
+        public func makeIterator() -> Iterator { Iterator(self) }
+
+        mutating func append(_ output: Output) {
+            if first == nil { first = output } else { rest.append(output) }
+        }
+
+        mutating func append(contentsOf outputs: Outputs) {
+            for output in outputs { append(output) }
+        }
+
+        static func + (lhs: Outputs, rhs: Outputs) -> Outputs {
+            var outputs = lhs
+            outputs.append(contentsOf: rhs)
+            return outputs
+        }
+
+        static func += (lhs: inout Outputs, rhs: Outputs) { lhs.append(contentsOf: rhs) }
+    }
+
     /// What a channel needs from its node for one event.
     public struct Environment {
         public var credentials: NodeCredentials
@@ -74,8 +125,8 @@ public struct SecureChannel {
     struct Session {
         let localIndex: UInt32
         let remoteIndex: UInt32
-        let sendKey: SymmetricKey
-        let receiveKey: SymmetricKey
+        let sendKey: SessionKey
+        let receiveKey: SessionKey
         var sendCounter: UInt64 = 0
         var window = ReplayWindow()
         let createdAt: Timestamp
@@ -125,18 +176,27 @@ public struct SecureChannel {
 
     // MARK: - Sending
 
-    /// Seals `plaintext` for the peer, or holds it and starts (or repeats) a handshake.
-    public mutating func send(_ plaintext: ByteBuffer, _ env: Environment, random: inout SeededRandom) -> [Output] {
+    /// Bytes to leave free before a plaintext's readable bytes (`sealingHeadroom`) and after them
+    /// (`sealingTailroom`) so that `send` seals it in its own buffer, which then is the frame: no allocation
+    /// and no copy. A plaintext without them is copied into a new frame buffer.
+    public static let sealingHeadroom = SecureFrame.sealedHeaderSize
+    public static let sealingTailroom = SecureFrame.tagSize
+
+    /// Seals `plaintext` for the peer, or holds it and starts (or repeats) a handshake. The channel takes the
+    /// buffer: with `sealingHeadroom` and `sealingTailroom` free around its bytes and no other reference to
+    /// its storage, it is sealed in place and transmitted as it is.
+    public mutating func send(_ plaintext: consuming ByteBuffer, _ env: Environment,
+                              random: inout SeededRandom) -> Outputs {
         if current.map({ isUsable($0, env) }) == true {
-            var outputs = [Output.transmit(seal(plaintext, under: &current!))]
+            var outputs = Outputs(.transmit(SecureChannel.seal(consume plaintext, under: &current!)))
             if initiation == nil, shouldRekey(current!, env) { outputs += initiate(env, random: &random) }
             return outputs
         }
         if current == nil, next.map({ isUsable($0, env) }) == true {
             // We answered the peer's init and have nothing older: its keys are the only ones it can read.
-            return [.transmit(seal(plaintext, under: &next!))]
+            return Outputs(.transmit(SecureChannel.seal(consume plaintext, under: &next!)))
         }
-        var outputs: [Output] = []
+        var outputs = Outputs()
         if queue.count >= env.settings.maximumQueued {
             queue.removeFirst()
             outputs.append(.dropped("handshake_queue_full"))
@@ -146,7 +206,7 @@ public struct SecureChannel {
     }
 
     /// Starts a handshake now unless one is under way (a rekey the node asks for, or the first).
-    public mutating func handshake(_ env: Environment, random: inout SeededRandom) -> [Output] {
+    public mutating func handshake(_ env: Environment, random: inout SeededRandom) -> Outputs {
         initiate(env, random: &random)
     }
 
@@ -162,7 +222,7 @@ public struct SecureChannel {
         return age >= limit || session.sendCounter >= env.settings.rekeyAfterMessages
     }
 
-    private mutating func initiate(_ env: Environment, random: inout SeededRandom) -> [Output] {
+    private mutating func initiate(_ env: Environment, random: inout SeededRandom) -> Outputs {
         if var pending = initiation {
             guard env.now - pending.sentAt >= env.settings.handshakeRetry else { return [] }
             pending.sentAt = env.now
@@ -188,44 +248,51 @@ public struct SecureChannel {
         return try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: seed)
     }
 
-    private func seal(_ plaintext: ByteBuffer, under session: inout Session) -> ByteBuffer {
+    /// The sealed frame of `plaintext`: the header goes into the headroom in front of it and the ciphertext
+    /// over it, in its own buffer when it has the room (else in a new one).
+    private static func seal(_ plaintext: consuming ByteBuffer, under session: inout Session) -> ByteBuffer {
         let counter = session.sendCounter
         session.sendCounter += 1
-        var frame = SecureFrame.header(SecureFrame.sealedKind,
-                                       capacity: SecureFrame.sealedOverhead + plaintext.readableBytes)
-        frame.writeInteger(session.remoteIndex, endianness: .big)
-        frame.writeInteger(counter, endianness: .big)
-        // AES.GCM.seal fails only for a bad key or nonce size; both are fixed here. The header is read in
-        // place (no copy per frame).
-        let box = frame.withUnsafeReadableBytes { header in
-            plaintext.withUnsafeReadableBytes {
-                try! AES.GCM.seal($0, using: session.sendKey, nonce: SecureChannel.nonce(counter), authenticating: header)
-            }
+        let headerSize = SecureFrame.sealedHeaderSize
+        var frame: ByteBuffer
+        if plaintext.readerIndex >= headerSize {
+            // Consumed, so that the frame holds the storage alone when the caller gave it up.
+            frame = consume plaintext
+            frame.moveReaderIndex(to: frame.readerIndex - headerSize)
+        } else {
+            frame = ByteBufferAllocator().buffer(capacity: SecureFrame.sealedOverhead + plaintext.readableBytes)
+            frame.moveWriterIndex(forwardBy: headerSize)
+            frame.writeImmutableBuffer(plaintext)
         }
-        frame.writeBytes(box.ciphertext)
-        frame.writeBytes(box.tag)
+        let start = frame.readerIndex
+        frame.setInteger(WireFormat.version, at: start)
+        frame.setInteger(SecureFrame.sealedKind, at: start + 1)
+        frame.setInteger(session.remoteIndex, at: start + 2, endianness: .big)
+        frame.setInteger(counter, at: start + 6, endianness: .big)
+        session.sendKey.seal(&frame, headerLength: headerSize, counter: counter)
         return frame
-    }
-
-    static func nonce(_ counter: UInt64) -> AES.GCM.Nonce {
-        // 4 zero bytes, then the counter little-endian; built on the stack.
-        let words: (UInt32, UInt32, UInt32) = (0, UInt32(truncatingIfNeeded: counter).littleEndian,
-                                               UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
-        return Swift.withUnsafeBytes(of: words) { raw in
-            try! AES.GCM.Nonce(data: raw)  // 12 bytes: a size it accepts.
-        }
     }
 
     // MARK: - Receiving
 
-    /// Handles one secure frame from the peer.
-    public mutating func receive(_ frame: ByteBuffer, _ env: Environment, random: inout SeededRandom) -> [Output] {
+    /// Handles one secure frame from the peer. A sealed frame's plaintext is written into a new buffer.
+    public mutating func receive(_ frame: ByteBuffer, _ env: Environment, random: inout SeededRandom) -> Outputs {
+        var plaintext = ByteBuffer()
+        return receive(frame, env, random: &random, openingInto: &plaintext)
+    }
+
+    /// Handles one secure frame from the peer, writing a sealed frame's plaintext into `plaintext`'s storage
+    /// (cleared first; delivered as `.deliver(plaintext)`). A caller that keeps one buffer for this and lets
+    /// go of each delivered plaintext before the next frame opens every frame without allocating; a
+    /// plaintext still held elsewhere just makes the next open write into a new buffer.
+    public mutating func receive(_ frame: ByteBuffer, _ env: Environment, random: inout SeededRandom,
+                                 openingInto plaintext: inout ByteBuffer) -> Outputs {
         guard frame.readableBytes >= 2, let kind = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else {
             return [.dropped("truncated")]
         }
         do {
             switch kind {
-            case SecureFrame.sealedKind: return try receiveSealed(frame, env)
+            case SecureFrame.sealedKind: return try receiveSealed(frame, env, openingInto: &plaintext)
             case SecureFrame.initKind: return try receiveInit(frame, env, random: &random)
             case SecureFrame.responseKind: return try receiveResponse(frame, env)
             case SecureFrame.refusedKind:
@@ -251,7 +318,8 @@ public struct SecureChannel {
         }
     }
 
-    private mutating func receiveSealed(_ frame: ByteBuffer, _ env: Environment) throws(WireError) -> [Output] {
+    private mutating func receiveSealed(_ frame: ByteBuffer, _ env: Environment,
+                                        openingInto plaintext: inout ByteBuffer) throws(WireError) -> Outputs {
         var reader = try SecureFrame.reader(frame, kind: SecureFrame.sealedKind)
         let index = try reader.u32("receiver_index")
         let counter = try reader.u64("counter")
@@ -266,38 +334,22 @@ public struct SecureChannel {
             unknownSentAt = env.now
             return [.transmit(SecureFrame.unknownSession(index)), .dropped("unknown_session")]
         }
-        // Read only: the window is committed in place below, so the bitmap is not copied per frame.
-        let session: Session
+        // The session is only read until the window is committed, in place: no copy of it (and of its bitmap)
+        // may still be alive then.
+        let refusal: String?
         switch slot {
-        case .current: session = current!
-        case .next: session = next!
-        case .previous: session = previous!
+        case .current: refusal = SecureChannel.open(frame, counter: counter, under: current!, env, into: &plaintext)
+        case .next: refusal = SecureChannel.open(frame, counter: counter, under: next!, env, into: &plaintext)
+        case .previous: refusal = SecureChannel.open(frame, counter: counter, under: previous!, env, into: &plaintext)
         }
-        guard env.now - session.createdAt < env.settings.rejectAfter else { return [.dropped("session_expired")] }
-        switch session.window.verdict(for: counter) {
-        case .fresh: break
-        case .replayed: return [.dropped("replayed")]
-        case .tooOld: return [.dropped("outside_replay_window")]
+        if let refusal { return Outputs(.dropped(refusal)) }
+        if slot == .current {
+            current!.window.commit(counter)
+            return Outputs(.deliver(plaintext))
         }
-        let body = reader.buffer
-        let plaintext: ByteBuffer
-        do {
-            plaintext = try frame.withUnsafeReadableBytes { whole in
-                let header = UnsafeRawBufferPointer(rebasing: whole.prefix(SecureFrame.sealedHeaderSize))
-                return try body.withUnsafeReadableBytes { bytes in
-                    let box = try AES.GCM.SealedBox(nonce: SecureChannel.nonce(counter),
-                                                    ciphertext: bytes.dropLast(SecureFrame.tagSize),
-                                                    tag: bytes.suffix(SecureFrame.tagSize))
-                    let opened = try AES.GCM.open(box, using: session.receiveKey, authenticating: header)
-                    return ByteBuffer(bytes: opened)
-                }
-            }
-        } catch {
-            return [.dropped("bad_tag")]
-        }
-        var outputs: [Output] = []
+        var outputs = Outputs()
         switch slot {
-        case .current: current!.window.commit(counter)
+        case .current: break
         case .previous: previous!.window.commit(counter)
         case .next:
             // Confirmed: the peer holds the init's key. Frames under the old session may still arrive.
@@ -305,15 +357,29 @@ public struct SecureChannel {
             previous = current
             current = next
             next = nil
-            outputs.append(.established(session.peer))
+            outputs.append(.established(current!.peer))
             outputs += flushQueue()
         }
         outputs.append(.deliver(plaintext))
         return outputs
     }
 
+    /// Opens sealed frame `counter` under `session` into `plaintext`; the drop reason if it may not be opened.
+    private static func open(_ frame: ByteBuffer, counter: UInt64, under session: Session, _ env: Environment,
+                             into plaintext: inout ByteBuffer) -> String? {
+        guard env.now - session.createdAt < env.settings.rejectAfter else { return "session_expired" }
+        switch session.window.verdict(for: counter) {
+        case .fresh: break
+        case .replayed: return "replayed"
+        case .tooOld: return "outside_replay_window"
+        }
+        guard session.receiveKey.open(frame, headerLength: SecureFrame.sealedHeaderSize, counter: counter,
+                                      into: &plaintext) else { return "bad_tag" }
+        return nil
+    }
+
     private mutating func receiveInit(_ frame: ByteBuffer, _ env: Environment,
-                                      random: inout SeededRandom) throws(WireError) -> [Output] {
+                                      random: inout SeededRandom) throws(WireError) -> Outputs {
         let digest = Array(SHA256.hash(data: Array(frame.readableBytesView)))
         if let last = lastResponse, last.initDigest == digest {
             // Our response was lost: the same init came again.
@@ -347,17 +413,17 @@ public struct SecureChannel {
                                              label: SecureChannel.responseLabel, prefix: digest,
                                              sign: env.credentials.identity.sign)
         let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: frame, responseFrame: response)
-        next = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: responderKey,
-                       receiveKey: initiatorKey, createdAt: env.now, isInitiator: false, peer: certificate)
+        next = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: SessionKey(responderKey),
+                       receiveKey: SessionKey(initiatorKey), createdAt: env.now, isInitiator: false, peer: certificate)
         // Ours lost the tie (or is moot now): the peer's handshake carries the queue.
         initiation = nil
         lastResponse = (digest, response)
-        var outputs: [Output] = [.transmit(response)]
+        var outputs = Outputs(.transmit(response))
         if current == nil { outputs += flushQueue() }
         return outputs
     }
 
-    private mutating func receiveResponse(_ frame: ByteBuffer, _ env: Environment) throws(WireError) -> [Output] {
+    private mutating func receiveResponse(_ frame: ByteBuffer, _ env: Environment) throws(WireError) -> Outputs {
         let message = try HandshakeMessage.decode(frame, kind: SecureFrame.responseKind)
         guard let ours = initiation, message.receiverIndex == ours.localIndex else {
             return [.dropped("stray_handshake_response")]
@@ -375,11 +441,11 @@ public struct SecureChannel {
         }
         let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: ours.frame, responseFrame: frame)
         previous = current
-        current = Session(localIndex: ours.localIndex, remoteIndex: message.senderIndex, sendKey: initiatorKey,
-                          receiveKey: responderKey, createdAt: env.now, isInitiator: true, peer: certificate)
+        current = Session(localIndex: ours.localIndex, remoteIndex: message.senderIndex,
+                          sendKey: SessionKey(initiatorKey), receiveKey: SessionKey(responderKey), createdAt: env.now, isInitiator: true, peer: certificate)
         next = nil
         initiation = nil
-        return [.established(certificate)] + flushQueue()
+        return Outputs(.established(certificate)) + flushQueue()
     }
 
     /// Checks the certificate in a handshake message against the network, and its signature.
@@ -402,13 +468,13 @@ public struct SecureChannel {
         return .success(certificate)
     }
 
-    private mutating func flushQueue() -> [Output] {
+    private mutating func flushQueue() -> Outputs {
         let pending = queue
         queue.removeAll()
-        var outputs: [Output] = []
+        var outputs = Outputs()
         for plaintext in pending {
-            if current != nil { outputs.append(.transmit(seal(plaintext, under: &current!))) }
-            else if next != nil { outputs.append(.transmit(seal(plaintext, under: &next!))) }
+            if current != nil { outputs.append(.transmit(SecureChannel.seal(plaintext, under: &current!))) }
+            else if next != nil { outputs.append(.transmit(SecureChannel.seal(plaintext, under: &next!))) }
         }
         return outputs
     }

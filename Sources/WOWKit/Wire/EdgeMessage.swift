@@ -51,12 +51,18 @@ public enum EdgeMessage: Equatable, Sendable {
     /// Bytes a routed packet adds around its payload on an edge: version, kind and the routed header.
     public static let routedOverhead = 2 + RoutedHeader.byteCount
 
-    /// Encodes into a fresh buffer.
-    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    /// Encodes into a fresh buffer, with `headroom` bytes free before the message and room for `tailroom`
+    /// after it (a secure channel seals it in place there: `SecureChannel.sealingHeadroom`).
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator(), headroom: Int = 0,
+                        tailroom: Int = 0) -> ByteBuffer {
         // A routed packet's size is known: one allocation instead of growing through a few.
         var capacity = 64
         if case .routed(let packet) = self { capacity = EdgeMessage.routedOverhead + packet.payload.readableBytes }
-        var buffer = allocator.buffer(capacity: capacity)
+        var buffer = allocator.buffer(capacity: headroom + capacity + tailroom)
+        if headroom > 0 {
+            buffer.moveWriterIndex(to: headroom)
+            buffer.moveReaderIndex(to: headroom)
+        }
         encode(into: &buffer)
         return buffer
     }

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Plugins
+import WOWKit
+
+/// The measurements behind `wow bench alloc`: heap allocations per packet on each stage of the data path in
+/// steady state, counted by `Scripts/allocation-counter.c` (preloaded) on the thread doing the work. Every
+/// stage runs `warmUp` packets first (caches, dictionaries and buffers reach their working size), then counts
+/// over `packets`.
+///
+/// Stages, one IPv4 packet of `size` bytes each time:
+/// - `encode`, `encode+seal`, `open`: an edge message encoded alone; encoded and sealed the way a node does
+///   (in one buffer with room for the header and tag); opened into a reused buffer, the way a node does.
+/// - `node send`: the packet from the device into node A's `VirtualInterface`, routed, encoded, sealed and
+///   handed to the edge (TUN → route → encrypt → edge, without the socket).
+/// - `node receive`: the frame from the edge into node B: opened, decoded, routed, checked by the virtual
+///   network and written to the device (edge → decrypt → route → TUN).
+/// - `udp send+receive`: sealed-frame-sized packets between two `udp` listeners on 127.0.0.1 on one event
+///   loop (socket writes, flushes, reads, both ends), counted on the loop's thread.
+struct AllocationBenchmark {
+    var packets: Int
+    var size: Int
+    var warmUp = 1_000
+    var udpSeconds = 0.5
+
+    struct Stage: Codable, Sendable {
+        var name: String
+        var packets: Int
+        var allocations: UInt64
+        var allocations_per_packet: Double
+    }
+
+    struct Report: Codable, Sendable {
+        var build: String
+        var bytes: Int
+        var stages: [Stage]
+    }
+
+    func run() throws -> Report {
+        guard AllocationCounter.isAvailable else { throw BenchFailure(AllocationBenchmark.counterMissing) }
+        var stages = try channelStages()
+        stages += try nodeStages()
+        stages.append(try udpStage())
+        #if DEBUG
+        let build = "debug"
+        #else
+        let build = "release"
+        #endif
+        return Report(build: build, bytes: size, stages: stages)
+    }
+
+    static let counterMissing = """
+        the allocation counter is not loaded: build it and preload it, e.g.
+          clang -shared -fPIC -O2 -o /tmp/allocation-counter.so Scripts/allocation-counter.c
+          LD_PRELOAD=/tmp/allocation-counter.so wow bench alloc
+        """
+
+    /// Runs `body` `warmUp` times, then counts the calling thread's allocations over `packets` runs.
+    private func count(_ name: String, _ body: (Int) throws -> Void) rethrows -> Stage {
+        for index in 0..<warmUp { try body(index) }
+        let before = AllocationCounter.count()
+        for index in 0..<packets { try body(warmUp + index) }
+        let allocations = AllocationCounter.count() - before
+        return Stage(name: name, packets: packets, allocations: allocations,
+                     allocations_per_packet: Double(allocations) / Double(packets))
+    }
+
+    // MARK: - Channel alone
+
+    private func channelStages() throws -> [Stage] {
+        let fixture = try CryptoBenchmark.Fixture()
+        var random = SeededRandom(seed: 7)
+        var (sender, receiver) = try fixture.handshake(random: &random)
+        let address = Address.forVirtualIP(VirtualIP(0x6440_0002), network: fixture.initiator.credentials.authority.network)
+        let routed = RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .data, source: address, destination: address),
+                                  payload: ByteBuffer(repeating: 0x45, count: size))
+        let message = EdgeMessage.routed(routed)
+        var sink = 0
+        let encode = count("encode") { _ in sink &+= message.encoded().readableBytes }
+        var frames: [ByteBuffer] = []
+        frames.reserveCapacity(warmUp + packets)
+        // As a node seals an edge message: encoded with room for the header and tag, sealed in that buffer.
+        let seal = count("encode+seal") { _ in
+            let plaintext = message.encoded(headroom: SecureChannel.sealingHeadroom, tailroom: SecureChannel.sealingTailroom)
+            for case .transmit(let frame) in sender.send(consume plaintext, fixture.initiator, random: &random) { frames.append(frame) }
+        }
+        guard frames.count == warmUp + packets else { throw BenchFailure("sealed \(frames.count) frames") }
+        var opened = 0
+        var buffer = ByteBuffer()
+        let open = count("open") { index in
+            for case .deliver(let plaintext) in receiver.receive(frames[index], fixture.responder, random: &random,
+                                                                 openingInto: &buffer) {
+                opened &+= plaintext.readableBytes
+            }
+        }
+        let expected = (warmUp + packets) * message.encoded().readableBytes
+        guard opened == expected else { throw BenchFailure("opened \(opened) bytes of \(expected)") }
+        precondition(sink > 0)
+        return [encode, seal, open]
+    }
+
+    // MARK: - Two nodes
+
+    /// A device that only counts what it is given.
+    final class CountingDevice: PacketDevice {
+        var packets = 0
+        var bytes = 0
+        func write(_ packet: ByteBuffer) {
+            packets += 1
+            bytes += packet.readableBytes
+        }
+    }
+
+    private func nodeStages() throws -> [Stage] {
+        let scheduler = SimulationScheduler()
+        let pipes = PipeNetwork(scheduler: scheduler)
+        let now = Int64(Date().timeIntervalSince1970)
+        let authority = NetworkAuthorityKey.create(name: "bench", now: now)
+        func member(_ name: String, _ ip: VirtualIP, bootstrap: [TransportURI]) throws -> (Node, VirtualInterface, CountingDevice) {
+            var transports = TransportRegistry()
+            transports.register(scheme: PipeNetwork.scheme) { _, _ in pipes.makeListener(name) }
+            var overlords = OverlordRegistry()
+            PluginCatalog.registerOverlords(in: &overlords)
+            var config = NodeConfig(name: name, transports: [.init(name: PipeNetwork.scheme)],
+                                    overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
+            let credentials = try authority.member(name: name, virtualIPs: [ip], notBefore: now - 60, notAfter: now + 86_400,
+                                                   serial: UInt64(ip.value))
+            config.security = .secured(NodeConfig.Secured(credentials: credentials))
+            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(ip.value)),
+                            transports: transports, overlords: overlords,
+                            logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
+            node.wallClock = { now + scheduler.now.nanoseconds / 1_000_000_000 }
+            try node.start()
+            let device = CountingDevice()
+            let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())
+            return (node, interface, device)
+        }
+        let ipA = VirtualIP(0x6440_0001), ipB = VirtualIP(0x6440_0002)
+        let (a, interfaceA, _) = try member("a", ipA, bootstrap: [])
+        scheduler.run(for: .milliseconds(500))
+        let (b, interfaceB, deviceB) = try member("b", ipB, bootstrap: a.info.uris)
+        scheduler.run(for: .seconds(5))
+        guard a.isDirectPeer(b.address), b.isDirectPeer(a.address) else {
+            throw BenchFailure("the two nodes did not link")
+        }
+        // Both ways once, so each side's virtual network has heard the other (no ICMP quotes kept).
+        interfaceA.receiveFromDevice(Self.ipPacket(from: ipA, to: ipB, size: size))
+        interfaceB.receiveFromDevice(Self.ipPacket(from: ipB, to: ipA, size: size))
+        scheduler.run(for: .milliseconds(10))
+        guard deviceB.packets == 1, let edgeB = pipes.edge(at: "b", from: "a") else {
+            throw BenchFailure("the first packet did not arrive")
+        }
+
+        let packet = Self.ipPacket(from: ipA, to: ipB, size: size)
+        pipes.isCapturing = true
+        pipes.captured.reserveCapacity(warmUp + packets)
+        let send = count("node send") { _ in interfaceA.receiveFromDevice(packet) }
+        pipes.isCapturing = false
+        guard pipes.captured.count == warmUp + packets else {
+            throw BenchFailure("node A sent \(pipes.captured.count) frames for \(warmUp + packets) packets")
+        }
+        let frames = pipes.captured
+        pipes.captured = []
+        let deliveredBefore = deviceB.packets
+        let receive = count("node receive") { index in edgeB.delegate?.edge(edgeB, didReceive: frames[index]) }
+        guard deviceB.packets - deliveredBefore == warmUp + packets else {
+            throw BenchFailure("node B wrote \(deviceB.packets - deliveredBefore) packets of \(warmUp + packets)")
+        }
+        return [send, receive]
+    }
+
+    /// An IPv4 (UDP protocol) packet of `size` bytes.
+    static func ipPacket(from source: VirtualIP, to destination: VirtualIP, size: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeBytes([0x45, 0, UInt8(size >> 8), UInt8(size & 0xFF), 0, 1, 0, 0, 64, 17, 0, 0] as [UInt8])
+        buffer.writeInteger(source.value, endianness: .big)
+        buffer.writeInteger(destination.value, endianness: .big)
+        buffer.writeRepeatingByte(0xAB, count: size - 20)
+        return buffer
+    }
+
+    // MARK: - UDP
+
+    private func udpStage() throws -> Stage {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let frameSize = size + EdgeMessage.routedOverhead + SecureFrame.sealedOverhead
+        let benchCase = UDPBenchmark.Case(name: "alloc", size: frameSize, window: 32, segmentationOffload: true,
+                                          receiveOffload: true)
+        func measure(_ seconds: Double) throws -> (UDPBenchmark.Result, UInt64) {
+            let benchmark = try UDPBenchmark(benchCase, seconds: seconds, loop: loop)
+            let before = try loop.submit { AllocationCounter.count() }.wait()
+            // Safe: the benchmark is used on the loop only, this thread waits.
+            nonisolated(unsafe) let unsafeBenchmark = benchmark
+            let result = try loop.flatSubmit { try! unsafeBenchmark.run() }.wait()
+            let after = try loop.submit { AllocationCounter.count() }.wait()
+            return (result, after - before)
+        }
+        _ = try measure(min(0.2, udpSeconds))
+        let (result, allocations) = try measure(udpSeconds)
+        return Stage(name: "udp send+receive", packets: result.packets, allocations: allocations,
+                     allocations_per_packet: Double(allocations) / Double(max(1, result.packets)))
+    }
+}
