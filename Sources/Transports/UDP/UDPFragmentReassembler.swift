@@ -125,8 +125,11 @@ struct UDPFragmentReassembler {
     /// timer while messages are in progress, so that their memory and counts do not wait for traffic.
     mutating func expire(now: NIODeadline) {
         nextSweep = now + .nanoseconds(limits.timeout.nanoseconds / 4)
-        guard messageCount > 0 else { return }
-        for remote in Array(messages.keys) { expireOldest(of: remote, now: now) }
+        guard !messages.isEmpty else { return }
+        for remote in Array(messages.keys) {
+            expireOldest(of: remote, now: now)
+            if messages[remote]?.isEmpty == true { messages[remote] = nil }
+        }
     }
 
     /// Forgets every message in progress (the listener stopped).
@@ -153,8 +156,9 @@ struct UDPFragmentReassembler {
 
     @discardableResult
     private mutating func removeMessage(at position: Int, of remote: SocketAddress) -> Message? {
+        // An emptied list stays until the next sweep (`expire`): a stream of messages from one remote does not
+        // allocate a list for each.
         guard let message = messages[remote]?.remove(at: position) else { return nil }
-        if messages[remote]?.isEmpty == true { messages[remote] = nil }
         bufferedBytes -= message.charge
         messageCount -= 1
         return message
