@@ -75,20 +75,10 @@ final class SecuredLinkRaceTests: XCTestCase {
             let peer = NodeInfo(address: credentials[1 - i].address, uris: [uris[1 - i]])
             let dialAfter: Duration? = secondsRequestDelay > .zero ? .milliseconds(50) + (i == 1 ? lag : .zero) : nil
             let dialer = DialOverlord(peer: peer, dialAfter: dialAfter)
-            var transports = TransportRegistry()
             let host = hosts[i]
-            transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
-            var overlords = OverlordRegistry()
-            overlords.register(name: "test.dial") { _ in dialer }
-            var config = NodeConfig(name: "n\(i)", transports: [.init(name: MemoryTransport.streamScheme)],
-                                    overlords: [.init(name: "test.dial")], bootstrap: [])
-            var secured = NodeConfig.Secured(credentials: credentials[i])
-            secured.channel.deterministicKeys = true
-            config.security = .secured(secured)
-            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
-                            transports: transports, overlords: overlords)
-            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
-            nodes.append(node)
+            nodes.append(securedNode(i, credentials: credentials[i], scheduler: scheduler,
+                                     listeners: [(MemoryTransport.streamScheme, { network.makeStreamListener(host: host) })],
+                                     dialer: { dialer }))
         }
         XCTAssertGreaterThan(nodes[0].address, nodes[1].address)
         if secondsRequestDelay > .zero {
@@ -103,6 +93,26 @@ final class SecuredLinkRaceTests: XCTestCase {
         if secondsRequestDelay == .zero { scheduler.run(for: lag) }
         try nodes[1].start()
         return (scheduler, nodes[0], nodes[1])
+    }
+
+    /// Secured node `index` (0 or 1) of a test pair: `schemes` from `listeners`, overlord `test.dial` made by
+    /// `dialer` if given, deterministic keys, the wall clock on virtual time.
+    private func securedNode(_ index: Int, credentials: NodeCredentials, scheduler: SimulationScheduler,
+                             listeners: [(scheme: String, make: () -> MemoryEdgeListener)],
+                             dialer: (() -> any ConnectionOverlord)?) -> Node {
+        var transports = TransportRegistry()
+        for listener in listeners { transports.register(scheme: listener.scheme) { _, _ in listener.make() } }
+        var overlords = OverlordRegistry()
+        if let dialer { overlords.register(name: "test.dial") { _ in dialer() } }
+        var config = NodeConfig(name: "n\(index)", transports: listeners.map { .init(name: $0.scheme) },
+                                overlords: dialer == nil ? [] : [.init(name: "test.dial")], bootstrap: [])
+        var secured = NodeConfig.Secured(credentials: credentials)
+        secured.channel.deterministicKeys = true
+        config.security = .secured(secured)
+        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(index + 1)),
+                        transports: transports, overlords: overlords)
+        node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+        return node
     }
 
     /// Sends `count` messages each way and returns how many arrived at each end.
@@ -227,25 +237,13 @@ final class SecuredLinkRaceTests: XCTestCase {
         let hosts = [network.addHost(), network.addHost()]
         let responderURIs = [try TransportURI("memory-stream://\(hosts[1].rawValue):2"),
                              try TransportURI("memory://\(hosts[1].rawValue):1")]
-        var nodes: [Node] = []
-        for i in 0..<2 {
-            var transports = TransportRegistry()
+        let dialer = DialOverlord(peer: NodeInfo(address: credentials[1].address, uris: responderURIs))
+        let nodes = (0..<2).map { i in
             let host = hosts[i]
-            transports.register(scheme: MemoryTransport.streamScheme) { _, _ in network.makeStreamListener(host: host) }
-            transports.register(scheme: MemoryTransport.scheme) { _, _ in network.makeListener(host: host) }
-            var overlords = OverlordRegistry()
-            let dialer = DialOverlord(peer: NodeInfo(address: credentials[1].address, uris: responderURIs))
-            overlords.register(name: "test.dial") { _ in dialer }
-            var config = NodeConfig(name: "n\(i)", transports: [.init(name: MemoryTransport.streamScheme),
-                                                                .init(name: MemoryTransport.scheme)],
-                                    overlords: i == 0 ? [.init(name: "test.dial")] : [], bootstrap: [])
-            var secured = NodeConfig.Secured(credentials: credentials[i])
-            secured.channel.deterministicKeys = true
-            config.security = .secured(secured)
-            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
-                            transports: transports, overlords: overlords)
-            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
-            nodes.append(node)
+            return securedNode(i, credentials: credentials[i], scheduler: scheduler,
+                               listeners: [(MemoryTransport.streamScheme, { network.makeStreamListener(host: host) }),
+                                           (MemoryTransport.scheme, { network.makeListener(host: host) })],
+                               dialer: i == 0 ? { dialer } : nil)
         }
         network.streamDelay = { packet, from, _, fromConnector in
             let isSealed = packet.getInteger(at: packet.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
@@ -305,24 +303,12 @@ final class SecuredLinkRaceTests: XCTestCase {
             let hosts = [network.addHost(), network.addHost()]
             let port = transport == MemoryTransport.scheme ? 1 : 2
             let peer = NodeInfo(address: credentials[1].address, uris: [try TransportURI("\(transport)://\(hosts[1].rawValue):\(port)")])
-            var nodes: [Node] = []
             let listeners = hosts.map { host in
                 transport == MemoryTransport.scheme ? network.makeListener(host: host) : network.makeStreamListener(host: host)
             }
-            for i in 0..<2 {
-                var transports = TransportRegistry()
-                transports.register(scheme: transport) { _, _ in listeners[i] }
-                var overlords = OverlordRegistry()
-                overlords.register(name: "test.dial") { _ in DialThenTrimOverlord(peer: peer, trimAfter: .seconds(2)) }
-                var config = NodeConfig(name: "n\(i)", transports: [.init(name: transport)],
-                                        overlords: i == 0 ? [.init(name: "test.dial")] : [], bootstrap: [])
-                var secured = NodeConfig.Secured(credentials: credentials[i])
-                secured.channel.deterministicKeys = true
-                config.security = .secured(secured)
-                let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(i + 1)),
-                                transports: transports, overlords: overlords)
-                node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
-                nodes.append(node)
+            let nodes = (0..<2).map { i in
+                securedNode(i, credentials: credentials[i], scheduler: scheduler, listeners: [(transport, { listeners[i] })],
+                            dialer: i == 0 ? { DialThenTrimOverlord(peer: peer, trimAfter: .seconds(2)) } : nil)
             }
             let (trimmer, sender) = (nodes[0], nodes[1])
             try sender.start()
