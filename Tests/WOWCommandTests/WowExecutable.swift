@@ -8,11 +8,16 @@ enum WowExecutable {
             .deletingLastPathComponent().appendingPathComponent("wow")
     }
 
-    /// Runs `executable` with `arguments` and returns its exit status and combined output.
-    static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs `executable` with `arguments` (and `environment` added to ours) and returns its exit status and
+    /// combined output.
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
