@@ -66,6 +66,25 @@ final class ConnectionTableTests: XCTestCase {
         XCTAssertNil(table.connection(on: EdgeID(4)))
     }
 
+    func testTheEdgeIndexFollowsMovesUpdatesAndRemovals() {
+        var table = ConnectionTable(localAddress: at(0x40))
+        table.upsert(link(to: at(0x10), edge: 1))
+        table.upsert(link(to: at(0x50), edge: 2))
+        XCTAssertEqual(table.peer(on: EdgeID(1)), at(0x10))
+        table.upsert(link(to: at(0x10), edge: 3))
+        XCTAssertNil(table.peer(on: EdgeID(1)), "the connection moved to another edge")
+        XCTAssertEqual(table.peer(on: EdgeID(3)), at(0x10))
+        table.update(at(0x50)) { $0.edgeID = EdgeID(4) }
+        XCTAssertNil(table.peer(on: EdgeID(2)))
+        XCTAssertEqual(table.connection(on: EdgeID(4))?.address, at(0x50))
+        table.update(at(0x50)) { $0.lastHeard = Timestamp(nanoseconds: 9) }
+        XCTAssertEqual(table.peer(on: EdgeID(4)), at(0x50), "a timestamp does not move it")
+        table.remove(at(0x10))
+        XCTAssertNil(table.peer(on: EdgeID(3)))
+        XCTAssertNil(table.connection(on: EdgeID(3)))
+        XCTAssertEqual(table.connections.count, 1)
+    }
+
     func testUpdateChangesOnlyAnExistingConnection() {
         var table = ConnectionTable(localAddress: at(0x40))
         table.upsert(link(to: at(0x10), local: [.leaf]))

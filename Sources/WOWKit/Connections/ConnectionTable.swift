@@ -6,6 +6,8 @@ public struct ConnectionTable: Sendable {
     public let localAddress: Address
     /// Sorted by `address`.
     public private(set) var connections: [Connection] = []
+    /// The peer whose connection each edge carries: `connection(on:)` runs for every received packet.
+    private var peersByEdge: [EdgeID: Address] = [:]
 
     public init(localAddress: Address) { self.localAddress = localAddress }
 
@@ -42,11 +44,20 @@ public struct ConnectionTable: Sendable {
         let (found, index) = index(of: connection.address)
         if found {
             if Self.differInShape(connections[index], connection) { revision += 1 }
+            moveEdge(from: connections[index], to: connection)
             connections[index] = connection
         } else {
             connections.insert(connection, at: index)
+            peersByEdge[connection.edgeID] = connection.address
             revision += 1
         }
+    }
+
+    /// Keeps `peersByEdge` true when a connection's edge changes.
+    private mutating func moveEdge(from before: Connection, to after: Connection) {
+        guard before.edgeID != after.edgeID else { return }
+        if peersByEdge[before.edgeID] == before.address { peersByEdge[before.edgeID] = nil }
+        peersByEdge[after.edgeID] = after.address
     }
 
     @discardableResult
@@ -54,7 +65,9 @@ public struct ConnectionTable: Sendable {
         let (found, index) = index(of: address)
         guard found else { return nil }
         revision += 1
-        return connections.remove(at: index)
+        let removed = connections.remove(at: index)
+        if peersByEdge[removed.edgeID] == address { peersByEdge[removed.edgeID] = nil }
+        return removed
     }
 
     /// Applies `change` to the connection to `address`, if there is one.
@@ -63,7 +76,10 @@ public struct ConnectionTable: Sendable {
         guard found else { return }
         let before = connections[index]
         change(&connections[index])
-        if Self.differInShape(before, connections[index]) { revision += 1 }
+        if Self.differInShape(before, connections[index]) {
+            revision += 1
+            moveEdge(from: before, to: connections[index])
+        }
     }
 
     public func connections(ofType type: ConnectionType) -> [Connection] {
@@ -77,7 +93,10 @@ public struct ConnectionTable: Sendable {
     public var hasStructured: Bool { connections.contains(where: \.isStructured) }
 
     /// The connection carried by `edge`, if any.
-    public func connection(on edge: EdgeID) -> Connection? { connections.first { $0.edgeID == edge } }
+    public func connection(on edge: EdgeID) -> Connection? { peer(on: edge).flatMap(connection(to:)) }
+
+    /// The peer whose connection `edge` carries, if any (one dictionary lookup).
+    public func peer(on edge: EdgeID) -> Address? { peersByEdge[edge] }
 
     /// Up to `count` structured connections on the left (greater addresses, wrapping), nearest first.
     public func leftNeighbours(_ count: Int) -> [Connection] { neighbours(count, towardsLeft: true) }

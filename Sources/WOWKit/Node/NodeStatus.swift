@@ -87,14 +87,14 @@ extension Node {
             bytes_out: stats.bytesOut, drops: stats.drops,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
-            security: security.map { security in
+            security: edgeSecurity.map { security in
                 let certificate = security.credentials.certificate
                 return NodeStatus.SecurityStatus(
                     network: certificate.network.description, certificate_name: certificate.name,
                     certificate_fingerprint: certificate.fingerprint.description,
                     certificate_expires: certificate.notAfter, virtual_ips: certificate.virtualIPs.map(\.description),
-                    secure_edges: edgeChannels.values.filter(\.isEstablished).count,
-                    end_to_end_sessions: peerChannels.values.filter(\.isEstablished).count)
+                    secure_edges: edges.all.filter { ($0.edge as? SecuredEdge)?.isEstablished == true }.count,
+                    end_to_end_sessions: endToEnd?.establishedCount ?? 0)
             },
             virtual_network: virtualInterface.map { interface in
                 let network = interface.network, stats = network.stats

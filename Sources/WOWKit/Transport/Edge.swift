@@ -26,6 +26,16 @@ public protocol Edge: AnyObject {
     var delegate: (any EdgeDelegate)? { get set }
     func send(_ packet: ByteBuffer)
     func close()
+    /// Bytes the edge wants free before and after a packet's bytes, to frame it in place (a `SecuredEdge`
+    /// seals there, with no copy). The node encodes every message with this room; 0 (the default) for
+    /// transports that send packets as they are.
+    var framingHeadroom: Int { get }
+    var framingTailroom: Int { get }
+}
+
+extension Edge {
+    public var framingHeadroom: Int { 0 }
+    public var framingTailroom: Int { 0 }
 }
 
 /// An edge that can open the sender's own NAT toward its remote end without reaching the remote: UDP hole

@@ -1,0 +1,70 @@
+/// Where peers see this node: the URIs they reported observing it at (its NAT mappings), newest first, and
+/// whether it is reachable with no NAT in between. The one owner of what a node learns about its own public
+/// addresses; it also notices when the NAT rebinds (a new mapping at an address seen before).
+public struct PublicURIs: Sendable {
+    /// URIs peers reported seeing this node at, newest first (one per scheme and address).
+    public private(set) var observed: [TransportURI] = []
+    /// The same, as a set.
+    public private(set) var observedSet: Set<TransportURI> = []
+    /// Set once a peer saw this node at a URI its transport is bound to (no NAT in between): then, unless a
+    /// stateful firewall blocks what it did not ask for, anyone can reach it directly.
+    public private(set) var isReachableDirectly = false
+    /// Every URI peers ever reported seeing this node at.
+    private var everObserved: Set<TransportURI> = []
+    /// Up to two peers that reported each observed URI.
+    private var reporters: [TransportURI: Set<Address>] = [:]
+    /// How many URIs' reporters are remembered before those no longer listed are forgotten.
+    static let maximumReported = 64
+
+    public init() {}
+
+    /// What learning an observed URI changed.
+    public struct Learned: Equatable, Sendable {
+        /// The URI is now the newest: the transport should list it and the node's info changes.
+        public var isNewest: Bool
+        /// Our NAT gave us a new mapping at an address peers saw us at before (two peers saw the old one, so
+        /// it was endpoint-independent): the old mapping is stale.
+        public var rebound: Bool
+        /// Whether `isReachableDirectly` just became true.
+        public var becameReachable: Bool
+    }
+
+    /// A peer reached or saw us at `uri`; `isBound`: our transport is bound to exactly that URI. Where we are
+    /// bound (and not at a mapping a peer reported before, which transports list too) there is no NAT in
+    /// between. Returns whether that made the node reachable directly.
+    public mutating func noteReached(at uri: TransportURI, isBound: Bool) -> Bool {
+        guard !isReachableDirectly, !everObserved.contains(uri), isBound else { return false }
+        isReachableDirectly = true
+        return true
+    }
+
+    /// Peer `reporter` saw us at `uri` (`isBound`: our transport is bound to exactly that URI).
+    public mutating func learn(_ uri: TransportURI, from reporter: Address, isBound: Bool) -> Learned {
+        if reporters[uri, default: []].count < 2 { reporters[uri, default: []].insert(reporter) }
+        if reporters.count > PublicURIs.maximumReported {
+            // Behind a symmetric NAT every peer adds one; keep those still listed.
+            reporters = reporters.filter { observed.contains($0.key) || $0.key == uri }
+        }
+        let becameReachable = noteReached(at: uri, isBound: isBound)
+        everObserved.insert(uri)
+        guard observed.first != uri else {
+            return Learned(isNewest: false, rebound: false, becameReachable: becameReachable)
+        }
+        let host = uri.hostAndPort?.host
+        // Only a mapping that two peers saw is endpoint-independent; behind a symmetric NAT every peer sees
+        // another port, which is no rebinding.
+        let rebound = host != nil && observed.contains {
+            $0 != uri && $0.scheme == uri.scheme && $0.hostAndPort?.host == host && (reporters[$0]?.count ?? 0) >= 2
+        }
+        observed.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
+        observed.insert(uri, at: 0)
+        observedSet = Set(observed)
+        return Learned(isNewest: true, rebound: rebound, becameReachable: becameReachable)
+    }
+
+    /// The URIs this node gives others, from every URI its transports list (`all`): observed ones first, newest
+    /// first (behind a NAT they are the ones others can reach), then the rest in the transports' order.
+    public func advertised(from all: [TransportURI]) -> [TransportURI] {
+        observed.filter { all.contains($0) } + all.filter { !observedSet.contains($0) }
+    }
+}

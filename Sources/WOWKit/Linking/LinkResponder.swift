@@ -1,0 +1,272 @@
+/// The inbound side of the link handshake and the rules that keep both ends of a connection on one edge, as a
+/// state machine: link requests (the race rule, "newest handshake wins"), replies the node does not act on
+/// (settling the edge), traffic from peers on edges that carry no connection (stray and former peers,
+/// `notLinked`) and `close` (docs/protocol.md, "Both ends agree on the edge").
+///
+/// The node gives it each event with the facts it needs (what the table, the linker and the connector hold)
+/// and carries out the `NodeDirective`s it returns. It keeps one thing itself: the relink attempts that
+/// reclaim a connection the peer said it no longer knows on our edge.
+public struct LinkResponder {
+    /// The node's own address.
+    public let local: Address
+    /// Relink attempts made after a peer said it no longer knows our edge: if they fail, the connection goes.
+    public private(set) var reclaims: Set<UInt64> = []
+
+    public init(local: Address) { self.local = local }
+
+    // MARK: - Link requests
+
+    /// What the node knows that a link request's answer depends on.
+    public struct RequestFacts: Sendable {
+        /// Why the certificate behind the edge does not entitle the requester's address, if it does not.
+        public var refusal: SecurityRefusal?
+        /// Our connection to the requester, if we hold one (on this edge or another).
+        public var existing: Connection?
+        /// Our own attempt to link to the requester, if one is under way.
+        public var ours: Linker.Attempt?
+        /// The type of our Connect-To-Me the request answers (pending or recently finished), if it answers one:
+        /// a CTM recipient linking back to us makes the connection for our request, not for one of its own.
+        public var ourConnectType: ConnectionType?
+        /// Whether the connect the request answers is still pending.
+        public var isConnectPending: Bool
+        /// Whether the table is at `maximumConnections` (the limit, for the refusal's text).
+        public var tableLimit: Int?
+
+        public init(refusal: SecurityRefusal? = nil, existing: Connection? = nil, ours: Linker.Attempt? = nil,
+                    ourConnectType: ConnectionType? = nil, isConnectPending: Bool = false, tableLimit: Int? = nil) {
+            self.refusal = refusal
+            self.existing = existing
+            self.ours = ours
+            self.ourConnectType = ourConnectType
+            self.isConnectPending = isConnectPending
+            self.tableLimit = tableLimit
+        }
+    }
+
+    /// A link request arrived on `edge`.
+    public func linkRequest(_ request: LinkRequest, on edge: EdgeID, facts: RequestFacts) -> [NodeDirective] {
+        func refuse(_ code: LinkError.Code, _ message: String) -> NodeDirective {
+            .send(.linkError(LinkError(token: request.token, code: code, message: message)), on: edge)
+        }
+        let peer = request.requester
+        if peer.address == local { return [refuse(.selfLink, "you reached yourself")] }
+        if let refusal = facts.refusal {
+            return [.logRefusal(refusal, on: edge), refuse(.refused, refusal.description)]
+        }
+        var directives: [NodeDirective] = [.noteReached(request.observedURI)]
+        if let target = request.target, target != local {
+            return directives + [refuse(.wrongTarget, "this is \(local.short), not \(target.short)")]
+        }
+        if request.type == .relink {
+            guard facts.existing != nil else {
+                return directives + [refuse(.refused, "no connection to move to this edge; link anew")]
+            }
+            return directives + [.establish(Establishment(peer: peer, edge: edge, byPeer: true)),
+                                 .replyToLink(request, on: edge)]
+        }
+        if facts.existing == nil, let ours = facts.ours {
+            // Both ends are linking at once: the attempt started by the larger address wins. One that sent no
+            // request yet (it waited for this very request after punching) yields: the peer never saw it.
+            if local > peer.address && ours.hasSentRequest {
+                // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
+                return directives + [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
+                                     .peerPunched(token: ours.token, uris: [])]
+            }
+            directives.append(.yieldAttempt(token: ours.token, to: edge))
+            let onOurBehalf = facts.ourConnectType
+            directives.append(.establish(Establishment(peer: peer, edge: edge, localType: onOurBehalf,
+                                                       remoteType: onOurBehalf == nil ? request.type : nil, byPeer: true)))
+            if case .own(let connectToken) = ours.purpose {
+                // The connection serves our attempt's type too; the peer learns it from the attempt's request.
+                if ours.type != .relink { directives.append(.addLocalType(ours.type, to: peer.address, announcedWith: nil)) }
+                if let connectToken { directives.append(.completeConnect(token: connectToken, peer: peer.address)) }
+            }
+            if facts.isConnectPending { directives.append(.completeConnect(token: request.token, peer: peer.address)) }
+            return directives + [.replyToLink(request, on: edge)]
+        }
+        if facts.existing == nil, let limit = facts.tableLimit {
+            return directives + [refuse(.tableFull, "already at \(limit) connections")]
+        }
+        if let ourType = facts.ourConnectType {
+            // A CTM recipient linking back to us: the connection serves our request, not one of the peer's.
+            directives.append(.establish(Establishment(peer: peer, edge: edge, localType: ourType, byPeer: true)))
+            directives.append(.completeConnect(token: request.token, peer: peer.address))
+        } else {
+            directives.append(.establish(Establishment(peer: peer, edge: edge, remoteType: request.type, byPeer: true)))
+        }
+        return directives + [.replyToLink(request, on: edge)]
+    }
+
+    // MARK: - Newest handshake wins
+
+    /// What `establish` did to the table.
+    public struct Established: Sendable {
+        public var connection: Connection
+        /// The edge the connection left for the new one, if it moved.
+        public var movedFrom: EdgeID?
+        /// Whether the connection is new, or gained a type: overlords and status hear of it then.
+        public var isNewOrChanged: Bool
+        /// Whether this made the node a ring member (its first structured connection).
+        public var joinedRing: Bool
+    }
+
+    /// Adds or updates the one connection to `establishment.peer`, now on `edge` (a link handshake completed
+    /// there, on either side). A connection held on another edge moves to this one: the peer linked again (it
+    /// restarted or moved), and the newest handshake wins. The old edge is for the node to `release`, not
+    /// close: by the peer's request, the peer moves when our reply reaches it and sends on the old edge until
+    /// then; by its reply, what it sent before may still be on the way.
+    public static func establish(_ establishment: Establishment, on edge: any Edge, in table: inout ConnectionTable,
+                                 at now: Timestamp) -> Established {
+        let peer = establishment.peer
+        var connection: Connection
+        var movedFrom: EdgeID?
+        if var existing = table.connection(to: peer.address) {
+            if existing.edgeID != establishment.edge {
+                movedFrom = existing.edgeID
+                existing.edgeID = establishment.edge
+                existing.transport = edge.transport
+                existing.localURI = edge.localURI
+                existing.remoteURI = edge.remoteURI
+                existing.isInbound = establishment.byPeer
+                table.upsert(existing)
+            }
+            existing.peer = peer
+            existing.lastHeard = now
+            connection = existing
+        } else {
+            connection = Connection(peer: peer, localTypes: [], remoteTypes: [], edgeID: establishment.edge,
+                                    transport: edge.transport, localURI: edge.localURI, remoteURI: edge.remoteURI,
+                                    isInbound: establishment.byPeer, createdAt: now)
+        }
+        let before = connection.types
+        if let localType = establishment.localType { connection.localTypes.insert(localType) }
+        if let remoteType = establishment.remoteType { connection.remoteTypes.insert(remoteType) }
+        let isNew = !table.contains(peer.address)
+        let wasInRing = table.hasStructured
+        table.upsert(connection)
+        return Established(connection: connection, movedFrom: movedFrom, isNewOrChanged: isNew || connection.types != before,
+                           joinedRing: !wasInRing && table.hasStructured)
+    }
+
+    // MARK: - Replies the node does not act on
+
+    /// A reply this node does not act on (its attempt completed on another edge or ended) still means that the
+    /// responder moved its end of our connection to `edge` before it replied, so the two ends disagree. The
+    /// larger address settles it: it asks the responder back with a `relink` on its own connection's edge (the
+    /// reply to that arrives there and needs nothing more); the smaller follows the responder to `edge`. Only
+    /// one end of a pair ever asks back, so the two cannot swap edges forever. `connection` is ours to the
+    /// responder; `edgesOpen` whether both edges are still open.
+    public func unusedReply(_ reply: LinkReply, on edge: EdgeID, connection: Connection?, edgesOpen: Bool,
+                            random: inout SeededRandom) -> [NodeDirective] {
+        let peer = reply.responder.address
+        guard peer != local, let connection, connection.edgeID != edge, edgesOpen else { return [] }
+        if local > peer {
+            return [.requestLink(token: random.next(), type: .relink, target: peer, on: connection.edgeID)]
+        }
+        return [.establish(Establishment(peer: reply.responder, edge: edge, byPeer: false))]
+    }
+
+    // MARK: - Traffic on edges without a connection
+
+    /// Who sent a message on an edge, as far as connections go.
+    public struct Sender: Equatable, Sendable {
+        /// The peer whose connection the edge carries.
+        public var linked: Address?
+        /// Else a peer connected on another edge, or whose connection just left this one, that sends here all
+        /// the same: its traffic is taken as its connection's, so no packet is lost while the ends disagree.
+        public var stray: Address?
+        /// The connection the message counts for, if any.
+        public var peer: Address? { linked ?? stray }
+
+        public init(linked: Address? = nil, stray: Address? = nil) {
+            self.linked = linked
+            self.stray = stray
+        }
+    }
+
+    /// Who sent a message on an edge. `linked`: the peer whose connection the edge carries. Otherwise
+    /// `authenticated` (the node whose certificate the edge's secure session holds, on a secured node) or, on a
+    /// node without security, `formerPeer` (whose connection just left the edge) may be a stray sender, if it
+    /// is connected to us (`isConnected`) or is that former peer. Anyone else gets nothing routed: link
+    /// refusals (an address it is not entitled to) must keep it out.
+    public static func sender(linked: Address?, isSecured: Bool, authenticated: Address?, formerPeer: Address?,
+                              isConnected: (Address) -> Bool) -> Sender {
+        if let linked { return Sender(linked: linked) }
+        guard let candidate = isSecured ? authenticated : formerPeer,
+              isConnected(candidate) || candidate == formerPeer else { return Sender() }
+        return Sender(stray: candidate)
+    }
+
+    /// Connection traffic from a stray sender on `edge`: unless it is the peer whose connection just left the
+    /// edge (it follows our reply there in a moment), tell it to link again here, which moves our end of the
+    /// connection to the edge it uses. The message itself is taken.
+    public static func strayTraffic(from sender: Sender, on edge: EdgeID, formerPeer: Address?,
+                                    message: EdgeMessage) -> [NodeDirective] {
+        guard let stray = sender.stray, formerPeer != stray, message.isConnectionTraffic else { return [] }
+        return [.notLinked(edge, dropped: false)]
+    }
+
+    // MARK: - Close
+
+    /// A `close` arrived on `edge`. It is acted on on the connection's edge, or on the edge the connection just
+    /// left when the peer has not followed yet (it closes the connection it still holds there); a `notLinked`
+    /// there is about the edge we left. A `notLinked` from the peer on our connection's edge means the peer
+    /// answers from where it always was but no longer knows this edge as ours: our NAT mapping changed (or the
+    /// peer restarted). Unless we are linking to it already (`isLinking`), the connection is offered again on
+    /// this edge (a `relink` to `edgeURI`); if the peer still holds it, it just moves here. `connectionEdge`:
+    /// the edge our connection to the peer is on.
+    public mutating func close(_ close: Close, on edge: EdgeID, sender: Sender, formerPeer: Address?,
+                               edgeURI: TransportURI, isLinking: (Address) -> Bool, connectionEdge: (Address) -> EdgeID?,
+                               random: inout SeededRandom) -> [NodeDirective] {
+        let leaving = sender.stray != nil && formerPeer == sender.stray && close.reason != .notLinked
+        guard let peer = sender.linked ?? (leaving ? sender.stray : nil) else { return [] }
+        if close.reason == .notLinked, !isLinking(peer) {
+            let token = random.next()
+            reclaims.insert(token)
+            return [.startAttempt(AttemptStart(token: token, type: .relink, target: peer, uris: [edgeURI],
+                                               purpose: .own(connectToken: nil)))]
+        }
+        var directives: [NodeDirective] = [.removeConnection(peer, reason: "closed by peer"), .closeEdgeIfUnused(edge)]
+        if let other = connectionEdge(peer) { directives.append(.closeEdgeIfUnused(other)) }
+        return directives
+    }
+
+    // MARK: - Attempts ending
+
+    /// One of our link attempts completed with `reply` on `edge` (a reclaim that did is over): the connection
+    /// it was for, serving our type (our own attempt, completing the connect it was part of) or the peer's (an
+    /// attempt a peer's Connect-To-Me asked for). A `relink` only moves the connection we hold (`isConnected`)
+    /// to the edge; without one there is nothing to move.
+    public mutating func attemptCompleted(_ attempt: Linker.Attempt, reply: LinkReply, on edge: EdgeID,
+                                          isConnected: Bool) -> [NodeDirective] {
+        reclaims.remove(attempt.token)
+        let peer = reply.responder
+        if attempt.type == .relink {
+            guard isConnected else { return [.closeEdgeIfUnused(edge)] }
+            return [.establish(Establishment(peer: peer, edge: edge, byPeer: false))]
+        }
+        var directives: [NodeDirective]
+        switch attempt.purpose {
+        case .own(let connectToken):
+            directives = [.establish(Establishment(peer: peer, edge: edge, localType: attempt.type, byPeer: false))]
+            if let connectToken { directives.append(.completeConnect(token: connectToken, peer: peer.address)) }
+        case .forPeer:
+            directives = [.establish(Establishment(peer: peer, edge: edge, remoteType: attempt.type, byPeer: false))]
+        }
+        return directives + [.neighboursLearned(reply.neighbours, from: peer.address)]
+    }
+
+    /// A link attempt completed with a reply from this node itself (its URI leads back here).
+    public mutating func attemptReachedSelf(token: UInt64) { reclaims.remove(token) }
+
+    /// A link attempt failed. A reclaim that fails means the peer no longer knows the connection: it goes.
+    /// `connectionEdge`: the edge of our connection to the attempt's target, if we still hold one.
+    public mutating func attemptFailed(_ attempt: Linker.Attempt, connectionEdge: EdgeID?) -> [NodeDirective] {
+        guard reclaims.remove(attempt.token) != nil, let target = attempt.target, let connectionEdge else { return [] }
+        return [.removeConnection(target, reason: "the peer no longer knows the connection"),
+                .closeEdgeIfUnused(connectionEdge)]
+    }
+
+    /// The node stopped.
+    public mutating func reset() { reclaims.removeAll() }
+}

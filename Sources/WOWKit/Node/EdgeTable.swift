@@ -1,0 +1,90 @@
+/// A node's open edges by `EdgeID`, with what the node remembers about each: when it opened, rate limits for
+/// what the node tells the other end, and the peer whose connection just left it.
+///
+/// Which connection an edge carries is the connection table's (`ConnectionTable.peer(on:)`); this table only
+/// knows edges. Confined to the node's executor, like the node.
+struct EdgeTable {
+    struct Record {
+        /// The edge the node speaks to: the transport's, or a `SecuredEdge` around it.
+        var edge: any Edge
+        /// The transport's edge, for its capabilities (`HolePunchingEdge`).
+        var transportEdge: any Edge
+        var openedAt: Timestamp
+        /// When we last told the remote end that this edge carries no connection (rate limit).
+        var notLinkedSentAt: Timestamp?
+        /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
+        var refusedAt: Timestamp?
+        /// The peer whose connection moved from this edge to another, or was trimmed here: it may still send
+        /// here for a moment, so the edge stays open a while and what arrives on it is taken as that peer's
+        /// connection traffic (`release`).
+        var formerPeer: Address?
+        /// When the connection left (`release`): the stale-edge sweep counts from then.
+        var releasedAt: Timestamp?
+    }
+
+    private var records: [EdgeID: Record] = [:]
+    private var ids: [ObjectIdentifier: EdgeID] = [:]
+    private var lastNumber: UInt64 = 0
+
+    subscript(id: EdgeID) -> Record? {
+        get { records[id] }
+        _modify { yield &records[id] }
+    }
+
+    /// The id of a registered edge (the transport's or its wrapper).
+    func id(of edge: any Edge) -> EdgeID? { ids[ObjectIdentifier(edge)] }
+
+    /// Every registered edge, by id (ascending, so sweeps run in a reproducible order).
+    var sorted: [(id: EdgeID, record: Record)] {
+        records.keys.sorted().map { ($0, records[$0]!) }
+    }
+
+    var all: Dictionary<EdgeID, Record>.Values { records.values }
+
+    /// Registers a transport's `edge` (once: an edge registered before keeps its id), which the node speaks to
+    /// through what `wrap` makes of it. Returns its id and, when it is new, the edge to speak to.
+    mutating func register(_ edge: any Edge, at now: Timestamp, wrap: (any Edge) -> any Edge) -> (id: EdgeID, new: (any Edge)?) {
+        if let id = ids[ObjectIdentifier(edge)] { return (id, nil) }
+        lastNumber += 1
+        let id = EdgeID(lastNumber)
+        let wrapped = wrap(edge)
+        ids[ObjectIdentifier(edge)] = id
+        ids[ObjectIdentifier(wrapped)] = id
+        records[id] = Record(edge: wrapped, transportEdge: edge, openedAt: now)
+        return (id, wrapped)
+    }
+
+    /// Forgets edge `id` (it closed, or the node closes it) and returns its record.
+    @discardableResult
+    mutating func forget(_ id: EdgeID) -> Record? {
+        guard let record = records.removeValue(forKey: id) else { return nil }
+        ids[ObjectIdentifier(record.edge)] = nil
+        ids[ObjectIdentifier(record.transportEdge)] = nil
+        return record
+    }
+
+    /// The connection of `peer` left edge `id`, which the peer may still use for a moment.
+    mutating func release(_ id: EdgeID, from peer: Address, at now: Timestamp) {
+        records[id]?.formerPeer = peer
+        records[id]?.releasedAt = now
+    }
+
+    /// Whether the node may tell the remote end of `id` again that the edge carries no connection (at most
+    /// once a second); records the time when it may.
+    mutating func mayTellNotLinked(_ id: EdgeID, at now: Timestamp) -> Bool {
+        guard let record = records[id] else { return false }
+        if let last = record.notLinkedSentAt, now - last < .seconds(1) { return false }
+        records[id]?.notLinkedSentAt = now
+        return true
+    }
+
+    /// An open inbound edge whose remote end is at `uri`, if any.
+    func inboundEdge(to uri: TransportURI) -> EdgeID? {
+        records.first { $0.value.edge.isInbound && !$0.value.edge.isClosed && $0.value.edge.remoteURI == uri }?.key
+    }
+
+    mutating func removeAll() {
+        records.removeAll()
+        ids.removeAll()
+    }
+}

@@ -1,0 +1,184 @@
+import NIOCore
+
+/// Carrying out what the state machines decide: every `NodeDirective`, against the node's edges, table, linker,
+/// connector and timers.
+extension Node {
+    func run(_ directives: [NodeDirective]) {
+        for directive in directives { run(directive) }
+    }
+
+    func run(_ directive: NodeDirective) {
+        switch directive {
+        case .send(let message, let edge):
+            send(message, on: edge)
+        case .requestLink(let token, let type, let target, let edge):
+            guard let record = edges[edge] else { return }
+            let observed = table.connection(on: edge)?.remoteURI ?? record.edge.remoteURI
+            send(.linkRequest(LinkRequest(token: token, type: type, requester: info, target: target, observedURI: observed)),
+                 on: edge)
+        case .replyToLink(let request, let edge):
+            guard let record = edges[edge] else { return }
+            let reply = LinkReply(token: request.token, responder: info, observedURI: record.edge.remoteURI,
+                                  neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
+                                    .filter { $0.address != request.requester.address }.map(\.peer))
+            send(.linkReply(reply), on: edge)
+        case .notLinked(let edge, let dropped):
+            if dropped { stats.drop("not_linked") }
+            guard edges.mayTellNotLinked(edge, at: scheduler.now) else { return }
+            send(.close(Close(reason: .notLinked, message: "no connection on this edge; link again")), on: edge)
+        case .release(let edge, let peer):
+            release(edge, from: peer)
+        case .closeEdgeIfUnused(let edge):
+            closeEdgeIfUnused(edge)
+        case .establish(let establishment):
+            establish(establishment)
+        case .removeConnection(let peer, let reason):
+            removeConnection(peer, reason: reason)
+        case .addLocalType(let type, let peer, let token):
+            addLocalType(type, to: peer, announcedWith: token)
+        case .addRemoteType(let type, let peer):
+            table.update(peer) { $0.remoteTypes.insert(type) }
+        case .startAttempt(let start):
+            startAttempt(start)
+        case .peerPunched(let token, let uris):
+            perform(linker.peerPunched(token: token, uris: uris))
+        case .peerWillLink(let token, let uris):
+            perform(linker.peerWillLink(token: token, uris: uris))
+        case .yieldAttempt(let token, let edge):
+            let yielded = linker.yield(token: token, to: edge)
+            timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()
+            withdrawHeldRequests(of: yielded)
+        case .route(let packet):
+            route(packet, previous: nil)
+        case .sendRouted(let packet, let edge):
+            send(.routed(packet), on: edge)
+        case .routeWhenPunched(let packet, let token):
+            if let attempt = linker.attempt(token: token), attempt.edge == nil {
+                connector.hold(packet, until: token)
+            } else {
+                route(packet, previous: nil)
+            }
+        case .linkBack(let ctm, let reply):
+            let requester = ctm.requester.address
+            run(connector.linkBack(ctm, reply: reply, connectionEdge: table.connection(to: requester)?.edgeID,
+                                   ours: linker.attempt(to: requester)))
+        case .linkToResponder(let reply):
+            let responder = reply.responder.address
+            run(connector.linkToResponder(reply, isConnected: table.contains(responder),
+                                          ours: linker.attempt(to: responder), random: &random))
+        case .completeConnect(let token, let peer):
+            run(connector.succeed(token, peer: peer))
+        case .connectSucceeded(let request, let owner, let peer):
+            guard let connection = table.connection(to: peer) else {
+                return run(.connectFailed(request, owner: owner, reason: "the connection to \(peer.short) closed"))
+            }
+            post(.connectSucceeded(request, connection), only: owner)
+        case .connectFailed(let request, let owner, let reason):
+            stats.connectsFailed += 1
+            post(.connectFailed(request, reason: reason), only: owner)
+        case .neighboursLearned(let neighbours, let peer):
+            post(.neighboursLearned(neighbours, from: peer))
+        case .armTimer(let timer, let delay):
+            arm(timer, after: delay)
+        case .cancelTimer(let timer):
+            timers.removeValue(forKey: timer)?.cancel()
+        case .noteReached(let uri):
+            noteReached(at: uri)
+        case .logRefusal(let refusal, let edge):
+            logRefusal(refusal, on: edge)
+        case .drop(let reason):
+            stats.drop(reason)
+        }
+    }
+
+    // MARK: - Connections
+
+    /// Makes or updates the connection (`LinkResponder.establish`) and tells whoever needs to know.
+    @discardableResult
+    func establish(_ establishment: Establishment) -> Connection? {
+        guard let record = edges[establishment.edge] else { return nil }
+        let done = LinkResponder.establish(establishment, on: record.edge, in: &table, at: scheduler.now)
+        if let old = done.movedFrom {
+            logger.debug("connection to a new edge", metadata: [
+                "peer": "\(establishment.peer.address.short)", "from": "\(old)", "to": "\(establishment.edge)",
+                "by_peer": "\(establishment.byPeer)"])
+            release(old, from: establishment.peer.address)
+        }
+        edges[establishment.edge]?.formerPeer = nil
+        if done.joinedRing {
+            logger.info("joined the ring", metadata: ["via": "\(establishment.peer.address.short)",
+                                                      "transport": "\(done.connection.transport)"])
+        }
+        if done.isNewOrChanged {
+            post(.connectionAdded(done.connection))
+            tableChanged()
+        }
+        return done.connection
+    }
+
+    /// Adds one of our types to the connection to `peer`; with a token, tells the peer with a link request on
+    /// the connection's edge (the peer merges it; the reply is not needed).
+    func addLocalType(_ type: ConnectionType, to peer: Address, announcedWith token: UInt64?) {
+        guard var connection = table.connection(to: peer), !connection.localTypes.contains(type) else { return }
+        connection.localTypes.insert(type)
+        table.upsert(connection)
+        guard let token else { return post(.connectionAdded(connection)) }
+        run(.requestLink(token: token, type: type, target: peer, on: connection.edgeID))
+        post(.connectionAdded(connection))
+        tableChanged()
+    }
+
+    func removeConnection(_ peer: Address, reason: String) {
+        guard let removed = table.remove(peer) else { return }
+        relinkTries[peer] = nil
+        logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
+        post(.connectionRemoved(removed))
+        tableChanged()
+    }
+
+    // MARK: - Edges
+
+    /// The connection to `peer` moved from edge `id` to another, or was trimmed there, while the peer may still
+    /// send there for a moment: what it sends is taken as its connection's, and the liveness sweep closes the
+    /// edge once it has been unused for a while (docs/protocol.md, "Both ends agree on the edge").
+    func release(_ id: EdgeID, from peer: Address) {
+        guard edges[id] != nil, table.peer(on: id) == nil else { return }
+        edges.release(id, from: peer, at: scheduler.now)
+    }
+
+    func closeEdgeIfUnused(_ id: EdgeID) {
+        guard let record = edges[id], table.peer(on: id) == nil, !linker.isUsing(id) else { return }
+        forget(id)
+        record.edge.close()
+    }
+
+    func forget(_ id: EdgeID) {
+        edges.forget(id)?.edge.delegate = nil
+    }
+
+    /// Registers a transport's edge; on a secured node the node speaks to it through a `SecuredEdge`.
+    func register(_ edge: any Edge) -> EdgeID {
+        let (id, new) = edges.register(edge, at: scheduler.now) { edge in
+            edgeSecurity.map { SecuredEdge(wrapping: edge, security: $0) } ?? edge
+        }
+        new?.delegate = self
+        return id
+    }
+
+    // MARK: - Sending
+
+    /// Sends `message` on an edge, encoded with the room the edge frames it in (a `SecuredEdge` seals it there:
+    /// one allocation per message).
+    func send(_ message: EdgeMessage, on id: EdgeID) {
+        guard let edge = edges[id]?.edge else { return }
+        transmit(message.encoded(headroom: edge.framingHeadroom, tailroom: edge.framingTailroom), on: id)
+    }
+
+    /// Hands bytes to the edge as they are.
+    func transmit(_ buffer: ByteBuffer, on id: EdgeID) {
+        guard let record = edges[id] else { return }
+        stats.packetsOut += 1
+        stats.bytesOut += buffer.readableBytes
+        record.edge.send(buffer)
+    }
+}

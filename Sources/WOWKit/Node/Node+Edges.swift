@@ -1,0 +1,99 @@
+import NIOCore
+
+// MARK: - Transport callbacks
+
+extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
+    public func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {
+        guard isRunning else { edge.close(); return }
+        _ = register(edge)
+    }
+
+    public func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
+        guard isRunning, let id = edges.id(of: edge) else { return }
+        stats.packetsIn += 1
+        stats.bytesIn += packet.readableBytes
+        // A secured edge opens frames before they get here: a frame reaching the node means it runs without security.
+        if SecureFrame.isSecureFrame(packet) { return refuseSecureFrame(packet, on: id) }
+        handleEdgeMessage(packet, on: id)
+    }
+
+    public func edgeDidClose(_ edge: any Edge) {
+        guard let id = edges.id(of: edge) else { return }
+        forget(id)
+        if let peer = table.peer(on: id) {
+            removeConnection(peer, reason: "edge closed")
+        }
+        perform(linker.edgeClosed(id))
+    }
+
+    /// One edge message, decrypted if the node is secured.
+    func handleEdgeMessage(_ packet: ByteBuffer, on id: EdgeID) {
+        guard let record = edges[id] else { return }
+        let message: EdgeMessage
+        do {
+            message = try EdgeMessage.decode(packet)
+        } catch {
+            stats.drop(error.reason)
+            return
+        }
+        let secured = record.edge as? SecuredEdge
+        let sender = LinkResponder.sender(linked: table.peer(on: id), isSecured: secured != nil,
+                                          authenticated: secured?.authenticatedAddress, formerPeer: record.formerPeer,
+                                          isConnected: { self.table.contains($0) })
+        if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
+        run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
+        switch message {
+        case .linkRequest(let request):
+            logger.trace("link request", metadata: ["from": "\(request.requester.address.short)", "type": "\(request.type)"])
+            run(responder.linkRequest(request, on: id, facts: requestFacts(request, on: id)))
+        case .linkReply(let reply):
+            if reply.responder.address != address, let refusal = entitlementRefusal(claimed: reply.responder.address, on: id) {
+                logRefusal(refusal, on: id)
+                return
+            }
+            let actions = linker.replyReceived(reply, on: id)
+            if actions.isEmpty {
+                let connection = table.connection(to: reply.responder.address)
+                let edgesOpen = isOpen(id) && connection.map { isOpen($0.edgeID) } ?? false
+                run(responder.unusedReply(reply, on: id, connection: connection, edgesOpen: edgesOpen, random: &random))
+            }
+            perform(actions)
+        case .linkError(let error):
+            if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
+                ownURIs.insert(record.edge.remoteURI)
+                cachedInfo = nil
+            }
+            perform(linker.errorReceived(error, on: id))
+        case .ping(let nonce):
+            guard sender.peer != nil else { return run(.notLinked(id, dropped: true)) }
+            send(.pong(nonce: nonce), on: id)
+        case .pong(let nonce):
+            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
+            if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
+        case .close(let close):
+            run(responder.close(close, on: id, sender: sender, formerPeer: record.formerPeer, edgeURI: record.edge.remoteURI,
+                                isLinking: { self.linker.attempt(to: $0) != nil },
+                                connectionEdge: { self.table.connection(to: $0)?.edgeID }, random: &random))
+        case .status(let status):
+            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            post(.neighboursLearned(status.neighbours, from: peer))
+        case .routed(let packet):
+            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            route(packet, previous: peer)
+        }
+    }
+
+    /// What the answer to a link request on edge `id` depends on.
+    private func requestFacts(_ request: LinkRequest, on id: EdgeID) -> LinkResponder.RequestFacts {
+        let peer = request.requester.address
+        let existing = table.connection(to: peer)
+        return LinkResponder.RequestFacts(
+            refusal: peer == address ? nil : entitlementRefusal(claimed: peer, on: id), existing: existing,
+            ours: linker.attempt(to: peer), ourConnectType: connector.ourType(token: request.token),
+            isConnectPending: connector.pending[request.token] != nil,
+            tableLimit: table.count >= config.maximumConnections ? config.maximumConnections : nil)
+    }
+
+    private func isOpen(_ id: EdgeID) -> Bool { edges[id].map { !$0.edge.isClosed } ?? false }
+}

@@ -1,0 +1,189 @@
+/// Running the `Linker`: opening edges, sending requests and punches, its timers, and what its attempts end in.
+extension Node {
+    func startAttempt(_ start: AttemptStart) {
+        stats.linkAttempts += 1
+        // A peer's URIs that once led back to this node (its loopback, say) would again.
+        let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
+        perform(linker.start(token: start.token, type: start.type, target: start.target, uris: uris,
+                             purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now))
+    }
+
+    func perform(_ actions: [Linker.Action]) {
+        for action in actions {
+            switch action {
+            case .openEdge(let token, let uri):
+                openEdge(to: uri) { node, result in
+                    let canPunch = (try? result.get()).map { node.edges[$0]?.transportEdge is any HolePunchingEdge } ?? false
+                    node.perform(node.linker.edgeOpened(token: token, result: result, canPunch: canPunch, uri: uri))
+                    for reply in node.connector.releaseReplies(for: token) { node.route(reply, previous: nil) }
+                }
+            case .punch(let token, let edge, let ttl):
+                guard let record = edges[edge], let punching = record.transportEdge as? any HolePunchingEdge else { continue }
+                logger.debug("punch", metadata: ["to": "\(record.edge.remoteURI)", "ttl": "\(ttl)",
+                                                 "target": "\(linker.attempt(token: token)?.target?.short ?? "?")"])
+                punching.punch(ttl: ttl)
+            case .sendRequest(let token, let edge, let uri):
+                guard let attempt = linker.attempt(token: token) else { continue }
+                let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
+                                          observedURI: uri)
+                send(.linkRequest(request), on: edge)
+                if attempt.type == .leaf {
+                    for var packet in joinQueue {
+                        packet.header.hops += 1
+                        send(.routed(packet), on: edge)
+                    }
+                }
+            case .armTimer(let token, var delay):
+                // A request on a secure edge whose handshake is still running leaves only after it: the wait
+                // for the reply starts a handshake later (a slow handshake must not fail the link, or the peer,
+                // which does get the request, holds a connection we gave up on).
+                if let edge = linker.attempt(token: token)?.edge, let secured = securedEdge(edge), !secured.isEstablished {
+                    delay = delay * 2
+                }
+                arm(.linkAttempt(token: token), after: delay)
+            case .established(let attempt, let reply, let edge):
+                timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
+                observer?.linkEstablished(after: scheduler.now - attempt.startedAt,
+                                          transport: edges[edge]?.edge.transport ?? "?")
+                linkEstablished(attempt, reply: reply, edge: edge)
+                withdrawHeldRequests(of: attempt)
+            case .failed(let attempt, let reason):
+                timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
+                attemptFailed(attempt, reason: reason)
+                withdrawHeldRequests(of: attempt)
+            }
+        }
+    }
+
+    /// An attempt that ended (completed on another edge, failed, or yielded to the peer's own request) may
+    /// have left a link request waiting in an edge's secure channel for its handshake. Sent later, it would
+    /// reach a peer that holds the connection on another edge already, and the peer would move the connection
+    /// to this edge while we stay on ours. Such an edge carries nothing else: closing it withdraws the request.
+    func withdrawHeldRequests(of attempt: Linker.Attempt?) {
+        guard let attempt else { return }
+        for edge in attempt.edgesTried.sorted() where (securedEdge(edge)?.queuedCount ?? 0) > 0 {
+            guard edges[edge] != nil, table.peer(on: edge) == nil, !linker.isUsing(edge) else { continue }
+            logger.debug("withdrawing a link request held for a handshake",
+                         metadata: ["edge": "\(edge)", "target": "\(attempt.target?.short ?? "?")"])
+            closeEdgeIfUnused(edge)
+            linker.withdraw(edge, fromYielded: attempt.token)
+        }
+    }
+
+    private func openEdge(to uri: TransportURI, then: @escaping (Node, Result<EdgeID, EdgeError>) -> Void) {
+        // An inbound edge's remote URI is where the peer's socket is, which need not accept anything new (a tcp
+        // client's port): an attempt to it (a relink after `notLinked`) goes over that very edge.
+        if let id = edges.inboundEdge(to: uri) {
+            scheduler.schedule(after: .zero) { [weak self] in
+                guard let self, self.isRunning else { return }
+                then(self, self.edges[id] != nil ? .success(id) : .failure(.unreachable(uri, reason: "the edge closed")))
+            }
+            return
+        }
+        guard let listener = listeners.first(where: { $0.scheme == uri.scheme }) else {
+            // Report asynchronously, like a transport would.
+            scheduler.schedule(after: .zero) { [weak self] in
+                guard let self, self.isRunning else { return }
+                then(self, .failure(.unreachable(uri, reason: "this node runs no '\(uri.scheme)' transport")))
+            }
+            return
+        }
+        listener.createEdge(to: uri) { [weak self] result in
+            guard let self, self.isRunning else { return }
+            switch result {
+            case .success(let edge): then(self, .success(self.register(edge)))
+            case .failure(let error): then(self, .failure(error))
+            }
+        }
+    }
+
+    private func linkEstablished(_ attempt: Linker.Attempt, reply: LinkReply, edge: EdgeID) {
+        if attempt.type == .leaf { joinQueue.removeAll() }
+        guard let record = edges[edge] else { return responder.attemptReachedSelf(token: attempt.token) }
+        uriLinkOwners[attempt.token] = nil
+        if reply.responder.address == address {
+            responder.attemptReachedSelf(token: attempt.token)
+            ownURIs.insert(record.edge.remoteURI)
+            cachedInfo = nil
+            closeEdgeIfUnused(edge)
+            return
+        }
+        // What a peer sees at the end of a tunnel is not where the world can reach us.
+        if record.edge.transport != tunnelListener?.scheme { learnObserved(reply.observedURI, from: reply.responder.address) }
+        run(responder.attemptCompleted(attempt, reply: reply, on: edge, isConnected: table.contains(reply.responder.address)))
+    }
+
+    private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
+        stats.linkFailures += 1
+        run(responder.attemptFailed(attempt, connectionEdge: attempt.target.flatMap { table.connection(to: $0)?.edgeID }))
+        if attempt.type == .leaf, !linker.attempts.values.contains(where: { $0.type == .leaf }) { joinQueue.removeAll() }
+        logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
+        if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
+            // Operators need to see this one: without a bootstrap the node cannot join.
+            logger.warning("cannot link to any of these URIs", metadata: [
+                "uris": "\(uris.map(\.text).joined(separator: ", "))", "reason": "\(reason)"])
+            post(.linkFailed(uris, reason: reason), only: owner)
+        }
+        if case .own(let token?) = attempt.purpose, let target = attempt.target, !table.contains(target) {
+            run(connector.fail(token, reason: "link to \(target.short) failed: \(reason)"))
+        }
+    }
+
+    // MARK: - Where peers see us
+
+    /// Whether a transport of ours is bound to exactly `uri` (a tunnel's URIs never count).
+    private func isBound(_ uri: TransportURI) -> Bool {
+        uri.scheme != tunnelListener?.scheme
+            && listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) })
+    }
+
+    /// A peer reached us at `uri` (a link request's observed URI).
+    func noteReached(at uri: TransportURI) {
+        guard !publicURIs.isReachableDirectly else { return }
+        if publicURIs.noteReached(at: uri, isBound: isBound(uri)) { cachedInfo = nil }
+    }
+
+    /// A peer saw us at `uri` (a link reply's observed URI).
+    func learnObserved(_ uri: TransportURI, from reporter: Address) {
+        let learned = publicURIs.learn(uri, from: reporter, isBound: !publicURIs.isReachableDirectly && isBound(uri))
+        if learned.becameReachable { cachedInfo = nil }
+        guard learned.isNewest else { return }
+        listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
+        cachedInfo = nil
+        if learned.rebound { reclaimAfterRebinding(scheme: uri.scheme) }
+    }
+
+    /// Our NAT gave us a new mapping: peers still send to the old one, which is filtered now. For every
+    /// connection over that transport not heard from since, ask the peer (a Connect-To-Me of type `relink`,
+    /// routed through the ring) to link to our new URIs while we link to its: both ends at once, so NATs on
+    /// both sides open, and the connection moves to the new edge without losing its types.
+    private func reclaimAfterRebinding(scheme: String) {
+        let now = scheduler.now
+        // The CTMs go out through a peer that just heard us at the new mapping: the others filter us now.
+        guard let through = table.connections.filter({ now - $0.lastHeard <= .seconds(1) })
+            .max(by: { $0.lastHeard < $1.lastHeard }) else { return }
+        logger.debug("our NAT mapping changed; asking peers to link to the new one", metadata: ["through": "\(through.address.short)"])
+        for connection in table.connections where connection.transport == scheme
+            && now - connection.lastHeard > .seconds(1) && linker.attempt(to: connection.address) == nil {
+            relinkBothWays(connection.address, uris: connection.peer.uris, through: through.edgeID)
+        }
+    }
+
+    /// Moves a connection to a new edge from both ends at once: a Connect-To-Me of type `relink` asks the peer
+    /// to link to our URIs while we link to `uris` with a `relink` attempt that is part of it, so both ends
+    /// punch before they send (see `Linker`). The CTM is routed, or sent on `through` (a first hop known to
+    /// reach the ring when routing would pick a stale connection).
+    func relinkBothWays(_ peer: Address, uris: [TransportURI], through: EdgeID? = nil) {
+        let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
+        var packet = RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address,
+                                                       destination: peer), payload: ctm.encoded())
+        if let through {
+            packet.header.hops = 1
+            run(.sendRouted(packet, on: through))
+        } else {
+            route(packet, previous: nil)
+        }
+        startAttempt(AttemptStart(token: random.next(), type: .relink, target: peer, uris: uris,
+                                  purpose: .own(connectToken: ctm.token)))
+    }
+}

@@ -1,0 +1,112 @@
+/// Routing: every routed packet, this node's own or one a peer passed on, goes through `route`; what is for this
+/// node through `deliver`.
+extension Node {
+    func route(_ packet: RoutedPacket, previous: Address?) {
+        var packet = packet
+        if let previous {
+            Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address)
+        }
+        let isTunnel = packet.header.payloadType == .tunnel
+        let decision: Router.Decision
+        if isTunnel {
+            guard let via = TunnelFrame.via(in: packet.payload) else { stats.drop("truncated_tunnel"); return }
+            let clearVia: Bool
+            (decision, clearVia) = tunnelDecision(packet.header, via: via, previous: previous)
+            if clearVia, var tunnel = try? TunnelFrame.decode(packet.payload) {
+                tunnel.via = .zero
+                packet.payload = tunnel.encoded()
+            }
+        } else {
+            decision = Router.decide(packet.header, at: address, table: table, previous: previous,
+                                     isRingMember: isRingMember)
+        }
+        logger.trace("route", metadata: ["type": "\(packet.header.payloadType)", "mode": "\(packet.header.mode)",
+                                         "dst": "\(packet.header.destination.short)", "decision": "\(decision)"])
+        switch decision {
+        case .deliver:
+            deliver(packet, previous: previous)
+        case .forward(let next):
+            guard packet.header.hops < packet.header.ttl else {
+                stats.drop("ttl_expired")
+                return routingFailed(packet.header, .ttlExpired)
+            }
+            guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
+            packet.header.hops += 1
+            if previous != nil {
+                stats.routedForwarded += 1
+                onForward?(packet)
+            }
+            send(.routed(packet), on: connection.edgeID)
+        case .fail(let code):
+            if previous == nil, table.isEmpty, linker.attempts.values.contains(where: { $0.type == .leaf }) {
+                // Joining: the leaf link is on its way. Send this right behind its link request on the same
+                // edge, so the gateway routes it as soon as it accepts us (saves a round trip per join).
+                joinQueue.append(packet)
+                return
+            }
+            stats.drop("route_\(code)_\(packet.header.payloadType)")
+            routingFailed(packet.header, code)
+        }
+    }
+
+    private func routingFailed(_ header: RoutedHeader, _ code: RoutingError.Code) {
+        guard header.payloadType != .routingError else { return }
+        let error = RoutingError(code: code, destination: header.destination, payloadType: header.payloadType, reporter: address)
+        if header.source == address { return handleRoutingError(error) }
+        let back = RoutedHeader(mode: .exact, payloadType: .routingError, source: address, destination: header.source)
+        route(RoutedPacket(header: back, payload: error.encoded()), previous: nil)
+    }
+
+    private func handleRoutingError(_ error: RoutingError) {
+        if error.payloadType == .tunnel {
+            tunnelListener?.tunnelFrameUndeliverable(to: error.destination, reporter: error.reporter, code: error.code)
+        }
+        if error.payloadType == .connectToMe {
+            var served: Set<UInt64> = []
+            for attempt in linker.attempts.values { if case .own(let token?) = attempt.purpose { served.insert(token) } }
+            run(connector.undeliverable(to: error.destination, code: error.code, servedByAttempts: served))
+        }
+        onRoutingError?(error)
+    }
+
+    private func deliver(_ packet: RoutedPacket, previous: Address?) {
+        stats.routedDelivered += 1
+        let header = packet.header
+        do {
+            switch header.payloadType {
+            case .data:
+                // Exact-mode data from a node we are not connected to travels end to end sealed (`.secure`);
+                // in plaintext, its source is only a claim of the last hop.
+                if endToEnd != nil, header.mode == .exact, previous != nil, previous != header.source {
+                    return stats.drop("unauthenticated_data")
+                }
+                observer?.delivered(hops: header.hops)
+                if header.mode == .exact { noteTraffic(with: header.source, bytes: packet.payload.readableBytes, isSent: false) }
+                onDeliver?(header, packet.payload)
+            case .secure:
+                receiveEndToEnd(packet.payload, header: header)
+            case .connectToMe:
+                let ctm = try ConnectToMe.decode(packet.payload)
+                let requester = ctm.requester.address
+                logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
+                let facts = Connector.CTMFacts(
+                    info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
+                    isConnected: table.contains(requester), isLinking: linker.attempt(to: requester) != nil,
+                    tunnelScheme: tunnelListener?.scheme)
+                run(connector.connectToMe(ctm, facts: facts))
+            case .connectToMeReply:
+                let reply = try ConnectToMeReply.decode(packet.payload)
+                run(connector.connectToMeReply(reply, header: header,
+                                               isConnectedToRequester: table.contains(reply.requester)))
+            case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
+            case .tunnel:
+                guard let tunnelListener else { return stats.drop("no_tunnel_transport") }
+                let tunnel = try TunnelFrame.decode(packet.payload)
+                tunnelListener.receiveTunnelFrame(tunnel.frame, from: header.source, returnVia: tunnel.returnVia)
+            default: stats.drop("unknown_payload_type")
+            }
+        } catch {
+            stats.drop(error.reason)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/// The timers a node arms, by purpose: one of each is armed at a time.
+public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
+    /// The next tick of one overlord.
+    case overlordTick(OverlordID)
+    /// The next liveness round.
+    case liveness
+    /// A burst of table changes coalesced into one round of status messages.
+    case status
+    /// The next check of peers' certificates (secured nodes).
+    case securityCheck
+    /// A link attempt's reply or punch-hold timer (`Linker.Action.armTimer`).
+    case linkAttempt(token: UInt64)
+    /// A Connect-To-Me's deadline.
+    case connect(token: UInt64)
+
+    public var description: String {
+        switch self {
+        case .overlordTick(let id): return "tick(\(id))"
+        case .liveness: return "liveness"
+        case .status: return "status"
+        case .securityCheck: return "security"
+        case .linkAttempt(let token): return "link(\(token))"
+        case .connect(let token): return "connect(\(token))"
+        }
+    }
+}
+
+/// One of a node's overlords, by its place in the configuration; `core` for what the node does itself (the
+/// relay's forwarders), which no overlord hears of.
+public struct OverlordID: Hashable, Sendable, CustomStringConvertible {
+    public var index: Int
+    public init(_ index: Int) { self.index = index }
+
+    /// The node itself.
+    public static let core = OverlordID(-1)
+
+    public var description: String { self == .core ? "core" : "overlord\(index)" }
+}

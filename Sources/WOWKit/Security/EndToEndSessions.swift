@@ -1,0 +1,57 @@
+import NIOCore
+
+/// A secured node's end-to-end sessions: one `SecureChannel` per node it exchanges data with over the ring
+/// (not a direct peer), carried in routed packets of type `secure`, so the nodes on the way see the routing
+/// header only. A value the node owns; it takes the environment and the random generator with each event.
+public struct EndToEndSessions {
+    private var channels: [Address: SecureChannel] = [:]
+
+    public init() {}
+
+    /// How many sessions are in use.
+    public var establishedCount: Int { channels.values.filter(\.isEstablished).count }
+
+    /// Application data for `destination`: a `data` payload type byte and the data, sealed (or held while the
+    /// handshake runs).
+    public mutating func seal(_ data: ByteBuffer, for destination: Address, _ env: SecureChannel.Environment,
+                              random: inout SeededRandom) -> SecureChannel.Outputs {
+        var plaintext = ByteBuffer()
+        plaintext.reserveCapacity(1 + data.readableBytes)
+        plaintext.writeInteger(PayloadType.data.rawValue)
+        plaintext.writeImmutableBuffer(data)
+        return channels[destination, default: SecureChannel(expectedPeer: destination)].send(plaintext, env, random: &random)
+    }
+
+    /// A `secure` frame from `source`.
+    public mutating func open(_ frame: ByteBuffer, from source: Address, _ env: SecureChannel.Environment,
+                              random: inout SeededRandom) -> SecureChannel.Outputs {
+        channels[source, default: SecureChannel(expectedPeer: source)].receive(frame, env, random: &random)
+    }
+
+    /// Starts a new handshake in every session in use (renewed credentials), peer by peer.
+    public mutating func handshakeAll(_ env: SecureChannel.Environment,
+                                      random: inout SeededRandom) -> [(peer: Address, outputs: SecureChannel.Outputs)] {
+        channels.keys.sorted().compactMap { peer in
+            guard channels[peer]?.isEstablished == true else { return nil }
+            return (peer, channels[peer]!.handshake(env, random: &random))
+        }
+    }
+
+    /// Sessions whose peer's certificate is no longer in good standing (expired, revoked) are closed, and idle
+    /// ones forgotten; returns the closed ones with why.
+    public mutating func sweep(_ credentials: NodeCredentials, unixTime: Int64, now: Timestamp,
+                               settings: SecureChannel.Settings) -> [(peer: Address, refusal: SecurityRefusal)] {
+        var closed: [(Address, SecurityRefusal)] = []
+        for (peer, channel) in channels.sorted(by: { $0.key < $1.key }) {
+            if let certificate = channel.peer, let refusal = credentials.checkStanding(certificate, at: unixTime) {
+                closed.append((peer, refusal))
+                channels[peer] = nil
+            } else if channel.isIdle(at: now, settings: settings) {
+                channels[peer] = nil
+            }
+        }
+        return closed
+    }
+
+    public mutating func removeAll() { channels.removeAll() }
+}
