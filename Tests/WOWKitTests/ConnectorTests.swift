@@ -184,7 +184,7 @@ final class ConnectorTests: XCTestCase {
         XCTAssertEqual(connector.connectToMeReply(reply, header: header, isConnectedToRequester: true),
                        [.route(RoutedPacket(header: forwarded, payload: reply.encoded()))])
         XCTAssertEqual(connector.connectToMeReply(reply, header: header, isConnectedToRequester: false),
-                       [.drop("ctm_reply_no_requester")])
+                       [.drop(.ctmReplyNoRequester)])
     }
 
     func testAGatewayStampsItselfAndTheLeafsPublicURIIntoItsCTM() throws {

@@ -114,7 +114,7 @@ private final class Owner: SecuredEdgeDelegate {
         authenticated.append(certificate.name)
     }
     func securedEdgeReachedSelf(_ edge: SecuredEdge) { reachedSelf += 1 }
-    func securedEdge(_ edge: SecuredEdge, dropped reason: String) { drops.append(reason) }
+    func securedEdge(_ edge: SecuredEdge, dropped reason: DropReason) { drops.append(reason.description) }
 }
 
 /// Two edges joined back to back; what one sends waits until `deliver`.

@@ -205,7 +205,7 @@ public struct Connector {
     public func connectToMeReply(_ reply: ConnectToMeReply, header: RoutedHeader,
                                  isConnectedToRequester: Bool) -> [NodeDirective] {
         if reply.requester != local {
-            guard isConnectedToRequester else { return [.drop("ctm_reply_no_requester")] }
+            guard isConnectedToRequester else { return [.drop(.ctmReplyNoRequester)] }
             var forwarded = header
             forwarded.destination = reply.requester
             return [.route(RoutedPacket(header: forwarded, payload: reply.encoded()))]

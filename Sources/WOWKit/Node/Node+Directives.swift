@@ -23,7 +23,7 @@ extension Node {
                                     .filter { $0.address != request.requester.address }.map(\.peer))
             send(.linkReply(reply), on: edge)
         case .notLinked(let edge, let dropped):
-            if dropped { stats.drop("not_linked") }
+            if dropped { stats.drop(.notLinked) }
             guard edges.mayTellNotLinked(edge, at: scheduler.now) else { return }
             send(.close(Close(reason: .notLinked, message: "no connection on this edge; link again")), on: edge)
         case .release(let edge, let peer):

@@ -33,13 +33,18 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         do {
             message = try EdgeMessage.decode(packet)
         } catch {
-            stats.drop(error.reason)
+            stats.drop(.malformed(error))
             return
         }
-        let secured = record.edge as? SecuredEdge
-        let sender = LinkResponder.sender(linked: table.peer(on: id), isSecured: secured != nil,
-                                          authenticated: secured?.authenticatedAddress, formerPeer: record.formerPeer,
-                                          isConnected: { self.table.contains($0) })
+        let sender: LinkResponder.Sender
+        if let linked = table.peer(on: id) {
+            sender = LinkResponder.Sender(linked: linked)
+        } else {
+            // Only off the connection's edge: the certificate's address is a hash to compute.
+            let secured = record.edge as? SecuredEdge
+            sender = LinkResponder.sender(linked: nil, isSecured: secured != nil, authenticated: secured?.authenticatedAddress,
+                                          formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
+        }
         if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
         run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {

@@ -35,31 +35,10 @@ extension Node {
         relinkBothWays(peer, uris: uris)
     }
 
-    /// What to do with a `tunnel` packet here, over direct connections only: straight to the destination if it
-    /// is a direct peer; else towards the named forwarder (`via`); and when there is none, or it cannot be
-    /// reached or lost the destination, towards the destination itself, with `via` cleared so that later
-    /// nodes do the same. Each phase is greedy (the sender's own first step excepted, as its ring neighbours
-    /// may all be relayed), and the phase changes at most once, so a tunnel packet cannot loop.
+    /// What to do with a `tunnel` packet here (`TunnelRouter`).
     func tunnelDecision(_ header: RoutedHeader, via: Address, previous: Address?)
         -> (decision: Router.Decision, clearVia: Bool) {
-        if header.destination == address { return (.deliver, false) }
-        let direct = directTable
-        if direct.contains(header.destination) { return (.forward(to: header.destination), false) }
-        if via != .zero && via != address {
-            if direct.contains(via) { return (.forward(to: via), false) }
-            var toward = header
-            toward.destination = via
-            let decision = Router.decide(toward, at: address, table: direct, previous: previous, isRingMember: isRingMember)
-            if case .forward = decision { return (decision, false) }
-            if previous == nil, let start = direct.nearestStructured(to: via) { return (.forward(to: start.address), false) }
-        }
-        let decision = Router.decide(header, at: address, table: direct, previous: previous, isRingMember: isRingMember)
-        if case .forward = decision { return (decision, via != .zero) }
-        if previous == nil, let start = direct.nearestStructured(to: header.destination) ?? direct.connections.first {
-            return (.forward(to: start.address), via != .zero)
-        }
-        if case .deliver = decision { return (.fail(.noRoute), false) }
-        return (decision, false)
+        TunnelRouter.decide(header, via: via, previous: previous, at: address, direct: directTable, isRingMember: isRingMember)
     }
 
     /// While the node has relayed connections it keeps `minimumForwarders` direct ones (type `forwarder`, which
@@ -120,13 +99,13 @@ extension Node: OverlayTunnelHost {
         guard isRunning, destination != address else { return false }
         let limit = WireFormat.maximumPacketSize - EdgeMessage.routedOverhead - TunnelFrame.overhead
         guard frame.readableBytes <= limit else {
-            stats.drop("tunnel_frame_too_large")
+            stats.drop(.tunnelFrameTooLarge)
             return false
         }
         let header = RoutedHeader(mode: .exact, payloadType: .tunnel, source: address, destination: destination)
         let (decision, clearVia) = tunnelDecision(header, via: via ?? .zero, previous: nil)
         guard case .forward(let firstHop) = decision, let connection = directTable.connection(to: firstHop) else {
-            stats.drop("tunnel_no_route")
+            stats.drop(.tunnelNoRoute)
             return false
         }
         // The first hop is a direct peer of ours: the far end sends back through it.

@@ -9,7 +9,7 @@ extension Node {
         let isTunnel = packet.header.payloadType == .tunnel
         let decision: Router.Decision
         if isTunnel {
-            guard let via = TunnelFrame.via(in: packet.payload) else { stats.drop("truncated_tunnel"); return }
+            guard let via = TunnelFrame.via(in: packet.payload) else { stats.drop(.truncatedTunnel); return }
             let clearVia: Bool
             (decision, clearVia) = tunnelDecision(packet.header, via: via, previous: previous)
             if clearVia, var tunnel = try? TunnelFrame.decode(packet.payload) {
@@ -27,7 +27,7 @@ extension Node {
             deliver(packet, previous: previous)
         case .forward(let next):
             guard packet.header.hops < packet.header.ttl else {
-                stats.drop("ttl_expired")
+                stats.drop(.ttlExpired)
                 return routingFailed(packet.header, .ttlExpired)
             }
             guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
@@ -44,7 +44,7 @@ extension Node {
                 joinQueue.append(packet)
                 return
             }
-            stats.drop("route_\(code)_\(packet.header.payloadType)")
+            stats.drop(.routing(code, packet.header.payloadType))
             routingFailed(packet.header, code)
         }
     }
@@ -78,7 +78,7 @@ extension Node {
                 // Exact-mode data from a node we are not connected to travels end to end sealed (`.secure`);
                 // in plaintext, its source is only a claim of the last hop.
                 if endToEnd != nil, header.mode == .exact, previous != nil, previous != header.source {
-                    return stats.drop("unauthenticated_data")
+                    return stats.drop(.unauthenticatedData)
                 }
                 observer?.delivered(hops: header.hops)
                 if header.mode == .exact { noteTraffic(with: header.source, bytes: packet.payload.readableBytes, isSent: false) }
@@ -100,13 +100,13 @@ extension Node {
                                                isConnectedToRequester: table.contains(reply.requester)))
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
             case .tunnel:
-                guard let tunnelListener else { return stats.drop("no_tunnel_transport") }
+                guard let tunnelListener else { return stats.drop(.noTunnelTransport) }
                 let tunnel = try TunnelFrame.decode(packet.payload)
                 tunnelListener.receiveTunnelFrame(tunnel.frame, from: header.source, returnVia: tunnel.returnVia)
-            default: stats.drop("unknown_payload_type")
+            default: stats.drop(.unknownPayloadType)
             }
         } catch {
-            stats.drop(error.reason)
+            stats.drop(.malformed(error))
         }
     }
 }

@@ -29,7 +29,7 @@ extension Node {
         }
     }
 
-    public func securedEdge(_ edge: SecuredEdge, dropped reason: String) {
+    public func securedEdge(_ edge: SecuredEdge, dropped reason: DropReason) {
         stats.drop(reason)
     }
 
@@ -47,7 +47,7 @@ extension Node {
 
     /// Counts and logs a refusal on edge `id` (a secured one: only those refuse).
     func logRefusal(_ refusal: SecurityRefusal, on id: EdgeID) {
-        guard let secured = securedEdge(id) else { return stats.drop(refusal.reason) }
+        guard let secured = securedEdge(id) else { return stats.drop(.refused(refusal)) }
         secured.logRefusal(refusal)
     }
 
@@ -61,10 +61,10 @@ extension Node {
             refusal = .securityDisabled
             if record.refusedAt.map({ now - $0 >= .seconds(1) }) ?? true { transmit(SecureFrame.refused(refusal), on: id) }
         } else {
-            guard let theirs = try? SecureFrame.refusal(in: frame) else { return stats.drop("secure_frame_without_security") }
+            guard let theirs = try? SecureFrame.refusal(in: frame) else { return stats.drop(.secureFrameWithoutSecurity) }
             refusal = theirs
         }
-        stats.drop(refusal.reason)
+        stats.drop(.refused(refusal))
         let repeated = record.refusedAt.map { now - $0 < .seconds(60) } ?? false
         edges[id]?.refusedAt = now
         SecuredEdge.log(refusal, from: record.edge.remoteURI, repeated: repeated, to: logger)
@@ -82,7 +82,7 @@ extension Node {
 
     /// A `secure` routed packet reached us (`header` is its routed header).
     func receiveEndToEnd(_ frame: ByteBuffer, header: RoutedHeader) {
-        guard let edgeSecurity, endToEnd != nil else { return stats.drop("secure_payload_without_security") }
+        guard let edgeSecurity, endToEnd != nil else { return stats.drop(.securePayloadWithoutSecurity) }
         let isSealed = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.sealedKind
         let outputs = endToEnd!.open(frame, from: header.source, edgeSecurity.environment(checkingCertificates: !isSealed),
                                     random: &random)
@@ -97,7 +97,7 @@ extension Node {
                 route(RoutedPacket(header: header, payload: frame), previous: nil)
             case .deliver(var plaintext):
                 guard let type = plaintext.readInteger(as: UInt8.self), PayloadType(rawValue: type) == .data else {
-                    stats.drop("secure_unknown_payload")
+                    stats.drop(.secureUnknownPayload)
                     continue
                 }
                 let header = RoutedHeader(hops: hops, mode: .exact, payloadType: .data, source: peer, destination: address)
@@ -107,11 +107,11 @@ extension Node {
             case .established(let certificate):
                 logger.trace("end-to-end session", metadata: ["peer": "\(peer.short)", "name": "\(certificate.name)"])
             case .refused(let refusal):
-                stats.drop(refusal.reason)
+                stats.drop(.refused(refusal))
                 logger.warning("end-to-end session refused", metadata: ["peer": "\(peer.short)",
                                                                        "reason": "\(refusal.description)"])
-            case .dropped(let reason): stats.drop(reason)
-            case .reachedSelf: stats.drop("secure_reached_self")
+            case .dropped(let reason): stats.drop(.secureSession(reason))
+            case .reachedSelf: stats.drop(.secureReachedSelf)
             }
         }
     }

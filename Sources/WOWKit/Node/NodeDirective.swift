@@ -83,7 +83,7 @@ public enum NodeDirective: Equatable, Sendable {
     /// Logs and counts a security refusal on `edge`.
     case logRefusal(SecurityRefusal, on: EdgeID)
     /// Counts a dropped packet.
-    case drop(String)
+    case drop(DropReason)
 }
 
 /// A connection to make or update on an edge (`NodeDirective.establish`).

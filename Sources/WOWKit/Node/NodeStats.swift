@@ -1,5 +1,6 @@
 /// Counters of one node: traffic, link attempts, and every dropped packet by reason.
 public struct NodeStats: Sendable {
+    /// Edge messages received and sent (before sealing on a secured node).
     public var packetsIn = 0
     public var packetsOut = 0
     public var bytesIn = 0
@@ -10,12 +11,70 @@ public struct NodeStats: Sendable {
     public var linkFailures = 0
     public var connectsRequested = 0
     public var connectsFailed = 0
-    /// Dropped packets by reason (`truncated`, `not_linked`, `ttl_expired`, ...).
+    /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...).
     public var drops: [String: Int] = [:]
 
     public init() {}
 
-    mutating func drop(_ reason: String) { drops[reason, default: 0] += 1 }
+    mutating func drop(_ reason: DropReason) { drops[reason.description, default: 0] += 1 }
 
     public var totalDrops: Int { drops.values.reduce(0, +) }
+}
+
+/// Why a node dropped a packet. Its description is the counter's name in `NodeStats.drops`, `wow status` and
+/// the metrics (`wow_drops_total{reason=...}`), so those names stay as they are.
+public enum DropReason: Equatable, Sendable, CustomStringConvertible {
+    /// Connection traffic on an edge that carries no connection.
+    case notLinked
+    /// A routed packet ran out of hops here.
+    case ttlExpired
+    /// A routed packet this node could not route on (`route_<code>_<payload type>`).
+    case routing(RoutingError.Code, PayloadType)
+    /// Plaintext exact-mode data from a node that is not the last hop, on a secured node (it must come sealed
+    /// end to end).
+    case unauthenticatedData
+    case unknownPayloadType
+    /// A Connect-To-Me reply for a leaf this gateway no longer holds.
+    case ctmReplyNoRequester
+    case truncatedTunnel
+    case noTunnelTransport
+    case tunnelFrameTooLarge
+    case tunnelNoRoute
+    /// A secure frame or payload reaching a node without security, or an end-to-end plaintext of an unknown
+    /// type, or our own end-to-end handshake coming back.
+    case secureFrameWithoutSecurity
+    case securePayloadWithoutSecurity
+    case secureUnknownPayload
+    case secureReachedSelf
+    /// A malformed packet.
+    case malformed(WireError)
+    /// A security refusal, ours or the peer's.
+    case refused(SecurityRefusal)
+    /// A frame a secure session dropped (replayed, outside the window, a full handshake queue, ...).
+    case secureSession(String)
+    /// A packet the virtual network dropped (`vnet_<reason>`).
+    case virtualNetwork(String)
+
+    public var description: String {
+        switch self {
+        case .notLinked: return "not_linked"
+        case .ttlExpired: return "ttl_expired"
+        case .routing(let code, let type): return "route_\(code)_\(type)"
+        case .unauthenticatedData: return "unauthenticated_data"
+        case .unknownPayloadType: return "unknown_payload_type"
+        case .ctmReplyNoRequester: return "ctm_reply_no_requester"
+        case .truncatedTunnel: return "truncated_tunnel"
+        case .noTunnelTransport: return "no_tunnel_transport"
+        case .tunnelFrameTooLarge: return "tunnel_frame_too_large"
+        case .tunnelNoRoute: return "tunnel_no_route"
+        case .secureFrameWithoutSecurity: return "secure_frame_without_security"
+        case .securePayloadWithoutSecurity: return "secure_payload_without_security"
+        case .secureUnknownPayload: return "secure_unknown_payload"
+        case .secureReachedSelf: return "secure_reached_self"
+        case .malformed(let error): return error.reason
+        case .refused(let refusal): return refusal.reason
+        case .secureSession(let reason): return reason
+        case .virtualNetwork(let reason): return "vnet_\(reason)"
+        }
+    }
 }

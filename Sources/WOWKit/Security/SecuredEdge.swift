@@ -48,8 +48,8 @@ public protocol SecuredEdgeDelegate: EdgeDelegate {
     func securedEdge(_ edge: SecuredEdge, authenticated certificate: MembershipCertificate)
     /// Our own handshake came back on `edge`: its URI leads to this node.
     func securedEdgeReachedSelf(_ edge: SecuredEdge)
-    /// A frame was dropped or refused (`reason`: the drop counter's).
-    func securedEdge(_ edge: SecuredEdge, dropped reason: String)
+    /// A frame was dropped or refused.
+    func securedEdge(_ edge: SecuredEdge, dropped reason: DropReason)
 }
 
 /// Any edge, secured (docs/security.md): everything sent is sealed by the edge's secure session (or held while
@@ -117,7 +117,7 @@ public final class SecuredEdge: Edge, EdgeDelegate {
             if packet.readableBytes >= 2 {
                 refuse(.noCertificate)
             } else {
-                securedDelegate?.securedEdge(self, dropped: WireError.truncated(field: "kind").reason)
+                securedDelegate?.securedEdge(self, dropped: .malformed(.truncated(field: "kind")))
             }
             return
         }
@@ -138,7 +138,7 @@ public final class SecuredEdge: Edge, EdgeDelegate {
             case .deliver(let plaintext): delegate?.edge(self, didReceive: plaintext)
             case .established(let certificate): securedDelegate?.securedEdge(self, authenticated: certificate)
             case .refused(let refusal): logRefusal(refusal)
-            case .dropped(let reason): securedDelegate?.securedEdge(self, dropped: reason)
+            case .dropped(let reason): securedDelegate?.securedEdge(self, dropped: .secureSession(reason))
             case .reachedSelf: securedDelegate?.securedEdgeReachedSelf(self)
             }
         }
@@ -157,7 +157,7 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     /// Counts and logs a refusal (ours or the peer's) with the edge's remote URI: a warning the first time per
     /// edge and minute, debug while it repeats.
     func logRefusal(_ refusal: SecurityRefusal) {
-        securedDelegate?.securedEdge(self, dropped: refusal.reason)
+        securedDelegate?.securedEdge(self, dropped: .refused(refusal))
         let now = security.scheduler.now
         let repeated = refusedAt.map { now - $0 < .seconds(60) } ?? false
         refusedAt = now

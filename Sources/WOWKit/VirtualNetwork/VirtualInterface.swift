@@ -34,7 +34,7 @@ public final class VirtualInterface {
 
     /// A packet the device read but could not hand up; `reason` names the drop counter (after `vnet_`).
     public func deviceDropped(_ reason: String) {
-        node.stats.drop("vnet_\(reason)")
+        node.stats.drop(.virtualNetwork(reason))
     }
 
     private func receiveFromOverlay(_ header: RoutedHeader, _ payload: ByteBuffer) {
@@ -50,7 +50,7 @@ public final class VirtualInterface {
         switch action {
         case .send(let packet, let destination): node.send(data: packet, to: destination)
         case .write(let packet): device.write(packet)
-        case .drop(let reason): node.stats.drop("vnet_\(reason)")
+        case .drop(let reason): node.stats.drop(.virtualNetwork(reason))
         }
     }
 }
