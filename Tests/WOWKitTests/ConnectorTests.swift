@@ -112,16 +112,16 @@ final class ConnectorTests: XCTestCase {
         ])
         XCTAssertEqual(connector.linkBack(ctm, reply: replyPacket, connectionEdge: EdgeID(4), ours: nil), [
             .route(replyPacket), .addRemoteType("structured.near", to: local),
-            .requestLink(token: 77, type: "structured.near", target: local, on: EdgeID(4)),
+            .requestLink(token: 77, intent: .connect("structured.near"), target: local, on: EdgeID(4)),
         ])
     }
 
     func testARelinkCTMLinksToTheRequestersDirectURIsOnly() {
         let connector = Connector(local: target)
         let requester = info(local, ["relay://\(gateway.hex)/\(local.hex)", "udp://198.18.0.1:4000"])
-        let ctm = ConnectToMe(token: 8, type: .relink, requester: requester, gateway: nil)
+        let ctm = ConnectToMe(token: 8, intent: .relink, requester: requester, gateway: nil)
         XCTAssertEqual(connector.connectToMe(ctm, facts: .init(info: info(target), isConnected: true, tunnelScheme: "relay")),
-                       [.startAttempt(AttemptStart(token: 8, type: .relink, target: local,
+                       [.startAttempt(AttemptStart(token: 8, intent: .relink, target: local,
                                                    uris: [uri("udp://198.18.0.1:4000")], purpose: .forPeer))])
         XCTAssertEqual(connector.connectToMe(ctm, facts: .init(info: info(target), isConnected: false)), [],
                        "no connection to move")

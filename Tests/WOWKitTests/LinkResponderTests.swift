@@ -78,7 +78,7 @@ final class LinkResponderTests: XCTestCase {
 
     func testARelinkMovesAConnectionAndIsRefusedWithoutOne() {
         let responder = LinkResponder(local: small)
-        let relink = request(from: large, type: .relink)
+        let relink = request(from: large, type: LinkIntent.relink.wire)
         XCTAssertEqual(responder.linkRequest(relink, on: edge, facts: .init(existing: connection(to: large, on: oldEdge))), [
             .noteReached(relink.observedURI),
             .establish(Establishment(peer: info(large), edge: edge, byPeer: true)),
@@ -193,7 +193,7 @@ final class LinkResponderTests: XCTestCase {
         let atLarge = LinkResponder(local: large)
         XCTAssertEqual(atLarge.unusedReply(reply, on: edge, connection: connection(to: small, on: oldEdge), edgesOpen: true,
                                            random: &random),
-                       [.requestLink(token: expected.next(), type: .relink, target: small, on: oldEdge)])
+                       [.requestLink(token: expected.next(), intent: .relink, target: small, on: oldEdge)])
 
         let replyFromLarge = LinkReply(token: 1, responder: info(large), observedURI: uri("udp://198.18.0.1:4000"), neighbours: [])
         let atSmall = LinkResponder(local: small)
@@ -280,7 +280,7 @@ final class LinkResponderTests: XCTestCase {
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
                                        formerPeer: nil, edgeURI: peerURI, isLinking: { _ in false },
                                        connectionEdge: { _ in self.edge }, random: &random),
-                       [.startAttempt(AttemptStart(token: token, type: .relink, target: large, uris: [peerURI],
+                       [.startAttempt(AttemptStart(token: token, intent: .relink, target: large, uris: [peerURI],
                                                    purpose: .own(connectToken: nil)))])
         XCTAssertEqual(responder.reclaims, [token])
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
@@ -289,7 +289,8 @@ final class LinkResponderTests: XCTestCase {
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)],
                        "while linking to it already, a notLinked closes")
 
-        var failed = attempt(to: large, token: token, type: .relink, purpose: .own(connectToken: nil), sentRequest: true)
+        var failed = attempt(to: large, token: token, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
+                             sentRequest: true)
         XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge),
                        [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)])
         XCTAssertEqual(responder.reclaims, [])
@@ -314,7 +315,7 @@ final class LinkResponderTests: XCTestCase {
             .establish(Establishment(peer: info(large), edge: edge, remoteType: "structured.far", byPeer: false)),
             .neighboursLearned([info(other)], from: large),
         ])
-        let relink = attempt(to: large, type: .relink, purpose: .own(connectToken: nil), sentRequest: true)
+        let relink = attempt(to: large, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: true)
         XCTAssertEqual(responder.attemptCompleted(relink, reply: reply, on: edge, isConnected: true),
                        [.establish(Establishment(peer: info(large), edge: edge, byPeer: false))])
         XCTAssertEqual(responder.attemptCompleted(relink, reply: reply, on: edge, isConnected: false),
@@ -343,3 +344,21 @@ private final class TestEdge: Edge {
 import NIOCore
 
 private func uri(_ text: String) -> TransportURI { try! TransportURI(text) }
+
+/// A relink is an intent that travels in the type field under a reserved name: the wire does not change.
+final class LinkIntentTests: XCTestCase {
+    func testARelinkTravelsUnderItsReservedNameAndIsNoConnectionType() throws {
+        XCTAssertEqual(LinkIntent(wire: "relink"), .relink)
+        XCTAssertEqual(LinkIntent.relink.wire.name, "relink")
+        XCTAssertNil(LinkIntent.relink.connectionType)
+        XCTAssertEqual(LinkIntent(wire: "structured.near"), .connect("structured.near"))
+        XCTAssertEqual(LinkIntent.connect("structured.far").connectionType, "structured.far")
+        let request = LinkRequest(token: 1, intent: .relink, requester: NodeInfo(address: .zero, uris: []), target: nil,
+                                  observedURI: uri("udp://198.18.0.1:4000"))
+        XCTAssertEqual(request.type.name, "relink", "the type field carries it")
+        XCTAssertEqual(try XCTUnwrap(try? EdgeMessage.decode(EdgeMessage.linkRequest(request).encoded())),
+                       .linkRequest(request), "and it round-trips")
+        XCTAssertEqual(ConnectToMe(token: 2, intent: .relink, requester: NodeInfo(address: .zero, uris: []),
+                                   gateway: nil).intent, .relink)
+    }
+}

@@ -35,9 +35,6 @@ public struct ConnectionType: Hashable, Comparable, Sendable, CustomStringConver
     /// them as a next hop except to deliver to the leaf itself. The core knows this one name because routing
     /// depends on it; every other type is a plugin's.
     public static let leaf: ConnectionType = "leaf"
-    /// Not a connection type of its own: a link request of this type moves an existing connection to the
-    /// request's edge and adds no type (how a relayed connection is replaced by a direct edge).
-    public static let relink: ConnectionType = "relink"
     /// A direct connection a node keeps because its relayed (tunnelled) connections need direct peers to
     /// start from; the node itself adds and removes it.
     public static let forwarder: ConnectionType = "forwarder"

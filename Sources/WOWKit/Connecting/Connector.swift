@@ -153,10 +153,10 @@ public struct Connector {
     public func connectToMe(_ ctm: ConnectToMe, facts: CTMFacts) -> [NodeDirective] {
         let requester = ctm.requester.address
         guard requester != local else { return [] }
-        if ctm.type == .relink {
+        if ctm.intent == .relink {
             let uris = ctm.requester.uris.filter { $0.scheme != facts.tunnelScheme }
             guard facts.isConnected, !facts.isLinking, !uris.isEmpty else { return [] }
-            return [.startAttempt(AttemptStart(token: ctm.token, type: .relink, target: requester, uris: uris,
+            return [.startAttempt(AttemptStart(token: ctm.token, intent: .relink, target: requester, uris: uris,
                                                purpose: .forPeer))]
         }
         let reply = ConnectToMeReply(token: ctm.token, requester: requester, type: ctm.type, responder: facts.info,
@@ -176,7 +176,7 @@ public struct Connector {
         let requester = ctm.requester.address
         if let edge = connectionEdge {
             return [.route(reply), .addRemoteType(ctm.type, to: requester),
-                    .requestLink(token: ctm.token, type: ctm.type, target: requester, on: edge)]
+                    .requestLink(token: ctm.token, intent: ctm.intent, target: requester, on: edge)]
         }
         if let ours {
             return [.peerWillLink(token: ours.token, uris: ctm.requester.uris),

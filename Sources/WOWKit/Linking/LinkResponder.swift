@@ -57,7 +57,7 @@ public struct LinkResponder {
         if let target = request.target, target != local {
             return directives + [refuse(.wrongTarget, "this is \(local.short), not \(target.short)")]
         }
-        if request.type == .relink {
+        if request.intent == .relink {
             guard facts.existing != nil else {
                 return directives + [refuse(.refused, "no connection to move to this edge; link anew")]
             }
@@ -78,7 +78,9 @@ public struct LinkResponder {
                                                        remoteType: onOurBehalf == nil ? request.type : nil, byPeer: true)))
             if case .own(let connectToken) = ours.purpose {
                 // The connection serves our attempt's type too; the peer learns it from the attempt's request.
-                if ours.type != .relink { directives.append(.addLocalType(ours.type, to: peer.address, announcedWith: nil)) }
+                if let type = ours.intent.connectionType {
+                    directives.append(.addLocalType(type, to: peer.address, announcedWith: nil))
+                }
                 if let connectToken { directives.append(.completeConnect(token: connectToken, peer: peer.address)) }
             }
             if facts.isConnectPending { directives.append(.completeConnect(token: request.token, peer: peer.address)) }
@@ -161,7 +163,7 @@ public struct LinkResponder {
         let peer = reply.responder.address
         guard peer != local, let connection, connection.edgeID != edge, edgesOpen else { return [] }
         if local > peer {
-            return [.requestLink(token: random.next(), type: .relink, target: peer, on: connection.edgeID)]
+            return [.requestLink(token: random.next(), intent: .relink, target: peer, on: connection.edgeID)]
         }
         return [.establish(Establishment(peer: reply.responder, edge: edge, byPeer: false))]
     }
@@ -223,7 +225,7 @@ public struct LinkResponder {
         if close.reason == .notLinked, !isLinking(peer) {
             let token = random.next()
             reclaims.insert(token)
-            return [.startAttempt(AttemptStart(token: token, type: .relink, target: peer, uris: [edgeURI],
+            return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],
                                                purpose: .own(connectToken: nil)))]
         }
         var directives: [NodeDirective] = [.removeConnection(peer, reason: "closed by peer"), .closeEdgeIfUnused(edge)]
@@ -241,7 +243,7 @@ public struct LinkResponder {
                                           isConnected: Bool) -> [NodeDirective] {
         reclaims.remove(attempt.token)
         let peer = reply.responder
-        if attempt.type == .relink {
+        if attempt.intent == .relink {
             guard isConnected else { return [.closeEdgeIfUnused(edge)] }
             return [.establish(Establishment(peer: peer, edge: edge, byPeer: false))]
         }

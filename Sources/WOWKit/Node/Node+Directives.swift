@@ -11,11 +11,11 @@ extension Node {
         switch directive {
         case .send(let message, let edge):
             send(message, on: edge)
-        case .requestLink(let token, let type, let target, let edge):
+        case .requestLink(let token, let intent, let target, let edge):
             guard let record = edges[edge] else { return }
             let observed = table.connection(on: edge)?.remoteURI ?? record.edge.remoteURI
-            send(.linkRequest(LinkRequest(token: token, type: type, requester: info, target: target, observedURI: observed)),
-                 on: edge)
+            send(.linkRequest(LinkRequest(token: token, intent: intent, requester: info, target: target,
+                                          observedURI: observed)), on: edge)
         case .replyToLink(let request, let edge):
             guard let record = edges[edge] else { return }
             let reply = LinkReply(token: request.token, responder: info, observedURI: record.edge.remoteURI,
@@ -123,7 +123,7 @@ extension Node {
         connection.localTypes.insert(type)
         table.upsert(connection)
         guard let token else { return post(.connectionAdded(connection)) }
-        run(.requestLink(token: token, type: type, target: peer, on: connection.edgeID))
+        run(.requestLink(token: token, intent: .connect(type), target: peer, on: connection.edgeID))
         post(.connectionAdded(connection))
         tableChanged()
     }

@@ -4,7 +4,7 @@ extension Node {
         stats.linkAttempts += 1
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
-        perform(linker.start(token: start.token, type: start.type, target: start.target, uris: uris,
+        perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now))
     }
 
@@ -174,7 +174,7 @@ extension Node {
     /// punch before they send (see `Linker`). The CTM is routed, or sent on `through` (a first hop known to
     /// reach the ring when routing would pick a stale connection).
     func relinkBothWays(_ peer: Address, uris: [TransportURI], through: EdgeID? = nil) {
-        let ctm = ConnectToMe(token: random.next(), type: .relink, requester: info, gateway: nil)
+        let ctm = ConnectToMe(token: random.next(), intent: .relink, requester: info, gateway: nil)
         var packet = RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address,
                                                        destination: peer), payload: ctm.encoded())
         if let through {
@@ -183,7 +183,7 @@ extension Node {
         } else {
             route(packet, previous: nil)
         }
-        startAttempt(AttemptStart(token: random.next(), type: .relink, target: peer, uris: uris,
+        startAttempt(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
                                   purpose: .own(connectToken: ctm.token)))
     }
 }

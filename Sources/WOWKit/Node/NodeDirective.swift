@@ -10,7 +10,7 @@ public enum NodeDirective: Equatable, Sendable {
     /// Sends `message` on `edge`.
     case send(EdgeMessage, on: EdgeID)
     /// Sends a link request on `edge` (the node fills in its own `NodeInfo` and the edge's remote URI).
-    case requestLink(token: UInt64, type: ConnectionType, target: Address, on: EdgeID)
+    case requestLink(token: UInt64, intent: LinkIntent, target: Address, on: EdgeID)
     /// Answers `request` on `edge` with a `LinkReply` (the node fills in its info and its neighbours).
     case replyToLink(LinkRequest, on: EdgeID)
     /// Tells the sender on `edge` that the edge carries no connection (rate-limited per edge); counts a
@@ -110,7 +110,7 @@ public struct Establishment: Equatable, Sendable {
 /// A link attempt to start (`NodeDirective.startAttempt`; the arguments of `Linker.start`).
 public struct AttemptStart: Equatable, Sendable {
     public var token: UInt64
-    public var type: ConnectionType
+    public var intent: LinkIntent
     public var target: Address?
     public var uris: [TransportURI]
     public var purpose: Linker.Purpose
@@ -118,8 +118,14 @@ public struct AttemptStart: Equatable, Sendable {
 
     public init(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI], purpose: Linker.Purpose,
                 peerHasPunched: Bool = false) {
+        self.init(token: token, intent: .connect(type), target: target, uris: uris, purpose: purpose,
+                  peerHasPunched: peerHasPunched)
+    }
+
+    public init(token: UInt64, intent: LinkIntent, target: Address?, uris: [TransportURI], purpose: Linker.Purpose,
+                peerHasPunched: Bool = false) {
         self.token = token
-        self.type = type
+        self.intent = intent
         self.target = target
         self.uris = uris
         self.purpose = purpose
