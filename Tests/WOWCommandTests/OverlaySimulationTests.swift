@@ -5,6 +5,7 @@ import WOWKit
 import XCTest
 
 @testable import WOWCommand
+@testable import WOWSimulator
 
 /// The overlay at scale in the deterministic simulator: joining, routing, churn and repair.
 final class OverlaySimulationTests: XCTestCase {
