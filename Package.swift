@@ -85,7 +85,7 @@ let package = Package(
             name: "TransportsTests",
             dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
+        .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins", "WOWSimulator"]),
         .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand", "WOWSimulator"]),
     ],
     swiftLanguageModes: [.v6]
