@@ -86,7 +86,11 @@ let package = Package(
             dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins", "WOWSimulator"]),
-        .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand", "WOWSimulator"]),
+        .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand"]),
+        .testTarget(
+            name: "WOWSimulatorTests",
+            dependencies: ["WOWSimulator", "WOWKit", "Transports", "Plugins", .product(name: "NIOCore", package: "swift-nio")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
