@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "WOWKit", targets: ["WOWKit"]),
         .library(name: "Transports", targets: ["Transports"]),
         .library(name: "Plugins", targets: ["Plugins"]),
+        .library(name: "WOWSimulator", targets: ["WOWSimulator"]),
         .library(name: "WOWCommand", targets: ["WOWCommand"]),
         .executable(name: "wow", targets: ["wow"]),
     ],
@@ -48,10 +49,21 @@ let package = Package(
             ]
         ),
         .target(name: "Plugins", dependencies: ["WOWKit"]),
+        // The deterministic runtime for the simulator, tests and plugin templates: nodes on virtual time
+        // (`SimulatedNodeBuilder`), the ring oracle, `OverlaySimulation`. It needs the memory network
+        // (Transports) and the default overlords (Plugins), which may not depend on each other.
+        .target(
+            name: "WOWSimulator",
+            dependencies: [
+                "WOWKit", "Transports", "Plugins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "WOWCommand",
             dependencies: [
-                "WOWKit", "Transports", "Plugins",
+                "WOWKit", "Transports", "Plugins", "WOWSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -66,14 +78,19 @@ let package = Package(
         .executableTarget(name: "wow", dependencies: ["WOWCommand"]),
         .testTarget(
             name: "WOWKitTests",
-            dependencies: ["WOWKit", "Transports", "Plugins", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["WOWKit", "Transports", "Plugins", "WOWSimulator",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "TransportsTests",
             dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins"]),
+        .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins", "WOWSimulator"]),
         .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand"]),
+        .testTarget(
+            name: "WOWSimulatorTests",
+            dependencies: ["WOWSimulator", "WOWKit", "Transports", "Plugins", .product(name: "NIOCore", package: "swift-nio")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,6 +30,8 @@ let package = Package(
             "LoopbackTransport",
             .product(name: "WOWKit", package: "WOW"),
             .product(name: "Plugins", package: "WOW"),
+            // SimulatedNodeBuilder: nodes on virtual time, secured with deterministic keys.
+            .product(name: "WOWSimulator", package: "WOW"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -24,7 +24,8 @@ let package = Package(
             "RandomLinks",
             .product(name: "WOWKit", package: "WOW"),
             .product(name: "Plugins", package: "WOW"),
-            .product(name: "WOWCommand", package: "WOW"),
+            // OverlaySimulation: a whole overlay on the simulated WAN, on virtual time.
+            .product(name: "WOWSimulator", package: "WOW"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Transports
 import WOWKit
+import WOWSimulator
 
 /// `wow sim`: a seeded, deterministic simulation of an overlay joining, routing and churning.
 struct SimCommand: ParsableCommand {

@@ -1,3 +1,4 @@
+import Plugins
 import Foundation
 import Logging
 import WOWKit
@@ -34,7 +35,7 @@ final class NodeRuntimeTests: XCTestCase {
               - scheme: udp
                 settings: { listen: "127.0.0.1:0" }
             security: { ca: ca.crt, certificate: node.crt, key: node.key, revoked: revoked.txt }
-            """, directory: directory)
+            """, directory: directory, defaultOverlords: PluginCatalog.defaultOverlordNames)
 
         let recorder = LogRecorder()
         let logger = Logger(label: "wow.test") { RecordingLogHandler(label: $0, recorder: recorder, logLevel: .info) }

@@ -72,12 +72,15 @@ final class NodeConfigTests: XCTestCase {
     }
 
     func testAbsentSectionsTakeTheirDefaults() throws {
-        let config = try NodeConfig(yaml: """
+        let yaml = """
             node:
               name: beta
             transports:
               - scheme: memory
-            """)
+            """
+        let config = try NodeConfig(yaml: yaml, defaultOverlords: PluginCatalog.defaultOverlordNames)
+        // The core names no overlord: without the program's defaults, a config without the section runs none.
+        XCTAssertEqual(try NodeConfig(yaml: yaml).overlords.map(\.name), [])
         let defaults = NodeConfig(name: "beta", transports: [], overlords: [], bootstrap: [])
         XCTAssertEqual(config.name, "beta")
         XCTAssertNil(config.address)
@@ -85,7 +88,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.bootstrap, [])
         XCTAssertEqual(config.transports.map(\.name), ["memory"])
         XCTAssertNil(config.transports[0].settings.node)
-        XCTAssertEqual(config.overlords.map(\.name), NodeConfig.defaultOverlordNames)
+        XCTAssertEqual(config.overlords.map(\.name), ["leaf", "structured.near", "structured.far", "structured.shortcut"])
         XCTAssertEqual(config.linking, defaults.linking)
         XCTAssertEqual(config.linking.replyTimeout, .milliseconds(1000))
         XCTAssertEqual(config.linking.attemptsPerURI, 3)

@@ -3,6 +3,7 @@ import NIOCore
 import Plugins
 import Transports
 import WOWKit
+import WOWSimulator
 import XCTest
 
 /// Edge security in the node: only members of the network link, each at the address its certificate
@@ -11,6 +12,7 @@ final class NodeSecurityTests: XCTestCase {
     private static let epoch = TestNetwork.unixTime
     private let scheduler = SimulationScheduler()
     private lazy var network = MemoryNetwork(scheduler: scheduler, seed: 3)
+    private lazy var builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: Self.epoch)
     private let recorder = LogRecorder()
     private let members = TestNetwork()
     private var seed: UInt64 = 0
@@ -23,30 +25,22 @@ final class NodeSecurityTests: XCTestCase {
     }
 
     private func secured(_ credentials: NodeCredentials) -> NodeConfig.Security {
-        var secured = NodeConfig.Secured(credentials: credentials)
-        secured.channel.deterministicKeys = true
-        return .secured(secured)
+        .secured(SimulatedNodeBuilder.secured(credentials))
     }
 
     /// A node on a fresh memory host running leaf and structured.near, bootstrapping through `bootstrap`.
     private func makeNode(_ name: String, _ security: NodeConfig.Security, bootstrap: [TransportURI] = [],
                           address: Address? = nil) throws -> Node {
         let host = network.addHost()
-        var transports = TransportRegistry()
-        let network = self.network
-        transports.register(scheme: "memory") { _, _ in network.makeListener(host: host) }
-        var overlords = OverlordRegistry()
-        PluginCatalog.registerOverlords(in: &overlords)
-        var config = NodeConfig(name: name, address: address, transports: [.init(name: "memory")],
-                                overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
+        var config = NodeConfig(name: name, address: address, transports: [.init(name: MemoryTransport.scheme)],
+                                overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
+                                bootstrap: bootstrap)
         config.security = security
         let recorder = self.recorder
         let logger = Logger(label: name) { RecordingLogHandler(label: $0, recorder: recorder) }
         seed += 1
-        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: seed),
-                        transports: transports, overlords: overlords, logger: logger)
-        let scheduler = self.scheduler
-        node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+        let node = builder.makeNode(config: config, transports: .memory(network, host: host),
+                                    random: SeededRandom(seed: seed), logger: logger)
         try node.start()
         return node
     }
@@ -262,22 +256,16 @@ final class TamperedTrafficTests: XCTestCase {
         let members = TestNetwork()
         var nodes: [Node] = []
         var hosts: [MemoryHostID] = []
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: Self.epoch)
         for name in ["a", "b"] {
-            var secured = NodeConfig.Secured(credentials: try members.member(name))
-            secured.channel.deterministicKeys = true
             let host = network.addHost()
             hosts.append(host)
-            var transports = TransportRegistry()
-            transports.register(scheme: "memory") { _, _ in network.makeListener(host: host) }
-            var overlords = OverlordRegistry()
-            PluginCatalog.registerOverlords(in: &overlords)
-            var config = NodeConfig(name: name, transports: [.init(name: "memory")],
-                                    overlords: [.init(name: "leaf"), .init(name: "structured.near")],
+            var config = NodeConfig(name: name, transports: [.init(name: MemoryTransport.scheme)],
+                                    overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
                                     bootstrap: nodes.first?.info.uris ?? [])
-            config.security = .secured(secured)
-            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(nodes.count + 1)),
-                            transports: transports, overlords: overlords)
-            node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+            config.security = .secured(SimulatedNodeBuilder.secured(try members.member(name)))
+            let node = builder.makeNode(config: config, transports: .memory(network, host: host),
+                                        random: SeededRandom(seed: UInt64(nodes.count + 1)))
             try node.start()
             nodes.append(node)
             scheduler.run(for: .seconds(1))

@@ -2,37 +2,12 @@ import NIOCore
 import Plugins
 import Transports
 import WOWKit
+import WOWSimulator
 import XCTest
-
-/// An overlord that, once started (or at its first tick, `dialAfter` after the start), asks for a connection to
-/// one known peer.
-private final class DialOverlord: ConnectionOverlord {
-    let connectionType: ConnectionType = "test.dial"
-    let tickInterval: Duration
-    let peer: NodeInfo
-    private let dialsOnStart: Bool
-    private var hasDialled = false
-
-    init(peer: NodeInfo, dialAfter: Duration? = nil) {
-        self.peer = peer
-        tickInterval = dialAfter ?? .seconds(60)
-        dialsOnStart = dialAfter == nil
-    }
-
-    func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
-        switch event {
-        case .started where dialsOnStart, .tick where !dialsOnStart && !hasDialled:
-            hasDialled = true
-            return [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
-        default:
-            return []
-        }
-    }
-}
 
 /// An overlord that dials one known peer at its start and trims that connection at its first tick.
 private final class DialThenTrimOverlord: ConnectionOverlord {
-    let connectionType: ConnectionType = "test.dial"
+    let connectionType = ConnectionType(stringLiteral: DialOverlord.name)
     let tickInterval: Duration
     let peer: NodeInfo
 
@@ -103,16 +78,12 @@ final class SecuredLinkRaceTests: XCTestCase {
         var transports = TransportRegistry()
         for listener in listeners { transports.register(scheme: listener.scheme) { _, _ in listener.make() } }
         var overlords = OverlordRegistry()
-        if let dialer { overlords.register(name: "test.dial") { _ in dialer() } }
+        if let dialer { overlords.register(name: DialOverlord.name) { _ in dialer() } }
         var config = NodeConfig(name: "n\(index)", transports: listeners.map { .init(name: $0.scheme) },
-                                overlords: dialer == nil ? [] : [.init(name: "test.dial")], bootstrap: [])
-        var secured = NodeConfig.Secured(credentials: credentials)
-        secured.channel.deterministicKeys = true
-        config.security = .secured(secured)
-        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(index + 1)),
-                        transports: transports, overlords: overlords)
-        node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
-        return node
+                                overlords: dialer == nil ? [] : [.init(name: DialOverlord.name)], bootstrap: [])
+        config.security = .secured(SimulatedNodeBuilder.secured(credentials))
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: Self.epoch, overlords: overlords)
+        return builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(index + 1)))
     }
 
     /// Sends `count` messages each way and returns how many arrived at each end.

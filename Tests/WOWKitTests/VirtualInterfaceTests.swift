@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import Plugins
 import Transports
+import WOWSimulator
 import XCTest
 
 @testable import WOWKit
@@ -28,21 +29,16 @@ final class VirtualInterfaceTests: XCTestCase {
 
     private func makeNode(_ name: String, ip: VirtualIP?, bootstrap: [TransportURI]) throws -> Node {
         let host = memory.addHost()
-        var transports = TransportRegistry()
-        let memory = self.memory
-        transports.register(scheme: "memory") { _, _ in memory.makeListener(host: host) }
-        var overlords = OverlordRegistry()
-        PluginCatalog.registerOverlords(in: &overlords)
-        var config = NodeConfig(name: name, transports: [.init(name: "memory")],
-                                overlords: [.init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far")],
+        var config = NodeConfig(name: name, transports: [.init(name: MemoryTransport.scheme)],
+                                overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name),
+                                            .init(name: FarOverlord.name)],
                                 bootstrap: bootstrap)
-        var secured = NodeConfig.Secured(credentials: try members.member(name, virtualIPs: ip.map { [$0] } ?? []))
-        secured.channel.deterministicKeys = true
-        config.security = .secured(secured)
-        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(ip?.value ?? 99)),
-                        transports: transports, overlords: overlords, logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
-        let scheduler = self.scheduler
-        node.wallClock = { TestNetwork.unixTime + scheduler.now.nanoseconds / 1_000_000_000 }
+        config.security = .secured(SimulatedNodeBuilder.secured(
+            try members.member(name, virtualIPs: ip.map { [$0] } ?? [])))
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: TestNetwork.unixTime)
+        let node = builder.makeNode(config: config, transports: .memory(memory, host: host),
+                                    random: SeededRandom(seed: UInt64(ip?.value ?? 99)),
+                                    logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
         try node.start()
         return node
     }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Plugins
 import WOWKit
+import WOWSimulator
 
 /// The measurements behind `wow bench alloc`: heap allocations per packet on each stage of the data path in
 /// steady state, counted by `Scripts/allocation-counter.c` (preloaded) on the thread doing the work. Every
@@ -118,20 +119,19 @@ struct AllocationBenchmark {
         let pipes = PipeNetwork(scheduler: scheduler)
         let now = Int64(Date().timeIntervalSince1970)
         let authority = NetworkAuthorityKey.create(name: "bench", now: now)
+        // Random session keys, as real nodes draw them (not `SimulatedNodeBuilder.secured`).
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: now)
         func member(_ name: String, _ ip: VirtualIP, bootstrap: [TransportURI]) throws -> (Node, VirtualInterface, CountingDevice) {
             var transports = TransportRegistry()
             transports.register(scheme: PipeNetwork.scheme) { _, _ in pipes.makeListener(name) }
-            var overlords = OverlordRegistry()
-            PluginCatalog.registerOverlords(in: &overlords)
             var config = NodeConfig(name: name, transports: [.init(name: PipeNetwork.scheme)],
-                                    overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
+                                    overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
+                                    bootstrap: bootstrap)
             let credentials = try authority.member(name: name, virtualIPs: [ip], notBefore: now - 60, notAfter: now + 86_400,
                                                    serial: UInt64(ip.value))
             config.security = .secured(NodeConfig.Secured(credentials: credentials))
-            let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(ip.value)),
-                            transports: transports, overlords: overlords,
-                            logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
-            node.wallClock = { now + scheduler.now.nanoseconds / 1_000_000_000 }
+            let node = builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(ip.value)),
+                                        logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
             try node.start()
             let device = CountingDevice()
             let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())

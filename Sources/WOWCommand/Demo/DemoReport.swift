@@ -1,3 +1,5 @@
+import WOWSimulator
+
 /// What one local demo run measured (`wow demo --json` prints this object).
 public struct DemoReport: Codable, Sendable {
     /// One node of the demo: its transports and when it became routable.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Plugins
 import WOWKit
+import WOWSimulator
 
 /// The local demo: N secured nodes in this process over real udp, tcp and tls sockets on loopback
 /// (`LocalOverlay`); they join one by one, then two nodes that are not directly connected exchange traffic until
@@ -247,7 +248,7 @@ public final class LocalDemo {
     }
 
     private static let flow: UInt8 = 3
-    private static let shortcutType: ConnectionType = "structured.shortcut"
+    private static let shortcutType = ConnectionType(stringLiteral: ShortcutOverlord.name)
 
     /// Picks two nodes that are not directly connected and has them exchange 10 packets a second each way
     /// until both hold a `structured.shortcut` connection (at most `timeout`), then 10 more each way, which
@@ -325,8 +326,8 @@ public final class LocalDemo {
         func step() throws -> DemoReport.ShortcutStep {
             let hops = try loop.submit { ledger.value.hops }.wait()
             return .init(pair: names, formed_s: formedAfter,
-                         hops_before: OverlaySimulation.hopStats(hops.filter { !$0.afterShortcut }.map(\.hops)),
-                         hops_after: OverlaySimulation.hopStats(hops.filter(\.afterShortcut).map(\.hops)))
+                         hops_before: SimulationStatistics.hops(hops.filter { !$0.afterShortcut }.map(\.hops)),
+                         hops_after: SimulationStatistics.hops(hops.filter(\.afterShortcut).map(\.hops)))
         }
         guard let formedAfter else {
             shortcut = try step()
@@ -407,9 +408,9 @@ public final class LocalDemo {
                         _ wallStart: NIODeadline) -> DemoReport {
         DemoReport(
             nodes: options.nodes, ok: failure == nil, failure: failure, ring_consistent: ringFormed != nil,
-            ring_formed_s: ringFormed, join_routable_s: OverlaySimulation.percentiles(summaries.compactMap(\.routable_s)),
-            messages_sent: sent, messages_delivered: rtts.count, hops: OverlaySimulation.hopStats(hops),
-            rtt_ms: OverlaySimulation.percentiles(rtts), connections: connections.count,
+            ring_formed_s: ringFormed, join_routable_s: SimulationStatistics.percentiles(summaries.compactMap(\.routable_s)),
+            messages_sent: sent, messages_delivered: rtts.count, hops: SimulationStatistics.hops(hops),
+            rtt_ms: SimulationStatistics.percentiles(rtts), connections: connections.count,
             connections_by_transport: connections.byTransport, connections_by_type: connections.byType,
             node_drops: [:], node_list: summaries, wall_s: seconds(since: wallStart))
     }

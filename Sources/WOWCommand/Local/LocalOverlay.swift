@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Plugins
 import WOWKit
+import WOWSimulator
 
 /// Several real nodes in one process, on one event loop, over real sockets on loopback: for tests and the
 /// local demo. Each node is a full `Node` with its own transports; only the loop is shared.
@@ -37,10 +39,8 @@ public final class LocalOverlay: Sendable {
         let state = self.state
         let loop = self.loop
         return try loop.submit {
-            var config = NodeConfig(name: name, transports: entries, overlords: [
-                .init(name: "leaf"), .init(name: "structured.near"), .init(name: "structured.far"),
-                .init(name: "structured.shortcut"),
-            ], bootstrap: bootstrap)
+            var config = NodeConfig(name: name, transports: entries, overlords: PluginCatalog.defaultOverlords,
+                                    bootstrap: bootstrap)
             config.liveness = liveness
             config.security = try self.membership(name: name)
             let registries = WOW.registries()
@@ -93,17 +93,8 @@ public final class LocalOverlay: Sendable {
     /// How many live nodes lack a structured connection to their true left or right live neighbour.
     public func ringViolations() throws -> Int {
         try inspect { nodes, live in
-            let alive = nodes.indices.filter { live[$0] }.map { nodes[$0] }.sorted { $0.address < $1.address }
-            guard alive.count > 1 else { return 0 }
-            var violations = 0
-            for (i, node) in alive.enumerated() {
-                let left = alive[(i + 1) % alive.count].address
-                let right = alive[(i - 1 + alive.count) % alive.count].address
-                if node.table.connection(to: left)?.isStructured != true || node.table.connection(to: right)?.isStructured != true {
-                    violations += 1
-                }
-            }
-            return violations
+            let alive = nodes.indices.filter { live[$0] }.map { nodes[$0] }
+            return RingOracle(alive.map(\.address)).violations(among: alive.map { (address: $0.address, table: $0.table) })
         }
     }
 

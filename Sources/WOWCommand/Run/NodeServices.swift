@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import WOWKit
+import Plugins
 
 /// The running node as a service of `wow run`'s service group (swift-service-lifecycle): it runs until the
 /// group shuts down gracefully (SIGTERM or SIGINT), then tells its peers goodbye and closes its transports,
@@ -36,7 +37,7 @@ struct ReloadService: Service {
     func reload() {
         let fresh: NodeConfig
         do {
-            fresh = try NodeConfig(contentsOfFile: configPath)
+            fresh = try NodeConfig(contentsOfFile: configPath, defaultOverlords: PluginCatalog.defaultOverlordNames)
         } catch {
             logger.error("SIGHUP: the config cannot be used; the node keeps running as it was",
                          metadata: ["error": "\(error.description)"])

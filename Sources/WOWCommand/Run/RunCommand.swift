@@ -62,7 +62,7 @@ struct RunCommand: ParsableCommand {
         PacketMemory.tune()
         let nodeConfig: NodeConfig
         do {
-            nodeConfig = try NodeConfig(contentsOfFile: config)
+            nodeConfig = try NodeConfig(contentsOfFile: config, defaultOverlords: PluginCatalog.defaultOverlordNames)
         } catch {
             throw CommandFailure(description: error.description)
         }

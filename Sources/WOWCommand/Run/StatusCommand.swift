@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Plugins
 import WOWKit
 
 /// `wow status`: asks a running node what it is connected to.
@@ -69,7 +70,7 @@ struct StatusCommand: ParsableCommand {
                      "seen by peers at: \(s.observed_uris.isEmpty ? "-" : s.observed_uris.joined(separator: ", "))",
                      "ring neighbours: left \(s.left_neighbour.map { String($0.prefix(12)) } ?? "-"), "
                         + "right \(s.right_neighbour.map { String($0.prefix(12)) } ?? "-")",
-                     "far links: \(count("structured.far", in: s))  shortcuts: \(count("structured.shortcut", in: s))",
+                     "far links: \(count(FarOverlord.name, in: s))  shortcuts: \(count(ShortcutOverlord.name, in: s))",
                      security(s),
                      "connections: \(s.connections.count)"]
         let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR"]

@@ -1,5 +1,6 @@
 import Foundation
 import WOWKit
+import WOWSimulator
 
 /// The charts of a simulation run as one self-contained SVG (`wow sim --plot FILE.svg`), written by hand: on
 /// the left the distribution (CDF) of join times, from a node's start until it is routable and until it holds

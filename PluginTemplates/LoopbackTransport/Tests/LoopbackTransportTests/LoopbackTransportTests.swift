@@ -3,16 +3,22 @@ import Logging
 import NIOCore
 import Plugins
 import WOWKit
+import WOWSimulator
 import XCTest
 
 /// The `loopback` transport carries a whole overlay in the simulator: nodes join, form the ring and deliver
 /// data, secured as real nodes are (membership certificates, sealed edges), on virtual time.
 final class LoopbackTransportTests: XCTestCase {
-    private static let epoch: Int64 = 1_790_000_000
     private let scheduler = SimulationScheduler()
+    /// Makes nodes that run on the scheduler's virtual time, replayable from their seeds.
+    private lazy var builder = SimulatedNodeBuilder(scheduler: scheduler, logger: {
+        var logger = Logger(label: "loopback-test")
+        logger.logLevel = .critical
+        return logger
+    }())
     private let medium = LoopbackSwitch()
-    private let authority = NetworkAuthorityKey.deterministic(
-        name: "test", seed: [1], network: NetworkID(bytes: [UInt8](repeating: 7, count: 16))!, now: epoch)
+    private lazy var authority = NetworkAuthorityKey.deterministic(
+        name: "test", seed: [1], network: NetworkID(bytes: [UInt8](repeating: 7, count: 16))!, now: builder.epoch)
     private var nodes: [Node] = []
 
     override func tearDown() {
@@ -30,24 +36,14 @@ final class LoopbackTransportTests: XCTestCase {
                 settings: try settings.decode(LoopbackTransport.Settings.self, for: LoopbackTransport.scheme),
                 context: context, on: medium)
         }
-        var overlords = OverlordRegistry()
-        PluginCatalog.registerOverlords(in: &overlords)
         let name = "node\(index)"
         var config = NodeConfig(name: name,
                                 transports: [.init(name: LoopbackTransport.scheme, settings: try PluginSettings(yaml: "latency_ms: 20"))],
-                                overlords: [.init(name: "leaf"), .init(name: "structured.near")], bootstrap: bootstrap)
-        // Security on, as in every real network. Deterministic keys keep the run replayable from the seed.
-        var secured = NodeConfig.Secured(credentials: try authority.member(
-            name: name, identity: .deterministic(seed: Array(name.utf8)), notBefore: Self.epoch - 60,
-            notAfter: Self.epoch + 86_400, serial: UInt64(index + 1)))
-        secured.channel.deterministicKeys = true
-        config.security = .secured(secured)
-        var logger = Logger(label: name)
-        logger.logLevel = .critical
-        let node = Node(config: config, scheduler: scheduler, random: SeededRandom(seed: UInt64(index) &+ 99),
-                        transports: transports, overlords: overlords, logger: logger)
-        let scheduler = self.scheduler
-        node.wallClock = { Self.epoch + scheduler.now.nanoseconds / 1_000_000_000 }
+                                overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)], bootstrap: bootstrap)
+        // Security on, as in every real network; the builder's deterministic keys keep the run replayable.
+        config.security = .secured(SimulatedNodeBuilder.secured(
+            try builder.member(name, of: authority, serial: UInt64(index + 1))))
+        let node = builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(index) &+ 99))
         try node.start()
         nodes.append(node)
         return node

@@ -1,7 +1,7 @@
 import Plugins
 import RandomLinks
-import WOWCommand
 import WOWKit
+import WOWSimulator
 import XCTest
 
 /// The `randomlinks` strategy in the simulator: 40 secured nodes over the simulated WAN, next to the built-in
@@ -16,7 +16,7 @@ final class RandomLinksOverlordTests: XCTestCase {
         options.messages = 100
         // Nodes are secured (membership certificates, sealed edges), as `options.secure` is by default.
         let entries: [NodeConfig.PluginEntry] = [
-            .init(name: "leaf"), .init(name: "structured.near"),
+            .init(name: LeafOverlord.name), .init(name: NearOverlord.name),
             .init(name: RandomLinksOverlord.name, settings: try PluginSettings(yaml: "links: 2")),
         ]
         let simulation = try OverlaySimulation(options: options, overlords: registry, overlordEntries: entries)

@@ -1,7 +1,7 @@
 import Transports
 import WOWKit
 import XCTest
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// A node whose NAT forgets its mappings (a router reboot, a rebinding) is found again at its address: its
 /// peers' packets to the old mappings are filtered, it re-links from new ones, and the ring is whole again.

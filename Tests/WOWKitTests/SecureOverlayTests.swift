@@ -2,7 +2,7 @@ import NIOCore
 import Transports
 import WOWKit
 import XCTest
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// Security across the overlay: what nodes on the way see of other nodes' traffic. Data between nodes that
 /// are not directly connected crosses routers sealed end to end, and a relay forwards only sealed edge frames.

@@ -4,7 +4,7 @@ import Transports
 import WOWKit
 import XCTest
 
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// The overlay at scale in the deterministic simulator: joining, routing, churn and repair.
 final class OverlaySimulationTests: XCTestCase {

@@ -1,28 +1,7 @@
-import Plugins
 import Transports
 import WOWKit
+import WOWSimulator
 import XCTest
-
-/// An overlord that, once started, asks for a connection to one known peer.
-private final class DialOverlord: ConnectionOverlord {
-    let connectionType: ConnectionType = "test.dial"
-    let tickInterval: Duration = .seconds(60)
-    let peer: NodeInfo
-    var results: [String] = []
-
-    init(peer: NodeInfo) { self.peer = peer }
-
-    func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
-        switch event {
-        case .started:
-            return [.connect(ConnectRequest(target: peer.address, mode: .exact, type: connectionType, peer: peer))]
-        case .connectSucceeded: results.append("ok")
-        case .connectFailed(_, let reason): results.append("failed: \(reason)")
-        default: break
-        }
-        return []
-    }
-}
 
 final class LinkRaceTests: XCTestCase {
     /// Both ends link to each other at the same moment; they end with exactly one connection, the one the
@@ -40,15 +19,13 @@ final class LinkRaceTests: XCTestCase {
             for i in 0..<2 {
                 let dialer = DialOverlord(peer: NodeInfo(address: addresses[1 - i], uris: [uris[1 - i]]))
                 dialers.append(dialer)
-                var transports = TransportRegistry()
-                let host = hosts[i]
-                transports.register(scheme: "memory") { _, _ in network.makeListener(host: host) }
                 var overlords = OverlordRegistry()
-                overlords.register(name: "test.dial") { _ in dialer }
-                let config = NodeConfig(name: "n\(i)", address: addresses[i], transports: [.init(name: "memory")],
-                                        overlords: [.init(name: "test.dial")], bootstrap: [])
-                nodes.append(Node(config: config, scheduler: scheduler, random: random.split(),
-                                  transports: transports, overlords: overlords))
+                overlords.register(dialer: dialer)
+                let config = NodeConfig(name: "n\(i)", address: addresses[i], transports: [.init(name: MemoryTransport.scheme)],
+                                        overlords: [.init(name: DialOverlord.name)], bootstrap: [])
+                let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
+                nodes.append(builder.makeNode(config: config, transports: .memory(network, host: hosts[i]),
+                                              random: random.split()))
             }
             for node in nodes { try node.start() }
             scheduler.run(for: .seconds(5))

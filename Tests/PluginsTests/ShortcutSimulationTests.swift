@@ -4,7 +4,7 @@ import Transports
 import WOWKit
 import XCTest
 
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// `structured.shortcut` in the deterministic simulator: secured nodes on the simulated WAN (20–250 ms round
 /// trips), all times virtual.

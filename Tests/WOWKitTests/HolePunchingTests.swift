@@ -1,6 +1,7 @@
 import Plugins
 import Transports
 import WOWKit
+import WOWSimulator
 import XCTest
 
 /// Hole punching around Connect-To-Me, end to end in the simulator: a public bootstrap node and two nodes
@@ -16,19 +17,15 @@ final class HolePunchingTests: XCTestCase {
         let scheduler = SimulationScheduler()
         let network = MemoryNetwork(scheduler: scheduler, seed: seed)
         var random = SeededRandom(seed: seed)
-        var overlords = OverlordRegistry()
-        PluginCatalog.registerOverlords(in: &overlords)
+        let builder = SimulatedNodeBuilder(scheduler: scheduler)
         var sites: [Site] = []
         for (index, nat) in [NATBehaviour.open, .portRestricted, .portRestricted].enumerated() {
             let host = network.addHost(nat: nat)
-            var transports = TransportRegistry()
-            transports.register(scheme: MemoryTransport.scheme) { _, _ in network.makeListener(host: host) }
-            var config = NodeConfig(name: "n\(index)", address: random.address(), transports: [.init(name: "memory")],
+            var config = NodeConfig(name: "n\(index)", address: random.address(), transports: [.init(name: MemoryTransport.scheme)],
                                     overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
                                     bootstrap: sites.first.map { $0.node.info.uris } ?? [])
             config.linking = linking
-            let node = Node(config: config, scheduler: scheduler, random: random.split(), transports: transports,
-                            overlords: overlords)
+            let node = builder.makeNode(config: config, transports: .memory(network, host: host), random: random.split())
             try node.start()
             sites.append(Site(node: node, host: host))
             scheduler.run(for: .seconds(3))

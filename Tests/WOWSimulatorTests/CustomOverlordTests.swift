@@ -2,7 +2,7 @@ import Plugins
 import WOWKit
 import XCTest
 
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// The smallest complete link strategy (the shape PluginTemplates/README.md walks through): keep one link
 /// to a random place on the ring.

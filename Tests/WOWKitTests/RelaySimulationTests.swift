@@ -2,7 +2,7 @@ import NIOCore
 import Transports
 import WOWKit
 import XCTest
-@testable import WOWCommand
+@testable import WOWSimulator
 
 /// The relay transport in the simulator: peers that no direct transport reaches get relayed connections (and
 /// only they do), packets cross them, and a relay survives its forwarder leaving.
