@@ -258,8 +258,9 @@ public struct LinkResponder {
         return directives + [.neighboursLearned(reply.neighbours, from: peer.address)]
     }
 
-    /// A link attempt completed with a reply from this node itself (its URI leads back here).
-    public mutating func attemptReachedSelf(token: UInt64) { reclaims.remove(token) }
+    /// A link attempt completed without making a connection (the reply came from this node itself, or on an
+    /// edge that closed meanwhile): a reclaim that did is over.
+    public mutating func attemptEndedWithoutConnection(token: UInt64) { reclaims.remove(token) }
 
     /// A link attempt failed. A reclaim that fails means the peer no longer knows the connection: it goes.
     /// `connectionEdge`: the edge of our connection to the attempt's target, if we still hold one.

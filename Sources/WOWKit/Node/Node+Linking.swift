@@ -99,10 +99,10 @@ extension Node {
 
     private func linkEstablished(_ attempt: Linker.Attempt, reply: LinkReply, edge: EdgeID) {
         if attempt.type == .leaf { joinQueue.removeAll() }
-        guard let record = edges[edge] else { return responder.attemptReachedSelf(token: attempt.token) }
+        guard let record = edges[edge] else { return responder.attemptEndedWithoutConnection(token: attempt.token) }
         uriLinkOwners[attempt.token] = nil
         if reply.responder.address == address {
-            responder.attemptReachedSelf(token: attempt.token)
+            responder.attemptEndedWithoutConnection(token: attempt.token)
             ownURIs.insert(record.edge.remoteURI)
             cachedInfo = nil
             closeEdgeIfUnused(edge)
