@@ -70,6 +70,8 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public weak var delegate: (any EdgeDelegate)?
     private var securedDelegate: (any SecuredEdgeDelegate)? { delegate as? any SecuredEdgeDelegate }
 
+    /// Becomes `inner`'s delegate. The inner edge holds it strongly until it reports `edgeDidClose` (the `Edge`
+    /// contract), so the pair lives exactly as long as the open edge: the node closes every edge it forgets.
     init(wrapping inner: any Edge, security: EdgeSecurity) {
         self.inner = inner
         self.security = security
