@@ -64,15 +64,18 @@ final class TCPCoalescerTests: XCTestCase {
         pieces[2] = TCPPacket.make(payload: TCPPacket.payloadOf(pieces[2]), sequence: TCPPacket.sequence(pieces[2]), flags: 0x18)
         for piece in pieces { add(piece) }
         // A short one after those: appended (it is the last), and nothing more after it.
-        let tail = TCPPacket.make(payload: TCPPacket.payload(100), sequence: 1000 + 6 * 1208, flags: 0x10)
-        let after = TCPPacket.make(payload: TCPPacket.payload(1208), sequence: 1000 + 6 * 1208 + 100, flags: 0x10)
+        let tailSequence: UInt32 = 1000 + 6 * 1208
+        let tail = TCPPacket.make(payload: TCPPacket.payload(100), sequence: tailSequence, flags: 0x10)
+        let after = TCPPacket.make(payload: TCPPacket.payload(1208), sequence: tailSequence + 100, flags: 0x10)
         add(tail)
         add(after)
         flush()
-        XCTAssertEqual(written.map { TCPPacket.payloadOf($0.packet).count }, [3 * 1208, 3 * 1208 + 100, 1208])
+        let lengths: [Int] = [3 * 1208, 3 * 1208 + 100, 1208]
+        XCTAssertEqual(written.map { TCPPacket.payloadOf($0.packet).count }, lengths)
         XCTAssertEqual(written.map(\.segmentSize), [1208, 1208, nil])
         XCTAssertEqual(written.map { TCPPacket.flags($0.packet) }, [0x18, 0x10, 0x10])
-        XCTAssertEqual(written.map { TCPPacket.sequence($0.packet) }, [1000, 1000 + 3 * 1208, 1000 + 6 * 1208 + 100])
+        let sequences: [UInt32] = [1000, 1000 + 3 * 1208, 1000 + 6 * 1208 + 100]
+        XCTAssertEqual(written.map { TCPPacket.sequence($0.packet) }, sequences)
     }
 
     func testNonTCPPacketsPassAtOnceAndControlSegmentsAfterWhatIsHeldForTheirFlow() {
@@ -83,14 +86,15 @@ final class TCPCoalescerTests: XCTestCase {
         add(udp)
         XCTAssertEqual(written, [Output(packet: udp, segmentSize: nil)], "UDP is written at once, TCP still held")
         flush()
-        let next = 1000 + UInt32(2 * 1208)
+        let next: UInt32 = 1000 + 2 * 1208
         for (flags, name) in [(UInt8(0x11), "FIN"), (0x12, "SYN"), (0x14, "RST"), (0x30, "URG"), (0x90, "CWR")] {
             written = []
             add(pieces[0])
             add(pieces[1])
             let control = TCPPacket.make(payload: TCPPacket.payload(1208), sequence: next, flags: flags)
             add(control)
-            XCTAssertEqual(written.map(\.packet.count), [52 + 2 * 1208, control.count], "\(name): what was held, then it")
+            let expected: [Int] = [52 + 2 * 1208, control.count]
+            XCTAssertEqual(written.map(\.packet.count), expected, "\(name): what was held, then it")
             XCTAssertEqual(written.last, Output(packet: control, segmentSize: nil), "\(name) is never merged")
             XCTAssertFalse(coalescer.isHolding)
         }
@@ -106,8 +110,8 @@ final class TCPCoalescerTests: XCTestCase {
         // Arrival: 0 1 3 2 2 4 (3 overtook 2, 2 came twice): the host's TCP sees them as they came.
         for index in [0, 1, 3, 2, 2, 4] { add(pieces[index]) }
         flush()
-        XCTAssertEqual(written.map { TCPPacket.sequence($0.packet) },
-                       [0, 3, 2, 2, 4].map { 1000 + UInt32($0 * 1208) }, "0+1 merged, then each as it came")
+        let order: [UInt32] = [0, 3, 2, 2, 4].map { (index: Int) -> UInt32 in 1000 + UInt32(index * 1208) }
+        XCTAssertEqual(written.map { TCPPacket.sequence($0.packet) }, order, "0+1 merged, then each as it came")
         let expected = [TCPPacket.payloadOf(pieces[0]) + TCPPacket.payloadOf(pieces[1])]
             + [3, 2, 2, 4].map { TCPPacket.payloadOf(pieces[$0]) }
         XCTAssertEqual(written.map { TCPPacket.payloadOf($0.packet) }, expected, "no byte changed")
@@ -160,16 +164,32 @@ final class TCPCoalescerTests: XCTestCase {
     }
 
     func testASuperSegmentStaysWithin64KBAnd64Segments() {
-        let large = segments(TCPPacket.payload(70_000), size: 1400, flags: 0x10)
+        // 50 consecutive 1,400-byte segments (70,000 bytes: more than one IP packet holds), MTU 1,500.
+        coalescer = TCPCoalescer(mtu: 1500)
+        let large = (0..<50).map { (index: Int) -> [UInt8] in
+            TCPPacket.make(payload: TCPPacket.payload(1400, seed: index), sequence: 1000 + UInt32(index * 1400))
+        }
         for piece in large { add(piece) }
         flush()
-        XCTAssertEqual(written.map(\.packet.count), [52 + 46 * 1400, 52 + 4 * 1400], "at most 65,535 bytes")
+        let sizes: [Int] = [52 + 46 * 1400, 52 + 4 * 1400]
+        XCTAssertEqual(written.map(\.packet.count), sizes, "at most 65,535 bytes")
         XCTAssertTrue(written.allSatisfy { TCPPacket.totalLength($0.packet) == $0.packet.count })
         written = []
         let small = segments(TCPPacket.payload(100 * 536), size: 536, flags: 0x10)
         for piece in small { add(piece) }
         flush()
-        XCTAssertEqual(written.map { TCPPacket.payloadOf($0.packet).count }, [64 * 536, 36 * 536], "at most 64 segments")
+        let counts: [Int] = [64 * 536, 36 * 536]
+        XCTAssertEqual(written.map { TCPPacket.payloadOf($0.packet).count }, counts, "at most 64 segments")
+    }
+
+    func testPacketsAboveTheMTUAreWrittenAsTheyAreAfterTheirFlow() {
+        let segment = TCPPacket.make(payload: TCPPacket.payload(1208), sequence: 1000)
+        let piece = TCPPacket.make(payload: TCPPacket.payload(4 * 1208), sequence: 1000 + 1208)
+        add(segment)
+        add(piece)
+        XCTAssertEqual(written, [Output(packet: segment, segmentSize: nil), Output(packet: piece, segmentSize: nil)],
+                       "a piece of several segments is already a super-segment: the device cuts it at its MTU")
+        XCTAssertFalse(coalescer.isHolding)
     }
 
     func testIPOptionsAreNotMerged() {

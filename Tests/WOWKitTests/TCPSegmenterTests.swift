@@ -90,3 +90,19 @@ final class TCPSegmenterTests: XCTestCase {
         XCTAssertEqual(pieces.flatMap(TCPPacket.payloadOf), payload, "the padding is no payload")
     }
 }
+
+extension TCPSegmenterTests {
+    func testPiecesOfSeveralSegmentsAreSmallerSuperSegments() {
+        var scratch = ByteBuffer()
+        var pieces: [[UInt8]] = []
+        let payload = TCPPacket.payload(10 * 1000 + 10)
+        TCPSegmenter.segments(of: ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, id: 100)), segmentSize: 1000,
+                              segmentsPerPacket: 4, scratch: &scratch) { pieces.append(Array($0.readableBytesView)) }
+        XCTAssertEqual(pieces.map { TCPPacket.payloadOf($0).count }, [4000, 4000, 2010], "whole segments per piece")
+        XCTAssertEqual(pieces.map(TCPPacket.identification), [100, 104, 108], "identification advances per segment")
+        XCTAssertEqual(pieces.map(TCPPacket.sequence), [1000, 5000, 9000])
+        XCTAssertEqual(pieces.map(TCPPacket.flags), [0x10, 0x10, 0x18])
+        XCTAssertTrue(pieces.allSatisfy { TCPPacket.ipChecksumVerifies($0) && TCPPacket.partialChecksumCompletes($0) })
+        XCTAssertEqual(pieces.flatMap(TCPPacket.payloadOf), payload)
+    }
+}

@@ -92,11 +92,24 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertEqual(status.packets_from_device, 1)
     }
 
-    /// A 60,000-byte super-segment from A's host crosses the overlay as 50 segments, one overlay packet each,
-    /// and reaches B's host as one super-segment again; a device that takes none gets the 50 segments.
+    /// On a lossy flow (one segment per packet), a 60,000-byte super-segment from A's host crosses the overlay
+    /// as 50 segments, one overlay packet each, and reaches B's host as one super-segment again; a device that
+    /// takes none gets the 50 segments. On a clean flow (the start) it crosses whole.
     func testASuperSegmentCrossesAsSegmentsAndReachesTheHostPutBackTogether() throws {
         let ring = try ring(2, takesSuperSegments: true)
         let (a, b) = (ring[0], ring[1])
+        let clean = ByteBuffer(bytes: TCPPacket.make(payload: TCPPacket.payload(30_000), sequence: 900_000, flags: 0x18,
+                                                     sourcePort: 999, source: a.ip.value, destination: b.ip.value))
+        let cleanBefore = a.node.stats.packetsOut
+        a.interface.receiveFromDevice(clean, segmentSize: 1208)
+        XCTAssertEqual(a.node.stats.packetsOut - cleanBefore, 1, "a new flow starts whole")
+        scheduler.run(for: .milliseconds(200))
+        XCTAssertEqual(b.device.written.map(\.readableBytes), [clean.readableBytes])
+        XCTAssertEqual(b.device.segmentSizes, [nil], "written as it came: the device cuts it at its MTU")
+        b.device.written = []
+        b.device.segmentSizes = []
+        a.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
+        b.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
         let payload = TCPPacket.payload(60_000, seed: 5)
         let superSegment = ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: a.ip.value, destination: b.ip.value))
         let sentBefore = a.node.stats.packetsOut
@@ -109,9 +122,9 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertEqual(TCPPacket.payloadOf(merged), payload)
         XCTAssertEqual(TCPPacket.flags(merged), 0x18)
         XCTAssertTrue(TCPPacket.ipChecksumVerifies(merged))
-        XCTAssertEqual(a.interface.network.stats.superSegmentsFromDevice, 1)
-        XCTAssertEqual(b.interface.network.stats.packetsToDevice, 50)
-        XCTAssertEqual(b.interface.network.stats.superSegmentsToDevice, 1)
+        XCTAssertEqual(a.interface.network.stats.superSegmentsFromDevice, 2)
+        XCTAssertEqual(b.interface.network.stats.packetsToDevice, 1 + 50)
+        XCTAssertEqual(b.interface.network.stats.superSegmentsToDevice, 2, "the whole one, and the 50 put together")
         XCTAssertEqual(b.interface.coalescer.segmentsMerged, 49)
 
         // Back to a device that takes no super-segments: the segments as they came.

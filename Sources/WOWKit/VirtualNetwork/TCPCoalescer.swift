@@ -9,8 +9,8 @@ import NIOCore
 /// exactly: the next sequence number, the same acknowledgement, IP header fields (TOS, DF, TTL) and TCP
 /// options, flags that differ at most in PSH, a payload no larger than the first segment's, and a held
 /// segment that was full-sized and had no PSH (PSH, or a shorter segment, ends a super-segment, and is its
-/// last). SYN, FIN, RST, URG and CWR segments, pure ACKs, IP options, fragments and non-TCP packets are
-/// never merged: they are written as they are, after what is held for their flow (order within a flow is
+/// last). SYN, FIN, RST, URG and CWR segments, pure ACKs, packets above the MTU (already super-segments),
+/// IP options, fragments and non-TCP packets are never merged: they are written as they are, after what is held for their flow (order within a flow is
 /// kept; between flows it does not matter). Anything out of order or repeated simply starts a new
 /// super-segment, so reordering and duplicates from the underlay pass through to the host's TCP unchanged.
 ///
@@ -48,8 +48,13 @@ public struct TCPCoalescer {
     public private(set) var segmentsMerged = 0
     public private(set) var superSegmentsWritten = 0
 
-    public init(flowLimit: Int = TCPCoalescer.defaultFlowLimit) {
+    /// Packets longer than this (super-segments a peer sent in one piece) are written as they are.
+    public let maximumSegmentLength: Int
+
+    /// `mtu`: the device's; longer packets are never merged.
+    public init(flowLimit: Int = TCPCoalescer.defaultFlowLimit, mtu: Int = VirtualNetwork.defaultMTU) {
         flows = Array(repeating: Flow(), count: max(1, flowLimit))
+        maximumSegmentLength = mtu
     }
 
     /// Whether anything is held (then `flush` must come).
@@ -66,7 +71,7 @@ public struct TCPCoalescer {
         let payload = tcp.payloadLength
         let unmergeable = TCPHeaders.syn | TCPHeaders.fin | TCPHeaders.rst | TCPHeaders.urg | TCPHeaders.cwr
         guard payload > 0, tcp.ipHeaderLength == IPv4Packet.minimumHeaderSize, tcp.flags & unmergeable == 0,
-              tcp.flags & TCPHeaders.ack != 0, tcp.totalLength <= TCPCoalescer.maximumLength else {
+              tcp.flags & TCPHeaders.ack != 0, tcp.totalLength <= maximumSegmentLength else {
             if let held { emit(held, write: write) }
             return write(packet, nil)
         }

@@ -15,7 +15,10 @@ public final class VirtualInterface {
     public let device: any PacketDevice
     public private(set) var network: VirtualNetwork
     /// Segments on their way to the device, merged per flow until the end of the current batch.
-    public private(set) var coalescer = TCPCoalescer()
+    public private(set) var coalescer: TCPCoalescer
+    /// How many segments of the host's super-segments go in one overlay packet, per destination (tests and
+    /// benchmarks may start it elsewhere than whole).
+    public var segmentation = SegmentationPolicy()
     /// The buffer each segment of a super-segment from the device is built in, reused.
     private var segmentScratch = ByteBuffer()
     private var isFlushScheduled = false
@@ -34,6 +37,7 @@ public final class VirtualInterface {
         self.device = device
         self.network = VirtualNetwork(settings: settings, localIP: ip, networkID: credentials.authority.network)
         self.eventLoop = (node.scheduler as? EventLoopScheduler)?.eventLoop
+        self.coalescer = TCPCoalescer(mtu: settings.mtu)
         node.onDeliver = { [weak self] header, payload in self?.receiveFromOverlay(header, payload) }
         node.onRoutingError = { [weak self] error in self?.undeliverable(error) }
         node.virtualInterface = self
@@ -42,15 +46,22 @@ public final class VirtualInterface {
     public var localIP: VirtualIP { network.localIP }
 
     /// One IP packet the host sent into the device; with `segmentSize`, a TCP super-segment of segments of
-    /// that many payload bytes (segmentation offload), sent on as one overlay packet per segment.
+    /// that many payload bytes (segmentation offload), sent on in pieces of as many segments as its flow's
+    /// path allows (`SegmentationPolicy`: one per overlay packet on a lossy path, all on a clean one).
     public func receiveFromDevice(_ packet: ByteBuffer, segmentSize: Int? = nil) {
         let action = network.fromDevice(packet, now: node.now)
-        guard let segmentSize, case .send(let superSegment, let destination) = action else { return carryOut(action) }
+        guard case .send(let ipPacket, let destination) = action else { return carryOut(action) }
+        guard let tcp = TCPHeaders(ipPacket), tcp.payloadLength > 0 else { return node.send(data: ipPacket, to: destination) }
+        // Every TCP packet with data counts: the host's retransmissions often go one segment at a time.
+        let perPacket = segmentation.segmentsPerPacket(for: ipPacket, tcp)
+        guard let segmentSize, segmentSize > 0 else { return node.send(data: ipPacket, to: destination) }
+        // Even whole, a piece must fit one overlay packet on the longest path.
+        let fitting = max(1, (VirtualNetwork.largestPacket - tcp.headersLength) / segmentSize)
         let node = self.node
-        let isTCP = TCPSegmenter.segments(of: superSegment, segmentSize: segmentSize, scratch: &segmentScratch) { segment in
+        TCPSegmenter.segments(of: ipPacket, segmentSize: segmentSize, segmentsPerPacket: min(perPacket, fitting),
+                              scratch: &segmentScratch) { segment in
             node.send(data: segment, to: destination)
         }
-        if !isTCP { node.stats.drop("vnet_offload_bad_super_segment") }
     }
 
     /// A packet the device read but could not hand up; `reason` names the drop counter (after `vnet_`).

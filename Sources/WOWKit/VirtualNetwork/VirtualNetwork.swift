@@ -23,8 +23,9 @@ public struct VirtualNetwork {
         /// The device's MTU.
         public var mtu: Int = VirtualNetwork.defaultMTU
         /// Whether the device asks the host for checksum and TCP segmentation offload: TCP hands up
-        /// super-segments of up to 64 KB, cut into MTU-sized segments in user space, one overlay packet each
-        /// (docs/virtual-network.md, "Offloads"). Off only to compare or debug.
+        /// super-segments of up to 64 KB, sent whole on a clean path and cut into smaller pieces, down to one
+        /// segment per overlay packet, on a lossy one (docs/virtual-network.md, "Offloads"). Off only to
+        /// compare or debug.
         public var offload = true
 
         public init() {}
@@ -65,9 +66,8 @@ public struct VirtualNetwork {
         public var packetsToDevice = 0
         public var bytesToDevice = 0
         public var icmpSent = 0
-        /// TCP super-segments (above the MTU): read from the device (the host's segmentation offload; each
-        /// crosses the overlay as MTU-sized segments), and written to it (segments put back together, or a
-        /// super-segment a peer sent whole).
+        /// TCP super-segments (above the MTU): read from the device (the host's segmentation offload), and
+        /// written to it (segments put back together, or pieces of several segments a peer sent as one).
         public var superSegmentsFromDevice = 0
         public var superSegmentsToDevice = 0
         public var drops: [String: Int] = [:]
