@@ -277,6 +277,41 @@ final class UDPTransportTests: XCTestCase {
         }
     }
 
+    /// Packets of one size to one peer sent in a row (a TCP super-segment's sealed segments) leave in GSO writes
+    /// of up to 49 datagrams of 1,336 bytes, and arrive each intact, in order, as datagrams of their own size.
+    func testPacketsOfOneSizeInARowLeaveInGSOWritesAndArriveInOrder() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener()
+            try world.addListener()
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        let sizes = Array(repeating: 1_336, count: 100) + [500, 1_336, 1_336]
+        let sent = try onLoop { world -> [UInt64] in
+            let edge = try XCTUnwrap(world.edge(request))
+            return sizes.enumerated().map { index, size in
+                let packet = packet(size: size, seed: index)
+                edge.send(packet)
+                return checksum(of: packet)
+            }
+        }
+        try eventually("every packet arrives") { $0.recorders[1].received.count >= sizes.count }
+        try onLoop { world in
+            let a = world.listeners[0], b = world.listeners[1]
+            XCTAssertEqual(world.recorders[1].received.map(\.checksum), sent, "each intact, in the order sent")
+            XCTAssertEqual(world.recorders[1].received.map(\.size), sizes)
+            XCTAssertEqual(b.datagramsReceived, sizes.count, "one datagram per packet")
+            XCTAssertEqual(a.fragmentedPacketsSent, 0)
+            XCTAssertEqual(a.largestDatagramSent, 1_336)
+            if System.supportsUDPSegmentationOffload {
+                // 49 + 49 + (2 + the shorter 500) + the last 2.
+                XCTAssertEqual(a.offloadWrites, 4, "gathered into GSO writes")
+            } else {
+                XCTAssertEqual(a.offloadWrites, 0)
+            }
+        }
+    }
+
     private static let mixedSizes = [60_000, 1, 60_000, 100, 60_000, 1_452, 60_000, 1_453, 60_000, 2_888, 60_000,
                                      2_889, 60_000, 20_000, 60_000, 65_535, 60_000, 1_444 * 45, 60_000, 1_444 * 45 + 1]
 

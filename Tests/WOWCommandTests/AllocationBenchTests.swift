@@ -74,7 +74,13 @@ final class AllocationBenchTests: XCTestCase {
         if isRelease {
             assertPerPacket("node send", 2, "device to edge: only the frame's buffer")
             assertPerPacket("node receive", 0, "edge to device: nothing")
+            // Per segment of a super-segment: the frame's buffer; per super-segment (50 segments), the
+            // benchmark's own copy of it going in and the flush being scheduled coming out (2 each).
+            assertAtMost("tcp segments send", 2.04, "a super-segment cut into segments: only each frame's buffer")
+            assertAtMost("tcp segments receive", 0.04, "segments put back together: nothing per segment")
         } else {
+            assertAtMost("tcp segments send", 10.04, "the frame's buffer, plus debug-only generic code")
+            assertAtMost("tcp segments receive", 12, "nothing per segment, plus debug-only generic code")
             // The release figures plus the debug-only generic code named above (8 sending, 9 receiving today;
             // 23 and 22 before the data path was made allocation-free, counted the same way).
             assertAtMost("node send", 10, "device to edge: the frame's buffer, plus debug-only generic code")

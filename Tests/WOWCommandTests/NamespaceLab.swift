@@ -15,6 +15,8 @@ final class NamespaceLab {
         .deletingLastPathComponent().appendingPathComponent("Scripts/netns-topology.sh").path
     static let streamScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Scripts/tcp-stream.py").path
+    static let shaperScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Scripts/udp-shaper.py").path
 
     private unowned let test: XCTestCase
     var wowBinary: URL { WowExecutable.url }

@@ -235,4 +235,85 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         }
         XCTAssertTrue(seenAtNewSite, "the router does not see site2 behind site5's NAT" + lab.diagnostics(controls))
     }
+
+    /// A checksummed TCP stream between two nodes whose only path loses, duplicates and reorders datagrams
+    /// (`Tests/Scripts/udp-shaper.py` in the WAN router; the kernel here has no netem): every byte arrives, in
+    /// order. The sender's TCP hands its device super-segments, which cross as one overlay packet per
+    /// segment; the receiver's device gets them put back together where they arrived in order.
+    func testATCPStreamCrossesAPathThatLosesDuplicatesAndReordersIntact() throws {
+        try lab.topology(["boot", "pub"], tools: Self.tools)
+        // Only the shaper carries UDP between the two hosts: the WAN router forwards none itself.
+        let block = try lab.exec(in: "wan", ["iptables", "-A", "FORWARD", "-p", "udp", "-j", "DROP"])
+        XCTAssertEqual(block.status, 0, block.output)
+        let directory = lab.directory
+        let shaperStats = directory + "/shaper.json"
+        let shaper = try lab.background("shaper", in: "wan", [
+            "python3", NamespaceLab.shaperScript, "--listen", "198.18.255.254:5000", "--to", "198.18.0.1:4000",
+            "--loss", "0.02", "--duplicate", "0.02", "--reorder", "0.05", "--seed", "17", "--stats", shaperStats])
+        defer { shaper.stop() }
+        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: shaperStats) }, "the shaper did not start")
+
+        let ips = ["a": "100.64.0.1", "b": "100.64.0.2"]
+        func config(_ name: String, listen: String, bootstrap: String) -> String {
+            """
+            node: { name: \(name) }
+            \(NamespaceLab.membership(name))
+            \(bootstrap)
+            transports:
+              - scheme: udp
+                settings: { listen: "\(listen)" }
+            \(Self.overlords)
+            virtual_network: { device: wow0 }
+            \(NamespaceLab.timers)
+            """
+        }
+        let a = try lab.startNode("a", in: "boot", config: config("a", listen: "198.18.0.1:4000", bootstrap: ""),
+                                  virtualIPs: [VirtualIP(ips["a"]!)!])
+        let b = try lab.startNode("b", in: "pub", config: config("b", listen: "198.18.0.2:4000",
+                                                                 bootstrap: "bootstrap: [\"udp://198.18.255.254:5000\"]"),
+                                  virtualIPs: [VirtualIP(ips["b"]!)!])
+        let controls = ["a": a.control, "b": b.control]
+        XCTAssertTrue(reachable(ips["b"]!, from: "boot"), "a never reached b through the shaper" + lab.diagnostics(controls))
+
+        let total = 16 << 20, rate = 4 << 20
+        let receiver = try lab.background("stream-receiver", in: "pub", [
+            "python3", NamespaceLab.streamScript, "receive", "--listen", "\(ips["b"]!):5001",
+            "--result", directory + "/received.json"])
+        defer { receiver.stop() }
+        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received.json.listening") })
+        let sender = try lab.background("stream-sender", in: "boot", [
+            "python3", NamespaceLab.streamScript, "send", "--to", "\(ips["b"]!):5001", "--bytes", "\(total)",
+            "--rate", "\(rate)", "--result", directory + "/sent.json"])
+        defer { sender.stop() }
+        let finished = lab.waitFor(120) {
+            FileManager.default.fileExists(atPath: directory + "/received.json")
+                && FileManager.default.fileExists(atPath: directory + "/sent.json")
+        }
+        XCTAssertTrue(finished, "the stream did not finish" + lab.diagnostics(controls))
+        guard finished else { return }
+        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent.json"))) as? [String: Any])
+        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received.json"))) as? [String: Any])
+        XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
+        XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
+
+        // The path really was that bad, for this stream's packets.
+        shaper.stop()
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: shaperStats))) as? [String: Any])
+        let toB = try XCTUnwrap(stats["to_client"] as? [String: Int], "\(stats)")
+        XCTAssertGreaterThan(toB["received"] ?? 0, total / 1_500, "the stream crossed the shaper: \(stats)")
+        for what in ["dropped", "duplicated", "reordered"] {
+            XCTAssertGreaterThan(toB[what] ?? 0, 100, "\(what) on the way to b: \(stats)")
+        }
+        // Super-segments were cut into segments at a and put back together at b.
+        let aNetwork = lab.status(a.control)?["virtual_network"] as? [String: Any] ?? [:]
+        let bNetwork = lab.status(b.control)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertGreaterThan(aNetwork["super_segments_from_device"] as? Int ?? 0, 0, "a read no super-segment: \(aNetwork)")
+        XCTAssertGreaterThan(bNetwork["super_segments_to_device"] as? Int ?? 0, 0, "b wrote none: \(bNetwork)")
+        XCTAssertEqual(bNetwork["device_write_failures"] as? Int, 0, "b's device refused packets: \(bNetwork)")
+        // Duplicates stop at the secure channel's replay window; no packet above one datagram was sent.
+        let bDrops = drops(b.control)
+        XCTAssertGreaterThan(bDrops.filter { $0.key.contains("replayed") }.values.reduce(0, +), 0, "\(bDrops)")
+        print("VirtualNetworkNamespaceTests: lossy path: \(total) bytes intact; shaper to b \(toB); "
+              + "b super-segments written \(bNetwork["super_segments_to_device"] ?? "?")")
+    }
 }

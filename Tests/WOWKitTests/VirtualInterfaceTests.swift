@@ -10,7 +10,17 @@ import XCTest
 /// A recording device: what the virtual network wrote to the host.
 final class RecordingDevice: PacketDevice {
     var written: [ByteBuffer] = []
-    func write(_ packet: ByteBuffer) { written.append(packet) }
+    /// The segment size of each packet written (nil: a single packet).
+    var segmentSizes: [Int?] = []
+    var takesSuperSegments = false
+    func write(_ packet: ByteBuffer) {
+        written.append(packet)
+        segmentSizes.append(nil)
+    }
+    func write(_ packet: ByteBuffer, segmentSize: Int) {
+        written.append(packet)
+        segmentSizes.append(segmentSize)
+    }
 }
 
 /// IP over the overlay between simulated secured nodes (memory transport, virtual time): packets reach the
@@ -44,12 +54,13 @@ final class VirtualInterfaceTests: XCTestCase {
     }
 
     /// `count` members at 100.64.0.1... joined in a ring.
-    private func ring(_ count: Int) throws -> [Member] {
+    private func ring(_ count: Int, takesSuperSegments: Bool = false) throws -> [Member] {
         var members: [Member] = []
         for index in 1...count {
             let ip = VirtualIP(0x6440_0000 + UInt32(index))
             let node = try makeNode("m\(index)", ip: ip, bootstrap: members.first?.node.info.uris ?? [])
             let device = RecordingDevice()
+            device.takesSuperSegments = takesSuperSegments
             let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())
             members.append(Member(node: node, interface: interface, device: device, ip: ip))
             scheduler.run(for: .milliseconds(500))
@@ -75,6 +86,51 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertEqual(status.ip, "100.64.0.8")
         XCTAssertEqual(status.packets_to_device, 1)
         XCTAssertEqual(status.packets_from_device, 1)
+    }
+
+    /// On a lossy flow (one segment per packet), a 60,000-byte super-segment from A's host crosses the overlay
+    /// as 50 segments, one overlay packet each, and reaches B's host as one super-segment again; a device that
+    /// takes none gets the 50 segments. On a clean flow (the start) it crosses whole.
+    func testASuperSegmentCrossesAsSegmentsAndReachesTheHostPutBackTogether() throws {
+        let ring = try ring(2, takesSuperSegments: true)
+        let (a, b) = (ring[0], ring[1])
+        let clean = ByteBuffer(bytes: TCPPacket.make(payload: TCPPacket.payload(30_000), sequence: 900_000, flags: 0x18,
+                                                     sourcePort: 999, source: a.ip.value, destination: b.ip.value))
+        let cleanBefore = a.node.stats.packetsOut
+        a.interface.receiveFromDevice(clean, segmentSize: 1208)
+        XCTAssertEqual(a.node.stats.packetsOut - cleanBefore, 1, "a new flow starts whole")
+        scheduler.run(for: .milliseconds(200))
+        XCTAssertEqual(b.device.written.map(\.readableBytes), [clean.readableBytes])
+        XCTAssertEqual(b.device.segmentSizes, [nil], "written as it came: the device cuts it at its MTU")
+        b.device.written = []
+        b.device.segmentSizes = []
+        a.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
+        b.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
+        let payload = TCPPacket.payload(60_000, seed: 5)
+        let superSegment = ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: a.ip.value, destination: b.ip.value))
+        let sentBefore = a.node.stats.packetsOut
+        a.interface.receiveFromDevice(superSegment, segmentSize: 1208)
+        XCTAssertEqual(a.node.stats.packetsOut - sentBefore, 50, "one overlay packet per segment")
+        scheduler.run(for: .milliseconds(200))
+        XCTAssertEqual(b.device.written.count, 1, "one write to the host")
+        XCTAssertEqual(b.device.segmentSizes, [1208])
+        let merged = Array(try XCTUnwrap(b.device.written.first).readableBytesView)
+        XCTAssertEqual(TCPPacket.payloadOf(merged), payload)
+        XCTAssertEqual(TCPPacket.flags(merged), 0x18)
+        XCTAssertTrue(TCPPacket.ipChecksumVerifies(merged))
+        XCTAssertEqual(a.interface.network.stats.superSegmentsFromDevice, 2)
+        XCTAssertEqual(b.interface.network.stats.packetsToDevice, 1 + 50)
+        XCTAssertEqual(b.interface.network.stats.superSegmentsToDevice, 2, "the whole one, and the 50 put together")
+        XCTAssertEqual(b.interface.coalescer.segmentsMerged, 49)
+
+        // Back to a device that takes no super-segments: the segments as they came.
+        a.device.takesSuperSegments = false
+        b.interface.receiveFromDevice(ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: b.ip.value,
+                                                                       destination: a.ip.value)), segmentSize: 1208)
+        scheduler.run(for: .milliseconds(200))
+        XCTAssertEqual(a.device.written.count, 50)
+        XCTAssertEqual(a.device.written.flatMap { TCPPacket.payloadOf(Array($0.readableBytesView)) }, payload)
+        XCTAssertTrue(a.device.written.allSatisfy { $0.readableBytes <= 1260 }, "no packet above the MTU")
     }
 
     func testForgedSourceIPIsDropped() throws {

@@ -12,10 +12,11 @@ import WOWKit
 /// per call: a TUN file takes one packet per `write(2)`, so writes are never coalesced. The device goes away
 /// with `close` or the process.
 ///
-/// The device always carries a `VirtioNetHeader` before each packet, so that it takes TCP super-segments and
-/// partial checksums from peers (`TunOffload.toHost`). With `settings.offload` it also asks the kernel for
-/// checksum and TCP segmentation offload, and then hands up super-segments of up to 64 KB
-/// (`TunOffload.fromHost`): one overlay packet instead of up to 45.
+/// The device always carries a `VirtioNetHeader` before each packet, so that it takes TCP super-segments
+/// (`write(_:segmentSize:)`: segments the virtual interface put back together) and partial checksums
+/// (`TunOffload.toHost`). With `settings.offload` it also asks the kernel for checksum and TCP segmentation
+/// offload, and then hands up super-segments of up to 64 KB with their segment size (`TunOffload.fromHost`):
+/// one read and one route decision for up to 45 segments.
 public final class TunDevice: PacketDevice {
     /// The device's name as the kernel gave it.
     public let name: String
@@ -63,13 +64,14 @@ public final class TunDevice: PacketDevice {
         #endif
     }
 
-    /// The largest IP packet handed up: a super-segment larger than this is cut (`TunOffload.split`) so that
-    /// it still fits one overlay packet on its longest path.
-    public static let maximumPacketLength = VirtualNetwork.largestPacket
+    /// Takes super-segments: the kernel accepts them behind a virtio-net header whatever `offload` says.
+    public var takesSuperSegments: Bool { true }
 
-    /// Reads packets on `loop` and hands each to `receive` there, or the reason it was dropped to `dropped`
-    /// (a drop counter's name). Call once, off the loop; both are called on `loop` only.
-    public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer) -> Void,
+    /// Reads packets on `loop` and hands each to `receive` there, with its segment size when it is a TCP
+    /// super-segment, or the reason it was dropped to `dropped` (a drop counter's name). Call once, off the
+    /// loop; both are called on `loop` only. `receive` must be done with the buffer when it returns (the
+    /// next read goes to the same storage unless it keeps a copy).
+    public func start(on loop: any EventLoop, receive: @escaping @Sendable (ByteBuffer, Int?) -> Void,
                       dropped: @escaping @Sendable (String) -> Void) throws {
         // The pipe channel tells us when the device is readable and reads the first packet; the handler then
         // drains the device itself. A TUN read returns one packet and epoll is edge-triggered, so a channel
@@ -81,8 +83,7 @@ public final class TunDevice: PacketDevice {
             .channelInitializer { [descriptor] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = TunReadHandler(descriptor: descriptor, capacity: capacity) { buffer in
-                        if let reason = TunOffload.fromHost(&buffer, maximumLength: TunDevice.maximumPacketLength,
-                                                            deliver: receive) {
+                        if let reason = TunOffload.fromHost(&buffer, deliver: receive) {
                             dropped(reason)
                         }
                     }
@@ -97,8 +98,17 @@ public final class TunDevice: PacketDevice {
     /// Writes `packet` behind its `VirtioNetHeader`; a TCP packet's checksum field is replaced by the partial
     /// one on the way (spliced into the write: the packet itself is not copied or changed).
     public func write(_ packet: ByteBuffer) {
+        write(packet, segmentSize: nil)
+    }
+
+    /// Writes a TCP super-segment of `segmentSize`-byte segments, the same way.
+    public func write(_ packet: ByteBuffer, segmentSize: Int) {
+        write(packet, segmentSize: Optional(segmentSize))
+    }
+
+    private func write(_ packet: ByteBuffer, segmentSize: Int?) {
         guard !isClosed else { return }
-        let (header, partialChecksum) = TunOffload.toHost(packet, mtu: settings.mtu)
+        let (header, partialChecksum) = TunOffload.toHost(packet, mtu: settings.mtu, segmentSize: segmentSize)
         let expected = VirtioNetHeader.size + packet.readableBytes
         let written = withUnsafeTemporaryAllocation(byteCount: VirtioNetHeader.size + 2, alignment: 2) { scratch in
             header.write(to: scratch)

@@ -49,27 +49,28 @@ struct VirtioNetHeader: Equatable {
 /// What the TUN device's offloads mean for the packets crossing it, without I/O (tested without a device).
 ///
 /// Read side: with checksum and TCP segmentation offload on, the kernel hands up TCP super-segments of up to
-/// 64 KB and leaves transport checksums partial, as it would for a network card. A super-segment crosses
-/// the overlay as ONE packet (one route, one seal; the udp transport cuts it into datagrams that are never
-/// IP-fragmented); a partial checksum of a single packet is completed here.
+/// 64 KB and leaves transport checksums partial, as it would for a network card. A super-segment is handed
+/// up with its segment size: the virtual interface cuts it into MTU-sized segments, one overlay packet each
+/// (`TCPSegmenter`), so that a lost underlay datagram costs one segment. A partial checksum of a single
+/// packet is completed here.
 ///
 /// Write side: every TCP packet is written with a partial checksum (`needsChecksum`, the pseudo-header's sum
-/// in the field) and, when larger than the device's MTU, as a super-segment; the kernel then takes it as a
+/// in the field) and, when it holds more than one segment (segments the virtual interface put back together,
+/// `TCPCoalescer`, or a super-segment a peer sent whole), as a super-segment; the kernel then takes it as a
 /// network card's receive offload would hand it up, in one piece, with nothing to verify. Whatever checksum
 /// the sender's host left in a TCP packet is not looked at: the overlay's AEAD already guarantees that the
 /// bytes are the ones the peer sent.
 enum TunOffload {
-    /// The packet (after the header) in `buffer`, made ready for the overlay: passed to `deliver` once, or,
-    /// for a super-segment over `maximumLength` bytes, as several smaller super-segments. Returns why it was
-    /// dropped instead, or nil.
-    static func fromHost(_ buffer: ByteBuffer, maximumLength: Int, deliver: (ByteBuffer) -> Void) -> String? {
+    /// The packet (after the header) in `buffer`, made ready for the overlay and passed to `deliver` once,
+    /// with its segment size when it is a TCP super-segment. Returns why it was dropped instead, or nil.
+    static func fromHost(_ buffer: ByteBuffer, deliver: (ByteBuffer, Int?) -> Void) -> String? {
         var packet = buffer
-        return fromHost(&packet, maximumLength: maximumLength, deliver: deliver)
+        return fromHost(&packet, deliver: deliver)
     }
 
     /// The same, in `packet`'s own storage when it holds it alone (the TUN reader's buffer): the header is
     /// skipped and a checksum completed there, without a copy.
-    static func fromHost(_ packet: inout ByteBuffer, maximumLength: Int, deliver: (ByteBuffer) -> Void) -> String? {
+    static func fromHost(_ packet: inout ByteBuffer, deliver: (ByteBuffer, Int?) -> Void) -> String? {
         guard let header = VirtioNetHeader.read(from: &packet) else { return "offload_truncated" }
         switch header.gsoType & ~VirtioNetHeader.gsoECN {
         case VirtioNetHeader.gsoNone:
@@ -77,15 +78,12 @@ enum TunOffload {
                 guard completeChecksum(&packet, start: Int(header.checksumStart),
                                        offset: Int(header.checksumOffset)) else { return "offload_bad_checksum_offset" }
             }
-            deliver(packet)
+            deliver(packet, nil)
         case VirtioNetHeader.gsoTCPv4:
-            guard packet.readableBytes > maximumLength else {
-                deliver(packet)
-                return nil
-            }
-            guard split(packet, segmentSize: Int(header.gsoSize), maximumLength: maximumLength, deliver: deliver) else {
+            guard header.gsoSize > 0, let tcp = TCPHeaders(packet), tcp.payloadLength > 0 else {
                 return "offload_bad_super_segment"
             }
+            deliver(packet, Int(header.gsoSize))
         default:
             // Only TCP/IPv4 segmentation is switched on (`TunDevice.offloadFlags`).
             return "offload_unexpected_gso"
@@ -94,15 +92,17 @@ enum TunOffload {
     }
 
     /// The header to write before `packet`, and for a TCP packet the partial checksum to put in its checksum
-    /// field (at `header.checksumStart + 16`). Anything else is written as it is, behind an empty header.
-    static func toHost(_ packet: ByteBuffer, mtu: Int) -> (header: VirtioNetHeader, partialChecksum: UInt16?) {
+    /// field (at `header.checksumStart + 16`). A TCP packet of more than one segment goes as a super-segment
+    /// of `segmentSize`-byte segments (by default: as many as fit the MTU). Anything else is written as it
+    /// is, behind an empty header.
+    static func toHost(_ packet: ByteBuffer, mtu: Int, segmentSize: Int? = nil) -> (header: VirtioNetHeader, partialChecksum: UInt16?) {
         guard let tcp = TCPHeaders(packet) else { return (VirtioNetHeader(), nil) }
         var header = VirtioNetHeader()
         header.flags = VirtioNetHeader.needsChecksum
         header.checksumStart = UInt16(tcp.ipHeaderLength)
         header.checksumOffset = TCPHeaders.checksumOffset
-        let segment = mtu - tcp.headersLength
-        if tcp.totalLength > mtu, segment > 0 {
+        let segment = segmentSize ?? (mtu - tcp.headersLength)
+        if segment > 0, tcp.payloadLength > segment {
             header.gsoType = VirtioNetHeader.gsoTCPv4 | (tcp.flags & TCPHeaders.cwr != 0 ? VirtioNetHeader.gsoECN : 0)
             header.gsoSize = UInt16(segment)
             header.headerLength = UInt16(tcp.headersLength)
@@ -126,85 +126,5 @@ enum TunOffload {
         }
         packet.setInteger(checksum, at: packet.readerIndex + start + offset)
         return true
-    }
-
-    /// Cuts a TCP/IPv4 super-segment into super-segments of at most `maximumLength` bytes, each a whole number
-    /// of `segmentSize`-byte segments but the last, as the kernel's own segmentation would: sequence numbers,
-    /// IP identification, lengths and header checksum follow; FIN and PSH only on the last, CWR only on the
-    /// first; the TCP checksum partial. False if it is no such super-segment.
-    static func split(_ packet: ByteBuffer, segmentSize: Int, maximumLength: Int, deliver: (ByteBuffer) -> Void) -> Bool {
-        guard let tcp = TCPHeaders(packet), segmentSize > 0 else { return false }
-        let headers = tcp.headersLength
-        let perPiece = (maximumLength - headers) / segmentSize * segmentSize
-        let payload = tcp.totalLength - headers
-        guard perPiece > 0, payload > 0 else { return false }
-        let start = packet.readerIndex
-        let identification = packet.getInteger(at: start + 4, as: UInt16.self)!
-        let sequence = packet.getInteger(at: start + tcp.ipHeaderLength + 4, as: UInt32.self)!
-        var offset = 0
-        while offset < payload {
-            let length = min(perPiece, payload - offset)
-            var piece = ByteBufferAllocator().buffer(capacity: headers + length)
-            piece.writeImmutableBuffer(packet.getSlice(at: start, length: headers)!)
-            piece.writeImmutableBuffer(packet.getSlice(at: start + headers + offset, length: length)!)
-            piece.setInteger(UInt16(headers + length), at: 2)
-            piece.setInteger(identification &+ UInt16(truncatingIfNeeded: offset / segmentSize), at: 4)
-            piece.setInteger(UInt16(0), at: 10)
-            let headerSum = piece.withUnsafeReadableBytes { bytes in
-                IPv4Packet.onesComplementSum(UnsafeRawBufferPointer(rebasing: bytes[..<tcp.ipHeaderLength]))
-            }
-            piece.setInteger(~IPv4Packet.fold(headerSum), at: 10)
-            piece.setInteger(sequence &+ UInt32(offset), at: tcp.ipHeaderLength + 4)
-            var flags = tcp.flags
-            if offset > 0 { flags &= ~TCPHeaders.cwr }
-            if offset + length < payload { flags &= ~(TCPHeaders.fin | TCPHeaders.psh) }
-            piece.setInteger(flags, at: tcp.ipHeaderLength + 13)
-            piece.setInteger(tcp.partialChecksum(transportLength: tcp.tcpHeaderLength + length),
-                             at: tcp.ipHeaderLength + Int(TCPHeaders.checksumOffset))
-            deliver(piece)
-            offset += length
-        }
-        return true
-    }
-}
-
-/// The IPv4 and TCP headers of a well-formed, unfragmented TCP/IPv4 packet at a buffer's reader index.
-struct TCPHeaders {
-    static let checksumOffset: UInt16 = 16
-    static let fin: UInt8 = 0x01
-    static let psh: UInt8 = 0x08
-    static let cwr: UInt8 = 0x80
-
-    let ipHeaderLength: Int
-    let tcpHeaderLength: Int
-    let totalLength: Int
-    let flags: UInt8
-    let source: UInt32
-    let destination: UInt32
-
-    var headersLength: Int { ipHeaderLength + tcpHeaderLength }
-
-    init?(_ packet: ByteBuffer) {
-        guard case .success(let ip) = IPv4Packet.header(of: packet), ip.protocolNumber == IPv4Packet.tcpProtocol else {
-            return nil
-        }
-        let start = packet.readerIndex
-        // A fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
-        guard packet.getInteger(at: start + 6, as: UInt16.self)! & 0x3FFF == 0,
-              ip.totalLength >= ip.headerLength + 20 else { return nil }
-        let tcpHeaderLength = Int(packet.getInteger(at: start + ip.headerLength + 12, as: UInt8.self)! >> 4) * 4
-        guard tcpHeaderLength >= 20, ip.headerLength + tcpHeaderLength <= ip.totalLength else { return nil }
-        ipHeaderLength = ip.headerLength
-        self.tcpHeaderLength = tcpHeaderLength
-        totalLength = ip.totalLength
-        flags = packet.getInteger(at: start + ip.headerLength + 13, as: UInt8.self)!
-        source = ip.source.value
-        destination = ip.destination.value
-    }
-
-    /// What a partial checksum field holds: the pseudo-header's sum, folded, not complemented.
-    func partialChecksum(transportLength: Int) -> UInt16 {
-        IPv4Packet.fold(IPv4Packet.pseudoHeaderSum(source: source, destination: destination,
-                                                   protocolNumber: IPv4Packet.tcpProtocol, length: transportLength))
     }
 }

@@ -23,11 +23,13 @@ import WOWKit
 ///   packet to the edge's delegate. `createEdge` needs no handshake: it returns the existing edge for that
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
-/// - Sending: `send` queues the packet in the channel and one flush per event-loop tick sends everything
-///   queued (`sendmmsg` where available). A packet of at most `UDPTransport.maximumDatagramSize` (1,452) bytes
-///   goes as one datagram, as it is; a larger one (up to 65,535) as fragments of at most 1,452 bytes
-///   (`UDPFragmenter`), copied once into one buffer and written with one UDP GSO write where the kernel has
-///   it (one per 45 fragments), else one datagram per fragment. Nothing throws. Dropped and counted: packets
+/// - Sending: `send` queues the packet and one flush per event-loop tick sends everything queued (`sendmmsg`
+///   where available). A packet of at most `UDPTransport.maximumDatagramSize` (1,452) bytes goes as one
+///   datagram; where the kernel has UDP GSO, consecutive ones of one size to one remote (the segments of a
+///   TCP super-segment) are gathered into one buffer and leave in one GSO write (`UDPSendBatch`; a lone one
+///   is written as it is, not copied). A larger packet (up to 65,535) goes as fragments of at most 1,452
+///   bytes (`UDPFragmenter`), copied once into one buffer and written with one UDP GSO write where the kernel
+///   has it (one per 45 fragments), else one datagram per fragment. Order is kept. Nothing throws. Dropped and counted: packets
 ///   over 65,535 bytes (`oversized`), sends on closed edges (`edge_closed`), sends while the socket is down
 ///   (`socket_down`), sends while more than `maximumQueuedBytes` wait for the socket (`backpressure`).
 /// - Receiving: with UDP GRO (where the kernel has it) one read may hold several datagrams of one size
@@ -129,7 +131,10 @@ public final class UDPEdgeListener: EdgeListener {
     private var channel: (any Channel)?
     private var edges: [SocketAddress: UDPEdge] = [:]
     private var isFlushScheduled = false
-    /// Whether large packets go with one GSO write per 45 fragments (else one write per fragment); on where
+    /// Datagrams gathered for one GSO write (with `usesSegmentationOffload`).
+    private var batch = UDPSendBatch()
+    /// Whether large packets go with one GSO write per 45 fragments (else one write per fragment), and
+    /// datagrams of one size to one remote are gathered into GSO writes; on where
     /// the kernel has UDP GSO. Off once a socket failed after GSO writes: some paths (IPsec, an MTU below
     /// 1,500) refuse them. Tests and benchmarks turn it off to compare.
     public var usesSegmentationOffload = System.supportsUDPSegmentationOffload
@@ -179,7 +184,7 @@ public final class UDPEdgeListener: EdgeListener {
     /// counted), and the largest of them.
     public private(set) var datagramsSent = 0
     public private(set) var largestDatagramSent = 0
-    /// Packets sent as fragments, and the GSO writes that carried fragments.
+    /// Packets sent as fragments, and the GSO writes (of fragments, or of gathered datagrams).
     public private(set) var fragmentedPacketsSent = 0
     public private(set) var offloadWrites = 0
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
@@ -330,6 +335,7 @@ public final class UDPEdgeListener: EdgeListener {
         edges.removeAll()
         reassembler.removeAll()
         for edge in open { edge.close() }
+        writeBatch()
         if let handler {
             handler.flush()
             handler.channel?.close(promise: nil)
@@ -459,15 +465,24 @@ public final class UDPEdgeListener: EdgeListener {
     }
 
     /// Queues `packet` for `remote`, as one datagram or as fragments; the flush comes once per loop tick.
+    /// With GSO, datagrams of one size to one remote are gathered (`UDPSendBatch`) and leave as one write.
     func send(_ packet: ByteBuffer, to remote: SocketAddress) {
         let size = packet.readableBytes
         guard size <= UDPTransport.maximumPacketSize else { return countDrop(.oversized) }
         guard let handler, let channel = handler.channel else { return countDrop(.socketDown) }
         guard channel.isWritable else { return countDrop(.backpressure) }
         if UDPFragmenter.needsFragments(packet) {
+            writeBatch()
             sendFragments(of: packet, to: remote, handler: handler, allocator: channel.allocator)
         } else {
-            handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
+            if usesSegmentationOffload {
+                if !batch.add(packet, to: remote) {
+                    writeBatch()
+                    _ = batch.add(packet, to: remote)
+                }
+            } else {
+                handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
+            }
             datagramsSent += 1
             largestDatagramSent = max(largestDatagramSent, size)
         }
@@ -477,9 +492,30 @@ public final class UDPEdgeListener: EdgeListener {
             isFlushScheduled = true
             eventLoop.assumeIsolated().execute { [self] in
                 isFlushScheduled = false
-                self.handler?.flush()
+                flush()
             }
         }
+    }
+
+    /// Hands the gathered datagrams to the channel: one GSO write, or one datagram as it came.
+    private func writeBatch() {
+        guard let (remote, data, segmentSize) = batch.take() else { return }
+        guard let handler else { return countDrop(.socketDown) }
+        if let segmentSize {
+            handler.write(AddressedEnvelope(remoteAddress: remote, data: data,
+                                            metadata: .init(ecnState: .transportNotCapable, packetInfo: nil,
+                                                            segmentSize: segmentSize)))
+            offloadWrites += 1
+            hasWrittenWithOffload = true
+        } else {
+            handler.write(AddressedEnvelope(remoteAddress: remote, data: data))
+        }
+    }
+
+    /// Sends everything queued: the gathered datagrams, then the channel's queue.
+    private func flush() {
+        writeBatch()
+        handler?.flush()
     }
 
     private func sendFragments(of packet: ByteBuffer, to remote: SocketAddress, handler: UDPChannelHandler,
@@ -526,6 +562,7 @@ public final class UDPEdgeListener: EdgeListener {
             normalTTL = try normalTTLs[option.optionName.rawValue] ?? options.getOption(option)
             normalTTLs[option.optionName.rawValue] = normalTTL
             // What is queued leaves first, with the normal TTL.
+            writeBatch()
             handler.flush()
             try options.setOption(option, value: SocketOptionValue(ttl))
         } catch {
@@ -577,6 +614,8 @@ public final class UDPEdgeListener: EdgeListener {
         guard handler === self.handler else { return }
         self.handler = nil
         channel = nil
+        // Datagrams gathered for the socket that failed go with it (as those queued in its channel).
+        _ = batch.take()
         normalTTLs = [:]
         guard !isStopped else { return }
         socketFailures += 1

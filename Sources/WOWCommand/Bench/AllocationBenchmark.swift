@@ -18,6 +18,10 @@ import WOWSimulator
 ///   handed to the edge (TUN → route → encrypt → edge, without the socket).
 /// - `node receive`: the frame from the edge into node B: opened, decoded, routed, checked by the virtual
 ///   network and written to the device (edge → decrypt → route → TUN).
+/// - `tcp segments send`, `tcp segments receive`: a 60,400-byte TCP super-segment from the device cut into
+///   50 segments of 1,208 bytes, one overlay packet each (the path's policy at one segment per packet), and
+///   those segments put back together on the receiving side for a device that takes super-segments; counted
+///   per segment.
 /// - `udp send+receive`: sealed-frame-sized packets between two `udp` listeners on 127.0.0.1 on one event
 ///   loop (socket writes, flushes, reads, both ends), counted on the loop's thread.
 struct AllocationBenchmark {
@@ -108,8 +112,14 @@ struct AllocationBenchmark {
     final class CountingDevice: PacketDevice {
         var packets = 0
         var bytes = 0
+        var superSegments = 0
+        var takesSuperSegments = false
         func write(_ packet: ByteBuffer) {
             packets += 1
+            bytes += packet.readableBytes
+        }
+        func write(_ packet: ByteBuffer, segmentSize: Int) {
+            superSegments += 1
             bytes += packet.readableBytes
         }
     }
@@ -168,7 +178,67 @@ struct AllocationBenchmark {
         guard deviceB.packets - deliveredBefore == warmUp + packets else {
             throw BenchFailure("node B wrote \(deviceB.packets - deliveredBefore) packets of \(warmUp + packets)")
         }
-        return [send, receive]
+
+        // TCP super-segments cut into one segment per overlay packet, and put back together at B.
+        interfaceA.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1, adapts: false)
+        deviceB.takesSuperSegments = true
+        let segmentsPerSuper = 50, segmentSize = 1_208
+        let superSegments = (warmUp + packets) / segmentsPerSuper + 1
+        let superSegment = Self.tcpSuperSegment(from: ipA, to: ipB, payload: segmentsPerSuper * segmentSize)
+        pipes.captured = []
+        pipes.isCapturing = true
+        pipes.captured.reserveCapacity(superSegments * segmentsPerSuper)
+        var sentSegments = 0
+        let tcpSend = try countPerUnit("tcp segments send", units: superSegments, perUnit: segmentsPerSuper) { index in
+            var packet = superSegment
+            // Each super-segment follows the last, as a stream's do (no retransmission).
+            packet.setInteger(UInt32(1 + index * segmentsPerSuper * segmentSize), at: packet.readerIndex + 24)
+            interfaceA.receiveFromDevice(packet, segmentSize: segmentSize)
+            sentSegments += segmentsPerSuper
+        }
+        pipes.isCapturing = false
+        guard pipes.captured.count == sentSegments else {
+            throw BenchFailure("node A sent \(pipes.captured.count) frames for \(sentSegments) segments")
+        }
+        let segmentFrames = pipes.captured
+        pipes.captured = []
+        let writtenBefore = deviceB.superSegments
+        let tcpReceive = try countPerUnit("tcp segments receive", units: superSegments, perUnit: segmentsPerSuper) { index in
+            for frame in segmentFrames[(index * segmentsPerSuper)..<((index + 1) * segmentsPerSuper)] {
+                edgeB.delegate?.edge(edgeB, didReceive: frame)
+            }
+            interfaceB.flushToDevice()
+        }
+        guard deviceB.superSegments - writtenBefore == superSegments else {
+            throw BenchFailure("node B wrote \(deviceB.superSegments - writtenBefore) super-segments of \(superSegments)")
+        }
+        return [send, receive, tcpSend, tcpReceive]
+    }
+
+    /// Runs `body` for `units` units of `perUnit` packets each: a tenth of them (at least one) to warm up, then
+    /// counts the rest; the stage's packets are the counted units' packets.
+    private func countPerUnit(_ name: String, units: Int, perUnit: Int, _ body: (Int) throws -> Void) throws -> Stage {
+        let warm = max(1, units / 10)
+        for index in 0..<warm { try body(index) }
+        let before = AllocationCounter.count()
+        for index in warm..<units { try body(index) }
+        let allocations = AllocationCounter.count() - before
+        let counted = (units - warm) * perUnit
+        return Stage(name: name, packets: counted, allocations: allocations,
+                     allocations_per_packet: Double(allocations) / Double(max(1, counted)))
+    }
+
+    /// A TCP/IPv4 super-segment with a 32-byte TCP header (ACK, timestamps) and `payload` bytes.
+    static func tcpSuperSegment(from source: VirtualIP, to destination: VirtualIP, payload: Int) -> ByteBuffer {
+        let total = 52 + payload
+        var buffer = ByteBuffer()
+        buffer.writeBytes([0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, 6, 0, 0] as [UInt8])
+        buffer.writeInteger(source.value, endianness: .big)
+        buffer.writeInteger(destination.value, endianness: .big)
+        buffer.writeBytes([0x30, 0x39, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 1, 0x80, 0x10, 0xFF, 0xFF, 0, 0, 0, 0,
+                           1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] as [UInt8])
+        buffer.writeRepeatingByte(0xCD, count: payload)
+        return buffer
     }
 
     /// An IPv4 (UDP protocol) packet of `size` bytes.

@@ -29,7 +29,11 @@ struct UDPBenchCommand: ParsableCommand {
 
     func run() throws {
         let cases = [
+            // 1,400-byte packets in a row (a TCP super-segment's sealed segments): one datagram each without
+            // GSO (the ratios' base), gathered into GSO writes with it.
             UDPBenchmark.Case(name: "1400 B, one datagram each", size: 1_400, window: 512,
+                              segmentationOffload: false, receiveOffload: true),
+            UDPBenchmark.Case(name: "1400 B, gathered (GSO + GRO)", size: 1_400, window: 512,
                               segmentationOffload: true, receiveOffload: true),
             UDPBenchmark.Case(name: "\(size) B, GSO + GRO", size: size, window: 32,
                               segmentationOffload: true, receiveOffload: true),

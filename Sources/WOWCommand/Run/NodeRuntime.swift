@@ -106,7 +106,9 @@ public final class NodeRuntime: Sendable {
                 NIOLoopBound(try VirtualInterface(node: node.value, device: handedOver, settings: settings), eventLoop: loop)
             }.wait()
             // Each packet read is handed to the interface on the loop the device reads on (the node's).
-            try device.start(on: loop, receive: { packet in interface.value.receiveFromDevice(packet) },
+            // A super-segment comes with its segment size: the interface sends it on one segment at a time.
+            try device.start(on: loop,
+                             receive: { packet, segmentSize in interface.value.receiveFromDevice(packet, segmentSize: segmentSize) },
                              dropped: { reason in interface.value.deviceDropped(reason) })
             return interface
         } catch {

@@ -23,7 +23,9 @@ public struct VirtualNetwork {
         /// The device's MTU.
         public var mtu: Int = VirtualNetwork.defaultMTU
         /// Whether the device asks the host for checksum and TCP segmentation offload: TCP hands up
-        /// super-segments of up to 64 KB, each carried as one overlay packet (docs/virtual-network.md).
+        /// super-segments of up to 64 KB, sent whole on a clean path and cut into smaller pieces, down to one
+        /// segment per overlay packet, on a lossy one (docs/virtual-network.md, "Offloads"). Off only to
+        /// compare or debug.
         public var offload = true
 
         public init() {}
@@ -39,7 +41,7 @@ public struct VirtualNetwork {
     public static let longestEncapsulation = 2 * (SecureFrame.sealedOverhead + 2 + RoutedHeader.byteCount)
         + TunnelFrame.overhead
     /// The largest IP packet the overlay carries on its longest path (an edge packet is at most 65,535
-    /// bytes): the largest MTU, and the largest TCP super-segment sent whole.
+    /// bytes): the largest MTU.
     public static let largestPacket = WireFormat.maximumPacketSize - longestEncapsulation
     /// MTUs allowed: from IPv4's minimum reassembly size up to `largestPacket`. Above the default, the udp
     /// transport cuts encapsulated packets into several datagrams (never IP fragments): fewer packets for
@@ -64,7 +66,8 @@ public struct VirtualNetwork {
         public var packetsToDevice = 0
         public var bytesToDevice = 0
         public var icmpSent = 0
-        /// Packets above the MTU: TCP super-segments of the host's segmentation offload, each carried whole.
+        /// TCP super-segments (above the MTU): read from the device (the host's segmentation offload), and
+        /// written to it (segments put back together, or pieces of several segments a peer sent as one).
         public var superSegmentsFromDevice = 0
         public var superSegmentsToDevice = 0
         public var drops: [String: Int] = [:]
@@ -151,6 +154,11 @@ public struct VirtualNetwork {
         stats.bytesToDevice += packet.readableBytes
         if packet.readableBytes > settings.mtu { stats.superSegmentsToDevice += 1 }
         return .write(packet)
+    }
+
+    /// The interface wrote segments the overlay delivered one by one as one super-segment (`TCPCoalescer`).
+    public mutating func noteSuperSegmentToDevice() {
+        stats.superSegmentsToDevice += 1
     }
 
     /// The overlay could not deliver a packet this node sent to `error.destination`: an ICMP host unreachable

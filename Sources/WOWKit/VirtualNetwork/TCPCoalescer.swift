@@ -1,0 +1,197 @@
+import NIOCore
+
+/// Puts consecutive TCP segments of one flow back together into one super-segment for the host, as a
+/// network card's receive offload (GRO) would: the host's TCP then takes one 64 KB packet instead of 50.
+/// The overlay carries each MTU-sized segment alone (`TCPSegmenter`), so that a lost datagram costs one
+/// segment; this undoes the cost of that on the receiving side.
+///
+/// A segment is appended to the one held for its flow (same addresses and ports) only when it continues it
+/// exactly: the next sequence number, the same acknowledgement, IP header fields (TOS, DF, TTL) and TCP
+/// options, flags that differ at most in PSH, a payload no larger than the first segment's, and a held
+/// segment that was full-sized and had no PSH (PSH, or a shorter segment, ends a super-segment, and is its
+/// last). SYN, FIN, RST, URG and CWR segments, pure ACKs, packets above the MTU (already super-segments),
+/// IP options, fragments and non-TCP packets are never merged: they are written as they are, after what is held for their flow (order within a flow is
+/// kept; between flows it does not matter). Anything out of order or repeated simply starts a new
+/// super-segment, so reordering and duplicates from the underlay pass through to the host's TCP unchanged.
+///
+/// Pure and I/O-free: `add` and `flush` hand what is to be written to their `write` closure, with the
+/// segment size for a super-segment (nil for a single packet). At most `flowLimit` flows are held at once,
+/// each in a buffer of its own that is reused (no allocation per packet once they exist); a new flow beyond
+/// that writes out the oldest. The caller flushes at the end of each batch of received packets.
+public struct TCPCoalescer {
+    /// The most segments in one super-segment (as Linux's GRO), and its largest IP total length.
+    public static let maximumSegments = 64
+    public static let maximumLength = 65_535
+    /// Flows held at once by default.
+    public static let defaultFlowLimit = 8
+
+    private struct Flow {
+        var buffer = ByteBuffer()
+        var isActive = false
+        var source: UInt32 = 0
+        var destination: UInt32 = 0
+        var ports: UInt32 = 0
+        var headersLength = 0
+        var nextSequence: UInt32 = 0
+        var segmentSize = 0
+        var segments = 0
+        /// Nothing more may be appended (PSH seen, or a segment shorter than the first).
+        var isClosed = false
+        /// When it was started, for choosing the oldest.
+        var started = 0
+    }
+
+    private var flows: [Flow]
+    private var activeCount = 0
+    private var starts = 0
+    /// Segments appended to a held one, and super-segments written (of two segments or more).
+    public private(set) var segmentsMerged = 0
+    public private(set) var superSegmentsWritten = 0
+
+    /// Packets longer than this (super-segments a peer sent in one piece) are written as they are.
+    public let maximumSegmentLength: Int
+
+    /// `mtu`: the device's; longer packets are never merged.
+    public init(flowLimit: Int = TCPCoalescer.defaultFlowLimit, mtu: Int = VirtualNetwork.defaultMTU) {
+        flows = Array(repeating: Flow(), count: max(1, flowLimit))
+        maximumSegmentLength = mtu
+    }
+
+    /// Whether anything is held (then `flush` must come).
+    public var isHolding: Bool { activeCount > 0 }
+
+    /// Takes `packet`, an IP packet on its way to the host: held to be merged, or written at once (after
+    /// what is held for its flow) when it cannot be. `write` gets each packet to write and its segment size
+    /// (nil: a single packet); it must be done with the buffer when it returns.
+    public mutating func add(_ packet: ByteBuffer, write: (ByteBuffer, Int?) -> Void) {
+        guard let tcp = TCPHeaders(packet) else { return write(packet, nil) }
+        let start = packet.readerIndex
+        let ports = packet.getInteger(at: start + tcp.ipHeaderLength, as: UInt32.self)!
+        let held = heldFlow(source: tcp.source, destination: tcp.destination, ports: ports)
+        let payload = tcp.payloadLength
+        let unmergeable = TCPHeaders.syn | TCPHeaders.fin | TCPHeaders.rst | TCPHeaders.urg | TCPHeaders.cwr
+        guard payload > 0, tcp.ipHeaderLength == IPv4Packet.minimumHeaderSize, tcp.flags & unmergeable == 0,
+              tcp.flags & TCPHeaders.ack != 0, tcp.totalLength <= maximumSegmentLength else {
+            if let held { emit(held, write: write) }
+            return write(packet, nil)
+        }
+        if let held {
+            if canAppend(packet, tcp, to: flows[held]) {
+                return append(packet, tcp, to: held)
+            }
+            emit(held, write: write)
+            return begin(held, with: packet, tcp, ports: ports)
+        }
+        var index = 0
+        while index < flows.count, flows[index].isActive { index += 1 }
+        if index == flows.count {
+            index = oldestFlow()
+            emit(index, write: write)
+        }
+        begin(index, with: packet, tcp, ports: ports)
+    }
+
+    /// Writes out everything held, oldest first.
+    public mutating func flush(write: (ByteBuffer, Int?) -> Void) {
+        while activeCount > 0 { emit(oldestFlow(), write: write) }
+    }
+
+    /// The held flow of these addresses and ports.
+    private func heldFlow(source: UInt32, destination: UInt32, ports: UInt32) -> Int? {
+        for index in flows.indices where flows[index].isActive && flows[index].ports == ports
+            && flows[index].source == source && flows[index].destination == destination {
+            return index
+        }
+        return nil
+    }
+
+    /// The held flow started first (only called while one is held).
+    private func oldestFlow() -> Int {
+        var oldest = -1
+        for index in flows.indices where flows[index].isActive
+            && (oldest < 0 || flows[index].started < flows[oldest].started) {
+            oldest = index
+        }
+        return oldest
+    }
+
+    private mutating func begin(_ index: Int, with packet: ByteBuffer, _ tcp: TCPHeaders, ports: UInt32) {
+        let sequence = packet.getInteger(at: packet.readerIndex + tcp.ipHeaderLength + 4, as: UInt32.self)!
+        let payload = tcp.payloadLength
+        flows[index].buffer.clear()
+        if flows[index].buffer.capacity < TCPCoalescer.maximumLength {
+            // Once per flow buffer: room for the largest super-segment, so appending never grows it.
+            flows[index].buffer.reserveCapacity(TCPCoalescer.maximumLength)
+        }
+        flows[index].buffer.writeImmutableBuffer(packet.getSlice(at: packet.readerIndex, length: tcp.totalLength)!)
+        flows[index].isActive = true
+        flows[index].source = tcp.source
+        flows[index].destination = tcp.destination
+        flows[index].ports = ports
+        flows[index].headersLength = tcp.headersLength
+        flows[index].nextSequence = sequence &+ UInt32(payload)
+        flows[index].segmentSize = payload
+        flows[index].segments = 1
+        flows[index].isClosed = tcp.flags & TCPHeaders.psh != 0
+        flows[index].started = starts
+        starts &+= 1
+        activeCount += 1
+    }
+
+    private func canAppend(_ packet: ByteBuffer, _ tcp: TCPHeaders, to flow: Flow) -> Bool {
+        let payload = tcp.payloadLength
+        guard !flow.isClosed, tcp.headersLength == flow.headersLength, payload <= flow.segmentSize,
+              flow.segments < TCPCoalescer.maximumSegments,
+              flow.buffer.readableBytes + payload <= TCPCoalescer.maximumLength else { return false }
+        let start = packet.readerIndex
+        let ip = tcp.ipHeaderLength
+        guard packet.getInteger(at: start + ip + 4, as: UInt32.self) == flow.nextSequence else { return false }
+        return packet.withUnsafeReadableBytes { new in
+            flow.buffer.withUnsafeReadableBytes { old in
+                // IP: version and header length, TOS; flags (DF) and fragment offset, TTL, protocol.
+                guard new[0] == old[0], new[1] == old[1], new[6] == old[6], new[7] == old[7], new[8] == old[8],
+                      new[9] == old[9] else { return false }
+                // TCP: the acknowledgement, data offset, flags but PSH, and every option byte.
+                for offset in (ip + 8)..<(ip + 13) where new[offset] != old[offset] { return false }
+                guard (new[ip + 13] ^ old[ip + 13]) & ~TCPHeaders.psh == 0 else { return false }
+                for offset in (ip + 20)..<tcp.headersLength where new[offset] != old[offset] { return false }
+                return true
+            }
+        }
+    }
+
+    private mutating func append(_ packet: ByteBuffer, _ tcp: TCPHeaders, to index: Int) {
+        let payload = tcp.payloadLength
+        flows[index].buffer.writeImmutableBuffer(packet.getSlice(at: packet.readerIndex + tcp.headersLength, length: payload)!)
+        let base = flows[index].buffer.readerIndex
+        let ip = tcp.ipHeaderLength
+        // The window the receiver advertised last is the one that holds.
+        flows[index].buffer.setInteger(packet.getInteger(at: packet.readerIndex + ip + 14, as: UInt16.self)!, at: base + ip + 14)
+        if tcp.flags & TCPHeaders.psh != 0 {
+            let flags = flows[index].buffer.getInteger(at: base + ip + 13, as: UInt8.self)!
+            flows[index].buffer.setInteger(flags | TCPHeaders.psh, at: base + ip + 13)
+            flows[index].isClosed = true
+        }
+        if payload < flows[index].segmentSize { flows[index].isClosed = true }
+        flows[index].nextSequence &+= UInt32(payload)
+        flows[index].segments += 1
+        segmentsMerged += 1
+    }
+
+    /// Writes out flow `index`: a single segment as it came, several as one super-segment with its IP total
+    /// length and header checksum fixed (the TCP checksum is the device's to set: partial, for the host).
+    private mutating func emit(_ index: Int, write: (ByteBuffer, Int?) -> Void) {
+        flows[index].isActive = false
+        activeCount -= 1
+        if flows[index].segments > 1 {
+            let base = flows[index].buffer.readerIndex
+            flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes), at: base + 2)
+            TCPHeaders.updateIPHeaderChecksum(in: &flows[index].buffer, headerLength: IPv4Packet.minimumHeaderSize)
+            superSegmentsWritten += 1
+            write(flows[index].buffer, flows[index].segmentSize)
+        } else {
+            write(flows[index].buffer, nil)
+        }
+        flows[index].buffer.clear()
+    }
+}
