@@ -357,9 +357,13 @@ public final class Node {
 
     private func checkLiveness() {
         let now = scheduler.now
+        // Connection by connection, a relayed one retrying its direct edge right after its own liveness check
+        // (the order the simulator replays).
+        for connection in table.connections {
+            run(liveness.round(connections: [connection], edges: [], at: now))
+            if isTunnelled(connection) { tryDirectEdge(for: connection, now: now) }
+        }
         let idleEdges = edges.sorted.map { (id: $0.id, idleSince: $0.record.releasedAt ?? $0.record.openedAt) }
-        let tunnelled = table.connections.filter(isTunnelled)
-        run(liveness.round(connections: table.connections, edges: idleEdges, at: now))
-        for connection in tunnelled where table.contains(connection.address) { tryDirectEdge(for: connection, now: now) }
+        run(liveness.round(connections: [], edges: idleEdges, at: now))
     }
 }
