@@ -90,7 +90,7 @@ final class ConnectorTests: XCTestCase {
 
     func testACTMIsAnsweredAndLinkedBackWithThePunchBeforeTheReply() throws {
         let connector = Connector(local: target)
-        let requester = info(local, ["udp://192.168.1.2:4000", "udp://198.18.0.1:4000"])
+        let requester = info(local, ["udp://198.19.1.2:4000", "udp://198.18.0.1:4000"])
         let ctm = ConnectToMe(token: 77, type: "structured.near", requester: requester, gateway: gateway)
         let directives = connector.connectToMe(ctm, facts: .init(info: info(target), neighbours: [info(gateway)]))
         let reply = ConnectToMeReply(token: 77, requester: local, type: "structured.near", responder: info(target),
@@ -188,7 +188,7 @@ final class ConnectorTests: XCTestCase {
     }
 
     func testAGatewayStampsItselfAndTheLeafsPublicURIIntoItsCTM() throws {
-        let leafURIs = ["udp://192.168.1.2:4000"]
+        let leafURIs = ["udp://198.19.1.2:4000"]
         let ctm = ConnectToMe(token: 1, type: "structured.near", requester: info(local, leafURIs), gateway: nil)
         let header = RoutedHeader(mode: .nearest, payloadType: .connectToMe, source: local, destination: local)
         var packet = RoutedPacket(header: header, payload: ctm.encoded())
@@ -198,7 +198,7 @@ final class ConnectorTests: XCTestCase {
         Connector.stampGateway(&packet, from: local, link: leafLink, gateway: gateway)
         let stamped = try ConnectToMe.decode(packet.payload)
         XCTAssertEqual(stamped.gateway, gateway)
-        XCTAssertEqual(stamped.requester.uris, [uri("udp://198.18.0.7:31000"), uri("udp://192.168.1.2:4000")])
+        XCTAssertEqual(stamped.requester.uris, [uri("udp://198.18.0.7:31000"), uri("udp://198.19.1.2:4000")])
 
         var again = RoutedPacket(header: header, payload: stamped.encoded())
         Connector.stampGateway(&again, from: local, link: leafLink, gateway: target)

@@ -10,7 +10,7 @@ final class PublicURIsTests: XCTestCase {
 
     func testObservedURIsComeFirstNewestFirstOnePerAddress() {
         var uris = PublicURIs()
-        let bound = uri("udp://192.168.1.2:4000")
+        let bound = uri("udp://198.19.1.2:4000")
         XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false),
                        .init(isNewest: true, rebound: false, becameReachable: false))
         XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: b, isBound: false),
