@@ -163,3 +163,15 @@ private final class Wire: Edge {
     func send(_ packet: ByteBuffer) { onSend?(packet) }
     func close() { isClosed = true }
 }
+
+/// One edge's refusals: a frame at most once a second, a warning at most once a minute.
+final class RefusalRateLimitTests: XCTestCase {
+    func testAFrameOnceASecondAndAWarningOnceAMinute() {
+        var limit = RefusalRateLimit()
+        func at(_ ms: Int64) -> Timestamp { Timestamp(nanoseconds: ms * 1_000_000) }
+        XCTAssertTrue(limit.note(at: at(0)) == (true, false), "the first: sent and warned")
+        XCTAssertTrue(limit.note(at: at(500)) == (false, true), "half a second later: neither")
+        XCTAssertTrue(limit.note(at: at(1_600)) == (true, true), "a second after the last: sent, logged at debug")
+        XCTAssertTrue(limit.note(at: at(70_000)) == (true, false), "a minute of quiet: warned again")
+    }
+}

@@ -12,8 +12,8 @@ struct EdgeTable {
         var openedAt: Timestamp
         /// When we last told the remote end that this edge carries no connection (rate limit).
         var notLinkedSentAt: Timestamp?
-        /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
-        var refusedAt: Timestamp?
+        /// Refusals of the remote end's secure frames (a node without security).
+        var refusals = RefusalRateLimit()
         /// The peer whose connection moved from this edge to another, or was trimmed here: it may still send
         /// here for a moment, so the edge stays open a while and what arrives on it is taken as that peer's
         /// connection traffic (`release`).

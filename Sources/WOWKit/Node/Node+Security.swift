@@ -54,20 +54,19 @@ extension Node {
     /// A secure frame reached this node, which runs without security: a handshake is told why it goes nowhere
     /// (at most once a second per edge), a peer's refusal is logged.
     func refuseSecureFrame(_ frame: ByteBuffer, on id: EdgeID) {
-        guard let record = edges[id] else { return }
-        let now = scheduler.now
+        guard let remoteURI = edges[id]?.edge.remoteURI else { return }
+        let isInit = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.initKind
         let refusal: SecurityRefusal
-        if frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == SecureFrame.initKind {
+        if isInit {
             refusal = .securityDisabled
-            if record.refusedAt.map({ now - $0 >= .seconds(1) }) ?? true { transmit(SecureFrame.refused(refusal), on: id) }
         } else {
             guard let theirs = try? SecureFrame.refusal(in: frame) else { return stats.drop(.secureFrameWithoutSecurity) }
             refusal = theirs
         }
         stats.drop(.refused(refusal))
-        let repeated = record.refusedAt.map { now - $0 < .seconds(60) } ?? false
-        edges[id]?.refusedAt = now
-        SecuredEdge.log(refusal, from: record.edge.remoteURI, repeated: repeated, to: logger)
+        guard let (maySend, isRepeat) = edges[id]?.refusals.note(at: scheduler.now) else { return }
+        if isInit && maySend { transmit(SecureFrame.refused(refusal), on: id) }
+        SecuredEdge.log(refusal, from: remoteURI, repeated: isRepeat, to: logger)
     }
 
     // MARK: - End to end

@@ -64,8 +64,7 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public let inner: any Edge
     private let security: EdgeSecurity
     private var channel = SecureChannel()
-    /// When we last refused the remote end's handshake or plaintext (rate limit for the refusal and its log).
-    private var refusedAt: Timestamp?
+    private var refusals = RefusalRateLimit()
 
     public weak var delegate: (any EdgeDelegate)?
     private var securedDelegate: (any SecuredEdgeDelegate)? { delegate as? any SecuredEdgeDelegate }
@@ -150,20 +149,19 @@ public final class SecuredEdge: Edge, EdgeDelegate {
 
     /// Sends the peer a `refused` frame (at most once a second) and logs why.
     func refuse(_ refusal: SecurityRefusal) {
-        let now = security.scheduler.now
-        let recently = refusedAt.map { now - $0 < .seconds(1) } ?? false
-        logRefusal(refusal)
-        if !recently { inner.send(SecureFrame.refused(refusal)) }
+        if record(refusal) { inner.send(SecureFrame.refused(refusal)) }
     }
 
     /// Counts and logs a refusal (ours or the peer's) with the edge's remote URI: a warning the first time per
     /// edge and minute, debug while it repeats.
-    func logRefusal(_ refusal: SecurityRefusal) {
+    func logRefusal(_ refusal: SecurityRefusal) { _ = record(refusal) }
+
+    /// Counts and logs `refusal`; returns whether a refusal frame may go out.
+    private func record(_ refusal: SecurityRefusal) -> Bool {
         securedDelegate?.securedEdge(self, dropped: .refused(refusal))
-        let now = security.scheduler.now
-        let repeated = refusedAt.map { now - $0 < .seconds(60) } ?? false
-        refusedAt = now
-        Self.log(refusal, from: remoteURI, repeated: repeated, to: security.logger)
+        let (maySend, isRepeat) = refusals.note(at: security.scheduler.now)
+        Self.log(refusal, from: remoteURI, repeated: isRepeat, to: security.logger)
+        return maySend
     }
 
     /// Logs a refusal at the level its repetition calls for.
