@@ -38,6 +38,10 @@ extension Node {
             addLocalType(type, to: peer, announcedWith: token)
         case .addRemoteType(let type, let peer):
             table.update(peer) { $0.remoteTypes.insert(type) }
+        case .trim(let type, let peer):
+            trim(peer, type: type)
+        case .relink(let peer, let uris, let through):
+            relinkBothWays(peer, uris: uris, through: through)
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
@@ -130,7 +134,7 @@ extension Node {
 
     func removeConnection(_ peer: Address, reason: String) {
         guard let removed = table.remove(peer) else { return }
-        relinkTries[peer] = nil
+        relay?.connectionRemoved(peer)
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
         post(.connectionRemoved(removed))
         tableChanged()

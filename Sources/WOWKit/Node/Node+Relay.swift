@@ -1,39 +1,11 @@
 import NIOCore
 
-/// Relayed (tunnelled) connections: the node's side of the relay transport (`OverlayTunnelHost`), the routing
-/// of tunnel frames over direct connections only, the forwarders those need, and retrying direct edges.
+/// Relayed (tunnelled) connections: the node's side of the relay transport (`OverlayTunnelHost`) and the
+/// routing of tunnel frames over direct connections only. What it keeps up for them (forwarders, direct retries)
+/// is `RelayUpkeep`'s to decide.
 extension Node {
-    func isTunnelled(_ connection: Connection) -> Bool {
-        tunnelListener?.scheme == connection.transport
-    }
-
     /// The connections tunnel frames may cross: every one but the tunnelled ones.
-    var directTable: ConnectionTable {
-        guard let tunnelScheme = tunnelListener?.scheme else { return table }
-        if let cached = directTableCache, cached.revision == table.revision { return cached.table }
-        var direct = ConnectionTable(localAddress: address)
-        for connection in table.connections where connection.transport != tunnelScheme { direct.upsert(connection) }
-        directTableCache = (table.revision, direct)
-        return direct
-    }
-
-    /// A relayed connection keeps trying the peer's direct URIs now and then, and moves to a direct edge as
-    /// soon as one answers (a `relink` request: the connection and its types stay, the edge changes).
-    func tryDirectEdge(for connection: Connection, now: Timestamp) {
-        let peer = connection.address
-        // The first retry comes soon: a relay often wins a race that a direct edge would have won a bit later.
-        // Then the interval doubles with every failed try, up to 8 times `direct_retry_s`.
-        let interval = config.linking.directRetryInterval
-        let tries = relinkTries[peer]
-        let wait = tries.map { interval * (1 << min($0.count - 1, 3)) } ?? min(.seconds(5), interval)
-        guard now - (tries?.at ?? connection.createdAt) >= wait, linker.attempt(to: peer) == nil else { return }
-        relinkTries[peer] = (now, (tries?.count ?? 0) + 1)
-        let schemes = Set(listeners.map(\.scheme)).subtracting([connection.transport])
-        let uris = connection.peer.uris.filter { schemes.contains($0.scheme) }
-        guard !uris.isEmpty else { return }
-        // The CTM is routed over the relay itself.
-        relinkBothWays(peer, uris: uris)
-    }
+    var directTable: ConnectionTable { relay?.directTable(of: table) ?? table }
 
     /// What to do with a `tunnel` packet here (`TunnelRouter`).
     func tunnelDecision(_ header: RoutedHeader, via: Address, previous: Address?)
@@ -41,32 +13,26 @@ extension Node {
         TunnelRouter.decide(header, via: via, previous: previous, at: address, direct: directTable, isRingMember: isRingMember)
     }
 
-    /// While the node has relayed connections it keeps `minimumForwarders` direct ones (type `forwarder`, which
-    /// overlords do not trim and the peer sees it wants), or every tunnel would lose its first hop when the
-    /// overlords trim direct connections they no longer need. Without relayed connections it lets them go.
+    /// Keeps the forwarders the node's tunnels need (`RelayUpkeep.forwarders`), one at a time: each added one
+    /// tells the overlords, who may change the table before the next is chosen.
     func keepForwarders() {
-        guard tunnelListener != nil else { return }
-        let direct = directTable.connections
-        let kept = direct.filter { $0.localTypes.contains(.forwarder) }
-        if direct.count == table.count {
-            for connection in kept { trim(connection.address, type: .forwarder) }
-            return
-        }
-        guard kept.count < Node.minimumForwarders else { return }
-        // Structured ones first (they stay longer), nearest first.
-        let candidates = directTable.nearestNeighbours(perSide: Node.minimumForwarders).map(\.address)
-            + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
-        var added = kept.count
-        var seen = Set(kept.map(\.address))
-        for peer in candidates where added < Node.minimumForwarders && seen.insert(peer).inserted {
-            guard table.contains(peer) else { continue }
-            addLocalType(.forwarder, to: peer, announcedWith: random.next())
-            added += 1
+        for _ in 0...RelayUpkeep.minimumForwarders {
+            guard var upkeep = relay else { return }
+            let directives = upkeep.forwarders(in: table, random: &random)
+            relay = upkeep
+            if directives.isEmpty { return }
+            run(directives)
         }
     }
 
-    /// How many direct connections a node with relayed ones keeps for them.
-    public static let minimumForwarders = 2
+    /// A relayed connection's turn to try a direct edge (`RelayUpkeep.retryDirect`).
+    func retryDirectEdge(for connection: Connection, at now: Timestamp) {
+        guard var upkeep = relay else { return }
+        let directives = upkeep.retryDirect(connection, schemes: Set(listeners.map(\.scheme)),
+                                            isLinking: linker.attempt(to: connection.address) != nil, at: now)
+        relay = upkeep
+        run(directives)
+    }
 }
 
 // MARK: - Tunnel host (the relay transport's hook)
@@ -87,7 +53,7 @@ extension Node: OverlayTunnelHost {
     public func connectForwarder(_ forwarder: Address) {
         guard isRunning, forwarder != address, !table.contains(forwarder), linker.attempt(to: forwarder) == nil,
               !connector.isConnecting(to: forwarder) else { return }
-        // Owned by no overlord: the outcome is for the core alone (`keepForwarders` trims the type later).
+        // Owned by no overlord: the outcome is for the core alone (`RelayUpkeep` trims the type later).
         connect(ConnectRequest(target: forwarder, mode: .exact, type: .forwarder), owner: .core)
     }
 

@@ -58,11 +58,8 @@ public final class Node {
     var publicURIs = PublicURIs()
     /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
     var tunnelListener: (any OverlayTunnelListener)?
-    /// The connections that are not tunnelled, when some are (tunnel frames may only cross these).
-    var directTableCache: (revision: Int, table: ConnectionTable)?
-    /// When the node last tried to replace a tunnelled connection by a direct edge, and how many tries failed
-    /// since, by peer.
-    var relinkTries: [Address: (at: Timestamp, count: Int)] = [:]
+    /// What the node keeps up for its tunnelled connections; only while it runs a tunnelling transport.
+    var relay: RelayUpkeep?
     /// Owners of `.linkToURIs` attempts, by attempt token.
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
@@ -154,6 +151,7 @@ public final class Node {
         }
         tunnelListener = built.lazy.compactMap { $0 as? any OverlayTunnelListener }.first
         tunnelListener?.attach(host: self)
+        relay = tunnelListener.map { RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval) }
         for (index, listener) in built.enumerated() {
             do {
                 try listener.start(delegate: self)
@@ -193,8 +191,7 @@ public final class Node {
         for listener in listeners { listener.stop() }
         edges.removeAll()
         table = ConnectionTable(localAddress: address)
-        directTableCache = nil
-        relinkTries.removeAll()
+        relay?.reset()
         endToEnd?.removeAll()
         traffic.removeAll()
     }
@@ -361,7 +358,7 @@ public final class Node {
         // (the order the simulator replays).
         for connection in table.connections {
             run(liveness.round(connections: [connection], edges: [], at: now))
-            if isTunnelled(connection) { tryDirectEdge(for: connection, now: now) }
+            retryDirectEdge(for: connection, at: now)
         }
         let idleEdges = edges.sorted.map { (id: $0.id, idleSince: $0.record.releasedAt ?? $0.record.openedAt) }
         run(liveness.round(connections: [], edges: idleEdges, at: now))

@@ -1,4 +1,4 @@
-/// What a node's state machines (`LinkResponder`, `Connector`, `Liveness`) ask the node to do.
+/// What a node's state machines (`LinkResponder`, `Connector`, `Liveness`, `RelayUpkeep`) ask the node to do.
 ///
 /// The machines decide; the node (`Node`, the shell) carries the directives out in order, against its edges,
 /// connection table, linker and timers. A directive never carries a decision of its own: where one depends on
@@ -35,6 +35,11 @@ public enum NodeDirective: Equatable, Sendable {
     case addLocalType(ConnectionType, to: Address, announcedWith: UInt64?)
     /// Adds one of the peer's types to our connection to it (a Connect-To-Me from a peer we hold already).
     case addRemoteType(ConnectionType, to: Address)
+    /// Drops one of this node's types from its connection to `peer`; a connection left with no type closes.
+    case trim(ConnectionType, of: Address)
+    /// Moves the connection to `peer` to a new edge from both ends at once (`Node.relinkBothWays`): a relink
+    /// Connect-To-Me, routed or sent on `through`, and a relink attempt to `uris`.
+    case relink(Address, uris: [TransportURI], through: EdgeID?)
 
     // MARK: The linker
 
