@@ -225,7 +225,7 @@ public final class OverlaySimulation {
         let last = checks[checks.count - 1]
         let connections = Double(liveNodes.map { $0.node.table.count }.reduce(0, +))
         var nodeDrops: [String: Int] = [:]
-        for n in nodes { nodeDrops.merge(n.node.stats.drops, uniquingKeysWith: +) }
+        for n in nodes { nodeDrops.merge(n.node.stats.drops.byName, uniquingKeysWith: +) }
         return SimulationReport(
             nodes: options.nodes, seed: options.seed,
             rtt_ms: [options.roundTrip.lowerBound.seconds * 1000, options.roundTrip.upperBound.seconds * 1000],
@@ -235,7 +235,7 @@ public final class OverlaySimulation {
             connections_per_node: last.connections_per_node,
             idle_bytes_per_s_per_connection: connectionsAfterJoin == 0 ? 0
                 : idleBytes / idleWindow.seconds / (connections / 2 == 0 ? 1 : connections / 2),
-            packets_sent: network.packetsSent, packets_dropped: network.drops, node_drops: nodeDrops,
+            packets_sent: network.packetsSent, packets_dropped: network.drops.byName, node_drops: nodeDrops,
             virtual_s: scheduler.now.seconds, events: scheduler.eventsRun,
             wall_s: Date().timeIntervalSince(wallStart))
     }

@@ -93,7 +93,7 @@ public final class LocalDemo {
         }
         connections = (try? Self.countConnections(overlay)) ?? connections
         let drops = (try? overlay.inspect { nodes, _ in
-            nodes.reduce(into: [String: Int]()) { all, node in all.merge(node.stats.drops, uniquingKeysWith: +) }
+            nodes.reduce(into: [String: Int]()) { all, node in all.merge(node.stats.drops.byName, uniquingKeysWith: +) }
         }) ?? [:]
         var result = report(summaries, ringFormed, sent, rtts, hops, connections, failure, wallStart)
         result.node_drops = drops
