@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes Sources/WOWCommand/Plugin/PluginTemplateFiles+<Template>.swift from PluginTemplates/, one file
-per template (PluginTemplateFiles.swift declares the enum they extend).
+"""Writes Sources/WOWCommand/Plugin/PluginTemplateFiles+<Template>*.swift from PluginTemplates/: per template,
+one Swift file for its top-level files and one for each of its top-level folders (Sources, Tests), so that
+no generated file grows past a few hundred lines (PluginTemplateFiles.swift declares the enum they extend).
 
 `wow plugin new` copies the templates from this generated file, so the binary needs no PluginTemplates/ on
 disk. Run it after editing a template:
@@ -42,26 +43,51 @@ HEADER = [
 ]
 
 
+def literal(path, text):
+    """One (path, contents) element of a Swift array literal."""
+    # A multi-line string literal ends before the newline that precedes its closing delimiter.
+    body = text[:-1] if text.endswith("\n") else text
+    return [f'        (path: "{path}", contents: #"""', body,
+            '"""# + "\\n"),' if text.endswith("\n") else '"""#),']
+
+
+def write(target, lines):
+    with open(target, "w", encoding="utf-8") as f:
+        f.write("\n".join(HEADER + lines) + "\n")
+    print(f"wrote {os.path.relpath(target, ROOT)}")
+
+
 def main():
     directory = os.path.join(ROOT, "Sources", "WOWCommand", "Plugin")
     for kind, template in TEMPLATES.items():
-        out = HEADER + [
-            "extension PluginTemplateFiles {",
-            f"    /// PluginTemplates/{template}",
-            f"    static let {kind}: [(path: String, contents: String)] = [",
-        ]
+        # Top-level files in the template's main file, each top-level folder in a file of its own.
+        parts = {}
         for path, text in files(template):
-            out.append(f'        (path: "{path}", contents: #"""')
-            # A multi-line string literal ends before the newline that precedes its closing delimiter.
-            body = text[:-1] if text.endswith("\n") else text
-            out.append(body)
-            out.append('"""# + "\\n"),' if text.endswith("\n") else '"""#),')
-        out.append("    ]")
-        out.append("}")
-        target = os.path.join(directory, f"PluginTemplateFiles+{template}.swift")
-        with open(target, "w", encoding="utf-8") as f:
-            f.write("\n".join(out) + "\n")
-        print(f"wrote {os.path.relpath(target, ROOT)}")
+            folder = path.split("/")[0] if "/" in path else ""
+            parts.setdefault(folder, []).append((path, text))
+        names = [kind + (folder or "Package") for folder in sorted(parts)]
+        main_file = [
+            "extension PluginTemplateFiles {",
+            f"    /// PluginTemplates/{template}: every file, sorted by path.",
+            f"    static var {kind}: [(path: String, contents: String)] {{",
+            f"        ({' + '.join(names)}).sorted {{ $0.path < $1.path }}",
+            "    }",
+        ]
+        for folder in sorted(parts):
+            lines = [
+                f"    /// PluginTemplates/{template}/{folder + '/' if folder else ''}: "
+                + ("its files." if folder else "the files at its top level."),
+                f"    static let {kind}{folder or 'Package'}: [(path: String, contents: String)] = [",
+            ]
+            for path, text in parts[folder]:
+                lines += literal(path, text)
+            lines.append("    ]")
+            if folder:
+                write(os.path.join(directory, f"PluginTemplateFiles+{template}+{folder}.swift"),
+                      ["extension PluginTemplateFiles {"] + lines + ["}"])
+            else:
+                main_file += [""] + lines
+        write(os.path.join(directory, f"PluginTemplateFiles+{template}.swift"), main_file + ["}"])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import Transports
 import WOWKit
 import WOWSimulator
@@ -14,6 +16,9 @@ struct SimCommand: ParsableCommand {
             virtual time, so a run is deterministic for a given --seed. Reports the time until each node is
             routable (connected to its true left and right neighbours) and until it holds its far links, the
             hop counts and delivery ratio of random exact-mode messages, and ring consistency.
+
+            With --web, a page draws the run from its event stream (every join, link, crash and repair, on
+            virtual time) while it runs, and afterwards as a timeline to play, pause and scrub, until Ctrl-C.
             """
     )
 
@@ -61,12 +66,15 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Write per-node join times to this CSV file.")
     var csv: String?
 
+    @OptionGroup var webOptions: WebOptions
+
     @Option(help: "Write an SVG chart to this file: the CDF of join times (to routable, to far links) and the hop-count histogram.")
     var plot: String?
 
     func validate() throws {
         _ = try options()
         if let plot { try Self.checkWritable(plot, option: "--plot") }
+        _ = try webOptions.address()
     }
 
     /// Refuses a path whose directory does not exist or is not writable, before a long run.
@@ -144,15 +152,57 @@ struct SimCommand: ParsableCommand {
     func run() throws {
         let options = try options()
         let simulation = try OverlaySimulation(options: options)
+        let view = try webOptions.address().map { address in
+            try SimulationWebView(simulation, at: address, title: "simulation: \(options.nodes) nodes, seed \(options.seed)",
+                                  announce: output.json)
+        }
+        defer { view?.stop() }
         let report = try simulation.run(progress: output.json ? nil : { line in print(line) })
+        view?.feed.finish()
         if let plot {
             try SimulationPlot(simulation: simulation, report: report).write(to: plot)
             if !output.json { print("plot written to \(plot)") }
         }
         try output.print(report, humanReadable: Self.humanReadable)
+        if view != nil {
+            Self.say("wow: the run is recorded; the web view plays it back until Ctrl-C", toStandardError: output.json)
+            WebView.waitForInterrupt()
+        }
         // Without loss every message must arrive; with loss, messages lost on the way are expected (the
         // overlay does not retransmit data, as IP does not), so only the ring is judged.
         if !report.ring_consistent || (options.loss == 0 && report.delivery_ratio < 1) { throw ExitCode(2) }
+    }
+
+    /// A line for people: on standard output, or standard error when standard output carries JSON.
+    static func say(_ line: String, toStandardError: Bool) {
+        if toStandardError { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+        fflush(nil)
+    }
+
+    /// The simulation's web view: the run's events, recorded on virtual time as they happen, served from a
+    /// loop of its own while the simulation runs on this thread.
+    final class SimulationWebView {
+        let feed: OverlayFeed
+        private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        private let channel: any Channel
+
+        init(_ simulation: OverlaySimulation, at address: SocketAddress, title: String, announce toStandardError: Bool) throws {
+            let feed = OverlayFeed(mode: .timeline, title: title)
+            self.feed = feed
+            simulation.recorder = OverlayRecorder { feed.append($0) }
+            do {
+                channel = try WebView.serve(feed, at: address, on: group.next())
+            } catch {
+                try? group.syncShutdownGracefully()
+                throw CommandFailure(description: "cannot serve the web view at \(address): \(error)")
+            }
+            SimCommand.say(WebView.announcement(channel), toStandardError: toStandardError)
+        }
+
+        func stop() {
+            try? channel.close().wait()
+            try? group.syncShutdownGracefully()
+        }
     }
 
     static func humanReadable(_ r: SimulationReport) -> String {

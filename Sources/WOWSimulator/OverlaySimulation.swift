@@ -47,6 +47,10 @@ public final class OverlaySimulation {
     private let farEstimator: FarOverlord
 
     public private(set) var churnLeft = 0
+    /// Hears of the run as it happens, on virtual time: nodes joining, becoming routable and holding their far
+    /// links (the moments the CSV writes), crashing, and every connection change. Nil unless someone watches
+    /// (`wow sim --web`); set it before `run`.
+    public var recorder: OverlayRecorder?
     public private(set) var churnJoined = 0
 
     public init(options: SimulationOptions, overlords extra: OverlordRegistry? = nil,
@@ -105,6 +109,7 @@ public final class OverlaySimulation {
         } catch {
             throw SimulationError.setup("node \(simulated.index): \(error)")
         }
+        recorder?.joined(node.address, name: config.name, detail: nat.rawValue, at: scheduler.now.seconds)
         observe(simulated)
         return simulated
     }
@@ -144,6 +149,7 @@ public final class OverlaySimulation {
         network.setDown(simulated.host, true)
         simulated.node.stop(graceful: false)
         ring.remove(simulated.node.address)
+        recorder?.left(simulated.node.address, at: scheduler.now.seconds)
     }
 
     /// The true left and right neighbours of a live node, among the live nodes.
@@ -158,8 +164,15 @@ public final class OverlaySimulation {
 
     private func observe(_ simulated: SimulatedNode) {
         guard simulated.isLive else { return }
-        if simulated.routableAt == nil, isRoutable(simulated) { simulated.routableAt = scheduler.now }
-        if simulated.farLinksAt == nil, simulated.routableAt != nil, hasFarLinks(simulated) { simulated.farLinksAt = scheduler.now }
+        recorder?.observe(simulated.node, at: scheduler.now.seconds)
+        if simulated.routableAt == nil, isRoutable(simulated) {
+            simulated.routableAt = scheduler.now
+            recorder?.routable(simulated.node.address, at: scheduler.now.seconds)
+        }
+        if simulated.farLinksAt == nil, simulated.routableAt != nil, hasFarLinks(simulated) {
+            simulated.farLinksAt = scheduler.now
+            recorder?.farLinks(simulated.node.address, at: scheduler.now.seconds)
+        }
     }
 
     private func hasFarLinks(_ simulated: SimulatedNode) -> Bool {
@@ -177,6 +190,7 @@ public final class OverlaySimulation {
     public func run(progress: ((String) -> Void)? = nil) throws -> SimulationReport {
         let wallStart = Date()
         // Join phase.
+        recorder?.note("\(options.nodes) nodes join, one every \(options.joinInterval)", at: scheduler.now.seconds)
         for i in 0..<options.nodes {
             try addNode()
             if options.joinInterval > .zero { scheduler.run(for: options.joinInterval) }
@@ -184,6 +198,7 @@ public final class OverlaySimulation {
                 progress("joined \(i + 1)/\(options.nodes) nodes at t=\(String(format: "%.1f", scheduler.now.seconds))s virtual")
             }
         }
+        recorder?.note("joins done; settling", at: scheduler.now.seconds)
         scheduler.run(for: options.settle - .seconds(30))
         let bytesBefore = network.bytesDelivered
         let idleWindow = Duration.seconds(30)
@@ -191,6 +206,9 @@ public final class OverlaySimulation {
         let idleBytes = Double(network.bytesDelivered - bytesBefore)
         var checks = [check(phase: "after_join", messages: options.messages)]
         let connectionsAfterJoin = checks[0].connections_per_node
+        if options.flows > 0 {
+            recorder?.note("\(options.flows) flows start between unconnected pairs", at: scheduler.now.seconds)
+        }
         let shortcuts = options.flows > 0 ? measureShortcuts(flows: options.flows) : nil
         if let shortcuts {
             progress?("flows: \(shortcuts.count)/\(options.flows) got a shortcut within 10 s")
@@ -201,6 +219,7 @@ public final class OverlaySimulation {
         if options.churnPerMinute > 0 {
             let interval = Duration.nanoseconds(Int64(60e9 / options.churnPerMinute))
             let end = scheduler.now + options.churnDuration
+            recorder?.note("churn: \(options.churnPerMinute) nodes crash and as many join per minute", at: scheduler.now.seconds)
             while scheduler.now + interval <= end {
                 scheduler.run(for: interval)
                 let live = liveNodes
@@ -212,6 +231,7 @@ public final class OverlaySimulation {
                 churnJoined += 1
             }
             // Failures are detected after `deadAfter`; give repair time beyond that.
+            recorder?.note("churn done; repairing", at: scheduler.now.seconds)
             scheduler.run(for: options.settle + .seconds(30))
             checks.append(check(phase: "after_churn", messages: options.messages))
             progress?("after churn (-\(churnLeft) +\(churnJoined)): ring_consistent=\(checks.last!.ring_consistent) delivery=\(checks.last!.delivery_ratio)")
@@ -225,7 +245,7 @@ public final class OverlaySimulation {
         let last = checks[checks.count - 1]
         let connections = Double(liveNodes.map { $0.node.table.count }.reduce(0, +))
         var nodeDrops: [String: Int] = [:]
-        for n in nodes { nodeDrops.merge(n.node.stats.drops, uniquingKeysWith: +) }
+        for n in nodes { nodeDrops.merge(n.node.stats.drops.byName, uniquingKeysWith: +) }
         return SimulationReport(
             nodes: options.nodes, seed: options.seed,
             rtt_ms: [options.roundTrip.lowerBound.seconds * 1000, options.roundTrip.upperBound.seconds * 1000],
@@ -235,7 +255,7 @@ public final class OverlaySimulation {
             connections_per_node: last.connections_per_node,
             idle_bytes_per_s_per_connection: connectionsAfterJoin == 0 ? 0
                 : idleBytes / idleWindow.seconds / (connections / 2 == 0 ? 1 : connections / 2),
-            packets_sent: network.packetsSent, packets_dropped: network.drops, node_drops: nodeDrops,
+            packets_sent: network.packetsSent, packets_dropped: network.drops.byName, node_drops: nodeDrops,
             virtual_s: scheduler.now.seconds, events: scheduler.eventsRun,
             wall_s: Date().timeIntervalSince(wallStart))
     }

@@ -178,7 +178,7 @@ final class MemoryNetworkTests: XCTestCase {
         scheduler.run(for: .seconds(1))
         let delivered = b.recorder.received.count
         XCTAssertEqual(Double(delivered) / 10_000, 0.7, accuracy: 0.02)
-        XCTAssertEqual(network.drops["loss"], 10_000 - delivered)
+        XCTAssertEqual(network.drops.byName["loss"], 10_000 - delivered)
         XCTAssertEqual(network.packetsSent, 10_000)
         XCTAssertEqual(network.packetsDelivered, delivered)
         XCTAssertEqual(network.bytesDelivered, delivered)
@@ -269,7 +269,7 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertEqual(a.recorder.closed, [ObjectIdentifier(inbound)])
 
         inbound.send(ByteBuffer(string: "dropped"))
-        XCTAssertEqual(network.drops["edge_closed"], 1)
+        XCTAssertEqual(network.drops.byName["edge_closed"], 1)
 
         // The remote's next packet makes a new inbound edge.
         toA.send(ByteBuffer(string: "2"))
@@ -301,7 +301,7 @@ final class MemoryNetworkTests: XCTestCase {
 
         try send("late", from: b, to: a.uri)
         scheduler.run(for: .seconds(1))
-        XCTAssertEqual(network.drops["no_listener"], 1)
+        XCTAssertEqual(network.drops.byName["no_listener"], 1)
         XCTAssertEqual(a.recorder.received.count, 2)
 
         // The port is free for a new listener.
@@ -316,7 +316,7 @@ final class MemoryNetworkTests: XCTestCase {
         try send("nobody", from: a, to: try uri(b.host, 9))
         try send("no host", from: a, to: try uri("memory://77:1"))
         scheduler.run(for: .seconds(1))
-        XCTAssertEqual(network.drops["no_listener"], 2)
+        XCTAssertEqual(network.drops.byName["no_listener"], 2)
         XCTAssertEqual(network.packetsDelivered, 0)
     }
 
@@ -349,7 +349,7 @@ final class MemoryNetworkTests: XCTestCase {
         toB.send(ByteBuffer(string: "while down"))
         atB.send(ByteBuffer(string: "from the dead"))
         scheduler.run(for: .seconds(1))
-        XCTAssertEqual(network.drops["host_down"], 3)
+        XCTAssertEqual(network.drops.byName["host_down"], 3)
         XCTAssertEqual(b.recorder.payloads(from: a.uri), ["before"])
         XCTAssertTrue(a.recorder.received.isEmpty)
         XCTAssertFalse(atB.isClosed)
@@ -360,7 +360,7 @@ final class MemoryNetworkTests: XCTestCase {
         scheduler.run(for: .seconds(1))
         XCTAssertEqual(b.recorder.payloads(from: a.uri), ["before", "after"])
         XCTAssertEqual(a.recorder.payloads(from: b.uri), ["back"])
-        XCTAssertEqual(network.packetsSent, network.packetsDelivered + network.packetsDropped)
+        XCTAssertEqual(network.packetsSent, network.packetsDelivered + network.drops.total)
     }
 
     // MARK: NAT behaviours
@@ -400,7 +400,7 @@ final class MemoryNetworkTests: XCTestCase {
         let natHost = try XCTUnwrap(network.natHost(of: site.inside.host))
         XCTAssertGreaterThanOrEqual(natHost.rawValue, MemoryNetwork.firstNATHostID)
         XCTAssertFalse(try getsIn(site.outsider, to: site.inside.uri, site, "to private"))
-        XCTAssertEqual(network.drops["private_unreachable"], 1)
+        XCTAssertEqual(network.drops.byName["private_unreachable"], 1)
 
         let mapped = try publicURI(of: site.inside, seenBy: site.server)
         XCTAssertEqual(mapped.hostAndPort?.host, String(natHost.rawValue))
@@ -417,7 +417,7 @@ final class MemoryNetworkTests: XCTestCase {
         for port in [1, 40_000, 40_001] {
             XCTAssertFalse(try getsIn(site.outsider, to: try uri(natHost, port), site, "guess \(port)"))
         }
-        XCTAssertEqual(network.drops["nat_filtered"], 3)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 3)
     }
 
     func testRestrictedConeLetsInOnlyHostsItSentTo() throws {
@@ -427,7 +427,7 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertTrue(try getsIn(site.server, to: mapped, site, "server"))
         XCTAssertTrue(try getsIn(site.serverOtherPort, to: mapped, site, "server, other port"))
         XCTAssertFalse(try getsIn(site.outsider, to: mapped, site, "outsider before"))
-        XCTAssertEqual(network.drops["nat_filtered"], 1)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 1)
 
         XCTAssertEqual(try publicURI(of: site.inside, seenBy: site.outsider), mapped)
         XCTAssertTrue(try getsIn(site.outsider, to: mapped, site, "outsider after"))
@@ -439,7 +439,7 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertTrue(try getsIn(site.server, to: mapped, site, "server"))
         XCTAssertFalse(try getsIn(site.serverOtherPort, to: mapped, site, "server, other port"))
         XCTAssertFalse(try getsIn(site.outsider, to: mapped, site, "outsider before"))
-        XCTAssertEqual(network.drops["nat_filtered"], 2)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 2)
 
         XCTAssertEqual(try publicURI(of: site.inside, seenBy: site.outsider), mapped)
         XCTAssertTrue(try getsIn(site.outsider, to: mapped, site, "outsider after"))
@@ -469,7 +469,7 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertFalse(try getsIn(site.outsider, to: towardServer, site, "outsider on server's port"))
         XCTAssertFalse(try getsIn(site.server, to: towardOutsider, site, "server on outsider's port"))
         XCTAssertTrue(try getsIn(site.outsider, to: towardOutsider, site, "outsider"))
-        XCTAssertEqual(network.drops["nat_filtered"], 2)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 2)
         // The same remote keeps its mapping.
         XCTAssertEqual(try publicURI(of: site.inside, seenBy: site.server), towardServer)
     }
@@ -480,7 +480,7 @@ final class MemoryNetworkTests: XCTestCase {
         try send("out", from: site.inside, to: site.server.uri)
         XCTAssertFalse(try getsIn(site.outsider, to: site.inside.uri, site, "in"))
         XCTAssertTrue(site.server.recorder.received.isEmpty)
-        XCTAssertEqual(network.drops["udp_blocked"], 2)
+        XCTAssertEqual(network.drops.byName["udp_blocked"], 2)
         XCTAssertEqual(network.packetsDelivered, 0)
     }
 
@@ -495,7 +495,7 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertTrue(try getsIn(site.server, to: mapped, site, "at 45 s"))
         scheduler.run(until: Timestamp.zero + .seconds(60))
         XCTAssertFalse(try getsIn(site.server, to: mapped, site, "at 60 s"))
-        XCTAssertEqual(network.drops["nat_filtered"], 1)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 1)
 
         // Sending again makes a new mapping, seen as a new remote.
         let remapped = try publicURI(of: site.inside, seenBy: site.server)
@@ -545,7 +545,7 @@ final class MemoryNetworkTests: XCTestCase {
         // The packets came in on the edges each side made toward the other's public URI.
         XCTAssertTrue(result.a.recorder.accepted.isEmpty)
         XCTAssertTrue(result.b.recorder.accepted.isEmpty)
-        XCTAssertEqual(network.drops["nat_filtered"], 0)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 0)
     }
 
     func testSimultaneousPunchingBetweenFullConeAndRestrictedSucceeds() throws {
@@ -561,7 +561,7 @@ final class MemoryNetworkTests: XCTestCase {
         let toB = try edge(from: a, to: publicB)
         toB.send(ByteBuffer(string: "early"))
         scheduler.run(for: .seconds(1))
-        XCTAssertEqual(network.drops["nat_filtered"], 1)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 1)
         let toA = try edge(from: b, to: publicA)
         toA.send(ByteBuffer(string: "late"))
         scheduler.run(for: .seconds(1))
@@ -575,7 +575,7 @@ final class MemoryNetworkTests: XCTestCase {
         let result = try punch(.symmetric, .portRestricted)
         XCTAssertEqual(result.aGot, [])
         XCTAssertEqual(result.bGot, [])
-        XCTAssertEqual(network.drops["nat_filtered"], 6)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 6)
     }
 
     func testPunchingBetweenSymmetricAndFullConeSucceedsFromANewPort() throws {
@@ -592,18 +592,18 @@ final class MemoryNetworkTests: XCTestCase {
         let publicA = try publicURI(of: a, seenBy: server)
         let publicB = try publicURI(of: b, seenBy: server)
         let toB = try XCTUnwrap(try edge(from: a, to: publicB) as? any HolePunchingEdge)
-        let sent = network.packetsSent, dropped = network.packetsDropped
+        let sent = network.packetsSent, dropped = network.drops.total
         toB.punch(ttl: 2)
         scheduler.run(for: .seconds(1))
         XCTAssertEqual(network.punchesSent, 1)
         XCTAssertEqual(network.packetsSent, sent, "a punch is not a packet")
-        XCTAssertEqual(network.packetsDropped, dropped)
+        XCTAssertEqual(network.drops.total, dropped)
         XCTAssertTrue(b.recorder.received.isEmpty && b.recorder.accepted.isEmpty, "nothing reaches b")
 
         try send("first", from: b, to: publicA)
         scheduler.run(for: .seconds(1))
         XCTAssertEqual(a.recorder.payloads(from: publicB), ["first"], "a's NAT was punched toward b")
-        XCTAssertEqual(network.drops["nat_filtered"], 0)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 0)
     }
 
     func testAPunchWithTTLOneDiesInTheNATBeforeItIsMapped() throws {
@@ -614,7 +614,7 @@ final class MemoryNetworkTests: XCTestCase {
         try send("first", from: b, to: publicA)
         scheduler.run(for: .seconds(1))
         XCTAssertEqual(a.recorder.payloads(from: publicB), [])
-        XCTAssertEqual(network.drops["nat_filtered"], 1)
+        XCTAssertEqual(network.drops.byName["nat_filtered"], 1)
     }
 
     func testAClosedEdgeDoesNotPunch() throws {
@@ -642,10 +642,10 @@ final class MemoryNetworkTests: XCTestCase {
             try send("\(i)", from: b, to: a.uri)
         }
         scheduler.run(for: .seconds(1))
-        XCTAssertEqual(network.packetsSent, network.packetsDelivered + network.packetsDropped)
-        XCTAssertEqual(Set(network.drops.keys), Set(MemoryNetwork.DropReason.allCases.map(\.rawValue)))
-        XCTAssertGreaterThan(network.drops["loss"] ?? 0, 0)
-        XCTAssertGreaterThan(network.drops["nat_filtered"] ?? 0, 0)
-        XCTAssertEqual(network.drops["private_unreachable"], 200)
+        XCTAssertEqual(network.packetsSent, network.packetsDelivered + network.drops.total)
+        XCTAssertEqual(Set(network.drops.byName.keys), Set(MemoryNetwork.DropReason.allCases.map(\.rawValue)))
+        XCTAssertGreaterThan(network.drops.byName["loss"] ?? 0, 0)
+        XCTAssertGreaterThan(network.drops.byName["nat_filtered"] ?? 0, 0)
+        XCTAssertEqual(network.drops.byName["private_unreachable"], 200)
     }
 }

@@ -252,8 +252,8 @@ final class TCPTransportTests: StreamTransportTestCase {
         try settle()
         try onLoop { world in
             XCTAssertEqual(world.recorders[1].received.map(\.payload), ["fits"])
-            XCTAssertEqual(world.listeners[0].dropCount(.oversized), 1)
-            XCTAssertEqual(world.listeners[0].dropCount(.empty), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .oversized), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .empty), 1)
             XCTAssertEqual(world.listeners[0].packetsSent, 1)
             XCTAssertEqual(world.recorders[1].closed.count, 0, "dropping a send does not close the connection")
         }
@@ -282,7 +282,7 @@ final class TCPTransportTests: StreamTransportTestCase {
         try waitUntil("the split frames arrive") { $0.recorders[0].received.count == 5 }
         try onLoop { world in
             XCTAssertEqual(world.recorders[0].received.map(\.payload), ["one", "two", "three", "four", "!"])
-            XCTAssertEqual(world.listeners[0].packetsDropped, 0)
+            XCTAssertEqual(world.listeners[0].drops.total, 0)
         }
     }
 
@@ -327,7 +327,7 @@ final class TCPTransportTests: StreamTransportTestCase {
         try waitUntil("the edge reports its close") { $0.recorders[0].closed.count == 1 }
         try settle()
         try onLoop { world in
-            XCTAssertEqual(world.listeners[0].dropCount(.frameTooLong), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .frameTooLong), 1)
             XCTAssertEqual(world.recorders[0].received.count, 0)
             XCTAssertEqual(world.recorders[0].closed.count, 1)
             XCTAssertTrue(world.recorders[0].accepted[0].isClosed)
@@ -344,7 +344,7 @@ final class TCPTransportTests: StreamTransportTestCase {
         try waitUntil("the edge reports its close") { $0.recorders[0].closed.count == 1 }
         try onLoop { world in
             XCTAssertEqual(world.recorders[0].received.map(\.payload), ["hi"], "frames before the bad one are delivered")
-            XCTAssertEqual(world.listeners[0].dropCount(.emptyFrame), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .emptyFrame), 1)
         }
     }
 
@@ -401,7 +401,7 @@ final class TCPTransportTests: StreamTransportTestCase {
             XCTAssertEqual(world.recorders[1].closeCount(of: inbound), 1)
             outbound.close()
             outbound.send(ByteBuffer(string: "late"))
-            XCTAssertEqual(world.listeners[0].dropCount(.edgeClosed), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .edgeClosed), 1)
             XCTAssertEqual(world.listeners[0].edgeCount, 0)
             XCTAssertEqual(world.listeners[1].edgeCount, 0)
         }

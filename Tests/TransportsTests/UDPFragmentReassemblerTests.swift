@@ -164,7 +164,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
         XCTAssertEqual(reassembler.receive(parts[0], from: try remote(), now: start, allocator: allocator), .pending)
         XCTAssertEqual(reassembler.receive(parts[2], from: try remote(), now: start, allocator: allocator),
                        .complete(whole))
-        XCTAssertEqual(reassembler.dropCount(.fragmentDuplicate), 1)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentDuplicate), 1)
     }
 
     func testAMessageMissingAFragmentTimesOutAndFreesItsBytes() throws {
@@ -180,12 +180,12 @@ final class UDPFragmentReassemblerTests: XCTestCase {
         reassembler.expire(now: start + .seconds(1))
         XCTAssertEqual(reassembler.messageCount, 0)
         XCTAssertEqual(reassembler.bufferedBytes, 0)
-        XCTAssertEqual(reassembler.dropCount(.fragmentTimeout), 1)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentTimeout), 1)
         // The late fragment starts a new message, which times out too: the packet is lost.
         XCTAssertEqual(reassembler.receive(parts.last!, from: try remote(), now: start + .seconds(2),
                                            allocator: allocator), .pending)
         reassembler.expire(now: start + .seconds(3))
-        XCTAssertEqual(reassembler.dropCount(.fragmentTimeout), 2)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentTimeout), 2)
     }
 
     /// Expired messages of a remote go when its next fragment arrives, without a sweep.
@@ -200,7 +200,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
                                               allocator: allocator)
             XCTAssertEqual(outcome, index == 2 ? .complete(new) : .pending)
         }
-        XCTAssertEqual(reassembler.dropCount(.fragmentTimeout), 1)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentTimeout), 1)
         XCTAssertEqual(reassembler.messageCount, 0)
     }
 
@@ -235,7 +235,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
                            .dropped(reason), "\(reason)")
         }
         for reason in Set(cases.map(\.1)) {
-            XCTAssertEqual(reassembler.dropCount(reason), cases.filter { $0.1 == reason }.count, "\(reason)")
+            XCTAssertEqual(reassembler.drops.count(of: reason), cases.filter { $0.1 == reason }.count, "\(reason)")
         }
         XCTAssertEqual(reassembler.messageCount, 1, "no malformed fragment started a message")
         // The message in progress is untouched by all of them.
@@ -266,7 +266,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
                                            now: now, allocator: allocator), .pending)
         XCTAssertEqual(reassembler.receive(fragment(id: 4, index: 0, count: 46, length: 1_444), from: try remote(),
                                            now: now, allocator: allocator), .dropped(.fragmentBadLength))
-        XCTAssertEqual(reassembler.dropCount(.fragmentBadLength), 4)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentBadLength), 4)
     }
 
     // MARK: Memory bounds
@@ -282,7 +282,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
         }
         XCTAssertEqual(reassembler.messageCount, 4)
         XCTAssertEqual(reassembler.bufferedBytes, 4 * 46 * 1_444)
-        XCTAssertEqual(reassembler.dropCount(.fragmentEvicted), 996)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentEvicted), 996)
         // The newest survive: the last message can still complete.
         let last = reassembler.receive(fragment(id: 999, index: 1, count: 46, length: 1_400), from: try remote(),
                                        now: start + .milliseconds(2), allocator: allocator)
@@ -299,11 +299,11 @@ final class UDPFragmentReassemblerTests: XCTestCase {
         }
         let fitting = (1 << 20) / (46 * 1_444)
         XCTAssertEqual(reassembler.messageCount, fitting)
-        XCTAssertEqual(reassembler.dropCount(.fragmentNoRoom), 1_999 - fitting)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentNoRoom), 1_999 - fitting)
         // Once they time out, there is room again.
         XCTAssertEqual(reassembler.receive(fragment(id: 1, index: 0, count: 46, length: 1_444), from: try remote(1),
                                            now: start + .seconds(1), allocator: allocator), .pending)
         XCTAssertEqual(reassembler.messageCount, 1)
-        XCTAssertEqual(reassembler.dropCount(.fragmentTimeout), fitting)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentTimeout), fitting)
     }
 }

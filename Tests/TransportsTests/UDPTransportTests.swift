@@ -216,7 +216,7 @@ final class UDPTransportTests: XCTestCase {
             let a = world.listeners[0], b = world.listeners[1]
             XCTAssertEqual([a.packetsSent, a.bytesSent, a.packetsReceived, a.bytesReceived], [1, 5, 1, 5])
             XCTAssertEqual([b.packetsSent, b.bytesSent, b.packetsReceived, b.bytesReceived], [1, 5, 1, 5])
-            XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0)
+            XCTAssertEqual(a.drops.total + b.drops.total, 0)
         }
     }
 
@@ -260,7 +260,7 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertEqual(b.datagramsReceived, fragments * rounds)
             XCTAssertEqual(a.largestDatagramSent, UDPTransport.maximumDatagramSize)
             XCTAssertEqual(b.largestDatagramReceived, UDPTransport.maximumDatagramSize)
-            XCTAssertEqual(a.packetsDropped + b.packetsDropped, 0, "\(b.drops)")
+            XCTAssertEqual(a.drops.total + b.drops.total, 0, "\(b.drops)")
             XCTAssertEqual(b.messagesInReassembly, 0)
             XCTAssertEqual(b.reassemblyBytes, 0)
             if offload && System.supportsUDPSegmentationOffload {
@@ -384,7 +384,7 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertEqual(b.edgeCount, 0)
             XCTAssertTrue(world.recorders[1].accepted.isEmpty)
             XCTAssertTrue(world.recorders[1].received.isEmpty)
-            XCTAssertEqual(b.packetsDropped, 0)
+            XCTAssertEqual(b.drops.total, 0)
             try XCTUnwrap(world.edge(request)).send(packet("hello"))
         }
         try eventually("B receives the normal packet") { $0.recorders[1].received.count == 1 }
@@ -480,7 +480,7 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertTrue(first.isClosed)
             XCTAssertEqual(world.listeners[0].edgeCount, 0)
             first.send(packet("dropped"))
-            XCTAssertEqual(world.listeners[0].dropCount(.edgeClosed), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .edgeClosed), 1)
         }
         try eventually("the close is reported") { $0.recorders[0].closed.count == 1 }
         try onLoop { world in world.edge(request)?.send(packet("two")) }
@@ -539,15 +539,15 @@ final class UDPTransportTests: XCTestCase {
         try onLoop { world in
             let edge = try XCTUnwrap(world.edge(request))
             edge.send(ByteBuffer(repeating: 7, count: UDPTransport.maximumPacketSize + 1))
-            XCTAssertEqual(world.listeners[0].dropCount(.oversized), 1)
-            XCTAssertEqual(world.listeners[0].drops["oversized"], 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .oversized), 1)
+            XCTAssertEqual(world.listeners[0].drops.byName["oversized"], 1)
             XCTAssertEqual(world.listeners[0].packetsSent, 0)
             edge.send(ByteBuffer(repeating: 7, count: UDPTransport.maximumPacketSize))
         }
         try eventually("the largest packet arrives whole") { $0.recorders[1].received.count == 1 }
         try onLoop { world in
             XCTAssertEqual(world.recorders[1].received.map(\.size), [UDPTransport.maximumPacketSize])
-            XCTAssertEqual(world.listeners[0].packetsDropped, 1)
+            XCTAssertEqual(world.listeners[0].drops.total, 1)
         }
     }
 
@@ -693,7 +693,7 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertTrue(outbound.isClosed && accepted.isClosed)
             XCTAssertEqual(world.error(after), .stopped)
             outbound.send(packet("late"))
-            XCTAssertEqual(world.listeners[0].dropCount(.edgeClosed), 1)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .edgeClosed), 1)
         }
     }
 

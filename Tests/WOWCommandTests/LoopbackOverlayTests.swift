@@ -32,7 +32,7 @@ final class LoopbackOverlayTests: XCTestCase {
                 nodes.map { node in
                     "\(node.config.name) \(node.address.short): \(node.table.count) connections, "
                         + "attempts \(node.stats.linkAttempts) failed \(node.stats.linkFailures), "
-                        + "drops \(node.stats.drops.sorted { $0.key < $1.key })"
+                        + "drops \(node.stats.drops.byName.sorted { $0.key < $1.key })"
                 }.joined(separator: "\n")
             }
             XCTFail("the ring never became consistent (\(try overlay.ringViolations()) nodes lack a neighbour):\n\(report)",

@@ -45,7 +45,7 @@ final class HolePunchingTests: XCTestCase {
             XCTAssertEqual(aToB.remoteURI.hostAndPort?.host, network.natHost(of: b.host)?.description, "seed \(seed)")
             XCTAssertEqual(bToA.remoteURI.hostAndPort?.host, network.natHost(of: a.host)?.description, "seed \(seed)")
             XCTAssertGreaterThan(network.punchesSent, 0, "seed \(seed)")
-            XCTAssertEqual(network.drops["nat_filtered"], 0, "seed \(seed)")
+            XCTAssertEqual(network.drops.byName["nat_filtered"], 0, "seed \(seed)")
         }
     }
 
@@ -59,7 +59,7 @@ final class HolePunchingTests: XCTestCase {
         for seed in UInt64(1)...10 {
             let (network, _) = try run(linking: linking, seed: seed)
             XCTAssertEqual(network.punchesSent, 0)
-            filtered += network.drops["nat_filtered"] ?? 0
+            filtered += network.drops.byName["nat_filtered"] ?? 0
         }
         XCTAssertGreaterThan(filtered, 0)
     }

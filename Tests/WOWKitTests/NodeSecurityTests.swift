@@ -61,8 +61,8 @@ final class NodeSecurityTests: XCTestCase {
         member.send(data: ByteBuffer(string: "hello"), to: founder.address)
         scheduler.run(for: .seconds(1))
         XCTAssertEqual(received, [ByteBuffer(string: "hello")])
-        XCTAssertEqual(founder.stats.drops, [:], "nothing refused or dropped")
-        XCTAssertEqual(member.stats.drops, [:])
+        XCTAssertEqual(founder.stats.drops.byName, [:], "nothing refused or dropped")
+        XCTAssertEqual(member.stats.drops.byName, [:])
     }
 
     /// A second edge to `node` from a fresh host, speaking through a secure channel with `credentials` (the
@@ -127,7 +127,7 @@ final class NodeSecurityTests: XCTestCase {
         second.send(routedData("on another edge", from: member.address, to: founder.address))
         scheduler.run(for: .milliseconds(500))
         XCTAssertEqual(received, ["on another edge"])
-        XCTAssertNil(founder.stats.drops["not_linked"], "\(founder.stats.drops)")
+        XCTAssertNil(founder.stats.drops.byName["not_linked"], "\(founder.stats.drops.byName)")
         XCTAssertEqual(founder.table.connection(to: member.address)?.edgeID, connection.edgeID,
                        "a routed packet does not move the connection")
         // The member is told to link again there (it would, to move its end to where it sends).
@@ -141,7 +141,7 @@ final class NodeSecurityTests: XCTestCase {
         stranger.send(routedData("posing as the member", from: member.address, to: founder.address))
         scheduler.run(for: .milliseconds(500))
         XCTAssertEqual(received, ["on another edge"])
-        XCTAssertEqual(founder.stats.drops["not_linked"], 2, "\(founder.stats.drops)")
+        XCTAssertEqual(founder.stats.drops.byName["not_linked"], 2, "\(founder.stats.drops.byName)")
         XCTAssertNil(founder.table.connection(to: strangerCredentials.address))
     }
 
@@ -154,7 +154,7 @@ final class NodeSecurityTests: XCTestCase {
         scheduler.run(for: .seconds(20))
         XCTAssertTrue(founder.table.isEmpty, "founder connected to \(founder.table.connections)", file: file, line: line)
         XCTAssertTrue(joiner.table.isEmpty, "joiner connected to \(joiner.table.connections)", file: file, line: line)
-        XCTAssertGreaterThan(founder.stats.drops[reason] ?? 0, 0, "drops: \(founder.stats.drops)", file: file, line: line)
+        XCTAssertGreaterThan(founder.stats.drops.byName[reason] ?? 0, 0, "drops: \(founder.stats.drops.byName)", file: file, line: line)
         let warnings = recorder.lines(of: "founder")
         XCTAssertTrue(warnings.contains { $0.contains(logged) }, "founder logged: \(warnings)", file: file, line: line)
     }
@@ -212,7 +212,7 @@ final class NodeSecurityTests: XCTestCase {
         XCTAssertTrue(recorder.lines(of: "founder").contains { $0.contains("the certificate of 'member' is revoked") })
         scheduler.run(for: .seconds(60))
         XCTAssertTrue(founder.table.isEmpty, "the revoked member linked again: \(founder.table.connections)")
-        XCTAssertGreaterThan(founder.stats.drops["certificate_revoked"] ?? 0, 1, "its new handshakes were refused")
+        XCTAssertGreaterThan(founder.stats.drops.byName["certificate_revoked"] ?? 0, 1, "its new handshakes were refused")
     }
 
     func testPeerWhoseCertificateExpiresIsDisconnected() throws {
@@ -241,7 +241,7 @@ final class NodeSecurityTests: XCTestCase {
         }
         XCTAssertNotNil(founder.table.connection(to: member.address))
         XCTAssertGreaterThanOrEqual(received, 595, "ticks lost across rekeys")
-        XCTAssertNil(founder.stats.drops["session_expired"])
+        XCTAssertNil(founder.stats.drops.byName["session_expired"])
     }
 }
 
@@ -287,7 +287,7 @@ final class TamperedTrafficTests: XCTestCase {
         a.onDeliver = { _, payload in
             if let number = payload.getInteger(at: payload.readerIndex, as: UInt32.self) { received.append(Int(number)) }
         }
-        let before = a.stats.drops
+        let before = a.stats.drops.byName
         network.onPath = { [unowned self] packet, _, to in
             to == hostA && self.isSealed(packet) ? attack(packet) : [packet]
         }
@@ -298,7 +298,7 @@ final class TamperedTrafficTests: XCTestCase {
         }
         scheduler.run(for: .seconds(1))
         network.onPath = nil
-        let drops = a.stats.drops.merging(before) { $0 - $1 }.filter { $0.value > 0 }
+        let drops = a.stats.drops.byName.merging(before) { $0 - $1 }.filter { $0.value > 0 }
         return (received, drops)
     }
 

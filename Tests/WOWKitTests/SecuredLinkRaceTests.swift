@@ -128,8 +128,8 @@ final class SecuredLinkRaceTests: XCTestCase {
             XCTAssertEqual(laterAtA, 5, context)
             XCTAssertEqual(laterAtB, 5, context)
             for node in [first, second] {
-                XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
-                XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                XCTAssertNil(node.stats.drops.byName["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
+                XCTAssertNil(node.stats.drops.byName["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
             }
         }
     }
@@ -180,8 +180,8 @@ final class SecuredLinkRaceTests: XCTestCase {
                 XCTAssertTrue(atFirst.localURI == atSecond.remoteURI || atFirst.remoteURI == atSecond.localURI,
                               "\(context): the ends use different edges: \(atFirst) / \(atSecond)")
                 for node in [first, second] {
-                    XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
-                    XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                    XCTAssertNil(node.stats.drops.byName["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
+                    XCTAssertNil(node.stats.drops.byName["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
                 }
                 // Much later (the edge left behind closed meanwhile), still one connection that carries data.
                 scheduler.run(for: .seconds(30))
@@ -256,8 +256,8 @@ final class SecuredLinkRaceTests: XCTestCase {
             XCTAssertEqual(dialer.table.count, 1, context)
             XCTAssertEqual(responder.table.count, 1, context)
             for node in [dialer, responder] {
-                XCTAssertNil(node.stats.drops["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops)")
-                XCTAssertNil(node.stats.drops["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops)")
+                XCTAssertNil(node.stats.drops.byName["not_linked"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
+                XCTAssertNil(node.stats.drops.byName["unknown_session"], "\(context): \(node.config.name) drops \(node.stats.drops.byName)")
             }
         }
     }
@@ -300,8 +300,8 @@ final class SecuredLinkRaceTests: XCTestCase {
             XCTAssertGreaterThan(sentAfterTrim, 0, "\(transport): the sender never sent after the trim")
             XCTAssertFalse(sender.table.contains(trimmer.address), transport)
             XCTAssertEqual(delivered, sent, transport)
-            XCTAssertNil(trimmer.stats.drops["not_linked"], "\(transport): \(trimmer.stats.drops)")
-            XCTAssertNil(trimmer.stats.drops["unknown_session"], "\(transport): \(trimmer.stats.drops)")
+            XCTAssertNil(trimmer.stats.drops.byName["not_linked"], "\(transport): \(trimmer.stats.drops.byName)")
+            XCTAssertNil(trimmer.stats.drops.byName["unknown_session"], "\(transport): \(trimmer.stats.drops.byName)")
             // The drained edge goes too, at both ends.
             scheduler.run(for: .seconds(10))
             XCTAssertEqual(listeners.map(\.edgeCount), [0, 0], transport)

@@ -140,7 +140,7 @@ final class VirtualInterfaceTests: XCTestCase {
         liar.node.send(data: VirtualNetworkTests.packet(from: victim.ip, to: target.ip), to: target.node.address)
         scheduler.run(for: .seconds(2))
         XCTAssertTrue(target.device.written.isEmpty, "a packet claiming another member's IP never reaches the host")
-        XCTAssertEqual(target.node.stats.drops["vnet_spoofed_source"], 1)
+        XCTAssertEqual(target.node.stats.drops.byName["vnet_spoofed_source"], 1)
         // The same node sending from its own IP gets through.
         liar.node.send(data: VirtualNetworkTests.packet(from: liar.ip, to: target.ip), to: target.node.address)
         scheduler.run(for: .seconds(2))

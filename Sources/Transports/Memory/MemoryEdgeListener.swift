@@ -4,10 +4,10 @@ import WOWKit
 /// The `memory` transport's listener: one per host:port of a `MemoryNetwork`, like one UDP socket. Made by
 /// `MemoryNetwork.makeListener(host:port:)`.
 ///
-/// It demultiplexes edges by the remote endpoint packets come from: at most one edge per remote URI. A
-/// packet from a remote with no edge makes an inbound edge (the delegate's `didAccept` first, then the
-/// packet to the edge's delegate). `createEdge` returns the existing edge for that remote if there is one
-/// when its completion runs, else a new outbound edge; it needs no handshake, so the completion runs at
+/// It demultiplexes edges by the remote endpoint packets come from (a `DatagramEdgeTable`): at most one edge
+/// per remote. A packet from a remote with no edge makes an inbound edge (the delegate's `didAccept` first,
+/// then the packet to the edge's delegate). `createEdge` returns the existing edge for that remote if there is
+/// one when its completion runs, else a new outbound edge; it needs no handshake, so the completion runs at
 /// the same virtual instant, scheduled. Follows the `EdgeListener` contract: everything on the simulation's
 /// thread, no callback from inside a call.
 ///
@@ -26,7 +26,7 @@ public final class MemoryEdgeListener: EdgeListener {
     public private(set) var isRunning = false
     private var isStopped = false
     private var delegate: (any EdgeListenerDelegate)?
-    private var edges: [MemoryEndpoint: MemoryEdge] = [:]
+    private var edges = DatagramEdgeTable<MemoryEndpoint, MemoryEdge>()
     /// Public URIs peers reported, most recent last.
     private var observedURIs: [TransportURI] = []
 
@@ -67,10 +67,7 @@ public final class MemoryEdgeListener: EdgeListener {
             return network.connectStream(from: local, to: remote) { [self] outcome in
                 guard isRunning else { return completion(.failure(.stopped)) }
                 if let reason = outcome { return completion(.failure(.unreachable(uri, reason: reason))) }
-                if let existing = edges[remote] { return completion(.success(existing)) }
-                let edge = MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
-                edges[remote] = edge
-                completion(.success(edge))
+                completion(.success(outboundEdge(to: remote, uri: uri)))
             }
         }
         network.scheduler.scheduleUncancellable(after: .zero) { [self] in
@@ -80,12 +77,14 @@ public final class MemoryEdgeListener: EdgeListener {
             case .success(let remote):
                 // Checked again now: the listener may have stopped, or the remote's first packet made an edge.
                 guard isRunning else { return completion(.failure(.stopped)) }
-                if let existing = edges[remote] { return completion(.success(existing)) }
-                let edge = MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
-                edges[remote] = edge
-                completion(.success(edge))
+                completion(.success(outboundEdge(to: remote, uri: uri)))
             }
         }
+    }
+
+    /// The edge to `remote`: the one it has, else a new outbound edge.
+    private func outboundEdge(to remote: MemoryEndpoint, uri: TransportURI) -> MemoryEdge {
+        edges.edge(to: remote) { MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false) }
     }
 
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a `memory` URI other than
@@ -103,10 +102,7 @@ public final class MemoryEdgeListener: EdgeListener {
         isStopped = true
         isRunning = false
         delegate = nil
-        // Sorted, so that the closes are reported in the same order on every run.
-        let open = edges.values.sorted { ($0.remote.host, $0.remote.port) < ($1.remote.host, $1.remote.port) }
-        edges.removeAll()
-        for edge in open { edge.close() }
+        for edge in edges.removeAll() { edge.close() }
         network.removeListener(self)
     }
 
@@ -116,8 +112,9 @@ public final class MemoryEdgeListener: EdgeListener {
             edge.deliver(packet)
             return
         }
-        let edge = MemoryEdge(listener: self, remote: source, remoteURI: source.uri(scheme: scheme), isInbound: true)
-        edges[source] = edge
+        guard let edge = edges.accept(from: source, make: {
+            MemoryEdge(listener: self, remote: source, remoteURI: source.uri(scheme: scheme), isInbound: true)
+        }) else { return }
         delegate?.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }
@@ -132,6 +129,6 @@ public final class MemoryEdgeListener: EdgeListener {
 
     /// Called by a closing edge: the remote's next packet makes a new edge.
     func remove(_ edge: MemoryEdge) {
-        if edges[edge.remote] === edge { edges[edge.remote] = nil }
+        edges.remove(edge, for: edge.remote)
     }
 }

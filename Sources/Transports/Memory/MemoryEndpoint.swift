@@ -1,8 +1,8 @@
 import WOWKit
 
 /// A host:port on a `MemoryNetwork`, the parsed form of `memory://<host>:<port>`. Hashing two integers
-/// is what the per-packet path does instead of handling URI strings.
-struct MemoryEndpoint: Hashable {
+/// is what the per-packet path does instead of handling URI strings. Ordered by host, then port.
+struct MemoryEndpoint: Hashable, Comparable {
     var host: Int
     var port: UInt16
 
@@ -10,6 +10,8 @@ struct MemoryEndpoint: Hashable {
         self.host = host
         self.port = port
     }
+
+    static func < (lhs: MemoryEndpoint, rhs: MemoryEndpoint) -> Bool { (lhs.host, lhs.port) < (rhs.host, rhs.port) }
 
     /// Parses `memory://<host>:<port>` (host a positive integer, port 0-65535); nil for anything else.
     init?(location uri: TransportURI) {

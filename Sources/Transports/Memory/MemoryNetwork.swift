@@ -21,7 +21,7 @@ import WOWKit
 /// - The network holds each listener from `makeListener` until that listener stops.
 public final class MemoryNetwork {
     /// Why the network dropped a packet.
-    public enum DropReason: String, CaseIterable, Sendable {
+    public enum DropReason: String, CaseIterable, DropCounterReason {
         /// Random loss (`loss`).
         case loss
         /// The receiving NAT had no live mapping for the port, or its filter refused the sender.
@@ -37,7 +37,7 @@ public final class MemoryNetwork {
         /// Sent on an edge that was already closed.
         case edgeClosed = "edge_closed"
 
-        var index: Int {
+        public var slot: Int? {
             switch self {
             case .loss: return 0
             case .natFiltered: return 1
@@ -79,8 +79,7 @@ public final class MemoryNetwork {
     public let loss: Double
     public let natMappingTimeout: Duration
 
-    /// Packets handed to the network (by `MemoryEdge.send`), delivered or not: always
-    /// `packetsDelivered + packetsDropped` plus those in flight.
+    /// Packets handed to the network (by `MemoryEdge.send`), delivered or not.
     public private(set) var packetsSent = 0
     /// Packets handed to a receiving listener.
     public private(set) var packetsDelivered = 0
@@ -89,7 +88,10 @@ public final class MemoryNetwork {
     /// Hole punches made (`MemoryEdge.punch`); they are not packets: never delivered, not in `packetsSent`.
     public private(set) var punchesSent = 0
 
-    private var dropCounts = [Int](repeating: 0, count: DropReason.allCases.count)
+    /// Drops so far by reason (names "loss", "nat_filtered", ...). `packetsSent` is always
+    /// `packetsDelivered + drops.total` plus the packets in flight.
+    public private(set) var drops = DropCounter<DropReason>()
+
     private var hosts: [Host] = []
     private var nats: [MemoryNAT] = []
     private var random: SeededRandom
@@ -244,21 +246,9 @@ public final class MemoryNetwork {
         return z ^ (z >> 31)
     }
 
-    // MARK: Stats
+    // MARK: Drops
 
-    /// Drops so far by reason (`DropReason` raw values: "loss", "nat_filtered", ...), every reason present.
-    public var drops: [String: Int] {
-        var result: [String: Int] = [:]
-        for reason in DropReason.allCases { result[reason.rawValue] = dropCounts[reason.index] }
-        return result
-    }
-
-    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason.index] }
-
-    /// All drops so far.
-    public var packetsDropped: Int { dropCounts.reduce(0, +) }
-
-    private func countDrop(_ reason: DropReason) { dropCounts[reason.index] += 1 }
+    private func countDrop(_ reason: DropReason) { drops.count(reason) }
 
     /// A send on a closed edge: counted as sent and dropped.
     func dropSendOnClosedEdge() {

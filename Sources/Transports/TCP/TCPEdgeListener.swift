@@ -32,7 +32,7 @@ import WOWKit
 /// `stop` before dropping it. Its `eventLoop` must be a NIOPosix one (`MultiThreadedEventLoopGroup`).
 public final class TCPEdgeListener: EdgeListener {
     /// Why the listener dropped a packet or refused a peer's bytes.
-    public enum DropReason: String, CaseIterable, Sendable {
+    public enum DropReason: String, CaseIterable, DropCounterReason {
         /// `send` of a packet over `maximumPacketSize` bytes.
         case oversized
         /// `send` of an empty packet (a frame of length 0 is not allowed).
@@ -49,6 +49,19 @@ public final class TCPEdgeListener: EdgeListener {
         case frameTooLong = "frame_too_long"
         /// A connection ended in the middle of a frame.
         case truncatedFrame = "truncated_frame"
+
+        public var slot: Int? {
+            switch self {
+            case .oversized: return 0
+            case .empty: return 1
+            case .edgeClosed: return 2
+            case .backpressure: return 3
+            case .beforeReady: return 4
+            case .emptyFrame: return 5
+            case .frameTooLong: return 6
+            case .truncatedFrame: return 7
+            }
+        }
     }
 
     /// Bytes queued on one connection beyond which sends are dropped (`backpressure`), and below half of which
@@ -109,19 +122,8 @@ public final class TCPEdgeListener: EdgeListener {
     public private(set) var connectFailures = 0
     /// Connections closed by a TLS error (a failed handshake, e.g. a peer that does not speak TLS).
     public private(set) var tlsFailures = 0
-    private var dropCounts: [DropReason: Int] = [:]
-
-    /// Drops so far by reason (`DropReason` raw values), every reason present.
-    public var drops: [String: Int] {
-        var result: [String: Int] = [:]
-        for reason in DropReason.allCases { result[reason.rawValue] = dropCounts[reason, default: 0] }
-        return result
-    }
-
-    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason, default: 0] }
-
-    /// All drops so far.
-    public var packetsDropped: Int { dropCounts.values.reduce(0, +) }
+    /// Drops so far by reason.
+    public private(set) var drops = DropCounter<DropReason>()
 
     /// The edges open now.
     public var edgeCount: Int { edges.count }
@@ -382,7 +384,7 @@ public final class TCPEdgeListener: EdgeListener {
         edges[ObjectIdentifier(edge)] = nil
     }
 
-    func countDrop(_ reason: DropReason) { dropCounts[reason, default: 0] += 1 }
+    func countDrop(_ reason: DropReason) { drops.count(reason) }
 
     func countSent(bytes: Int) {
         packetsSent += 1

@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -48,10 +41,11 @@ import WOWKit
 /// - `stop` closes every edge (each reports `edgeDidClose`, scheduled), sends what is queued, closes the
 ///   socket and accepts nothing more.
 ///
-/// The listener holds its delegate strongly until `stop`. Call `stop` before dropping it.
+/// The listener holds its delegate strongly until `stop`. Call `stop` before dropping it. Its edges are a
+/// `DatagramEdgeTable`; receiving and sending are in `UDPEdgeListener+Receiving` and `+Sending`.
 public final class UDPEdgeListener: EdgeListener {
     /// Why the listener dropped a packet.
-    public enum DropReason: String, CaseIterable, Sendable {
+    public enum DropReason: String, CaseIterable, DropCounterReason {
         /// Over `UDPTransport.maximumPacketSize` bytes.
         case oversized
         /// Sent on an edge that was already closed.
@@ -82,7 +76,7 @@ public final class UDPEdgeListener: EdgeListener {
         /// The first fragment of a message that did not fit the listener's reassembly budget.
         case fragmentNoRoom = "fragment_no_room"
 
-        var index: Int {
+        public var slot: Int? {
             switch self {
             case .oversized: return 0
             case .edgeClosed: return 1
@@ -119,20 +113,22 @@ public final class UDPEdgeListener: EdgeListener {
     /// The settings it was made with.
     public let settings: UDPTransport.Settings
 
+    // What follows is internal, not private, where `UDPEdgeListener+Receiving` and `+Sending` (the two halves
+    // of the data path, in files of their own) use it; like everything here, only on `eventLoop`.
     private let listenEndpoint: IPEndpoint
-    private var logger: Logger
+    var logger: Logger
 
     /// Whether `start` succeeded and `stop` was not called yet.
     public private(set) var isRunning = false
-    private var isStopped = false
-    private var delegate: (any EdgeListenerDelegate)?
-    private var handler: UDPChannelHandler?
+    var isStopped = false
+    var delegate: (any EdgeListenerDelegate)?
+    var handler: UDPChannelHandler?
     /// The channel, for closing from `deinit` (a `Channel` may be closed from any thread).
     private var channel: (any Channel)?
-    private var edges: [SocketAddress: UDPEdge] = [:]
-    private var isFlushScheduled = false
+    var edges = DatagramEdgeTable<SocketAddress, UDPEdge>()
+    var isFlushScheduled = false
     /// Datagrams gathered for one GSO write (with `usesSegmentationOffload`).
-    private var batch = UDPSendBatch()
+    var batch = UDPSendBatch()
     /// Whether large packets go with one GSO write per 45 fragments (else one write per fragment), and
     /// datagrams of one size to one remote are gathered into GSO writes; on where
     /// the kernel has UDP GSO. Off once a socket failed after GSO writes: some paths (IPsec, an MTU below
@@ -142,15 +138,15 @@ public final class UDPEdgeListener: EdgeListener {
     /// is bound: set it before `start`.
     public var usesReceiveOffload = System.supportsUDPReceiveOffload
     /// Whether a GSO write was queued on the current socket.
-    private var hasWrittenWithOffload = false
+    var hasWrittenWithOffload = false
     /// The id of the next fragmented message; starts at random so that a restarted sender's fragments are not
     /// taken for its earlier ones.
-    private var nextMessageID = UInt32.random(in: .min ... .max)
-    private var reassembler = UDPFragmentReassembler()
-    private var isSweepScheduled = false
+    var nextMessageID = UInt32.random(in: .min ... .max)
+    var reassembler = UDPFragmentReassembler()
+    var isSweepScheduled = false
     /// The socket's TTL before any punch, by option (IP_TTL, IPV6_UNICAST_HOPS), read at its first punch: a
     /// later read could see the punch TTL while an earlier punch waits for the socket.
-    private var normalTTLs: [NIOBSDSocket.Option.RawValue: SocketOptionValue] = [:]
+    var normalTTLs: [NIOBSDSocket.Option.RawValue: SocketOptionValue] = [:]
 
     /// The address the socket is bound to (with the actual port when `listen` gave port 0); nil before `start`.
     public private(set) var boundAddress: SocketAddress?
@@ -167,49 +163,41 @@ public final class UDPEdgeListener: EdgeListener {
 
     /// Packets received (each reaches an edge: punch packets and fragments are not counted here, a packet
     /// put together from fragments is), and their bytes.
-    public private(set) var packetsReceived = 0
-    public private(set) var bytesReceived = 0
+    public internal(set) var packetsReceived = 0
+    public internal(set) var bytesReceived = 0
     /// Datagrams received, after splitting coalesced (GRO) reads, and the largest of them.
-    public private(set) var datagramsReceived = 0
-    public private(set) var largestDatagramReceived = 0
+    public internal(set) var datagramsReceived = 0
+    public internal(set) var largestDatagramReceived = 0
     /// Reads that held several coalesced datagrams (UDP GRO).
-    public private(set) var coalescedReads = 0
+    public internal(set) var coalescedReads = 0
     /// Punch packets sent by `punch`, and punch packets received (and dropped).
-    public private(set) var punchPacketsSent = 0
-    public private(set) var punchPacketsReceived = 0
+    public internal(set) var punchPacketsSent = 0
+    public internal(set) var punchPacketsReceived = 0
     /// Packets handed to the socket (queued for sending), and their bytes.
-    public private(set) var packetsSent = 0
-    public private(set) var bytesSent = 0
+    public internal(set) var packetsSent = 0
+    public internal(set) var bytesSent = 0
     /// Datagrams queued for sending (a fragmented packet counts each fragment; punch packets are not
     /// counted), and the largest of them.
-    public private(set) var datagramsSent = 0
-    public private(set) var largestDatagramSent = 0
+    public internal(set) var datagramsSent = 0
+    public internal(set) var largestDatagramSent = 0
     /// Packets sent as fragments, and the GSO writes (of fragments, or of gathered datagrams).
-    public private(set) var fragmentedPacketsSent = 0
-    public private(set) var offloadWrites = 0
+    public internal(set) var fragmentedPacketsSent = 0
+    public internal(set) var offloadWrites = 0
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
     public private(set) var socketErrors = 0
     /// Times an error closed the socket and it was bound again.
     public private(set) var socketFailures = 0
-    private var dropCounts = [Int](repeating: 0, count: DropReason.allCases.count)
+    /// Drops of sends; the reassembler counts the `fragment_*` ones.
+    private var sendDrops = DropCounter<DropReason>()
 
-    /// Drops so far by reason (`DropReason` raw values), every reason present.
-    public var drops: [String: Int] {
-        var result: [String: Int] = [:]
-        for reason in DropReason.allCases { result[reason.rawValue] = dropCount(reason) }
-        return result
-    }
-
-    public func dropCount(_ reason: DropReason) -> Int { dropCounts[reason.index] + reassembler.dropCount(reason) }
-
-    /// All drops so far.
-    public var packetsDropped: Int { DropReason.allCases.reduce(0) { $0 + dropCount($1) } }
+    /// Drops so far by reason, fragments' included.
+    public var drops: DropCounter<DropReason> { sendDrops.adding(reassembler.drops) }
 
     /// Fragmented messages waiting for more fragments, and the bytes held for them.
     public var messagesInReassembly: Int { reassembler.messageCount }
     public var reassemblyBytes: Int { reassembler.bufferedBytes }
 
-    func countDrop(_ reason: DropReason) { dropCounts[reason.index] += 1 }
+    func countDrop(_ reason: DropReason) { sendDrops.count(reason) }
 
     /// The edges open now, one per remote.
     public var edgeCount: Int { edges.count }
@@ -330,9 +318,7 @@ public final class UDPEdgeListener: EdgeListener {
         isStopped = true
         isRunning = false
         delegate = nil
-        // Sorted, so that the closes are reported in the same order on every run.
-        let open = edges.values.sorted { $0.remoteURI < $1.remoteURI }
-        edges.removeAll()
+        let open = edges.removeAll(sortedBy: { $0.remoteURI < $1.remoteURI })
         reassembler.removeAll()
         for edge in open { edge.close() }
         writeBatch()
@@ -362,10 +348,9 @@ public final class UDPEdgeListener: EdgeListener {
             case .success(let remote):
                 // Checked again now: the listener may have stopped, or the remote's first datagram made an edge.
                 guard isRunning else { return completion(.failure(.stopped)) }
-                if let existing = edges[remote] { return completion(.success(existing)) }
-                let edge = UDPEdge(listener: self, remote: remote, localURI: primaryURI, remoteURI: uri, isInbound: false)
-                edges[remote] = edge
-                completion(.success(edge))
+                completion(.success(edges.edge(to: remote) {
+                    UDPEdge(listener: self, remote: remote, localURI: primaryURI, remoteURI: uri, isInbound: false)
+                }))
             }
         }
     }
@@ -399,206 +384,7 @@ public final class UDPEdgeListener: EdgeListener {
 
     /// Called by a closing edge: the remote's next datagram makes a new edge.
     func remove(_ edge: UDPEdge) {
-        if edges[edge.remote] === edge { edges[edge.remote] = nil }
-    }
-
-    // MARK: Packets
-
-    /// A read from `source`, from the channel handler: one datagram, or with `segmentSize` (UDP GRO) several
-    /// of that size back to back, the last possibly shorter.
-    func receive(_ read: ByteBuffer, segmentSize: Int?, from source: SocketAddress) {
-        guard let segmentSize, segmentSize > 0, read.readableBytes > segmentSize else {
-            return receiveDatagram(read, from: source)
-        }
-        coalescedReads += 1
-        var rest = read
-        while let datagram = rest.readSlice(length: min(segmentSize, rest.readableBytes)), datagram.readableBytes > 0 {
-            receiveDatagram(datagram, from: source)
-        }
-    }
-
-    private func receiveDatagram(_ datagram: ByteBuffer, from source: SocketAddress) {
-        datagramsReceived += 1
-        largestDatagramReceived = max(largestDatagramReceived, datagram.readableBytes)
-        // A punch that outlived its TTL (same LAN, loopback): it carries nothing and makes no edge.
-        if datagram.readableBytes == PunchPacket.size, PunchPacket.matches(datagram) {
-            punchPacketsReceived += 1
-            return
-        }
-        guard FragmentPacket.matches(datagram) else { return deliver(datagram, from: source) }
-        let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
-        switch reassembler.receive(datagram, from: source, now: .now(), allocator: allocator) {
-        case .complete(let packet):
-            deliver(packet, from: source)
-        case .pending:
-            scheduleReassemblySweep()
-        case .dropped:
-            break
-        }
-    }
-
-    /// Discards timed-out messages while any are in progress, so their memory and counts do not wait for traffic.
-    private func scheduleReassemblySweep() {
-        guard !isSweepScheduled else { return }
-        isSweepScheduled = true
-        eventLoop.assumeIsolated().scheduleTask(in: reassembler.limits.timeout) { [self] in
-            isSweepScheduled = false
-            reassembler.expire(now: .now())
-            if reassembler.messageCount > 0 && !isStopped { scheduleReassemblySweep() }
-        }
-    }
-
-    /// A whole packet from `source`, for its edge.
-    private func deliver(_ packet: ByteBuffer, from source: SocketAddress) {
-        packetsReceived += 1
-        bytesReceived += packet.readableBytes
-        if let edge = edges[source] {
-            edge.deliver(packet)
-            return
-        }
-        guard isRunning, let delegate else { return }
-        let edge = UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: IPEndpoint(source).udpURI,
-                           isInbound: true)
-        edges[source] = edge
-        delegate.edgeListener(self, didAccept: edge)
-        edge.deliver(packet)
-    }
-
-    /// Queues `packet` for `remote`, as one datagram or as fragments; the flush comes once per loop tick.
-    /// With GSO, datagrams of one size to one remote are gathered (`UDPSendBatch`) and leave as one write.
-    func send(_ packet: ByteBuffer, to remote: SocketAddress) {
-        let size = packet.readableBytes
-        guard size <= UDPTransport.maximumPacketSize else { return countDrop(.oversized) }
-        guard let handler, let channel = handler.channel else { return countDrop(.socketDown) }
-        guard channel.isWritable else { return countDrop(.backpressure) }
-        if UDPFragmenter.needsFragments(packet) {
-            writeBatch()
-            sendFragments(of: packet, to: remote, handler: handler, allocator: channel.allocator)
-        } else {
-            if usesSegmentationOffload {
-                if !batch.add(packet, to: remote) {
-                    writeBatch()
-                    _ = batch.add(packet, to: remote)
-                }
-            } else {
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
-            }
-            datagramsSent += 1
-            largestDatagramSent = max(largestDatagramSent, size)
-        }
-        packetsSent += 1
-        bytesSent += size
-        if !isFlushScheduled {
-            isFlushScheduled = true
-            eventLoop.assumeIsolated().execute { [self] in
-                isFlushScheduled = false
-                flush()
-            }
-        }
-    }
-
-    /// Hands the gathered datagrams to the channel: one GSO write, or one datagram as it came.
-    private func writeBatch() {
-        guard let (remote, data, segmentSize) = batch.take() else { return }
-        guard let handler else { return countDrop(.socketDown) }
-        if let segmentSize {
-            handler.write(AddressedEnvelope(remoteAddress: remote, data: data,
-                                            metadata: .init(ecnState: .transportNotCapable, packetInfo: nil,
-                                                            segmentSize: segmentSize)))
-            offloadWrites += 1
-            hasWrittenWithOffload = true
-        } else {
-            handler.write(AddressedEnvelope(remoteAddress: remote, data: data))
-        }
-    }
-
-    /// Sends everything queued: the gathered datagrams, then the channel's queue.
-    private func flush() {
-        writeBatch()
-        handler?.flush()
-    }
-
-    private func sendFragments(of packet: ByteBuffer, to remote: SocketAddress, handler: UDPChannelHandler,
-                               allocator: ByteBufferAllocator) {
-        let datagramSize = UDPTransport.maximumDatagramSize
-        var fragments = UDPFragmenter.fragments(of: packet, messageID: nextMessageID, allocator: allocator)
-        nextMessageID &+= 1
-        let count = UDPFragmenter.fragmentCount(forPacketSize: packet.readableBytes)
-        fragmentedPacketsSent += 1
-        datagramsSent += count
-        largestDatagramSent = max(largestDatagramSent, min(datagramSize, fragments.readableBytes))
-        // Slices share the one buffer: no copy beyond the fragmenter's.
-        if usesSegmentationOffload {
-            // All datagrams but the last are exactly `segmentSize` long, as GSO needs.
-            let metadata = AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil,
-                                                                   segmentSize: datagramSize)
-            let chunkSize = UDPFragmenter.maximumSegmentsPerWrite * datagramSize
-            while let chunk = fragments.readSlice(length: min(chunkSize, fragments.readableBytes)),
-                  chunk.readableBytes > 0 {
-                let isSegmented = chunk.readableBytes > datagramSize
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: chunk,
-                                                metadata: isSegmented ? metadata : nil))
-                if isSegmented { offloadWrites += 1 }
-            }
-            hasWrittenWithOffload = true
-        } else {
-            while let datagram = fragments.readSlice(length: min(datagramSize, fragments.readableBytes)),
-                  datagram.readableBytes > 0 {
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: datagram))
-            }
-        }
-    }
-
-    // MARK: Hole punching
-
-    /// Sends `PunchPacket.countPerPunch` punch packets to `remote` with IP TTL `ttl` (see the type's contract).
-    func punch(_ remote: SocketAddress, ttl: UInt8) {
-        guard let handler, let channel = handler.channel, let options = channel.syncOptions else {
-            return countDrop(.socketDown)
-        }
-        let option = UDPEdgeListener.ttlOption(toward: remote)
-        let normalTTL: SocketOptionValue
-        do {
-            normalTTL = try normalTTLs[option.optionName.rawValue] ?? options.getOption(option)
-            normalTTLs[option.optionName.rawValue] = normalTTL
-            // What is queued leaves first, with the normal TTL.
-            writeBatch()
-            handler.flush()
-            try options.setOption(option, value: SocketOptionValue(ttl))
-        } catch {
-            logger.debug("cannot set the udp socket's TTL; not punching", metadata: ["error": "\(error)"])
-            return
-        }
-        let sent = eventLoop.makePromise(of: Void.self)
-        for index in 0..<PunchPacket.countPerPunch {
-            handler.write(AddressedEnvelope(remoteAddress: remote, data: PunchPacket.make()),
-                          promise: index == PunchPacket.countPerPunch - 1 ? sent : nil)
-        }
-        handler.flush()
-        punchPacketsSent += PunchPacket.countPerPunch
-        sent.futureResult.assumeIsolated().whenComplete { [logger] _ in
-            do {
-                try channel.syncOptions?.setOption(option, value: normalTTL)
-            } catch {
-                // Only a closed socket refuses; the one bound again in its place has the default TTL.
-                logger.debug("cannot restore the udp socket's TTL", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    /// The socket's IP TTL toward IPv4 peers now (tests check that a punch restores it); nil without a socket.
-    var ipv4TTL: Int? {
-        let option = ChannelOptions.Types.SocketOption(level: .ip, name: NIOBSDSocket.Option(rawValue: IP_TTL))
-        guard let options = handler?.channel?.syncOptions, let ttl = try? options.getOption(option) else { return nil }
-        return Int(ttl)
-    }
-
-    /// IP_TTL for IPv4 peers (also as IPv4-mapped addresses on a dual-stack socket), IPV6_UNICAST_HOPS for IPv6.
-    private static func ttlOption(toward remote: SocketAddress) -> ChannelOptions.Types.SocketOption {
-        if case .v6 = remote, IPEndpoint(remote).unmappedIPv4 == nil {
-            return ChannelOptions.Types.SocketOption(level: .ipv6, name: NIOBSDSocket.Option(rawValue: IPV6_UNICAST_HOPS))
-        }
-        return ChannelOptions.Types.SocketOption(level: .ip, name: NIOBSDSocket.Option(rawValue: IP_TTL))
+        edges.remove(edge, for: edge.remote)
     }
 
     // MARK: Socket events

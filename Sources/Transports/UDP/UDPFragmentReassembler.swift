@@ -18,7 +18,7 @@ import WOWKit
 /// - Malformed or inconsistent fragments are dropped with a specific reason (see the `fragment_*` cases of
 ///   `UDPEdgeListener.DropReason`); a message in progress is never changed by one.
 ///
-/// Drops are counted here (`dropCount`); timeouts and evictions count messages, the others fragments.
+/// Drops are counted here (`drops`); timeouts and evictions count messages, the others fragments.
 struct UDPFragmentReassembler {
     struct Limits {
         var messagesPerRemote = 4
@@ -69,13 +69,12 @@ struct UDPFragmentReassembler {
     /// Bytes charged for the messages in progress.
     private(set) var bufferedBytes = 0
     private(set) var messageCount = 0
-    private var dropCounts = [Int](repeating: 0, count: UDPEdgeListener.DropReason.allCases.count)
+    /// The `fragment_*` drops; the listener adds them to its own.
+    private(set) var drops = DropCounter<UDPEdgeListener.DropReason>()
     /// Expired messages of all remotes are looked for at most this often while fragments arrive.
     private var nextSweep = NIODeadline.uptimeNanoseconds(0)
 
     init(limits: Limits = Limits()) { self.limits = limits }
-
-    func dropCount(_ reason: UDPEdgeListener.DropReason) -> Int { dropCounts[reason.index] }
 
     /// Takes one fragment datagram (it starts with `version`, 0x09) from `remote` at `now`.
     mutating func receive(_ datagram: ByteBuffer, from remote: SocketAddress, now: NIODeadline,
@@ -107,7 +106,7 @@ struct UDPFragmentReassembler {
         if !isLast, (count - 1) * length + 1 > WireFormat.maximumPacketSize { return drop(.fragmentBadLength) }
         if (messages[remote]?.count ?? 0) >= limits.messagesPerRemote {
             removeMessage(at: 0, of: remote)
-            dropCounts[UDPEdgeListener.DropReason.fragmentEvicted.index] += 1
+            drops.count(.fragmentEvicted)
         }
         let charge = Message.charge(count: count)
         // Expired messages were removed above, at most `timeout / 4` ago.
@@ -142,7 +141,7 @@ struct UDPFragmentReassembler {
     // MARK: Internals
 
     private mutating func drop(_ reason: UDPEdgeListener.DropReason) -> Outcome {
-        dropCounts[reason.index] += 1
+        drops.count(reason)
         return .dropped(reason)
     }
 
@@ -150,7 +149,7 @@ struct UDPFragmentReassembler {
     private mutating func expireOldest(of remote: SocketAddress, now: NIODeadline) {
         while let oldest = messages[remote]?.first, oldest.deadline <= now {
             removeMessage(at: 0, of: remote)
-            dropCounts[UDPEdgeListener.DropReason.fragmentTimeout.index] += 1
+            drops.count(.fragmentTimeout)
         }
     }
 

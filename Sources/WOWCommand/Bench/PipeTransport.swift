@@ -42,7 +42,7 @@ final class PipeEdgeListener: EdgeListener {
     let localURI: TransportURI
     var localURIs: [TransportURI] { [localURI] }
     private var delegate: (any EdgeListenerDelegate)?
-    private(set) var edges: [String: PipeEdge] = [:]
+    private(set) var edges = DatagramEdgeTable<String, PipeEdge>()
 
     init(network: PipeNetwork, name: String) {
         self.network = network
@@ -56,32 +56,29 @@ final class PipeEdgeListener: EdgeListener {
     func createEdge(to uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {
         let remote = uri.hostAndPort?.host ?? ""
         network.scheduler.schedule(after: .zero) { [self] in
-            if let existing = edges[remote] { return completion(.success(existing)) }
-            let edge = PipeEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
-            edges[remote] = edge
-            completion(.success(edge))
+            completion(.success(edges.edge(to: remote) {
+                PipeEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false)
+            }))
         }
     }
 
     func stop() {
         delegate = nil
-        let open = edges.values
-        edges.removeAll()
-        for edge in open { edge.close() }
+        for edge in edges.removeAll() { edge.close() }
     }
 
     func receive(_ packet: ByteBuffer, from source: String) {
         if let edge = edges[source] { return edge.deliver(packet) }
-        guard let delegate else { return }
-        let edge = PipeEdge(listener: self, remote: source, remoteURI: try! TransportURI("\(PipeNetwork.scheme)://\(source):1"),
-                            isInbound: true)
-        edges[source] = edge
+        guard let delegate, let edge = edges.accept(from: source, make: {
+            PipeEdge(listener: self, remote: source, remoteURI: try! TransportURI("\(PipeNetwork.scheme)://\(source):1"),
+                     isInbound: true)
+        }) else { return }
         delegate.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }
 
     func remove(_ edge: PipeEdge) {
-        if edges[edge.remote] === edge { edges[edge.remote] = nil }
+        edges.remove(edge, for: edge.remote)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 
 /// `wow demo`: a real overlay of N nodes in this process, over udp, tcp and tls on loopback.
 struct DemoCommand: ParsableCommand {
@@ -17,6 +18,9 @@ struct DemoCommand: ParsableCommand {
             directly connected). Prints join times, the time to the shortcut, hop counts, round trips and the
             connections by type and transport. Exit status 0 when every node joined, the shortcut formed and
             every ping was answered within --timeout; 2 otherwise, with the reason.
+
+            With --web, a page draws the whole overlay live as it forms (every node on the ring, every link by
+            type, the shortcut appearing) and stays up after the run until Ctrl-C.
             """
     )
 
@@ -34,8 +38,11 @@ struct DemoCommand: ParsableCommand {
 
     @OptionGroup var output: ReportOutput
 
+    @OptionGroup var webOptions: WebOptions
+
     func validate() throws {
         _ = try options()
+        _ = try webOptions.address()
     }
 
     // A demo runs on the wall clock, so its limits keep a run within minutes.
@@ -58,11 +65,61 @@ struct DemoCommand: ParsableCommand {
         if !output.json {
             print("WOW demo: \(options.nodes) nodes on 127.0.0.1 over udp, tcp and tls, one process, secured (a fresh network)")
         }
-        let report = LocalDemo(options: options, progress: output.json ? nil : { print($0) }).run()
+        let webAddress = try webOptions.address()
+        let feed = webAddress.map { _ in OverlayFeed(mode: .overlay, title: "demo: \(options.nodes) nodes on 127.0.0.1") }
+        let json = output.json
+        var progress: ((String) -> Void)?
+        if !json || feed != nil {
+            progress = { line in
+                feed?.note(line.trimmingCharacters(in: .whitespaces))
+                if !json { print(line) }
+            }
+        }
+        let demo = LocalDemo(options: options, progress: progress)
+        if let feed, let webAddress {
+            let view = WebViewOnOverlay()
+            demo.overlayStarted = { overlay in
+                do {
+                    try view.start(feed: feed, address: webAddress, overlay: overlay, announce: json)
+                } catch {
+                    FileHandle.standardError.write(Data("wow demo: cannot serve the web view at \(webOptions.web ?? ""): \(error)\n".utf8))
+                }
+            }
+            demo.overlayFinishing = { _ in
+                guard view.isServing else { return }
+                let line = "wow: the demo is over; the web view stays up until Ctrl-C"
+                if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+                fflush(nil)
+                WebView.waitForInterrupt()
+                view.stop()
+            }
+        }
+        let report = demo.run()
         try output.print(report, humanReadable: Self.humanReadable)
         if let failure = report.failure {
             FileHandle.standardError.write(Data("wow demo: failed: \(failure)\n".utf8))
             throw ExitCode(2)
+        }
+    }
+
+    /// The demo's web view: its sampler and server on the overlay's loop, while the overlay runs.
+    private final class WebViewOnOverlay {
+        private var sampler: RepeatedTask?
+        private var channel: (any Channel)?
+        var isServing: Bool { channel != nil }
+
+        func start(feed: OverlayFeed, address: SocketAddress, overlay: LocalOverlay, announce toStandardError: Bool) throws {
+            sampler = try WebView.sample(on: overlay.loop, feed: feed, publishesStatus: false) { overlay.nodesOnLoop() }
+            let channel = try WebView.serve(feed, at: address, on: overlay.loop)
+            self.channel = channel
+            let line = WebView.announcement(channel)
+            if toStandardError { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+            fflush(nil)
+        }
+
+        func stop() {
+            sampler?.cancel()
+            try? channel?.close().wait()
         }
     }
 

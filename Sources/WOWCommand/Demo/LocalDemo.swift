@@ -44,6 +44,10 @@ public final class LocalDemo {
     /// The shortcut step, once it ran.
     private var shortcut: DemoReport.ShortcutStep?
     private let progress: ((String) -> Void)?
+    /// Called with the overlay once it exists (before any node starts), and again when the run is over, just
+    /// before the overlay shuts down: what `wow demo --web` uses to watch it, and to keep it up for the viewer.
+    public var overlayStarted: ((LocalOverlay) -> Void)?
+    public var overlayFinishing: ((LocalOverlay) -> Void)?
 
     public init(options: Options, progress: ((String) -> Void)? = nil) {
         self.options = options
@@ -76,7 +80,11 @@ public final class LocalDemo {
         } catch {
             return report(summaries, ringFormed, 0, [], [], connections, "cannot start the event loop: \(error)", wallStart)
         }
-        defer { overlay.shutdown() }
+        overlayStarted?(overlay)
+        defer {
+            overlayFinishing?(overlay)
+            overlay.shutdown()
+        }
         do {
             try join(overlay, start: wallStart)
             ringFormed = seconds(since: wallStart)
@@ -93,7 +101,7 @@ public final class LocalDemo {
         }
         connections = (try? Self.countConnections(overlay)) ?? connections
         let drops = (try? overlay.inspect { nodes, _ in
-            nodes.reduce(into: [String: Int]()) { all, node in all.merge(node.stats.drops, uniquingKeysWith: +) }
+            nodes.reduce(into: [String: Int]()) { all, node in all.merge(node.stats.drops.byName, uniquingKeysWith: +) }
         }) ?? [:]
         var result = report(summaries, ringFormed, sent, rtts, hops, connections, failure, wallStart)
         result.node_drops = drops

@@ -77,6 +77,11 @@ public final class LocalOverlay: Sendable {
         return try loop.submit { body(state.value.nodes, state.value.live) }.wait()
     }
 
+    /// Every node and whether it is live, for code already running on the overlay's loop (a timer there).
+    public func nodesOnLoop() -> [(node: Node, isLive: Bool)] {
+        zip(state.value.nodes, state.value.live).map { (node: $0, isLive: $1) }
+    }
+
     public func status(_ index: Int) throws -> NodeStatus { try inspect { nodes, _ in nodes[index].status() } }
 
     public func uris(_ index: Int) throws -> [TransportURI] { try inspect { nodes, _ in nodes[index].info.uris } }

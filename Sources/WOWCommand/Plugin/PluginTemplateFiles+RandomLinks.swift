@@ -2,8 +2,13 @@
 // and run the script again (PluginTemplateFilesTests checks that this file is current).
 
 extension PluginTemplateFiles {
-    /// PluginTemplates/RandomLinks
-    static let overlord: [(path: String, contents: String)] = [
+    /// PluginTemplates/RandomLinks: every file, sorted by path.
+    static var overlord: [(path: String, contents: String)] {
+        (overlordPackage + overlordSources + overlordTests).sorted { $0.path < $1.path }
+    }
+
+    /// PluginTemplates/RandomLinks/: the files at its top level.
+    static let overlordPackage: [(path: String, contents: String)] = [
         (path: "Package.swift", contents: #"""
 // swift-tools-version:6.0
 import PackageDescription
@@ -92,140 +97,6 @@ swift run kleinberg-wow status --name beta      # connections by type: leaf, str
 ```
 
 A misspelt settings key or an impossible value stops the node at start with the plugin, key and reason.
-"""# + "\n"),
-        (path: "Sources/RandomLinks/RandomLinksOverlord.swift", contents: #"""
-import WOWKit
-
-/// A link strategy (a `ConnectionOverlord`): keeps `links` connections to random places on the ring, next to
-/// the built-in `leaf`, `structured.near` and `structured.far`.
-///
-/// Follows the contract of `ConnectionOverlord` (WOWKit's `Sources/WOWKit/Overlords/ConnectionOverlord.swift`):
-/// a state machine. The node calls `handle(_:context:)` on its executor with one event at a time and carries
-/// out the actions it returns. No sockets, clocks or random generators of its own: time, the connection table
-/// and a seeded random stream come in `context`, so the strategy runs unchanged in the simulator (a seed
-/// replays a run exactly) and on real networks.
-public final class RandomLinksOverlord: ConnectionOverlord, OverlordPlugin {
-    /// HOOK: the name configs select the strategy by (`overlords: [{ name: randomlinks }]`).
-    public static let name = "randomlinks"
-
-    /// HOOK: your settings, decoded from the config entry's `settings` mapping. Unknown keys are errors, so
-    /// a misspelt key cannot silently leave a default in place.
-    public struct Settings: Decodable, Sendable {
-        /// How many random links to keep.
-        public var links = 2
-
-        enum CodingKeys: String, CodingKey, CaseIterable { case links }
-
-        public init(links: Int = 2) { self.links = links }
-
-        public init(from decoder: any Decoder) throws {
-            self.init()
-            let container = try decoder.settingsContainer(keyedBy: CodingKeys.self)
-            links = try container.decodeIfPresent(Int.self, forKey: .links) ?? links
-        }
-    }
-
-    /// The type this strategy's connections carry: it counts only connections of its own type that it asked
-    /// for, and trims only those.
-    public let connectionType: ConnectionType = "randomlinks"
-    /// How often the node sends `.tick`.
-    public let tickInterval: Duration = .seconds(2)
-
-    private let settings: Settings
-    /// Connect-To-Me requests sent and not yet answered.
-    private var pending = 0
-
-    init(settings: Settings) { self.settings = settings }
-
-    /// The factory `OverlordRegistry.register(RandomLinksOverlord.self)` installs: one overlord per node.
-    /// Check settings here; an error stops the node from starting, with this message.
-    public static func makeOverlord(settings: Settings) throws -> any ConnectionOverlord {
-        guard (0...64).contains(settings.links) else {
-            throw PluginError.badSettings(plugin: name, reason: "links must be 0...64, not \(settings.links)")
-        }
-        return RandomLinksOverlord(settings: settings)
-    }
-
-    /// HOOK: the strategy. One event in, actions out.
-    public func handle(_ event: OverlordEvent, context: inout OverlordContext) -> [OverlordAction] {
-        switch event {
-        case .tick where context.table.hasStructured:
-            // In the ring (routing works): ask for one more link at a time until there are enough.
-            let mine = context.table.connections(ofType: connectionType).filter { $0.localTypes.contains(connectionType) }
-            if mine.count > settings.links, let extra = mine.first {
-                return [.trim(peer: extra.address, type: connectionType)]
-            }
-            guard mine.count + pending < settings.links else { return [] }
-            pending += 1
-            // A Connect-To-Me routed to the node nearest a random address: it links back to us.
-            return [.connect(ConnectRequest(target: context.random.address(), mode: .nearest, type: connectionType))]
-        case .connectSucceeded(let request, _) where request.type == connectionType,
-             .connectFailed(let request, _) where request.type == connectionType:
-            pending = max(0, pending - 1)
-            return []
-        default:
-            // `.started`, `.connectionAdded`, `.connectionRemoved` (a lost link is replaced on the next tick),
-            // `.linkFailed`, `.neighboursLearned`: nothing to do here.
-            return []
-        }
-    }
-}
-"""# + "\n"),
-        (path: "Sources/randomlinks-wow/main.swift", contents: #"""
-import RandomLinks
-import WOWCommand
-
-// `wow`, every subcommand of it, plus the `randomlinks` link strategy: configs run by `randomlinks-wow run`
-// may list `name: randomlinks` under `overlords`.
-WOW.main(registering: { _, overlords in
-    overlords.register(RandomLinksOverlord.self)
-})
-"""# + "\n"),
-        (path: "Tests/RandomLinksTests/RandomLinksOverlordTests.swift", contents: #"""
-import Plugins
-import RandomLinks
-import WOWKit
-import WOWSimulator
-import XCTest
-
-/// The `randomlinks` strategy in the simulator: 40 secured nodes over the simulated WAN, next to the built-in
-/// strategies, each keeping its random links while the ring stays consistent and every message arrives.
-final class RandomLinksOverlordTests: XCTestCase {
-    func testEveryNodeKeepsItsRandomLinksInASimulatedOverlay() throws {
-        var registry = OverlordRegistry()
-        PluginCatalog.registerOverlords(in: &registry)
-        registry.register(RandomLinksOverlord.self)
-        var options = SimulationOptions()
-        options.nodes = 40
-        options.messages = 100
-        // Nodes are secured (membership certificates, sealed edges), as `options.secure` is by default.
-        let entries: [NodeConfig.PluginEntry] = [
-            .init(name: LeafOverlord.name), .init(name: NearOverlord.name),
-            .init(name: RandomLinksOverlord.name, settings: try PluginSettings(yaml: "links: 2")),
-        ]
-        let simulation = try OverlaySimulation(options: options, overlords: registry, overlordEntries: entries)
-        let report = try simulation.run()
-
-        XCTAssertTrue(report.ring_consistent)
-        XCTAssertEqual(report.delivery_ratio, 1)
-        for node in simulation.liveNodes {
-            let mine = node.node.table.connections.filter { $0.localTypes.contains("randomlinks") }
-            XCTAssertGreaterThanOrEqual(mine.count, 1, "node \(node.index) has no random link")
-            XCTAssertLessThanOrEqual(mine.count, 2, "node \(node.index) has too many")
-        }
-    }
-
-    func testSettingsRejectAMisspeltKeyAndAnImpossibleCount() throws {
-        var registry = OverlordRegistry()
-        registry.register(RandomLinksOverlord.self)
-        XCTAssertThrowsError(try registry.makeOverlord(name: RandomLinksOverlord.name, settings: try PluginSettings(yaml: "link: 3"))) {
-            XCTAssertTrue("\($0)".contains("unknown key 'link'"), "\($0)")
-        }
-        XCTAssertThrowsError(try registry.makeOverlord(name: RandomLinksOverlord.name, settings: try PluginSettings(yaml: "links: -1"))) {
-            XCTAssertTrue("\($0)".contains("links must be 0...64"), "\($0)")
-        }
-    }
-}
 """# + "\n"),
     ]
 }

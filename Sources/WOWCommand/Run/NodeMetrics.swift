@@ -44,7 +44,7 @@ final class NodeMetrics: NodeObserver {
         count("wow_link_failures_total", [:], stats.linkFailures, help: "Link attempts that failed")
         count("wow_routed_forwarded_total", [:], stats.routedForwarded, help: "Routed packets forwarded for others")
         count("wow_routed_delivered_total", [:], stats.routedDelivered, help: "Routed packets delivered to this node")
-        for (reason, total) in stats.drops {
+        for (reason, total) in stats.drops.byName {
             count("wow_drops_total", ["reason": reason], total, help: "Packets dropped, by reason")
         }
         var connections: [String: Int] = [:]

@@ -20,11 +20,14 @@ public final class NodeRuntime: Sendable {
     private let virtualInterface: NIOLoopBound<VirtualInterface>?
     /// The TUN device's name; nil without one.
     public let deviceName: String?
+    /// The web view (`--web`): its server and the timer that shows it the node; nil without.
+    private let web: (channel: any Channel, sampler: RepeatedTask)?
 
     private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
                  control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?,
                  metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?,
-                 virtualInterface: NIOLoopBound<VirtualInterface>?, deviceName: String?) {
+                 virtualInterface: NIOLoopBound<VirtualInterface>?, deviceName: String?,
+                 web: (channel: any Channel, sampler: RepeatedTask)?) {
         self.group = group
         self.loop = loop
         self.node = node
@@ -34,17 +37,21 @@ public final class NodeRuntime: Sendable {
         self.metrics = metrics
         self.virtualInterface = virtualInterface
         self.deviceName = deviceName
+        self.web = web
     }
 
     /// Where the Prometheus endpoint listens (its port chosen by the system if 0 was asked for); nil without.
     public var metricsAddress: SocketAddress? { metrics?.channel.localAddress }
+
+    /// The web view's listening channel (`--web`); nil without.
+    var webChannel: (any Channel)? { web?.channel }
 
     /// Builds and starts the node and, when `controlPath` is given, its control socket there. A secured node
     /// with a revocation list file has it reread every `revocationPollInterval` while the file changes.
     public static func start(config: NodeConfig, transports: TransportRegistry, overlords: OverlordRegistry,
                              controlPath: String?, logger: Logger,
                              revocationPollInterval: Duration = .seconds(10),
-                             metricsAddress: SocketAddress? = nil) throws -> NodeRuntime {
+                             metricsAddress: SocketAddress? = nil, webAddress: SocketAddress? = nil) throws -> NodeRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         // The registries hold plugin factories (closures). They are handed to the loop once, here, and used
@@ -74,6 +81,19 @@ public final class NodeRuntime: Sendable {
                 let channel = try MetricsServer.bind(metricsAddress, on: loop, node: node, metrics: bound)
                 metrics = (channel, bound)
             }
+            var web: (channel: any Channel, sampler: RepeatedTask)?
+            if let webAddress {
+                let feed = OverlayFeed(mode: .node, title: "node \(config.name)")
+                let sampler = try WebView.sample(on: loop, every: .milliseconds(500), feed: feed, publishesStatus: true) {
+                    [(node.value, true)]
+                }
+                do {
+                    web = (try WebView.serve(feed, at: webAddress, on: loop), sampler)
+                } catch {
+                    sampler.cancel()
+                    throw error
+                }
+            }
             var control: (any Channel)?
             if let controlPath {
                 control = try ControlServer.bind(path: controlPath, on: loop, node: node)
@@ -85,7 +105,7 @@ public final class NodeRuntime: Sendable {
             }
             return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath,
                                revocationWatcher: watcher, metrics: metrics, virtualInterface: virtualInterface,
-                               deviceName: config.virtualNetwork?.deviceName)
+                               deviceName: config.virtualNetwork?.deviceName, web: web)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -173,6 +193,8 @@ public final class NodeRuntime: Sendable {
         }.wait()
         try? control?.close().wait()
         try? metrics?.channel.close().wait()
+        web?.sampler.cancel()
+        try? web?.channel.close().wait()
         if let controlPath { ControlServer.removeSocketFile(controlPath) }
         // Let the goodbye packets leave before the loop goes away.
         try? loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.wait()

@@ -30,6 +30,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @OptionGroup var webOptions: WebOptions
+
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics, on a loopback address only (e.g. 127.0.0.1:9464).")
     var metrics: String?
 
@@ -56,6 +58,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--log-level '\(logLevel)': use trace, debug, info, notice, warning, error or critical")
         }
         _ = try metricsAddress()
+        _ = try webOptions.address()
     }
 
     func run() throws {
@@ -88,7 +91,7 @@ struct RunCommand: ParsableCommand {
         do {
             runtime = try NodeRuntime.start(config: nodeConfig, transports: registries.transports,
                                             overlords: registries.overlords, controlPath: controlPath, logger: logger,
-                                            metricsAddress: try metricsAddress())
+                                            metricsAddress: try metricsAddress(), webAddress: try webOptions.address())
         } catch {
             throw CommandFailure(description: "cannot start node '\(nodeConfig.name)': \(error)")
         }
@@ -104,6 +107,7 @@ struct RunCommand: ParsableCommand {
         if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {
             print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")
         }
+        if let web = runtime.webChannel { print(WebView.announcement(web)) }
         // Under systemd or a pipe, stdout is block-buffered: the start-up lines must not wait for the exit.
         fflush(nil)  // all output streams (stdout itself is not concurrency-safe to name in Swift 6)
         // swift-service-lifecycle: SIGTERM/SIGINT shut the node down gracefully, SIGHUP reloads what it safely can.

@@ -11,19 +11,18 @@ public struct NodeStats: Sendable {
     public var linkFailures = 0
     public var connectsRequested = 0
     public var connectsFailed = 0
-    /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...).
-    public var drops: [String: Int] = [:]
+    /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...);
+    /// `drops.byName` lists only the reasons seen.
+    public var drops = DropCounter<DropReason>()
 
     public init() {}
 
-    mutating func drop(_ reason: DropReason) { drops[reason.description, default: 0] += 1 }
-
-    public var totalDrops: Int { drops.values.reduce(0, +) }
+    mutating func drop(_ reason: DropReason) { drops.count(reason) }
 }
 
 /// Why a node dropped a packet. Its description is the counter's name in `NodeStats.drops`, `wow status` and
 /// the metrics (`wow_drops_total{reason=...}`), so those names stay as they are.
-public enum DropReason: Equatable, Sendable, CustomStringConvertible {
+public enum DropReason: Equatable, DropCounterReason {
     /// Connection traffic on an edge that carries no connection.
     case notLinked
     /// A routed packet ran out of hops here.

@@ -84,7 +84,7 @@ extension Node {
                     silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
-            bytes_out: stats.bytesOut, drops: stats.drops,
+            bytes_out: stats.bytesOut, drops: stats.drops.byName,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
             security: edgeSecurity.map { security in

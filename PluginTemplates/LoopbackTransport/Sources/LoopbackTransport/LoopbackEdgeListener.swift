@@ -5,8 +5,9 @@ import WOWKit
 ///
 /// Follows the `EdgeListener` contract (WOWKit's `Sources/WOWKit/Transport/EdgeListener.swift`): every call
 /// and callback on the node's executor, `createEdge` completes later and exactly once, `stop` closes every
-/// edge. It demultiplexes packets into edges by the port they come from, at most one edge per remote: a
-/// packet from a remote with no edge makes an inbound edge (`didAccept` first, then the packet).
+/// edge. It demultiplexes packets into edges by the port they come from, at most one edge per remote, with
+/// WOWKit's `DatagramEdgeTable`: a packet from a remote with no edge makes an inbound edge (`didAccept` first,
+/// then the packet).
 public final class LoopbackEdgeListener: EdgeListener {
     public var scheme: String { LoopbackTransport.scheme }
     /// `loopback://local:<port>`.
@@ -23,10 +24,12 @@ public final class LoopbackEdgeListener: EdgeListener {
     private var delegate: (any EdgeListenerDelegate)?
     private var isRunning = false
     private var isStopped = false
-    private var edges: [UInt16: LoopbackEdge] = [:]
+    /// HOOK: key the table by what tells your remotes apart (a socket address...). One datagram from anyone
+    /// makes an inbound edge, so their number is capped.
+    private var edges = DatagramEdgeTable<UInt16, LoopbackEdge>(inboundLimit: 1_000)
 
-    /// Packets this listener dropped (it was not running, or the receiver's port was free): a transport
-    /// counts what it loses.
+    /// Packets this listener dropped (it was not running, the receiver's port was free, or it held
+    /// `inboundLimit` inbound edges): a transport counts what it loses.
     public private(set) var droppedPackets = 0
 
     init(medium: LoopbackSwitch, port: UInt16?, scheduler: any Scheduler, latency: Duration) throws {
@@ -71,10 +74,10 @@ public final class LoopbackEdgeListener: EdgeListener {
                 completion(.failure(error))
             case .success(let remote):
                 guard isRunning else { return completion(.failure(.stopped)) }
-                if let existing = edges[remote] { return completion(.success(existing)) }
-                let edge = LoopbackEdge(listener: self, remotePort: remote, remoteURI: uri, isInbound: false)
-                edges[remote] = edge
-                completion(.success(edge))
+                // The remote's edge if it has one (its packet may have come first), else a new one.
+                completion(.success(edges.edge(to: remote) {
+                    LoopbackEdge(listener: self, remotePort: remote, remoteURI: uri, isInbound: false)
+                }))
             }
         }
     }
@@ -84,9 +87,7 @@ public final class LoopbackEdgeListener: EdgeListener {
         isStopped = true
         isRunning = false
         delegate = nil
-        let open = edges.sorted { $0.key < $1.key }.map(\.value)
-        edges.removeAll()
-        for edge in open { edge.close() }
+        for edge in edges.removeAll() { edge.close() }
         medium.detach(port: port)
     }
 
@@ -113,14 +114,18 @@ public final class LoopbackEdgeListener: EdgeListener {
             return
         }
         guard let remoteURI = try? Self.uri(port: remotePort) else { return }
-        let edge = LoopbackEdge(listener: self, remotePort: remotePort, remoteURI: remoteURI, isInbound: true)
-        edges[remotePort] = edge
+        guard let edge = edges.accept(from: remotePort, make: {
+            LoopbackEdge(listener: self, remotePort: remotePort, remoteURI: remoteURI, isInbound: true)
+        }) else {
+            droppedPackets += 1
+            return
+        }
         delegate?.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }
 
     /// Called by a closing edge: the remote's next packet makes a new inbound edge.
     func remove(_ edge: LoopbackEdge) {
-        if edges[edge.remotePort] === edge { edges[edge.remotePort] = nil }
+        edges.remove(edge, for: edge.remotePort)
     }
 }
