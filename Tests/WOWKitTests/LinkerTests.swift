@@ -9,11 +9,13 @@ final class LinkerTests: XCTestCase {
     private let first = uri("memory://2:1")
     private let second = uri("udp://198.18.0.2:4000")
 
-    private func makeLinker(attemptsPerURI: Int = 3) -> Linker {
+    /// Racing is off unless a test asks for it: most tests follow one try at a time.
+    private func makeLinker(attemptsPerURI: Int = 3, raceDelay: Duration = .zero) -> Linker {
         var settings = NodeConfig.Linking()
         settings.replyTimeout = .seconds(2)
         settings.retryBackoff = .milliseconds(100)
         settings.attemptsPerURI = attemptsPerURI
+        settings.raceDelay = raceDelay
         return Linker(settings: settings)
     }
 
@@ -311,6 +313,74 @@ final class LinkerTests: XCTestCase {
         XCTAssertTrue(linker.attempts.isEmpty)
     }
 
+    // MARK: Racing (happy eyeballs)
+
+    private let udp = uri("udp://198.18.0.2:4000")
+    private let tcp = uri("tcp://198.18.0.2:4001")
+    private let tls = uri("tls://198.18.0.2:443")
+    private let race = Duration.milliseconds(250)
+
+    func testTheFirstRoundRacesItsURIsAndEveryEdgeThatOpensGetsTheRequest() {
+        var linker = makeLinker(raceDelay: race)
+        XCTAssertEqual(linker.start(token: 7, type: .leaf, target: nil, uris: [udp, tcp, tls], purpose: .own(connectToken: nil)),
+                       [.armTimer(token: 7, delay: race), .openEdge(token: 7, uri: udp)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), uri: udp),
+                       [.sendRequest(token: 7, edge: EdgeID(3), uri: udp)], "the race timer runs from the try's start")
+        XCTAssertEqual(linker.timerFired(token: 7), [.armTimer(token: 7, delay: race), .openEdge(token: 7, uri: tcp)],
+                       "no reply within the race delay: the next URI starts beside it")
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: tls)],
+                       "the tcp edge is still opening; the last URI waits a full reply timeout")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(5)), uri: tls),
+                       [.sendRequest(token: 7, edge: EdgeID(5), uri: tls), .armTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(4)), uri: tcp),
+                       [.sendRequest(token: 7, edge: EdgeID(4), uri: tcp)], "a racing edge that opens late still gets its request")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(6)), uri: tcp), [], "once")
+        XCTAssertTrue(linker.isUsing(EdgeID(3)) && linker.isUsing(EdgeID(4)) && linker.isUsing(EdgeID(5)))
+        guard let pending = linker.attempt(token: 7) else { return XCTFail("the attempt is pending") }
+        let answer = reply(7, from: peer)
+        XCTAssertEqual(linker.replyReceived(answer, on: EdgeID(4)), [.established(pending, reply: answer, edge: EdgeID(4))],
+                       "the first reply wins, on whichever edge")
+        XCTAssertEqual(linker.replyReceived(answer, on: EdgeID(5)), [])
+    }
+
+    func testARacingTryThatFailsMovesOnAtOnceAndFailedURIsLeaveLaterRounds() {
+        var linker = makeLinker(raceDelay: race)
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [udp, tcp, tls], purpose: .own(connectToken: 1))
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .failure(.unreachable(udp, reason: "no route")), uri: udp),
+                       [.armTimer(token: 7, delay: race), .openEdge(token: 7, uri: tcp)])
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: tls)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .failure(.unreachable(tcp, reason: "connection refused")), uri: tcp), [],
+                       "a racing edge that cannot open drops out quietly")
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(5)), uri: tls)
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: tls)],
+                       "the next round skips the URIs whose edges could not open, and does not race")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(5)), uri: tls),
+                       [.sendRequest(token: 7, edge: EdgeID(5), uri: tls),
+                        .armTimer(token: 7, delay: .seconds(2) + .milliseconds(100))])
+    }
+
+    func testATryWhosePeerAnsweredOnItsEdgeStopsRacing() {
+        var linker = makeLinker(raceDelay: race)
+        _ = linker.start(token: 7, type: .leaf, target: nil, uris: [udp, tcp], purpose: .own(connectToken: nil))
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)), uri: udp)
+        XCTAssertEqual(linker.timerFired(token: 7, edgeAnswered: true), [.armTimer(token: 7, delay: .seconds(2))],
+                       "the secure handshake on the udp edge completed: the path works, wait for its reply")
+        XCTAssertFalse(linker.attempt(token: 7)?.isRacing ?? true)
+        XCTAssertEqual(linker.timerFired(token: 7), [.openEdge(token: 7, uri: tcp)], "no reply after all: move on")
+    }
+
+    func testAttemptsThatPunchOrHaveOneURIDoNotRace() {
+        var linker = makeLinker(raceDelay: race)
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer),
+                       [.openEdge(token: 7, uri: natPublic)], "a CTM toward a NATed peer punches, one edge at a time")
+        XCTAssertEqual(linker.start(token: 8, type: .leaf, target: nil, uris: [udp], purpose: .own(connectToken: nil)),
+                       [.openEdge(token: 8, uri: udp)], "nothing to race")
+        XCTAssertEqual(linker.edgeOpened(token: 8, result: .success(EdgeID(3)), uri: udp),
+                       [.sendRequest(token: 8, edge: EdgeID(3), uri: udp), .armTimer(token: 8, delay: .seconds(2))])
+        XCTAssertEqual(makeLinker().settings.raceDelay, .zero)
+        XCTAssertEqual(NodeConfig.Linking().raceDelay, .milliseconds(250), "racing is on by default")
+    }
+
     // MARK: Hole punching
 
     /// A NATed peer's URIs: the public one peers saw it at, then its own (LAN) address and loopback.
@@ -440,6 +510,7 @@ final class LinkerTests: XCTestCase {
 
         var settings = NodeConfig.Linking()
         settings.replyTimeout = .seconds(2)
+        settings.raceDelay = .zero
         settings.punchTTL = 0
         linker = Linker(settings: settings)
         _ = linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer)

@@ -30,6 +30,7 @@ final class NodeConfigTests: XCTestCase {
               reply_timeout_ms: 500
               attempts_per_uri: 5
               retry_backoff_ms: 100
+              race_delay_ms: 100
               direct_retry_s: 60
               punch_ttl: 3
               punch_hold_ms: 250
@@ -53,6 +54,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.replyTimeout, .milliseconds(500))
         XCTAssertEqual(config.linking.attemptsPerURI, 5)
         XCTAssertEqual(config.linking.retryBackoff, .milliseconds(100))
+        XCTAssertEqual(config.linking.raceDelay, .milliseconds(100))
         XCTAssertEqual(config.linking.directRetryInterval, .seconds(60))
         XCTAssertEqual(config.linking.punchTTL, 3)
         XCTAssertEqual(config.linking.punchHold, .milliseconds(250))
@@ -326,6 +328,7 @@ final class NodeConfigTests: XCTestCase {
             ("linking: { direct_retry_s: 0 }", "linking.direct_retry_s", "0 is out of range"),
             ("linking: { punch_ttl: 256 }", "linking.punch_ttl", "256 is out of range"),
             ("linking: { punch_hold_ms: 60001 }", "linking.punch_hold_ms", "60001 is out of range"),
+            ("linking: { race_delay_ms: 60001 }", "linking.race_delay_ms", "60001 is out of range"),
             ("liveness: { ping_interval_s: 0 }", "liveness.ping_interval_s", "0 is out of range"),
             ("limits: { max_connections: 3 }", "limits.max_connections", "from 4 to 65535"),
             ("limits: { max_connections: 65536 }", "limits.max_connections", "65536 is out of range"),

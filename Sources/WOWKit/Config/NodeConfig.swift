@@ -53,6 +53,9 @@ public struct NodeConfig: Sendable {
         public var attemptsPerURI: Int = 3
         /// The wait before a retry doubles each time from this.
         public var retryBackoff: Duration = .milliseconds(250)
+        /// In an attempt's first round, how long a try that sends at once has before the next URI starts beside
+        /// it (happy eyeballs; RFC 8305's connection attempt delay). 0 tries one URI at a time.
+        public var raceDelay: Duration = .milliseconds(250)
         /// How often a relayed (tunnelled) connection tries the peer's direct URIs again.
         public var directRetryInterval: Duration = .seconds(30)
         /// The IP TTL of hole-punch packets (`HolePunchingEdge`): they must pass every NAT in front of the node

@@ -4,7 +4,13 @@
 /// timeout (plus a backoff that doubles from the second round on), for up to `attemptsPerURI` rounds, until a
 /// `LinkReply` arrives on any edge it tried or every URI failed. Rounds rather than retrying one URI first mean
 /// a later URI (a relay, listed last) is tried after one timeout per earlier URI, not after all their retries;
-/// a late reply to an earlier try still counts. The node feeds it events (edge opened,
+/// a late reply to an earlier try still counts.
+///
+/// The first round races its URIs (happy eyeballs, RFC 8305): where the attempt sends at once (`.direct`), the
+/// next URI starts `raceDelay` after the previous one without waiting for its reply or even its edge, and every
+/// edge that opens gets its request; the first reply wins. A site whose firewall drops udp silently thus links
+/// over tcp or tls a few hundred milliseconds later, not after a reply timeout per blocked URI. Attempts that
+/// punch do not race: their requests must wait for the peer's punch on one edge at a time. The node feeds it events (edge opened,
 /// reply, error, timer) and carries out the returned actions. It holds no edges, sockets or timers itself.
 ///
 /// NAT traversal (docs/architecture.md, "Hole punching"): an attempt that is part of a Connect-To-Me toward a
@@ -52,6 +58,11 @@ public struct Linker {
         var deadURIs: Set<TransportURI> = []
         /// The edge the current try uses, once open.
         public var edge: EdgeID?
+        /// Whether the current try races the next URI: its timer moves on after `raceDelay`, not a reply timeout.
+        public internal(set) var isRacing = false
+        /// URIs of earlier tries in a race whose edge was still opening when the attempt moved on: such an edge,
+        /// once open, gets its request too.
+        var racingOpens: Set<TransportURI> = []
         /// Every edge a request went out on: a reply on any of them completes the attempt.
         public var edgesTried: Set<EdgeID> = []
         /// The last reason a try failed, reported if the whole attempt fails.
@@ -111,9 +122,23 @@ public struct Linker {
         var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
         attempt.startedAt = now
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
-        guard let first = uris.first else { return [.failed(attempt, reason: "the peer has no URI")] }
+        guard !uris.isEmpty else { return [.failed(attempt, reason: "the peer has no URI")] }
         attempts[token] = attempt
-        return [.openEdge(token: token, uri: first)]
+        return open(token)
+    }
+
+    /// Opens the edge of the current try, and arms the race timer when it races the next URI: in the first
+    /// round, sending at once, with a later URI left to try.
+    private mutating func open(_ token: UInt64) -> [Action] {
+        guard var attempt = attempts[token] else { return [] }
+        let index = attempt.uriIndex
+        attempt.isRacing = settings.raceDelay > .zero && attempt.opening == .direct && attempt.round == 0
+            && attempt.uris[(index + 1)...].contains { !attempt.deadURIs.contains($0) }
+        attempts[token] = attempt
+        let open = Action.openEdge(token: token, uri: attempt.uris[index])
+        // The timer first: the node doubles a reply timer on an edge whose secure handshake still runs, and the
+        // race's must not wait for that (an edge may open at once).
+        return attempt.isRacing ? [.armTimer(token: token, delay: settings.raceDelay), open] : [open]
     }
 
     /// Punch only around a Connect-To-Me (the peer links toward us too, so its NAT is or will be punched) and
@@ -149,8 +174,13 @@ public struct Linker {
     /// opened to; a result for another URI than the current one (the attempt started over meanwhile) is ignored.
     public mutating func edgeOpened(token: UInt64, result: Result<EdgeID, EdgeError>, canPunch: Bool = false,
                                     uri: TransportURI? = nil) -> [Action] {
+        if let uri, let attempt = attempts[token], attempt.uris[attempt.uriIndex] != uri || attempt.edge != nil,
+           attempt.racingOpens.contains(uri) {
+            return racingEdgeOpened(token: token, uri: uri, result: result)
+        }
         guard var attempt = attempts[token], attempt.edge == nil || uri == nil else { return [] }
         if let uri, attempt.uris[attempt.uriIndex] != uri { return [] }
+        if let uri { attempt.racingOpens.remove(uri) }
         switch result {
         case .success(let edge):
             attempt.edge = edge
@@ -168,6 +198,22 @@ public struct Linker {
             attempt.deadURIs.insert(attempt.uris[attempt.uriIndex])
             attempts[token] = attempt
             return nextURI(token)
+        }
+    }
+
+    /// The edge of an earlier try in a race opened after the attempt moved on: it gets its request (no timer:
+    /// the current try's runs), and a reply on it counts like any other.
+    private mutating func racingEdgeOpened(token: UInt64, uri: TransportURI, result: Result<EdgeID, EdgeError>) -> [Action] {
+        attempts[token]?.racingOpens.remove(uri)
+        switch result {
+        case .success(let edge):
+            attempts[token]?.edgesTried.insert(edge)
+            attempts[token]?.hasSentRequest = true
+            return [.sendRequest(token: token, edge: edge, uri: uri)]
+        case .failure(let error):
+            attempts[token]?.deadURIs.insert(uri)
+            attempts[token]?.lastFailure = error.description
+            return []
         }
     }
 
@@ -209,14 +255,14 @@ public struct Linker {
     /// Tries `uris` from the first, as a fresh attempt would (a request already sent still counts for
     /// `hasSentRequest`). A timer armed for the old edge finds no edge and does nothing.
     private mutating func startOver(_ token: UInt64, on uris: [TransportURI]) -> [Action] {
-        guard var attempt = attempts[token], let first = uris.first else { return [] }
+        guard var attempt = attempts[token], !uris.isEmpty else { return [] }
         attempt.uris = uris
         attempt.uriIndex = 0
         attempt.round = 0
         attempt.edge = nil
         attempt.isHolding = false
         attempts[token] = attempt
-        return [.openEdge(token: token, uri: first)]
+        return open(token)
     }
 
     /// Sends the current URI's next request and arms the reply timer.
@@ -225,16 +271,33 @@ public struct Linker {
         attempt.isHolding = false
         attempt.hasSentRequest = true
         attempts[token] = attempt
+        let request = Action.sendRequest(token: token, edge: edge, uri: attempt.uris[attempt.uriIndex])
+        // A racing try's timer runs from its start.
+        guard !attempt.isRacing else { return [request] }
         let backoff = attempt.round == 0 ? .zero : settings.retryBackoff * (1 << min(attempt.round - 1, 6))
-        return [.sendRequest(token: token, edge: edge, uri: attempt.uris[attempt.uriIndex]),
-                .armTimer(token: token, delay: settings.replyTimeout + backoff)]
+        return [request, .armTimer(token: token, delay: settings.replyTimeout + backoff)]
     }
 
     /// The armed timer fired: a held first request goes out now (the peer did not link first); a request
     /// without reply moves the attempt on to the next URI.
-    public mutating func timerFired(token: UInt64) -> [Action] {
+    /// `edgeAnswered`: the peer has answered on the current try's edge already (its secure handshake
+    /// completed), so the path works and a racing try stops racing: it waits for its reply like any other.
+    public mutating func timerFired(token: UInt64, edgeAnswered: Bool = false) -> [Action] {
+        guard let attempt = attempts[token] else { return [] }
+        if attempt.isRacing, attempt.edge != nil, edgeAnswered {
+            // Racing on would put a second request to the same peer on another transport, and the connection
+            // might settle there.
+            attempts[token]?.isRacing = false
+            return [.armTimer(token: token, delay: settings.replyTimeout)]
+        }
+        if attempt.isRacing {
+            // The race moves on; the try stays in it (its edge, or the edge still opening, gets the reply).
+            if attempt.edge == nil { attempts[token]?.racingOpens.insert(attempt.uris[attempt.uriIndex]) }
+            attempts[token]?.lastFailure = "no reply from \(attempt.uris[attempt.uriIndex])"
+            return nextURI(token)
+        }
         // No edge: a timer left from a try whose edge closed, or armed before the attempt started over.
-        guard let attempt = attempts[token], attempt.edge != nil else { return [] }
+        guard attempt.edge != nil else { return [] }
         if attempt.isHolding {
             // The peer did not link first: go ahead, and wait no more on later URIs.
             attempts[token]?.opening = .punchThenSend
@@ -331,6 +394,7 @@ public struct Linker {
         guard var attempt = attempts[token] else { return [] }
         attempt.edge = nil
         attempt.isHolding = false
+        attempt.isRacing = false
         var index = attempt.uriIndex + 1
         var round = attempt.round
         while true {
@@ -343,7 +407,7 @@ public struct Linker {
                 attempt.uriIndex = index
                 attempt.round = round
                 attempts[token] = attempt
-                return [.openEdge(token: token, uri: attempt.uris[index])]
+                return open(token)
             }
             index += 1
             if attempt.deadURIs.count >= Set(attempt.uris).count { break }

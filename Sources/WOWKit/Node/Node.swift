@@ -264,7 +264,8 @@ public final class Node {
             checkPeerCertificates()
             arm(.securityCheck, after: Node.securityCheckInterval)
         case .linkAttempt(let token):
-            perform(linker.timerFired(token: token))
+            let edge = linker.attempt(token: token)?.edge
+            perform(linker.timerFired(token: token, edgeAnswered: edge.flatMap { securedEdge($0) }?.isEstablished ?? false))
         case .connect(let token):
             run(connector.timerFired(token: token))
         }
