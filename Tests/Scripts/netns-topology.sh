@@ -18,8 +18,8 @@
 #           wowt-site2  198.19.2.2
 #   fw      wowt-fw     198.18.0.13 | 198.19.3.1   NAT and firewall: forwards out only TCP to port 443
 #           wowt-site3  198.19.3.2                  (no UDP at all), in only established/related
-#   noudp   wowt-fw6    198.18.0.16 | 198.19.6.1   NAT and firewall: forwards out TCP only (any port, no UDP),
-#           wowt-site6  198.19.6.2                  in only established/related
+#   noudp   wowt-fw6    198.18.0.16 | 198.19.7.1   NAT and firewall: forwards out TCP only (any port, no UDP),
+#           wowt-site6  198.19.7.2                  in only established/related
 #   site5   wowt-nat5   198.18.0.15 | 198.19.5.1   port-restricted NAT like site1 (a third site)
 #           wowt-site5  198.19.5.2
 #   sym     wowt-nat4   198.18.0.14 | 198.19.4.1   symmetric NAT: MASQUERADE --random-fully picks a new
@@ -121,7 +121,7 @@ up_part() {
             ns "${PREFIX}fw" iptables -A FORWARD -i lan0 -o eth0 -p tcp --dport 443 -j ACCEPT
             ;;
         noudp)
-            site fw6 site6 198.18.0.16 198.19.6
+            site fw6 site6 198.18.0.16 198.19.7
             ns "${PREFIX}fw6" iptables -A FORWARD -i lan0 -o eth0 -p tcp -j ACCEPT
             ;;
         site5)
