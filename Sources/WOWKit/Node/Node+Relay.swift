@@ -27,7 +27,8 @@ extension Node {
 
     /// A relayed connection's turn to try a direct edge (`RelayUpkeep.retryDirect`).
     func retryDirectEdge(for connection: Connection, at now: Timestamp) {
-        guard var upkeep = relay else { return }
+        // Most connections are direct: nothing to gather for them.
+        guard var upkeep = relay, upkeep.isTunnelled(connection) else { return }
         let directives = upkeep.retryDirect(connection, schemes: Set(listeners.map(\.scheme)),
                                             isLinking: linker.attempt(to: connection.address) != nil, at: now)
         relay = upkeep
