@@ -97,6 +97,8 @@ extension OverlaySimulation {
             delivery_ratio: result.sent == 0 ? 1 : Double(result.delivered) / Double(result.sent),
             hops: SimulationStatistics.hops(result.hops), connections_per_node: connections, connections_by_local_type: byType,
             connections_direct: kinds.direct, connections_relayed: kinds.relayed,
-            relayed_share: all == 0 ? 0 : Double(kinds.relayed) / Double(all), needless_relays: kinds.needlessRelays)
+            relayed_share: all == 0 ? 0 : Double(kinds.relayed) / Double(all), needless_relays: kinds.needlessRelays,
+            failovers: live.map(\.node.stats.failovers).reduce(0, +),
+            path_probes: live.map(\.node.stats.pathProbes).reduce(0, +))
     }
 }

@@ -42,6 +42,10 @@ public struct SimulationReport: Codable, Sendable {
         /// Relayed connections between two nodes whose NATs would let a direct transport through (should be 0
         /// once direct retries had time).
         public var needless_relays: Int
+        /// Connections moved off a path that stopped answering, and pings sent to probe such paths, over all
+        /// live nodes since they started (`PathWatch`).
+        public var failovers: Int
+        public var path_probes: Int
     }
 
     public var nodes: Int

@@ -295,7 +295,14 @@ final class LinkResponderTests: XCTestCase {
                        [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)])
         XCTAssertEqual(responder.reclaims, [])
         failed.token = 1234
-        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [], "not a reclaim")
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [],
+                       "not a reclaim, and no refusal: the peer may just be out of reach for now")
+        failed.refusal = .refused
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge),
+                       [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)],
+                       "any relink the peer refused (a failover's, a retry's): it holds no connection to move")
+        failed.type = "structured.near"
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [], "only a relink")
     }
 
     // MARK: Attempts completing

@@ -230,6 +230,7 @@ final class LinkerTests: XCTestCase {
                                                                  on: EdgeID(3)))
             XCTAssertEqual(attempt?.token, 7, "\(code)")
             XCTAssertEqual(reason, "\(code): no")
+            XCTAssertEqual(attempt?.refusal, code, "the failure says which refusal ended it")
             XCTAssertNil(linker.attempt(token: 7), "\(code): the second URI is not tried")
         }
     }

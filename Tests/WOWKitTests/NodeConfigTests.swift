@@ -37,6 +37,7 @@ final class NodeConfigTests: XCTestCase {
             liveness:
               ping_interval_s: 10
               dead_after_s: 25
+              failover_after_ms: 700
             limits:
               max_connections: 128
               shared_neighbours_per_side: 4
@@ -60,6 +61,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.punchHold, .milliseconds(250))
         XCTAssertEqual(config.liveness.pingInterval, .seconds(10))
         XCTAssertEqual(config.liveness.deadAfter, .seconds(25))
+        XCTAssertEqual(config.liveness.failoverAfter, .milliseconds(700))
         XCTAssertEqual(config.maximumConnections, 128)
         XCTAssertEqual(config.sharedNeighboursPerSide, 4)
 
@@ -99,6 +101,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.punchHold, .milliseconds(500))
         XCTAssertEqual(config.liveness.pingInterval, .seconds(15))
         XCTAssertEqual(config.liveness.deadAfter, .seconds(30))
+        XCTAssertEqual(config.liveness.failoverAfter, .seconds(1))
         XCTAssertEqual(config.maximumConnections, 256)
         XCTAssertEqual(config.sharedNeighboursPerSide, 3)
     }
@@ -330,6 +333,8 @@ final class NodeConfigTests: XCTestCase {
             ("linking: { punch_hold_ms: 60001 }", "linking.punch_hold_ms", "60001 is out of range"),
             ("linking: { race_delay_ms: 60001 }", "linking.race_delay_ms", "60001 is out of range"),
             ("liveness: { ping_interval_s: 0 }", "liveness.ping_interval_s", "0 is out of range"),
+            ("liveness: { failover_after_ms: 600001 }", "liveness.failover_after_ms", "600001 is out of range"),
+            ("liveness: { failover_after_ms: -5 }", "liveness.failover_after_ms", "-5 is out of range"),
             ("limits: { max_connections: 3 }", "limits.max_connections", "from 4 to 65535"),
             ("limits: { max_connections: 65536 }", "limits.max_connections", "65536 is out of range"),
             ("limits: { shared_neighbours_per_side: 9 }", "limits.shared_neighbours_per_side", "from 1 to 8"),

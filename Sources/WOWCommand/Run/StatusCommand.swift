@@ -73,17 +73,19 @@ struct StatusCommand: ParsableCommand {
                      "far links: \(count(FarOverlord.name, in: s))  shortcuts: \(count(ShortcutOverlord.name, in: s))",
                      security(s),
                      "connections: \(s.connections.count)"]
-        let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR"]
+        let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR", "SWITCHES"]
         var rows = [header]
         for c in s.connections {
             rows.append([String(c.peer.prefix(12)), "\(c.local_types.joined(separator: ","))|\(c.remote_types.joined(separator: ","))",
-                         c.transport, c.remote_uri, c.rtt_ms.map(f) ?? "-", f(c.age_s), c.inbound ? "in" : "out"])
+                         c.transport, c.remote_uri, c.rtt_ms.map(f) ?? "-", f(c.age_s), c.inbound ? "in" : "out",
+                         "\(c.path_switches)"])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for row in rows {
             lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
-        lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)")
+        lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)"
+                     + "  failovers: \(s.failovers)")
         if let vnet = s.virtual_network {
             lines.append("virtual network: \(vnet.device) \(vnet.ip) in \(vnet.prefix), MTU \(vnet.mtu); packets from/to "
                          + "device \(vnet.packets_from_device)/\(vnet.packets_to_device), bytes "

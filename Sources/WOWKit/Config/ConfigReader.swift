@@ -204,11 +204,14 @@ struct ConfigReader {
 
     func readLiveness(_ section: Yams.Node, field: Field?,
                       into liveness: inout NodeConfig.Liveness) throws(ConfigError) {
-        let values = try fields(of: section, field: field, allowed: ["ping_interval_s", "dead_after_s"])
+        let values = try fields(of: section, field: field, allowed: ["ping_interval_s", "dead_after_s", "failover_after_ms"])
         let ping = try integer(values, "ping_interval_s", in: 1...86_400, unit: "seconds")
         let dead = try integer(values, "dead_after_s", in: 2...604_800, unit: "seconds")
         if let ping { liveness.pingInterval = .seconds(ping) }
         if let dead { liveness.deadAfter = .seconds(dead) }
+        if let failover = try integer(values, "failover_after_ms", in: 0...600_000, unit: "milliseconds") {
+            liveness.failoverAfter = .milliseconds(failover)
+        }
         guard liveness.deadAfter > liveness.pingInterval else {
             let pingSeconds = liveness.pingInterval.components.seconds
             let deadSeconds = liveness.deadAfter.components.seconds

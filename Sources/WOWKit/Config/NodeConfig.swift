@@ -74,6 +74,9 @@ public struct NodeConfig: Sendable {
         public var pingInterval: Duration = .seconds(15)
         /// A connection silent this long is closed as dead and its place repaired.
         public var deadAfter: Duration = .seconds(30)
+        /// A connection whose edge carried sends but brought nothing back for this long moves to another path
+        /// (`PathWatch`); `.zero` turns that off.
+        public var failoverAfter: Duration = .seconds(1)
         public init() {}
     }
 

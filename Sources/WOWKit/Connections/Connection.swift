@@ -22,6 +22,9 @@ public struct Connection: Sendable, CustomStringConvertible {
     public var lastHeard: Timestamp
     /// The latest ping round trip, if one completed.
     public var roundTrip: Duration?
+    /// How many times the connection moved to another edge (a failover, a NAT rebinding, a relayed connection
+    /// going direct, the peer linking again).
+    public var pathSwitches = 0
 
     public var address: Address { peer.address }
 

@@ -130,6 +130,9 @@ public struct LinkResponder {
                 existing.localURI = edge.localURI
                 existing.remoteURI = edge.remoteURI
                 existing.isInbound = establishment.byPeer
+                existing.pathSwitches += 1
+                // The round trip was the old path's.
+                existing.roundTrip = nil
                 table.upsert(existing)
             }
             existing.peer = peer
@@ -262,10 +265,14 @@ public struct LinkResponder {
     /// edge that closed meanwhile): a reclaim that did is over.
     public mutating func attemptEndedWithoutConnection(token: UInt64) { reclaims.remove(token) }
 
-    /// A link attempt failed. A reclaim that fails means the peer no longer knows the connection: it goes.
-    /// `connectionEdge`: the edge of our connection to the attempt's target, if we still hold one.
+    /// A link attempt failed. A reclaim that fails, or any relink the peer refused (it holds no connection to
+    /// move: it dropped ours while its close could not reach us, say while a failover was under way), means the
+    /// peer no longer knows the connection: it goes, and the overlords repair. `connectionEdge`: the edge of our
+    /// connection to the attempt's target, if we still hold one.
     public mutating func attemptFailed(_ attempt: Linker.Attempt, connectionEdge: EdgeID?) -> [NodeDirective] {
-        guard reclaims.remove(attempt.token) != nil, let target = attempt.target, let connectionEdge else { return [] }
+        let wasReclaim = reclaims.remove(attempt.token) != nil
+        let relinkRefused = attempt.intent == .relink && attempt.refusal == .refused
+        guard wasReclaim || relinkRefused, let target = attempt.target, let connectionEdge else { return [] }
         return [.removeConnection(target, reason: "the peer no longer knows the connection"),
                 .closeEdgeIfUnused(connectionEdge)]
     }

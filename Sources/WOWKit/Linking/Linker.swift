@@ -67,6 +67,8 @@ public struct Linker {
         public var edgesTried: Set<EdgeID> = []
         /// The last reason a try failed, reported if the whole attempt fails.
         var lastFailure = "no URI to try"
+        /// The peer's refusal that ended the attempt, if one did (`raceLost`, `refused`, ...).
+        public internal(set) var refusal: LinkError.Code?
         /// How the attempt gets through NATs.
         public internal(set) var opening: Opening = .direct
         /// Whether a link request of this attempt went out. Until then the peer cannot have seen the attempt,
@@ -340,7 +342,9 @@ public struct Linker {
             return nextURI(error.token)
         case .raceLost, .selfLink, .refused, .tableFull:
             attempts[error.token] = nil
-            return [.failed(attempt, reason: "\(error.code): \(error.message)")]
+            var ended = attempt
+            ended.refusal = error.code
+            return [.failed(ended, reason: "\(error.code): \(error.message)")]
         case .wrongTarget:
             guard attempt.edge == edge else { return [] }
             attempts[error.token]?.lastFailure = "\(attempt.uris[attempt.uriIndex]): \(error.message)"

@@ -20,6 +20,10 @@ struct EdgeTable {
         var formerPeer: Address?
         /// When the connection left (`release`): the stale-edge sweep counts from then.
         var releasedAt: Timestamp?
+        /// Since when the node sent here without receiving anything (`PathWatch`); nil while the edge answers.
+        var unansweredSince: Timestamp?
+        /// When the node last probed the edge (`PathWatch`).
+        var probedAt: Timestamp?
     }
 
     private var records: [EdgeID: Record] = [:]
@@ -33,6 +37,9 @@ struct EdgeTable {
 
     /// The id of a registered edge (the transport's or its wrapper).
     func id(of edge: any Edge) -> EdgeID? { ids[ObjectIdentifier(edge)] }
+
+    /// Since when edge `id` carried sends without an answer (`PathWatch`).
+    func unansweredSince(_ id: EdgeID) -> Timestamp? { records[id]?.unansweredSince }
 
     /// Every registered edge, by id (ascending, so sweeps run in a reproducible order).
     var sorted: [(id: EdgeID, record: Record)] {

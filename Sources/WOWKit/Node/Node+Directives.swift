@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// Carrying out what the state machines decide: every `NodeDirective`, against the node's edges, table, linker,
@@ -103,9 +104,14 @@ extension Node {
         guard let record = edges[establishment.edge] else { return nil }
         let done = LinkResponder.establish(establishment, on: record.edge, in: &table, at: scheduler.now)
         if let old = done.movedFrom {
-            logger.debug("connection to a new edge", metadata: [
-                "peer": "\(establishment.peer.address.short)", "from": "\(old)", "to": "\(establishment.edge)",
-                "by_peer": "\(establishment.byPeer)"])
+            let metadata: Logger.Metadata = [
+                "peer": "\(establishment.peer.address.short)", "from": "\(edges[old]?.edge.remoteURI.text ?? "\(old)")",
+                "to": "\(record.edge.remoteURI.text)", "by_peer": "\(establishment.byPeer)"]
+            if pathWatch.isFailingOver(establishment.peer.address) {
+                logger.info("connection moved to another path", metadata: metadata)
+            } else {
+                logger.debug("connection to a new edge", metadata: metadata)
+            }
             release(old, from: establishment.peer.address)
         }
         edges[establishment.edge]?.formerPeer = nil
@@ -135,6 +141,7 @@ extension Node {
     func removeConnection(_ peer: Address, reason: String) {
         guard let removed = table.remove(peer) else { return }
         relay?.connectionRemoved(peer)
+        pathWatch.connectionRemoved(peer)
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
         post(.connectionRemoved(removed))
         tableChanged()
@@ -175,14 +182,17 @@ extension Node {
     /// one allocation per message).
     func send(_ message: EdgeMessage, on id: EdgeID) {
         guard let edge = edges[id]?.edge else { return }
-        transmit(message.encoded(headroom: edge.framingHeadroom, tailroom: edge.framingTailroom), on: id)
+        transmit(message.encoded(headroom: edge.framingHeadroom, tailroom: edge.framingTailroom), on: id,
+                 awaitsAnswer: message.isApplicationTraffic)
     }
 
-    /// Hands bytes to the edge as they are.
-    func transmit(_ buffer: ByteBuffer, on id: EdgeID) {
+    /// Hands bytes to the edge as they are. `awaitsAnswer`: whether the path watch should expect a packet back
+    /// (application traffic only).
+    func transmit(_ buffer: ByteBuffer, on id: EdgeID, awaitsAnswer: Bool) {
         guard let record = edges[id] else { return }
         stats.packetsOut += 1
         stats.bytesOut += buffer.readableBytes
         record.edge.send(buffer)
+        if awaitsAnswer, record.unansweredSince == nil, pathWatch.failoverAfter > .zero { noteUnanswered(id) }
     }
 }

@@ -29,6 +29,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
     /// One edge message, decrypted if the node is secured.
     func handleEdgeMessage(_ packet: ByteBuffer, on id: EdgeID) {
         guard let record = edges[id] else { return }
+        if record.unansweredSince != nil { edges[id]?.unansweredSince = nil }
         let message: EdgeMessage
         do {
             message = try EdgeMessage.decode(packet)

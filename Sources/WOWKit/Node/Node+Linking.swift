@@ -172,9 +172,12 @@ extension Node {
     /// Moves a connection to a new edge from both ends at once: a Connect-To-Me of type `relink` asks the peer
     /// to link to our URIs while we link to `uris` with a `relink` attempt that is part of it, so both ends
     /// punch before they send (see `Linker`). The CTM is routed, or sent on `through` (a first hop known to
-    /// reach the ring when routing would pick a stale connection).
-    func relinkBothWays(_ peer: Address, uris: [TransportURI], through: EdgeID? = nil) {
-        let ctm = ConnectToMe(token: random.next(), intent: .relink, requester: info, gateway: nil)
+    /// reach the ring when routing would pick a stale connection). `offering`: the transports the peer is asked
+    /// to link over (all by default).
+    func relinkBothWays(_ peer: Address, uris: [TransportURI], through: EdgeID? = nil, offering schemes: Set<String>? = nil) {
+        let own = info
+        let offered = schemes.map { schemes in NodeInfo(address: own.address, uris: own.uris.filter { schemes.contains($0.scheme) }) }
+        let ctm = ConnectToMe(token: random.next(), intent: .relink, requester: offered ?? own, gateway: nil)
         var packet = RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: address,
                                                        destination: peer), payload: ctm.encoded())
         if let through {
@@ -183,6 +186,7 @@ extension Node {
         } else {
             route(packet, previous: nil)
         }
+        guard !uris.isEmpty else { return }
         startAttempt(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
                                   purpose: .own(connectToken: ctm.token)))
     }

@@ -65,7 +65,7 @@ extension Node {
         }
         stats.drop(.refused(refusal))
         guard let (maySend, isRepeat) = edges[id]?.refusals.note(at: scheduler.now) else { return }
-        if isInit && maySend { transmit(SecureFrame.refused(refusal), on: id) }
+        if isInit && maySend { transmit(SecureFrame.refused(refusal), on: id, awaitsAnswer: false) }
         SecuredEdge.log(refusal, from: remoteURI, repeated: isRepeat, to: logger)
     }
 

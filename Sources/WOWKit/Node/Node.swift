@@ -55,6 +55,7 @@ public final class Node {
     var responder: LinkResponder
     var connector: Connector
     let liveness: Liveness
+    var pathWatch: PathWatch
     var publicURIs = PublicURIs()
     /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
     var tunnelListener: (any OverlayTunnelListener)?
@@ -103,6 +104,8 @@ public final class Node {
         self.responder = LinkResponder(local: config.resolvedAddress)
         self.connector = Connector(local: config.resolvedAddress)
         self.liveness = Liveness(settings: config.liveness, linking: config.linking)
+        self.pathWatch = PathWatch(failoverAfter: config.liveness.failoverAfter,
+                                   retryInterval: config.linking.directRetryInterval)
         var logger = logger
         logger[metadataKey: "node"] = "\(config.resolvedAddress.short)"
         self.logger = logger
@@ -192,6 +195,7 @@ public final class Node {
         edges.removeAll()
         table = ConnectionTable(localAddress: address)
         relay?.reset()
+        pathWatch.reset()
         endToEnd?.removeAll()
         traffic.removeAll()
     }
@@ -257,6 +261,8 @@ public final class Node {
             checkLiveness()
             traffic.forgetIdle(at: scheduler.now)
             arm(.liveness, after: liveness.nextRound(random: &random))
+        case .pathCheck:
+            checkPaths()
         case .status:
             keepForwarders()
             shareNeighboursIfChanged()
@@ -360,6 +366,7 @@ public final class Node {
         for connection in table.connections {
             run(liveness.round(connections: [connection], edges: [], at: now))
             retryDirectEdge(for: connection, at: now)
+            retryLeftPath(for: connection, at: now)
         }
         let idleEdges = edges.sorted.map { (id: $0.id, idleSince: $0.record.releasedAt ?? $0.record.openedAt) }
         run(liveness.round(connections: [], edges: idleEdges, at: now))

@@ -11,6 +11,10 @@ public struct NodeStats: Sendable {
     public var linkFailures = 0
     public var connectsRequested = 0
     public var connectsFailed = 0
+    /// Connections moved off a path that stopped answering (`PathWatch`).
+    public var failovers = 0
+    /// Pings sent to probe a path that carried sends without answers (`PathWatch`).
+    public var pathProbes = 0
     /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...);
     /// `drops.byName` lists only the reasons seen.
     public var drops = DropCounter<DropReason>()

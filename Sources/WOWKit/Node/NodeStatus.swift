@@ -14,6 +14,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var age_s: Double
         public var silent_s: Double
         public var peer_uris: [String]
+        /// How many times the connection moved to another path.
+        public var path_switches: Int
     }
 
     /// How the node proves its membership: nil when it runs without security.
@@ -61,6 +63,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var bytes_in: Int
     public var bytes_out: Int
     public var drops: [String: Int]
+    /// Connections moved off a path that stopped answering.
+    public var failovers: Int
     /// The nearest structured connections on each side of the node's address (its ring neighbours).
     public var left_neighbour: String?
     public var right_neighbour: String?
@@ -81,10 +85,11 @@ extension Node {
                     remote_types: c.remoteTypes.map(\.name).sorted(), transport: c.transport,
                     local_uri: c.localURI.text, remote_uri: c.remoteURI.text, inbound: c.isInbound,
                     rtt_ms: c.roundTrip.map { $0.seconds * 1000 }, age_s: (now - c.createdAt).seconds,
-                    silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text))
+                    silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text),
+                    path_switches: c.pathSwitches)
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
-            bytes_out: stats.bytesOut, drops: stats.drops.byName,
+            bytes_out: stats.bytesOut, drops: stats.drops.byName, failovers: stats.failovers,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
             security: edgeSecurity.map { security in

@@ -4,6 +4,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case overlordTick(OverlordID)
     /// The next liveness round.
     case liveness
+    /// The next check of paths that carry sends without answers (`PathWatch`).
+    case pathCheck
     /// A burst of table changes coalesced into one round of status messages.
     case status
     /// The next check of peers' certificates (secured nodes).
@@ -17,6 +19,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .overlordTick(let id): return "tick(\(id))"
         case .liveness: return "liveness"
+        case .pathCheck: return "paths"
         case .status: return "status"
         case .securityCheck: return "security"
         case .linkAttempt(let token): return "link(\(token))"

@@ -64,7 +64,7 @@ public struct RelayUpkeep: Sendable {
         guard isTunnelled(connection) else { return [] }
         let peer = connection.address
         let previous = tries[peer]
-        let wait = previous.map { retryInterval * (1 << min($0.count - 1, 3)) } ?? min(.seconds(5), retryInterval)
+        let wait = RetryBackoff.wait(afterTries: previous?.count ?? 0, interval: retryInterval)
         guard now - (previous?.at ?? connection.createdAt) >= wait, !isLinking else { return [] }
         tries[peer] = (now, (previous?.count ?? 0) + 1)
         let direct = schemes.subtracting([connection.transport])

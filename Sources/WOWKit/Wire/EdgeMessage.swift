@@ -35,6 +35,16 @@ public enum EdgeMessage: Equatable, Sendable {
         }
     }
 
+    /// Whether the message carries application traffic: routed data, sealed end to end or not, and relay
+    /// tunnel frames. Only such traffic makes `PathWatch` expect an answer on the edge: ring upkeep (pings,
+    /// status, Connect-To-Me, link handshakes) often gets its answer another way or none, and an idle
+    /// connection's death is `Liveness`'s to find.
+    public var isApplicationTraffic: Bool {
+        guard case .routed(let packet) = self else { return false }
+        let type = packet.header.payloadType
+        return type == .data || type == .secure || type == .tunnel
+    }
+
     public var kind: Kind {
         switch self {
         case .linkRequest: return .linkRequest

@@ -1,0 +1,101 @@
+import NIOCore
+import Transports
+import WOWKit
+import XCTest
+@testable import WOWSimulator
+
+/// A connection whose path dies silently under traffic (a firewall starts dropping every datagram of one host)
+/// moves to another transport within about a second, without the connection, its types or the ring position
+/// ever going away (issue 16). Virtual time: the figures are exact, not timings of this machine.
+final class PathFailoverSimulationTests: XCTestCase {
+    private struct Flow {
+        var sent = 0
+        var echoes: [Timestamp] = []
+    }
+
+    func testAConnectionWhoseDatagramsStopMovesToTheStreamTransportWithinASecond() throws {
+        var options = SimulationOptions()
+        options.nodes = 2
+        options.seed = 7
+        let sim = try OverlaySimulation(options: options)
+        for _ in 0..<12 {
+            try sim.addNode(nat: .open)
+            sim.scheduler.run(for: .milliseconds(100))
+        }
+        sim.scheduler.run(for: .seconds(20))
+        XCTAssertEqual(sim.ringViolations(), 0)
+
+        // A request/answer flow (think TCP data and its acks) from one node to a direct peer, every 20 ms.
+        let a = sim.liveNodes[5]
+        let before = try XCTUnwrap(a.node.table.connections.first { $0.transport == MemoryTransport.scheme && $0.isStructured },
+                                   "every connection of an all-public overlay starts on datagrams")
+        let peer = try XCTUnwrap(sim.liveNodes.first { $0.node.address == before.address })
+        var flow = Flow()
+        peer.node.onDeliver = { header, payload in peer.node.send(data: payload, to: header.source) }
+        a.node.onDeliver = { _, _ in flow.echoes.append(sim.scheduler.now) }
+        var sending = true
+        func sendNext() {
+            guard sending else { return }
+            var payload = ByteBufferAllocator().buffer(capacity: 64)
+            payload.writeInteger(UInt64(flow.sent))
+            flow.sent += 1
+            a.node.send(data: payload, to: peer.node.address)
+            _ = sim.scheduler.schedule(after: .milliseconds(20)) { sendNext() }
+        }
+        sendNext()
+        sim.scheduler.run(for: .seconds(2))
+        XCTAssertGreaterThan(flow.echoes.count, 80, "the flow runs before the cut")
+
+        // The host's firewall starts dropping every datagram, both ways; streams still pass.
+        let cutAt = sim.scheduler.now
+        let host = a.host
+        sim.network.onPath = { packet, from, to in from == host || to == host ? [] : [packet] }
+        var removed = false
+        let observe = a.node.onTableChange
+        a.node.onTableChange = { node in
+            if node.table.connection(to: peer.node.address) == nil { removed = true }
+            observe?(node)
+        }
+        sim.scheduler.run(for: .seconds(10))
+        sending = false
+
+        let after = try XCTUnwrap(a.node.table.connection(to: peer.node.address), "the connection outlived its path")
+        XCTAssertFalse(removed, "the connection was never removed while its path changed")
+        XCTAssertEqual(after.transport, MemoryTransport.streamScheme)
+        XCTAssertEqual(after.createdAt, before.createdAt)
+        XCTAssertTrue(after.localTypes.isSuperset(of: before.localTypes), "it keeps every type it served")
+        XCTAssertGreaterThanOrEqual(after.pathSwitches, 1)
+        XCTAssertGreaterThanOrEqual(a.node.stats.failovers, 1)
+        XCTAssertEqual(peer.node.table.connection(to: a.node.address)?.transport, MemoryTransport.streamScheme,
+                       "the peer moved its end too")
+
+        let echoes = [cutAt] + flow.echoes.filter { $0 >= cutAt }
+        let stall = zip(echoes, echoes.dropFirst()).map { $1 - $0 }.max() ?? .zero
+        let roundTrip = sim.network.roundTrip(between: a.host, and: peer.host)
+        print("path failover (virtual time): the flow stalled \(stall.seconds) s over a \(roundTrip.seconds * 1000) ms "
+              + "round trip; \(a.node.stats.failovers) failovers")
+        // The window (1 s, or four round trips), then the new path: a stream, its secure handshake and the
+        // relink request, a few round trips.
+        XCTAssertLessThanOrEqual(stall, max(.seconds(1), roundTrip * 4) + roundTrip * 5,
+                                 "a failover within about a second of the cut")
+        XCTAssertGreaterThan(echoes.count, 300, "the flow ran on after the move")
+
+        // Every other connection of the host was over datagrams too: found out and moved, not left to die.
+        XCTAssertTrue(a.node.table.connections.allSatisfy { $0.transport == MemoryTransport.streamScheme },
+                      "\(a.node.table.connections.map(\.description))")
+        XCTAssertTrue(a.node.isRingMember)
+        XCTAssertEqual(sim.ringViolations(), 0)
+
+        // Datagrams pass again: the connections try the path they left and move back to it.
+        sim.network.onPath = nil
+        let restoredAt = sim.scheduler.now
+        let back = sim.scheduler.run(until: restoredAt + .seconds(60)) {
+            !a.node.table.connections.allSatisfy { $0.transport == MemoryTransport.scheme }
+        }
+        XCTAssertTrue(back, "60 s after datagrams passed again: \(a.node.table.connections.map(\.description))")
+        print("path failover: back on datagrams \((sim.scheduler.now - restoredAt).seconds) s after they passed again")
+        XCTAssertFalse(removed, "moving back removed no connection either")
+        XCTAssertEqual(a.node.table.connection(to: peer.node.address)?.createdAt, before.createdAt)
+        XCTAssertEqual(sim.ringViolations(), 0)
+    }
+}
