@@ -77,7 +77,10 @@ final class HTTPProxyTests: XCTestCase {
         let refused = HTTPProxyError.refused(proxy: "198.18.0.9:3128", target: "198.18.0.1:443", status: 407,
                                              reason: "Proxy Authentication Required")
         XCTAssertEqual(refused.description, "proxy 198.18.0.9:3128 refused CONNECT to 198.18.0.1:443: 407 Proxy "
-                       + "Authentication Required (give the proxy's user and password: http://user:password@198.18.0.9:3128)")
+                       + "Authentication Required (the proxy wants a user and password: check them, or give them as "
+                       + "http://user:password@198.18.0.9:3128)")
+        XCTAssertTrue(HTTPProxyError.refused(proxy: "p:1", target: "t:2", status: 401, reason: "Unauthorized").description
+            .hasPrefix("proxy p:1 refused CONNECT to t:2: 401 Unauthorized (the proxy wants a user and password"))
         XCTAssertTrue(HTTPProxyError.refused(proxy: "p:1", target: "t:2", status: 403, reason: "Forbidden").description
             .hasPrefix("proxy p:1 refused CONNECT to t:2: 403 Forbidden (the proxy's rules forbid"))
         XCTAssertEqual(HTTPProxyError.refused(proxy: "p:1", target: "t:2", status: 502, reason: "").description,

@@ -5,7 +5,8 @@ import XCTest
 /// A site whose only way out is an HTTP proxy (`NamespaceLab`, part `proxy`): its router forwards nothing and
 /// takes from the LAN only TCP to port 3128, where Debian's tinyproxy runs with a password. A node there
 /// dials its tls edges through the proxy (`CONNECT`), joins a public node, and ping crosses the overlay both
-/// ways; with a wrong password it says that the proxy refused, naming the proxy and the status.
+/// ways; without credentials, or with a wrong password, it says that the proxy refused, naming the proxy and
+/// the status (tinyproxy answers 407 to the first, 401 to the second).
 final class ProxyNamespaceTests: XCTestCase {
     private lazy var lab = NamespaceLab(self)
 
@@ -38,15 +39,16 @@ final class ProxyNamespaceTests: XCTestCase {
         }
     }
 
-    /// The site node: tls only, through the proxy with `password`; the virtual network on wow0.
-    private func startSite(password: String) throws -> NamespaceLab.NodeProcess {
+    /// The site node: tls only, through the proxy with `credentials` (`user:password@`, or none); the virtual
+    /// network on wow0.
+    private func startSite(credentials: String) throws -> NamespaceLab.NodeProcess {
         try lab.startNode("site7", in: "site7", config: """
             node: { name: site7 }
             \(NamespaceLab.membership("site7"))
             bootstrap: ["tls://198.18.0.1:443"]
             transports:
               - scheme: tls
-                settings: { listen: "0.0.0.0:443", proxy: "http://wow:\(password)@\(Self.proxyAddress)" }
+                settings: { listen: "0.0.0.0:443", proxy: "http://\(credentials)\(Self.proxyAddress)" }
             virtual_network: { device: wow0 }
             \(NamespaceLab.timers)
             """, virtualIPs: [try XCTUnwrap(VirtualIP(Self.siteIP))])
@@ -75,17 +77,22 @@ final class ProxyNamespaceTests: XCTestCase {
         XCTAssertTrue(lab.waitFor(10) { lab.status(boot) != nil }, "the public node never answered" + lab.diagnostics([:]))
         let bootAddress = try XCTUnwrap(lab.status(boot)?["address"] as? String)
 
-        // A wrong password: the proxy answers 407, and the node says so.
-        let refusal = "proxy \(Self.proxyAddress) refused CONNECT to 198.18.0.1:443: 407 Proxy Authentication Required"
-        let wrong = try startSite(password: "wrong")
-        let told = lab.waitFor(20) { log("site7").contains(refusal) }
-        XCTAssertTrue(told, "no '\(refusal)' in the site's log" + lab.diagnostics(["boot": boot, "site7": wrong.control]))
-        XCTAssertTrue(lab.connections(wrong.control).isEmpty, "connected with a wrong password")
-        wrong.background.stop()
+        // Without credentials, then with a wrong password: the proxy refuses, and the node says so (a warning).
+        for (credentials, status) in [("", "407 Proxy Authentication Required"), ("wow:wrong@", "401 Unauthorized")] {
+            let refusal = "proxy \(Self.proxyAddress) refused CONNECT to 198.18.0.1:443: \(status)"
+            let refused = try startSite(credentials: credentials)
+            let told = lab.waitFor(20) {
+                log("site7").split(separator: "\n").contains { $0.contains("warning wow.tls") && $0.contains(refusal) }
+            }
+            XCTAssertTrue(told, "no warning '\(refusal)' in the site's log"
+                          + lab.diagnostics(["boot": boot, "site7": refused.control]))
+            XCTAssertTrue(lab.connections(refused.control).isEmpty, "connected without the right credentials")
+            refused.background.stop()
+        }
 
         // The right one (the same node, restarted): it joins through the proxy.
         let started = Date()
-        let site = try startSite(password: "s3cret").control
+        let site = try startSite(credentials: "wow:s3cret@").control
         let controls = ["boot": boot, "site7": site]
         let joined = lab.waitFor(30) {
             lab.connections(site).contains {

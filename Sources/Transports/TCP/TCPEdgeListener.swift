@@ -25,7 +25,7 @@ import WOWKit
 ///   once the proxy opened the tunnel and, for `tls`, the TLS handshake with the peer completed, all within
 ///   `connectTimeout`. A proxy that refuses makes the edge unreachable with a reason that names the proxy and
 ///   its status (`HTTPProxyError`), counted in `proxyFailures`; a proxy that cannot be reached or wants
-///   credentials (407) is also logged as a warning, once while it repeats.
+///   credentials (407, or 401) is also logged as a warning, once while it repeats.
 /// - A peer violating the framing (a frame of length 0 or over `maximumPacketSize`) or failing TLS has its
 ///   connection closed; it is counted (`drops`, `tlsFailures`).
 /// - `localURIs`: the advertised URIs, then the bound address if specific, else the host's non-loopback
@@ -425,10 +425,12 @@ public final class TCPEdgeListener: EdgeListener {
         case is NIOSSLError, is BoringSSLError: tlsFailures += 1
         case let error as HTTPProxyError:
             proxyFailures += 1
-            // A proxy that wants credentials refuses every peer: the operator must hear of it. Other refusals
-            // (a peer's private address, a port the proxy's rules forbid) are a peer's URI failing, as without
-            // a proxy.
-            if case .refused(let proxy, _, 407, _) = error { warnAboutProxy(error.description, proxy: proxy) }
+            // A proxy that wants credentials (407, or 401 from tinyproxy for wrong ones) refuses every peer: the
+            // operator must hear of it. Other refusals (a peer's private address, a port the proxy's rules
+            // forbid) are a peer's URI failing, as without a proxy.
+            if case .refused(let proxy, _, let status, _) = error, status == 401 || status == 407 {
+                warnAboutProxy(error.description, proxy: proxy)
+            }
         default: break
         }
         logger.debug("connection error", metadata: ["error": "\(error)", "up": "\(wasUp)"])

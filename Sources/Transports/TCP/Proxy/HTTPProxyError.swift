@@ -7,8 +7,8 @@ public enum HTTPProxyError: Error, Equatable, Sendable, CustomStringConvertible 
     case badURL(String, reason: String)
     /// An environment variable (`HTTPS_PROXY`, `https_proxy`) holds a bad proxy URL.
     case badEnvironment(variable: String, reason: String)
-    /// The proxy answered `CONNECT` with a status other than 2xx (407: it wants credentials, or others; 403:
-    /// its rules forbid the target).
+    /// The proxy answered `CONNECT` with a status other than 2xx (407: it wants credentials; 401: tinyproxy's
+    /// answer to wrong ones; 403: its rules forbid the target).
     case refused(proxy: String, target: String, status: Int, reason: String)
     /// The proxy's answer is not an HTTP response, or its header is longer than the parser accepts.
     case badAnswer(proxy: String, target: String, reason: String)
@@ -25,7 +25,7 @@ public enum HTTPProxyError: Error, Equatable, Sendable, CustomStringConvertible 
             var text = "proxy \(proxy) refused CONNECT to \(target): \(status)"
             if !reason.isEmpty { text += " \(reason)" }
             switch status {
-            case 407: text += " (give the proxy's user and password: http://user:password@\(proxy))"
+            case 401, 407: text += " (the proxy wants a user and password: check them, or give them as http://user:password@\(proxy))"
             case 403: text += " (the proxy's rules forbid this target; many proxies allow CONNECT only to port 443)"
             default: break
             }
