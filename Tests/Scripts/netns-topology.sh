@@ -24,6 +24,9 @@
 #           wowt-site5  198.19.5.2
 #   sym     wowt-nat4   198.18.0.14 | 198.19.4.1   symmetric NAT: MASQUERADE --random-fully picks a new
 #           wowt-site4  198.19.4.2                  random port for every remote (endpoint-dependent mapping)
+#   proxy   wowt-pxy    198.18.0.17 | 198.19.8.1   a corporate exit: no routing and no NAT (FORWARD DROP), and
+#           wowt-site7  198.19.8.2                  from the LAN it takes only TCP to its port 3128, where the
+#                                                   test runs an HTTP proxy: the site's only way out
 #
 # The WAN is routed, not bridged: wowt-wan is a router, and every WAN-side host or NAT has its own veth link
 # to it (unnumbered point-to-point: the host's address as a /32 on its eth0, the router's 198.18.255.254/32 on
@@ -128,13 +131,23 @@ up_part() {
             site nat5 site5 198.18.0.15 198.19.5
             ns "${PREFIX}nat5" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
             ;;
+        proxy)
+            make_ns "${PREFIX}pxy"
+            make_ns "${PREFIX}site7"
+            wan_port "${PREFIX}pxy" 198.18.0.17
+            ns "${PREFIX}pxy" iptables -P FORWARD DROP
+            lan_port "${PREFIX}pxy" "${PREFIX}site7" lan0 198.19.8
+            ns "${PREFIX}pxy" iptables -A INPUT -i lan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+            ns "${PREFIX}pxy" iptables -A INPUT -i lan0 -p tcp --dport 3128 -j ACCEPT
+            ns "${PREFIX}pxy" iptables -A INPUT -i lan0 -j DROP
+            ;;
         sym)
             site nat4 site4 198.18.0.14 198.19.4
             ns "${PREFIX}nat4" iptables -t nat -R POSTROUTING 1 -o eth0 -j MASQUERADE --random-fully
             ns "${PREFIX}nat4" iptables -A FORWARD -i lan0 -o eth0 -j ACCEPT
             ;;
         *)
-            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, site5, fw, noudp, sym)" >&2
+            echo "netns-topology.sh: unknown part '$1' (boot, pub, site1, site2, site5, fw, noudp, sym, proxy)" >&2
             return 2
             ;;
     esac
@@ -159,7 +172,7 @@ down() {
 case "${1:-}" in
     up)
         shift
-        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, site5, fw, sym)" >&2; exit 2; }
+        [[ $# -gt 0 ]] || { echo "usage: $0 up NAME... (boot, pub, site1, site2, site5, fw, noudp, sym, proxy)" >&2; exit 2; }
         wan
         for part in "$@"; do up_part "${part}"; done
         ;;

@@ -85,8 +85,11 @@ final class TCPConnectionHandler: ChannelInboundHandler {
             case .inbound:
                 listener.inboundConnectionDidEnd(context.channel)
             case .outbound(let attempt):
-                let reason = firstError.map { TCPOutboundAttempt.describe($0, timeout: listener.connectTimeout) }
-                listener.fail(attempt, reason: reason ?? "the connection closed before it was up")
+                var reason = firstError.map { TCPOutboundAttempt.describe($0, timeout: listener.connectTimeout) }
+                    ?? "the connection closed before it was up"
+                // A proxy's own errors name it already; anything else (a reset, a TLS failure) says the way.
+                if let proxy = attempt.proxy, !(firstError is HTTPProxyError) { reason += " (through proxy \(proxy))" }
+                listener.fail(attempt, reason: reason)
             }
         }
         context.fireChannelInactive()

@@ -20,6 +20,12 @@ import WOWKit
 ///   later, with the edge once it is up, or with `EdgeError.unreachable` (refused, timed out after
 ///   `connectTimeout` — the whole connect and handshake —, reset, TLS failure), `.badLocation`, `.wrongScheme`
 ///   or `.stopped`. Every call makes a new connection.
+/// - With a proxy (`ProxyPolicy`), an outbound connection goes to the proxy (its host name, if it has one,
+///   resolved at each connect), which is asked to `CONNECT` to the peer (`HTTPConnectHandler`); the edge is up
+///   once the proxy opened the tunnel and, for `tls`, the TLS handshake with the peer completed, all within
+///   `connectTimeout`. A proxy that refuses makes the edge unreachable with a reason that names the proxy and
+///   its status (`HTTPProxyError`), counted in `proxyFailures`; a proxy that cannot be reached or wants
+///   credentials (407, or 401) is also logged as a warning, once while it repeats.
 /// - A peer violating the framing (a frame of length 0 or over `maximumPacketSize`) or failing TLS has its
 ///   connection closed; it is counted (`drops`, `tlsFailures`).
 /// - `localURIs`: the advertised URIs, then the bound address if specific, else the host's non-loopback
@@ -82,6 +88,10 @@ public final class TCPEdgeListener: EdgeListener {
     private let listenEndpoint: IPEndpoint
     /// The TLS layer of the `tls` transport; nil for plain `tcp`.
     private let security: (any TCPConnectionSecurity)?
+    /// Which outbound edges go through an HTTP proxy.
+    let proxyPolicy: ProxyPolicy
+    /// The last reason an edge through the proxy failed, so that a failure that repeats is logged once.
+    private var lastProxyFailure: String?
     private var logger: Logger
 
     /// Whether `start` succeeded and `stop` was not called yet.
@@ -122,6 +132,11 @@ public final class TCPEdgeListener: EdgeListener {
     public private(set) var connectFailures = 0
     /// Connections closed by a TLS error (a failed handshake, e.g. a peer that does not speak TLS).
     public private(set) var tlsFailures = 0
+    /// Outbound connections the proxy refused (a status other than 2xx), answered badly, or closed before
+    /// answering.
+    public private(set) var proxyFailures = 0
+    /// Outbound connections that went through the proxy and became edges.
+    public private(set) var connectionsProxied = 0
     /// Drops so far by reason.
     public private(set) var drops = DropCounter<DropReason>()
 
@@ -133,15 +148,17 @@ public final class TCPEdgeListener: EdgeListener {
     /// A plain `tcp` listener that will listen on `settings.listen` on `eventLoop` in `start`. Throws
     /// `TCPTransportError.badListenAddress` if `listen` is not an IP literal with a port.
     public convenience init(settings: TCPTransport.Settings, eventLoop: any EventLoop, logger: Logger) throws {
+        // tcp follows only its own `proxy` setting, never the environment.
+        let proxy = try ProxyPolicy(setting: settings.proxy, followsEnvironment: false, environment: [:])
         try self.init(scheme: TCPTransport.scheme, listen: settings.listen, advertise: settings.advertise,
                       connectTimeoutMilliseconds: settings.connectTimeoutMilliseconds, security: nil,
-                      eventLoop: eventLoop, logger: logger)
+                      proxy: proxy, eventLoop: eventLoop, logger: logger)
     }
 
-    /// A listener of `scheme`, its connections inside `security` when given (TLS for `tls`).
-    /// `maximumPacketSize` is lowered only by tests.
+    /// A listener of `scheme`, its connections inside `security` when given (TLS for `tls`), its outbound
+    /// edges through the proxies `proxy` names. `maximumPacketSize` is lowered only by tests.
     init(scheme: String, listen: String, advertise: [TransportURI], connectTimeoutMilliseconds: Int,
-         security: (any TCPConnectionSecurity)?, eventLoop: any EventLoop, logger: Logger,
+         security: (any TCPConnectionSecurity)?, proxy: ProxyPolicy = .direct, eventLoop: any EventLoop, logger: Logger,
          maximumPacketSize: Int = WireFormat.maximumPacketSize) throws {
         do {
             listenEndpoint = try IPEndpoint(parsing: listen)
@@ -152,6 +169,7 @@ public final class TCPEdgeListener: EdgeListener {
         self.advertise = advertise
         self.connectTimeout = .milliseconds(Int64(max(1, connectTimeoutMilliseconds)))
         self.security = security
+        self.proxyPolicy = proxy
         self.eventLoop = eventLoop
         self.maximumPacketSize = min(maximumPacketSize, Int(UInt16.max))
         self.logger = logger
@@ -208,6 +226,10 @@ public final class TCPEdgeListener: EdgeListener {
         self.delegate = delegate
         isRunning = true
         logger.info("listening", metadata: ["address": "\(socket.bound)"])
+        if let proxy = proxyPolicy.proxy {
+            logger.info("outbound edges through an HTTP proxy",
+                        metadata: ["proxy": "\(proxy)", "from": "\(proxyPolicy.source)"])
+        }
     }
 
     /// The bound address if specific; for a wildcard, the interface addresses of its family, loopback last.
@@ -268,6 +290,7 @@ public final class TCPEdgeListener: EdgeListener {
             return
         }
         let attempt = TCPOutboundAttempt(uri: uri, completion: completion)
+        attempt.proxy = proxyPolicy.proxy(for: endpoint)
         attempts[ObjectIdentifier(attempt)] = attempt
         let me = NIOLoopBound(self, eventLoop: eventLoop)
         let boundAttempt = NIOLoopBound(attempt, eventLoop: eventLoop)
@@ -280,32 +303,52 @@ public final class TCPEdgeListener: EdgeListener {
                 channel.eventLoop.makeCompletedFuture {
                     let attempt = boundAttempt.value
                     attempt.channel = channel
-                    try me.value.addHandlers(to: channel, role: .outbound(attempt))
+                    try me.value.addHandlers(to: channel, role: .outbound(attempt), target: endpoint)
                 }
             }
         let timeout = connectTimeout
         attempt.timeout = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            fail(attempt, reason: "timed out after \(timeout.nanoseconds / 1_000_000) ms")
+            let through = attempt.proxy.map { " through proxy \($0)" } ?? ""
+            fail(attempt, reason: "timed out after \(timeout.nanoseconds / 1_000_000) ms\(through)")
         }
         // On loopback the connect may succeed or fail at once, inside this call: `finish` then defers the
         // completion (see there).
         isCreatingEdge = true
         defer { isCreatingEdge = false }
-        bootstrap.connect(to: endpoint.address).assumeIsolated().whenFailure { [self] error in
-            fail(attempt, reason: TCPOutboundAttempt.describe(error, timeout: timeout))
+        let connected: EventLoopFuture<any Channel>
+        if let proxy = attempt.proxy {
+            if let address = proxy.endpoint?.address {
+                connected = bootstrap.connect(to: address)
+            } else {
+                connected = bootstrap.connect(host: proxy.host, port: proxy.port)
+            }
+        } else {
+            connected = bootstrap.connect(to: endpoint.address)
+        }
+        connected.assumeIsolated().whenFailure { [self] error in
+            let reason = TCPOutboundAttempt.describe(error, timeout: timeout)
+            guard let proxy = attempt.proxy else { return fail(attempt, reason: reason) }
+            // Not reaching the proxy at all is the operator's to fix, whatever the peer.
+            let text = "proxy \(proxy): \(reason)"
+            warnAboutProxy(text, proxy: proxy.description)
+            fail(attempt, reason: text)
         }
     }
 
     /// Sets up an accepted connection's pipeline (from the server bootstrap's child initializer).
     private func configureInbound(_ channel: any Channel) throws {
         guard isRunning else { throw EdgeError.stopped }
-        try addHandlers(to: channel, role: .inbound)
+        try addHandlers(to: channel, role: .inbound, target: nil)
         pendingInbound[ObjectIdentifier(channel)] = channel
     }
 
-    /// The security layer (TLS for `tls`), the frame decoder and the connection handler.
-    private func addHandlers(to channel: any Channel, role: TCPConnectionHandler.Role) throws {
+    /// The proxy's `CONNECT` (an outbound connection through a proxy, to `target`), the security layer (TLS
+    /// for `tls`), the frame decoder and the connection handler.
+    private func addHandlers(to channel: any Channel, role: TCPConnectionHandler.Role, target: IPEndpoint?) throws {
         let pipeline = channel.pipeline.syncOperations
+        if case .outbound(let attempt) = role, let proxy = attempt.proxy, let target {
+            try pipeline.addHandler(HTTPConnectHandler(proxy: proxy, target: target))
+        }
         if let security {
             switch role {
             case .inbound: try pipeline.addHandler(security.makeServerHandler())
@@ -337,6 +380,10 @@ public final class TCPEdgeListener: EdgeListener {
         attempts[ObjectIdentifier(attempt)] = nil
         edges[ObjectIdentifier(edge)] = edge
         connectionsOpened += 1
+        if attempt.proxy != nil {
+            connectionsProxied += 1
+            lastProxyFailure = nil
+        }
         finish(attempt, .success(edge))
     }
 
@@ -345,10 +392,12 @@ public final class TCPEdgeListener: EdgeListener {
     func fail(_ attempt: TCPOutboundAttempt, reason: String) {
         guard attempt.isPending else { return }
         attempts[ObjectIdentifier(attempt)] = nil
-        attempt.channel?.close(promise: nil)
         connectFailures += 1
         logger.debug("connect failed", metadata: ["uri": "\(attempt.uri)", "reason": "\(reason)"])
         finish(attempt, .failure(.unreachable(attempt.uri, reason: reason)))
+        // Closed after the attempt ended: closing an open connection reports its end at once, which must not
+        // replace this reason (a timeout in the TLS handshake or in the proxy's answer) with its own.
+        attempt.channel?.close(promise: nil)
     }
 
     /// Runs the attempt's completion: at once, or, inside `createEdge`, as the loop's next task. That task runs
@@ -374,9 +423,25 @@ public final class TCPEdgeListener: EdgeListener {
         case TCPFrameDecoder.FrameError.frameTooLong: countDrop(.frameTooLong)
         case TCPFrameDecoder.FrameError.truncatedAtClose: countDrop(.truncatedFrame)
         case is NIOSSLError, is BoringSSLError: tlsFailures += 1
+        case let error as HTTPProxyError:
+            proxyFailures += 1
+            // A proxy that wants credentials (407, or 401 from tinyproxy for wrong ones) refuses every peer: the
+            // operator must hear of it. Other refusals (a peer's private address, a port the proxy's rules
+            // forbid) are a peer's URI failing, as without a proxy.
+            if case .refused(let proxy, _, let status, _) = error, status == 401 || status == 407 {
+                warnAboutProxy(error.description, proxy: proxy)
+            }
         default: break
         }
         logger.debug("connection error", metadata: ["error": "\(error)", "up": "\(wasUp)"])
+    }
+
+    /// Logs a problem with the proxy itself as a warning, once while the same one repeats (edges are retried
+    /// often); a connection through the proxy that works resets it.
+    private func warnAboutProxy(_ reason: String, proxy: String) {
+        guard reason != lastProxyFailure else { return }
+        lastProxyFailure = reason
+        logger.warning("cannot connect through the proxy", metadata: ["proxy": "\(proxy)", "reason": "\(reason)"])
     }
 
     /// Called by a closing edge.

@@ -17,8 +17,10 @@ final class TCPOutboundAttempt {
     let uri: TransportURI
     /// The connection's channel, once the bootstrap made it (to close it on a timeout or stop).
     var channel: (any Channel)?
-    /// The whole attempt's deadline (connect and handshake).
+    /// The whole attempt's deadline (connect, the proxy's `CONNECT` and handshake).
     var timeout: Scheduled<Void>?
+    /// The HTTP proxy the connection goes through; nil when it goes directly.
+    var proxy: HTTPProxy?
     private var completion: ((Result<any Edge, EdgeError>) -> Void)?
 
     init(uri: TransportURI, completion: @escaping (Result<any Edge, EdgeError>) -> Void) {

@@ -1,7 +1,7 @@
 import WOWKit
 
-/// Decoding of the settings the stream transports (`tcp`, `tls`) share: `listen`, `advertise` and
-/// `connect_timeout_ms`, checked as they are read so that an error names the key.
+/// Decoding of the settings the stream transports (`tcp`, `tls`) share: `listen`, `advertise`,
+/// `connect_timeout_ms` and `proxy`, checked as they are read so that an error names the key.
 extension KeyedDecodingContainer {
     /// `listen`: an IP literal with a port (`0.0.0.0:4001`, `[::]:4001`).
     func decodeListenAddress(forKey key: Key) throws -> String? {
@@ -40,5 +40,21 @@ extension KeyedDecodingContainer {
                 forKey: key, in: self, debugDescription: "must be 1-600000 milliseconds, got \(milliseconds)")
         }
         return milliseconds
+    }
+
+    /// `proxy`: `none`, or an HTTP proxy URL `http://[user:password@]host[:port]`.
+    func decodeProxy(forKey key: Key) throws -> ProxySetting? {
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        do {
+            return try ProxySetting(parsing: text)
+        } catch {
+            let reason: String
+            if case .badURL(let url, let why) = error {
+                reason = "'\(HTTPProxyError.withoutCredentials(url))' is not a proxy: \(why); or write `none` to connect directly"
+            } else {
+                reason = error.description
+            }
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: reason)
+        }
     }
 }

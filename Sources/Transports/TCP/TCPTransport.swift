@@ -11,7 +11,9 @@ import WOWKit
 ///   listen: "0.0.0.0:4001"        # IPv4 or IPv6 literal with port; "[::]:4001" for IPv6; port 0 = any free port
 ///   advertise: ["tcp://198.18.0.1:4001"]   # URIs peers can reach this node at, listed first
 ///   connect_timeout_ms: 5000      # how long an outbound connection may take
+///   proxy: "http://user:password@198.18.0.9:3128"   # dial every outbound edge through this HTTP proxy
 /// ```
+/// Without `proxy` the tcp transport connects directly (it does not follow `HTTPS_PROXY`; `tls` does).
 /// Peers are named by IP literals only: the transport does no DNS lookups (yet).
 public enum TCPTransport: TransportPlugin {
     /// The URI scheme, also the config name.
@@ -25,16 +27,20 @@ public enum TCPTransport: TransportPlugin {
         public var advertise: [TransportURI] = []
         /// How long `createEdge` may take before it fails as unreachable.
         public var connectTimeoutMilliseconds: Int = 5000
+        /// An HTTP proxy to dial outbound edges through (`CONNECT`); `.unset` and `.direct` connect directly.
+        public var proxy: ProxySetting = .unset
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case listen, advertise
+            case listen, advertise, proxy
             case connectTimeoutMilliseconds = "connect_timeout_ms"
         }
 
-        public init(listen: String = "0.0.0.0:4001", advertise: [TransportURI] = [], connectTimeoutMilliseconds: Int = 5000) {
+        public init(listen: String = "0.0.0.0:4001", advertise: [TransportURI] = [], connectTimeoutMilliseconds: Int = 5000,
+                    proxy: ProxySetting = .unset) {
             self.listen = listen
             self.advertise = advertise
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+            self.proxy = proxy
         }
 
         public init(from decoder: any Decoder) throws {
@@ -44,6 +50,7 @@ public enum TCPTransport: TransportPlugin {
             advertise = try container.decodeAdvertisedURIs(forKey: .advertise, scheme: TCPTransport.scheme) ?? advertise
             connectTimeoutMilliseconds = try container.decodeConnectTimeout(forKey: .connectTimeoutMilliseconds)
                 ?? connectTimeoutMilliseconds
+            proxy = try container.decodeProxy(forKey: .proxy) ?? proxy
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOSSL
 import WOWKit
 
@@ -18,7 +19,10 @@ import WOWKit
 ///   connect_timeout_ms: 5000      # how long an outbound connection and its handshake may take
 ///   certificate_file: /etc/wow/tls.crt    # PEM chain, leaf first; with key_file, or neither:
 ///   key_file: /etc/wow/tls.key            # without both, a self-signed P-256 certificate is made in memory
+///   proxy: "http://user:password@198.18.0.9:3128"   # dial outbound edges through this HTTP proxy (CONNECT);
+///                                                   # `none` to ignore HTTPS_PROXY
 /// ```
+/// Without `proxy`, outbound edges follow `HTTPS_PROXY` / `https_proxy` and `NO_PROXY` (`ProxyPolicy`).
 public enum TLSTransport: TransportPlugin {
     /// The URI scheme, also the config name.
     public static let scheme = "tls"
@@ -36,17 +40,21 @@ public enum TLSTransport: TransportPlugin {
         public var certificateFile: String?
         /// A PEM file with the leaf certificate's private key.
         public var keyFile: String?
+        /// An HTTP proxy to dial outbound edges through (`CONNECT`); `.unset` follows `HTTPS_PROXY`, `.direct`
+        /// ignores it.
+        public var proxy: ProxySetting = .unset
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case listen, advertise
+            case listen, advertise, proxy
             case connectTimeoutMilliseconds = "connect_timeout_ms"
             case certificateFile = "certificate_file"
             case keyFile = "key_file"
         }
 
         public init(listen: String = "0.0.0.0:443", advertise: [TransportURI] = [], connectTimeoutMilliseconds: Int = 5000,
-                    certificateFile: String? = nil, keyFile: String? = nil) {
+                    certificateFile: String? = nil, keyFile: String? = nil, proxy: ProxySetting = .unset) {
             self.listen = listen
+            self.proxy = proxy
             self.advertise = advertise
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.certificateFile = certificateFile
@@ -62,6 +70,7 @@ public enum TLSTransport: TransportPlugin {
                 ?? connectTimeoutMilliseconds
             certificateFile = try container.decodeIfPresent(String.self, forKey: .certificateFile)
             keyFile = try container.decodeIfPresent(String.self, forKey: .keyFile)
+            proxy = try container.decodeProxy(forKey: .proxy) ?? proxy
             if (certificateFile == nil) != (keyFile == nil) {
                 let given: CodingKeys = certificateFile == nil ? .keyFile : .certificateFile
                 throw DecodingError.dataCorruptedError(
@@ -71,15 +80,24 @@ public enum TLSTransport: TransportPlugin {
         }
     }
 
-    /// Makes the node's TLS listener: loads the certificate and key, or makes a self-signed certificate; it
-    /// listens in `start`. Needs `context.eventLoop`.
+    /// Makes the node's TLS listener: loads the certificate and key, or makes a self-signed certificate, and
+    /// reads the proxy from the settings or the process's environment; it listens in `start`. Needs
+    /// `context.eventLoop`. Throws `HTTPProxyError.badEnvironment` for an `HTTPS_PROXY` that is not a proxy URL.
     public static func makeListener(settings: Settings, context: TransportContext) throws -> any EdgeListener {
+        try makeListener(settings: settings, context: context, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// `makeListener` with the environment given (tests).
+    static func makeListener(settings: Settings, context: TransportContext,
+                             environment: [String: String]) throws -> any EdgeListener {
         guard let eventLoop = context.eventLoop else {
             throw TCPTransportError.needsEventLoop(transport: scheme)
         }
+        let proxy = try ProxyPolicy(setting: settings.proxy, followsEnvironment: true, environment: environment)
         return try TCPEdgeListener(scheme: scheme, listen: settings.listen, advertise: settings.advertise,
                                    connectTimeoutMilliseconds: settings.connectTimeoutMilliseconds,
-                                   security: try security(settings), eventLoop: eventLoop, logger: context.logger)
+                                   security: try security(settings), proxy: proxy, eventLoop: eventLoop,
+                                   logger: context.logger)
     }
 
     /// The TLS layer from the configured files, or with a certificate made now.
