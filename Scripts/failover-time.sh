@@ -49,7 +49,7 @@ Y
 SENDER=site1; RECEIVER=boot
 [[ ${DIRECTION:-from-site} == to-site ]] && { SENDER=boot; RECEIVER=site1; }
 transport() { # NODE: the transport of its connection
-  $WOW status --control "$D/$1.sock" --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(",".join(sorted({c["transport"] for c in d["connections"]})) or "none")'
+  $WOW status --control "$D/$1.sock" --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(",".join(sorted({c["transport"] for c in d["connections"]})) or "none")' 2>/dev/null
 }
 for i in $(seq "$RUNS"); do
   rm -f "$D"/*.sock "$D"/received.json* "$D"/sent.json

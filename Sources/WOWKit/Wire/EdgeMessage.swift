@@ -35,14 +35,15 @@ public enum EdgeMessage: Equatable, Sendable {
         }
     }
 
-    /// Whether the message carries application traffic: routed data, sealed end to end or not, and relay
-    /// tunnel frames. Only such traffic makes `PathWatch` expect an answer on the edge: ring upkeep (pings,
-    /// status, Connect-To-Me, link handshakes) often gets its answer another way or none, and an idle
-    /// connection's death is `Liveness`'s to find.
+    /// Whether the message carries application traffic: routed data, sealed end to end or not. Only such
+    /// traffic makes `PathWatch` expect an answer on the edge: ring upkeep (pings, status, Connect-To-Me, link
+    /// handshakes) often gets its answer another way or none, and an idle connection's death is `Liveness`'s
+    /// to find. Relay tunnel frames do not count on the forwarder's edge: a relayed connection's data counts on
+    /// its own (relay) edge, whose silence moves that connection, and its upkeep is upkeep.
     public var isApplicationTraffic: Bool {
         guard case .routed(let packet) = self else { return false }
         let type = packet.header.payloadType
-        return type == .data || type == .secure || type == .tunnel
+        return type == .data || type == .secure
     }
 
     public var kind: Kind {
