@@ -298,11 +298,21 @@ final class LinkResponderTests: XCTestCase {
         XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [],
                        "not a reclaim, and no refusal: the peer may just be out of reach for now")
         failed.refusal = .refused
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [], "not a relink this responder knows of")
+        responder.relinkStarted(token: 1234, peer: large, connectionEdge: edge)
         XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge),
                        [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)],
-                       "any relink the peer refused (a failover's, a retry's): it holds no connection to move")
-        failed.type = "structured.near"
-        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [], "only a relink")
+                       "a relink of ours the peer refused (a failover's, a retry's): it holds no connection to move")
+        XCTAssertTrue(responder.relinks.isEmpty)
+        responder.relinkStarted(token: 1234, peer: large, connectionEdge: EdgeID(77))
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [],
+                       "the connection moved since the relink started: the peer linked to us anew and knows it")
+        responder.relinkStarted(token: 1234, peer: large, connectionEdge: edge)
+        failed.refusal = nil
+        XCTAssertEqual(responder.attemptFailed(failed, connectionEdge: edge), [], "no refusal: the peer may just be out of reach")
+        responder.relinkStarted(token: 99, peer: large, connectionEdge: edge)
+        responder.connectionRemoved(large)
+        XCTAssertTrue(responder.relinks.isEmpty, "forgotten with the connection")
     }
 
     // MARK: Attempts completing

@@ -66,6 +66,14 @@ final class PathWatchTests: XCTestCase {
             through: EdgeID(3), silentFor: .seconds(1)),
             "other transports first, then the same transport's other URIs; none of a transport this node does not run")
         XCTAssertTrue(watch.isFailingOver(silent.address))
+        var quiet = watch
+        newer.lastHeard = at(900)
+        let alone = quiet.check([path(silent, unansweredSince: 1_000, probedAt: 1_900), path(newer, unansweredSince: nil)],
+                                schemes: schemes, at: at(4_000))
+        guard case .failover(_, _, _, let through, _) = alone.decisions.first else { return XCTFail("\(alone.decisions)") }
+        XCTAssertNil(through, "no connection heard within the window to ask back through")
+        watch.connectionMoved(silent.address)
+        XCTAssertFalse(watch.isFailingOver(silent.address), "the move found a way")
     }
 
     func testAFailoverProbesEveryOtherConnectionOnTheSameTransport() {

@@ -11,6 +11,10 @@ public struct LinkResponder {
     public let local: Address
     /// Relink attempts made after a peer said it no longer knows our edge: if they fail, the connection goes.
     public private(set) var reclaims: Set<UInt64> = []
+    /// Our other relink attempts (failovers, retries of a better path, NAT rebinding), with the peer and the
+    /// edge its connection was on when each started: one the peer refuses while the connection is still there
+    /// means the peer no longer knows it.
+    public private(set) var relinks: [UInt64: (peer: Address, edge: EdgeID)] = [:]
 
     public init(local: Address) { self.local = local }
 
@@ -245,6 +249,7 @@ public struct LinkResponder {
     public mutating func attemptCompleted(_ attempt: Linker.Attempt, reply: LinkReply, on edge: EdgeID,
                                           isConnected: Bool) -> [NodeDirective] {
         reclaims.remove(attempt.token)
+        relinks[attempt.token] = nil
         let peer = reply.responder
         if attempt.intent == .relink {
             guard isConnected else { return [.closeEdgeIfUnused(edge)] }
@@ -263,20 +268,39 @@ public struct LinkResponder {
 
     /// A link attempt completed without making a connection (the reply came from this node itself, or on an
     /// edge that closed meanwhile): a reclaim that did is over.
-    public mutating func attemptEndedWithoutConnection(token: UInt64) { reclaims.remove(token) }
+    public mutating func attemptEndedWithoutConnection(token: UInt64) {
+        reclaims.remove(token)
+        relinks[token] = nil
+    }
 
-    /// A link attempt failed. A reclaim that fails, or any relink the peer refused (it holds no connection to
-    /// move: it dropped ours while its close could not reach us, say while a failover was under way), means the
-    /// peer no longer knows the connection: it goes, and the overlords repair. `connectionEdge`: the edge of our
-    /// connection to the attempt's target, if we still hold one.
+    /// We started relink attempt `token` to move our connection to `peer`, now on `edge`.
+    public mutating func relinkStarted(token: UInt64, peer: Address, connectionEdge edge: EdgeID) {
+        relinks[token] = (peer, edge)
+    }
+
+    /// The connection to `peer` went: its relinks no longer move anything.
+    public mutating func connectionRemoved(_ peer: Address) {
+        relinks = relinks.filter { $0.value.peer != peer }
+    }
+
+    /// A link attempt failed. A reclaim that fails, or a relink of ours that the peer refused (it holds no
+    /// connection to move: it dropped ours while its close could not reach us, say while a failover was under
+    /// way) while our connection is still on the edge it was on when the relink started, means the peer no
+    /// longer knows the connection: it goes, and the overlords repair. (A connection that moved meanwhile, the
+    /// peer linking to us anew, is one the peer knows.) `connectionEdge`: the edge of our connection to the
+    /// attempt's target, if we still hold one.
     public mutating func attemptFailed(_ attempt: Linker.Attempt, connectionEdge: EdgeID?) -> [NodeDirective] {
         let wasReclaim = reclaims.remove(attempt.token) != nil
-        let relinkRefused = attempt.intent == .relink && attempt.refusal == .refused
+        let startedOn = relinks.removeValue(forKey: attempt.token)?.edge
+        let relinkRefused = attempt.refusal == .refused && startedOn != nil && startedOn == connectionEdge
         guard wasReclaim || relinkRefused, let target = attempt.target, let connectionEdge else { return [] }
         return [.removeConnection(target, reason: "the peer no longer knows the connection"),
                 .closeEdgeIfUnused(connectionEdge)]
     }
 
     /// The node stopped.
-    public mutating func reset() { reclaims.removeAll() }
+    public mutating func reset() {
+        reclaims.removeAll()
+        relinks.removeAll()
+    }
 }

@@ -21,7 +21,7 @@ public struct PathWatch: Sendable {
     public let failoverAfter: Duration
     /// How often a connection tries the path it left (`linking.direct_retry_s`): see `RetryBackoff`.
     public let retryInterval: Duration
-    /// Failovers that have not been answered yet, by peer: when, and how many in a row.
+    /// Failovers that have not found a way yet, by peer: when, and how many in a row.
     private var failovers: [Address: (at: Timestamp, count: Int)] = [:]
     /// The path each failed-over connection left, and its tries to go back: when the last one was, how many.
     private var leftPaths: [Address: (uri: TransportURI, at: Timestamp, tries: Int)] = [:]
@@ -98,8 +98,11 @@ public struct PathWatch: Sendable {
             guard silent >= window / 2 else { continue }
             if silent >= window, !path.isLinking, mayFailOver(peer, window: window, at: now) {
                 let uris = Self.alternatives(to: path.connection, schemes: schemes)
-                let through = paths.filter { $0.unansweredSince == nil && $0.connection.address != peer }
-                    .max { $0.connection.lastHeard < $1.connection.lastHeard }?.connection.edgeID
+                // Ask back only through a connection heard within the window: an idle one may have died with this
+                // path (the same transport, say) without anyone noticing yet.
+                let through = paths.filter {
+                    $0.unansweredSince == nil && $0.connection.address != peer && now - $0.connection.lastHeard <= window
+                }.max { $0.connection.lastHeard < $1.connection.lastHeard }?.connection.edgeID
                 let count = (failovers[peer]?.count ?? 0) + 1
                 failovers[peer] = (now, count)
                 if leftPaths[peer] == nil { leftPaths[peer] = (path.connection.remoteURI, now, 0) }
@@ -154,6 +157,9 @@ public struct PathWatch: Sendable {
 
     /// Whether the connection to `peer` failed over and its new path has not answered yet.
     public func isFailingOver(_ peer: Address) -> Bool { failovers[peer] != nil }
+
+    /// The connection to `peer` moved to another edge: a failover under way found its way.
+    public mutating func connectionMoved(_ peer: Address) { failovers[peer] = nil }
 
     /// The connection to `peer` went.
     public mutating func connectionRemoved(_ peer: Address) {

@@ -109,6 +109,7 @@ extension Node {
                 "to": "\(record.edge.remoteURI.text)", "by_peer": "\(establishment.byPeer)"]
             if pathWatch.isFailingOver(establishment.peer.address) {
                 logger.info("connection moved to another path", metadata: metadata)
+                pathWatch.connectionMoved(establishment.peer.address)
             } else {
                 logger.debug("connection to a new edge", metadata: metadata)
             }
@@ -142,6 +143,7 @@ extension Node {
         guard let removed = table.remove(peer) else { return }
         relay?.connectionRemoved(peer)
         pathWatch.connectionRemoved(peer)
+        responder.connectionRemoved(peer)
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])
         post(.connectionRemoved(removed))
         tableChanged()

@@ -187,7 +187,15 @@ extension Node {
             route(packet, previous: nil)
         }
         guard !uris.isEmpty else { return }
-        startAttempt(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
-                                  purpose: .own(connectToken: ctm.token)))
+        startRelink(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
+                                 purpose: .own(connectToken: ctm.token)))
+    }
+
+    /// Starts a relink attempt of ours, remembering which edge the connection was on (`LinkResponder.relinks`).
+    func startRelink(_ start: AttemptStart) {
+        if let peer = start.target, let edge = table.connection(to: peer)?.edgeID {
+            responder.relinkStarted(token: start.token, peer: peer, connectionEdge: edge)
+        }
+        startAttempt(start)
     }
 }

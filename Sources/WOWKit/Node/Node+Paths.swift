@@ -67,8 +67,8 @@ extension Node {
         if let through {
             relinkBothWays(peer, uris: uris, through: through)
         } else if !uris.isEmpty {
-            startAttempt(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
-                                      purpose: .own(connectToken: nil)))
+            startRelink(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: uris,
+                                     purpose: .own(connectToken: nil)))
         }
     }
 }
