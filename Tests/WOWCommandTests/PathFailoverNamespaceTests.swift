@@ -120,7 +120,9 @@ final class PathFailoverNamespaceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(atSite["path_switches"] as? Int ?? 0, 1, "\(atSite)")
         XCTAssertGreaterThan(atSite["age_s"] as? Double ?? 0, Date().timeIntervalSince(cutAt),
                              "the connection is older than the cut: moved, not made anew")
-        XCTAssertGreaterThanOrEqual(lab.status(fromSite ? site : boot)?["failovers"] as? Int ?? 0, 1)
+        // Whichever end noticed first, only the site can move the connection: the public node cannot reach it
+        // but over the udp path that died.
+        XCTAssertGreaterThanOrEqual(lab.status(site)?["failovers"] as? Int ?? 0, 1)
         XCTAssertEqual(lab.status(site)?["ring_member"] as? Bool, true)
     }
 }
