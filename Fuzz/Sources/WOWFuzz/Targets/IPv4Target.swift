@@ -82,10 +82,10 @@ enum IPv4Target: FuzzTarget {
         options[0] = 0x46
         options.insert(contentsOf: [1, 1, 1, 0], at: 20)
         return [
-            ("tcp-out", [0] + PacketSamples.tcp(payload: PacketSamples.payload(100))),
+            ("tcp-out", [0] + PacketSamples.tcp(payload: Array(PacketSamples.payload(100)))),
             ("tcp-in", [0] + PacketSamples.tcp(payload: [1, 2, 3], source: bob, destination: alice)),
             ("tcp-in-spoofed", [1] + PacketSamples.tcp(payload: [1, 2, 3], source: bob, destination: alice)),
-            ("udp-out", [0] + PacketSamples.udp(payload: PacketSamples.payload(30))),
+            ("udp-out", [0] + PacketSamples.udp(payload: Array(PacketSamples.payload(30)))),
             ("ping-out", [0] + PacketSamples.ping()),
             ("ping-outside-prefix", [0] + PacketSamples.ping(destination: 0x0A00_0001)),
             ("multicast", [0] + PacketSamples.udp(payload: [9], destination: 0xE000_00FB)),

@@ -23,7 +23,7 @@ enum UDPReassemblerTarget: FuzzTarget {
 
     /// A packet of `size` bytes whose bytes depend on their position and `seed` (misplaced pieces show).
     static func packet(size: Int, seed: UInt8) -> ByteBuffer {
-        ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8 &+ Int(seed)) })
+        ByteBuffer(bytes: PacketSamples.payload(size, seed: Int(seed)))
     }
 
     /// The datagrams of `packet` as the listener sends them.
