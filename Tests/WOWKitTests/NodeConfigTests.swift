@@ -182,6 +182,17 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertTrue(error?.reason.hasPrefix("invalid YAML:") ?? false, String(describing: error))
     }
 
+    func testSyntaxErrorAtTheEndOfAFileWithoutALastLineBreakNamesTheLastLine() {
+        // libyaml marks the end of such a text on the line after the last (found by `Scripts/fuzz.sh config`).
+        let error = parseError("transports: []\nnode: { name: alpha")
+        XCTAssertEqual(error?.line, 2)
+        XCTAssertEqual(error?.column, 20)
+        XCTAssertTrue(error?.reason.contains("did not find expected ',' or '}'") ?? false, String(describing: error))
+        let withBreak = parseError("transports: []\nnode: { name: alpha\n")
+        XCTAssertEqual(withBreak?.line, 3, "after a final line break, the empty line after it is the end")
+        XCTAssertEqual(withBreak?.column, 1)
+    }
+
     func testTabIndentationIsExplained() {
         let error = parseError("node:\n  name: alpha\ntransports:\n\t- scheme: memory\n")
         XCTAssertEqual(error?.line, 4)

@@ -30,7 +30,7 @@ extension ConfigReader {
                 reason += "; fix the syntax here: check the indentation and closing brackets, and quote values "
                     + "that contain ': ' or start with '{', '[', '*', '&', '!' or '#'"
             }
-            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", reason: reason)
+            return ConfigError(file: file, at: position(of: mark, in: yaml), key: "", reason: reason)
         }
         guard let yamlError = error as? YamlError else {
             return ConfigError(file: file, line: nil, column: nil, key: "", reason: "invalid YAML: \(error)")
@@ -61,6 +61,27 @@ extension ConfigReader {
 
     static func position(of node: Yams.Node) -> Position? {
         node.mark.map { Position(line: $0.line, column: $0.column) }
+    }
+
+    /// Where libyaml's `mark` is in `yaml`. At the end of a text whose last line has no line break, libyaml
+    /// ends that line itself and marks the start of the next one, which the file does not have: that place
+    /// is the end of the last line.
+    static func position(of mark: Mark, in yaml: String) -> Position {
+        var lines = 1
+        var lastLineLength = 0
+        for character in yaml {
+            switch character {
+            // The line breaks libyaml counts: LF, CR, CR LF, NEL, LS and PS.
+            case "\n", "\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}":
+                lines += 1
+                lastLineLength = 0
+            default:
+                // Columns count Unicode scalars, as libyaml does.
+                lastLineLength += character.unicodeScalars.count
+            }
+        }
+        guard mark.line > lines else { return Position(line: mark.line, column: mark.column) }
+        return Position(line: lines, column: lastLineLength + 1)
     }
 
     static func position(ofCharacterOffset offset: Int, in text: String) -> Position {
