@@ -3,8 +3,9 @@
 /// under traffic (a firewall starts dropping UDP, a NAT mapping goes) must be left within about a second, or the
 /// TCP sessions over the virtual network stall for as long.
 ///
-/// The signal is the one a sender has: it sent on the connection's edge and nothing came back since
-/// (`unansweredSince`, kept per edge by the node and cleared by any packet received there). From half the
+/// The signal is the one a sender has: it sent application traffic on the connection's edge and nothing came
+/// back since (`unansweredSince`, kept per edge by the node, set by routed data only
+/// (`EdgeMessage.isApplicationTraffic`) and cleared by any packet received there). From half the
 /// failover window on, the connection is probed (pings, a fifth of the window apart), so a peer that merely has
 /// nothing to say answers; when the whole window passes without a packet, the connection moves: a `relink`
 /// attempt to the peer's other URIs (other transports first), raced as any first round, and, where another
