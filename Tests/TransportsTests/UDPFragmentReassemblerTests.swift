@@ -47,6 +47,7 @@ final class UDPFragmentReassemblerTests: XCTestCase {
     func testTheLimitsFollowFromTheDatagramSize() {
         XCTAssertEqual(UDPTransport.maximumDatagramSize, 1_500 - 40 - 8)
         XCTAssertEqual(UDPFragmenter.maximumPieceSize, 1_444)
+        XCTAssertEqual(UDPFragmenter.pieceSize, 1_452 - FECPacket.dataHeaderSize - FragmentPacket.headerSize)
         XCTAssertEqual(UDPFragmenter.maximumFragmentCount, 46)
         XCTAssertEqual(UDPFragmenter.maximumSegmentsPerWrite, 45)
         XCTAssertEqual(UDPTransport.maximumPacketSize, WireFormat.maximumPacketSize)
@@ -54,8 +55,8 @@ final class UDPFragmentReassemblerTests: XCTestCase {
 
     func testOnlyPacketsOverOneDatagramOrStartingLikeAFragmentAreSplit() {
         XCTAssertFalse(UDPFragmenter.needsFragments(packet(size: 0)))
-        XCTAssertFalse(UDPFragmenter.needsFragments(packet(size: 1_452)))
-        XCTAssertTrue(UDPFragmenter.needsFragments(packet(size: 1_453)))
+        XCTAssertFalse(UDPFragmenter.needsFragments(packet(size: 1_443)), "one datagram's body, with the data header")
+        XCTAssertTrue(UDPFragmenter.needsFragments(packet(size: 1_444)))
         XCTAssertTrue(UDPFragmenter.needsFragments(ByteBuffer(bytes: [1, 0x09, 0, 0])))
         XCTAssertFalse(UDPFragmenter.needsFragments(ByteBuffer(bytes: [1, 0x10, 0, 0])))
     }

@@ -24,16 +24,19 @@ final class UDPSendBatchTests: XCTestCase {
         XCTAssertNil(batch.take())
     }
 
-    func testALoneDatagramIsWrittenAsItCameWithoutACopy() throws {
+    func testALoneDatagramLeavesWithoutASegmentSize() throws {
         var batch = UDPSendBatch()
-        let lone = datagram(1_000, 1)
-        XCTAssertTrue(batch.add(lone, to: remote))
+        XCTAssertTrue(batch.add(datagram(1_000, 1), to: remote))
         let write = try XCTUnwrap(batch.take())
         XCTAssertNil(write.segmentSize)
-        let same = lone.withUnsafeReadableBytes { original in
-            write.data.withUnsafeReadableBytes { written in original.baseAddress == written.baseAddress }
-        }
-        XCTAssertTrue(same, "the same storage")
+        XCTAssertEqual(Array(write.data.readableBytesView), Array(repeating: 1, count: 1_000))
+    }
+
+    func testWithoutGSOEachDatagramIsABatchOfItsOwn() throws {
+        var batch = UDPSendBatch()
+        XCTAssertTrue(batch.add(datagram(1_000, 1), to: remote, segmentLimit: 1))
+        XCTAssertFalse(batch.add(datagram(1_000, 2), to: remote, segmentLimit: 1))
+        XCTAssertEqual(batch.count, 1)
     }
 
     func testAnotherRemoteALargerDatagramOrAFullBatchIsRefused() throws {

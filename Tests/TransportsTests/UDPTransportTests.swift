@@ -133,6 +133,42 @@ private func checksum(of packet: ByteBuffer) -> UInt64 {
 }
 
 /// Counts what a plain UDP socket (no GRO) reads: each read is exactly one datagram as it was on the wire.
+/// A relay between two sockets that drops every `dropEvery`-th datagram going to `target` (a lossy path
+/// for forward error correction on loopback). Lives on the test's event loop.
+private final class LossyRelay: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: touched only on the channel's event loop and by the test through that loop.
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+    let target: SocketAddress
+    let dropEvery: Int
+    var client: SocketAddress?
+    var forwarded = 0
+    var dropped = 0
+
+    init(target: SocketAddress, dropEvery: Int) {
+        self.target = target
+        self.dropEvery = dropEvery
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if envelope.remoteAddress == target {
+            guard let client else { return }
+            context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: client, data: envelope.data)),
+                                  promise: nil)
+            return
+        }
+        client = envelope.remoteAddress
+        forwarded += 1
+        if forwarded % dropEvery == 0 {
+            dropped += 1
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: target, data: envelope.data)),
+                              promise: nil)
+    }
+}
+
 private final class DatagramSizes: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: touched only on the channel's event loop (reads) and by the test through that loop.
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -249,7 +285,7 @@ final class UDPTransportTests: XCTestCase {
             let expected = sent.count
             try eventually("round \(round) arrives") { $0.recorders[1].received.count >= expected }
         }
-        let fragments = sizes.map { $0 <= 1_452 ? 1 : UDPFragmenter.fragmentCount(forPacketSize: $0) }.reduce(0, +)
+        let fragments = sizes.map { $0 <= FECEncoder.maximumBodySize ? 1 : UDPFragmenter.fragmentCount(forPacketSize: $0) }.reduce(0, +)
         try onLoop { [sent] world in
             let a = world.listeners[0], b = world.listeners[1]
             let received = world.recorders[1].received
@@ -278,7 +314,7 @@ final class UDPTransportTests: XCTestCase {
     }
 
     /// Packets of one size to one peer sent in a row (a TCP super-segment's sealed segments) leave in GSO writes
-    /// of up to 49 datagrams of 1,336 bytes, and arrive each intact, in order, as datagrams of their own size.
+    /// of up to 48 datagrams of 1,336 bytes (and the 9-byte data header), and arrive each intact, in order, as datagrams of their own size.
     func testPacketsOfOneSizeInARowLeaveInGSOWritesAndArriveInOrder() throws {
         let request = try onLoop { world -> Int in
             try world.addListener()
@@ -302,9 +338,9 @@ final class UDPTransportTests: XCTestCase {
             XCTAssertEqual(world.recorders[1].received.map(\.size), sizes)
             XCTAssertEqual(b.datagramsReceived, sizes.count, "one datagram per packet")
             XCTAssertEqual(a.fragmentedPacketsSent, 0)
-            XCTAssertEqual(a.largestDatagramSent, 1_336)
+            XCTAssertEqual(a.largestDatagramSent, 1_336 + FECPacket.dataHeaderSize)
             if System.supportsUDPSegmentationOffload {
-                // 49 + 49 + (2 + the shorter 500) + the last 2.
+                // 48 + 48 + (4 + the shorter 500) + the last 2 (1,345-byte datagrams with the data header).
                 XCTAssertEqual(a.offloadWrites, 4, "gathered into GSO writes")
             } else {
                 XCTAssertEqual(a.offloadWrites, 0)
@@ -327,8 +363,81 @@ final class UDPTransportTests: XCTestCase {
         try exchangeLargePackets(host: "::1", offload: true, sizes: Self.mixedSizes, rounds: 3)
     }
 
+    /// Over a path that loses one datagram in 50 (2%), the receiver's loss reports make the sender send
+    /// parity (groups of 4), and from then on every lost datagram is put back: nothing is missing.
+    func testAPathLosingDatagramsGetsParityAndLosesNothingOnceTheReportsCame() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let receiverPort = try onLoop { world -> Int in
+            try world.addListener(offload: false)
+            try world.addListener(offload: false)
+            return try XCTUnwrap(world.listeners[1].port)
+        }
+        let relay = LossyRelay(target: try SocketAddress(ipAddress: "127.0.0.1", port: receiverPort), dropEvery: 50)
+        let channel = try DatagramBootstrap(group: loop)
+            // As the listener's: no loss but the relay's own.
+            .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(relay) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { channel.close(promise: nil) }
+        let relayPort = try XCTUnwrap(channel.localAddress?.port)
+        let request = try onLoop { world in world.connect(0, to: try TransportURI("udp://127.0.0.1:\(relayPort)")) }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        // Warm-up: some of these are lost, and the reports tell the sender how many.
+        func send(_ count: Int, seed: Int) throws -> [UInt64] {
+            try onLoop { world -> [UInt64] in
+                let edge = try XCTUnwrap(world.edge(request))
+                return (0..<count).map { number in
+                    let packet = packet(size: 1_000, seed: seed + number)
+                    edge.send(packet)
+                    return checksum(of: packet)
+                }
+            }
+        }
+        // Small bursts: the relay's socket has the kernel's default buffer.
+        for round in 0..<100 {
+            _ = try send(10, seed: round * 100)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        try eventually("the sender chose parity") { world in
+            world.listeners[0].lossReportsReceived > 0 && world.listeners[0].paritySent > 0
+        }
+        let before = try onLoop { world in world.recorders[1].received.count }
+        var sent: [UInt64] = []
+        for round in 0..<100 {
+            sent += try send(10, seed: 1_000_000 + round * 100)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        let expected = sent.count
+        let arrived = try? eventually("every packet after the warm-up arrives") { world in
+            world.recorders[1].received.count - before >= expected
+        }
+        if arrived == nil {
+            let state = try onLoop { world in
+                "\(world.recorders[1].received.count - before) of \(expected) arrived, \(world.listeners[1].recoveredDatagrams) "
+                    + "recovered, parity \(world.listeners[0].paritySent) sent \(world.listeners[1].parityReceived) received, "
+                    + "group size \((world.edge(request) as? UDPEdge)?.encoder.groupSize ?? -1), "
+                    + "\(world.listeners[0].datagramsSent) datagrams sent, \(world.listeners[1].datagramsReceived) received"
+            }
+            let dropped = try loop.submit { (relay.forwarded, relay.dropped) }.wait()
+            XCTFail("\(state); the relay forwarded \(dropped.0) and dropped \(dropped.1)")
+        }
+        try onLoop { [sent] world in
+            let received = world.recorders[1].received.dropFirst(before).map(\.checksum)
+            XCTAssertEqual(Set(received), Set(sent), "nothing lost, nothing made up")
+            XCTAssertEqual(received.count, sent.count, "nothing twice")
+            XCTAssertGreaterThan(world.listeners[1].recoveredDatagrams, 15, "the lost ones were put back")
+            XCTAssertEqual((world.edge(request) as? UDPEdge)?.encoder.groupSize, 4, "groups of 4 at 2% loss")
+            XCTAssertEqual(world.listeners[0].drops.total + world.listeners[1].drops.total, 0)
+        }
+        let dropped = try loop.submit { relay.dropped }.wait()
+        XCTAssertGreaterThan(dropped, 20)
+    }
+
     /// A plain socket without GRO reads one wire datagram per read: what the listener sends is at most 1,452
-    /// bytes, fragments full but the last.
+    /// bytes, fragments full but the last, each a data datagram (`FECPacket`).
     func testAPlainSocketReceivesOnlyDatagramsOfAtMost1452Bytes() throws {
         let loop = try XCTUnwrap(world?.eventLoop)
         let sizes = DatagramSizes()
@@ -352,8 +461,10 @@ final class UDPTransportTests: XCTestCase {
         try eventually("the plain socket read every datagram") { _ in sizes.sizes.count >= 46 + 42 + 1 }
         try onLoop { _ in
             let full = UDPTransport.maximumDatagramSize
-            let expected = Array(repeating: full, count: 45) + [65_535 - 45 * 1_444 + 8]
-                + Array(repeating: full, count: 41) + [60_000 - 41 * 1_444 + 8] + [100]
+            let headers = FECPacket.dataHeaderSize + FragmentPacket.headerSize
+            let piece = UDPFragmenter.pieceSize
+            let expected = Array(repeating: full, count: 45) + [65_535 - 45 * piece + headers]
+                + Array(repeating: full, count: 41) + [60_000 - 41 * piece + headers] + [100 + FECPacket.dataHeaderSize]
             XCTAssertEqual(sizes.sizes, expected)
         }
     }

@@ -5,8 +5,8 @@ import WOWKit
 /// address. Made by the listener (inbound on a datagram from a new remote, outbound by `createEdge`).
 ///
 /// Follows the `Edge` contract: everything on the node's event loop. `send` hands the buffer to the
-/// listener's socket: as it is (one datagram) up to 1,452 bytes, as fragments of at most 1,452 bytes above
-/// (see `UDPEdgeListener`); a closed edge drops it, counted as `edge_closed`.
+/// listener's socket: in one data datagram (`FECPacket`) up to 1,443 bytes, as fragments in datagrams of at
+/// most 1,452 bytes above (see `UDPEdgeListener`); a closed edge drops it, counted as `edge_closed`.
 /// `close` removes the edge from its listener, so the remote's next datagram makes a new inbound edge, and
 /// reports `edgeDidClose` once, scheduled on the loop. The delegate is held strongly until then.
 public final class UDPEdge: Edge {
@@ -20,6 +20,11 @@ public final class UDPEdge: Edge {
     let listener: UDPEdgeListener
     /// Where datagrams go and come from, in the socket's own family (IPv4-mapped on a dual-stack socket).
     let remote: SocketAddress
+    /// Forward error correction: numbering and parity of what goes to the remote, recovery of what comes
+    /// from it, and the group size from its loss reports.
+    var encoder = FECEncoder()
+    var decoder = FECDecoder()
+    var policy = FECPolicy()
 
     init(listener: UDPEdgeListener, remote: SocketAddress, localURI: TransportURI, remoteURI: TransportURI,
          isInbound: Bool) {
@@ -28,14 +33,15 @@ public final class UDPEdge: Edge {
         self.localURI = localURI
         self.remoteURI = remoteURI
         self.isInbound = isInbound
+        encoder.groupSize = listener.settings.fec.groupSize(chosen: 0)
     }
 
-    /// Sends `packet` as one datagram, or as fragments if it is over 1,452 bytes. Never blocks or throws;
+    /// Sends `packet` as one datagram, or as fragments if it is over 1,443 bytes. Never blocks or throws;
     /// dropped (and counted) if the edge is closed, the packet is over 65,535 bytes or the socket cannot take it
     /// now.
     public func send(_ packet: ByteBuffer) {
         guard !isClosed else { return listener.countDrop(.edgeClosed) }
-        listener.send(packet, to: remote)
+        listener.send(packet, on: self)
     }
 
     public func close() {

@@ -1,7 +1,8 @@
 import NIOCore
 import WOWKit
 
-/// Receiving: reads from the socket, split into datagrams (UDP GRO), punch packets counted and dropped,
+/// Receiving: reads from the socket, split into datagrams (UDP GRO), punch packets counted and dropped, data
+/// datagrams unwrapped (and a lost one put back from its group's parity, `FECDecoder`), loss reports taken,
 /// fragments put back together, and whole packets handed to the edge of their remote (made on the first).
 extension UDPEdgeListener {
     /// A read from `source`, from the channel handler: one datagram, or with `segmentSize` (UDP GRO) several
@@ -25,9 +26,47 @@ extension UDPEdgeListener {
             punchPacketsReceived += 1
             return
         }
-        guard FragmentPacket.matches(datagram) else { return deliver(datagram, from: source) }
+        guard let kind = FECPacket.kind(of: datagram) else { return receiveBody(datagram, from: source) }
+        let edge = edges[source]
         let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
-        switch reassembler.receive(datagram, from: source, now: .now(), allocator: allocator) {
+        switch kind {
+        case FECPacket.dataKind:
+            guard let header = FECPacket.DataHeader(of: datagram) else { return countDrop(.fecTruncated) }
+            var body = datagram
+            body.moveReaderIndex(forwardBy: FECPacket.dataHeaderSize)
+            let recovered = edge?.decoder.receiveData(header, body: body, allocator: allocator)
+            receiveBody(body, from: source)
+            if let recovered { receiveRecovered(recovered, from: source) }
+            if let edge, edge.decoder.mayReport, let report = edge.decoder.takeReport(now: .now()) {
+                sendLossReport(report, to: source)
+            }
+        case FECPacket.parityKind:
+            guard let header = FECPacket.ParityHeader(of: datagram) else { return countDrop(.fecTruncated) }
+            parityReceived += 1
+            var units = datagram
+            units.moveReaderIndex(forwardBy: FECPacket.parityHeaderSize)
+            if let recovered = edge?.decoder.receiveParity(header, units: units, allocator: allocator) {
+                receiveRecovered(recovered, from: source)
+            }
+        default:
+            guard let report = FECPacket.LossReport(of: datagram) else { return countDrop(.fecTruncated) }
+            lossReportsReceived += 1
+            guard let edge else { return }
+            let groupSize = edge.policy.take(report)
+            edge.encoder.groupSize = settings.fec.groupSize(chosen: groupSize)
+        }
+    }
+
+    private func receiveRecovered(_ body: ByteBuffer, from source: SocketAddress) {
+        recoveredDatagrams += 1
+        receiveBody(body, from: source)
+    }
+
+    /// The body of a data datagram (or a datagram without the data header): a fragment, or a whole packet.
+    private func receiveBody(_ body: ByteBuffer, from source: SocketAddress) {
+        guard FragmentPacket.matches(body) else { return deliver(body, from: source) }
+        let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
+        switch reassembler.receive(body, from: source, now: .now(), allocator: allocator) {
         case .complete(let packet):
             deliver(packet, from: source)
         case .pending:

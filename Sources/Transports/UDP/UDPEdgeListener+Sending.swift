@@ -9,43 +9,86 @@ import NIOCore
 import NIOPosix
 import WOWKit
 
-/// Sending: packets queued as datagrams or fragments (gathered into GSO writes where the kernel has it) and
-/// flushed once per loop tick, and hole punches with a small IP TTL.
+/// Sending: packets queued as data datagrams (`FECPacket`) or fragments in them, gathered into GSO writes
+/// where the kernel has it, with each parity group's parity, and flushed once per loop tick; loss reports; and
+/// hole punches with a small IP TTL.
 extension UDPEdgeListener {
-    /// Queues `packet` for `remote`, as one datagram or as fragments; the flush comes once per loop tick.
-    /// With GSO, datagrams of one size to one remote are gathered (`UDPSendBatch`) and leave as one write.
-    func send(_ packet: ByteBuffer, to remote: SocketAddress) {
+    /// Queues `packet` for `edge`'s remote, as one data datagram or as fragments; the flush comes once per
+    /// loop tick. With GSO, datagrams of one size to one remote are gathered (`UDPSendBatch`) and leave as one
+    /// write.
+    func send(_ packet: ByteBuffer, on edge: UDPEdge) {
         let size = packet.readableBytes
         guard size <= UDPTransport.maximumPacketSize else { return countDrop(.oversized) }
         guard let handler, let channel = handler.channel else { return countDrop(.socketDown) }
         guard channel.isWritable else { return countDrop(.backpressure) }
         if UDPFragmenter.needsFragments(packet) {
-            writeBatch()
-            sendFragments(of: packet, to: remote, handler: handler, allocator: channel.allocator)
-        } else {
-            if usesSegmentationOffload {
-                if !batch.add(packet, to: remote) {
-                    writeBatch()
-                    _ = batch.add(packet, to: remote)
+            let count = UDPFragmenter.fragmentCount(forPacketSize: size)
+            let messageID = nextMessageID
+            nextMessageID &+= 1
+            for index in 0..<count {
+                let piece = UDPFragmenter.piece(index, of: packet)
+                emit(size: FragmentPacket.headerSize + piece.readableBytes, on: edge) { buffer in
+                    FragmentPacket.writeHeader(messageID: messageID, index: index, count: count, into: &buffer)
+                    buffer.writeImmutableBuffer(piece)
                 }
-            } else {
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: packet))
             }
-            datagramsSent += 1
-            largestDatagramSent = max(largestDatagramSent, size)
+            fragmentedPacketsSent += 1
+        } else {
+            emit(size: size, on: edge) { $0.writeImmutableBuffer(packet) }
         }
         packetsSent += 1
         bytesSent += size
-        if !isFlushScheduled {
-            isFlushScheduled = true
-            eventLoop.assumeIsolated().execute { [self] in
-                isFlushScheduled = false
-                flush()
-            }
+        scheduleFlush()
+    }
+
+    /// Queues a data datagram with a body of `bodySize` bytes (written by `body`) for `edge`'s remote, and the
+    /// parity of its group once the group is full; a group left open is closed by the flush.
+    private func emit(size bodySize: Int, on edge: UDPEdge, body: (inout ByteBuffer) -> Void) {
+        let size = FECPacket.dataHeaderSize + bodySize
+        queue(size: size, to: edge.remote) { buffer in edge.encoder.writeData(into: &buffer, body: body) }
+        datagramsSent += 1
+        largestDatagramSent = max(largestDatagramSent, size)
+        if edge.encoder.isGroupFull {
+            emitParity(on: edge)
+        } else if edge.encoder.groupCount == 1 {
+            edgesWithOpenGroups.append(edge)
         }
     }
 
-    /// Hands the gathered datagrams to the channel: one GSO write, or one datagram as it came.
+    /// Queues the parity of `edge`'s open group.
+    private func emitParity(on edge: UDPEdge) {
+        queue(size: edge.encoder.paritySize, to: edge.remote) { edge.encoder.writeParity(into: &$0) }
+        paritySent += 1
+    }
+
+    /// Queues a loss report for `remote`.
+    func sendLossReport(_ report: FECPacket.LossReport, to remote: SocketAddress) {
+        guard handler?.channel?.isWritable == true else { return }
+        queue(size: FECPacket.lossReportSize, to: remote) { report.write(into: &$0) }
+        lossReportsSent += 1
+        scheduleFlush()
+    }
+
+    /// Adds a datagram of `size` bytes for `remote` to the batch, writing out the batch first if it cannot
+    /// join it.
+    private func queue(size: Int, to remote: SocketAddress, write: (inout ByteBuffer) -> Void) {
+        let limit = usesSegmentationOffload ? UDPSendBatch.maximumSegments : 1
+        if !batch.add(size: size, to: remote, segmentLimit: limit, write: write) {
+            writeBatch()
+            _ = batch.add(size: size, to: remote, segmentLimit: limit, write: write)
+        }
+    }
+
+    private func scheduleFlush() {
+        guard !isFlushScheduled else { return }
+        isFlushScheduled = true
+        eventLoop.assumeIsolated().execute { [self] in
+            isFlushScheduled = false
+            flush()
+        }
+    }
+
+    /// Hands the gathered datagrams to the channel: one GSO write, or one datagram.
     func writeBatch() {
         guard let (remote, data, segmentSize) = batch.take() else { return }
         guard let handler else { return countDrop(.socketDown) }
@@ -60,41 +103,15 @@ extension UDPEdgeListener {
         }
     }
 
-    /// Sends everything queued: the gathered datagrams, then the channel's queue.
+    /// Sends everything queued: the parity of groups still open (so that the last datagrams of a burst are
+    /// covered too), the gathered datagrams, then the channel's queue.
     private func flush() {
+        for edge in edgesWithOpenGroups where !edge.isClosed && edge.encoder.hasOpenGroup {
+            emitParity(on: edge)
+        }
+        edgesWithOpenGroups.removeAll(keepingCapacity: true)
         writeBatch()
         handler?.flush()
-    }
-
-    private func sendFragments(of packet: ByteBuffer, to remote: SocketAddress, handler: UDPChannelHandler,
-                               allocator: ByteBufferAllocator) {
-        let datagramSize = UDPTransport.maximumDatagramSize
-        var fragments = UDPFragmenter.fragments(of: packet, messageID: nextMessageID, allocator: allocator)
-        nextMessageID &+= 1
-        let count = UDPFragmenter.fragmentCount(forPacketSize: packet.readableBytes)
-        fragmentedPacketsSent += 1
-        datagramsSent += count
-        largestDatagramSent = max(largestDatagramSent, min(datagramSize, fragments.readableBytes))
-        // Slices share the one buffer: no copy beyond the fragmenter's.
-        if usesSegmentationOffload {
-            // All datagrams but the last are exactly `segmentSize` long, as GSO needs.
-            let metadata = AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil,
-                                                                   segmentSize: datagramSize)
-            let chunkSize = UDPFragmenter.maximumSegmentsPerWrite * datagramSize
-            while let chunk = fragments.readSlice(length: min(chunkSize, fragments.readableBytes)),
-                  chunk.readableBytes > 0 {
-                let isSegmented = chunk.readableBytes > datagramSize
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: chunk,
-                                                metadata: isSegmented ? metadata : nil))
-                if isSegmented { offloadWrites += 1 }
-            }
-            hasWrittenWithOffload = true
-        } else {
-            while let datagram = fragments.readSlice(length: min(datagramSize, fragments.readableBytes)),
-                  datagram.readableBytes > 0 {
-                handler.write(AddressedEnvelope(remoteAddress: remote, data: datagram))
-            }
-        }
     }
 
     // MARK: Hole punching

@@ -75,6 +75,8 @@ public final class UDPEdgeListener: EdgeListener {
         case fragmentEvicted = "fragment_evicted"
         /// The first fragment of a message that did not fit the listener's reassembly budget.
         case fragmentNoRoom = "fragment_no_room"
+        /// A data or parity datagram shorter than its header, or a loss report not exactly 10 bytes long.
+        case fecTruncated = "fec_truncated"
 
         public var slot: Int? {
             switch self {
@@ -92,6 +94,7 @@ public final class UDPEdgeListener: EdgeListener {
             case .fragmentTimeout: return 11
             case .fragmentEvicted: return 12
             case .fragmentNoRoom: return 13
+            case .fecTruncated: return 14
             }
         }
     }
@@ -143,6 +146,8 @@ public final class UDPEdgeListener: EdgeListener {
     /// taken for its earlier ones.
     var nextMessageID = UInt32.random(in: .min ... .max)
     var reassembler = UDPFragmentReassembler()
+    /// Edges whose parity group is open: the flush sends their parity.
+    var edgesWithOpenGroups: [UDPEdge] = []
     var isSweepScheduled = false
     /// The socket's TTL before any punch, by option (IP_TTL, IPV6_UNICAST_HOPS), read at its first punch: a
     /// later read could see the punch TTL while an earlier punch waits for the socket.
@@ -183,6 +188,13 @@ public final class UDPEdgeListener: EdgeListener {
     /// Packets sent as fragments, and the GSO writes (of fragments, or of gathered datagrams).
     public internal(set) var fragmentedPacketsSent = 0
     public internal(set) var offloadWrites = 0
+    /// Parity datagrams sent and received, datagrams put back together from parity, and loss reports sent
+    /// and received (`FECPacket`).
+    public internal(set) var paritySent = 0
+    public internal(set) var parityReceived = 0
+    public internal(set) var recoveredDatagrams = 0
+    public internal(set) var lossReportsSent = 0
+    public internal(set) var lossReportsReceived = 0
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
     public private(set) var socketErrors = 0
     /// Times an error closed the socket and it was bound again.

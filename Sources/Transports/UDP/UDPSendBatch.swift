@@ -7,11 +7,11 @@ import WOWKit
 /// ~50 passes through the socket layer.
 ///
 /// As GSO needs: every datagram but the last exactly `segmentSize` bytes, the last no longer; at most
-/// `maximumSegments` datagrams and `maximumBytes` in all. A lone datagram is not copied: it is kept as it
-/// came and written as it is if nothing joins it. From the second on they are copied into one buffer of a
-/// small ring that is reused, so that no allocation is made per batch once the socket has written the ones
-/// before (a buffer still queued in the channel is left to it, and copying into it would allocate a new one:
-/// copy on write).
+/// `maximumSegments` datagrams (fewer when the caller says so: 1 without GSO) and `maximumBytes` in all.
+/// Each datagram is written in place by its caller (the udp transport's header, then the body), into one
+/// buffer of a small ring that is reused, so that no allocation is made per datagram once the socket has
+/// written the ones before (a buffer still queued in the channel is left to it, and writing into it would
+/// allocate a new one: copy on write).
 ///
 /// Confined to the listener's event loop, like the listener.
 struct UDPSendBatch {
@@ -23,11 +23,9 @@ struct UDPSendBatch {
     static let ringSize = 16
 
     private(set) var remote: SocketAddress?
-    private var first = ByteBuffer()
     private var buffer = ByteBuffer()
     private(set) var count = 0
     private(set) var segmentSize = 0
-    private var byteCount = 0
     /// A datagram shorter than the first ended the batch.
     private var isClosed = false
     private var ring: [ByteBuffer] = Array(repeating: ByteBuffer(), count: UDPSendBatch.ringSize)
@@ -35,59 +33,49 @@ struct UDPSendBatch {
 
     var isEmpty: Bool { count == 0 }
 
-    /// Adds `datagram` for `remote` when it can join the batch (same remote, not longer than the first, room
-    /// left); false otherwise, and nothing changes.
-    mutating func add(_ datagram: ByteBuffer, to remote: SocketAddress) -> Bool {
-        let size = datagram.readableBytes
-        guard count > 0 else {
-            start(datagram, to: remote)
-            return true
-        }
-        guard !isClosed, size <= segmentSize, size > 0, count < UDPSendBatch.maximumSegments,
-              byteCount + size <= UDPSendBatch.maximumBytes, remote == self.remote else { return false }
-        if count == 1 {
+    /// Adds a datagram of `size` bytes for `remote`, written by `write` at the batch's end, when it can join
+    /// the batch (same remote, not longer than the first, room left, fewer than `segmentLimit` already);
+    /// false otherwise, and nothing changes (`write` is not called).
+    mutating func add(size: Int, to remote: SocketAddress, segmentLimit: Int = UDPSendBatch.maximumSegments,
+                      write: (inout ByteBuffer) -> Void) -> Bool {
+        if count == 0 {
             buffer = ring[nextInRing]
             ring[nextInRing] = ByteBuffer()  // our copy of it is `buffer` now: kept unique while we fill it
             buffer.clear()
             if buffer.capacity < UDPSendBatch.maximumBytes { buffer.reserveCapacity(UDPSendBatch.maximumBytes) }
-            buffer.writeImmutableBuffer(first)
-            first = ByteBuffer()
+            self.remote = remote
+            segmentSize = size
+            isClosed = false
+        } else {
+            guard !isClosed, size <= segmentSize, size > 0, count < min(segmentLimit, UDPSendBatch.maximumSegments),
+                  buffer.readableBytes + size <= UDPSendBatch.maximumBytes, remote == self.remote else { return false }
+            if size < segmentSize { isClosed = true }
         }
-        buffer.writeImmutableBuffer(datagram)
+        let end = buffer.writerIndex + size
+        write(&buffer)
+        assert(buffer.writerIndex == end, "the datagram's writer wrote another size than it said")
         count += 1
-        byteCount += size
-        if size < segmentSize { isClosed = true }
         return true
     }
 
-    /// Starts a new batch with `datagram` (the batch must be empty: `take` what it held first).
-    private mutating func start(_ datagram: ByteBuffer, to remote: SocketAddress) {
-        first = datagram
-        self.remote = remote
-        count = 1
-        segmentSize = datagram.readableBytes
-        byteCount = segmentSize
-        isClosed = false
+    /// Adds `datagram` as it is (see `add(size:to:segmentLimit:write:)`).
+    mutating func add(_ datagram: ByteBuffer, to remote: SocketAddress,
+                      segmentLimit: Int = UDPSendBatch.maximumSegments) -> Bool {
+        add(size: datagram.readableBytes, to: remote, segmentLimit: segmentLimit) { $0.writeImmutableBuffer(datagram) }
     }
 
     /// What to write for the batch, and empties it: the bytes, and the GSO segment size when it holds more
     /// than one datagram; nil when empty.
     mutating func take() -> (remote: SocketAddress, data: ByteBuffer, segmentSize: Int?)? {
         guard count > 0, let remote else { return nil }
-        defer {
-            count = 0
-            self.remote = nil
-        }
-        guard count > 1 else {
-            let datagram = first
-            first = ByteBuffer()
-            return (remote, datagram, nil)
-        }
+        let segments = count
+        count = 0
+        self.remote = nil
         // The ring keeps the buffer for the next batch in its place; the channel holds it until written.
         ring[nextInRing] = buffer
         nextInRing = (nextInRing + 1) % UDPSendBatch.ringSize
         let data = buffer
         buffer = ByteBuffer()
-        return (remote, data, segmentSize)
+        return (remote, data, segments > 1 ? segmentSize : nil)
     }
 }

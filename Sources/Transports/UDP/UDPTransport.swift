@@ -8,6 +8,7 @@ import WOWKit
 /// udp:
 ///   listen: "0.0.0.0:4000"        # IPv4 or IPv6 literal with port; "[::]:4000" for IPv6; port 0 = any free port
 ///   advertise: ["udp://198.18.0.1:4000"]   # URIs peers can reach this node at, listed first
+///   fec: auto                     # parity groups sized to the loss peers report; "off", or a fixed group size 2-32
 /// ```
 public enum UDPTransport: TransportPlugin {
     /// The URI scheme, also the config name.
@@ -22,20 +23,51 @@ public enum UDPTransport: TransportPlugin {
     /// firewalls often drop.
     public static let maximumDatagramSize = 1_452
 
+    /// Forward error correction (`FECPacket`): parity groups sized to the loss the remote reports (`auto`,
+    /// the default), none (`off`), or a fixed group size (for measurements).
+    public enum FECSetting: Equatable, Sendable {
+        case auto
+        case off
+        case fixed(Int)
+
+        /// The group size to use when the loss reports chose `chosen`.
+        func groupSize(chosen: Int) -> Int {
+            switch self {
+            case .auto: return chosen
+            case .off: return 0
+            case .fixed(let size): return size
+            }
+        }
+
+        /// Parses `auto`, `off` or a group size 2...32; nil otherwise.
+        init?(_ text: String) {
+            switch text {
+            case "auto": self = .auto
+            case "off": self = .off
+            default:
+                guard let size = Int(text), size >= 2, size <= FECPacket.maximumGroupSize else { return nil }
+                self = .fixed(size)
+            }
+        }
+    }
+
     /// The transport's settings.
     public struct Settings: Decodable, Sendable {
         /// The local address to bind, `host:port` (IPv6 in brackets). Port 0 binds any free port.
         public var listen: String = "0.0.0.0:4000"
         /// URIs this node can be reached at (a port forward, a public address), put first in `localURIs`.
         public var advertise: [TransportURI] = []
+        /// Forward error correction.
+        public var fec: FECSetting = .auto
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case listen, advertise
+            case listen, advertise, fec
         }
 
-        public init(listen: String = "0.0.0.0:4000", advertise: [TransportURI] = []) {
+        public init(listen: String = "0.0.0.0:4000", advertise: [TransportURI] = [], fec: FECSetting = .auto) {
             self.listen = listen
             self.advertise = advertise
+            self.fec = fec
         }
 
         public init(from decoder: any Decoder) throws {
@@ -64,6 +96,20 @@ public enum UDPTransport: TransportPlugin {
                             debugDescription: "'\(text)' is not a udp URI: \(error)")
                     }
                 }
+            }
+            if container.contains(.fec) {
+                let text: String
+                if let size = try? container.decode(Int.self, forKey: .fec) {
+                    text = String(size)
+                } else {
+                    text = try container.decode(String.self, forKey: .fec)
+                }
+                guard let fec = FECSetting(text) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .fec, in: container,
+                        debugDescription: "'\(text)' is not a fec setting: use auto, off, or a group size 2-\(FECPacket.maximumGroupSize)")
+                }
+                self.fec = fec
             }
         }
     }

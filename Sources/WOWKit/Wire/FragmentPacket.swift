@@ -20,4 +20,13 @@ public enum FragmentPacket {
         }
         return bytes == UInt16(WireFormat.version) << 8 | UInt16(kind)
     }
+
+    /// Writes a fragment's header: version, kind, `messageID`, `index`, `count` (both below 256).
+    public static func writeHeader(messageID: UInt32, index: Int, count: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(WireFormat.version)
+        buffer.writeInteger(kind)
+        buffer.writeInteger(messageID, endianness: .big)
+        buffer.writeInteger(UInt8(truncatingIfNeeded: index))
+        buffer.writeInteger(UInt8(truncatingIfNeeded: count))
+    }
 }
