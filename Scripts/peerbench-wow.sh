@@ -5,6 +5,7 @@
 #   sudo Scripts/peerbench-wow.sh yggdrasil            # WOW and the peers named (baseline always)
 #   sudo WOW_MTU=9000 Scripts/peerbench-wow.sh         # WOW's TUN at another MTU (default: WOW's default)
 #   sudo WOW_OFFLOAD=false Scripts/peerbench-wow.sh    # without TUN offloads (default: on)
+#   sudo WOW_FEC=off Scripts/peerbench-wow.sh          # udp parity off, or a fixed group size 2-32 (default: auto)
 #   env: PEERBENCH=path/to/peerbench.sh  WOW_BINARY=path/to/wow (default: builds .build/release/wow)
 #        DUR, RUNS, NETEM as peerbench takes them
 #
@@ -41,7 +42,7 @@ node: { name: pb-${node} }
 ${bootstrap}
 transports:
   - scheme: udp
-    settings: { listen: "${listen}" }
+    settings: { listen: "${listen}"${WOW_FEC:+, fec: ${WOW_FEC}} }
 overlords:
   - name: leaf
   - name: structured.near
@@ -52,7 +53,7 @@ virtual_network: { device: wow0${MTU_LINE} }
 YAML
 done
 
-VERSION="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown) (udp, AES-256-GCM, MTU ${WOW_MTU:-default 1260}, offload ${WOW_OFFLOAD:-on})"
+VERSION="$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown) (udp, AES-256-GCM, MTU ${WOW_MTU:-default 1260}, offload ${WOW_OFFLOAD:-on}, fec ${WOW_FEC:-auto})"
 run_node() { echo "exec ${WOW_PREFIX:-} ${WOW_BINARY} run --config ${WORK}/$1.yml --control ${WORK}/$1.sock --log-level warning"; }
 PEERS=("$@")
 [[ ${#PEERS[@]} -gt 0 ]] || PEERS=(wireguard_go tinc nebula yggdrasil openvpn n2n)

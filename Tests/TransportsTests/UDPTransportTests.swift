@@ -828,8 +828,15 @@ final class UDPTransportTests: XCTestCase {
         let defaults = try PluginSettings.empty.decode(UDPTransport.Settings.self, for: "udp")
         XCTAssertEqual(defaults.listen, "0.0.0.0:4000")
         XCTAssertEqual(defaults.advertise, [])
+        XCTAssertEqual(defaults.fec, .auto)
+        for (yaml, fec) in [("fec: off", UDPTransport.FECSetting.off), ("fec: auto", .auto), ("fec: 8", .fixed(8))] {
+            XCTAssertEqual(try PluginSettings(yaml: yaml).decode(UDPTransport.Settings.self, for: "udp").fec, fec, yaml)
+        }
 
         let bad: [(String, String)] = [
+            ("fec: 1", "not a fec setting: use auto, off, or a group size 2-32"),
+            ("fec: 33", "'33' is not a fec setting"),
+            ("fec: on", "'on' is not a fec setting"),
             ("listne: 127.0.0.1:4000", "unknown key 'listne'"),
             ("listen: example.com:4000", "DNS"),
             ("listen: 127.0.0.1", "listen"),
