@@ -8,17 +8,20 @@ extension UDPEdgeListener {
     /// A read from `source`, from the channel handler: one datagram, or with `segmentSize` (UDP GRO) several
     /// of that size back to back, the last possibly shorter.
     func receive(_ read: ByteBuffer, segmentSize: Int?, from source: SocketAddress) {
+        // One lookup per read: the datagrams of a coalesced read all come from `source`.
+        let edge = edges[source]
         guard let segmentSize, segmentSize > 0, read.readableBytes > segmentSize else {
-            return receiveDatagram(read, from: source)
+            return receiveDatagram(read, from: source, edge: edge)
         }
         coalescedReads += 1
         var rest = read
         while let datagram = rest.readSlice(length: min(segmentSize, rest.readableBytes)), datagram.readableBytes > 0 {
-            receiveDatagram(datagram, from: source)
+            receiveDatagram(datagram, from: source, edge: edge)
         }
     }
 
-    private func receiveDatagram(_ datagram: ByteBuffer, from source: SocketAddress) {
+    /// One datagram from `source`, whose edge was `edge` when the read arrived (nil: none yet).
+    private func receiveDatagram(_ datagram: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         datagramsReceived += 1
         largestDatagramReceived = max(largestDatagramReceived, datagram.readableBytes)
         // A punch that outlived its TTL (same LAN, loopback): it carries nothing and makes no edge.
@@ -26,8 +29,7 @@ extension UDPEdgeListener {
             punchPacketsReceived += 1
             return
         }
-        guard let kind = FECPacket.kind(of: datagram) else { return receiveBody(datagram, from: source) }
-        let edge = edges[source]
+        guard let kind = FECPacket.kind(of: datagram) else { return receiveBody(datagram, from: source, edge: edge) }
         let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
         switch kind {
         case FECPacket.dataKind:
@@ -35,8 +37,8 @@ extension UDPEdgeListener {
             var body = datagram
             body.moveReaderIndex(forwardBy: FECPacket.dataHeaderSize)
             let recovered = edge?.decoder.receiveData(header, body: body, allocator: allocator)
-            receiveBody(body, from: source)
-            if let recovered { receiveRecovered(recovered, from: source) }
+            receiveBody(body, from: source, edge: edge)
+            if let recovered { receiveRecovered(recovered, from: source, edge: edge) }
             if let edge, edge.decoder.mayReport, let report = edge.decoder.takeReport(now: .now()) {
                 sendLossReport(report, to: source)
             }
@@ -46,7 +48,7 @@ extension UDPEdgeListener {
             var units = datagram
             units.moveReaderIndex(forwardBy: FECPacket.parityHeaderSize)
             if let recovered = edge?.decoder.receiveParity(header, units: units, allocator: allocator) {
-                receiveRecovered(recovered, from: source)
+                receiveRecovered(recovered, from: source, edge: edge)
             }
         default:
             guard let report = FECPacket.LossReport(of: datagram) else { return countDrop(.fecTruncated) }
@@ -57,18 +59,18 @@ extension UDPEdgeListener {
         }
     }
 
-    private func receiveRecovered(_ body: ByteBuffer, from source: SocketAddress) {
+    private func receiveRecovered(_ body: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         recoveredDatagrams += 1
-        receiveBody(body, from: source)
+        receiveBody(body, from: source, edge: edge)
     }
 
     /// The body of a data datagram (or a datagram without the data header): a fragment, or a whole packet.
-    private func receiveBody(_ body: ByteBuffer, from source: SocketAddress) {
-        guard FragmentPacket.matches(body) else { return deliver(body, from: source) }
+    private func receiveBody(_ body: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
+        guard FragmentPacket.matches(body) else { return deliver(body, from: source, edge: edge) }
         let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
         switch reassembler.receive(body, from: source, now: .now(), allocator: allocator) {
         case .complete(let packet):
-            deliver(packet, from: source)
+            deliver(packet, from: source, edge: edge)
         case .pending:
             scheduleReassemblySweep()
         case .dropped:
@@ -87,10 +89,14 @@ extension UDPEdgeListener {
         }
     }
 
-    /// A whole packet from `source`, for its edge.
-    private func deliver(_ packet: ByteBuffer, from source: SocketAddress) {
+    /// A whole packet from `source`, for its edge (`edge` if still open; else the one made since, or a new one).
+    private func deliver(_ packet: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         packetsReceived += 1
         bytesReceived += packet.readableBytes
+        if let edge, !edge.isClosed {
+            edge.deliver(packet)
+            return
+        }
         if let edge = edges[source] {
             edge.deliver(packet)
             return
