@@ -19,6 +19,14 @@ private final class Recorder: EdgeListenerDelegate, EdgeDelegate {
     var accepted: [any Edge] = []
     var received: [Received] = []
     var closed: [ObjectIdentifier] = []
+    /// What strangers' packets are admitted (nil: all, the default), and whether their fragments are.
+    var gate: ((ByteBuffer) -> EdgeAdmission)?
+    var admitsFragmentsFromStrangers = true
+
+    func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
+                      from remote: () -> TransportURI) -> EdgeAdmission {
+        gate?(packet) ?? .accept
+    }
 
     func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {
         accepted.append(edge)
@@ -173,9 +181,12 @@ private final class DatagramSizes: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: touched only on the channel's event loop (reads) and by the test through that loop.
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     var sizes: [Int] = []
+    var texts: [String] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        sizes.append(unwrapInboundIn(data).data.readableBytes)
+        let datagram = unwrapInboundIn(data).data
+        sizes.append(datagram.readableBytes)
+        texts.append(String(buffer: datagram))
     }
 }
 
@@ -434,6 +445,53 @@ final class UDPTransportTests: XCTestCase {
         }
         let dropped = try loop.submit { relay.dropped }.wait()
         XCTAssertGreaterThan(dropped, 20)
+    }
+
+    /// A stranger's packets that the delegate does not admit leave nothing behind: no edge, no reassembly;
+    /// an answer the delegate gives goes back as it is; an admitted packet makes the edge.
+    func testAStrangerTheDelegateDoesNotAdmitLeavesNothingBehind() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let heard = DatagramSizes()
+        let plain = try DatagramBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(heard) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { plain.close(promise: nil) }
+        let port = try onLoop { world -> Int in
+            try world.addListener()
+            world.recorders[0].gate = { packet in
+                switch String(buffer: packet) {
+                case "knock": return .reply(ByteBuffer(string: "go away"))
+                case "let me in": return .accept
+                default: return .drop
+                }
+            }
+            world.recorders[0].admitsFragmentsFromStrangers = false
+            return try XCTUnwrap(world.listeners[0].port)
+        }
+        let listener = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        var fragment = ByteBuffer()
+        FragmentPacket.writeHeader(messageID: 7, index: 0, count: 2, into: &fragment)
+        fragment.writeRepeatingByte(1, count: 100)
+        for datagram in [ByteBuffer(string: "garbage"), ByteBuffer(string: "knock"), fragment] {
+            try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: datagram)).wait()
+        }
+        try eventually("the answer came back") { _ in heard.texts.contains("go away") }
+        try onLoop { world in
+            let udp = world.listeners[0]
+            XCTAssertEqual(udp.edgeCount, 0)
+            XCTAssertTrue(world.recorders[0].accepted.isEmpty)
+            XCTAssertEqual(udp.drops.count(of: .notAdmitted), 3)
+            XCTAssertEqual(udp.messagesInReassembly, 0, "no fragment kept")
+            XCTAssertEqual(udp.packetsReceived, 0)
+        }
+        try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: "let me in"))).wait()
+        try eventually("admitted") { $0.recorders[0].accepted.count == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].edgeCount, 1)
+            XCTAssertEqual(world.recorders[0].received.map(\.payload), ["let me in"])
+        }
     }
 
     /// A plain socket without GRO reads one wire datagram per read: what the listener sends is at most 1,452

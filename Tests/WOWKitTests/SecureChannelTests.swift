@@ -393,10 +393,27 @@ final class SecureChannelTests: XCTestCase {
         let forged = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: 1, receiverIndex: nil,
                                            ephemeral: [UInt8](repeating: 9, count: 32),
                                            certificate: alice.certificate.encoded, label: SecureChannel.initLabel,
-                                           prefix: [], sign: mallory.sign)
+                                           prefix: [], admission: alice.admissionKey, sign: mallory.sign)
         let outputs = bob.receive(forged)
         XCTAssertEqual(outputs.refusals, [.badHandshakeSignature(name: "alice")])
         XCTAssertEqual(outputs.frameKinds, [SecureFrame.refusedKind])
+    }
+
+    func testAnInitWithoutTheNetworksAdmissionMACIsRefusedWithoutASignatureCheck() throws {
+        let network = TestNetwork()
+        let alice = ChannelEnd(try network.member("alice"), seed: 1)
+        let bob = ChannelEnd(try network.member("bob"), seed: 2)
+        var init_ = try XCTUnwrap(alice.handshake().frames.first)
+        XCTAssertTrue(bob.credentials.admissionKey.isValid(init_))
+        // One bit of the MAC flipped: the certificate is genuine, the signature too, but nothing is verified.
+        let last = init_.writerIndex - 1
+        init_.setInteger(init_.getInteger(at: last, as: UInt8.self)! ^ 1, at: last)
+        let outputs = bob.receive(init_)
+        XCTAssertEqual(outputs.refusals, [.badCertificateSignature(name: "alice")])
+        XCTAssertEqual(outputs.frameKinds, [SecureFrame.refusedKind], "refused, no response")
+        XCTAssertFalse(bob.channel.isEstablished)
+        // A truncated init (no room for a MAC) is dropped as malformed.
+        XCTAssertTrue(bob.receive(ByteBuffer(bytes: [1, SecureFrame.initKind, 0, 0])).refusals.count == 1)
     }
 
     func testAResponseSignedByAnotherKeyThanTheCertificatesIsRefused() throws {

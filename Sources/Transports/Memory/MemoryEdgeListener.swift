@@ -5,8 +5,9 @@ import WOWKit
 /// `MemoryNetwork.makeListener(host:port:)`.
 ///
 /// It demultiplexes edges by the remote endpoint packets come from (a `DatagramEdgeTable`): at most one edge
-/// per remote. A packet from a remote with no edge makes an inbound edge (the delegate's `didAccept` first,
-/// then the packet to the edge's delegate). `createEdge` returns the existing edge for that remote if there is
+/// per remote. A packet from a remote with no edge makes an inbound edge if the delegate admits it
+/// (`edgeListener(_:admit:from:)`, as the udp transport asks; an answer it gives goes back, nothing is kept
+/// otherwise): the delegate's `didAccept` first, then the packet to the edge's delegate. `createEdge` returns the existing edge for that remote if there is
 /// one when its completion runs, else a new outbound edge; it needs no handshake, so the completion runs at
 /// the same virtual instant, scheduled. Follows the `EdgeListener` contract: everything on the simulation's
 /// thread, no callback from inside a call.
@@ -112,10 +113,16 @@ public final class MemoryEdgeListener: EdgeListener {
             edge.deliver(packet)
             return
         }
+        guard let delegate else { return }
+        switch delegate.edgeListener(self, admit: packet, from: { source.uri(scheme: scheme) }) {
+        case .accept: break
+        case .drop: return
+        case .reply(let answer): return send(answer, to: source)
+        }
         guard let edge = edges.accept(from: source, make: {
             MemoryEdge(listener: self, remote: source, remoteURI: source.uri(scheme: scheme), isInbound: true)
         }) else { return }
-        delegate?.edgeListener(self, didAccept: edge)
+        delegate.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }
 

@@ -67,6 +67,10 @@ extension UDPEdgeListener {
     /// The body of a data datagram (or a datagram without the data header): a fragment, or a whole packet.
     private func receiveBody(_ body: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         guard FragmentPacket.matches(body) else { return deliver(body, from: source, edge: edge) }
+        if edge == nil, delegate?.admitsFragmentsFromStrangers == false, edges[source] == nil {
+            // Nothing is kept for a stranger whose first packet must fit one datagram.
+            return countDrop(.notAdmitted)
+        }
         let allocator = handler?.channel?.allocator ?? ByteBufferAllocator()
         switch reassembler.receive(body, from: source, now: .now(), allocator: allocator) {
         case .complete(let packet):
@@ -91,21 +95,37 @@ extension UDPEdgeListener {
 
     /// A whole packet from `source`, for its edge (`edge` if still open; else the one made since, or a new one).
     private func deliver(_ packet: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
-        packetsReceived += 1
-        bytesReceived += packet.readableBytes
         if let edge, !edge.isClosed {
+            countReceived(packet)
             edge.deliver(packet)
             return
         }
         if let edge = edges[source] {
+            countReceived(packet)
             edge.deliver(packet)
             return
         }
-        guard isRunning, let delegate, let edge = edges.accept(from: source, make: {
+        guard isRunning, let delegate else { return }
+        switch delegate.edgeListener(self, admit: packet, from: { IPEndpoint(source).udpURI }) {
+        case .accept:
+            break
+        case .drop:
+            return countDrop(.notAdmitted)
+        case .reply(let answer):
+            countDrop(.notAdmitted)
+            return sendUnnumbered(answer, to: source)
+        }
+        countReceived(packet)
+        guard let edge = edges.accept(from: source, make: {
             UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: IPEndpoint(source).udpURI,
                     isInbound: true)
         }) else { return }
         delegate.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
+    }
+
+    private func countReceived(_ packet: ByteBuffer) {
+        packetsReceived += 1
+        bytesReceived += packet.readableBytes
     }
 }

@@ -61,6 +61,15 @@ extension UDPEdgeListener {
         paritySent += 1
     }
 
+    /// Queues `datagram` for `remote` as it is, without a data header: an answer to a remote that has no edge
+    /// (no numbering is kept for it).
+    func sendUnnumbered(_ datagram: ByteBuffer, to remote: SocketAddress) {
+        guard handler?.channel?.isWritable == true,
+              datagram.readableBytes <= UDPTransport.maximumDatagramSize else { return }
+        queue(size: datagram.readableBytes, to: remote) { $0.writeImmutableBuffer(datagram) }
+        scheduleFlush()
+    }
+
     /// Queues a loss report for `remote`.
     func sendLossReport(_ report: FECPacket.LossReport, to remote: SocketAddress) {
         guard handler?.channel?.isWritable == true else { return }

@@ -12,8 +12,10 @@ import WOWKit
 /// - `start` binds the socket at once, or throws `UDPTransportError.bindFailed` naming the address and the
 ///   operating system's reason (e.g. the port is in use). `boundAddress` / `port` tell where it is bound
 ///   (useful with port 0).
-/// - A datagram from a remote with no edge makes an inbound edge: the delegate's `didAccept` first, then the
-///   packet to the edge's delegate. `createEdge` needs no handshake: it returns the existing edge for that
+/// - A datagram from a remote with no edge makes an inbound edge if the delegate admits its packet
+///   (`edgeListener(_:admit:from:)`; else nothing is kept, and an answer the delegate gives goes back as
+///   it is): the delegate's `didAccept` first, then the packet to the edge's delegate. Fragments from such a
+///   remote are put back together only if the delegate `admitsFragmentsFromStrangers`. `createEdge` needs no handshake: it returns the existing edge for that
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
 /// - Sending: `send` queues the packet and one flush per event-loop tick sends everything queued (`sendmmsg`
@@ -77,6 +79,8 @@ public final class UDPEdgeListener: EdgeListener {
         case fragmentNoRoom = "fragment_no_room"
         /// A data or parity datagram shorter than its header, or a loss report not exactly 10 bytes long.
         case fecTruncated = "fec_truncated"
+        /// A packet or fragment from a remote without an edge that the delegate did not admit (nothing kept).
+        case notAdmitted = "not_admitted"
 
         public var slot: Int? {
             switch self {
@@ -95,6 +99,7 @@ public final class UDPEdgeListener: EdgeListener {
             case .fragmentEvicted: return 12
             case .fragmentNoRoom: return 13
             case .fecTruncated: return 14
+            case .notAdmitted: return 15
             }
         }
     }

@@ -8,6 +8,26 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         _ = register(edge)
     }
 
+    /// Without security, everything (as before); secured, only a handshake init with the network's admission
+    /// MAC makes an edge (`StrangerAdmission`).
+    public func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
+                             from remote: () -> TransportURI) -> EdgeAdmission {
+        guard isRunning else { return .drop }
+        guard let edgeSecurity else { return .accept }
+        let (admission, refusal) = strangers.judge(packet, edgeSecurity.credentials, at: scheduler.now)
+        if let refusal {
+            stats.drop(.refused(refusal))
+            let (_, isRepeat) = strangerRefusals.note(at: scheduler.now)
+            SecuredEdge.log(refusal, from: remote(), repeated: isRepeat, to: logger)
+        } else if admission != .accept {
+            stats.drop(.notAdmitted)
+        }
+        return admission
+    }
+
+    /// A secured node's first packet on an edge is an init, which fits one datagram.
+    public var admitsFragmentsFromStrangers: Bool { edgeSecurity == nil }
+
     public func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
         guard isRunning, let id = edges.id(of: edge) else { return }
         stats.packetsIn += 1

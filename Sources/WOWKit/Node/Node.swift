@@ -83,6 +83,10 @@ public final class Node {
     }
     /// Whether the operator was told that this node's own certificate is no longer valid.
     var ownCertificateWarned = false
+    /// Packets from remotes without an edge, on a secured node: what is admitted, what answered.
+    var strangers = StrangerAdmission()
+    /// How often refusals of strangers are logged (one limit for all of them).
+    var strangerRefusals = RefusalRateLimit()
 
     /// How long a Connect-To-Me may take before its overlord hears it failed.
     public var connectTimeout: Duration {

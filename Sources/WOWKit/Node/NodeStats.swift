@@ -57,6 +57,9 @@ public enum DropReason: Equatable, DropCounterReason {
     case secureSession(String)
     /// A packet the virtual network dropped (`vnet_<reason>`).
     case virtualNetwork(String)
+    /// A packet from a remote without an edge that could not come from a member (a secured node makes an
+    /// edge only for a handshake init with its network's admission MAC): nothing kept, nothing answered.
+    case notAdmitted
 
     public var description: String {
         switch self {
@@ -78,6 +81,7 @@ public enum DropReason: Equatable, DropCounterReason {
         case .refused(let refusal): return refusal.reason
         case .secureSession(let reason): return reason
         case .virtualNetwork(let reason): return "vnet_\(reason)"
+        case .notAdmitted: return "not_admitted"
         }
     }
 }

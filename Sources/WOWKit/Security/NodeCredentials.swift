@@ -6,6 +6,8 @@ public struct NodeCredentials: Sendable {
     public let authority: NetworkAuthority
     /// Fingerprints of revoked certificates (`security.revoked`); replaced as the list file changes.
     public var revoked: Set<CertificateFingerprint>
+    /// The key of the MAC on handshake inits, from the authority's key.
+    public let admissionKey: AdmissionKey
 
     /// Checks that the pieces belong together: the certificate is for this key, of this network, signed by
     /// this authority. (Its validity period is checked against the clock by `check` and at start.)
@@ -20,6 +22,7 @@ public struct NodeCredentials: Sendable {
         self.certificate = certificate
         self.authority = authority
         self.revoked = revoked
+        self.admissionKey = AdmissionKey(authority: authority)
     }
 
     /// The ring address the node's certificate entitles it to.

@@ -235,7 +235,8 @@ public struct SecureChannel {
         let frame = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: index, receiverIndex: nil,
                                           ephemeral: Array(ephemeral.publicKey.rawRepresentation),
                                           certificate: env.credentials.certificate.encoded,
-                                          label: SecureChannel.initLabel, prefix: [], sign: identity.sign)
+                                          label: SecureChannel.initLabel, prefix: [],
+                                          admission: env.credentials.admissionKey, sign: identity.sign)
         initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now)
         return [.transmit(frame)]
     }
@@ -384,6 +385,12 @@ public struct SecureChannel {
         if let last = lastResponse, last.initDigest == digest {
             // Our response was lost: the same init came again.
             return [.transmit(last.frame)]
+        }
+        // Before anything costly: an init without this network's admission MAC is refused for what its
+        // certificate says, and no signature is checked.
+        guard env.credentials.admissionKey.isValid(frame) else {
+            let refusal = SecureFrame.admissionRefusal(of: frame, env.credentials)
+            return [.transmit(SecureFrame.refused(refusal)), .refused(refusal)]
         }
         let message = try HandshakeMessage.decode(frame, kind: SecureFrame.initKind)
         if let ours = initiation, message.ephemeral == Array(ours.ephemeral.publicKey.rawRepresentation) {

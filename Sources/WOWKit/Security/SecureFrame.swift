@@ -4,8 +4,9 @@ import NIOCore
 /// routed packets. Layout: `version:u8 kind:u8 body`, with kinds 0x20-0x24 so that an edge tells them from
 /// plaintext edge messages by the second byte.
 ///
-/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed signature:64`; the signature (by the
-///   certificate's key) covers `"wow/init/1"` and every byte before it.
+/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed signature:64 admission_mac:16`; the
+///   signature (by the certificate's key) covers `"wow/init/1"` and every byte before it; the admission MAC
+///   (`AdmissionKey`, from the network authority's key) covers every byte before it.
 /// - response (0x21): `sender_index:u32 receiver_index:u32 ephemeral:32 certificate:u16-prefixed
 ///   signature:64`; the signature covers `"wow/response/1"`, SHA-256 of the whole init, and every byte
 ///   before it.
@@ -40,6 +41,23 @@ public enum SecureFrame {
         buffer.writeInteger(WireFormat.version)
         buffer.writeInteger(kind)
         return buffer
+    }
+
+    /// Why the sender of `frame`, an init whose admission MAC is wrong, is refused: read off its certificate
+    /// without checking any signature (cheap, so that it can be answered at all): another network, else
+    /// another authority (or a packet changed on the way); a malformed one when it does not parse.
+    public static func admissionRefusal(of frame: ByteBuffer, _ credentials: NodeCredentials) -> SecurityRefusal {
+        let certificate: MembershipCertificate
+        do {
+            let message = try HandshakeMessage.decode(frame, kind: initKind)
+            certificate = try MembershipCertificate.decode(message.certificate)
+        } catch {
+            return .malformedCertificate(error.description)
+        }
+        guard certificate.network == credentials.authority.network else {
+            return .wrongNetwork(name: certificate.name, expected: credentials.authority.network, got: certificate.network)
+        }
+        return .badCertificateSignature(name: certificate.name)
     }
 
     /// Reads version and kind, checks them; the reader is left at the body.
@@ -86,7 +104,13 @@ struct HandshakeMessage {
     /// Every byte the signature covers after its label (and, in a response, the init's digest).
     var signedPart: [UInt8]
 
+    /// Parses an init or a response; an init's admission MAC (its last 16 bytes) is left out, not checked.
     static func decode(_ frame: ByteBuffer, kind: UInt8) throws(WireError) -> HandshakeMessage {
+        var frame = frame
+        if kind == SecureFrame.initKind {
+            guard frame.readableBytes > AdmissionKey.macSize else { throw .truncated(field: "admission_mac") }
+            frame.moveWriterIndex(to: frame.writerIndex - AdmissionKey.macSize)
+        }
         var reader = try SecureFrame.reader(frame, kind: kind)
         let sender = try reader.u32("sender_index")
         let receiver = kind == SecureFrame.responseKind ? try reader.u32("receiver_index") : nil
@@ -100,16 +124,22 @@ struct HandshakeMessage {
                                 certificate: certificate, signature: signature, signedPart: signed)
     }
 
-    /// Builds the frame, signing it with `sign` over `label + prefix + body`.
+    /// Builds the frame, signing it with `sign` over `label + prefix + body`; an init then gets its admission
+    /// MAC under `admission`.
     static func make(kind: UInt8, senderIndex: UInt32, receiverIndex: UInt32?, ephemeral: [UInt8],
-                     certificate: [UInt8], label: [UInt8], prefix: [UInt8], sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
-        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 64)
+                     certificate: [UInt8], label: [UInt8], prefix: [UInt8], admission: AdmissionKey? = nil,
+                     sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
+        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 64 + AdmissionKey.macSize)
         buffer.writeInteger(senderIndex, endianness: .big)
         if let receiverIndex { buffer.writeInteger(receiverIndex, endianness: .big) }
         buffer.writeBytes(ephemeral)
         buffer.writeInteger(UInt16(certificate.count), endianness: .big)
         buffer.writeBytes(certificate)
         buffer.writeBytes(sign(label + prefix + Array(buffer.readableBytesView)))
+        if let admission {
+            let mac = buffer.withUnsafeReadableBytes { admission.mac($0) }
+            buffer.writeBytes(mac)
+        }
         return buffer
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A transport's factory and acceptor of edges (Brunet's EdgeListener): one per transport per node.
 ///
 /// Contract:
@@ -29,4 +31,29 @@ extension EdgeListener {
 /// inside this call.
 public protocol EdgeListenerDelegate: AnyObject {
     func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge)
+    /// Whether `packet`, the first whole packet from a remote that has no edge, may make one. A datagram
+    /// transport asks before it keeps anything for that remote (no edge, no reassembly), so that traffic
+    /// which cannot come from a member costs nothing but this call (docs/security.md, "Admission").
+    /// `remote` names the sender, for logs only (making it may allocate). The default admits everything.
+    func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
+                      from remote: () -> TransportURI) -> EdgeAdmission
+    /// Whether fragments from a remote that has no edge may be put back together (a node whose first packet
+    /// always fits one datagram says no). The default says yes.
+    var admitsFragmentsFromStrangers: Bool { get }
+}
+
+extension EdgeListenerDelegate {
+    public func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
+                             from remote: () -> TransportURI) -> EdgeAdmission { .accept }
+    public var admitsFragmentsFromStrangers: Bool { true }
+}
+
+/// What a listener does with a packet from a remote that has no edge.
+public enum EdgeAdmission: Equatable {
+    /// Make an edge and deliver the packet on it.
+    case accept
+    /// Keep nothing, answer nothing.
+    case drop
+    /// Keep nothing; send `answer` to the remote (a refusal, at a rate the delegate bounds).
+    case reply(ByteBuffer)
 }

@@ -1,0 +1,66 @@
+import NIOCore
+@testable import WOWKit
+import XCTest
+
+/// What a secured node makes of packets from remotes without an edge: only an init with the network's
+/// admission MAC makes one; the rest is dropped, and answered a few times a second at most.
+final class StrangerAdmissionTests: XCTestCase {
+    private let network = TestNetwork()
+
+    private func init_(from credentials: NodeCredentials, seed: UInt64 = 1) throws -> ByteBuffer {
+        let end = ChannelEnd(credentials, seed: seed)
+        return try XCTUnwrap(end.handshake().frames.first)
+    }
+
+    func testAMembersInitIsAdmittedAndNothingElseIs() throws {
+        let bob = try network.member("bob")
+        var strangers = StrangerAdmission()
+        let now = Timestamp.zero
+        let genuine = try init_(from: try network.member("alice"))
+        XCTAssertEqual(strangers.judge(genuine, bob, at: now).admission, .accept)
+        XCTAssertNil(strangers.judge(genuine, bob, at: now).refusal)
+
+        // Random bytes, a truncated packet, a response or refusal out of nowhere: dropped, unanswered.
+        XCTAssertEqual(strangers.judge(ByteBuffer(bytes: [0x7F, 0x3A, 0x11, 0x00]), bob, at: now).admission, .drop)
+        XCTAssertEqual(strangers.judge(ByteBuffer(bytes: [1]), bob, at: now).admission, .drop)
+        XCTAssertEqual(strangers.judge(ByteBuffer(bytes: [1, SecureFrame.responseKind, 0, 0]), bob, at: now).admission, .drop)
+        XCTAssertEqual(strangers.judge(ByteBuffer(bytes: [1, SecureFrame.refusedKind, 1]), bob, at: now).admission, .drop)
+    }
+
+    func testOutsidersAreToldWhyAtMostTenTimesASecond() throws {
+        let bob = try network.member("bob")
+        let foreign = TestNetwork(id: 9)
+        let outsider = try init_(from: try foreign.member("eve"))
+        var strangers = StrangerAdmission()
+        var now = Timestamp.zero
+        let (admission, refusal) = strangers.judge(outsider, bob, at: now)
+        XCTAssertEqual(refusal, .wrongNetwork(name: "eve", expected: network.id, got: foreign.id))
+        guard case .reply(let answer) = admission else { return XCTFail("\(admission)") }
+        XCTAssertEqual(try SecureFrame.refusal(in: answer).code, refusal?.code)
+
+        // Plaintext (a node without security) and sealed frames (a member whose session is gone) are answered
+        // too, from the same budget: 10 at once, then 10 a second.
+        var answers = 1
+        let plaintext = ByteBuffer(bytes: [1, 0x04, 0, 0, 0, 0, 0, 0, 0, 1])
+        let sealed = ByteBuffer(bytes: [1, SecureFrame.sealedKind, 0, 0, 0, 42] + [UInt8](repeating: 0, count: 40))
+        for packet in [plaintext, sealed, outsider] {
+            for _ in 0..<20 where strangers.judge(packet, bob, at: now).admission != .drop { answers += 1 }
+        }
+        XCTAssertEqual(answers, StrangerAdmission.repliesPerSecond)
+        now = now + .milliseconds(500)
+        guard case .reply(let unknown) = strangers.judge(sealed, bob, at: now).admission else { return XCTFail() }
+        XCTAssertEqual(Array(unknown.readableBytesView), [1, SecureFrame.unknownSessionKind, 0, 0, 0, 42])
+        var later = 1
+        for _ in 0..<20 where strangers.judge(plaintext, bob, at: now).admission != .drop { later += 1 }
+        XCTAssertEqual(later, StrangerAdmission.repliesPerSecond / 2, "half a second refills half the budget")
+    }
+
+    func testAnInitSignedUnderAnotherAuthorityOfTheSameNetworkIsNotAdmitted() throws {
+        let bob = try network.member("bob")
+        let impostor = TestNetwork(id: 1, keySeed: 66)
+        var strangers = StrangerAdmission()
+        let (admission, refusal) = strangers.judge(try init_(from: try impostor.member("mallory")), bob, at: .zero)
+        XCTAssertNotEqual(admission, .accept)
+        XCTAssertEqual(refusal, .badCertificateSignature(name: "mallory"))
+    }
+}
