@@ -190,11 +190,12 @@ extension Node {
 
     /// Hands bytes to the edge as they are. `awaitsAnswer`: whether the path watch should expect a packet back
     /// (application traffic only).
-    func transmit(_ buffer: ByteBuffer, on id: EdgeID, awaitsAnswer: Bool) {
+    func transmit(_ buffer: consuming ByteBuffer, on id: EdgeID, awaitsAnswer: Bool) {
         guard let record = edges[id] else { return }
         stats.packetsOut += 1
         stats.bytesOut += buffer.readableBytes
-        record.edge.send(buffer)
+        // Handed over, not shared: a secured edge seals in the buffer's own bytes only if nothing else holds it.
+        record.edge.send(consume buffer)
         if awaitsAnswer, record.unansweredSince == nil, pathWatch.failoverAfter > .zero { noteUnanswered(id) }
     }
 }

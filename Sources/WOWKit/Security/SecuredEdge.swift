@@ -97,7 +97,8 @@ public final class SecuredEdge: Edge, EdgeDelegate {
 
     /// Seals an encoded edge message (or holds it while the handshake runs). Encoded with
     /// `SecureChannel.sealingHeadroom` and `sealingTailroom` free around it, it is sealed in its own buffer.
-    public func send(_ packet: ByteBuffer) {
+    public func send(_ packet: consuming ByteBuffer) {
+        // Consumed: the caller's reference is gone, so sealing writes in the packet's own bytes (no copy).
         let outputs = channel.send(packet, security.environment(checkingCertificates: false),
                                    random: &security.random.generator)
         carryOut(outputs)

@@ -24,7 +24,7 @@ public protocol Edge: AnyObject {
     var isInbound: Bool { get }
     var isClosed: Bool { get }
     var delegate: (any EdgeDelegate)? { get set }
-    func send(_ packet: ByteBuffer)
+    func send(_ packet: consuming ByteBuffer)
     func close()
     /// Bytes the edge wants free before and after a packet's bytes, to frame it in place (a `SecuredEdge`
     /// seals there, with no copy). The node encodes every message with this room; 0 (the default) for
