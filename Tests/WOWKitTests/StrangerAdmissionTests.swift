@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 @testable import WOWKit
 import XCTest
@@ -62,5 +63,58 @@ final class StrangerAdmissionTests: XCTestCase {
         let (admission, refusal) = strangers.judge(try init_(from: try impostor.member("mallory")), bob, at: .zero)
         XCTAssertNotEqual(admission, .accept)
         XCTAssertEqual(refusal, .badCertificateSignature(name: "mallory"))
+    }
+}
+
+/// Cookies: a busy node admits an init only with its cookie's MAC, and a real initiator gets there.
+final class CookieTests: XCTestCase {
+    private let network = TestNetwork()
+
+    func testABusyNodeAsksForACookieAndTheInitiatorComesBackWithIt() throws {
+        let bob = try network.member("bob")
+        var strangers = StrangerAdmission(secret: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
+        let now = Timestamp.zero + .seconds(1_000)
+        let other = try XCTUnwrap(ChannelEnd(try network.member("carol"), seed: 3).handshake().frames.first)
+        for _ in 0..<StrangerAdmission.busyAfter {
+            XCTAssertEqual(strangers.judge(other, bob, from: { "udp://198.18.0.9:4000" }, at: now).admission, .accept)
+        }
+        XCTAssertTrue(strangers.isBusy)
+
+        let alice = ChannelEnd(try network.member("alice"), seed: 1)
+        alice.now = now
+        let first = try XCTUnwrap(alice.handshake().frames.first)
+        let (admission, refusal) = strangers.judge(first, bob, from: { "udp://198.18.0.1:4000" }, at: now)
+        XCTAssertNil(refusal)
+        guard case .reply(let cookieFrame) = admission else { return XCTFail("\(admission)") }
+        XCTAssertEqual(cookieFrame.readableBytes, 2 + 4 + 16, "smaller than the init it answers")
+        XCTAssertLessThan(cookieFrame.readableBytes, first.readableBytes)
+
+        // The initiator sends the same init again with the cookie's MAC: admitted from its own source only.
+        let again = try XCTUnwrap(alice.receive(cookieFrame).frames.first)
+        XCTAssertEqual(again.readableBytes, first.readableBytes)
+        XCTAssertEqual(Array(again.readableBytesView.dropLast(16)), Array(first.readableBytesView.dropLast(16)),
+                       "only the cookie MAC changed")
+        XCTAssertEqual(strangers.judge(again, bob, from: { "udp://198.18.0.1:4000" }, at: now).admission, .accept)
+        guard case .reply = strangers.judge(again, bob, from: { "udp://198.18.0.66:4000" }, at: now).admission else {
+            return XCTFail("a cookie of another source must not do")
+        }
+        // A second later the node is not busy any more: no cookie needed.
+        XCTAssertEqual(strangers.judge(first, bob, from: { "udp://198.18.0.1:4000" }, at: now + .seconds(1)).admission,
+                       .accept)
+    }
+
+    func testTheHandshakeCompletesWithTheCookiedInitAndAStrayCookieIsDropped() throws {
+        let alice = ChannelEnd(try network.member("alice"), seed: 1)
+        let bob = ChannelEnd(try network.member("bob"), seed: 2)
+        let first = try XCTUnwrap(alice.handshake().frames.first)
+        let index = try HandshakeMessage.decode(first, kind: SecureFrame.initKind).senderIndex
+        let cookie = [UInt8](repeating: 0xC0, count: 16)
+        XCTAssertTrue(alice.receive(SecureFrame.cookie(cookie, forInit: index &+ 1)).frames.isEmpty, "not our init")
+        let again = try XCTUnwrap(alice.receive(SecureFrame.cookie(cookie, forInit: index)).frames.first)
+        XCTAssertTrue(AdmissionKey.hasCookieMAC(again, cookie: cookie))
+        XCTAssertTrue(alice.receive(SecureFrame.cookie(cookie, forInit: index)).frames.isEmpty, "the same cookie once")
+        let response = try XCTUnwrap(bob.receive(again).frames.first)
+        XCTAssertEqual(alice.receive(response).established.count, 1)
+        XCTAssertTrue(alice.channel.isEstablished)
     }
 }

@@ -14,7 +14,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                              from remote: () -> TransportURI) -> EdgeAdmission {
         guard isRunning else { return .drop }
         guard let edgeSecurity else { return .accept }
-        let (admission, refusal) = strangers.judge(packet, edgeSecurity.credentials, at: scheduler.now)
+        let (admission, refusal) = strangers.judge(packet, edgeSecurity.credentials, from: { remote().text },
+                                                   at: scheduler.now)
         if let refusal {
             stats.drop(.refused(refusal))
             let (_, isRepeat) = strangerRefusals.note(at: scheduler.now)

@@ -7,8 +7,10 @@ import NIOCore
 /// or checks any signature. Like WireGuard's `mac1`, it is not a secret against members: it only makes
 /// outsiders' packets cheap to drop.
 public struct AdmissionKey: Sendable {
-    /// Bytes of the MAC at the end of an init.
+    /// Bytes of each MAC at the end of an init: the admission MAC, then the cookie MAC (zero without a cookie).
     public static let macSize = 16
+    /// Bytes both take.
+    public static let trailerSize = 2 * macSize
     static let label = Array("wow/admission/1".utf8)
 
     let key: SymmetricKey
@@ -22,18 +24,47 @@ public struct AdmissionKey: Sendable {
         Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key).prefix(AdmissionKey.macSize))
     }
 
-    /// Whether `frame` ends with the MAC of everything before it (compared in constant time).
+    /// Whether `frame` (an init) carries the admission MAC of everything before it, just before its cookie MAC
+    /// (compared in constant time).
     public func isValid(_ frame: ByteBuffer) -> Bool {
-        guard frame.readableBytes > AdmissionKey.macSize else { return false }
+        guard frame.readableBytes > AdmissionKey.trailerSize else { return false }
         return frame.withUnsafeReadableBytes { bytes in
-            let split = bytes.count - AdmissionKey.macSize
+            let split = bytes.count - AdmissionKey.trailerSize
             let expected = HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer(rebasing: bytes[..<split]),
                                                            using: key)
-            var difference: UInt8 = 0
-            for (offset, byte) in expected.prefix(AdmissionKey.macSize).enumerated() {
-                difference |= byte ^ bytes[split + offset]
-            }
-            return difference == 0
+            return AdmissionKey.equal(Array(expected.prefix(AdmissionKey.macSize)),
+                                      UnsafeRawBufferPointer(rebasing: bytes[split..<(split + AdmissionKey.macSize)]))
         }
+    }
+
+    /// The cookie MAC of an init under `cookie`: over every byte before it (the admission MAC included).
+    static func cookieMAC(of frame: UnsafeRawBufferPointer, cookie: [UInt8]) -> [UInt8] {
+        let covered = UnsafeRawBufferPointer(rebasing: frame[..<(frame.count - AdmissionKey.macSize)])
+        return Array(HMAC<SHA256>.authenticationCode(for: covered, using: SymmetricKey(data: cookie))
+            .prefix(AdmissionKey.macSize))
+    }
+
+    /// Whether `frame` (an init) ends with its cookie MAC under `cookie`.
+    static func hasCookieMAC(_ frame: ByteBuffer, cookie: [UInt8]) -> Bool {
+        guard frame.readableBytes > AdmissionKey.trailerSize else { return false }
+        return frame.withUnsafeReadableBytes { bytes in
+            equal(cookieMAC(of: bytes, cookie: cookie),
+                  UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - AdmissionKey.macSize)...]))
+        }
+    }
+
+    /// `frame` (an init) with its cookie MAC made under `cookie`.
+    static func withCookie(_ frame: ByteBuffer, cookie: [UInt8]) -> ByteBuffer {
+        var copy = frame
+        let mac = copy.withUnsafeReadableBytes { cookieMAC(of: $0, cookie: cookie) }
+        copy.setBytes(mac, at: copy.writerIndex - AdmissionKey.macSize)
+        return copy
+    }
+
+    private static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
     }
 }

@@ -137,9 +137,15 @@ public struct SecureChannel {
     private struct Initiation {
         let localIndex: UInt32
         let ephemeral: Curve25519.KeyAgreement.PrivateKey
-        let frame: ByteBuffer
+        var frame: ByteBuffer
         var sentAt: Timestamp
     }
+
+    /// The cookie a busy responder gave (docs/security.md, "Cookies"), and when: inits carry its MAC while it
+    /// is fresh.
+    private var cookie: (value: [UInt8], receivedAt: Timestamp)?
+    /// How long a cookie is used: the responder's secrets change every 2 minutes, and it takes the last two.
+    static let cookieLifetime = Duration.seconds(120)
 
     /// The session frames are sealed under.
     private var current: Session?
@@ -232,11 +238,14 @@ public struct SecureChannel {
         let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
         let index = UInt32(truncatingIfNeeded: random.next())
         let identity = env.credentials.identity
-        let frame = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: index, receiverIndex: nil,
+        var frame = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: index, receiverIndex: nil,
                                           ephemeral: Array(ephemeral.publicKey.rawRepresentation),
                                           certificate: env.credentials.certificate.encoded,
                                           label: SecureChannel.initLabel, prefix: [],
                                           admission: env.credentials.admissionKey, sign: identity.sign)
+        if let cookie, env.now - cookie.receivedAt < SecureChannel.cookieLifetime {
+            frame = AdmissionKey.withCookie(frame, cookie: cookie.value)
+        }
         initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now)
         return [.transmit(frame)]
     }
@@ -298,6 +307,18 @@ public struct SecureChannel {
             case SecureFrame.responseKind: return try receiveResponse(frame, env)
             case SecureFrame.refusedKind:
                 return [.refused(try SecureFrame.refusal(in: frame))]
+            case SecureFrame.cookieKind:
+                // A busy responder wants our init again, with its cookie's MAC: unauthenticated, so it costs
+                // one init at most per cookie (a forged one only makes the responder answer with a new cookie).
+                let (index, value) = try SecureFrame.cookie(in: frame)
+                guard var pending = initiation, pending.localIndex == index, cookie?.value != value else {
+                    return [.dropped("stray_cookie")]
+                }
+                cookie = (value, env.now)
+                pending.frame = AdmissionKey.withCookie(pending.frame, cookie: value)
+                pending.sentAt = env.now
+                initiation = pending
+                return [.transmit(pending.frame)]
             case SecureFrame.unknownSessionKind:
                 var reader = try SecureFrame.reader(frame, kind: kind)
                 let index = try reader.u32("receiver_index")

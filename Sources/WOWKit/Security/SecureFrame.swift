@@ -4,9 +4,10 @@ import NIOCore
 /// routed packets. Layout: `version:u8 kind:u8 body`, with kinds 0x20-0x24 so that an edge tells them from
 /// plaintext edge messages by the second byte.
 ///
-/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed signature:64 admission_mac:16`; the
-///   signature (by the certificate's key) covers `"wow/init/1"` and every byte before it; the admission MAC
-///   (`AdmissionKey`, from the network authority's key) covers every byte before it.
+/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed signature:64 admission_mac:16
+///   cookie_mac:16`; the signature (by the certificate's key) covers `"wow/init/1"` and every byte before it;
+///   the admission MAC (`AdmissionKey`, from the network authority's key) every byte before it; the cookie MAC,
+///   keyed by a cookie the responder gave (zeros without one), every byte before it.
 /// - response (0x21): `sender_index:u32 receiver_index:u32 ephemeral:32 certificate:u16-prefixed
 ///   signature:64`; the signature covers `"wow/response/1"`, SHA-256 of the whole init, and every byte
 ///   before it.
@@ -15,12 +16,16 @@ import NIOCore
 /// - refused (0x23): `code:u8 message:text`, unauthenticated: why the sender refused our handshake.
 /// - unknown session (0x24): `receiver_index:u32`, unauthenticated: the sender has no session with that
 ///   index (it restarted), so ours should handshake again.
+/// - cookie (0x25): `sender_index:u32 cookie:16`, unauthenticated: a busy responder's answer to our init with
+///   that index; the init is sent again with its cookie MAC under `cookie`.
 public enum SecureFrame {
     public static let initKind: UInt8 = 0x20
     public static let responseKind: UInt8 = 0x21
     public static let sealedKind: UInt8 = 0x22
     public static let refusedKind: UInt8 = 0x23
     public static let unknownSessionKind: UInt8 = 0x24
+    public static let cookieKind: UInt8 = 0x25
+    static let cookieSize = 16
 
     /// Bytes a sealed frame adds to its plaintext: the header and the tag.
     public static let sealedOverhead = sealedHeaderSize + tagSize
@@ -32,7 +37,7 @@ public enum SecureFrame {
     /// Whether `packet` is a secure frame (by its kind byte); reads without consuming.
     public static func isSecureFrame(_ packet: ByteBuffer) -> Bool {
         guard let kind = packet.getInteger(at: packet.readerIndex + 1, as: UInt8.self) else { return false }
-        return (initKind...unknownSessionKind).contains(kind)
+        return (initKind...cookieKind).contains(kind)
     }
 
     static func header(_ kind: UInt8, capacity: Int) -> ByteBuffer {
@@ -86,6 +91,22 @@ public enum SecureFrame {
         return .refusedByPeer(code: code, message: message)
     }
 
+    static func cookie(_ cookie: [UInt8], forInit index: UInt32) -> ByteBuffer {
+        var buffer = header(cookieKind, capacity: 6 + cookieSize)
+        buffer.writeInteger(index, endianness: .big)
+        buffer.writeBytes(cookie)
+        return buffer
+    }
+
+    /// The init index and cookie of a cookie frame.
+    static func cookie(in frame: ByteBuffer) throws(WireError) -> (index: UInt32, cookie: [UInt8]) {
+        var reader = try reader(frame, kind: cookieKind)
+        let index = try reader.u32("sender_index")
+        let cookie = try reader.bytes("cookie", count: cookieSize)
+        try reader.expectEnd()
+        return (index, cookie)
+    }
+
     static func unknownSession(_ index: UInt32) -> ByteBuffer {
         var buffer = header(unknownSessionKind, capacity: 6)
         buffer.writeInteger(index, endianness: .big)
@@ -104,12 +125,13 @@ struct HandshakeMessage {
     /// Every byte the signature covers after its label (and, in a response, the init's digest).
     var signedPart: [UInt8]
 
-    /// Parses an init or a response; an init's admission MAC (its last 16 bytes) is left out, not checked.
+    /// Parses an init or a response; an init's admission and cookie MACs (its last 32 bytes) are left out, not
+    /// checked.
     static func decode(_ frame: ByteBuffer, kind: UInt8) throws(WireError) -> HandshakeMessage {
         var frame = frame
         if kind == SecureFrame.initKind {
-            guard frame.readableBytes > AdmissionKey.macSize else { throw .truncated(field: "admission_mac") }
-            frame.moveWriterIndex(to: frame.writerIndex - AdmissionKey.macSize)
+            guard frame.readableBytes > AdmissionKey.trailerSize else { throw .truncated(field: "admission_mac") }
+            frame.moveWriterIndex(to: frame.writerIndex - AdmissionKey.trailerSize)
         }
         var reader = try SecureFrame.reader(frame, kind: kind)
         let sender = try reader.u32("sender_index")
@@ -125,11 +147,11 @@ struct HandshakeMessage {
     }
 
     /// Builds the frame, signing it with `sign` over `label + prefix + body`; an init then gets its admission
-    /// MAC under `admission`.
+    /// MAC under `admission` and an empty cookie MAC.
     static func make(kind: UInt8, senderIndex: UInt32, receiverIndex: UInt32?, ephemeral: [UInt8],
                      certificate: [UInt8], label: [UInt8], prefix: [UInt8], admission: AdmissionKey? = nil,
                      sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
-        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 64 + AdmissionKey.macSize)
+        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 64 + AdmissionKey.trailerSize)
         buffer.writeInteger(senderIndex, endianness: .big)
         if let receiverIndex { buffer.writeInteger(receiverIndex, endianness: .big) }
         buffer.writeBytes(ephemeral)
@@ -139,6 +161,7 @@ struct HandshakeMessage {
         if let admission {
             let mac = buffer.withUnsafeReadableBytes { admission.mac($0) }
             buffer.writeBytes(mac)
+            buffer.writeRepeatingByte(0, count: AdmissionKey.macSize)  // no cookie yet
         }
         return buffer
     }
