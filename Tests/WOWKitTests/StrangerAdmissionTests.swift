@@ -28,6 +28,15 @@ final class StrangerAdmissionTests: XCTestCase {
         XCTAssertEqual(strangers.judge(ByteBuffer(bytes: [1, SecureFrame.refusedKind, 1]), bob, at: now).admission, .drop)
     }
 
+    func testAnInitsLayoutIsCheckedBeforeItsMAC() throws {
+        var genuine = try init_(from: try network.member("alice"))
+        XCTAssertTrue(AdmissionKey.hasInitLayout(genuine))
+        XCTAssertFalse(AdmissionKey.hasInitLayout(ByteBuffer(bytes: [1, SecureFrame.initKind] + [UInt8](repeating: 0xAB, count: 368))))
+        XCTAssertFalse(AdmissionKey.hasInitLayout(ByteBuffer(bytes: [1, SecureFrame.initKind, 0])))
+        genuine.writeInteger(UInt8(0))
+        XCTAssertFalse(AdmissionKey.hasInitLayout(genuine), "one byte too many")
+    }
+
     func testOutsidersAreToldWhyAtMostTenTimesASecond() throws {
         let bob = try network.member("bob")
         let foreign = TestNetwork(id: 9)

@@ -52,7 +52,9 @@ struct StrangerAdmission {
         }
         switch kind {
         case SecureFrame.initKind:
-            if credentials.admissionKey.isValid(packet) { return admitInit(packet, from: source, at: now) }
+            if AdmissionKey.hasInitLayout(packet), credentials.admissionKey.isValid(packet) {
+                return admitInit(packet, from: source, at: now)
+            }
             guard mayReply(at: now) else { return (.drop, nil) }
             // Read off the certificate only now, a few times a second at most.
             let refusal = SecureFrame.admissionRefusal(of: packet, credentials)
