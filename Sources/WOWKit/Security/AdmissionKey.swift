@@ -14,19 +14,15 @@ public struct AdmissionKey: Sendable {
     static let label = Array("wow/admission/1".utf8)
 
     let key: SymmetricKey
-    /// HMAC with the key already taken in: each MAC starts from a copy (half the hashing of a fresh one for a
-    /// small init).
-    private let keyed: HMAC<SHA256>
 
     public init(authority: NetworkAuthority) {
         key = SymmetricKey(data: SHA256.hash(data: AdmissionKey.label + authority.publicKey))
-        keyed = HMAC<SHA256>(key: key)
     }
 
+    /// A fresh HMAC each time: a copied, already-keyed `HMAC` value shares its digest state on Linux
+    /// (swift-crypto's BoringSSL context), which crashed a node.
     private func code(_ bytes: UnsafeRawBufferPointer) -> HMAC<SHA256>.MAC {
-        var hmac = keyed
-        hmac.update(data: bytes)
-        return hmac.finalize()
+        HMAC<SHA256>.authenticationCode(for: bytes, using: key)
     }
 
     /// The MAC of `bytes`.
