@@ -19,12 +19,14 @@ import WOWKit
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
 /// - Sending: `send` queues the packet and one flush per event-loop tick sends everything queued (`sendmmsg`
-///   where available). A packet of at most `UDPTransport.maximumDatagramSize` (1,452) bytes goes as one
-///   datagram; where the kernel has UDP GSO, consecutive ones of one size to one remote (the segments of a
-///   TCP super-segment) are gathered into one buffer and leave in one GSO write (`UDPSendBatch`; a lone one
-///   is written as it is, not copied). A larger packet (up to 65,535) goes as fragments of at most 1,452
-///   bytes (`UDPFragmenter`), copied once into one buffer and written with one UDP GSO write where the kernel
-///   has it (one per 45 fragments), else one datagram per fragment. Order is kept. Nothing throws. Dropped and counted: packets
+///   where available). Every datagram is a data datagram (`FECPacket`: a 9-byte header, then the body),
+///   written straight into a buffer of `UDPSendBatch`'s ring. A packet of at most 1,443 bytes is the body of
+///   one; a larger one (up to 65,535) goes as fragments (`UDPFragmenter`), each the body of one, so that no
+///   datagram is over `UDPTransport.maximumDatagramSize` (1,452). Where the kernel has UDP GSO, consecutive
+///   datagrams of one size to one remote (the segments of a TCP super-segment, the fragments of a packet,
+///   their parity) leave in one GSO write. While the remote reports loss, each parity group of the edge's
+///   `FECEncoder` is followed by its parity; the flush closes open groups. Order is kept. Nothing throws.
+///   Dropped and counted: packets
 ///   over 65,535 bytes (`oversized`), sends on closed edges (`edge_closed`), sends while the socket is down
 ///   (`socket_down`), sends while more than `maximumQueuedBytes` wait for the socket (`backpressure`).
 /// - Receiving: with UDP GRO (where the kernel has it) one read may hold several datagrams of one size
