@@ -53,7 +53,7 @@ final class ProxyPolicyTests: XCTestCase {
         XCTAssertEqual(ProxyPolicy.exemptions("198.18.0.0/15"), [.network([198, 18, 0, 0], prefixLength: 15)])
         XCTAssertTrue(ProxyPolicy.Exemption.network([198, 18, 0, 0], prefixLength: 15).matches([198, 19, 255, 1]))
         XCTAssertFalse(ProxyPolicy.Exemption.network([198, 18, 0, 0], prefixLength: 15).matches([198, 20, 0, 1]))
-        XCTAssertEqual(ProxyPolicy.exemptions("example.com, 10.0.0.0/33, 10.0.0.0/x, ::1/129"), [], "names and bad prefixes are skipped")
+        XCTAssertEqual(ProxyPolicy.exemptions("example.com, 198.18.0.0/33, 198.18.0.0/x, ::1/129"), [], "names and bad prefixes are skipped")
     }
 
     func testBadEnvironmentProxyIsAnErrorNamingTheVariable() {
