@@ -2,6 +2,14 @@ import NIOCore
 @testable import Transports
 import XCTest
 
+extension UDPSendBatch {
+    /// Adds `datagram` as it is (see `add(size:to:segmentLimit:write:)`).
+    mutating func add(_ datagram: ByteBuffer, to remote: SocketAddress,
+                      segmentLimit: Int = UDPSendBatch.maximumSegments) -> Bool {
+        add(size: datagram.readableBytes, to: remote, segmentLimit: segmentLimit) { $0.writeImmutableBuffer(datagram) }
+    }
+}
+
 /// Gathering datagrams for one UDP GSO write, without a socket.
 final class UDPSendBatchTests: XCTestCase {
     private let remote = try! SocketAddress(ipAddress: "127.0.0.1", port: 4000)

@@ -58,12 +58,6 @@ struct UDPSendBatch {
         return true
     }
 
-    /// Adds `datagram` as it is (see `add(size:to:segmentLimit:write:)`).
-    mutating func add(_ datagram: ByteBuffer, to remote: SocketAddress,
-                      segmentLimit: Int = UDPSendBatch.maximumSegments) -> Bool {
-        add(size: datagram.readableBytes, to: remote, segmentLimit: segmentLimit) { $0.writeImmutableBuffer(datagram) }
-    }
-
     /// What to write for the batch, and empties it: the bytes, and the GSO segment size when it holds more
     /// than one datagram; nil when empty.
     mutating func take() -> (remote: SocketAddress, data: ByteBuffer, segmentSize: Int?)? {
