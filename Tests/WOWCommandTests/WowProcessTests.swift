@@ -65,12 +65,16 @@ final class WowProcessTests: XCTestCase {
         }
         XCTAssertTrue(joined, "beta never got a structured connection to alpha")
 
-        // The human-readable form names the peer, transport and remote URI.
+        // The human-readable form names the peer (by address: an insecure overlay has no certificate names),
+        // its role and the path to it.
         let text = try run(["status", "--control", controlB])
         XCTAssertEqual(text.status, 0)
         XCTAssertTrue(text.output.contains("node beta"), text.output)
-        XCTAssertTrue(text.output.contains("udp"), text.output)
-        XCTAssertTrue(text.output.contains(bootstrap), text.output)
+        let alphaAddress = try XCTUnwrap(status(controlA)?["address"] as? String)
+        let row = try XCTUnwrap(text.output.split(separator: "\n").first { $0.contains(alphaAddress.prefix(12)) && $0.contains("direct") },
+                                text.output)
+        XCTAssertTrue(row.contains("direct udp " + bootstrap.dropFirst("udp://".count)), text.output)
+        XCTAssertTrue(row.contains("neighbour"), text.output)
 
         b.terminate()  // SIGTERM
         b.waitUntilExit()
@@ -161,7 +165,16 @@ final class WowProcessTests: XCTestCase {
         XCTAssertEqual(shown.status, 0)
         XCTAssertTrue(shown.output.contains("security: network "), shown.output)
         XCTAssertTrue(shown.output.contains("certificate 'beta' (100.64.0.2)"), shown.output)
-        XCTAssertTrue(shown.output.contains(String(addressA.prefix(12))), "alpha is beta's neighbour:\n\(shown.output)")
+        // Peers by their certificate names, with their virtual IPs and the path.
+        XCTAssertTrue(shown.output.contains("node beta (100.64.0.2)"), shown.output)
+        XCTAssertTrue(shown.output.contains("ring neighbours: left alpha, right alpha"), shown.output)
+        let row = try XCTUnwrap(shown.output.split(separator: "\n").first { $0.hasPrefix("  alpha ") }, shown.output)
+        XCTAssertTrue(row.contains("100.64.0.1") && row.contains("direct udp 127.0.0.1:") && row.contains("neighbour"), shown.output)
+        let peer = try XCTUnwrap((status(controlB)?["connections"] as? [[String: Any]])?.first { $0["peer"] as? String == addressA })
+        XCTAssertEqual(peer["peer_name"] as? String, "alpha")
+        XCTAssertEqual(peer["peer_virtual_ips"] as? [String], ["100.64.0.1"])
+        XCTAssertTrue((peer["path"] as? String)?.hasPrefix("direct udp 127.0.0.1:") == true, "\(peer)")
+        XCTAssertTrue((status(controlB)?["nat"] as? String)?.isEmpty == false)
 
         // An outsider: a certificate of its own network, made the same way. Alpha refuses it and says why.
         let outside = try CredentialFixture(self)

@@ -2,7 +2,7 @@ import NIOCore
 import WOWKit
 
 /// An edge to one remote node through a forwarder (see `RelayEdgeListener`).
-public final class RelayEdge: Edge {
+public final class RelayEdge: TunnelledEdge {
     public var transport: String { RelayTransport.scheme }
     public let isInbound: Bool
     public private(set) var isClosed = false

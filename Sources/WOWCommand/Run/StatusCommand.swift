@@ -63,26 +63,46 @@ struct StatusCommand: ParsableCommand {
             + "\(security.end_to_end_sessions) end-to-end sessions"
     }
 
+    /// What a connection is for, in words: `right neighbour`, `far`, `shortcut`, `forwarder`, `leaf`.
+    static func roles(of c: NodeStatus.ConnectionStatus, in s: NodeStatus) -> String {
+        var roles: [String] = []
+        if c.peer == s.left_neighbour { roles.append("left neighbour") }
+        if c.peer == s.right_neighbour { roles.append("right neighbour") }
+        let types = Set(c.local_types + c.remote_types).map { $0.hasPrefix("structured.") ? String($0.dropFirst(11)) : $0 }
+        // A neighbour's `near` says nothing more; a near link that is no neighbour (yet) is worth showing.
+        roles += types.filter { roles.isEmpty || $0 != "near" }.sorted()
+        return roles.joined(separator: ", ")
+    }
+
     static func render(_ s: NodeStatus) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        var lines = ["node \(s.name) \(s.address)  up \(f(s.uptime_s)) s  ring member: \(s.ring_member ? "yes" : "no")",
+        func name(_ address: String?) -> String {
+            guard let address else { return "-" }
+            return s.connections.first { $0.peer == address }?.peer_name ?? String(address.prefix(12))
+        }
+        let ips = s.virtual_ips.isEmpty ? "" : " (\(s.virtual_ips.joined(separator: ", ")))"
+        var lines = ["node \(s.name)\(ips)  \(s.address)  up \(f(s.uptime_s)) s  ring member: \(s.ring_member ? "yes" : "no")",
                      "reachable at: \(s.uris.joined(separator: ", "))",
+                     "NAT: \(s.nat)",
                      "seen by peers at: \(s.observed_uris.isEmpty ? "-" : s.observed_uris.joined(separator: ", "))",
-                     "ring neighbours: left \(s.left_neighbour.map { String($0.prefix(12)) } ?? "-"), "
-                        + "right \(s.right_neighbour.map { String($0.prefix(12)) } ?? "-")",
+                     "ring neighbours: left \(name(s.left_neighbour)), right \(name(s.right_neighbour))",
                      "far links: \(count(FarOverlord.name, in: s))  shortcuts: \(count(ShortcutOverlord.name, in: s))",
                      security(s),
                      "connections: \(s.connections.count)"]
-        let header = ["PEER", "TYPES (ours|theirs)", "TRANSPORT", "REMOTE URI", "RTT ms", "AGE s", "DIR", "SWITCHES"]
+        let header = ["PEER", "VIRTUAL IP", "ROLE", "PATH", "RTT ms", "LAST HEARD", "DIR", "SWITCHES"]
         var rows = [header]
-        for c in s.connections {
-            rows.append([String(c.peer.prefix(12)), "\(c.local_types.joined(separator: ","))|\(c.remote_types.joined(separator: ","))",
-                         c.transport, c.remote_uri, c.rtt_ms.map(f) ?? "-", f(c.age_s), c.inbound ? "in" : "out",
-                         "\(c.path_switches)"])
+        let sorted = s.connections.sorted { ($0.peer_name ?? $0.peer, $0.peer) < ($1.peer_name ?? $1.peer, $1.peer) }
+        for c in sorted {
+            rows.append([c.peer_name ?? String(c.peer.prefix(12)),
+                         c.peer_virtual_ips.isEmpty ? "-" : c.peer_virtual_ips.joined(separator: ","),
+                         roles(of: c, in: s),
+                         c.path,
+                         c.rtt_ms.map(f) ?? "-", "\(f(c.silent_s)) s ago", c.inbound ? "in" : "out", "\(c.path_switches)"])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for row in rows {
-            lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)"
                      + "  failovers: \(s.failovers)")

@@ -16,6 +16,13 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var peer_uris: [String]
         /// How many times the connection moved to another path.
         public var path_switches: Int
+        /// The name and virtual IPs in the peer's certificate; nil and empty on a node without security.
+        public var peer_name: String?
+        public var peer_virtual_ips: [String]
+        /// How packets reach the peer, for people: `direct udp 198.18.12.2:4000`, `relayed via alpha`.
+        public var path: String
+        /// The node a relayed connection's frames go through first (its address), nil when direct.
+        public var relayed_via: String?
     }
 
     /// How the node proves its membership: nil when it runs without security.
@@ -52,6 +59,10 @@ public struct NodeStatus: Codable, Sendable, Equatable {
 
     public var name: String
     public var address: String
+    /// The node's virtual IPs: its certificate's, or its virtual network's on a node without security.
+    public var virtual_ips: [String]
+    /// Whether a NAT stands between the node and its peers, as far as their reports tell.
+    public var nat: String
     public var uptime_s: Double
     public var uris: [String]
     /// URIs peers reported seeing this node at (its public, NAT-mapped addresses).
@@ -77,16 +88,24 @@ extension Node {
     public func status() -> NodeStatus {
         let now = scheduler.now
         return NodeStatus(
-            name: config.name, address: address.hex, uptime_s: (now - startedAt).seconds,
+            name: config.name, address: address.hex,
+            virtual_ips: edgeSecurity.map { $0.credentials.certificate.virtualIPs.map(\.description) }
+                ?? virtualInterface.map { [$0.network.localIP.description] } ?? [],
+            nat: natVerdict, uptime_s: (now - startedAt).seconds,
             uris: info.uris.map(\.text), observed_uris: observedURIs.map(\.text).sorted(), ring_member: isRingMember,
             connections: table.connections.map { c in
-                NodeStatus.ConnectionStatus(
+                let certificate = certificate(of: c.address)
+                let forwarder = forwarder(of: c)
+                return NodeStatus.ConnectionStatus(
                     peer: c.address.hex, local_types: c.localTypes.map(\.name).sorted(),
                     remote_types: c.remoteTypes.map(\.name).sorted(), transport: c.transport,
                     local_uri: c.localURI.text, remote_uri: c.remoteURI.text, inbound: c.isInbound,
                     rtt_ms: c.roundTrip.map { $0.seconds * 1000 }, age_s: (now - c.createdAt).seconds,
                     silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text),
-                    path_switches: c.pathSwitches)
+                    path_switches: c.pathSwitches, peer_name: certificate?.name,
+                    peer_virtual_ips: certificate?.virtualIPs.map(\.description) ?? [],
+                    path: forwarder.map { "relayed via \(displayName(of: $0))" } ?? Node.directPath(of: c),
+                    relayed_via: forwarder?.hex)
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, failovers: stats.failovers,
@@ -112,5 +131,28 @@ extension Node {
                     super_segments_to_device: stats.superSegmentsToDevice, offload: interface.device.isOffloading,
                     device_write_failures: interface.device.writeFailures)
             })
+    }
+}
+
+extension Node {
+    /// What peers' reports say about a NAT in front of this node.
+    var natVerdict: String {
+        if publicURIs.isReachableDirectly { return "none: peers reach this node at an address it is bound to" }
+        guard let seen = publicURIs.observed.first else { return "unknown: no peer reported our address yet" }
+        return "behind a NAT: peers see this node at \(seen.text)"
+    }
+
+    /// The node a relayed connection's frames go through first, nil when it is direct.
+    func forwarder(of connection: Connection) -> Address? {
+        var edge = edges[connection.edgeID]?.edge
+        if let secured = edge as? SecuredEdge { edge = secured.inner }
+        return (edge as? any TunnelledEdge)?.forwarder
+    }
+
+    /// `direct udp 198.18.12.2:4000`: the transport and the peer's address on it.
+    static func directPath(of connection: Connection) -> String {
+        let uri = connection.remoteURI
+        let place = uri.hostAndPort.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        return "direct \(connection.transport) \(place ?? uri.rest)"
     }
 }

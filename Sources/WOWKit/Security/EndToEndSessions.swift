@@ -54,4 +54,7 @@ public struct EndToEndSessions {
     }
 
     public mutating func removeAll() { channels.removeAll() }
+
+    /// The certificate `peer` proved in its session, if one was established.
+    public func certificate(of peer: Address) -> MembershipCertificate? { channels[peer]?.peer }
 }

@@ -36,3 +36,9 @@ public protocol OverlayTunnelListener: EdgeListener {
     /// A tunnel frame this node sent to `destination` was not delivered (`reporter` gave up).
     func tunnelFrameUndeliverable(to destination: Address, reporter: Address, code: RoutingError.Code)
 }
+
+/// An edge tunnelled through another node (a `relay` edge): frames reach the peer through `forwarder`.
+public protocol TunnelledEdge: Edge {
+    /// The node frames go through first; it may change while the edge lives (forwarders fail).
+    var forwarder: Address { get }
+}
