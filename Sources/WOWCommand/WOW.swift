@@ -42,7 +42,7 @@ struct WOWRootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wow",
         abstract: "WOW: a self-organizing overlay network that gives scattered machines one flat virtual IP network.",
-        subcommands: [DemoCommand.self, RunCommand.self, StatusCommand.self, SimCommand.self, CACommand.self,
+        subcommands: [DemoCommand.self, RunCommand.self, StatusCommand.self, PingCommand.self, SimCommand.self, CACommand.self,
                       KeygenCommand.self, CertCommand.self, BenchCommand.self, PluginCommand.self]
     )
 }

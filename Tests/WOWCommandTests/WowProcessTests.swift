@@ -176,6 +176,24 @@ final class WowProcessTests: XCTestCase {
         XCTAssertTrue((peer["path"] as? String)?.hasPrefix("direct udp 127.0.0.1:") == true, "\(peer)")
         XCTAssertTrue((status(controlB)?["nat"] as? String)?.isEmpty == false)
 
+        // `wow ping` by name and by virtual IP: each reply with its round trip, hops and path; exit status 0.
+        let pinged = try run(["ping", "alpha", "-c", "2", "-i", "0.1", "--control", controlB])
+        XCTAssertEqual(pinged.status, 0, pinged.output)
+        XCTAssertTrue(pinged.output.contains("PING alpha (100.64.0.1)"), pinged.output)
+        XCTAssertEqual(pinged.output.components(separatedBy: "reply from alpha: seq=").count - 1, 2, pinged.output)
+        XCTAssertTrue(pinged.output.contains("hops=1/1 path: direct udp 127.0.0.1:"), pinged.output)
+        XCTAssertTrue(pinged.output.contains("2 sent, 2 received, 0% loss"), pinged.output)
+        let byIP = try run(["ping", "100.64.0.1", "-c", "1", "--until-direct", "--control", controlB])
+        XCTAssertEqual(byIP.status, 0, byIP.output)
+        XCTAssertTrue(byIP.output.contains("direct after "), byIP.output)
+        // Nobody by that name, and a virtual IP nobody holds: a clear message, exit status 1.
+        let unknown = try run(["ping", "zed", "--control", controlB])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.output.contains("no member named 'zed' is known"), unknown.output)
+        let nobody = try run(["ping", "100.64.0.99", "-c", "1", "-W", "0.5", "--control", controlB])
+        XCTAssertEqual(nobody.status, 1, nobody.output)
+        XCTAssertTrue(nobody.output.contains("no reply from 100.64.0.99: seq=1"), nobody.output)
+
         // An outsider: a certificate of its own network, made the same way. Alpha refuses it and says why.
         let outside = try CredentialFixture(self)
         try outside.makeAuthority(name: "elsewhere")

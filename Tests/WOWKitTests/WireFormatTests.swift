@@ -185,6 +185,19 @@ final class WireFormatTests: XCTestCase {
         }
     }
 
+    func testEchoMatchesItsDocumentedLayoutAndRejectsCutAndLongPayloads() throws {
+        let echo = Echo(token: 0x0102_0304_0506_0708, sequence: 9, requestHops: 3)
+        let bytes = Array(echo.encoded().readableBytesView)
+        XCTAssertEqual(bytes, [1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 9, 3])
+        XCTAssertEqual(try Echo.decode(ByteBuffer(bytes: bytes)), echo)
+        for length in 0..<bytes.count {
+            XCTAssertEqual(expectWireError(try Echo.decode(ByteBuffer(bytes: bytes[..<length])))?.reason, "truncated")
+        }
+        XCTAssertEqual(expectWireError(try Echo.decode(ByteBuffer(bytes: bytes + [0])))?.reason, "trailing_bytes")
+        XCTAssertEqual(PayloadType.echoRequest.description, "echo_request")
+        XCTAssertEqual(PayloadType.echoReply.description, "echo_reply")
+    }
+
     // MARK: Framing
 
     func testBadVersionIsRejectedForEveryMessage() {

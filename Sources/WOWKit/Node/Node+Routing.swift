@@ -61,6 +61,7 @@ extension Node {
         if error.payloadType == .tunnel {
             tunnelListener?.tunnelFrameUndeliverable(to: error.destination, reporter: error.reporter, code: error.code)
         }
+        if error.payloadType == .echoRequest { echoUndeliverable(error) }
         if error.payloadType == .connectToMe {
             var served: Set<UInt64> = []
             for attempt in linker.attempts.values { if case .own(let token?) = attempt.purpose { served.insert(token) } }
@@ -99,6 +100,7 @@ extension Node {
                 run(connector.connectToMeReply(reply, header: header,
                                                isConnectedToRequester: table.contains(reply.requester)))
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
+            case .echoRequest, .echoReply: try receiveEcho(packet.payload, header: header)
             case .tunnel:
                 guard let tunnelListener else { return stats.drop(.noTunnelTransport) }
                 let tunnel = try TunnelFrame.decode(packet.payload)

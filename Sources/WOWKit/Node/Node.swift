@@ -65,6 +65,8 @@ public final class Node {
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
     var timers: [NodeTimer: TimerHandle] = [:]
+    /// Overlay echoes (`wow ping`) waiting for replies.
+    var echoes = PendingEchoes()
 
     private var pendingEvents: [(OverlordEvent, only: OverlordID?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
@@ -190,6 +192,9 @@ public final class Node {
         isRunning = false
         for timer in timers.values { timer.cancel() }
         timers.removeAll()
+        let unanswered = echoes.waiting.values
+        echoes = PendingEchoes()
+        for echo in unanswered { echo.completion(.failure(.notRunning)) }
         connector.reset()
         responder.reset()
         for record in edges.all { record.edge.delegate = nil }
@@ -278,6 +283,8 @@ public final class Node {
             perform(linker.timerFired(token: token, edgeAnswered: edge.flatMap { securedEdge($0) }?.isEstablished ?? false))
         case .connect(let token):
             run(connector.timerFired(token: token))
+        case .echo(let token):
+            echoTimedOut(token)
         }
     }
 

@@ -60,6 +60,9 @@ public enum DropReason: Equatable, DropCounterReason {
     /// A packet from a remote without an edge that could not come from a member (a secured node makes an
     /// edge only for a handshake init with its network's admission MAC): nothing kept, nothing answered.
     case notAdmitted
+    /// An echo request over the reply budget (`PendingEchoes.repliesPerSecond`), or a reply nobody waits for.
+    case echoReplyLimit
+    case echoUnexpected
 
     public var description: String {
         switch self {
@@ -82,6 +85,8 @@ public enum DropReason: Equatable, DropCounterReason {
         case .secureSession(let reason): return reason
         case .virtualNetwork(let reason): return "vnet_\(reason)"
         case .notAdmitted: return "not_admitted"
+        case .echoReplyLimit: return "echo_reply_limit"
+        case .echoUnexpected: return "echo_unexpected"
         }
     }
 }

@@ -14,6 +14,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case linkAttempt(token: UInt64)
     /// A Connect-To-Me's deadline.
     case connect(token: UInt64)
+    /// An overlay echo's deadline.
+    case echo(token: UInt64)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .securityCheck: return "security"
         case .linkAttempt(let token): return "link(\(token))"
         case .connect(let token): return "connect(\(token))"
+        case .echo(let token): return "echo(\(token))"
         }
     }
 }

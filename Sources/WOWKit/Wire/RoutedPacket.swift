@@ -31,6 +31,10 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// A frame of an end-to-end secure session (`SecureFrame`) between source and destination; sealed, its
     /// plaintext is `payload_type:u8 payload` (data the two ends exchange over the ring).
     public static let secure = PayloadType(rawValue: 0x06)
+    /// An overlay echo request (`Echo`, `wow ping`): the destination answers with an `echoReply`.
+    public static let echoRequest = PayloadType(rawValue: 0x07)
+    /// The answer to an `echoRequest` (`Echo`).
+    public static let echoReply = PayloadType(rawValue: 0x08)
 
     public var description: String {
         switch self {
@@ -40,6 +44,8 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .routingError: return "routing_error"
         case .tunnel: return "tunnel"
         case .secure: return "secure"
+        case .echoRequest: return "echo_request"
+        case .echoReply: return "echo_reply"
         default: return "payload_\(rawValue)"
         }
     }
