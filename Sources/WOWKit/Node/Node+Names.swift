@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Who the node's peers are, for people: the names their certificates give them, and what a name, virtual IP
 /// or address someone typed stands for.
 extension Node {
@@ -38,7 +40,16 @@ extension Node {
             return completion(.success(ResolvedTarget(address: known.entitledAddress, name: known.name,
                                                       virtualIPs: known.virtualIPs)))
         }
-        completion(.failure(.unknownName(text)))
+        guard edgeSecurity != nil else { return completion(.failure(.unknownName(text))) }
+        lookUpName(text) { result in
+            switch result {
+            case .success(let record?):
+                completion(.success(ResolvedTarget(address: record.address, name: record.certificate.name,
+                                                   virtualIPs: record.certificate.virtualIPs)))
+            case .success(nil): completion(.failure(.unknownName(text)))
+            case .failure: completion(.failure(.noAnswer(text)))
+            }
+        }
     }
 
     /// A certificate with `name` this node holds: its own, a connected peer's or an end-to-end peer's.
@@ -51,6 +62,111 @@ extension Node {
             }
         }
         return endToEnd?.certificate(named: wanted)
+    }
+}
+
+// MARK: - The name service
+
+extension Node {
+    /// How soon a node that could not publish its record yet (not in a ring) tries again.
+    static let namePublishRetry: Duration = .milliseconds(500)
+
+    /// Looks `name` up in the name service: the record of the member with that name (its certificate gives
+    /// its address and virtual IPs), nil when no member holds it. A secured node only; it answers its own name
+    /// and its peers' from what it holds. Calls `completion` on the node's executor.
+    public func lookUpName(_ name: String, completion: @escaping NameService.Completion) {
+        guard isRunning, let credentials = edgeSecurity?.credentials else {
+            return completion(.failure(NameLookupTimeout(name: name)))
+        }
+        if let known = knownCertificate(named: name) {
+            // Our own or a peer's: a record of our own making is as good (its certificate was checked).
+            return completion(.success(NameRecord(certificate: known, publishedAt: wallClock(), signature: [])))
+        }
+        switch names.lookUp(name, token: random.next(), now: scheduler.now, completion: completion) {
+        case .answered(let record): completion(.success(record))
+        case .ask(let token): askForName(name, token: token, try: 1, network: credentials.authority.network)
+        case .joined: break
+        case .tooMany: completion(.failure(NameLookupTimeout(name: name)))
+        }
+    }
+
+    private func askForName(_ name: String, token: UInt64, try number: Int, network: NetworkID) {
+        arm(.nameLookup(token: token), after: names.settings.lookupTimeout)
+        let key = NameRecord.ringKey(forName: name, network: network)
+        for mode in NameService.modes(forTry: number) { send(.get(token: token, name: name.lowercased()), to: key, mode: mode) }
+    }
+
+    func nameLookupTimedOut(_ token: UInt64) {
+        guard let name = names.name(ofLookup: token), let network = edgeSecurity?.credentials.authority.network else { return }
+        let (again, failed) = names.timedOut(token)
+        if let again { askForName(name, token: token, try: again, network: network) }
+        for completion in failed { completion(.failure(NameLookupTimeout(name: name))) }
+    }
+
+    /// Publishes this node's record at its name's ring key (once it is in a ring), then again every
+    /// `refresh`.
+    func publishName() {
+        guard let credentials = edgeSecurity?.credentials else { return }
+        guard table.hasStructured else { return arm(.namePublish, after: Node.namePublishRetry) }
+        let record = NameRecord(credentials: credentials, at: wallClock())
+        send(.put(record, isReplica: false), to: NameRecord.ringKey(forName: record.key, network: credentials.authority.network),
+             mode: .nearest)
+        let refresh = names.settings.refresh
+        // Up to a tenth earlier, so members that joined together do not publish together for ever.
+        let jitter = Duration.nanoseconds(Int64(random.next() % UInt64(max(1, refresh.nanoseconds / 10))))
+        arm(.namePublish, after: refresh - jitter)
+    }
+
+    /// New ring neighbours get the records they are now nearer to than this node.
+    func handOverNames() {
+        guard let network = edgeSecurity?.credentials.authority.network else { return }
+        let neighbours = [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)]
+            .compactMap { $0?.address }
+        defer { nameNeighbours = neighbours }
+        for neighbour in Set(neighbours) where !nameNeighbours.contains(neighbour) {
+            for record in names.handover(to: neighbour, from: address, network: network) {
+                send(.put(record, isReplica: true), to: neighbour, mode: .exact)
+            }
+        }
+    }
+
+    private func send(_ message: NameMessage, to destination: Address, mode: DeliveryMode) {
+        let header = RoutedHeader(mode: mode, payloadType: message.payloadType, source: address, destination: destination)
+        route(RoutedPacket(header: header, payload: message.encoded()), previous: nil)
+    }
+
+    /// A name service message reached this node.
+    func receiveName(_ payload: ByteBuffer, header: RoutedHeader) throws(WireError) {
+        guard let credentials = edgeSecurity?.credentials else { return stats.drop(.namesWithoutSecurity) }
+        let unixTime = wallClock()
+        switch try NameMessage.decode(payload, type: header.payloadType) {
+        case .put(let record, let isReplica):
+            switch names.keep(record, credentials: credentials, unixTime: unixTime) {
+            case .new where !isReplica:
+                let neighbours = Set([table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)]
+                    .compactMap { $0?.address })
+                for neighbour in neighbours where neighbour != record.address {
+                    send(.put(record, isReplica: true), to: neighbour, mode: .exact)
+                }
+            case .new, .known: break
+            case .refused(let refusal): stats.drop(.nameRefused(refusal))
+            case .full: stats.drop(.nameStoreFull)
+            }
+        case .get(let token, let name):
+            var record = names.record(named: name, unixTime: unixTime)
+            if record == nil, credentials.certificate.name.lowercased() == name {
+                record = NameRecord(credentials: credentials, at: unixTime)
+            }
+            send(.answer(token: token, record: record), to: header.source, mode: .exact)
+        case .answer(let token, let record):
+            if let record, let refusal = record.refusal(by: credentials, at: unixTime) {
+                return stats.drop(.nameRefused(refusal))
+            }
+            let completions = names.answered(token, record: record, now: scheduler.now)
+            guard !completions.isEmpty else { return }
+            timers.removeValue(forKey: .nameLookup(token: token))?.cancel()
+            for completion in completions { completion(.success(record)) }
+        }
     }
 }
 
@@ -67,6 +183,8 @@ public enum NameLookupFailure: Error, Equatable, Sendable, CustomStringConvertib
     case notATarget(String)
     case virtualIPWithoutSecurity(String)
     case unknownName(String)
+    /// The name service did not answer in time.
+    case noAnswer(String)
 
     public var description: String {
         switch self {
@@ -75,6 +193,7 @@ public enum NameLookupFailure: Error, Equatable, Sendable, CustomStringConvertib
         case .virtualIPWithoutSecurity(let text):
             return "\(text) is a virtual IP, but this node runs without security: virtual IPs need certificates"
         case .unknownName(let name): return "no member named '\(name)' is known"
+        case .noAnswer(let name): return "the name service gave no answer about '\(name)' in time; try again"
         }
     }
 }

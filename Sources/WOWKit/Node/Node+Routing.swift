@@ -101,6 +101,7 @@ extension Node {
                                                isConnectedToRequester: table.contains(reply.requester)))
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))
             case .echoRequest, .echoReply: try receiveEcho(packet.payload, header: header)
+            case .namePut, .nameGet, .nameAnswer: try receiveName(packet.payload, header: header)
             case .tunnel:
                 guard let tunnelListener else { return stats.drop(.noTunnelTransport) }
                 let tunnel = try TunnelFrame.decode(packet.payload)

@@ -67,6 +67,10 @@ public final class Node {
     var timers: [NodeTimer: TimerHandle] = [:]
     /// Overlay echoes (`wow ping`) waiting for replies.
     var echoes = PendingEchoes()
+    /// The node's part in the name service (secured nodes only): records kept, answers, lookups.
+    var names = NameService()
+    /// The ring neighbours records were last handed over to.
+    var nameNeighbours: [Address] = []
 
     private var pendingEvents: [(OverlordEvent, only: OverlordID?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
@@ -177,7 +181,10 @@ public final class Node {
         startedAt = scheduler.now
         for (index, overlord) in overlords.enumerated() { arm(.overlordTick(OverlordID(index)), after: overlord.tickInterval) }
         arm(.liveness, after: liveness.nextRound(random: &random))
-        if edgeSecurity != nil { arm(.securityCheck, after: Node.securityCheckInterval) }
+        if edgeSecurity != nil {
+            arm(.securityCheck, after: Node.securityCheckInterval)
+            arm(.namePublish, after: Node.namePublishRetry)
+        }
         post(.started)
     }
 
@@ -195,6 +202,10 @@ public final class Node {
         let unanswered = echoes.waiting.values
         echoes = PendingEchoes()
         for echo in unanswered { echo.completion(.failure(.notRunning)) }
+        let lookups = names.cancelAll()
+        names = NameService(settings: names.settings)
+        nameNeighbours = []
+        for lookup in lookups { lookup(.failure(NameLookupTimeout(name: ""))) }
         connector.reset()
         responder.reset()
         for record in edges.all { record.edge.delegate = nil }
@@ -277,6 +288,7 @@ public final class Node {
             shareNeighboursIfChanged()
         case .securityCheck:
             checkPeerCertificates()
+            names.sweep(unixTime: wallClock(), now: scheduler.now)
             arm(.securityCheck, after: Node.securityCheckInterval)
         case .linkAttempt(let token):
             let edge = linker.attempt(token: token)?.edge
@@ -285,6 +297,10 @@ public final class Node {
             run(connector.timerFired(token: token))
         case .echo(let token):
             echoTimedOut(token)
+        case .namePublish:
+            publishName()
+        case .nameLookup(let token):
+            nameLookupTimedOut(token)
         }
     }
 
@@ -364,6 +380,7 @@ public final class Node {
         let addresses = nearest.map(\.address)
         guard addresses != lastSharedNeighbours else { return }
         lastSharedNeighbours = addresses
+        handOverNames()
         let status = EdgeMessage.status(Status(neighbours: nearest.map(\.peer)))
         for connection in nearest { send(status, on: connection.edgeID) }
     }

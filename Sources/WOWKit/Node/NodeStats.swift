@@ -63,6 +63,10 @@ public enum DropReason: Equatable, DropCounterReason {
     /// An echo request over the reply budget (`PendingEchoes.repliesPerSecond`), or a reply nobody waits for.
     case echoReplyLimit
     case echoUnexpected
+    /// A name service message on a node without security, a record not believed, a full store.
+    case namesWithoutSecurity
+    case nameRefused(NameRecordRefusal)
+    case nameStoreFull
 
     public var description: String {
         switch self {
@@ -87,6 +91,9 @@ public enum DropReason: Equatable, DropCounterReason {
         case .notAdmitted: return "not_admitted"
         case .echoReplyLimit: return "echo_reply_limit"
         case .echoUnexpected: return "echo_unexpected"
+        case .namesWithoutSecurity: return "names_without_security"
+        case .nameRefused(let refusal): return refusal.reason
+        case .nameStoreFull: return "name_store_full"
         }
     }
 }

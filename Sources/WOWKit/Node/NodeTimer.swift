@@ -16,6 +16,10 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case connect(token: UInt64)
     /// An overlay echo's deadline.
     case echo(token: UInt64)
+    /// Publishing this node's name record (again).
+    case namePublish
+    /// A name lookup's try ends.
+    case nameLookup(token: UInt64)
 
     public var description: String {
         switch self {
@@ -27,6 +31,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .linkAttempt(let token): return "link(\(token))"
         case .connect(let token): return "connect(\(token))"
         case .echo(let token): return "echo(\(token))"
+        case .namePublish: return "name-publish"
+        case .nameLookup(let token): return "name-lookup(\(token))"
         }
     }
 }

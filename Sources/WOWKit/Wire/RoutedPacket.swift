@@ -35,6 +35,10 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let echoRequest = PayloadType(rawValue: 0x07)
     /// The answer to an `echoRequest` (`Echo`).
     public static let echoReply = PayloadType(rawValue: 0x08)
+    /// The name service (`NameMessage`): a record to keep, a question for one, and its answer.
+    public static let namePut = PayloadType(rawValue: 0x09)
+    public static let nameGet = PayloadType(rawValue: 0x0A)
+    public static let nameAnswer = PayloadType(rawValue: 0x0B)
 
     public var description: String {
         switch self {
@@ -46,6 +50,9 @@ public struct PayloadType: RawRepresentable, Hashable, Sendable, CustomStringCon
         case .secure: return "secure"
         case .echoRequest: return "echo_request"
         case .echoReply: return "echo_reply"
+        case .namePut: return "name_put"
+        case .nameGet: return "name_get"
+        case .nameAnswer: return "name_answer"
         default: return "payload_\(rawValue)"
         }
     }

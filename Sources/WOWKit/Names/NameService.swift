@@ -1,0 +1,175 @@
+/// A node's part in the overlay's name service (docs/names.md), without I/O: the records it keeps for the
+/// names whose ring keys are nearest to it (and replicas of its neighbours'), the answers it remembers, and
+/// the lookups it waits on. The node routes what this decides and arms its timers.
+public struct NameService {
+    public struct Settings: Sendable, Equatable {
+        /// How often a member publishes its record again (well within `NameRecord.lifetime`).
+        public var refresh: Duration = .seconds(120)
+        /// How long one try of a lookup waits for its answers, and how many tries a lookup makes: the first
+        /// asks the node nearest the name's key, the second both nodes beside the key (one of them holds a
+        /// replica if the nearest is gone and the ring has not noticed yet), the third the nearest again.
+        public var lookupTimeout: Duration = .seconds(1)
+        public var lookupTries = 3
+        /// How long a found record answers lookups without asking again, and a name nobody holds.
+        public var cacheFor: Duration = .seconds(60)
+        public var negativeCacheFor: Duration = .seconds(5)
+        /// Records kept for others, answers remembered, lookups waiting: beyond these, new ones are refused.
+        public var maximumStored = 10_000
+        public var maximumCached = 1_024
+        public var maximumLookups = 1_024
+
+        public init() {}
+    }
+
+    /// How a lookup ended: the record, nil when no member has that name.
+    public typealias Completion = (Result<NameRecord?, NameLookupTimeout>) -> Void
+
+    struct Lookup {
+        var name: String
+        var tries: Int
+        var completions: [Completion]
+        /// Answers of the current try still to come: "nobody" ends a lookup only when every asked node said so.
+        var awaitedAnswers = 1
+    }
+
+    /// Where a lookup's try sends its question(s), in the routing modes to the name's ring key.
+    public static func modes(forTry number: Int) -> [DeliveryMode] { number == 2 ? [.left, .right] : [.nearest] }
+
+    public let settings: Settings
+    /// Records kept for other members, by lowercased name.
+    public private(set) var stored: [String: NameRecord] = [:]
+    private var cache: [String: (record: NameRecord?, until: Timestamp)] = [:]
+    private var lookups: [UInt64: Lookup] = [:]
+    private var lookupByName: [String: UInt64] = [:]
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    // MARK: - Keeping records
+
+    /// What keeping a record did.
+    public enum Kept: Equatable, Sendable {
+        /// A record this node did not hold (or a newer one): worth passing to replicas.
+        case new
+        /// The same record or an older one: nothing to do.
+        case known
+        case refused(NameRecordRefusal)
+        /// The store is full.
+        case full
+    }
+
+    /// Keeps `record` if it is believable and newer than what the node holds for its name.
+    public mutating func keep(_ record: NameRecord, credentials: NodeCredentials, unixTime: Int64) -> Kept {
+        if let held = stored[record.key], held.publishedAt >= record.publishedAt, held.certificate == record.certificate {
+            return .known
+        }
+        if let refusal = record.refusal(by: credentials, at: unixTime) { return .refused(refusal) }
+        if let held = stored[record.key], held.publishedAt > record.publishedAt { return .known }
+        if stored[record.key] == nil && stored.count >= settings.maximumStored {
+            sweep(unixTime: unixTime)
+            guard stored.count < settings.maximumStored else { return .full }
+        }
+        stored[record.key] = record
+        return .new
+    }
+
+    /// The record kept for `name`, if it is still fresh.
+    public func record(named name: String, unixTime: Int64) -> NameRecord? {
+        guard let record = stored[name.lowercased()], record.publishedAt + NameRecord.lifetime >= unixTime else { return nil }
+        return record
+    }
+
+    /// Forgets records past their lifetime and answers past their time.
+    public mutating func sweep(unixTime: Int64, now: Timestamp? = nil) {
+        stored = stored.filter { $0.value.publishedAt + NameRecord.lifetime >= unixTime }
+        if let now { cache = cache.filter { $0.value.until > now } }
+    }
+
+    /// Records a new ring neighbour should keep rather than this node: those whose ring key is nearer to it.
+    public func handover(to neighbour: Address, from local: Address, network: NetworkID, limit: Int = 256) -> [NameRecord] {
+        Array(stored.values.lazy.filter {
+            let key = NameRecord.ringKey(forName: $0.key, network: network)
+            return key.distance(to: neighbour) < key.distance(to: local)
+        }.prefix(limit))
+    }
+
+    // MARK: - Lookups
+
+    /// What the node does for a lookup.
+    public enum LookupStart {
+        /// Answered from memory.
+        case answered(NameRecord?)
+        /// Send a `name_get` with this token (a new lookup) and arm its timer.
+        case ask(token: UInt64)
+        /// Another lookup of the name is on its way: its answer serves this one too.
+        case joined
+        case tooMany
+    }
+
+    /// Starts looking up `name` (lowercased); `token` is the one to use if a question must go out.
+    public mutating func lookUp(_ name: String, token: UInt64, now: Timestamp, completion: @escaping Completion) -> LookupStart {
+        let name = name.lowercased()
+        if let cached = cache[name], cached.until > now { return .answered(cached.record) }
+        if let pending = lookupByName[name] {
+            lookups[pending]?.completions.append(completion)
+            return .joined
+        }
+        guard lookups.count < settings.maximumLookups else { return .tooMany }
+        lookups[token] = Lookup(name: name, tries: 1, completions: [completion])
+        lookupByName[name] = token
+        return .ask(token: token)
+    }
+
+    /// The name a waiting lookup asks for.
+    public func name(ofLookup token: UInt64) -> String? { lookups[token]?.name }
+
+    /// An answer came. Returns the completions to call with the outcome, empty when no lookup waited for it
+    /// or the record is not for the name asked (then the lookup goes on waiting).
+    public mutating func answered(_ token: UInt64, record: NameRecord?, now: Timestamp) -> [Completion] {
+        guard var lookup = lookups[token] else { return [] }
+        if let record, record.key != lookup.name { return [] }
+        if record == nil && lookup.awaitedAnswers > 1 {
+            lookup.awaitedAnswers -= 1
+            lookups[token] = lookup
+            return []
+        }
+        lookups[token] = nil
+        lookupByName[lookup.name] = nil
+        if cache.count >= settings.maximumCached { cache = cache.filter { $0.value.until > now } }
+        if cache.count < settings.maximumCached {
+            cache[lookup.name] = (record, now + (record == nil ? settings.negativeCacheFor : settings.cacheFor))
+        }
+        return lookup.completions
+    }
+
+    /// A lookup's timer fired: ask again (the try's number, for `modes(forTry:)`) or give up, returning the
+    /// completions to fail.
+    public mutating func timedOut(_ token: UInt64) -> (askAgain: Int?, failed: [Completion]) {
+        guard var lookup = lookups[token] else { return (nil, []) }
+        if lookup.tries < settings.lookupTries {
+            lookup.tries += 1
+            lookup.awaitedAnswers = NameService.modes(forTry: lookup.tries).count
+            lookups[token] = lookup
+            return (lookup.tries, [])
+        }
+        lookups[token] = nil
+        lookupByName[lookup.name] = nil
+        return (nil, lookup.completions)
+    }
+
+    /// Every lookup, ended (the node stops): their completions.
+    public mutating func cancelAll() -> [Completion] {
+        let all = lookups.values.flatMap(\.completions)
+        lookups.removeAll()
+        lookupByName.removeAll()
+        return all
+    }
+
+    /// Forgets a remembered answer (a record that turned out wrong, a name that now exists).
+    public mutating func forget(_ name: String) { cache[name.lowercased()] = nil }
+}
+
+/// A lookup got no answer in time.
+public struct NameLookupTimeout: Error, Equatable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var description: String { "no answer about '\(name)' from the name service" }
+}
