@@ -55,6 +55,9 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Flows started after the joins between random unconnected pairs (10 packets/s each way), to measure the time to their shortcuts.")
     var flows = 0
 
+    @Option(help: "Name lookups after the joins, each by a random member for a random member it is not connected to, to measure the name service.")
+    var nameLookups = 0
+
     @Option(help: "Near neighbours per side (structured.near per_side).")
     var near = 2
 
@@ -112,6 +115,7 @@ struct SimCommand: ParsableCommand {
         options.settle = .milliseconds(Int64(try Self.settleRange.check(settleS) * 1000))
         options.messages = messages
         options.flows = flows
+        options.nameLookups = nameLookups
         options.nearPerSide = near
         options.secure = !insecure
         options.csvPath = csv
@@ -216,6 +220,9 @@ struct SimCommand: ParsableCommand {
         }
         if let s = r.shortcut_s {
             lines.append("  first packet -> shortcut (s): p50 \(f(s.p50))  p90 \(f(s.p90))  p99 \(f(s.p99))  max \(f(s.max))  (\(s.count) of \(r.flows) flows)")
+        }
+        if let n = r.name_lookups {
+            lines.append("  name lookups (s): p50 \(f(n.seconds.p50))  p90 \(f(n.seconds.p90))  p99 \(f(n.seconds.p99))  max \(f(n.seconds.max))  (\(n.correct) right of \(n.found) found, \(n.asked) asked)")
         }
         if r.churn_left + r.churn_joined > 0 { lines.append("  churn: \(r.churn_left) left, \(r.churn_joined) joined") }
         lines.append("  idle upkeep: \(f(r.idle_bytes_per_s_per_connection, 2)) bytes/s per connection")

@@ -68,6 +68,34 @@ extension OverlaySimulation {
         return formed.compactMap { $0.map { ($0 - start).seconds } }
     }
 
+    /// Starts `count` name lookups, one every 20 ms, each by a random live member for the name of a random live
+    /// member it is not connected to (so the name service answers, not what the asker holds), and runs until
+    /// every one ended. Returns the seconds each found lookup took, and how many found the right member.
+    public func measureNameLookups(count: Int) -> (seconds: [Double], correct: Int) {
+        let live = liveNodes.map(\.node)
+        var seconds: [Double] = []
+        var correct = 0
+        var pending = 0
+        for _ in 0..<(count * 50) where seconds.count + pending < count && live.count >= 2 {
+            let asker = live[Int(random.next() % UInt64(live.count))]
+            let wanted = live[Int(random.next() % UInt64(live.count))]
+            guard asker !== wanted, !asker.table.contains(wanted.address),
+                  let name = wanted.certificate(of: wanted.address)?.name else { continue }
+            let start = scheduler.now
+            pending += 1
+            asker.lookUpName(name) { [self] result in
+                pending -= 1
+                guard case .success(let record?) = result else { return }
+                seconds.append((scheduler.now - start).seconds)
+                if record.address == wanted.address { correct += 1 }
+            }
+            scheduler.run(for: .milliseconds(20))
+        }
+        let deadline = scheduler.now + .seconds(10)
+        scheduler.run(until: deadline) { pending > 0 }
+        return (seconds, correct)
+    }
+
     /// Notes the hops of a measured message (its payload starts with its id).
     func recordDelivery(_ header: RoutedHeader, _ payload: ByteBuffer) {
         guard let id = payload.getInteger(at: payload.readerIndex, as: UInt64.self) else { return }

@@ -213,6 +213,13 @@ public final class OverlaySimulation {
         if let shortcuts {
             progress?("flows: \(shortcuts.count)/\(options.flows) got a shortcut within 10 s")
         }
+        var nameLookups: SimulationReport.NameLookups?
+        if options.nameLookups > 0 {
+            let (seconds, correct) = measureNameLookups(count: options.nameLookups)
+            nameLookups = SimulationReport.NameLookups(asked: options.nameLookups, found: seconds.count, correct: correct,
+                                                        seconds: SimulationStatistics.percentiles(seconds))
+            progress?("name lookups: \(correct)/\(options.nameLookups) found the right member")
+        }
         progress?("after join: ring_consistent=\(checks[0].ring_consistent) delivery=\(checks[0].delivery_ratio) mean hops=\(String(format: "%.2f", checks[0].hops.mean))")
 
         // Churn phase.
@@ -251,7 +258,8 @@ public final class OverlaySimulation {
             rtt_ms: [options.roundTrip.lowerBound.seconds * 1000, options.roundTrip.upperBound.seconds * 1000],
             loss: options.loss, ring_consistent: last.ring_consistent, delivery_ratio: last.delivery_ratio,
             join_routable_s: SimulationStatistics.percentiles(routable), join_far_s: SimulationStatistics.percentiles(far),
-            hops: checks[0].hops, shortcut_s: shortcuts.map(SimulationStatistics.percentiles), flows: options.flows, checks: checks, churn_left: churnLeft, churn_joined: churnJoined,
+            hops: checks[0].hops, shortcut_s: shortcuts.map(SimulationStatistics.percentiles), flows: options.flows,
+            name_lookups: nameLookups, checks: checks, churn_left: churnLeft, churn_joined: churnJoined,
             connections_per_node: last.connections_per_node,
             idle_bytes_per_s_per_connection: connectionsAfterJoin == 0 ? 0
                 : idleBytes / idleWindow.seconds / (connections / 2 == 0 ? 1 : connections / 2),

@@ -23,6 +23,9 @@ public struct SimulationOptions: Sendable {
     /// Flows started after the join phase between random pairs of nodes that are not directly connected
     /// (10 packets a second each way), to measure the time from a flow's first packet to its shortcut.
     public var flows = 0
+    /// Name lookups after the join phase (secured runs): random members look up the names of random members
+    /// they are not connected to, through the name service.
+    public var nameLookups = 0
     /// Near neighbours per side.
     public var nearPerSide = 2
     /// Whether nodes hold membership certificates of one simulated network and secure every edge (the
@@ -48,6 +51,12 @@ public struct SimulationOptions: Sendable {
         guard messages >= 0 else { throw .badOption("--messages", "must be >= 0") }
         guard flows >= 0, flows <= nodes / 2 else {
             throw .badOption("--flows", "must be 0 ... half the nodes (\(nodes / 2)), got \(flows)")
+        }
+        guard nameLookups >= 0, nameLookups <= 100_000 else {
+            throw .badOption("--name-lookups", "must be 0...100000, got \(nameLookups)")
+        }
+        guard nameLookups == 0 || secure else {
+            throw .badOption("--name-lookups", "names need certificates: drop --insecure")
         }
         guard churnPerMinute >= 0 else { throw .badOption("--churn", "must be >= 0") }
         guard joinInterval >= .zero else { throw .badOption("--join-interval", "must be >= 0") }

@@ -65,6 +65,16 @@ public struct SimulationReport: Codable, Sendable {
     public var shortcut_s: Percentiles?
     /// Flows started (`--flows`).
     public var flows: Int = 0
+    /// Name lookups through the name service (`--name-lookups`); nil when none ran.
+    public struct NameLookups: Codable, Sendable {
+        public var asked: Int
+        /// Lookups that found a record, and those whose record named the member asked for.
+        public var found: Int
+        public var correct: Int
+        /// Seconds from asking to the answer, over the lookups that found a record.
+        public var seconds: Percentiles
+    }
+    public var name_lookups: NameLookups?
     public var checks: [Check]
     public var churn_left: Int
     public var churn_joined: Int
