@@ -22,12 +22,14 @@ public final class NodeRuntime: Sendable {
     public let deviceName: String?
     /// The web view (`--web`): its server and the timer that shows it the node; nil without.
     private let web: (channel: any Channel, sampler: RepeatedTask)?
+    /// The resolver for member names (`--dns`); nil without.
+    private let dns: (any Channel)?
 
     private init(group: MultiThreadedEventLoopGroup, loop: any EventLoop, node: NIOLoopBound<Node>,
                  control: (any Channel)?, controlPath: String?, revocationWatcher: Task<Void, Never>?,
                  metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?,
                  virtualInterface: NIOLoopBound<VirtualInterface>?, deviceName: String?,
-                 web: (channel: any Channel, sampler: RepeatedTask)?) {
+                 web: (channel: any Channel, sampler: RepeatedTask)?, dns: (any Channel)?) {
         self.group = group
         self.loop = loop
         self.node = node
@@ -38,7 +40,11 @@ public final class NodeRuntime: Sendable {
         self.virtualInterface = virtualInterface
         self.deviceName = deviceName
         self.web = web
+        self.dns = dns
     }
+
+    /// Where the resolver for member names listens; nil without one.
+    public var dnsAddress: SocketAddress? { dns?.localAddress }
 
     /// Where the Prometheus endpoint listens (its port chosen by the system if 0 was asked for); nil without.
     public var metricsAddress: SocketAddress? { metrics?.channel.localAddress }
@@ -51,7 +57,8 @@ public final class NodeRuntime: Sendable {
     public static func start(config: NodeConfig, transports: TransportRegistry, overlords: OverlordRegistry,
                              controlPath: String?, logger: Logger,
                              revocationPollInterval: Duration = .seconds(10),
-                             metricsAddress: SocketAddress? = nil, webAddress: SocketAddress? = nil) throws -> NodeRuntime {
+                             metricsAddress: SocketAddress? = nil, webAddress: SocketAddress? = nil,
+                             dns: (address: SocketAddress, domain: String)? = nil) throws -> NodeRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         // The registries hold plugin factories (closures). They are handed to the loop once, here, and used
@@ -94,6 +101,10 @@ public final class NodeRuntime: Sendable {
                     throw error
                 }
             }
+            var dnsChannel: (any Channel)?
+            if let dns {
+                dnsChannel = try DNSServer.bind(dns.address, on: loop, node: node, responder: DNSResponder(domain: dns.domain))
+            }
             var control: (any Channel)?
             if let controlPath {
                 control = try ControlServer.bind(path: controlPath, on: loop, node: node)
@@ -105,7 +116,7 @@ public final class NodeRuntime: Sendable {
             }
             return NodeRuntime(group: group, loop: loop, node: node, control: control, controlPath: controlPath,
                                revocationWatcher: watcher, metrics: metrics, virtualInterface: virtualInterface,
-                               deviceName: config.virtualNetwork?.deviceName, web: web)
+                               deviceName: config.virtualNetwork?.deviceName, web: web, dns: dnsChannel)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -193,6 +204,7 @@ public final class NodeRuntime: Sendable {
         }.wait()
         try? control?.close().wait()
         try? metrics?.channel.close().wait()
+        try? dns?.close().wait()
         web?.sampler.cancel()
         try? web?.channel.close().wait()
         if let controlPath { ControlServer.removeSocketFile(controlPath) }

@@ -53,12 +53,41 @@ struct RunCommand: ParsableCommand {
         return endpoint.address
     }
 
+    @Option(help: "Answer DNS for member names (NAME.<domain>, e.g. beta.wow) at ADDRESS:PORT, a loopback address (e.g. 127.0.0.1:53); secured nodes only.")
+    var dns: String?
+
+    @Option(help: "The domain member names are answered under (with --dns).")
+    var dnsDomain = "wow"
+
+    /// `--dns` parsed; nil without it. Only loopback: the resolver serves this host.
+    func dnsAddress() throws -> SocketAddress? {
+        guard let dns else { return nil }
+        let literal = dns.hasPrefix("localhost:") ? "127.0.0.1" + dns.dropFirst("localhost".count) : dns
+        let endpoint: IPEndpoint
+        do {
+            endpoint = try IPEndpoint(parsing: literal)
+        } catch {
+            throw ValidationError("--dns '\(dns)': give ADDRESS:PORT, e.g. 127.0.0.1:53 (\(error.reason))")
+        }
+        guard endpoint.isLoopback else {
+            throw ValidationError("--dns '\(dns)': listen on a loopback address (127.0.0.0/8 or ::1); the resolver serves this host")
+        }
+        return endpoint.address
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)': use trace, debug, info, notice, warning, error or critical")
         }
         _ = try metricsAddress()
         _ = try webOptions.address()
+        _ = try dnsAddress()
+        let labels = dnsDomain.split(separator: ".", omittingEmptySubsequences: false)
+        guard !dnsDomain.isEmpty, dnsDomain.utf8.count <= 200, labels.allSatisfy({ label in
+            (1...63).contains(label.count) && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }) else {
+            throw ValidationError("--dns-domain '\(dnsDomain)': give a domain of letters, digits and '-', labels separated by '.', e.g. wow or corp.wow")
+        }
     }
 
     func run() throws {
@@ -86,12 +115,16 @@ struct RunCommand: ParsableCommand {
         signal(SIGTERM, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
 
+        if dns != nil, case .insecure = nodeConfig.security {
+            throw CommandFailure(description: "--dns needs a secured node: member names come from certificates (see docs/security.md)")
+        }
         let controlPath = control ?? ControlClient.defaultPath(forNode: nodeConfig.name)
         let runtime: NodeRuntime
         do {
             runtime = try NodeRuntime.start(config: nodeConfig, transports: registries.transports,
                                             overlords: registries.overlords, controlPath: controlPath, logger: logger,
-                                            metricsAddress: try metricsAddress(), webAddress: try webOptions.address())
+                                            metricsAddress: try metricsAddress(), webAddress: try webOptions.address(),
+                                            dns: try dnsAddress().map { ($0, dnsDomain) })
         } catch {
             throw CommandFailure(description: "cannot start node '\(nodeConfig.name)': \(error)")
         }
@@ -108,6 +141,9 @@ struct RunCommand: ParsableCommand {
             print("wow: metrics at http://\(ip.contains(":") ? "[\(ip)]" : ip):\(port)/metrics")
         }
         if let web = runtime.webChannel { print(WebView.announcement(web)) }
+        if let address = runtime.dnsAddress, let ip = address.ipAddress, let port = address.port {
+            print("wow: member names answered as NAME.\(dnsDomain) at \(ip.contains(":") ? "[\(ip)]" : ip):\(port) (udp)")
+        }
         // Under systemd or a pipe, stdout is block-buffered: the start-up lines must not wait for the exit.
         fflush(nil)  // all output streams (stdout itself is not concurrency-safe to name in Swift 6)
         // swift-service-lifecycle: SIGTERM/SIGINT shut the node down gracefully, SIGHUP reloads what it safely can.
