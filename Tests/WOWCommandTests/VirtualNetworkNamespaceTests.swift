@@ -104,7 +104,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         for site in ["site1", "site2", "site5"] {
             // site5 does without offloads: nodes with and without them must talk.
             controls[site] = try startSite(site, offload: site != "site5",
-                                           arguments: site == "site1" ? ["--metrics", "127.0.0.1:9464"] : []).control
+                                           arguments: site == "site1" ? ["--metrics", "127.0.0.1:9464", "--dns", "127.0.0.1:53"] : []).control
         }
         let started = Date()
         for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
@@ -131,6 +131,24 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         for (from, to) in [("site1", "site2"), ("site2", "site5"), ("site5", "site1")] {
             XCTAssertEqual(try answered(10, to: Self.ips[to]!, from: from), 10, "\(from) -> \(to)" + lab.diagnostics(controls))
         }
+
+        // Names: site1's node answers DNS for NAME.wow on its namespace's loopback, and `ip netns exec` gives
+        // site1 a resolv.conf that points there: unmodified programs reach members by name.
+        let netnsConfig = "/etc/netns/wowt-site1"
+        try FileManager.default.createDirectory(atPath: netnsConfig, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: netnsConfig) }
+        try "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n".write(toFile: netnsConfig + "/resolv.conf", atomically: true, encoding: .utf8)
+        let looked = try lab.exec(in: "site1", ["getent", "ahostsv4", "site2.wow"])
+        XCTAssertEqual(looked.status, 0, looked.output + lab.diagnostics(controls))
+        XCTAssertTrue(looked.output.hasPrefix(Self.ips["site2"]!), "site2.wow: \(looked.output)")
+        let byName = try lab.exec(in: "site1", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "site5.wow"])
+        XCTAssertEqual(byName.status, 0, byName.output)
+        XCTAssertTrue(byName.output.contains(Self.ips["site5"]!), byName.output)
+        XCTAssertNotEqual(try lab.exec(in: "site1", ["getent", "ahostsv4", "nobody.wow"]).status, 0, "an unknown name must not resolve")
+        // And `wow ping` by name, through the node's control socket.
+        let overlayPing = try lab.run(lab.wowBinary.path, ["ping", "site5", "-c", "2", "-i", "0.2", "--control", controls["site1"]!])
+        XCTAssertEqual(overlayPing.status, 0, overlayPing.output)
+        XCTAssertTrue(overlayPing.output.contains("reply from site5: seq=2"), overlayPing.output)
 
         // iperf3, one TCP stream for 3 s.
         let received = try iperf(from: "site1", to: "site2", seconds: 3)
