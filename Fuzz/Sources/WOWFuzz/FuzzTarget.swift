@@ -26,4 +26,5 @@ let fuzzTargets: [FuzzTarget.Type] = [
     ConfigTarget.self,
     IPv4Target.self,
     TunOffloadTarget.self,
+    DNSQueryTarget.self,
 ]

@@ -60,6 +60,14 @@ enum WireSamples {
         ("tunnel-secure", routed(.tunnel, bytes(TunnelFrame(via: b, returnVia: a,
                                                              frame: ByteBuffer(bytes: [1, 0x24, 0, 0, 0, 7])).encoded()))),
         ("secure", routed(.secure, [1, 0x22] + [UInt8](repeating: 0xAB, count: 30))),
+        ("echo-request", routed(.echoRequest, bytes(Echo(token: 77, sequence: 1).encoded()))),
+        ("echo-reply", routed(.echoReply, bytes(Echo(token: 77, sequence: 1, requestHops: 4).encoded()), hops: 3)),
+        ("name-put", routed(.namePut, bytes(NameMessage.put(NameRecord(credentials: FuzzFixtures.alice, at: FuzzFixtures.unixTime),
+                                                            isReplica: false).encoded()), mode: .nearest)),
+        ("name-get", routed(.nameGet, bytes(NameMessage.get(token: 5, name: "alice").encoded()), mode: .nearest)),
+        ("name-answer", routed(.nameAnswer, bytes(NameMessage.answer(token: 5, record: NameRecord(credentials: FuzzFixtures.bob,
+                                                                                                   at: FuzzFixtures.unixTime)).encoded()))),
+        ("name-answer-none", routed(.nameAnswer, bytes(NameMessage.answer(token: 6, record: nil).encoded()))),
         ("unknown-type", routed(PayloadType(rawValue: 0x7F), [1, 2, 3], ttl: 1)),
     ]
 

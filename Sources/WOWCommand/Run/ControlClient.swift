@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Talks to a running node's control socket: one command, one JSON answer.
@@ -54,4 +55,20 @@ enum ControlClient {
         let directory = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] ?? "/tmp"
         return "\(directory)/wow-\(safe).sock"
     }
+}
+
+/// How a command finds the running node it asks: `--control PATH` or `--name NODE` (its default socket).
+struct NodeControlOptions: ParsableArguments {
+    @Option(help: "The node's control socket path.")
+    var control: String?
+
+    @Option(help: "The node's name, to find its default control socket.")
+    var name: String?
+
+    func validate() throws {
+        guard (control == nil) != (name == nil) else { throw ValidationError("give either --control PATH or --name NODE") }
+    }
+
+    /// The control socket to ask.
+    var path: String { control ?? ControlClient.defaultPath(forNode: name ?? "") }
 }

@@ -29,17 +29,12 @@ struct PingCommand: ParsableCommand {
     @Flag(help: "Keep pinging until a reply comes over a direct connection, and say when.")
     var untilDirect = false
 
-    @Option(help: "The node's control socket path.")
-    var control: String?
-
-    @Option(help: "The node's name, to find its default control socket.")
-    var name: String?
+    @OptionGroup var node: NodeControlOptions
 
     @Flag(help: "Print one JSON object per echo.")
     var json = false
 
     func validate() throws {
-        guard (control == nil) != (name == nil) else { throw ValidationError("give either --control PATH or --name NODE") }
         if let count, !(1...1_000_000).contains(count) { throw ValidationError("--count must be 1...1000000, got \(count)") }
         guard interval >= 0.01 && interval <= 3600 else { throw ValidationError("--interval must be 0.01...3600 seconds, got \(interval)") }
         guard timeout >= 0.01 && timeout <= 60 else { throw ValidationError("--timeout must be 0.01...60 seconds, got \(timeout)") }
@@ -49,7 +44,7 @@ struct PingCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = control ?? ControlClient.defaultPath(forNode: name ?? "")
+        let path = node.path
         let total = count ?? (untilDirect ? 30 : 4)
         let milliseconds = Int((timeout * 1000).rounded())
         var received: [Double] = []

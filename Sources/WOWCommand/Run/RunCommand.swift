@@ -37,18 +37,24 @@ struct RunCommand: ParsableCommand {
 
     /// `--metrics` parsed; nil without it. Only loopback: the metrics say who the node talks to.
     func metricsAddress() throws -> SocketAddress? {
-        guard let metrics else { return nil }
+        try metrics.map {
+            try Self.loopbackAddress($0, flag: "--metrics", example: "127.0.0.1:9464",
+                                     why: "put a reverse proxy or a Prometheus agent on the host to expose the metrics further")
+        }
+    }
+
+    /// `ADDRESS:PORT` (or `localhost:PORT`) for a service of this host only; the error names the flag and why.
+    static func loopbackAddress(_ text: String, flag: String, example: String, why: String) throws -> SocketAddress {
         // `localhost` is the one host name taken: it means loopback on every host, so needs no DNS lookup.
-        let literal = metrics.hasPrefix("localhost:") ? "127.0.0.1" + metrics.dropFirst("localhost".count) : metrics
+        let literal = text.hasPrefix("localhost:") ? "127.0.0.1" + text.dropFirst("localhost".count) : text
         let endpoint: IPEndpoint
         do {
             endpoint = try IPEndpoint(parsing: literal)
         } catch {
-            throw ValidationError("--metrics '\(metrics)': give ADDRESS:PORT, e.g. 127.0.0.1:9464 (\(error.reason))")
+            throw ValidationError("\(flag) '\(text)': give ADDRESS:PORT, e.g. \(example) (\(error.reason))")
         }
         guard endpoint.isLoopback else {
-            throw ValidationError("--metrics '\(metrics)': listen on a loopback address (127.0.0.1 or ::1); "
-                + "put a reverse proxy or a Prometheus agent on the host to expose the metrics further")
+            throw ValidationError("\(flag) '\(text)': listen on a loopback address (127.0.0.0/8 or ::1); \(why)")
         }
         return endpoint.address
     }
@@ -61,18 +67,7 @@ struct RunCommand: ParsableCommand {
 
     /// `--dns` parsed; nil without it. Only loopback: the resolver serves this host.
     func dnsAddress() throws -> SocketAddress? {
-        guard let dns else { return nil }
-        let literal = dns.hasPrefix("localhost:") ? "127.0.0.1" + dns.dropFirst("localhost".count) : dns
-        let endpoint: IPEndpoint
-        do {
-            endpoint = try IPEndpoint(parsing: literal)
-        } catch {
-            throw ValidationError("--dns '\(dns)': give ADDRESS:PORT, e.g. 127.0.0.1:53 (\(error.reason))")
-        }
-        guard endpoint.isLoopback else {
-            throw ValidationError("--dns '\(dns)': listen on a loopback address (127.0.0.0/8 or ::1); the resolver serves this host")
-        }
-        return endpoint.address
+        try dns.map { try Self.loopbackAddress($0, flag: "--dns", example: "127.0.0.1:53", why: "the resolver serves this host") }
     }
 
     func validate() throws {

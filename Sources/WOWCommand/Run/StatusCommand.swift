@@ -10,23 +10,13 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show a running node's connections and learned URIs (asks it over its control socket)."
     )
 
-    @Option(help: "The node's control socket path.")
-    var control: String?
-
-    @Option(help: "The node's name, to find its default control socket.")
-    var name: String?
+    @OptionGroup var node: NodeControlOptions
 
     @Flag(help: "Print the node's JSON status.")
     var json = false
 
-    func validate() throws {
-        guard (control == nil) != (name == nil) else {
-            throw ValidationError("give either --control PATH or --name NODE")
-        }
-    }
-
     func run() throws {
-        let path = control ?? ControlClient.defaultPath(forNode: name ?? "")
+        let path = node.path
         let answer: Data
         do {
             answer = try ControlClient.request("status", path: path)

@@ -3,7 +3,8 @@ import WOWKit
 
 /// Routed packets and their payloads, as a node handles what reaches it: the routed header, then by payload
 /// type a Connect-To-Me, a CTM reply, a routing error, or a tunnel frame whose inner frame is again an edge
-/// message (what a relay edge hands its node), or an IP packet (the virtual network).
+/// message (what a relay edge hands its node), an IP packet (the virtual network), an echo (`wow ping`), or a
+/// name service message (a record in it is checked as a storer checks it: believed only if genuine).
 ///
 /// The input is the routed packet after its version and kind bytes (the harness puts them in front), so
 /// every input is a routed packet to the fuzzer's eye. Checks: every decoder is total; each payload that
@@ -55,6 +56,26 @@ enum RoutedPacketTarget: FuzzTarget {
             }
         case .data:
             _ = IPv4Packet.header(of: payload)
+        case .echoRequest, .echoReply:
+            guard let echo = try? Echo.decode(payload) else {
+                return require(bytes.count != Echo.byteCount, "a \(Echo.byteCount)-byte echo refused")
+            }
+            require(WireSamples.bytes(echo.encoded()) == bytes, "echo re-encoding differs")
+        case .namePut, .nameGet, .nameAnswer:
+            guard let message = try? NameMessage.decode(payload, type: packet.header.payloadType) else { return }
+            require(WireSamples.bytes(message.encoded()) == bytes, "name message re-encoding differs")
+            require((try? NameMessage.decode(message.encoded(), type: message.payloadType)) == message, "name message round trip")
+            let record: NameRecord?
+            switch message {
+            case .put(let put, _): record = put
+            case .answer(_, let answer): record = answer
+            case .get: record = nil
+            }
+            if let record, record.refusal(by: FuzzFixtures.bobRevokingDave, at: FuzzFixtures.unixTime) == nil {
+                require(FuzzFixtures.genuineCertificates.contains(record.certificate.encoded),
+                        "believed a name record whose certificate the authority never signed")
+                require(record.certificate != FuzzFixtures.dave.certificate, "believed the revoked member's name record")
+            }
         default:
             _ = SecureFrame.isSecureFrame(payload)
         }
