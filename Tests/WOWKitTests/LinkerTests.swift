@@ -382,6 +382,40 @@ final class LinkerTests: XCTestCase {
         XCTAssertEqual(NodeConfig.Linking().raceDelay, .milliseconds(250), "racing is on by default")
     }
 
+    /// A pair no direct path joins: the relay URI starts beside the punched direct tries once `relayAfter`
+    /// passed, and its reply makes the connection while the direct try still waits.
+    func testRelayURIsStartBesideTheDirectOnesOnceRelayAfterPassed() {
+        var linker = makeLinker()
+        let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
+        XCTAssertEqual(linker.settings.relayAfter, .seconds(1))
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted + [relayed],
+                                    purpose: .forPeer, fallbackScheme: "relay"),
+                       [.armFallbackTimer(token: 7, delay: .seconds(1)), .openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true, uri: natPublic),
+                       [.punch(token: 7, edge: EdgeID(3), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
+        XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
+        XCTAssertEqual(linker.fallbackTimerFired(token: 7), [], "the relay starts once")
+        XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(9)), uri: relayed),
+                       [.sendRequest(token: 7, edge: EdgeID(9), uri: relayed)])
+        XCTAssertEqual(linker.attempt(token: 7)?.edge, EdgeID(3), "the direct try goes on beside it")
+        guard case .established(_, _, let edge)? = linker.replyReceived(reply(7, from: peer), on: EdgeID(9)).first else {
+            return XCTFail("the relay's reply must complete the attempt")
+        }
+        XCTAssertEqual(edge, EdgeID(9))
+        XCTAssertEqual(linker.fallbackTimerFired(token: 7), [], "nothing left to start")
+
+        // No timer without a tunnelling transport, with only relay URIs, or with relayAfter 0.
+        XCTAssertEqual(linker.start(token: 8, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer),
+                       [.openEdge(token: 8, uri: natPublic)])
+        XCTAssertEqual(linker.start(token: 9, type: "structured.near", target: peer, uris: [relayed], purpose: .forPeer,
+                                    fallbackScheme: "relay"), [.openEdge(token: 9, uri: relayed)])
+        var settings = NodeConfig.Linking()
+        settings.relayAfter = .zero
+        var off = Linker(settings: settings)
+        XCTAssertEqual(off.start(token: 10, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer,
+                                 fallbackScheme: "relay"), [.openEdge(token: 10, uri: natPublic)])
+    }
+
     // MARK: Hole punching
 
     /// A NATed peer's URIs: the public one peers saw it at, then its own (LAN) address and loopback.

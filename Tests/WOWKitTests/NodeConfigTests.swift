@@ -31,6 +31,7 @@ final class NodeConfigTests: XCTestCase {
               attempts_per_uri: 5
               retry_backoff_ms: 100
               race_delay_ms: 100
+              relay_after_ms: 2500
               direct_retry_s: 60
               punch_ttl: 3
               punch_hold_ms: 250
@@ -56,6 +57,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.linking.attemptsPerURI, 5)
         XCTAssertEqual(config.linking.retryBackoff, .milliseconds(100))
         XCTAssertEqual(config.linking.raceDelay, .milliseconds(100))
+        XCTAssertEqual(config.linking.relayAfter, .milliseconds(2500))
         XCTAssertEqual(config.linking.directRetryInterval, .seconds(60))
         XCTAssertEqual(config.linking.punchTTL, 3)
         XCTAssertEqual(config.linking.punchHold, .milliseconds(250))
@@ -343,6 +345,7 @@ final class NodeConfigTests: XCTestCase {
             ("linking: { punch_ttl: 256 }", "linking.punch_ttl", "256 is out of range"),
             ("linking: { punch_hold_ms: 60001 }", "linking.punch_hold_ms", "60001 is out of range"),
             ("linking: { race_delay_ms: 60001 }", "linking.race_delay_ms", "60001 is out of range"),
+            ("linking: { relay_after_ms: -1 }", "linking.relay_after_ms", "-1 is out of range"),
             ("liveness: { ping_interval_s: 0 }", "liveness.ping_interval_s", "0 is out of range"),
             ("liveness: { failover_after_ms: 600001 }", "liveness.failover_after_ms", "600001 is out of range"),
             ("liveness: { failover_after_ms: -5 }", "liveness.failover_after_ms", "-5 is out of range"),

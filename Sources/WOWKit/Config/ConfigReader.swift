@@ -35,7 +35,8 @@ struct ConfigReader {
         if let section = top.value("linking") {
             let linking = try fields(of: section, field: top.field("linking"),
                                      allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms",
-                                               "race_delay_ms", "direct_retry_s", "punch_ttl", "punch_hold_ms"])
+                                               "race_delay_ms", "relay_after_ms", "direct_retry_s", "punch_ttl",
+                                               "punch_hold_ms"])
             if let ms = try integer(linking, "reply_timeout_ms", in: 1...600_000, unit: "milliseconds") {
                 config.linking.replyTimeout = .milliseconds(ms)
             }
@@ -47,6 +48,9 @@ struct ConfigReader {
             }
             if let ms = try integer(linking, "race_delay_ms", in: 0...60_000, unit: "milliseconds") {
                 config.linking.raceDelay = .milliseconds(ms)
+            }
+            if let ms = try integer(linking, "relay_after_ms", in: 0...600_000, unit: "milliseconds") {
+                config.linking.relayAfter = .milliseconds(ms)
             }
             if let seconds = try integer(linking, "direct_retry_s", in: 1...86_400, unit: "seconds") {
                 config.linking.directRetryInterval = .seconds(seconds)

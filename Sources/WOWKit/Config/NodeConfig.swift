@@ -56,6 +56,11 @@ public struct NodeConfig: Sendable {
         /// In an attempt's first round, how long a try that sends at once has before the next URI starts beside
         /// it (happy eyeballs; RFC 8305's connection attempt delay). 0 tries one URI at a time.
         public var raceDelay: Duration = .milliseconds(250)
+        /// How long an attempt tries a peer's direct URIs alone before its relay URIs start beside them: a
+        /// pair that no direct path joins (a firewall that lets only TCP 443 out facing a NAT, a symmetric NAT)
+        /// gets a relayed connection after this, not after every direct try timed out, and moves to a direct
+        /// edge when one answers later. 0 tries relay URIs only in their turn.
+        public var relayAfter: Duration = .milliseconds(1000)
         /// How often a relayed (tunnelled) connection tries the peer's direct URIs again.
         public var directRetryInterval: Duration = .seconds(30)
         /// The IP TTL of hole-punch packets (`HolePunchingEdge`): they must pass every NAT in front of the node

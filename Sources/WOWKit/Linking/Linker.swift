@@ -13,6 +13,12 @@
 /// punch do not race: their requests must wait for the peer's punch on one edge at a time. The node feeds it events (edge opened,
 /// reply, error, timer) and carries out the returned actions. It holds no edges, sockets or timers itself.
 ///
+/// Relay URIs (the node's tunnelling transport's scheme) are also a fallback that does not wait its turn: an
+/// attempt that has direct URIs too opens its relay URIs beside them `relayAfter` after it started (like a
+/// racing try: a reply on that edge counts as any other), so a pair no direct path joins is linked within a
+/// second or two instead of after every direct try timed out. The relayed connection moves to a direct edge
+/// when one answers later (`RelayUpkeep`).
+///
 /// NAT traversal (docs/architecture.md, "Hole punching"): an attempt that is part of a Connect-To-Me toward a
 /// peer that may be behind a NAT punches on each URI's edge before its first request there (`.punch`:
 /// packets with a small IP TTL that open our own NAT and die before the peer's). Until the peer has punched
@@ -78,6 +84,8 @@ public struct Linker {
         public internal(set) var isHolding = false
         /// When the node started the attempt (for the link latency it reports).
         public internal(set) var startedAt: Timestamp = .zero
+        /// URIs of the node's tunnelling transport, opened beside the direct ones once `relayAfter` passed.
+        var fallbackURIs: [TransportURI] = []
     }
 
     /// What the node must do.
@@ -90,6 +98,8 @@ public struct Linker {
         case punch(token: UInt64, edge: EdgeID, ttl: UInt8)
         /// Call `timerFired(token:)` after `delay`, replacing the attempt's armed timer if any.
         case armTimer(token: UInt64, delay: Duration)
+        /// Call `fallbackTimerFired(token:)` after `delay` (a timer of its own beside `armTimer`'s).
+        case armFallbackTimer(token: UInt64, delay: Duration)
         /// The handshake succeeded: make the connection from the reply.
         case established(Attempt, reply: LinkReply, edge: EdgeID)
         /// Every URI failed.
@@ -119,14 +129,33 @@ public struct Linker {
 
     /// Starts an attempt. `peerHasPunched`: the peer's Connect-To-Me reply arrived, so it punched toward us
     /// already and we need not wait for it.
+    /// `fallbackScheme`: the scheme of the node's tunnelling transport (`relay`), whose URIs start beside the
+    /// direct ones after `relayAfter`.
     public mutating func start(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
-                               purpose: Purpose, peerHasPunched: Bool = false, at now: Timestamp = .zero) -> [Action] {
+                               purpose: Purpose, peerHasPunched: Bool = false, at now: Timestamp = .zero,
+                               fallbackScheme: String? = nil) -> [Action] {
         var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
         attempt.startedAt = now
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard !uris.isEmpty else { return [.failed(attempt, reason: "the peer has no URI")] }
+        if let fallbackScheme, settings.relayAfter > .zero, uris.contains(where: { $0.scheme != fallbackScheme }) {
+            attempt.fallbackURIs = uris.filter { $0.scheme == fallbackScheme }
+        }
         attempts[token] = attempt
-        return open(token)
+        let fallback = attempt.fallbackURIs.isEmpty ? [] : [Action.armFallbackTimer(token: token, delay: settings.relayAfter)]
+        return fallback + open(token)
+    }
+
+    /// `relayAfter` passed and the attempt goes on: its relay URIs open beside the current try. Each edge that
+    /// opens gets a request, and a reply on it completes the attempt like any other.
+    public mutating func fallbackTimerFired(token: UInt64) -> [Action] {
+        guard var attempt = attempts[token] else { return [] }
+        let current = attempt.uris[attempt.uriIndex]
+        let uris = attempt.fallbackURIs.filter { !attempt.deadURIs.contains($0) && $0 != current }
+        attempt.fallbackURIs = []
+        attempt.racingOpens.formUnion(uris)
+        attempts[token] = attempt
+        return uris.map { .openEdge(token: token, uri: $0) }
     }
 
     /// Opens the edge of the current try, and arms the race timer when it races the next URI: in the first

@@ -5,7 +5,8 @@ extension Node {
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
-                             purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now))
+                             purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
+                             fallbackScheme: tunnelListener?.scheme))
     }
 
     func perform(_ actions: [Linker.Action]) {
@@ -41,14 +42,18 @@ extension Node {
                     delay = delay * 2
                 }
                 arm(.linkAttempt(token: token), after: delay)
+            case .armFallbackTimer(let token, let delay):
+                arm(.linkFallback(token: token), after: delay)
             case .established(let attempt, let reply, let edge):
                 timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
+                timers.removeValue(forKey: .linkFallback(token: attempt.token))?.cancel()
                 observer?.linkEstablished(after: scheduler.now - attempt.startedAt,
                                           transport: edges[edge]?.edge.transport ?? "?")
                 linkEstablished(attempt, reply: reply, edge: edge)
                 withdrawHeldRequests(of: attempt)
             case .failed(let attempt, let reason):
                 timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
+                timers.removeValue(forKey: .linkFallback(token: attempt.token))?.cancel()
                 attemptFailed(attempt, reason: reason)
                 withdrawHeldRequests(of: attempt)
             }

@@ -293,6 +293,8 @@ public final class Node {
         case .linkAttempt(let token):
             let edge = linker.attempt(token: token)?.edge
             perform(linker.timerFired(token: token, edgeAnswered: edge.flatMap { securedEdge($0) }?.isEstablished ?? false))
+        case .linkFallback(let token):
+            perform(linker.fallbackTimerFired(token: token))
         case .connect(let token):
             run(connector.timerFired(token: token))
         case .echo(let token):

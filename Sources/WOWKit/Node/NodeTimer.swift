@@ -12,6 +12,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case securityCheck
     /// A link attempt's reply or punch-hold timer (`Linker.Action.armTimer`).
     case linkAttempt(token: UInt64)
+    /// A link attempt's relay URIs start beside its direct ones (`Linker.fallbackTimerFired`).
+    case linkFallback(token: UInt64)
     /// A Connect-To-Me's deadline.
     case connect(token: UInt64)
     /// An overlay echo's deadline.
@@ -29,6 +31,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .status: return "status"
         case .securityCheck: return "security"
         case .linkAttempt(let token): return "link(\(token))"
+        case .linkFallback(let token): return "link-fallback(\(token))"
         case .connect(let token): return "connect(\(token))"
         case .echo(let token): return "echo(\(token))"
         case .namePublish: return "name-publish"
