@@ -389,7 +389,7 @@ final class LinkerTests: XCTestCase {
         let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
         XCTAssertEqual(linker.settings.relayAfter, .seconds(1))
         XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted + [relayed],
-                                    purpose: .forPeer, fallbackScheme: "relay"),
+                                    purpose: .forPeer, fallbackURIs: [relayed]),
                        [.armFallbackTimer(token: 7, delay: .seconds(1)), .openEdge(token: 7, uri: natPublic)])
         XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true, uri: natPublic),
                        [.punch(token: 7, edge: EdgeID(3), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
@@ -404,16 +404,17 @@ final class LinkerTests: XCTestCase {
         XCTAssertEqual(edge, EdgeID(9))
         XCTAssertEqual(linker.fallbackTimerFired(token: 7), [], "nothing left to start")
 
-        // No timer without a tunnelling transport, with only relay URIs, or with relayAfter 0.
+        // No timer without fallback URIs (no tunnelling transport, no forwarder connected), with only relay
+        // URIs, or with relayAfter 0.
         XCTAssertEqual(linker.start(token: 8, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer),
                        [.openEdge(token: 8, uri: natPublic)])
         XCTAssertEqual(linker.start(token: 9, type: "structured.near", target: peer, uris: [relayed], purpose: .forPeer,
-                                    fallbackScheme: "relay"), [.openEdge(token: 9, uri: relayed)])
+                                    fallbackURIs: [relayed]), [.openEdge(token: 9, uri: relayed)])
         var settings = NodeConfig.Linking()
         settings.relayAfter = .zero
         var off = Linker(settings: settings)
         XCTAssertEqual(off.start(token: 10, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer,
-                                 fallbackScheme: "relay"), [.openEdge(token: 10, uri: natPublic)])
+                                 fallbackURIs: [relayed]), [.openEdge(token: 10, uri: natPublic)])
     }
 
     // MARK: Hole punching

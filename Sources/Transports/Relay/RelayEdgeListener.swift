@@ -96,6 +96,11 @@ public final class RelayEdgeListener: OverlayTunnelListener {
         }
     }
 
+    public func forwarder(of uri: TransportURI) -> Address? {
+        guard case .success(let parsed) = RelayTransport.parse(uri) else { return nil }
+        return parsed.forwarder
+    }
+
     public func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address) {
         guard isRunning else { return }
         if let edge = edges[source] {

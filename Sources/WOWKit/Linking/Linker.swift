@@ -13,9 +13,9 @@
 /// punch do not race: their requests must wait for the peer's punch on one edge at a time. The node feeds it events (edge opened,
 /// reply, error, timer) and carries out the returned actions. It holds no edges, sockets or timers itself.
 ///
-/// Relay URIs (the node's tunnelling transport's scheme) are also a fallback that does not wait its turn: an
-/// attempt that has direct URIs too opens its relay URIs beside them `relayAfter` after it started (like a
-/// racing try: a reply on that edge counts as any other), so a pair no direct path joins is linked within a
+/// Relay URIs through a forwarder the node is connected to are also a fallback that does not wait its turn:
+/// an attempt that has direct URIs too opens them beside the direct ones `relayAfter` after it started (like
+/// a racing try: a reply on that edge counts as any other), so a pair no direct path joins is linked within a
 /// second or two instead of after every direct try timed out. The relayed connection moves to a direct edge
 /// when one answers later (`RelayUpkeep`).
 ///
@@ -129,17 +129,18 @@ public struct Linker {
 
     /// Starts an attempt. `peerHasPunched`: the peer's Connect-To-Me reply arrived, so it punched toward us
     /// already and we need not wait for it.
-    /// `fallbackScheme`: the scheme of the node's tunnelling transport (`relay`), whose URIs start beside the
-    /// direct ones after `relayAfter`.
+    /// `fallbackURIs`: those of `uris` that go through a tunnelling transport (`relay`) and may start beside
+    /// the direct ones after `relayAfter` (the node names those whose forwarder it holds a connection to, so
+    /// starting early costs no new connection).
     public mutating func start(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
                                purpose: Purpose, peerHasPunched: Bool = false, at now: Timestamp = .zero,
-                               fallbackScheme: String? = nil) -> [Action] {
+                               fallbackURIs: [TransportURI] = []) -> [Action] {
         var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
         attempt.startedAt = now
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard !uris.isEmpty else { return [.failed(attempt, reason: "the peer has no URI")] }
-        if let fallbackScheme, settings.relayAfter > .zero, uris.contains(where: { $0.scheme != fallbackScheme }) {
-            attempt.fallbackURIs = uris.filter { $0.scheme == fallbackScheme }
+        if settings.relayAfter > .zero, uris.contains(where: { !fallbackURIs.contains($0) }) {
+            attempt.fallbackURIs = uris.filter { fallbackURIs.contains($0) }
         }
         attempts[token] = attempt
         let fallback = attempt.fallbackURIs.isEmpty ? [] : [Action.armFallbackTimer(token: token, delay: settings.relayAfter)]

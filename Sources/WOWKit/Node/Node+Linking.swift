@@ -6,7 +6,10 @@ extension Node {
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
-                             fallbackScheme: tunnelListener?.scheme))
+                             fallbackURIs: tunnelListener.map { tunnel in
+                                 // Only through a forwarder we are connected to directly: no new connection.
+                                 uris.filter { tunnel.forwarder(of: $0).map { directTable.contains($0) } ?? false }
+                             } ?? []))
     }
 
     func perform(_ actions: [Linker.Action]) {

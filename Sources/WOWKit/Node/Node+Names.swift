@@ -82,6 +82,8 @@ extension Node {
             // Our own or a peer's: a record of our own making is as good (its certificate was checked).
             return completion(.success(NameRecord(certificate: known, publishedAt: wallClock(), signature: [])))
         }
+        // Kept here for others (this node is the name's storer or holds a replica).
+        if let kept = names.record(named: name, unixTime: wallClock()) { return completion(.success(kept)) }
         switch names.lookUp(name, token: random.next(), now: scheduler.now, completion: completion) {
         case .answered(let record): completion(.success(record))
         case .ask(let token): askForName(name, token: token, try: 1, network: credentials.authority.network)

@@ -31,6 +31,8 @@ public protocol OverlayTunnelHost: AnyObject {
 public protocol OverlayTunnelListener: EdgeListener {
     /// Called once, before `start`. The listener must hold the host weakly (the host holds the listener).
     func attach(host: any OverlayTunnelHost)
+    /// The node a URI of this transport goes through first (its forwarder), nil if `uri` is not one of its URIs.
+    func forwarder(of uri: TransportURI) -> Address?
     /// A frame from `source`, which names `returnVia` as the way back.
     func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address)
     /// A tunnel frame this node sent to `destination` was not delivered (`reporter` gave up).
