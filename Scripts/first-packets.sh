@@ -8,14 +8,20 @@
 # out; virtual IP 100.64.0.3) and site1 behind a port-restricted NAT (100.64.0.1). Per run: both site nodes
 # start fresh, and once both are in the ring (each answers an overlay echo from the bootstrap), FROM pings TO's
 # virtual IP 30 times, 0.2 s apart (`ping -i 0.2 -c 30`). Prints how many were answered, the first reply's
-# time after the first ping, and both nodes' drop counters and paths afterwards. Removes what it made.
+# time after the first ping, and the three nodes' drop counters and paths afterwards. Removes what it made.
+# SAVE_CA=DIR keeps the authority and the last run's logs there; CA=DIR replays with it; LOG_LEVEL=debug.
 set -uo pipefail
 WOW=$1; RUNS=$2; FROM=${3:-site3}; TO=${4:-site1}
 T=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/Tests/Scripts/netns-topology.sh
 D=$(mktemp -d /tmp/wow-first-packets.XXXX)
 trap 'bash $T down >/dev/null 2>&1; rm -rf "$D"' EXIT
 bash $T down >/dev/null 2>&1; bash $T up boot fw site1 >/dev/null
-cd $D; $WOW ca init --name fp --dir $D >/dev/null
+# CA=DIR reuses the authority in DIR (ca.key, ca.crt): the same network id puts the nodes at the same ring
+# addresses again, to replay a run; without it a fresh one is made (and copied to $D/ca.* only).
+cd $D
+if [ -n "${CA:-}" ]; then cp "$CA"/ca.key "$CA"/ca.crt $D/; else $WOW ca init --name fp --dir $D >/dev/null; fi
+[ -n "${SAVE_CA:-}" ] && mkdir -p "$SAVE_CA" && cp $D/ca.key $D/ca.crt "$SAVE_CA"/
+[ -n "${LOG_LEVEL:-}" ] && LOGS="--log-level $LOG_LEVEL" || LOGS=""
 declare -A VIP=([site1]=100.64.0.1 [site3]=100.64.0.3)
 $WOW keygen --out $D/boot.key >/dev/null; $WOW cert issue --ca-key $D/ca.key --node-key $D/boot.key --name boot --out $D/boot.crt >/dev/null
 for n in site1 site3; do
@@ -45,22 +51,24 @@ Y
 ip netns exec wowt-boot $WOW run --config boot.yml --control $D/boot.sock >$D/boot.log 2>&1 & BP=$!
 sleep 1
 for i in $(seq $RUNS); do
-  ip netns exec wowt-site1 $WOW run --config site1.yml --control $D/site1.sock >$D/site1.log 2>&1 & P1=$!
-  ip netns exec wowt-site3 $WOW run --config site3.yml --control $D/site3.sock >$D/site3.log 2>&1 & P3=$!
+  ip netns exec wowt-site1 $WOW run --config site1.yml --control $D/site1.sock $LOGS >$D/site1.log 2>&1 & P1=$!
+  ip netns exec wowt-site3 $WOW run --config site3.yml --control $D/site3.sock $LOGS >$D/site3.log 2>&1 & P3=$!
   for n in site1 site3; do
     for _ in $(seq 100); do $WOW ping $n -c 1 -W 0.5 --control $D/boot.sock >/dev/null 2>&1 && break; sleep 0.1; done
   done
   OUT=$(ip netns exec wowt-$FROM ping -i 0.2 -c 30 -W 2 ${VIP[$TO]} 2>&1)
   received=$(echo "$OUT" | grep -oE '[0-9]+ received' | grep -oE '[0-9]+')
-  first=$(echo "$OUT" | grep -m1 -oE 'icmp_seq=[0-9]+' | grep -oE '[0-9]+')
-  echo "run $i: $FROM -> $TO: $received/30 answered, first answer to ping $first (sent $(echo "(${first:-31} - 1) * 0.2" | bc) s after the first)"
-  for n in $FROM $TO; do
+  first=$(echo "$OUT" | grep -m1 -E 'bytes from' | grep -oE 'icmp_seq=[0-9]+' | grep -oE '[0-9]+')
+  unreachable=$(echo "$OUT" | grep -c 'Unreachable')
+  echo "run $i: $FROM -> $TO: $received/30 answered, $unreachable unreachable, first answer to ping ${first:-none} (sent $(echo "(${first:-31} - 1) * 0.2" | bc) s after the first)"
+  for n in $FROM $TO boot; do
     $WOW status --control $D/$n.sock --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 peers = [(c.get("peer_name"), c["path"]) for c in d["connections"]]
 print("   ", sys.argv[1], "drops", d["drops"], "paths", peers)' $n
   done
+  [ -n "${SAVE_CA:-}" ] && cp $D/site1.log $D/site3.log $D/boot.log "$SAVE_CA"/
   kill $P1 $P3; wait $P1 $P3 2>/dev/null; rm -f $D/site1.sock $D/site3.sock; sleep 1
 done
 kill $BP; wait $BP 2>/dev/null

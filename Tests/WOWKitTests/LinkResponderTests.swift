@@ -115,6 +115,24 @@ final class LinkResponderTests: XCTestCase {
         ])
     }
 
+    func testTheLargerAddressYieldsToARequestOverARelayItsOwnAttemptDidNotTry() {
+        // Ours tries direct paths (a firewall may drop them for ever); the smaller's request came over a relay.
+        let responder = LinkResponder(local: large)
+        let incoming = request(from: small)
+        let ours = attempt(to: small, purpose: .forPeer, sentRequest: true)
+        XCTAssertEqual(responder.linkRequest(incoming, on: edge, facts: .init(ours: ours, isTunnelledEdge: true)), [
+            .noteReached(incoming.observedURI),
+            .yieldAttempt(token: ours.token, to: edge),
+            .establish(Establishment(peer: info(small), edge: edge, remoteType: "structured.near", byPeer: true)),
+            .replyToLink(incoming, on: edge),
+        ])
+        // Had ours sent its request on that relay edge too, the usual rule holds: the larger address wins.
+        var triedIt = ours
+        triedIt.edgesTried.insert(edge)
+        XCTAssertEqual(responder.linkRequest(incoming, on: edge, facts: .init(ours: triedIt, isTunnelledEdge: true)).dropFirst().first,
+                       linkError(.raceLost, "simultaneous link; the larger address's attempt wins"))
+    }
+
     func testTheLargerAddressYieldsWhenItsAttemptSentNoRequestYet() {
         // Held after punching: the peer never saw our attempt, so there is no race to resolve.
         let responder = LinkResponder(local: large)

@@ -387,10 +387,10 @@ final class LinkerTests: XCTestCase {
     func testRelayURIsStartBesideTheDirectOnesOnceRelayAfterPassed() {
         var linker = makeLinker()
         let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
-        XCTAssertEqual(linker.settings.relayAfter, .seconds(1))
+        XCTAssertEqual(linker.settings.relayAfter, .seconds(2))
         XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted + [relayed],
                                     purpose: .forPeer, fallbackURIs: [relayed]),
-                       [.armFallbackTimer(token: 7, delay: .seconds(1)), .openEdge(token: 7, uri: natPublic)])
+                       [.armFallbackTimer(token: 7, delay: .seconds(2)), .openEdge(token: 7, uri: natPublic)])
         XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true, uri: natPublic),
                        [.punch(token: 7, edge: EdgeID(3), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
         XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
@@ -415,6 +415,21 @@ final class LinkerTests: XCTestCase {
         var off = Linker(settings: settings)
         XCTAssertEqual(off.start(token: 10, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer,
                                  fallbackURIs: [relayed]), [.openEdge(token: 10, uri: natPublic)])
+    }
+
+    /// The peer's relay URI arrives after the attempt began (it learned it was behind a NAT a moment later):
+    /// the fallback is armed then, and a relay URI learned after the fallback started opens at once.
+    func testRelayURIsLearnedLaterStillStartBesideTheDirectOnes() {
+        var linker = makeLinker()
+        let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
+        let other = uri("relay://1123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer),
+                       [.openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.peerWillLink(token: 7, uris: natted + [relayed], fallbackURIs: [relayed]),
+                       [.armFallbackTimer(token: 7, delay: .seconds(2))])
+        XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
+        XCTAssertEqual(linker.peerPunched(token: 7, uris: natted + [relayed, other], fallbackURIs: [relayed, other]),
+                       [.openEdge(token: 7, uri: other)], "started already: a new relay URI opens at once, a known one not again")
     }
 
     // MARK: Hole punching

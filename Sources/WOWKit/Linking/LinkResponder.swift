@@ -35,9 +35,13 @@ public struct LinkResponder {
         public var isConnectPending: Bool
         /// Whether the table is at `maximumConnections` (the limit, for the refusal's text).
         public var tableLimit: Int?
+        /// Whether the request came over a tunnelled (relay) edge.
+        public var isTunnelledEdge: Bool
 
         public init(refusal: SecurityRefusal? = nil, existing: Connection? = nil, ours: Linker.Attempt? = nil,
-                    ourConnectType: ConnectionType? = nil, isConnectPending: Bool = false, tableLimit: Int? = nil) {
+                    ourConnectType: ConnectionType? = nil, isConnectPending: Bool = false, tableLimit: Int? = nil,
+                    isTunnelledEdge: Bool = false) {
+            self.isTunnelledEdge = isTunnelledEdge
             self.refusal = refusal
             self.existing = existing
             self.ours = ours
@@ -70,8 +74,11 @@ public struct LinkResponder {
         }
         if facts.existing == nil, let ours = facts.ours {
             // Both ends are linking at once: the attempt started by the larger address wins. One that sent no
-            // request yet (it waited for this very request after punching) yields: the peer never saw it.
-            if local > peer.address && ours.hasSentRequest {
+            // request yet (it waited for this very request after punching) yields: the peer never saw it. So
+            // does one whose requests went only where this one did not come from when it came through a relay:
+            // the relay works, and ours may be trying direct paths that never will.
+            let oursMayFail = facts.isTunnelledEdge && !ours.edgesTried.contains(edge)
+            if local > peer.address && ours.hasSentRequest && !oursMayFail {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
                 return directives + [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
                                      .peerPunched(token: ours.token, uris: [])]

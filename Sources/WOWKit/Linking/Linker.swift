@@ -84,8 +84,12 @@ public struct Linker {
         public internal(set) var isHolding = false
         /// When the node started the attempt (for the link latency it reports).
         public internal(set) var startedAt: Timestamp = .zero
-        /// URIs of the node's tunnelling transport, opened beside the direct ones once `relayAfter` passed.
+        /// Relay URIs waiting for `relayAfter` to pass, and those opened beside the direct tries since.
         var fallbackURIs: [TransportURI] = []
+        var fallbackOpened: Set<TransportURI> = []
+        /// Whether the fallback timer is armed, and whether it fired.
+        var isFallbackArmed = false
+        var isFallbackStarted = false
     }
 
     /// What the node must do.
@@ -139,21 +143,44 @@ public struct Linker {
         attempt.startedAt = now
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard !uris.isEmpty else { return [.failed(attempt, reason: "the peer has no URI")] }
-        if settings.relayAfter > .zero, uris.contains(where: { !fallbackURIs.contains($0) }) {
-            attempt.fallbackURIs = uris.filter { fallbackURIs.contains($0) }
-        }
         attempts[token] = attempt
-        let fallback = attempt.fallbackURIs.isEmpty ? [] : [Action.armFallbackTimer(token: token, delay: settings.relayAfter)]
-        return fallback + open(token)
+        return offerFallback(fallbackURIs, token) + open(token)
+    }
+
+    /// Relay URIs (among the attempt's) that may start beside the direct tries: armed to start `relayAfter`
+    /// from now, or opened at once if the attempt's relay already started. The peer's URIs change as it
+    /// learns its own (a Connect-To-Me reply, its link request): each new list brings its relay URIs here.
+    private mutating func offerFallback(_ uris: [TransportURI], _ token: UInt64) -> [Action] {
+        guard settings.relayAfter > .zero, var attempt = attempts[token] else { return [] }
+        let fresh = uris.filter {
+            attempt.uris.contains($0) && !attempt.fallbackOpened.contains($0) && !attempt.fallbackURIs.contains($0)
+        }
+        // Only beside direct tries: an attempt with nothing else tries them in its turn at once.
+        guard !fresh.isEmpty, attempt.uris.contains(where: { !uris.contains($0) }) else { return [] }
+        if attempt.isFallbackStarted {
+            let fresh = fresh.filter { $0 != attempt.uris[attempt.uriIndex] && !attempt.racingOpens.contains($0) }
+            attempt.fallbackOpened.formUnion(fresh)
+            attempt.racingOpens.formUnion(fresh)
+            attempts[token] = attempt
+            return fresh.map { .openEdge(token: token, uri: $0) }
+        }
+        attempt.fallbackURIs += fresh
+        let arm = !attempt.isFallbackArmed
+        attempt.isFallbackArmed = true
+        attempts[token] = attempt
+        return arm ? [.armFallbackTimer(token: token, delay: settings.relayAfter)] : []
     }
 
     /// `relayAfter` passed and the attempt goes on: its relay URIs open beside the current try. Each edge that
     /// opens gets a request, and a reply on it completes the attempt like any other.
     public mutating func fallbackTimerFired(token: UInt64) -> [Action] {
-        guard var attempt = attempts[token] else { return [] }
+        guard var attempt = attempts[token], !attempt.isFallbackStarted else { return [] }
+        attempt.isFallbackStarted = true
+        // The current try's URI has its edge (or is opening it) already.
         let current = attempt.uris[attempt.uriIndex]
-        let uris = attempt.fallbackURIs.filter { !attempt.deadURIs.contains($0) && $0 != current }
+        let uris = attempt.fallbackURIs.filter { !attempt.deadURIs.contains($0) && $0 != current && !attempt.racingOpens.contains($0) }
         attempt.fallbackURIs = []
+        attempt.fallbackOpened.formUnion(uris)
         attempt.racingOpens.formUnion(uris)
         attempts[token] = attempt
         return uris.map { .openEdge(token: token, uri: $0) }
@@ -252,30 +279,33 @@ public struct Linker {
     /// The peer has punched toward us: its Connect-To-Me reply arrived (a recipient punches as it replies),
     /// carrying its current URIs, or its link request got through to us (`uris` empty: keep ours). The attempt
     /// stops waiting and sends at once, starting over on the peer's first URI if it is elsewhere.
-    public mutating func peerPunched(token: UInt64, uris: [TransportURI]) -> [Action] {
+    /// `fallbackURIs`: those of `uris` that may start beside the direct tries (as for `start`).
+    public mutating func peerPunched(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = []) -> [Action] {
         guard var attempt = attempts[token] else { return [] }
         if attempt.opening == .punchThenWait { attempt.opening = .punchThenSend }
         attempts[token] = attempt
-        if let first = uris.first, attempt.uris[attempt.uriIndex] != first { return startOver(token, on: uris) }
+        if let first = uris.first, attempt.uris[attempt.uriIndex] != first {
+            return startOver(token, on: uris) + offerFallback(fallbackURIs, token)
+        }
         if !uris.isEmpty { adopt(uris, token) }
         // Held: send now. Still opening its edge: `edgeOpened` sends at once.
-        return attempt.isHolding ? sendRequest(token) : []
+        return (attempt.isHolding ? sendRequest(token) : []) + offerFallback(fallbackURIs, token)
     }
 
     /// The peer is about to link to us: its Connect-To-Me arrived, with its current URIs, while this attempt to
     /// it was under way, and it links to those we are about to reply with. Unless the attempt is on the peer's
     /// first URI already, it starts over there, punching and (unless the peer punched already) waiting for it.
-    public mutating func peerWillLink(token: UInt64, uris: [TransportURI]) -> [Action] {
+    public mutating func peerWillLink(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = []) -> [Action] {
         guard var attempt = attempts[token], let first = uris.first else { return [] }
         guard attempt.uris[attempt.uriIndex] != first else {
             adopt(uris, token)
-            return []
+            return offerFallback(fallbackURIs, token)
         }
         if attempt.opening != .punchThenSend {
             attempt.opening = opening(purpose: .forPeer, uris: uris, peerHasPunched: false)
             attempts[token] = attempt
         }
-        return startOver(token, on: uris)
+        return startOver(token, on: uris) + offerFallback(fallbackURIs, token)
     }
 
     /// The attempt goes on with `uris`, whose first is the URI it is trying now.

@@ -46,9 +46,9 @@ extension Node {
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
-            perform(linker.peerPunched(token: token, uris: uris))
+            perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris)))
         case .peerWillLink(let token, let uris):
-            perform(linker.peerWillLink(token: token, uris: uris))
+            perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris)))
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()

@@ -119,7 +119,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             refusal: peer == address ? nil : entitlementRefusal(claimed: peer, on: id), existing: existing,
             ours: linker.attempt(to: peer), ourConnectType: connector.ourType(token: request.token),
             isConnectPending: connector.pending[request.token] != nil,
-            tableLimit: table.count >= config.maximumConnections ? config.maximumConnections : nil)
+            tableLimit: table.count >= config.maximumConnections ? config.maximumConnections : nil,
+            isTunnelledEdge: edges[id]?.transportEdge is any TunnelledEdge)
     }
 
     private func isOpen(_ id: EdgeID) -> Bool { edges[id].map { !$0.edge.isClosed } ?? false }

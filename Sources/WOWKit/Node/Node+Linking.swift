@@ -6,10 +6,14 @@ extension Node {
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
-                             fallbackURIs: tunnelListener.map { tunnel in
-                                 // Only through a forwarder we are connected to directly: no new connection.
-                                 uris.filter { tunnel.forwarder(of: $0).map { directTable.contains($0) } ?? false }
-                             } ?? []))
+                             fallbackURIs: fallbackURIs(among: uris)))
+    }
+
+    /// The relay URIs among `uris` that may start beside direct tries (`Linker.relayAfter`): only those through
+    /// a forwarder this node is connected to directly, so starting them early costs no new connection.
+    func fallbackURIs(among uris: [TransportURI]) -> [TransportURI] {
+        guard let tunnel = tunnelListener else { return [] }
+        return uris.filter { tunnel.forwarder(of: $0).map { isDirectPeer($0) } ?? false }
     }
 
     func perform(_ actions: [Linker.Action]) {
@@ -47,6 +51,7 @@ extension Node {
                 arm(.linkAttempt(token: token), after: delay)
             case .armFallbackTimer(let token, let delay):
                 arm(.linkFallback(token: token), after: delay)
+                logger.debug("relay fallback armed", metadata: ["target": "\(linker.attempt(token: token)?.target?.short ?? "?")"])
             case .established(let attempt, let reply, let edge):
                 timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
                 timers.removeValue(forKey: .linkFallback(token: attempt.token))?.cancel()
