@@ -23,8 +23,9 @@ final class NamespaceLab {
     private(set) var directory = ""
     private(set) var ipPath = ""
     private(set) var logs: [(name: String, path: String)] = []
-    /// The lab network's authority; every node is a member (as operators run them).
-    let authority = NetworkAuthorityKey.create(name: "netns", now: SystemClock.unixTime())
+    /// The lab network's authority; every node is a member (as operators run them). A test may replace it
+    /// before the first node starts (to choose where virtual IPs put nodes on the ring).
+    var authority = NetworkAuthorityKey.create(name: "netns", now: SystemClock.unixTime())
     private var serial: UInt64 = 0
 
     init(_ test: XCTestCase) { self.test = test }

@@ -334,4 +334,58 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         print("VirtualNetworkNamespaceTests: lossy path: \(total) bytes intact; shaper to b \(toB); "
               + "b super-segments written \(bNetwork["super_segments_to_device"] ?? "?")")
     }
+
+    /// A site that lets only TCP to 443 out (site3 behind `fw`) pings a site behind a port-restricted NAT
+    /// (site1) as soon as both are in the ring, with the ring placed as it was when this lost every ping: site1
+    /// at the larger address (its attempt wins races) and nearer to site3 than to the bootstrap (so site3 can
+    /// route to site1 only over their own connection, which no direct path makes). The pair must be linked
+    /// through the bootstrap at once (the relay starts beside the direct tries, and site1 takes site3's request
+    /// over the relay though its own attempt tries direct paths). Default timers, as operators run them.
+    func testA443OnlySiteReachesANATedRingNeighbourRightAfterJoining() throws {
+        let ips = ["boot": "100.64.0.9", "site1": "100.64.0.1", "site3": "100.64.0.3"]
+        func place(_ authority: NetworkAuthorityKey) -> Bool {
+            let at = ips.mapValues { Address.forVirtualIP(VirtualIP($0)!, network: authority.authority.network) }
+            return at["site1"]! > at["site3"]! && at["site3"]!.distance(to: at["site1"]!) < at["boot"]!.distance(to: at["site1"]!)
+        }
+        while !place(lab.authority) { lab.authority = NetworkAuthorityKey.create(name: "netns", now: SystemClock.unixTime()) }
+        try lab.topology(["boot", "fw", "site1"], tools: ["ping"])
+        func config(_ name: String, listen: String, bootstrap: Bool) -> String {
+            """
+            node: { name: \(name) }
+            \(NamespaceLab.membership(name))
+            \(bootstrap ? "bootstrap: [\"udp://198.18.0.1:4000\", \"tcp://198.18.0.1:4001\", \"tls://198.18.0.1:443\"]" : "")
+            transports:
+              - { scheme: udp, settings: { listen: "\(listen):4000" } }
+              - { scheme: tcp, settings: { listen: "\(listen):4001" } }
+              - { scheme: tls, settings: { listen: "\(listen):443" } }
+              - { scheme: relay }
+            virtual_network: { device: wow0 }
+            """
+        }
+        var controls: [String: String] = [:]
+        controls["boot"] = try lab.startNode("boot", in: "boot", config: config("boot", listen: "198.18.0.1", bootstrap: false),
+                                             virtualIPs: [VirtualIP(ips["boot"]!)!]).control
+        XCTAssertTrue(lab.waitFor(10) { lab.status(controls["boot"]!) != nil }, "the bootstrap never answered")
+        for site in ["site1", "site3"] {
+            controls[site] = try lab.startNode(site, in: site, config: config(site, listen: "0.0.0.0", bootstrap: true),
+                                               virtualIPs: [VirtualIP(ips[site]!)!]).control
+        }
+        let bootAddress = try XCTUnwrap(lab.status(controls["boot"]!)?["address"] as? String)
+        let joined = lab.waitFor(30) {
+            ["site1", "site3"].allSatisfy { site in
+                lab.connections(controls[site]!).contains { $0["peer"] as? String == bootAddress && NamespaceLab.hasStructuredType($0) }
+            }
+        }
+        XCTAssertTrue(joined, "the sites never joined" + lab.diagnostics(controls))
+        guard joined else { return }
+        let result = try lab.exec(in: "site3", ["ping", "-c", "30", "-i", "0.2", "-W", "2", ips["site1"]!])
+        let received = result.output.firstMatch(of: /(\d+) received/).flatMap { Int($0.1) } ?? 0
+        let first = result.output.firstMatch(of: /bytes from .*icmp_seq=(\d+)/).flatMap { Int($0.1) }
+        print("VirtualNetworkNamespaceTests: 443-only site -> NATed neighbour right after joining: \(received)/30 answered, "
+              + "first reply to ping \(first.map(String.init) ?? "none")")
+        XCTAssertGreaterThanOrEqual(received, 15, result.output + lab.diagnostics(controls))
+        let site1Address = try XCTUnwrap(lab.status(controls["site1"]!)?["address"] as? String)
+        let relayed = lab.connections(controls["site3"]!).first { $0["peer"] as? String == site1Address }
+        XCTAssertEqual(relayed?["path"] as? String, "relayed via boot", "\(String(describing: relayed))")
+    }
 }

@@ -78,6 +78,34 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme)
     }
 
+    /// A UDP-blocked node and a port-restricted one side by side (each other's ring neighbours), over seeds
+    /// that put either one at the larger address: whichever attempt wins the race, they are linked through a
+    /// forwarder within a few seconds (the relay starts beside the direct tries; a request over a relay beats a
+    /// larger address whose own attempt tries direct paths only).
+    func testAUDPBlockedNodeAndAPortRestrictedNeighbourLinkWithinSecondsWhicheverIsLarger() throws {
+        var orders: Set<Bool> = []
+        for seed: UInt64 in 1...6 {
+            let sim = try emptySimulation(seed: seed)
+            for byte: UInt8 in [0x10, 0x50, 0x90, 0xD0] {
+                try sim.addNode(nat: .open, address: address(byte))
+                sim.scheduler.run(for: .milliseconds(300))
+            }
+            let blocked = try sim.addNode(nat: .udpBlocked, address: address(0x70))
+            let restricted = try sim.addNode(nat: .portRestricted, address: address(0x70))
+            let start = sim.scheduler.now
+            sim.scheduler.run(until: start + .seconds(20)) {
+                !(blocked.node.table.contains(restricted.node.address) && restricted.node.table.contains(blocked.node.address))
+            }
+            let elapsed = (sim.scheduler.now - start).seconds
+            let blockedIsLarger = blocked.node.address > restricted.node.address
+            orders.insert(blockedIsLarger)
+            print("seed \(seed): udp-blocked \(blockedIsLarger ? ">" : "<") port-restricted, linked after \(elapsed) s (virtual)")
+            XCTAssertTrue(blocked.node.table.contains(restricted.node.address), "seed \(seed): never linked")
+            XCTAssertLessThan(elapsed, 6, "seed \(seed): the pair took \(elapsed) s to link")
+        }
+        XCTAssertEqual(orders.count, 2, "the seeds must put either node at the larger address")
+    }
+
     func testARelayedConnectionSurvivesItsForwarderLeaving() throws {
         let sim = try emptySimulation()
         let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)
