@@ -335,6 +335,38 @@ final class TCPTransportTests: StreamTransportTestCase {
         }
     }
 
+    /// A flood of connections costs a bounded number of sockets: beyond the limits (in all, per address) an
+    /// inbound connection is closed at once and counted; a place freed is taken again.
+    func testInboundConnectionsAreCappedInAllAndPerAddress() throws {
+        try addListener()
+        try onLoop { world in world.listeners[0].inboundLimits = (total: 3, perAddress: 2) }
+        let port = try onLoop { try XCTUnwrap($0.listeners[0].port) }
+        func client(from source: String) throws -> any Channel {
+            try ClientBootstrap(group: group).bind(to: SocketAddress(ipAddress: source, port: 0))
+                .connect(host: "127.0.0.1", port: port).wait()
+        }
+        let first = try client(from: "127.0.0.1")
+        _ = try client(from: "127.0.0.1")
+        try waitUntil("two edges") { $0.recorders[0].accepted.count == 2 }
+        let third = try client(from: "127.0.0.1")
+        XCTAssertNoThrow(try third.closeFuture.wait(), "a third connection from 127.0.0.1 is closed at once")
+        try first.close().wait()
+        try waitUntil("the first edge closed") { $0.recorders[0].closed.count == 1 }
+        _ = try client(from: "127.0.0.1")
+        try waitUntil("the freed place is taken") { $0.recorders[0].accepted.count == 3 }
+        // Two from 127.0.0.1 and one from 127.0.0.2 fill the listener; a second from 127.0.0.2 finds it full.
+        _ = try client(from: "127.0.0.2")
+        try waitUntil("another address's connection") { $0.recorders[0].accepted.count == 4 }
+        let full = try client(from: "127.0.0.2")
+        XCTAssertNoThrow(try full.closeFuture.wait(), "the listener is full")
+        try settle()
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].drops.count(of: .inboundLimit), 2)
+            XCTAssertEqual(world.recorders[0].accepted.count, 4)
+            XCTAssertEqual(world.listeners[0].drops.byName["inbound_limit"], 2)
+        }
+    }
+
     func testZeroLengthFrameClosesTheConnection() throws {
         try addListener()
         let port = try onLoop { try XCTUnwrap($0.listeners[0].port) }

@@ -28,6 +28,10 @@ import WOWKit
 ///   credentials (407, or 401) is also logged as a warning, once while it repeats.
 /// - A peer violating the framing (a frame of length 0 or over `maximumPacketSize`) or failing TLS has its
 ///   connection closed; it is counted (`drops`, `tlsFailures`).
+/// - At most `inboundLimits` inbound connections are open at once (1,024 in all, 64 from one IP address, in
+///   their TLS handshake or up): beyond that an accepted connection is closed at once (`inbound_limit`). An
+///   inbound TLS handshake must complete within `connectTimeout`; an edge that never links is closed by the
+///   node's liveness sweep.
 /// - `localURIs`: the advertised URIs, then the bound address if specific, else the host's non-loopback
 ///   interface addresses of the socket's family and the loopback address last. Observed URIs are not learned:
 ///   a peer sees the ephemeral port of our outbound connection, where nobody listens.
@@ -55,6 +59,9 @@ public final class TCPEdgeListener: EdgeListener {
         case frameTooLong = "frame_too_long"
         /// A connection ended in the middle of a frame.
         case truncatedFrame = "truncated_frame"
+        /// An inbound connection closed at once: `inboundLimits` inbound connections were open already, in
+        /// all or from its IP address.
+        case inboundLimit = "inbound_limit"
 
         public var slot: Int? {
             switch self {
@@ -66,6 +73,7 @@ public final class TCPEdgeListener: EdgeListener {
             case .emptyFrame: return 5
             case .frameTooLong: return 6
             case .truncatedFrame: return 7
+            case .inboundLimit: return 8
             }
         }
     }
@@ -104,6 +112,13 @@ public final class TCPEdgeListener: EdgeListener {
     private var attempts: [ObjectIdentifier: TCPOutboundAttempt] = [:]
     /// Inbound connections not yet up (in their TLS handshake).
     private var pendingInbound: [ObjectIdentifier: any Channel] = [:]
+    /// The most inbound connections open at once (in their handshake or up), in all and from one IP address:
+    /// a flood of connections, from one host or many, costs the node a bounded number of sockets. Many nodes
+    /// behind one NAT share an address, hence the generous share per address.
+    var inboundLimits = (total: 1024, perAddress: 64)
+    /// Open inbound connections by channel, with the peer's IP address, and how many each address has.
+    private var inboundAddresses: [ObjectIdentifier: String] = [:]
+    private var inboundPerAddress: [String: Int] = [:]
     /// Whether `createEdge` is running (its completion must then wait).
     private var isCreatingEdge = false
 
@@ -338,6 +353,15 @@ public final class TCPEdgeListener: EdgeListener {
     /// Sets up an accepted connection's pipeline (from the server bootstrap's child initializer).
     private func configureInbound(_ channel: any Channel) throws {
         guard isRunning else { throw EdgeError.stopped }
+        let address = channel.remoteAddress?.ipAddress ?? "?"
+        guard inboundAddresses.count < inboundLimits.total, inboundPerAddress[address, default: 0] < inboundLimits.perAddress else {
+            drops.count(.inboundLimit)
+            throw EdgeError.stopped
+        }
+        inboundAddresses[ObjectIdentifier(channel)] = address
+        inboundPerAddress[address, default: 0] += 1
+        // However it ends (refused in its handshake, closed as an edge, the listener stopping), it leaves the count.
+        channel.closeFuture.assumeIsolated().whenComplete { [self] _ in releaseInbound(channel) }
         try addHandlers(to: channel, role: .inbound, target: nil)
         pendingInbound[ObjectIdentifier(channel)] = channel
     }
@@ -368,6 +392,12 @@ public final class TCPEdgeListener: EdgeListener {
         edges[ObjectIdentifier(edge)] = edge
         connectionsAccepted += 1
         delegate.edgeListener(self, didAccept: edge)
+    }
+
+    private func releaseInbound(_ channel: any Channel) {
+        guard let address = inboundAddresses.removeValue(forKey: ObjectIdentifier(channel)) else { return }
+        let left = (inboundPerAddress[address] ?? 1) - 1
+        inboundPerAddress[address] = left > 0 ? left : nil
     }
 
     /// An inbound connection ended (or was refused) before it was up.
