@@ -111,9 +111,12 @@ final class NameServiceTests: XCTestCase {
         }
         XCTAssertEqual(service.name(ofLookup: token), "beta")
         // An answer about another name does not end it.
-        XCTAssertTrue(service.answered(token, record: NameRecord(credentials: try member("gamma"), at: now), now: start).isEmpty)
+        guard case .waiting = service.answered(token, record: NameRecord(credentials: try member("gamma"), at: now), now: start) else {
+            return XCTFail("an answer about another name must not end the lookup")
+        }
         let record = NameRecord(credentials: beta, at: now)
-        for completion in service.answered(token, record: record, now: start) { completion(.success(record)) }
+        guard case .done(let found) = service.answered(token, record: record, now: start) else { return XCTFail("found") }
+        for completion in found { completion(.success(record)) }
         XCTAssertEqual(outcomes.count, 2)
         guard case .answered(let remembered) = service.lookUp("beta", token: 9, now: start + .seconds(59), completion: { _ in }) else {
             return XCTFail("a found record is remembered")
@@ -130,16 +133,28 @@ final class NameServiceTests: XCTestCase {
         XCTAssertEqual(service.timedOut(silent).askAgain, 2)
         // The second try asks both nodes beside the key: one "nobody" is not the answer yet.
         XCTAssertEqual(NameService.modes(forTry: 2), [.left, .right])
-        XCTAssertTrue(service.answered(silent, record: nil, now: start).isEmpty)
+        guard case .waiting = service.answered(silent, record: nil, now: start) else { return XCTFail("one of two said nobody") }
         XCTAssertEqual(service.timedOut(silent).askAgain, 3)
         let (again, completions) = service.timedOut(silent)
         XCTAssertNil(again)
         for completion in completions { completion(.failure(NameLookupTimeout(name: "zed"))) }
         XCTAssertEqual(failed, 1)
         XCTAssertNil(service.name(ofLookup: silent))
+
+        // The nearest node alone saying "nobody" sends the lookup to both nodes beside the key at once; both
+        // saying so ends it with nobody (remembered for negativeCacheFor).
+        guard case .ask(let unknown) = service.lookUp("zoe", token: 12, now: start, completion: { _ in }) else { return XCTFail("must ask") }
+        guard case .askAgain(try: 2) = service.answered(unknown, record: nil, now: start) else { return XCTFail("ask beside the key") }
+        guard case .waiting = service.answered(unknown, record: nil, now: start) else { return XCTFail("one of two") }
+        guard case .done(let ended) = service.answered(unknown, record: nil, now: start), ended.count == 1 else {
+            return XCTFail("both said nobody")
+        }
+        guard case .answered(nil) = service.lookUp("zoe", token: 13, now: start + .seconds(4), completion: { _ in }) else {
+            return XCTFail("nobody is remembered for a while")
+        }
     }
 
-    func testANewNeighbourGetsTheRecordsNearerToItThanToUs() throws {
+    func testRecordsGoToThePeerNearestTheirKeyWhenItIsNearerThanUsOnce() throws {
         let keeper = try member("keeper")
         var service = NameService()
         var records: [NameRecord] = []
@@ -149,13 +164,16 @@ final class NameServiceTests: XCTestCase {
             XCTAssertEqual(service.keep(record, credentials: keeper, unixTime: now), .new)
         }
         let network = authority.authority.network
-        let local = Address.hashing("local"), neighbour = Address.hashing("neighbour")
-        let handed = service.handover(to: neighbour, from: local, network: network)
+        let local = Address.hashing("local"), peer = Address.hashing("peer")
+        let handed = service.handovers(from: local, network: network) { _ in peer }
         let expected = records.filter {
             let key = NameRecord.ringKey(forName: $0.key, network: network)
-            return key.distance(to: neighbour) < key.distance(to: local)
+            return key.distance(to: peer) < key.distance(to: local)
         }
         XCTAssertFalse(expected.isEmpty)
-        XCTAssertEqual(Set(handed.map(\.key)), Set(expected.map(\.key)))
+        XCTAssertTrue(handed.allSatisfy { $0.to == peer })
+        XCTAssertEqual(Set(handed.map(\.record.key)), Set(expected.map(\.key)))
+        XCTAssertTrue(service.handovers(from: local, network: network) { _ in peer }.isEmpty, "handed once")
+        XCTAssertTrue(service.handovers(from: local, network: network) { _ in nil }.isEmpty, "no peer, nothing to hand")
     }
 }

@@ -81,16 +81,32 @@ public struct NameService {
     /// Forgets records past their lifetime and answers past their time.
     public mutating func sweep(unixTime: Int64, now: Timestamp? = nil) {
         stored = stored.filter { $0.value.publishedAt + NameRecord.lifetime >= unixTime }
+        ringKeys = ringKeys.filter { stored[$0.key] != nil }
+        handedTo = handedTo.filter { stored[$0.key] != nil }
         if let now { cache = cache.filter { $0.value.until > now } }
     }
 
-    /// Records a new ring neighbour should keep rather than this node: those whose ring key is nearer to it.
-    public func handover(to neighbour: Address, from local: Address, network: NetworkID, limit: Int = 256) -> [NameRecord] {
-        Array(stored.values.lazy.filter {
-            let key = NameRecord.ringKey(forName: $0.key, network: network)
-            return key.distance(to: neighbour) < key.distance(to: local)
-        }.prefix(limit))
+    /// Records some peer should keep rather than this node (`local`): for each record, the peer nearest its
+    /// ring key (`nearestPeer`), if that one is nearer than this node and was not handed the record already.
+    /// The ring grows and changes around a record's key; each node passing it on to a nearer one brings it to
+    /// the node nearest the key (the distance shrinks with every hand, so it ends).
+    public mutating func handovers(from local: Address, network: NetworkID,
+                                   nearestPeer: (Address) -> Address?) -> [(record: NameRecord, to: Address)] {
+        var handed: [(record: NameRecord, to: Address)] = []
+        for (name, record) in stored {
+            let key = ringKeys[name] ?? NameRecord.ringKey(forName: name, network: network)
+            ringKeys[name] = key
+            guard let peer = nearestPeer(key), peer != record.address, handedTo[name] != peer,
+                  key.distance(to: peer) < key.distance(to: local) else { continue }
+            handedTo[name] = peer
+            handed.append((record, peer))
+        }
+        return handed
     }
+
+    /// Ring keys of the records kept, and the peer each was last handed to.
+    private var ringKeys: [String: Address] = [:]
+    private var handedTo: [String: Address] = [:]
 
     // MARK: - Lookups
 
@@ -122,15 +138,31 @@ public struct NameService {
     /// The name a waiting lookup asks for.
     public func name(ofLookup token: UInt64) -> String? { lookups[token]?.name }
 
-    /// An answer came. Returns the completions to call with the outcome, empty when no lookup waited for it
-    /// or the record is not for the name asked (then the lookup goes on waiting).
-    public mutating func answered(_ token: UInt64, record: NameRecord?, now: Timestamp) -> [Completion] {
-        guard var lookup = lookups[token] else { return [] }
-        if let record, record.key != lookup.name { return [] }
+    /// What an answer does to its lookup.
+    public enum Answered {
+        /// The lookup ended: call these with the outcome.
+        case done([Completion])
+        /// The node nearest the key said "nobody": ask the two beside the key now (try `2`) before believing
+        /// it (the ring may have moved the record's storer a moment ago).
+        case askAgain(try: Int)
+        /// Nothing to do: no lookup waits for it, it is not for the name asked, or other answers are to come.
+        case waiting
+    }
+
+    /// An answer came.
+    public mutating func answered(_ token: UInt64, record: NameRecord?, now: Timestamp) -> Answered {
+        guard var lookup = lookups[token] else { return .waiting }
+        if let record, record.key != lookup.name { return .waiting }
         if record == nil && lookup.awaitedAnswers > 1 {
             lookup.awaitedAnswers -= 1
             lookups[token] = lookup
-            return []
+            return .waiting
+        }
+        if record == nil && lookup.tries == 1 && settings.lookupTries >= 2 {
+            lookup.tries = 2
+            lookup.awaitedAnswers = NameService.modes(forTry: 2).count
+            lookups[token] = lookup
+            return .askAgain(try: 2)
         }
         lookups[token] = nil
         lookupByName[lookup.name] = nil
@@ -138,7 +170,7 @@ public struct NameService {
         if cache.count < settings.maximumCached {
             cache[lookup.name] = (record, now + (record == nil ? settings.negativeCacheFor : settings.cacheFor))
         }
-        return lookup.completions
+        return .done(lookup.completions)
     }
 
     /// A lookup's timer fired: ask again (the try's number, for `modes(forTry:)`) or give up, returning the

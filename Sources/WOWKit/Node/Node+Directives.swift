@@ -82,6 +82,7 @@ extension Node {
             stats.connectsFailed += 1
             post(.connectFailed(request, reason: reason), only: owner)
         case .neighboursLearned(let neighbours, let peer):
+            noteHeardOf(neighbours, from: peer)
             post(.neighboursLearned(neighbours, from: peer))
         case .armTimer(let timer, let delay):
             arm(timer, after: delay)

@@ -104,6 +104,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                 connectionEdge: { self.table.connection(to: $0)?.edgeID }, random: &random))
         case .status(let status):
             guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            noteHeardOf(status.neighbours, from: peer)
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
             guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }

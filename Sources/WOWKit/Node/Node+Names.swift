@@ -119,17 +119,14 @@ extension Node {
         arm(.namePublish, after: refresh - jitter)
     }
 
-    /// New ring neighbours get the records they are now nearer to than this node.
+    /// Records a peer is nearer to than this node go to it (as a storer's, so it replicates them and passes
+    /// them on if it knows a peer nearer still). Runs after the table changed.
     func handOverNames() {
-        guard let network = edgeSecurity?.credentials.authority.network else { return }
-        let neighbours = [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)]
-            .compactMap { $0?.address }
-        defer { nameNeighbours = neighbours }
-        for neighbour in Set(neighbours) where !nameNeighbours.contains(neighbour) {
-            for record in names.handover(to: neighbour, from: address, network: network) {
-                send(.put(record, isReplica: true), to: neighbour, mode: .exact)
-            }
+        guard let network = edgeSecurity?.credentials.authority.network, !names.stored.isEmpty else { return }
+        let handovers = names.handovers(from: address, network: network) { [table] key in
+            table.nearestStructured(to: key)?.address
         }
+        for (record, peer) in handovers { send(.put(record, isReplica: false), to: peer, mode: .exact) }
     }
 
     private func send(_ message: NameMessage, to destination: Address, mode: DeliveryMode) {
@@ -164,10 +161,15 @@ extension Node {
             if let record, let refusal = record.refusal(by: credentials, at: unixTime) {
                 return stats.drop(.nameRefused(refusal))
             }
-            let completions = names.answered(token, record: record, now: scheduler.now)
-            guard !completions.isEmpty else { return }
-            timers.removeValue(forKey: .nameLookup(token: token))?.cancel()
-            for completion in completions { completion(.success(record)) }
+            switch names.answered(token, record: record, now: scheduler.now) {
+            case .done(let completions):
+                timers.removeValue(forKey: .nameLookup(token: token))?.cancel()
+                for completion in completions { completion(.success(record)) }
+            case .askAgain(let number):
+                guard let name = names.name(ofLookup: token) else { return }
+                askForName(name, token: token, try: number, network: credentials.authority.network)
+            case .waiting: break
+            }
         }
     }
 }

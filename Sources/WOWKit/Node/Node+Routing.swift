@@ -1,6 +1,15 @@
 /// Routing: every routed packet, this node's own or one a peer passed on, goes through `route`; what is for this
 /// node through `deliver`.
 extension Node {
+    /// Notes that `reporter` holds connections to `neighbours` (what it shared with us).
+    func noteHeardOf(_ neighbours: [NodeInfo], from reporter: Address) {
+        for neighbour in neighbours where neighbour.address != reporter && neighbour.address != address {
+            // Bounded whatever peers report; refilled by the next status messages.
+            if heardOf.count >= 4096 { heardOf.removeAll(keepingCapacity: true) }
+            heardOf[neighbour.address] = reporter
+        }
+    }
+
     func route(_ packet: RoutedPacket, previous: Address?) {
         var packet = packet
         if let previous {
@@ -43,6 +52,17 @@ extension Node {
                 // edge, so the gateway routes it as soon as it accepts us (saves a round trip per join).
                 joinQueue.append(packet)
                 return
+            }
+            if code == .absentDestination, !isTunnel, packet.header.mode == .exact,
+               let reporter = heardOf[packet.header.destination], reporter != previous,
+               let connection = table.connection(to: reporter), packet.header.hops < packet.header.ttl {
+                // We seem nearest, but a peer reported the destination as its neighbour: a ring neighbour whose
+                // link to us is still forming (a relay that waits, a NAT being punched). Through that peer,
+                // which holds the destination directly, rather than lost. If it lost the destination, greedy
+                // routing brings the packet back here and, coming from the reporter, it fails as before.
+                packet.header.hops += 1
+                stats.routedViaReporter += 1
+                return send(.routed(packet), on: connection.edgeID)
             }
             stats.drop(.routing(code, packet.header.payloadType))
             routingFailed(packet.header, code)

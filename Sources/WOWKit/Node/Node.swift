@@ -65,12 +65,13 @@ public final class Node {
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
     var timers: [NodeTimer: TimerHandle] = [:]
+    /// Which peer lately reported each node as its neighbour (`Status`, link and Connect-To-Me replies): the way
+    /// to a node this one cannot route to yet (`route`).
+    var heardOf: [Address: Address] = [:]
     /// Overlay echoes (`wow ping`) waiting for replies.
     var echoes = PendingEchoes()
     /// The node's part in the name service (secured nodes only): records kept, answers, lookups.
     var names = NameService()
-    /// The ring neighbours records were last handed over to.
-    var nameNeighbours: [Address] = []
 
     private var pendingEvents: [(OverlordEvent, only: OverlordID?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
@@ -204,7 +205,6 @@ public final class Node {
         for echo in unanswered { echo.completion(.failure(.notRunning)) }
         let lookups = names.cancelAll()
         names = NameService(settings: names.settings)
-        nameNeighbours = []
         for lookup in lookups { lookup(.failure(NameLookupTimeout(name: ""))) }
         connector.reset()
         responder.reset()
@@ -216,6 +216,7 @@ public final class Node {
         table = ConnectionTable(localAddress: address)
         relay?.reset()
         pathWatch.reset()
+        heardOf.removeAll()
         endToEnd?.removeAll()
         traffic.removeAll()
     }
@@ -286,6 +287,7 @@ public final class Node {
         case .status:
             keepForwarders()
             shareNeighboursIfChanged()
+            handOverNames()
         case .securityCheck:
             checkPeerCertificates()
             names.sweep(unixTime: wallClock(), now: scheduler.now)
@@ -382,7 +384,6 @@ public final class Node {
         let addresses = nearest.map(\.address)
         guard addresses != lastSharedNeighbours else { return }
         lastSharedNeighbours = addresses
-        handOverNames()
         let status = EdgeMessage.status(Status(neighbours: nearest.map(\.peer)))
         for connection in nearest { send(status, on: connection.edgeID) }
     }

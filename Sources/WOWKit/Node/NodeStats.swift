@@ -15,6 +15,9 @@ public struct NodeStats: Sendable {
     public var failovers = 0
     /// Pings sent to probe a path that carried sends without answers (`PathWatch`).
     public var pathProbes = 0
+    /// Exact-mode packets this node could not route greedily, sent to the peer that reported their destination
+    /// as its neighbour instead (a ring neighbour whose link was still forming).
+    public var routedViaReporter = 0
     /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...);
     /// `drops.byName` lists only the reasons seen.
     public var drops = DropCounter<DropReason>()
