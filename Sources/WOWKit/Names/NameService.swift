@@ -69,6 +69,7 @@ public struct NameService {
             guard stored.count < settings.maximumStored else { return .full }
         }
         stored[record.key] = record
+        handedTo[record.key] = nil
         return .new
     }
 
@@ -96,17 +97,18 @@ public struct NameService {
         for (name, record) in stored {
             let key = ringKeys[name] ?? NameRecord.ringKey(forName: name, network: network)
             ringKeys[name] = key
-            guard let peer = nearestPeer(key), peer != record.address, handedTo[name] != peer,
+            guard let peer = nearestPeer(key), peer != record.address, !(handedTo[name]?.contains(peer) ?? false),
                   key.distance(to: peer) < key.distance(to: local) else { continue }
-            handedTo[name] = peer
+            handedTo[name, default: []].insert(peer)
             handed.append((record, peer))
         }
         return handed
     }
 
-    /// Ring keys of the records kept, and the peer each was last handed to.
+    /// Ring keys of the records kept, and the peers each version was handed to (a table that changes back and
+    /// forth does not send it again).
     private var ringKeys: [String: Address] = [:]
-    private var handedTo: [String: Address] = [:]
+    private var handedTo: [String: Set<Address>] = [:]
 
     // MARK: - Lookups
 

@@ -53,13 +53,13 @@ extension Node {
                 joinQueue.append(packet)
                 return
             }
-            if code == .absentDestination, !isTunnel, packet.header.mode == .exact,
-               let reporter = heardOf[packet.header.destination], reporter != previous,
+            if code == .absentDestination, previous == nil, !isTunnel, packet.header.mode == .exact,
+               let reporter = heardOf[packet.header.destination],
                let connection = table.connection(to: reporter), packet.header.hops < packet.header.ttl {
-                // We seem nearest, but a peer reported the destination as its neighbour: a ring neighbour whose
-                // link to us is still forming (a relay that waits, a NAT being punched). Through that peer,
-                // which holds the destination directly, rather than lost. If it lost the destination, greedy
-                // routing brings the packet back here and, coming from the reporter, it fails as before.
+                // Our own packet, and we seem nearest, but a peer reported the destination as its neighbour: a
+                // ring neighbour whose link to us is still forming (a relay that waits, a NAT being punched).
+                // Through that peer, which holds the destination directly, rather than lost. Only packets we
+                // send: one such detour per packet, so none can wander (a stale report fails at the reporter).
                 packet.header.hops += 1
                 stats.routedViaReporter += 1
                 return send(.routed(packet), on: connection.edgeID)
