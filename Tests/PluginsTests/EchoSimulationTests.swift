@@ -1,7 +1,7 @@
 import NIOCore
 import Plugins
 import Transports
-import WOWKit
+@testable import WOWKit
 import XCTest
 
 @testable import WOWSimulator
@@ -83,6 +83,14 @@ final class EchoSimulationTests: XCTestCase {
             return XCTFail("a ping to a crashed peer must time out")
         }
         XCTAssertEqual(after, .seconds(1))
+
+        // Echoes waiting at once are bounded: one more fails at once, and says why.
+        var tooMany = 0
+        for sequence in 0...UInt32(PendingEchoes.maximumWaiting) {
+            a.echo(peer.node.address, sequence: sequence, timeout: .seconds(5)) { if $0 == .failure(.tooMany) { tooMany += 1 } }
+        }
+        XCTAssertEqual(tooMany, 1)
+        XCTAssertEqual(EchoFailure.tooMany.description, "4096 echoes wait for replies already")
     }
 
     func testRepliesAreCappedPerSecond() throws {

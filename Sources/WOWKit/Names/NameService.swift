@@ -197,9 +197,6 @@ public struct NameService {
         lookupByName.removeAll()
         return all
     }
-
-    /// Forgets a remembered answer (a record that turned out wrong, a name that now exists).
-    public mutating func forget(_ name: String) { cache[name.lowercased()] = nil }
 }
 
 /// A lookup got no answer in time.

@@ -18,12 +18,15 @@ public enum EchoFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOut(after: Duration)
     /// A node on the way could not deliver the request (`reporter` gave up).
     case unreachable(RoutingError.Code, reporter: Address)
+    /// `PendingEchoes.maximumWaiting` echoes wait already.
+    case tooMany
     case notRunning
 
     public var description: String {
         switch self {
         case .timedOut(let after): return "no reply within \(after.seconds) s"
         case .unreachable(let code, let reporter): return "unreachable: \(code) (reported by \(reporter.short))"
+        case .tooMany: return "\(PendingEchoes.maximumWaiting) echoes wait for replies already"
         case .notRunning: return "the node is not running"
         }
     }
@@ -56,7 +59,7 @@ extension Node {
                      completion: @escaping (Result<EchoOutcome, EchoFailure>) -> Void) {
         guard isRunning else { return completion(.failure(.notRunning)) }
         guard echoes.waiting.count < PendingEchoes.maximumWaiting else {
-            return completion(.failure(.timedOut(after: .zero)))
+            return completion(.failure(.tooMany))
         }
         var token = random.next()
         while echoes.waiting[token] != nil { token = random.next() }
