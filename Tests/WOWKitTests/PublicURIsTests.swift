@@ -11,11 +11,11 @@ final class PublicURIsTests: XCTestCase {
     func testObservedURIsComeFirstNewestFirstOnePerAddress() {
         var uris = PublicURIs()
         let bound = uri("udp://198.19.1.2:4000")
-        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false),
-                       .init(isNewest: true, rebound: false, becameReachable: false))
-        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: b, isBound: false),
-                       .init(isNewest: false, rebound: false, becameReachable: false), "the same again changes nothing")
-        XCTAssertEqual(uris.learn(uri("tcp://198.18.0.7:32000"), from: a, isBound: false).isNewest, true)
+        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false, isOwnHost: false),
+                       .init(isNewest: true, rebound: false, reachabilityChanged: false))
+        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: b, isBound: false, isOwnHost: false),
+                       .init(isNewest: false, rebound: false, reachabilityChanged: false), "the same again changes nothing")
+        XCTAssertEqual(uris.learn(uri("tcp://198.18.0.7:32000"), from: a, isBound: false, isOwnHost: false).isNewest, true)
         XCTAssertEqual(uris.advertised(from: [bound, uri("udp://198.18.0.7:31000"), uri("tcp://198.18.0.7:32000")]),
                        [uri("tcp://198.18.0.7:32000"), uri("udp://198.18.0.7:31000"), bound])
         XCTAssertEqual(uris.advertised(from: [bound]), [bound], "only what the transports list")
@@ -24,24 +24,54 @@ final class PublicURIsTests: XCTestCase {
 
     func testANewPortAtAnAddressTwoPeersSawIsARebinding() {
         var uris = PublicURIs()
-        _ = uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false)
-        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31001"), from: c, isBound: false).rebound, false,
+        _ = uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31001"), from: c, isBound: false, isOwnHost: false).rebound, false,
                        "one peer saw the old port: a symmetric NAT gives every peer another")
-        _ = uris.learn(uri("udp://198.18.0.7:31001"), from: b, isBound: false)
-        let learned = uris.learn(uri("udp://198.18.0.7:40000"), from: a, isBound: false)
-        XCTAssertEqual(learned, .init(isNewest: true, rebound: true, becameReachable: false))
+        _ = uris.learn(uri("udp://198.18.0.7:31001"), from: b, isBound: false, isOwnHost: false)
+        let learned = uris.learn(uri("udp://198.18.0.7:40000"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertEqual(learned, .init(isNewest: true, rebound: true, reachabilityChanged: false))
         XCTAssertEqual(uris.observed, [uri("udp://198.18.0.7:40000")], "the stale mapping is gone")
     }
 
     func testAPeerReachingUsWhereWeAreBoundMeansNoNAT() {
         var uris = PublicURIs()
-        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: false))
-        _ = uris.learn(uri("udp://198.18.0.1:4000"), from: a, isBound: false)
-        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: true),
+        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: false, isOwnHost: true))
+        _ = uris.learn(uri("udp://198.18.0.1:4000"), from: a, isBound: false, isOwnHost: true)
+        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: true, isOwnHost: true),
                        "a URI a peer reported before is a NAT mapping our transport lists")
-        XCTAssertTrue(uris.noteReached(at: uri("udp://198.18.0.2:4000"), isBound: true))
+        XCTAssertTrue(uris.noteReached(at: uri("udp://198.18.0.2:4000"), isBound: true, isOwnHost: true))
         XCTAssertTrue(uris.isReachableDirectly)
-        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.3:4000"), isBound: true), "once")
+        XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.3:4000"), isBound: true, isOwnHost: true), "once")
+    }
+
+    /// A node behind a NAT with another node on its LAN: the LAN peer reaches it at its private address (where
+    /// it is bound), everyone else at its NAT's mapping. For them it is behind a NAT (so it must list relay
+    /// URIs), in whichever order the two reports come.
+    func testANodeBehindANATWithALANPeerIsNotReachableDirectly() {
+        var lanFirst = PublicURIs()
+        XCTAssertTrue(lanFirst.noteReached(at: uri("udp://198.19.1.11:4000"), isBound: true, isOwnHost: true))
+        XCTAssertTrue(lanFirst.isReachableDirectly)
+        XCTAssertTrue(lanFirst.learn(uri("udp://198.18.2.1:3766"), from: a, isBound: false, isOwnHost: false).reachabilityChanged)
+        XCTAssertFalse(lanFirst.isReachableDirectly)
+        XCTAssertEqual(lanFirst.natMappings, [uri("udp://198.18.2.1:3766")])
+        XCTAssertFalse(lanFirst.noteReached(at: uri("udp://198.18.2.1:3766"), isBound: true, isOwnHost: true),
+                       "the mapping, listed by our transport now, is still a mapping")
+        XCTAssertFalse(lanFirst.isReachableDirectly)
+
+        var natFirst = PublicURIs()
+        _ = natFirst.learn(uri("udp://198.18.2.1:3766"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertFalse(natFirst.learn(uri("udp://198.19.1.11:4000"), from: b, isBound: true, isOwnHost: true).reachabilityChanged)
+        XCTAssertFalse(natFirst.isReachableDirectly)
+    }
+
+    /// A peer that sees a public node's outgoing TCP connection sees its own address at a port it did not bind
+    /// (the connection's source port): that is no NAT.
+    func testASourcePortAtOurOwnAddressIsNoNAT() {
+        var uris = PublicURIs()
+        _ = uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: true, isOwnHost: true)
+        _ = uris.learn(uri("tcp://198.18.0.1:51234"), from: a, isBound: false, isOwnHost: true)
+        XCTAssertTrue(uris.isReachableDirectly)
+        XCTAssertTrue(uris.natMappings.isEmpty)
     }
 }
 

@@ -322,6 +322,21 @@ public final class UDPEdgeListener: EdgeListener {
         }
     }
 
+    public var followsInterfaceAddresses: Bool { listenEndpoint.isWildcard }
+
+    public func refreshLocalAddresses(ignoring hosts: Set<String>) -> Bool {
+        guard isRunning, followsInterfaceAddresses else { return false }
+        let fresh = localAddressURIs().filter { !hosts.contains($0.hostAndPort?.host ?? "") }
+        guard fresh != addressURIs.filter({ !hosts.contains($0.hostAndPort?.host ?? "") }), fresh.contains(where: { uri in
+            (try? IPEndpoint(uri: uri, scheme: UDPTransport.scheme)).map { !$0.isLoopback } ?? false
+        }) else { return false }
+        addressURIs = fresh
+        primaryURI = fresh.first ?? primaryURI
+        observedURIs.removeAll()
+        logger.info("interface addresses changed", metadata: ["now": "\(fresh.map(\.text).joined(separator: ", "))"])
+        return true
+    }
+
     /// The advertised URIs, then the bound address (or the interface addresses, loopback last), then up to 4
     /// public URIs peers reported (most recent last).
     public var localURIs: [TransportURI] {
@@ -424,7 +439,7 @@ public final class UDPEdgeListener: EdgeListener {
         normalTTLs = [:]
         guard !isStopped else { return }
         socketFailures += 1
-        if hasWrittenWithOffload {
+        if hasWrittenWithOffload && !Self.isNoRoute(error) {
             // NIO closes the socket on a send error it cannot survive, and a refused GSO write (EINVAL, EIO) is
             // one; without knowing which write failed, fragments go one datagram each from now on.
             usesSegmentationOffload = false
@@ -437,6 +452,13 @@ public final class UDPEdgeListener: EdgeListener {
         if let error { metadata["last_error"] = "\(error)" }
         logger.error("udp socket closed by a send or receive error; binding it again", metadata: metadata)
         rebind(after: .zero)
+    }
+
+    /// A send failed for want of a route (the interface went away: a cable pulled, a host moved), not
+    /// because of what was written.
+    private static func isNoRoute(_ error: (any Error)?) -> Bool {
+        guard let code = (error as? IOError)?.errnoCode else { return false }
+        return code == ENETUNREACH || code == EHOSTUNREACH || code == EADDRNOTAVAIL || code == ENODEV
     }
 
     private func rebind(after delay: TimeAmount) {

@@ -6,9 +6,15 @@ public struct PublicURIs: Sendable {
     public private(set) var observed: [TransportURI] = []
     /// The same, as a set.
     public private(set) var observedSet: Set<TransportURI> = []
-    /// Set once a peer saw this node at a URI its transport is bound to (no NAT in between): then, unless a
-    /// stateful firewall blocks what it did not ask for, anyone can reach it directly.
-    public private(set) var isReachableDirectly = false
+    /// Whether anyone can reach this node directly (unless a stateful firewall blocks what it did not ask
+    /// for): a peer saw it at a URI its transport is bound to, and no peer saw it at one it is not bound to.
+    /// Both happen to a node behind a NAT with another node on its LAN (which reaches it at its private
+    /// address): that node is behind a NAT for everyone else.
+    public var isReachableDirectly: Bool { reachedWhereBound && natMappings.isEmpty }
+    /// A peer saw this node at a URI its transport is bound to (no NAT between the two).
+    private var reachedWhereBound = false
+    /// URIs peers saw this node at that it is not bound to: its NAT's mappings.
+    public private(set) var natMappings: Set<TransportURI> = []
     /// Every URI peers ever reported seeing this node at.
     private var everObserved: Set<TransportURI> = []
     /// Up to two peers that reported each observed URI.
@@ -25,30 +31,37 @@ public struct PublicURIs: Sendable {
         /// Our NAT gave us a new mapping at an address peers saw us at before (two peers saw the old one, so
         /// it was endpoint-independent): the old mapping is stale.
         public var rebound: Bool
-        /// Whether `isReachableDirectly` just became true.
-        public var becameReachable: Bool
+        /// Whether `isReachableDirectly` changed.
+        public var reachabilityChanged: Bool
     }
 
-    /// A peer reached or saw us at `uri`; `isBound`: our transport is bound to exactly that URI. Where we are
-    /// bound (and not at a mapping a peer reported before, which transports list too) there is no NAT in
-    /// between. Returns whether that made the node reachable directly.
-    public mutating func noteReached(at uri: TransportURI, isBound: Bool) -> Bool {
-        guard !isReachableDirectly, !everObserved.contains(uri), isBound else { return false }
-        isReachableDirectly = true
-        return true
+    /// A peer reached or saw us at `uri`. `isBound`: our transport is bound to exactly that URI; `isOwnHost`:
+    /// to that host (a port we did not bind is a connection's source port, no NAT). Where we are bound (and
+    /// not at a mapping a peer reported before, which transports list too) there is no NAT in between; at a
+    /// host that is not ours there is one. Returns whether that changed `isReachableDirectly`.
+    public mutating func noteReached(at uri: TransportURI, isBound: Bool, isOwnHost: Bool) -> Bool {
+        let before = isReachableDirectly
+        if natMappings.contains(uri) || everObserved.contains(uri) {
+            // Seen before: a mapping our transport lists now, or nothing new.
+        } else if isBound {
+            reachedWhereBound = true
+        } else if !isOwnHost {
+            natMappings.insert(uri)
+        }
+        return isReachableDirectly != before
     }
 
-    /// Peer `reporter` saw us at `uri` (`isBound`: our transport is bound to exactly that URI).
-    public mutating func learn(_ uri: TransportURI, from reporter: Address, isBound: Bool) -> Learned {
+    /// Peer `reporter` saw us at `uri` (`isBound`, `isOwnHost`: as for `noteReached`).
+    public mutating func learn(_ uri: TransportURI, from reporter: Address, isBound: Bool, isOwnHost: Bool) -> Learned {
         if reporters[uri, default: []].count < 2 { reporters[uri, default: []].insert(reporter) }
         if reporters.count > PublicURIs.maximumReported {
             // Behind a symmetric NAT every peer adds one; keep those still listed.
             reporters = reporters.filter { observed.contains($0.key) || $0.key == uri }
         }
-        let becameReachable = noteReached(at: uri, isBound: isBound)
+        let reachabilityChanged = noteReached(at: uri, isBound: isBound, isOwnHost: isOwnHost)
         everObserved.insert(uri)
         guard observed.first != uri else {
-            return Learned(isNewest: false, rebound: false, becameReachable: becameReachable)
+            return Learned(isNewest: false, rebound: false, reachabilityChanged: reachabilityChanged)
         }
         let host = uri.hostAndPort?.host
         // Only a mapping that two peers saw is endpoint-independent; behind a symmetric NAT every peer sees
@@ -59,7 +72,7 @@ public struct PublicURIs: Sendable {
         observed.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
         observed.insert(uri, at: 0)
         observedSet = Set(observed)
-        return Learned(isNewest: true, rebound: rebound, becameReachable: becameReachable)
+        return Learned(isNewest: true, rebound: rebound, reachabilityChanged: reachabilityChanged)
     }
 
     /// The URIs this node gives others, from every URI its transports list (`all`): observed ones first, newest

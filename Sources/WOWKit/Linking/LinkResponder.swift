@@ -236,7 +236,10 @@ public struct LinkResponder {
                                random: inout SeededRandom) -> [NodeDirective] {
         let leaving = sender.stray != nil && formerPeer == sender.stray && close.reason != .notLinked
         guard let peer = sender.linked ?? (leaving ? sender.stray : nil) else { return [] }
-        if close.reason == .notLinked, !isLinking(peer) {
+        if close.reason == .notLinked {
+            // While we link to the peer (a reclaim, a failover, a move to another network), that attempt moves
+            // the connection or fails; closing it now would leave the attempt nothing to move.
+            guard !isLinking(peer) else { return [] }
             let token = random.next()
             reclaims.insert(token)
             return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],

@@ -144,26 +144,74 @@ extension Node {
 
     // MARK: - Where peers see us
 
-    /// Whether a transport of ours is bound to exactly `uri` (a tunnel's URIs never count).
-    private func isBound(_ uri: TransportURI) -> Bool {
-        uri.scheme != tunnelListener?.scheme
-            && listeners.contains(where: { $0.scheme == uri.scheme && $0.localURIs.contains(uri) })
+    /// Whether a transport of ours is bound to exactly `uri`, and whether to its host (a tunnel's URIs are
+    /// neither: nil).
+    private func binding(of uri: TransportURI) -> (isBound: Bool, isOwnHost: Bool)? {
+        guard uri.scheme != tunnelListener?.scheme else { return nil }
+        let host = uri.hostAndPort?.host
+        var isOwnHost = false
+        for listener in listeners where listener.scheme == uri.scheme {
+            for local in listener.localURIs {
+                if local == uri { return (true, true) }
+                if host != nil && local.hostAndPort?.host == host { isOwnHost = true }
+            }
+        }
+        return (false, isOwnHost)
     }
 
     /// A peer reached us at `uri` (a link request's observed URI).
     func noteReached(at uri: TransportURI) {
-        guard !publicURIs.isReachableDirectly else { return }
-        if publicURIs.noteReached(at: uri, isBound: isBound(uri)) { cachedInfo = nil }
+        guard let binding = binding(of: uri) else { return }
+        if publicURIs.noteReached(at: uri, isBound: binding.isBound, isOwnHost: binding.isOwnHost) { cachedInfo = nil }
     }
 
     /// A peer saw us at `uri` (a link reply's observed URI).
     func learnObserved(_ uri: TransportURI, from reporter: Address) {
-        let learned = publicURIs.learn(uri, from: reporter, isBound: !publicURIs.isReachableDirectly && isBound(uri))
-        if learned.becameReachable { cachedInfo = nil }
+        let binding = binding(of: uri) ?? (false, true)
+        let learned = publicURIs.learn(uri, from: reporter, isBound: binding.isBound, isOwnHost: binding.isOwnHost)
+        if learned.reachabilityChanged { cachedInfo = nil }
         guard learned.isNewest else { return }
         listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
         cachedInfo = nil
-        if learned.rebound { reclaimAfterRebinding(scheme: uri.scheme) }
+        if learned.rebound || (awaitsNewMapping && publicURIs.natMappings.contains(uri)) {
+            awaitsNewMapping = false
+            reclaimAfterRebinding(scheme: uri.scheme)
+        }
+    }
+
+    static let interfaceCheckInterval: Duration = .seconds(1)
+
+    /// Asks the transports whether the host's interface addresses changed.
+    func checkInterfaceAddresses() {
+        // Our own virtual IPs (on the TUN device, which comes up after the transports) are no underlay.
+        var own = Set(edgeSecurity?.credentials.certificate.virtualIPs.map(\.description) ?? [])
+        if let ip = virtualInterface?.network.localIP { own.insert(ip.description) }
+        var changed = false
+        for listener in listeners where listener.followsInterfaceAddresses {
+            if listener.refreshLocalAddresses(ignoring: own) { changed = true }
+        }
+        if changed { networkChanged() }
+    }
+
+    /// The host moved to another network (its interface addresses changed): every edge went through the old
+    /// one, and every NAT mapping peers reported is stale. Rather than wait for each connection to fall
+    /// silent, relink at once: to peers that list no relay URIs (not behind a NAT) over their direct URIs;
+    /// the ones behind NATs are asked to link back (a Connect-To-Me through a peer that heard us at the new
+    /// network) as soon as a peer reports our new mapping.
+    func networkChanged() {
+        logger.info("the host's addresses changed; relinking every connection", metadata: [
+            "uris": "\(listeners.flatMap(\.localURIs).map(\.text).joined(separator: ", "))"])
+        stats.networkChanges += 1
+        publicURIs = PublicURIs()
+        cachedInfo = nil
+        awaitsNewMapping = true
+        let tunnel = tunnelListener?.scheme
+        for connection in table.connections where linker.attempt(to: connection.address) == nil {
+            let uris = connection.peer.uris
+            guard !uris.isEmpty, !uris.contains(where: { $0.scheme == tunnel }) else { continue }
+            startRelink(AttemptStart(token: random.next(), intent: .relink, target: connection.address, uris: uris,
+                                     purpose: .own(connectToken: nil)))
+        }
     }
 
     /// Our NAT gave us a new mapping: peers still send to the old one, which is filtered now. For every
@@ -176,9 +224,11 @@ extension Node {
         guard let through = table.connections.filter({ now - $0.lastHeard <= .seconds(1) })
             .max(by: { $0.lastHeard < $1.lastHeard }) else { return }
         logger.debug("our NAT mapping changed; asking peers to link to the new one", metadata: ["through": "\(through.address.short)"])
-        for connection in table.connections where connection.transport == scheme
-            && now - connection.lastHeard > .seconds(1) && linker.attempt(to: connection.address) == nil {
-            relinkBothWays(connection.address, uris: connection.peer.uris, through: through.edgeID)
+        for connection in table.connections where connection.transport == scheme && now - connection.lastHeard > .seconds(1) {
+            // A connection we relink already (a failover that began before any peer heard us at the new
+            // mapping) still needs its peer to link back: behind a NAT it may be the only way.
+            let isLinking = linker.attempt(to: connection.address) != nil
+            relinkBothWays(connection.address, uris: isLinking ? [] : connection.peer.uris, through: through.edgeID)
         }
     }
 

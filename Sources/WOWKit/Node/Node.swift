@@ -57,6 +57,9 @@ public final class Node {
     let liveness: Liveness
     var pathWatch: PathWatch
     var publicURIs = PublicURIs()
+    /// Set when the host moved to another network: the next NAT mapping a peer reports is the new network's,
+    /// and the peers behind NATs are then asked to link back (`networkChanged`).
+    var awaitsNewMapping = false
     /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
     var tunnelListener: (any OverlayTunnelListener)?
     /// What the node keeps up for its tunnelled connections; only while it runs a tunnelling transport.
@@ -182,6 +185,7 @@ public final class Node {
         startedAt = scheduler.now
         for (index, overlord) in overlords.enumerated() { arm(.overlordTick(OverlordID(index)), after: overlord.tickInterval) }
         arm(.liveness, after: liveness.nextRound(random: &random))
+        if listeners.contains(where: \.followsInterfaceAddresses) { arm(.interfaceCheck, after: Node.interfaceCheckInterval) }
         if edgeSecurity != nil {
             arm(.securityCheck, after: Node.securityCheckInterval)
             arm(.namePublish, after: Node.namePublishRetry)
@@ -288,6 +292,9 @@ public final class Node {
             keepForwarders()
             shareNeighboursIfChanged()
             handOverNames()
+        case .interfaceCheck:
+            checkInterfaceAddresses()
+            arm(.interfaceCheck, after: Node.interfaceCheckInterval)
         case .securityCheck:
             checkPeerCertificates()
             names.sweep(unixTime: wallClock(), now: scheduler.now)

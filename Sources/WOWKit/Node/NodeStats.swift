@@ -13,6 +13,8 @@ public struct NodeStats: Sendable {
     public var connectsFailed = 0
     /// Connections moved off a path that stopped answering (`PathWatch`).
     public var failovers = 0
+    /// Times the host's interface addresses changed (it moved to another network) and every connection relinked.
+    public var networkChanges = 0
     /// Pings sent to probe a path that carried sends without answers (`PathWatch`).
     public var pathProbes = 0
     /// Exact-mode packets this node could not route greedily, sent to the peer that reported their destination

@@ -76,6 +76,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var drops: [String: Int]
     /// Connections moved off a path that stopped answering.
     public var failovers: Int
+    /// Times the host's addresses changed (it moved to another network) and every connection relinked.
+    public var network_changes: Int
     /// The nearest structured connections on each side of the node's address (its ring neighbours).
     public var left_neighbour: String?
     public var right_neighbour: String?
@@ -109,6 +111,7 @@ extension Node {
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, failovers: stats.failovers,
+            network_changes: stats.networkChanges,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
             security: edgeSecurity.map { security in
@@ -138,7 +141,8 @@ extension Node {
     /// What peers' reports say about a NAT in front of this node.
     var natVerdict: String {
         if publicURIs.isReachableDirectly { return "none: peers reach this node at an address it is bound to" }
-        guard let seen = publicURIs.observed.first else { return "unknown: no peer reported our address yet" }
+        guard let seen = publicURIs.observed.first(where: publicURIs.natMappings.contains) ?? publicURIs.observed.first
+        else { return "unknown: no peer reported our address yet" }
         return "behind a NAT: peers see this node at \(seen.text)"
     }
 

@@ -10,6 +10,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case status
     /// The next check of peers' certificates (secured nodes).
     case securityCheck
+    /// Whether the host's interface addresses changed (`EdgeListener.refreshLocalAddresses`).
+    case interfaceCheck
     /// A link attempt's reply or punch-hold timer (`Linker.Action.armTimer`).
     case linkAttempt(token: UInt64)
     /// A link attempt's relay URIs start beside its direct ones (`Linker.fallbackTimerFired`).
@@ -30,6 +32,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .pathCheck: return "paths"
         case .status: return "status"
         case .securityCheck: return "security"
+        case .interfaceCheck: return "interfaces"
         case .linkAttempt(let token): return "link(\(token))"
         case .linkFallback(let token): return "link-fallback(\(token))"
         case .connect(let token): return "connect(\(token))"

@@ -20,11 +20,22 @@ public protocol EdgeListener: AnyObject {
     /// A peer reported that it sees this node at `uri` (which may be a NAT mapping). The listener decides
     /// whether to advertise it. The default does nothing.
     func learnObservedURI(_ uri: TransportURI)
+    /// Whether `localURIs` follow the host's interface addresses (a socket bound to a wildcard address): then
+    /// the node calls `refreshLocalAddresses` every second. The default is false.
+    var followsInterfaceAddresses: Bool { get }
+    /// Lists the host's interface addresses again, but for `ignoring` (hosts that are no underlay: the node's
+    /// own virtual IPs, on its TUN device), and says whether they changed to a new, usable set: the host
+    /// moved to another network. URIs learned from peers are then forgotten (they were the old network's
+    /// NAT mappings). While the host has no address but loopback it keeps the old ones (a cable being
+    /// re-plugged). The default does nothing and returns false.
+    func refreshLocalAddresses(ignoring: Set<String>) -> Bool
     func stop()
 }
 
 extension EdgeListener {
     public func learnObservedURI(_ uri: TransportURI) {}
+    public var followsInterfaceAddresses: Bool { false }
+    public func refreshLocalAddresses(ignoring: Set<String>) -> Bool { false }
 }
 
 /// Receives edges that remote nodes open. Called on the node's executor; the node sets the edge's delegate

@@ -1,0 +1,1064 @@
+#!/usr/bin/env python3
+"""The WOW testbed on one machine (docs/testbed.md): the 2006 paper's testbed rebuilt in Linux network
+namespaces, every node a real `wow run` process, secured with credentials the CLI makes. Needs root, `ip`,
+`iptables`, `ping` and /dev/net/tun.
+
+    sudo Scripts/testbed.py up [--routers 118] [--workstations 33]   build it and start every node
+    sudo Scripts/testbed.py run join [--trials 300]                  fresh workstations join, timed
+    sudo Scripts/testbed.py run migrate                              a workstation moves to another domain
+    sudo Scripts/testbed.py run churn [--minutes 5]                  routers are killed and restarted
+    sudo Scripts/testbed.py measure                                  RSS, open fds and idle CPU of every node
+    sudo Scripts/testbed.py status                                   who runs, the ring, per-node neighbours
+    sudo Scripts/testbed.py report [--out docs]                      docs/testbed.md and its SVG plots
+    sudo Scripts/testbed.py down                                     stop every node, delete every namespace
+
+The shape (every namespace is named `wowtb-*`, underlay addresses are in 198.18.0.0/15, virtual ones in
+100.64.0.0/10):
+
+    wowtb-wan        the public "internet": a router with one veth port per namespace below
+    wowtb-pub1..4    the public router nodes (118 by default, spread over up to 4 namespaces), each its own
+                     process with its own address 198.18.(10+N).M listening on udp 4000, tcp 4001, tls 443;
+                     the first node of pub1 and of pub2 are the bootstraps everyone lists
+    wowtb-d1, -d2    port-restricted cone NATs (MASQUERADE; in only what belongs to connections from inside)
+    wowtb-d3         a symmetric NAT (MASQUERADE --random-fully: a new port for every remote)
+    wowtb-d4         a NAT that lets out TCP only (no UDP at all)
+    wowtb-d5         a NAT that lets out only TCP to port 443
+    wowtb-d6, -d6n   two nested NATs: d6n is a port-restricted NAT on d6's LAN, its hosts behind both
+    wowtb-dD-wI      workstation I of domain D (33 by default, round-robin over the domains): a host on its
+                     domain's LAN 198.19.D.0/24 (d6: 198.19.16.0/24) running a node with a TUN (wow0) and the
+                     virtual IP 100.64.D.I
+    wowtb-dD-j       where the join experiment starts its fresh workstations in domain D (100.66.D.K)
+
+State (configs, credentials, logs, control sockets, results) lives in --dir (default /tmp/wow-testbed).
+`down` stops the processes it recorded (by PID) and deletes the wowtb-* namespaces (by name). Another prefix
+(WOW_TESTBED_PREFIX, e.g. the test suite's `wowtc-`) lets a second, small testbed run beside a big one.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+PREFIX = os.environ.get("WOW_TESTBED_PREFIX", "wowtb-")
+WAN_ROUTER = "198.18.255.254"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Failure(Exception):
+    pass
+
+
+# --- Domains -------------------------------------------------------------------------------------------------
+
+class Domain:
+    def __init__(self, number, kind, wan, lan, description):
+        self.number, self.kind, self.wan, self.lan, self.description = number, kind, wan, lan, description
+
+    @property
+    def router(self):
+        return f"{PREFIX}d{self.number}"
+
+    @property
+    def lan_router(self):
+        """The namespace whose bridge the domain's hosts sit on (the inner NAT in the nested domain)."""
+        return f"{PREFIX}d{self.number}n" if self.kind == "nested" else self.router
+
+    @property
+    def host_lan(self):
+        return "198.19.16" if self.kind == "nested" else self.lan
+
+
+DOMAINS = [
+    Domain(1, "cone", "198.18.2.1", "198.19.1", "port-restricted cone NAT"),
+    Domain(2, "cone", "198.18.2.2", "198.19.2", "port-restricted cone NAT"),
+    Domain(3, "symmetric", "198.18.2.3", "198.19.3", "symmetric NAT (a new port per remote)"),
+    Domain(4, "udp-blocked", "198.18.2.4", "198.19.4", "NAT letting out TCP only (no UDP)"),
+    Domain(5, "tcp443", "198.18.2.5", "198.19.5", "NAT letting out only TCP to port 443"),
+    Domain(6, "nested", "198.18.2.6", "198.19.6", "two nested port-restricted NATs"),
+]
+DOMAIN = {d.number: d for d in DOMAINS}
+
+
+# --- Shell ---------------------------------------------------------------------------------------------------
+
+def run(*argv, check=True, quiet=False):
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    if check and result.returncode != 0:
+        raise Failure(f"`{' '.join(argv)}` failed ({result.returncode}): {result.stdout.strip()}")
+    return result
+
+
+def nsrun(namespace, *argv, check=True):
+    return run("ip", "netns", "exec", namespace, *argv, check=check)
+
+
+def make_ns(name):
+    run("ip", "netns", "add", name)
+    run("ip", "-n", name, "link", "set", "lo", "up")
+
+
+def namespaces():
+    out = run("ip", "netns", "list", check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
+
+
+def wan_port(name, addresses, routes):
+    """A veth from NAME's eth0 to the WAN router; ADDRESSES (/32) on it; the router routes ROUTES to it."""
+    port = "p-" + name[len(PREFIX):]
+    run("ip", "-n", f"{PREFIX}wan", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name)
+    run("ip", "-n", f"{PREFIX}wan", "addr", "add", f"{WAN_ROUTER}/32", "dev", port)
+    run("ip", "-n", f"{PREFIX}wan", "link", "set", port, "up")
+    for route in routes:
+        run("ip", "-n", f"{PREFIX}wan", "route", "add", route, "dev", port)
+    for address in addresses:
+        run("ip", "-n", name, "addr", "add", f"{address}/32", "dev", "eth0")
+    run("ip", "-n", name, "link", "set", "eth0", "up")
+    run("ip", "-n", name, "route", "add", f"{WAN_ROUTER}/32", "dev", "eth0")
+    run("ip", "-n", name, "route", "add", "default", "via", WAN_ROUTER, "dev", "eth0")
+
+
+def attach(router, host, net, octet):
+    """HOST's eth0 on ROUTER's LAN bridge br0 with NET.OCTET/24, default route through NET.1."""
+    port = f"h{octet}"
+    run("ip", "-n", router, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host)
+    run("ip", "-n", router, "link", "set", port, "master", "br0")
+    run("ip", "-n", router, "link", "set", port, "up")
+    run("ip", "-n", host, "addr", "add", f"{net}.{octet}/24", "dev", "eth0")
+    run("ip", "-n", host, "link", "set", "eth0", "up")
+    run("ip", "-n", host, "route", "add", "default", "via", f"{net}.1")
+
+
+def nat_router(name, lan, masquerade_options=()):
+    """NAME does NAT from bridge br0 (LAN.1/24) out of its eth0; lets in only replies (the caller adds what it
+    lets out)."""
+    nsrun(name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    run("ip", "-n", name, "link", "add", "br0", "type", "bridge")
+    run("ip", "-n", name, "addr", "add", f"{lan}.1/24", "dev", "br0")
+    run("ip", "-n", name, "link", "set", "br0", "up")
+    nsrun(name, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE", *masquerade_options)
+    nsrun(name, "iptables", "-P", "FORWARD", "DROP")
+    nsrun(name, "iptables", "-A", "FORWARD", "-i", "eth0", "-o", "br0", "-m", "conntrack", "--ctstate",
+          "ESTABLISHED,RELATED", "-j", "ACCEPT")
+    nsrun(name, "iptables", "-A", "FORWARD", "-i", "br0", "-o", "br0", "-j", "ACCEPT")
+
+
+def build_domain(d):
+    make_ns(d.router)
+    wan_port(d.router, [d.wan], [f"{d.wan}/32"])
+    nat_router(d.router, d.lan, ["--random-fully"] if d.kind == "symmetric" else [])
+    allow = {"udp-blocked": ["-p", "tcp"], "tcp443": ["-p", "tcp", "--dport", "443"]}.get(d.kind, [])
+    nsrun(d.router, "iptables", "-A", "FORWARD", "-i", "br0", "-o", "eth0", *allow, "-j", "ACCEPT")
+    if d.kind == "nested":
+        make_ns(d.lan_router)
+        attach(d.router, d.lan_router, d.lan, 2)
+        nat_router(d.lan_router, d.host_lan)
+        nsrun(d.lan_router, "iptables", "-A", "FORWARD", "-i", "br0", "-o", "eth0", "-j", "ACCEPT")
+
+
+# --- Nodes ---------------------------------------------------------------------------------------------------
+
+class Testbed:
+    def __init__(self, directory):
+        self.dir = os.path.abspath(directory)
+        self.state_path = os.path.join(self.dir, "state.json")
+        self.state = {}
+        if os.path.exists(self.state_path):
+            with open(self.state_path) as f:
+                self.state = json.load(f)
+
+    def save(self):
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state, f, indent=1)
+        os.replace(tmp, self.state_path)
+
+    @property
+    def wow(self):
+        return self.state["wow"]
+
+    @property
+    def nodes(self):
+        return self.state["routers"] + self.state["workstations"]
+
+    def node(self, name):
+        for n in self.nodes:
+            if n["name"] == name:
+                return n
+        raise Failure(f"no node named {name}")
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def credentials(self, name, vip=None):
+        key, crt = self.path("keys", f"{name}.key"), self.path("keys", f"{name}.crt")
+        if not os.path.exists(key):
+            run(self.wow, "keygen", "--out", key)
+        vips = ["--vip", vip] if vip else []
+        run(self.wow, "cert", "issue", "--ca-key", self.path("keys", "ca.key"), "--node-key", key, "--name", name,
+            *vips, "--days", "30", "--out", crt, "--force")
+        return key, crt
+
+    def bootstrap_uris(self, exclude=None):
+        uris = []
+        for scheme, port in (("udp", 4000), ("tcp", 4001), ("tls", 443)):
+            uris += [f"{scheme}://{ip}:{port}" for ip in self.state["bootstraps"] if ip != exclude]
+        return uris
+
+    def write_config(self, name, listen, bootstrap, tun):
+        key, crt = self.path("keys", f"{name}.key"), self.path("keys", f"{name}.crt")
+        lines = [
+            f"node: {{ name: {name} }}",
+            f"security: {{ ca: {self.path('keys', 'ca.crt')}, certificate: {crt}, key: {key} }}",
+            "bootstrap: [" + ", ".join(f'"{u}"' for u in bootstrap) + "]",
+            "transports:",
+            f'  - {{ scheme: udp, settings: {{ listen: "{listen}:4000" }} }}',
+            f'  - {{ scheme: tcp, settings: {{ listen: "{listen}:4001" }} }}',
+            f'  - {{ scheme: tls, settings: {{ listen: "{listen}:443" }} }}',
+            "  - { scheme: relay }",
+        ]
+        if tun:
+            lines.append("virtual_network: { device: wow0 }")
+        path = self.path("configs", f"{name}.yml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self, node):
+        """Starts NODE's `wow run` in its namespace, detached (it outlives this script); records its PID."""
+        control = self.path("ctl", f"{node['name']}.sock")
+        log = open(self.path("logs", f"{node['name']}.log"), "ab")
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", node["ns"], self.wow, "run", "--config", self.path("configs", f"{node['name']}.yml"),
+             "--control", control, "--log-level", self.state.get("log_level", "notice")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        node["pid"], node["control"] = process.pid, control
+        return process
+
+    def all_processes(self):
+        pids = [n.get("pid") for n in self.nodes] + self.state.get("extra_pids", [])
+        return [p for p in pids if p and alive(p)]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pid(pid, grace=3.0):
+    if not alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def status(control, timeout=3.0):
+    """The node's `status` over its control socket (what `wow status --json` prints), or None."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(control)
+            s.sendall(b"status\n")
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        answer = json.loads(b"".join(chunks))
+        return None if "error" in answer else answer
+    except (OSError, ValueError):
+        return None
+
+
+def ring_neighbours(address, addresses):
+    """The two addresses next to ADDRESS on the ring of ADDRESSES (which holds it)."""
+    ring = sorted(set(addresses), key=lambda a: int(a, 16))
+    i = ring.index(address)
+    return {ring[i - 1], ring[(i + 1) % len(ring)]} - {address}
+
+
+def is_direct(connection):
+    return connection.get("relayed_via") is None and connection.get("transport") != "relay"
+
+
+def percentile(values, p):
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
+
+
+def fmt(seconds):
+    return "—" if seconds is None else f"{seconds:.2f}"
+
+
+# --- up / down -----------------------------------------------------------------------------------------------
+
+def down(args):
+    bed = Testbed(args.dir)
+    pids = bed.all_processes() if bed.state else []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 5
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        stop_pid(pid, grace=0)
+    # Anything else still running inside a testbed namespace (a crashed run's processes) goes too.
+    for name in namespaces():
+        for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
+            stop_pid(int(pid), grace=1)
+    for name in namespaces():
+        run("ip", "netns", "del", name, check=False)
+    left = namespaces()
+    if left:
+        raise Failure(f"could not delete {', '.join(left)}")
+    if bed.state:
+        bed.state["down_at"] = time.time()
+        for n in bed.nodes:
+            n["pid"] = None
+        bed.state["extra_pids"] = []
+        bed.save()
+    print(f"testbed down: {len(pids)} processes stopped, namespaces deleted")
+
+
+def up(args):
+    if namespaces():
+        raise Failure(f"a testbed is up ({', '.join(namespaces()[:3])}, …): run `{sys.argv[0]} down` first")
+    for tool in ("ip", "iptables", "ping"):
+        if not shutil.which(tool):
+            raise Failure(f"the testbed needs `{tool}`")
+    if not os.path.exists("/dev/net/tun"):
+        raise Failure("the testbed needs /dev/net/tun (modprobe tun)")
+    wow = os.path.abspath(args.wow)
+    if not os.access(wow, os.X_OK):
+        raise Failure(f"no wow executable at {wow}: build it (`swift build -c release`) or pass --wow")
+    if args.routers < 2 or args.workstations < 2:
+        raise Failure("--routers and --workstations must be at least 2")
+    if os.path.exists(args.dir):
+        shutil.rmtree(args.dir)
+    for sub in ("keys", "configs", "logs", "ctl", "results"):
+        os.makedirs(os.path.join(args.dir, sub))
+    bed = Testbed(args.dir)
+    started = time.time()
+
+    # Namespaces: the WAN, the router namespaces, the domains and their hosts.
+    make_ns(f"{PREFIX}wan")
+    nsrun(f"{PREFIX}wan", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    pub_count = min(4, max(2, math.ceil(args.routers / 30)))
+    routers = []
+    for i in range(args.routers):
+        k, m = i % pub_count + 1, i // pub_count + 1
+        routers.append({"name": f"r{i}", "ns": f"{PREFIX}pub{k}", "ip": f"198.18.{10 + k}.{m}", "kind": "router"})
+    for k in range(1, pub_count + 1):
+        name = f"{PREFIX}pub{k}"
+        make_ns(name)
+        wan_port(name, [r["ip"] for r in routers if r["ns"] == name], [f"198.18.{10 + k}.0/24"])
+    for d in DOMAINS:
+        build_domain(d)
+        make_ns(f"{d.router}-j")
+        attach(d.lan_router, f"{d.router}-j", d.host_lan, 200)
+    workstations = []
+    for i in range(args.workstations):
+        d = DOMAINS[i % len(DOMAINS)]
+        index = i // len(DOMAINS) + 1
+        name = f"d{d.number}-w{index}"
+        ws = {"name": name, "ns": f"{PREFIX}{name}", "domain": d.number, "lan_ip": f"{d.host_lan}.{10 + index}",
+              "vip": f"100.64.{d.number}.{index}", "kind": "workstation"}
+        make_ns(ws["ns"])
+        attach(d.lan_router, ws["ns"], d.host_lan, 10 + index)
+        workstations.append(ws)
+    bed.state = {"wow": wow, "routers": routers, "workstations": workstations, "created_at": started,
+                 "bootstraps": [routers[0]["ip"], routers[1]["ip"]], "log_level": args.log_level, "extra_pids": [],
+                 "fixed_peer": workstations[0]["name"]}
+    bed.save()
+    print(f"namespaces: {len(namespaces())} ({time.time() - started:.1f} s)")
+
+    # Credentials: one CA, a key and certificate per node (workstations name their virtual IP).
+    run(wow, "ca", "init", "--name", "testbed", "--dir", bed.path("keys"))
+    for n in routers + workstations:
+        bed.credentials(n["name"], n.get("vip"))
+    for r in routers:
+        bed.write_config(r["name"], r["ip"], bed.bootstrap_uris(exclude=r["ip"]) if r is not routers[0] else [], tun=False)
+    for w in workstations:
+        bed.write_config(w["name"], "0.0.0.0", bed.bootstrap_uris(), tun=True)
+    print(f"credentials and configs: {len(routers) + len(workstations)} nodes ({time.time() - started:.1f} s)")
+
+    # Start: the bootstraps, then the routers and workstations a few at a time.
+    for n in routers[:2]:
+        bed.start(n)
+        bed.save()
+        wait_for(lambda: status(n["control"]) is not None, 20, f"{n['name']} never answered on its control socket")
+    rest = routers[2:] + workstations
+    for i in range(0, len(rest), args.batch):
+        batch = rest[i:i + args.batch]
+        for n in batch:
+            bed.start(n)
+        bed.save()
+        wait_for(lambda: all(status(n["control"]) is not None for n in batch), 30,
+                 f"a node of {[n['name'] for n in batch]} never answered on its control socket")
+        time.sleep(args.interval)
+    all_started = time.time()
+    print(f"started: {len(bed.nodes)} nodes ({all_started - started:.1f} s)")
+
+    for n in bed.nodes:
+        n["address"] = status(n["control"])["address"]
+    bed.save()
+    converged = wait_ring(bed, args.settle)
+    bed.state["up"] = {"namespaces": len(namespaces()), "nodes": len(bed.nodes),
+                       "seconds_to_start": all_started - started, "ring_converged_s": converged}
+    bed.save()
+    if converged is None:
+        raise Failure(f"the ring did not converge within {args.settle} s of the last start: {ring_report(bed)}")
+    print(f"ring consistent {converged:.1f} s after the last node started: every node's neighbours are its true ones")
+
+
+def wait_for(condition, timeout, message):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    if not condition():
+        raise Failure(message)
+
+
+def ring_check(bed, nodes=None):
+    """For each running node: whether it is a ring member whose left and right neighbours are its true ones."""
+    nodes = [n for n in (nodes or bed.nodes) if n.get("pid") and alive(n["pid"])]
+    addresses = [n["address"] for n in nodes]
+    verdict = {}
+    for n in nodes:
+        s = status(n["control"])
+        if s is None:
+            verdict[n["name"]] = "no status"
+            continue
+        want = ring_neighbours(n["address"], addresses)
+        have = {s.get("left_neighbour"), s.get("right_neighbour")}
+        verdict[n["name"]] = "ok" if s.get("ring_member") and have == want else \
+            f"neighbours {sorted(a[:8] for a in have if a)} != {sorted(a[:8] for a in want)}"
+    return verdict
+
+
+def ring_report(bed):
+    bad = {k: v for k, v in ring_check(bed).items() if v != "ok"}
+    return "all consistent" if not bad else "; ".join(f"{k}: {v}" for k, v in sorted(bad.items())[:10]) + \
+        (f" (and {len(bad) - 10} more)" if len(bad) > 10 else "")
+
+
+def wait_ring(bed, timeout):
+    start = time.time()
+    while time.time() - start < timeout:
+        if all(v == "ok" for v in ring_check(bed).values()):
+            return time.time() - start
+        time.sleep(1)
+    return None
+
+
+# --- measure / status ----------------------------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().split(")")[-1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def sample(bed):
+    """RSS (MB) and open fds of every running node, by name."""
+    return {n["name"]: {"rss_mb": rss_mb(n["pid"]), "fds": open_fds(n["pid"]), "cpu_s": cpu_seconds(n["pid"])}
+            for n in bed.nodes if n.get("pid") and alive(n["pid"])}
+
+
+def measure(args):
+    bed = Testbed(args.dir)
+    require_up(bed)
+    first = sample(bed)
+    time.sleep(args.seconds)
+    second = sample(bed)
+    names = [k for k in second if k in first and first[k]["cpu_s"] is not None]
+    cpu = {k: (second[k]["cpu_s"] - first[k]["cpu_s"]) / args.seconds for k in names}
+    result = {"at": time.time(), "seconds": args.seconds, "nodes": len(names),
+              "rss_mb": {k: second[k]["rss_mb"] for k in names}, "fds": {k: second[k]["fds"] for k in names},
+              "cpu_cores": cpu, "total_cpu_cores": sum(cpu.values()),
+              "total_rss_mb": sum(second[k]["rss_mb"] for k in names)}
+    append_result(bed, "measure", result)
+    rss = [result["rss_mb"][k] for k in names]
+    print(f"{len(names)} nodes over {args.seconds} s idle: total CPU {result['total_cpu_cores'] * 100:.1f}% of one core "
+          f"(per node p50 {percentile(list(cpu.values()), 50) * 100:.2f}%, max {max(cpu.values()) * 100:.2f}%); "
+          f"RSS total {result['total_rss_mb']:.0f} MB, per node p50 {percentile(rss, 50):.1f} MB, max {max(rss):.1f} MB; "
+          f"open fds max {max(result['fds'].values())}")
+
+
+def require_up(bed):
+    if not bed.state or not namespaces():
+        raise Failure(f"no testbed is up in {bed.dir}: run `{sys.argv[0]} up` first")
+
+
+def show_status(args):
+    bed = Testbed(args.dir)
+    require_up(bed)
+    running = [n for n in bed.nodes if n.get("pid") and alive(n["pid"])]
+    print(f"{len(running)}/{len(bed.nodes)} nodes running; ring: {ring_report(bed)}")
+    for n in bed.state["workstations"]:
+        s = status(n["control"]) if n in running else None
+        if s is None:
+            print(f"  {n['name']:10} {n['vip']:14} not answering")
+            continue
+        kinds = {}
+        for c in s["connections"]:
+            key = c["path"].split(" ")[0] + (" " + c["transport"] if is_direct(c) else "")
+            kinds[key] = kinds.get(key, 0) + 1
+        print(f"  {n['name']:10} {n['vip']:14} {len(s['connections'])} connections "
+              + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + f"; nat: {s['nat'][:40]}")
+
+
+def append_result(bed, experiment, record):
+    with open(bed.path("results", f"{experiment}.jsonl"), "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_results(directory, experiment):
+    path = os.path.join(directory, "results", f"{experiment}.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# --- join experiment -----------------------------------------------------------------------------------------
+
+def join(args):
+    """Fresh workstations (a new identity and process each trial) join in each domain in turn; records the
+    seconds from starting the process until it is routable (connected to both its true ring neighbours), until
+    it holds a connection to a fixed peer it pings, until that connection is direct, and the first ping reply."""
+    bed = Testbed(args.dir)
+    require_up(bed)
+    fixed = bed.node(bed.state["fixed_peer"])
+    trials = bed.state.setdefault("join_trials", 0)
+    print(f"join: {args.trials} trials, fixed peer {fixed['name']} ({fixed['vip']}, domain {fixed['domain']})")
+    print(f"{'trial':>5} {'domain':14} {'routable':>9} {'connected':>9} {'direct':>7} {'1st reply':>9}  path")
+    for t in range(trials, trials + args.trials):
+        d = DOMAINS[t % len(DOMAINS)]
+        k = t // len(DOMAINS)
+        name = f"j{d.number}-{k}"
+        node = {"name": name, "ns": f"{d.router}-j", "vip": f"100.{66 + k // 250}.{d.number}.{k % 250 + 1}",
+                "domain": d.number}
+        bed.credentials(name, node["vip"])
+        bed.write_config(name, "0.0.0.0", bed.bootstrap_uris(), tun=True)
+        record = join_trial(bed, node, fixed, args.deadline)
+        record.update({"trial": t, "domain": d.number, "kind": d.kind, "direct_possible": d.kind in DIRECT_POSSIBLE})
+        append_result(bed, "join", record)
+        bed.state["join_trials"] = t + 1
+        bed.save()
+        print(f"{t:>5} d{d.number} {d.kind:11} {fmt(record['routable_s']):>9} {fmt(record['connected_s']):>9} "
+              f"{fmt(record['direct_s']):>7} {fmt(record['first_reply_s']):>9}  {record['path'] or '—'}"
+              + (f"  ({record['error']})" if record.get("error") else ""), flush=True)
+        for f in (bed.path("keys", f"{name}.key"), bed.path("keys", f"{name}.crt")):
+            os.remove(f)
+    summarize_join(read_results(bed.dir, "join"))
+
+
+# Between a joiner in these domains and the fixed peer (behind a port-restricted cone NAT) a direct path can
+# exist (a UDP hole punch, or the LAN); from the others (a symmetric NAT, no UDP out) only a relay can join them.
+DIRECT_POSSIBLE = {"cone", "nested"}
+
+
+def join_trial(bed, node, fixed, deadline):
+    record = {"routable_s": None, "connected_s": None, "direct_s": None, "first_reply_s": None, "path": None,
+              "replies": 0, "pings": 0, "error": None}
+    start_wall = time.time()
+    process = bed.start(node)
+    ping = None
+    ping_log = bed.path("logs", f"{node['name']}.ping")
+    address = None
+    others = [n["address"] for n in bed.nodes if n.get("pid") and alive(n["pid"])]
+    names = {n["address"]: n["name"] for n in bed.nodes}
+    direct_possible = DOMAIN[node["domain"]].kind in DIRECT_POSSIBLE
+    fixed_address = fixed["address"]
+    try:
+        while time.time() - start_wall < deadline:
+            if process.poll() is not None:
+                record["error"] = f"wow run exited ({process.returncode})"
+                break
+            s = status(node["control"], timeout=1)
+            now = time.time()
+            if s is None:
+                time.sleep(0.02)
+                continue
+            if address is None:
+                address = s["address"]
+                want = ring_neighbours(address, others + [address])
+                # The TUN exists once the control socket answers: ping the fixed peer (its traffic is what
+                # makes the shortcut strategy link the two).
+                ping = subprocess.Popen(["ip", "netns", "exec", node["ns"], "ping", "-n", "-D", "-i", "0.2", "-W", "1",
+                                         "-w", str(int(deadline) + 1), fixed["vip"]],
+                                        stdout=open(ping_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+            by_peer = {c["peer"]: c for c in s["connections"]}
+            if record["routable_s"] is None:
+                linked = [by_peer[a] for a in want
+                          if a in by_peer and any(t.startswith("structured")
+                                                  for t in by_peer[a]["local_types"] + by_peer[a]["remote_types"])]
+                if len(linked) == len(want):
+                    record["routable_s"] = now - min(c["age_s"] for c in linked) - start_wall
+                    record["neighbours"] = [f"{names.get(c['peer'], c['peer'][:8])} {c['path']}" for c in linked]
+            c = by_peer.get(fixed_address)
+            if c is not None:
+                if record["connected_s"] is None:
+                    record["connected_s"] = now - c["age_s"] - start_wall
+                record["path"] = c["path"]
+                if record["direct_s"] is None and is_direct(c):
+                    record["direct_s"] = (now - c["age_s"] if c["path_switches"] == 0 else now) - start_wall
+            if record["routable_s"] is not None and (record["direct_s"] is not None or
+                                                     (not direct_possible and record["connected_s"] is not None)):
+                break
+            time.sleep(0.05)
+        else:
+            record["error"] = "deadline"
+    finally:
+        if ping is not None:
+            ping.send_signal(signal.SIGINT)  # ping prints its summary on SIGINT
+            try:
+                ping.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                ping.kill()
+                ping.wait()
+        stop_pid(process.pid)
+        process.wait()
+        if os.path.exists(node["control"]):
+            os.remove(node["control"])
+    replies = []
+    if os.path.exists(ping_log):
+        with open(ping_log) as f:
+            for line in f:
+                if "bytes from" in line and line.startswith("["):
+                    replies.append(float(line[1:line.index("]")]))
+                elif "packets transmitted" in line:
+                    record["pings"] = int(line.split()[0])
+        os.remove(ping_log)
+    record["replies"] = len(replies)
+    if replies:
+        record["first_reply_s"] = min(replies) - start_wall
+    return record
+
+
+def summarize_join(records):
+    if not records:
+        print("no join trials yet")
+        return
+    rows = []
+    for label, subset in [("all", records)] + [(f"d{d.number} {d.kind}", [r for r in records if r["domain"] == d.number])
+                                               for d in DOMAINS]:
+        if not subset:
+            continue
+        routable = [r["routable_s"] for r in subset if r["routable_s"] is not None]
+        direct = [r["direct_s"] for r in subset if r["direct_s"] is not None]
+        relayed = [r for r in subset if r["direct_s"] is None and r["connected_s"] is not None]
+        rows.append((label, len(subset), len(routable), fmt(percentile(routable, 50)), fmt(percentile(routable, 90)),
+                     fmt(percentile(routable, 99)), len(direct), fmt(percentile(direct, 90)),
+                     fmt(percentile(direct, 99)), len(relayed)))
+    print(f"{'':18} {'trials':>6} {'routable':>8} {'p50':>6} {'p90':>6} {'p99':>6} {'direct':>6} {'p90':>6} {'p99':>6} {'relayed':>7}")
+    for row in rows:
+        print(f"{row[0]:18} {row[1]:>6} {row[2]:>8} {row[3]:>6} {row[4]:>6} {row[5]:>6} {row[6]:>6} {row[7]:>6} {row[8]:>6} {row[9]:>7}")
+
+
+# --- migration experiment ------------------------------------------------------------------------------------
+
+STREAM = os.path.join(REPO, "Tests", "Scripts", "tcp-stream.py")
+
+
+def start_sshd(bed, node):
+    """An OpenSSH server on NODE's virtual IP (host key and authorized key made here), or None without sshd."""
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+    if sshd is None or not shutil.which("ssh"):
+        return None
+    d = bed.path("ssh")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o700)
+    for key in ("host_key", "client_key"):
+        if not os.path.exists(os.path.join(d, key)):
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key))
+    shutil.copy(os.path.join(d, "client_key.pub"), os.path.join(d, "authorized_keys"))
+    os.makedirs("/run/sshd", exist_ok=True)
+    config = os.path.join(d, f"sshd-{node['name']}.conf")
+    with open(config, "w") as f:
+        f.write(f"ListenAddress {node['vip']}\nPort 22\nHostKey {d}/host_key\nPidFile {d}/sshd-{node['name']}.pid\n"
+                f"AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nClientAliveInterval 0\n")
+    process = subprocess.Popen(["ip", "netns", "exec", node["ns"], sshd, "-D", "-e", "-f", config],
+                               stdout=open(bed.path("logs", f"sshd-{node['name']}.log"), "w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    bed.state.setdefault("extra_pids", []).append(process.pid)
+    bed.save()
+    return process
+
+
+def ssh_command(bed, node):
+    d = bed.path("ssh")
+    return ["ssh", "-i", os.path.join(d, "client_key"), "-o", "StrictHostKeyChecking=no", "-o",
+            "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            f"root@{node['vip']}"]
+
+
+def move(bed, node, domain):
+    """Re-plugs NODE's uplink into DOMAIN's LAN (a new address there); its processes keep running."""
+    d = DOMAIN[domain]
+    used = {int(n["lan_ip"].rsplit(".", 1)[1]) for n in bed.state["workstations"] if n["domain"] == domain}
+    octet = next(o for o in range(100, 200) if o not in used)
+    run("ip", "-n", node["ns"], "link", "del", "eth0")
+    attach(d.lan_router, node["ns"], d.host_lan, octet)
+    node["domain"], node["lan_ip"] = domain, f"{d.host_lan}.{octet}"
+    bed.save()
+
+
+def migrate(args):
+    """A workstation moves to another domain while an SSH session streams output from a peer and a checksummed
+    TCP transfer runs to that peer, both over virtual IPs; both must survive with nothing lost."""
+    bed = Testbed(args.dir)
+    require_up(bed)
+    mover, peer = bed.node(args.mover), bed.node(args.peer)
+    if mover["kind"] != "workstation" or peer["kind"] != "workstation" or mover is peer:
+        raise Failure("--mover and --peer must be two workstations")
+    if args.to not in DOMAIN or args.to == mover["domain"]:
+        raise Failure(f"--to must be a domain 1-{len(DOMAINS)} other than the mover's (d{mover['domain']})")
+    from_domain = mover["domain"]
+    tag = f"migrate-{int(time.time())}"
+    result_path = bed.path("results", f"{tag}.stream")
+    receiver = subprocess.Popen(["ip", "netns", "exec", peer["ns"], sys.executable, STREAM, "receive", "--listen",
+                                 f"{peer['vip']}:5201", "--result", result_path], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for(lambda: os.path.exists(result_path + ".listening"), 10, "the stream receiver never listened")
+    total = int(args.rate * args.seconds)
+    sender = subprocess.Popen(["ip", "netns", "exec", mover["ns"], sys.executable, STREAM, "send", "--to",
+                               f"{peer['vip']}:5201", "--bytes", str(total), "--rate", str(args.rate), "--result",
+                               result_path + ".sent"], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    sshd = start_sshd(bed, peer) if not args.no_ssh else None
+    lines, ssh = [], None
+    count = int(args.seconds * 10)
+    if sshd is not None:
+        wait_for(lambda: nsrun(peer["ns"], "ss", "-ltn", check=False).stdout.find(f"{peer['vip']}:22") >= 0, 10,
+                 "sshd never listened")
+        ssh = subprocess.Popen(["ip", "netns", "exec", mover["ns"]] + ssh_command(bed, peer)
+                               + [f"i=0; while [ $i -lt {count} ]; do echo $i; i=$((i+1)); sleep 0.1; done"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    import threading
+
+    def read_ssh():
+        for line in ssh.stdout:
+            lines.append((time.monotonic(), line.strip()))
+
+    reader = threading.Thread(target=read_ssh, daemon=True)
+    if ssh is not None:
+        reader.start()
+    time.sleep(args.seconds / 3)
+    moved_at = time.monotonic()
+    move(bed, mover, args.to)
+    print(f"moved {mover['name']} from d{from_domain} to d{args.to} ({mover['lan_ip']})", flush=True)
+    record = {"mover": mover["name"], "peer": peer["name"], "from": from_domain, "to": args.to, "bytes": total}
+    try:
+        sender.wait(timeout=args.seconds * 4 + 240)
+        receiver.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        record["error"] = "the stream did not finish"
+        stop_pid(sender.pid, 0)
+        stop_pid(receiver.pid, 0)
+    ssh_error = ""
+    if ssh is not None:
+        try:
+            ssh.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            stop_pid(ssh.pid, 0)
+        reader.join(timeout=5)
+        ssh_error = ssh.stderr.read().strip()
+        stop_pid(sshd.pid, 1)
+    sent = json.load(open(result_path + ".sent")) if os.path.exists(result_path + ".sent") else {}
+    got = json.load(open(result_path)) if os.path.exists(result_path) else {}
+    record.update({"stream_bytes": got.get("bytes"), "stream_intact": bool(got) and got.get("bytes") == total
+                   and got.get("sha256") == sent.get("sha256"), "stream_longest_gap_s": got.get("longest_gap_s")})
+    if ssh is not None:
+        numbers = [l for _, l in lines]
+        gaps = [b[0] - a[0] for a, b in zip(lines, lines[1:])]
+        record.update({"ssh_lines": len(numbers), "ssh_intact": numbers == [str(i) for i in range(count)],
+                       "ssh_longest_gap_s": max(gaps) if gaps else None, "ssh_exit": ssh.returncode,
+                       "ssh_error": ssh_error[-300:]})
+    else:
+        record["ssh_intact"] = None
+    append_result(bed, "migrate", record)
+    print(json.dumps(record))
+    ok = record["stream_intact"] and record["ssh_intact"] is not False
+    print("migration: " + ("both survived, nothing lost" if ok else "LOST DATA"))
+    if not ok:
+        raise Failure("the migration lost data: " + json.dumps(record))
+
+
+# --- report --------------------------------------------------------------------------------------------------
+
+def svg_cdf(path, title, series, markers, x_range=(0.01, 1000)):
+    """A CDF chart on a log time axis: SERIES are (label, colour, values, total) (a value of None never
+    happened: the curve ends below 1); MARKERS are (label, seconds, fraction) points (the paper's, the goals)."""
+    width, height, left, right, top, bottom = 760, 430, 60, 20, 40, 60
+    lo, hi = math.log10(x_range[0]), math.log10(x_range[1])
+
+    def x(seconds):
+        seconds = min(max(seconds, x_range[0]), x_range[1])
+        return left + (math.log10(seconds) - lo) / (hi - lo) * (width - left - right)
+
+    def y(fraction):
+        return top + (1 - fraction) * (height - top - bottom)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>']
+    for e in range(int(lo), int(hi) + 1):
+        px = x(10 ** e)
+        out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{height - bottom}" stroke="#ddd"/>')
+        label = f"{10 ** e:g}"
+        out.append(f'<text x="{px:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
+    for f in (0, 0.25, 0.5, 0.75, 0.9, 0.99, 1):
+        out.append(f'<line x1="{left}" y1="{y(f):.1f}" x2="{width - right}" y2="{y(f):.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{y(f) + 4:.1f}" text-anchor="end">{f:g}</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 18}" text-anchor="middle">seconds after the process started (log scale)</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#333"/>')
+    for i, (label, colour, values, total) in enumerate(series):
+        done = sorted(v for v in values if v is not None)
+        if total == 0:
+            continue
+        points = [(x(x_range[0]), y(0))]
+        for k, v in enumerate(done):
+            points += [(x(v), y(k / total)), (x(v), y((k + 1) / total))]
+        points.append((x(x_range[1]), y(len(done) / total)))
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                   + " ".join(f"{a:.1f},{b:.1f}" for a, b in points) + '"/>')
+        ly = top + 16 + i * 16
+        out.append(f'<line x1="{left + 10}" y1="{ly - 4}" x2="{left + 30}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<text x="{left + 36}" y="{ly}">{label} ({len(done)}/{total})</text>')
+    for label, seconds, fraction, colour in markers:
+        px, py = x(seconds), y(fraction)
+        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="none" stroke="{colour}" stroke-width="2"/>')
+        anchor, dx = ("end", -8) if px > width * 0.7 else ("start", 8)
+        out.append(f'<text x="{px + dx:.1f}" y="{py + 14:.1f}" fill="{colour}" text-anchor="{anchor}">{label}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def share_within(values, total, seconds):
+    return sum(1 for v in values if v is not None and v <= seconds) / total if total else 0
+
+
+def simulate(bed, out_dir):
+    """`wow sim` for the testbed's shape: as many nodes, the same NAT mix (both firewalled kinds as
+    udp-blocked), PlanetLab-like round trips (20-250 ms, which the kernel here cannot add)."""
+    ws = bed.state["workstations"]
+    total = len(bed.nodes)
+    count = lambda kinds: sum(1 for w in ws if DOMAIN[w["domain"]].kind in kinds) / total
+    mix = (f"port-restricted={count({'cone', 'nested'}):.4f},symmetric={count({'symmetric'}):.4f},"
+           f"udp-blocked={count({'udp-blocked', 'tcp443'}):.4f}")
+    csv = os.path.join(out_dir, "testbed-sim.csv")
+    command = [bed.wow, "sim", "--nodes", str(total), "--nat", mix, "--flows", "50", "--seed", "1", "--json", "--csv", csv]
+    # The exit status says whether the run met the simulator's own checks; the report quotes what it measured.
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        raise Failure(f"`{' '.join(command)}` printed no report ({result.returncode}): {result.stderr.strip()}")
+    with open(csv) as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    os.remove(csv)
+    routable = [float(r[4]) if r[4] else None for r in rows]
+    return "wow sim " + " ".join(command[2:-2]), report, routable
+
+
+def report(args):
+    bed = Testbed(args.dir)
+    if not bed.state:
+        raise Failure(f"no testbed state in {bed.dir}: run `{sys.argv[0]} up` and an experiment first")
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    joins = read_results(bed.dir, "join")
+    measures = read_results(bed.dir, "measure")
+    commit = run("git", "-C", REPO, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
+    lines = [f"# Testbed report", "",
+             f"Generated by `Scripts/testbed.py report` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+             f"(commit `{commit}`) from the results in `{bed.dir}`. How the testbed is built and run: "
+             "[testbed.md](testbed.md).", ""]
+    routers, ws = bed.state["routers"], bed.state["workstations"]
+    up_info = bed.state.get("up", {})
+    lines += ["## The testbed", "",
+              f"{len(routers)} public router nodes in {len({r['ns'] for r in routers})} namespaces and {len(ws)} "
+              f"workstations with a TUN each, in {len(DOMAINS)} domains: "
+              + "; ".join(f"d{d.number} {d.description} ({sum(1 for w in ws if w['domain'] == d.number)})" for d in DOMAINS)
+              + f". Every node a `wow run` process, secured, default timers. Started in "
+              f"{up_info.get('seconds_to_start', 0):.1f} s; ring consistent (every node's left and right neighbours "
+              f"its true ones) {fmt(up_info.get('ring_converged_s'))} s after the last start.", ""]
+    if measures:
+        m = measures[-1]
+        rss = list(m["rss_mb"].values())
+        cpu = list(m["cpu_cores"].values())
+        lines += [f"Idle, measured over {m['seconds']:.0f} s: the {m['nodes']} processes used "
+                  f"{m['total_cpu_cores'] * 100:.1f}% of one core together (per node p50 {percentile(cpu, 50) * 100:.2f}%, "
+                  f"max {max(cpu) * 100:.2f}%); RSS {m['total_rss_mb']:.0f} MB in all, per node p50 "
+                  f"{percentile(rss, 50):.1f} MB, max {max(rss):.1f} MB; open fds per node at most "
+                  f"{max(m['fds'].values())}.", ""]
+    if joins:
+        total = len(joins)
+        routable = [r["routable_s"] for r in joins]
+        direct_trials = [r for r in joins if r.get("direct_possible")]
+        relay_trials = [r for r in joins if not r.get("direct_possible")]
+        reached = [r["direct_s"] for r in direct_trials]
+        relayed = [r["connected_s"] for r in relay_trials]
+        lines += ["## Join experiment", "",
+                  f"{total} trials: each starts a fresh workstation (new identity, new process) in the next domain, "
+                  f"which pings the fixed peer {bed.state['fixed_peer']} (behind d1's port-restricted NAT) from the "
+                  "moment its control socket answers. *Routable*: connected to both its true ring neighbours. "
+                  "*Direct*: holds a connection to the fixed peer that is not relayed (domains where a direct path "
+                  "can exist: the same LAN, another cone NAT, the nested NATs). *Relayed*: holds a connection to "
+                  "it through a relay, from the domains where no direct path can exist (a symmetric NAT, no UDP "
+                  "out, only TCP 443 out), counted apart. Times from starting the process.", "",
+                  "| | paper (2006) | goal (issue 18) | WOW |", "|---|---|---|---|",
+                  f"| routable within 10 s | 90% | | {share_within(routable, total, 10) * 100:.0f}% |",
+                  f"| routable within 1 s | | 90% | {share_within(routable, total, 1) * 100:.0f}% |",
+                  f"| direct within 200 s (where possible) | 99% | | {share_within(reached, len(direct_trials), 200) * 100:.0f}% |",
+                  f"| direct within 2 s (where possible) | | 99% | {share_within(reached, len(direct_trials), 2) * 100:.0f}% |",
+                  f"| relayed within 2 s (where only a relay can) | | 99% | {share_within(relayed, len(relay_trials), 2) * 100:.0f}% |",
+                  "", "| trials | n | routable p50 | p90 | p99 | not routable | direct or relayed p50 | p90 | p99 | never | first ping reply p50 | pings answered |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for label, subset in [("all", joins)] + [(f"d{d.number} {d.description}", [r for r in joins if r["domain"] == d.number]) for d in DOMAINS]:
+            if not subset:
+                continue
+            rt = [r["routable_s"] for r in subset if r["routable_s"] is not None]
+            path = [r["direct_s"] if r.get("direct_possible") else r["connected_s"] for r in subset]
+            done = [v for v in path if v is not None]
+            first = [r["first_reply_s"] for r in subset if r["first_reply_s"] is not None]
+            sent, answered = sum(r.get("pings", 0) for r in subset), sum(r["replies"] for r in subset)
+            lines.append(f"| {label} | {len(subset)} | {fmt(percentile(rt, 50))} | {fmt(percentile(rt, 90))} | "
+                         f"{fmt(percentile(rt, 99))} | {len(subset) - len(rt)} | {fmt(percentile(done, 50))} | "
+                         f"{fmt(percentile(done, 90))} | {fmt(percentile(done, 99))} | {len(path) - len(done)} | "
+                         f"{fmt(percentile(first, 50))} | {answered}/{sent} |")
+        lines.append("")
+        sim_command, sim, sim_routable = simulate(bed, out)
+        svg_cdf(os.path.join(out, "testbed-join.svg"), "Join experiment: time to a route and to a path to the peer",
+                [("routable", "#1f77b4", routable, total),
+                 ("direct to the peer (where possible)", "#2ca02c", reached, len(direct_trials)),
+                 ("relayed to the peer (where only a relay can)", "#ff7f0e", relayed, len(relay_trials)),
+                 ("simulator: routable, same shape", "#9467bd", sim_routable, len(sim_routable))],
+                [("paper: 90% routable in 10 s", 10, 0.9, "#d62728"), ("paper: 99% direct in 200 s", 200, 0.99, "#d62728"),
+                 ("goal: 90% in 1 s", 1, 0.9, "#000"), ("goal: 99% in 2 s", 2, 0.99, "#000")])
+        lines += ["![Join CDFs](testbed-join.svg)", "",
+                  f"The simulator on the same shape (`{sim_command}`; nodes join one per 100 ms into a growing ring "
+                  f"over 20–250 ms round trips, the testbed's joiners into a full ring over a LAN-fast underlay): "
+                  f"routable p50 {sim['join_routable_s']['p50']:.2f} s, p90 {sim['join_routable_s']['p90']:.2f} s, "
+                  f"p99 {sim['join_routable_s']['p99']:.2f} s; shortcuts for 50 new flows p50 {sim['shortcut_s']['p50']:.2f} s, "
+                  f"p99 {sim['shortcut_s']['p99']:.2f} s; ring consistent: {sim['ring_consistent']}; delivery "
+                  f"{sim['delivery_ratio']:.3f}.", ""]
+    path = os.path.join(out, "testbed-report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {path}" + (f" and {os.path.join(out, 'testbed-join.svg')}" if joins else ""))
+
+
+# --- main ----------------------------------------------------------------------------------------------------
+
+def default_wow():
+    for build in ("release", "debug"):
+        path = os.path.join(REPO, ".build", build, "wow")
+        if os.access(path, os.X_OK):
+            return path
+    return os.path.join(REPO, ".build", "release", "wow")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--dir", default=os.environ.get("WOW_TESTBED_DIR", "/tmp/wow-testbed"),
+                        help="where configs, credentials, logs and results live (default /tmp/wow-testbed)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("up", help="build the namespaces and start every node")
+    p.add_argument("--routers", type=int, default=118, help="public router nodes (default 118)")
+    p.add_argument("--workstations", type=int, default=33, help="workstations behind the six domains (default 33)")
+    p.add_argument("--wow", default=os.environ.get("WOW", default_wow()), help="the wow executable")
+    p.add_argument("--batch", type=int, default=10, help="nodes started together (default 10)")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between batches (default 0.5)")
+    p.add_argument("--settle", type=float, default=120, help="seconds the ring may take to converge (default 120)")
+    p.add_argument("--log-level", default="notice", help="the nodes' log level (default notice)")
+    p.set_defaults(func=up)
+    commands.add_parser("down", help="stop every node and delete every namespace").set_defaults(func=down)
+    commands.add_parser("status", help="who runs, the ring, the workstations' connections").set_defaults(func=show_status)
+    p = commands.add_parser("measure", help="RSS, open fds and idle CPU of every node")
+    p.add_argument("--seconds", type=float, default=30, help="how long to measure CPU (default 30)")
+    p.set_defaults(func=measure)
+    p = commands.add_parser("report", help="write testbed-report.md and its SVG plots from the results")
+    p.add_argument("--out", default=os.path.join(REPO, "docs"), help="where to write them (default docs/)")
+    p.set_defaults(func=report)
+    p = commands.add_parser("run", help="run an experiment")
+    experiments = p.add_subparsers(dest="experiment", required=True)
+    e = experiments.add_parser("join", help="fresh workstations join, timed")
+    e.add_argument("--trials", type=int, default=300)
+    e.add_argument("--deadline", type=float, default=30, help="seconds a trial may take (default 30)")
+    e.set_defaults(func=join)
+    e = experiments.add_parser("migrate", help="a workstation moves to another domain mid-transfer")
+    e.add_argument("--mover", default="d2-w1", help="the workstation that moves (default d2-w1)")
+    e.add_argument("--peer", default="d1-w1", help="the workstation it talks to (default d1-w1)")
+    e.add_argument("--to", type=int, default=6, help="the domain it moves to (default 6, the nested NATs)")
+    e.add_argument("--seconds", type=float, default=30, help="how long the transfer and the SSH session run")
+    e.add_argument("--rate", type=int, default=1_000_000, help="the transfer's bytes per second (default 1 MB/s)")
+    e.add_argument("--no-ssh", action="store_true", help="only the TCP transfer")
+    e.set_defaults(func=migrate)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("testbed.py needs root (it creates network namespaces and iptables rules)", file=sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except Failure as failure:
+        print(f"testbed.py: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+
+/// The testbed (`Scripts/testbed.py`, docs/testbed.md) in its short form: 18 public routers and 12
+/// workstations in the six firewalled domains, every one a `wow run` process. Asserts outcomes, not timings:
+/// the ring converges, every fresh workstation becomes routable and reaches the fixed peer (directly on its
+/// LAN), its pings are answered, a workstation that moves to another domain keeps its TCP transfer and SSH
+/// session with nothing lost, and `down` removes everything. Namespaces `wowtc-*` (not the big testbed's).
+final class TestbedNamespaceTests: XCTestCase {
+    private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scripts/testbed.py").path
+
+    private var directory = ""
+
+    /// Runs `testbed.py ARGUMENTS` to completion with the test's prefix and directory.
+    @discardableResult
+    private func testbed(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: NamespaceLab.tool("python3") ?? "/usr/bin/python3")
+        process.arguments = [Self.script, "--dir", directory] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["WOW_TESTBED_PREFIX"] = "wowtc-"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    private func results(_ experiment: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: directory + "/results/\(experiment).jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    func testTheShortTestbedJoinsMigratesAndCleansUp() throws {
+        let lab = NamespaceLab(self)
+        try lab.requireEnvironment(tools: ["ping", "python3", "ssh", "ssh-keygen"])
+        guard NamespaceLab.tool("sshd") != nil || FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("the testbed test needs sshd (openssh-server)") }
+            throw XCTSkip("the testbed test needs sshd (openssh-server)")
+        }
+        directory = NSTemporaryDirectory() + "wowtc-\(UUID().uuidString)"
+        try testbed(["down"])
+        addTeardownBlock { [self] in
+            _ = try? testbed(["down"])
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let up = try testbed(["up", "--routers", "18", "--workstations", "12", "--wow", lab.wowBinary.path, "--settle", "90"])
+        XCTAssertEqual(up.status, 0, "up failed: \(up.output)")
+        guard up.status == 0 else { return }
+
+        let join = try testbed(["run", "join", "--trials", "6", "--deadline", "20"])
+        XCTAssertEqual(join.status, 0, join.output)
+        print(join.output)
+        let trials = try results("join")
+        XCTAssertEqual(trials.count, 6, join.output)
+        for trial in trials {
+            let label = "trial \(trial["trial"] ?? "?") in d\(trial["domain"] ?? "?"): \(trial)"
+            XCTAssertNotNil(trial["routable_s"] as? Double, "never routable: " + label)
+            XCTAssertNotNil(trial["connected_s"] as? Double, "never connected to the fixed peer: " + label)
+            XCTAssertGreaterThan(trial["replies"] as? Int ?? 0, 0, "no ping answered: " + label)
+            if trial["domain"] as? Int == 1 {
+                XCTAssertNotNil(trial["direct_s"] as? Double, "not direct to a peer on its own LAN: " + label)
+            }
+        }
+
+        let migrate = try testbed(["run", "migrate", "--seconds", "12", "--rate", "500000"])
+        XCTAssertEqual(migrate.status, 0, migrate.output)
+        print(migrate.output)
+        let moved = try XCTUnwrap(try results("migrate").first)
+        XCTAssertEqual(moved["stream_intact"] as? Bool, true, "\(moved)")
+        XCTAssertEqual(moved["ssh_intact"] as? Bool, true, "\(moved)")
+
+        let measure = try testbed(["measure", "--seconds", "3"])
+        XCTAssertEqual(measure.status, 0, measure.output)
+        let sample = try XCTUnwrap(try results("measure").first)
+        XCTAssertEqual(sample["nodes"] as? Int, 30, "a node died: \(measure.output)")
+
+        let report = try testbed(["report", "--out", directory + "/report"])
+        XCTAssertEqual(report.status, 0, report.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/report/testbed-join.svg"))
+
+        let down = try testbed(["down"])
+        XCTAssertEqual(down.status, 0, down.output)
+        let left = try lab.run(lab.ipPath, ["netns", "list"]).output
+        XCTAssertFalse(left.contains("wowtc-"), "namespaces left behind: \(left)")
+    }
+}
