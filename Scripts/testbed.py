@@ -392,7 +392,10 @@ def up(args):
         make_ns(ws["ns"])
         attach(d.lan_router, ws["ns"], d.host_lan, 10 + index)
         workstations.append(ws)
+    head = run("git", "-C", REPO, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
+    dirty = run("git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip()
     bed.state = {"wow": wow, "routers": routers, "workstations": workstations, "created_at": started,
+                 "commit": head + (" with uncommitted changes" if dirty else ""),
                  "bootstraps": [routers[0]["ip"], routers[1]["ip"]], "log_level": args.log_level, "extra_pids": [],
                  "fixed_peer": workstations[0]["name"]}
     bed.save()
@@ -835,6 +838,90 @@ def migrate(args):
         raise Failure("the migration lost data: " + json.dumps(record))
 
 
+# --- churn experiment ----------------------------------------------------------------------------------------
+
+def churn(args):
+    """A share of the router nodes (not the bootstraps) is killed (SIGKILL) one by one over the run and each
+    restarted `--down` seconds later, while every workstation pings another, in turn, all the time. Records the
+    pings' delivery, the ring's consistency (sampled), and every node's RSS and open fds (sampled)."""
+    import threading
+    bed = Testbed(args.dir)
+    require_up(bed)
+    candidates = [r for r in bed.state["routers"][2:] if r.get("pid") and alive(r["pid"])]
+    rng = random.Random(args.seed)
+    victims = rng.sample(candidates, max(1, round(len(bed.state["routers"]) * args.fraction)))
+    period = args.minutes * 60
+    stop = threading.Event()
+    pings = []          # (time, ok)
+    ring = []           # (time, consistent, bad nodes)
+    memory = []         # (time, {name: (rss, fds)})
+    events = []
+    started = time.time()
+    ws = [w for w in bed.state["workstations"] if w.get("pid") and alive(w["pid"])]
+
+    def pinger(w, offset):
+        others = [o for o in ws if o is not w]
+        i = offset
+        while not stop.is_set():
+            target = others[i % len(others)]
+            i += 1
+            ok = nsrun(w["ns"], "ping", "-n", "-c", "1", "-W", "1", target["vip"], check=False).returncode == 0
+            pings.append((time.time() - started, ok))
+            stop.wait(max(0.0, args.ping_interval - 0.05))
+
+    def watcher():
+        while not stop.is_set():
+            verdict = ring_check(bed)
+            bad = [k for k, v in verdict.items() if v != "ok"]
+            ring.append((time.time() - started, not bad, len(bad)))
+            if int(time.time() - started) // 10 > len(memory) - 1:
+                memory.append((time.time() - started, {k: (v["rss_mb"], v["fds"]) for k, v in sample(bed).items()}))
+            stop.wait(1)
+
+    threads = [threading.Thread(target=pinger, args=(w, i), daemon=True) for i, w in enumerate(ws)]
+    threads.append(threading.Thread(target=watcher, daemon=True))
+    for t in threads:
+        t.start()
+    print(f"churn: {len(victims)} of {len(bed.state['routers'])} routers killed and restarted over {args.minutes:g} "
+          f"min ({args.down:g} s down each); {len(ws)} workstations pinging", flush=True)
+    time.sleep(args.settle)
+    for k, victim in enumerate(victims):
+        at = args.settle + k * period / len(victims)
+        time.sleep(max(0, started + at - time.time()))
+        os.kill(victim["pid"], signal.SIGKILL)
+        events.append({"router": victim["name"], "killed_s": time.time() - started})
+        print(f"  {time.time() - started:6.1f} s  killed {victim['name']}", flush=True)
+        time.sleep(args.down)
+        bed.start(victim)
+        bed.save()
+        events[-1]["restarted_s"] = time.time() - started
+        print(f"  {time.time() - started:6.1f} s  restarted {victim['name']}", flush=True)
+    time.sleep(args.settle)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    # Healing: from each kill (and each restart), the time until the ring was next seen consistent.
+    for e in events:
+        for key in ("killed_s", "restarted_s"):
+            later = [t for t, ok, _ in ring if ok and t >= e[key]]
+            e[key.replace("_s", "_healed_after_s")] = (later[0] - e[key]) if later else None
+    ok = sum(1 for _, good in pings if good)
+    first, last = memory[0][1] if memory else {}, memory[-1][1] if memory else {}
+    growth = {k: (last[k][0] - first[k][0], last[k][1] - first[k][1]) for k in last if k in first}
+    record = {"at": started, "minutes": args.minutes, "victims": len(victims), "down_s": args.down,
+              "pings": len(pings), "answered": ok, "delivery": ok / len(pings) if pings else None,
+              "ring_samples": len(ring), "ring_consistent_share": sum(1 for _, c, _ in ring if c) / len(ring) if ring else None,
+              "events": events, "memory": memory,
+              "rss_growth_mb_max": max((g[0] for g in growth.values()), default=None),
+              "fds_growth_max": max((g[1] for g in growth.values()), default=None)}
+    append_result(bed, "churn", record)
+    heal = [e["killed_healed_after_s"] for e in events if e.get("killed_healed_after_s") is not None]
+    print(f"pings answered {ok}/{len(pings)} ({record['delivery'] * 100:.2f}%); ring consistent in "
+          f"{record['ring_consistent_share'] * 100:.0f}% of {len(ring)} samples; healed after a kill p50 "
+          f"{fmt(percentile(heal, 50))} s, max {fmt(max(heal) if heal else None)} s; largest growth over the run: "
+          f"RSS {record['rss_growth_mb_max']:.1f} MB, fds {record['fds_growth_max']}")
+
+
 # --- report --------------------------------------------------------------------------------------------------
 
 def svg_cdf(path, title, series, markers, x_range=(0.01, 1000)):
@@ -886,6 +973,38 @@ def svg_cdf(path, title, series, markers, x_range=(0.01, 1000)):
         f.write("\n".join(out) + "\n")
 
 
+def svg_series(path, title, samples):
+    """One line per node: its RSS at each sample (seconds, {name: (rss, fds)})."""
+    width, height, left, right, top, bottom = 760, 360, 60, 20, 40, 50
+    names = sorted(set().union(*(set(m) for _, m in samples)))
+    t_max = max(t for t, _ in samples) or 1
+    values = [v[0] for _, m in samples for v in m.values() if v[0] is not None]
+    v_max = max(values) * 1.1 if values else 1
+    x = lambda t: left + t / t_max * (width - left - right)
+    y = lambda v: top + (1 - v / v_max) * (height - top - bottom)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>',
+           f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#333"/>']
+    for k in range(5):
+        v = v_max * k / 4
+        out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.0f}</text>')
+        t = t_max * k / 4
+        out.append(f'<text x="{x(t):.1f}" y="{height - bottom + 16}" text-anchor="middle">{t:.0f}</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">seconds into the run</text>')
+    for name in names:
+        points = [(x(t), y(m[name][0])) for t, m in samples if name in m and m[name][0] is not None]
+        if len(points) > 1:
+            colour = "#1f77b4" if name.startswith("r") else "#ff7f0e"
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-opacity="0.5" points="'
+                       + " ".join(f"{a:.1f},{b:.1f}" for a, b in points) + '"/>')
+    out.append(f'<text x="{left + 10}" y="{top + 16}" fill="#1f77b4">routers</text>')
+    out.append(f'<text x="{left + 80}" y="{top + 16}" fill="#ff7f0e">workstations</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def share_within(values, total, seconds):
     return sum(1 for v in values if v is not None and v <= seconds) / total if total else 0
 
@@ -899,7 +1018,8 @@ def simulate(bed, out_dir):
     mix = (f"port-restricted={count({'cone', 'nested'}):.4f},symmetric={count({'symmetric'}):.4f},"
            f"udp-blocked={count({'udp-blocked', 'tcp443'}):.4f}")
     csv = os.path.join(out_dir, "testbed-sim.csv")
-    command = [bed.wow, "sim", "--nodes", str(total), "--nat", mix, "--flows", "50", "--seed", "1", "--json", "--csv", csv]
+    command = [bed.wow, "sim", "--nodes", str(total), "--nat", mix, "--flows", str(min(50, total // 2)), "--seed", "1",
+               "--json", "--csv", csv]
     # The exit status says whether the run met the simulator's own checks; the report quotes what it measured.
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -921,10 +1041,10 @@ def report(args):
     os.makedirs(out, exist_ok=True)
     joins = read_results(bed.dir, "join")
     measures = read_results(bed.dir, "measure")
-    commit = run("git", "-C", REPO, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
+    commit = bed.state.get("commit", "unknown")
     lines = [f"# Testbed report", "",
              f"Generated by `Scripts/testbed.py report` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-             f"(commit `{commit}`) from the results in `{bed.dir}`. How the testbed is built and run: "
+             f"from the results in `{bed.dir}` (nodes built from commit `{commit}`). How the testbed is built and run: "
              "[testbed.md](testbed.md).", ""]
     routers, ws = bed.state["routers"], bed.state["workstations"]
     up_info = bed.state.get("up", {})
@@ -992,9 +1112,43 @@ def report(args):
                   f"The simulator on the same shape (`{sim_command}`; nodes join one per 100 ms into a growing ring "
                   f"over 20–250 ms round trips, the testbed's joiners into a full ring over a LAN-fast underlay): "
                   f"routable p50 {sim['join_routable_s']['p50']:.2f} s, p90 {sim['join_routable_s']['p90']:.2f} s, "
-                  f"p99 {sim['join_routable_s']['p99']:.2f} s; shortcuts for 50 new flows p50 {sim['shortcut_s']['p50']:.2f} s, "
+                  f"p99 {sim['join_routable_s']['p99']:.2f} s; shortcuts for {sim['flows']} new flows p50 {sim['shortcut_s']['p50']:.2f} s, "
                   f"p99 {sim['shortcut_s']['p99']:.2f} s; ring consistent: {sim['ring_consistent']}; delivery "
                   f"{sim['delivery_ratio']:.3f}.", ""]
+    moves = read_results(bed.dir, "migrate")
+    if moves:
+        lines += ["## Migration", "",
+                  "A workstation's uplink is re-plugged into another domain's LAN (its namespace's veth deleted and "
+                  "made again behind the other NAT, a new address there) while its `wow run` keeps running, in the "
+                  "middle of a checksummed TCP transfer to a peer's virtual IP (`--rate`, 1 MB/s by default) and an SSH session from it "
+                  "to the peer that prints a line every 0.1 s. The longest gap is the longest time between two reads.",
+                  "", "| move | transfer | longest gap | SSH session | longest gap |", "|---|---|---|---|---|"]
+        for m in moves:
+            lines.append(f"| {m['mover']} d{m['from']} → d{m['to']} (peer {m['peer']}) | "
+                         f"{'intact' if m['stream_intact'] else 'LOST: ' + str(m.get('error'))} | "
+                         f"{fmt(m.get('stream_longest_gap_s'))} s | "
+                         f"{'—' if m.get('ssh_intact') is None else ('intact' if m['ssh_intact'] else 'LOST')} | "
+                         f"{fmt(m.get('ssh_longest_gap_s'))} s |")
+        lines.append("")
+    churns = read_results(bed.dir, "churn")
+    if churns:
+        c = churns[-1]
+        heal = [e["killed_healed_after_s"] for e in c["events"] if e.get("killed_healed_after_s") is not None]
+        rejoin = [e["restarted_healed_after_s"] for e in c["events"] if e.get("restarted_healed_after_s") is not None]
+        lines += ["## Churn", "",
+                  f"{c['victims']} router nodes killed (SIGKILL) one after another over {c['minutes']:g} minutes, each "
+                  f"restarted {c['down_s']:g} s later, while every workstation pinged the others in turn (one ping "
+                  f"a second, 1 s timeout). Pings answered: {c['answered']}/{c['pings']} "
+                  f"({c['delivery'] * 100:.2f}%). The ring (every running node's neighbours its true ones, sampled "
+                  f"each second) was consistent in {c['ring_consistent_share'] * 100:.0f}% of {c['ring_samples']} "
+                  f"samples; after a kill it was whole again in p50 {fmt(percentile(heal, 50))} s (max "
+                  f"{fmt(max(heal) if heal else None)} s), after a restart in p50 {fmt(percentile(rejoin, 50))} s. "
+                  f"Largest growth of one node over the run: RSS {c['rss_growth_mb_max']:.1f} MB, open fds "
+                  f"{c['fds_growth_max']}.", ""]
+        if len(c["memory"]) >= 2:
+            svg_series(os.path.join(out, "testbed-memory.svg"), "RSS of every node during the churn run (MB)",
+                       c["memory"])
+            lines += ["![RSS over time](testbed-memory.svg)", ""]
     path = os.path.join(out, "testbed-report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -1048,6 +1202,14 @@ def main():
     e.add_argument("--rate", type=int, default=1_000_000, help="the transfer's bytes per second (default 1 MB/s)")
     e.add_argument("--no-ssh", action="store_true", help="only the TCP transfer")
     e.set_defaults(func=migrate)
+    e = experiments.add_parser("churn", help="routers are killed and restarted while workstations ping")
+    e.add_argument("--minutes", type=float, default=5, help="how long the kills are spread over (default 5)")
+    e.add_argument("--fraction", type=float, default=0.1, help="the share of routers killed (default 0.1)")
+    e.add_argument("--down", type=float, default=10, help="seconds a killed router stays down (default 10)")
+    e.add_argument("--settle", type=float, default=20, help="seconds of pinging before the first kill and after the last")
+    e.add_argument("--ping-interval", type=float, default=1, help="seconds between a workstation's pings (default 1)")
+    e.add_argument("--seed", type=int, default=1)
+    e.set_defaults(func=churn)
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("testbed.py needs root (it creates network namespaces and iptables rules)", file=sys.stderr)
