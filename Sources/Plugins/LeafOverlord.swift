@@ -77,6 +77,29 @@ public final class LeafOverlord: ConnectionOverlord, OverlordPlugin {
         let hasLeaf = table.connections.contains { $0.localTypes.contains(.leaf) }
         guard !hasLeaf, !isLinking, !bootstrap.isEmpty, !table.hasStructured, context.now >= nextTry else { return [] }
         isLinking = true
-        return [.linkToURIs(bootstrap, type: .leaf)]
+        return [.linkToURIs(Self.interleavingTransports(bootstrap), type: .leaf)]
+    }
+
+    /// The bootstrap URIs with their transports taken in turn (udp, tcp, tls, udp, tcp, tls, ... in the order
+    /// each first appears; each transport's URIs in their order), as RFC 8305 interleaves address families:
+    /// the first round races them a moment apart, so where only one transport gets out (a site that lets out
+    /// only TCP to 443) its first URI starts after one race step per other transport, not after every URI of
+    /// the transports listed before it.
+    static func interleavingTransports(_ uris: [TransportURI]) -> [TransportURI] {
+        var schemes: [String] = []
+        var byScheme: [String: [TransportURI]] = [:]
+        for uri in uris {
+            if byScheme[uri.scheme] == nil { schemes.append(uri.scheme) }
+            byScheme[uri.scheme, default: []].append(uri)
+        }
+        var result: [TransportURI] = []
+        var index = 0
+        while result.count < uris.count {
+            for scheme in schemes where index < byScheme[scheme, default: []].count {
+                result.append(byScheme[scheme]![index])
+            }
+            index += 1
+        }
+        return result
     }
 }
