@@ -131,19 +131,20 @@ public struct Connector {
         public var neighbours: [NodeInfo]
         /// Whether we hold a connection to the requester.
         public var isConnected: Bool
-        /// Whether an attempt of ours to link to the requester is under way, and its token.
+        /// Whether an attempt of ours to link to the requester is under way, and the token of it if it is a
+        /// relink.
         public var isLinking: Bool
-        public var linkingToken: UInt64?
+        public var relinkingToken: UInt64?
         /// The scheme of the transport whose edges run through the overlay (relay), if the node runs one.
         public var tunnelScheme: String?
 
         public init(info: NodeInfo, neighbours: [NodeInfo] = [], isConnected: Bool = false, isLinking: Bool = false,
-                    linkingToken: UInt64? = nil, tunnelScheme: String? = nil) {
+                    relinkingToken: UInt64? = nil, tunnelScheme: String? = nil) {
             self.info = info
             self.neighbours = neighbours
             self.isConnected = isConnected
-            self.isLinking = isLinking || linkingToken != nil
-            self.linkingToken = linkingToken
+            self.isLinking = isLinking || relinkingToken != nil
+            self.relinkingToken = relinkingToken
             self.tunnelScheme = tunnelScheme
         }
     }
@@ -159,9 +160,9 @@ public struct Connector {
             let uris = ctm.requester.uris.filter { $0.scheme != facts.tunnelScheme }
             guard facts.isConnected, !uris.isEmpty else { return [] }
             if facts.isLinking {
-                // Our attempt (a failover, say) may still try where the peer was; its CTM says where it is now
-                // (it moved to another network): the attempt starts over there, punching.
-                return facts.linkingToken.map { [.peerWillLink(token: $0, uris: uris)] } ?? []
+                // Our relink (a failover, say) may still try where the peer was; its CTM says where it is now
+                // (it moved to another network): the relink starts over there, punching. Another attempt goes on.
+                return facts.relinkingToken.map { [.peerWillLink(token: $0, uris: uris)] } ?? []
             }
             return [.startAttempt(AttemptStart(token: ctm.token, intent: .relink, target: requester, uris: uris,
                                                purpose: .forPeer))]

@@ -112,7 +112,8 @@ extension Node {
                 logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
                 let facts = Connector.CTMFacts(
                     info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
-                    isConnected: table.contains(requester), linkingToken: linker.attempt(to: requester)?.token,
+                    isConnected: table.contains(requester), isLinking: linker.attempt(to: requester) != nil,
+                    relinkingToken: linker.attempt(to: requester).flatMap { LinkIntent(wire: $0.type) == .relink ? $0.token : nil },
                     tunnelScheme: tunnelListener?.scheme)
                 run(connector.connectToMe(ctm, facts: facts))
             case .connectToMeReply:
