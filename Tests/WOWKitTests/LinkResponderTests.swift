@@ -266,7 +266,7 @@ final class LinkResponderTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let close = Close(reason: .shutdown, message: "bye")
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(linked: large), formerPeer: nil,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linking: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)])
     }
@@ -276,15 +276,15 @@ final class LinkResponderTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let close = Close(reason: .trimmed, message: "done")
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(stray: large), formerPeer: large,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linking: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(oldEdge)])
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(stray: large), formerPeer: nil,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linking: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random), [],
                        "a stray sender's close is about an edge we do not use")
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(stray: large),
-                                       formerPeer: large, edgeURI: uri("udp://198.18.0.9:4000"), linking: { _ in nil },
+                                       formerPeer: large, edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random), [],
                        "notLinked on the edge we left is about that edge")
     }
@@ -296,20 +296,16 @@ final class LinkResponderTests: XCTestCase {
         let token = expected.next()
         let peerURI = uri("udp://198.18.0.9:4000")
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
-                                       formerPeer: nil, edgeURI: peerURI, linking: { _ in nil },
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in false },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.startAttempt(AttemptStart(token: token, intent: .relink, target: large, uris: [peerURI],
                                                    purpose: .own(connectToken: nil)))])
         XCTAssertEqual(responder.reclaims, [token])
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
-                                       formerPeer: nil, edgeURI: peerURI, linking: { _ in .relink },
-                                       connectionEdge: { _ in self.edge }, random: &random),
-                       [], "while relinking to it already, the relink moves the connection or fails")
-        XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
-                                       formerPeer: nil, edgeURI: peerURI, linking: { _ in .connect("structured.near") },
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in true },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)],
-                       "while linking to it for another type, a notLinked closes")
+                       "while linking to it already, a notLinked closes")
 
         var failed = attempt(to: large, token: token, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
                              sentRequest: true)

@@ -131,20 +131,17 @@ public struct Connector {
         public var neighbours: [NodeInfo]
         /// Whether we hold a connection to the requester.
         public var isConnected: Bool
-        /// Whether an attempt of ours to link to the requester is under way, and the token of it if it is a
-        /// relink.
+        /// Whether an attempt of ours to link to the requester is under way.
         public var isLinking: Bool
-        public var relinkingToken: UInt64?
         /// The scheme of the transport whose edges run through the overlay (relay), if the node runs one.
         public var tunnelScheme: String?
 
         public init(info: NodeInfo, neighbours: [NodeInfo] = [], isConnected: Bool = false, isLinking: Bool = false,
-                    relinkingToken: UInt64? = nil, tunnelScheme: String? = nil) {
+                    tunnelScheme: String? = nil) {
             self.info = info
             self.neighbours = neighbours
             self.isConnected = isConnected
-            self.isLinking = isLinking || relinkingToken != nil
-            self.relinkingToken = relinkingToken
+            self.isLinking = isLinking
             self.tunnelScheme = tunnelScheme
         }
     }
@@ -158,12 +155,7 @@ public struct Connector {
         guard requester != local else { return [] }
         if ctm.intent == .relink {
             let uris = ctm.requester.uris.filter { $0.scheme != facts.tunnelScheme }
-            guard facts.isConnected, !uris.isEmpty else { return [] }
-            if facts.isLinking {
-                // Our relink (a failover, say) may still try where the peer was; its CTM says where it is now
-                // (it moved to another network): the relink starts over there, punching. Another attempt goes on.
-                return facts.relinkingToken.map { [.peerWillLink(token: $0, uris: uris)] } ?? []
-            }
+            guard facts.isConnected, !facts.isLinking, !uris.isEmpty else { return [] }
             return [.startAttempt(AttemptStart(token: ctm.token, intent: .relink, target: requester, uris: uris,
                                                purpose: .forPeer))]
         }

@@ -228,28 +228,19 @@ public struct LinkResponder {
     /// left when the peer has not followed yet (it closes the connection it still holds there); a `notLinked`
     /// there is about the edge we left. A `notLinked` from the peer on our connection's edge means the peer
     /// answers from where it always was but no longer knows this edge as ours: our NAT mapping changed (or the
-    /// peer restarted). Unless we are linking to it already (`linking`: what our attempt under way asks for),
-    /// the connection is offered again on this edge (a `relink` to `edgeURI`); if the peer still holds it, it
-    /// just moves here. A relink of ours under way (a failover, a move to another network) moves it or fails;
-    /// any other attempt leaves the connection closed. `connectionEdge`: the edge our connection to the peer is on.
+    /// peer restarted). Unless we are linking to it already (`isLinking`), the connection is offered again on
+    /// this edge (a `relink` to `edgeURI`); if the peer still holds it, it just moves here. `connectionEdge`:
+    /// the edge our connection to the peer is on.
     public mutating func close(_ close: Close, on edge: EdgeID, sender: Sender, formerPeer: Address?,
-                               edgeURI: TransportURI, linking: (Address) -> LinkIntent?, connectionEdge: (Address) -> EdgeID?,
+                               edgeURI: TransportURI, isLinking: (Address) -> Bool, connectionEdge: (Address) -> EdgeID?,
                                random: inout SeededRandom) -> [NodeDirective] {
         let leaving = sender.stray != nil && formerPeer == sender.stray && close.reason != .notLinked
         guard let peer = sender.linked ?? (leaving ? sender.stray : nil) else { return [] }
-        if close.reason == .notLinked {
-            switch linking(peer) {
-            case nil:
-                let token = random.next()
-                reclaims.insert(token)
-                return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],
-                                                   purpose: .own(connectToken: nil)))]
-            case .relink?:
-                // Closing the connection now would leave the relink nothing to move.
-                return []
-            case .connect?:
-                break
-            }
+        if close.reason == .notLinked, !isLinking(peer) {
+            let token = random.next()
+            reclaims.insert(token)
+            return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],
+                                               purpose: .own(connectToken: nil)))]
         }
         var directives: [NodeDirective] = [.removeConnection(peer, reason: "closed by peer"), .closeEdgeIfUnused(edge)]
         if let other = connectionEdge(peer) { directives.append(.closeEdgeIfUnused(other)) }

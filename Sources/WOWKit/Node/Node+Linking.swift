@@ -224,11 +224,9 @@ extension Node {
         guard let through = table.connections.filter({ now - $0.lastHeard <= .seconds(1) })
             .max(by: { $0.lastHeard < $1.lastHeard }) else { return }
         logger.debug("our NAT mapping changed; asking peers to link to the new one", metadata: ["through": "\(through.address.short)"])
-        for connection in table.connections where connection.transport == scheme && now - connection.lastHeard > .seconds(1) {
-            // A connection we relink already (a failover that began before any peer heard us at the new
-            // mapping) still needs its peer to link back: behind a NAT it may be the only way.
-            let isLinking = linker.attempt(to: connection.address) != nil
-            relinkBothWays(connection.address, uris: isLinking ? [] : connection.peer.uris, through: through.edgeID)
+        for connection in table.connections where connection.transport == scheme
+            && now - connection.lastHeard > .seconds(1) && linker.attempt(to: connection.address) == nil {
+            relinkBothWays(connection.address, uris: connection.peer.uris, through: through.edgeID)
         }
     }
 

@@ -113,7 +113,6 @@ extension Node {
                 let facts = Connector.CTMFacts(
                     info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
                     isConnected: table.contains(requester), isLinking: linker.attempt(to: requester) != nil,
-                    relinkingToken: linker.attempt(to: requester).flatMap { LinkIntent(wire: $0.type) == .relink ? $0.token : nil },
                     tunnelScheme: tunnelListener?.scheme)
                 run(connector.connectToMe(ctm, facts: facts))
             case .connectToMeReply:
