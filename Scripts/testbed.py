@@ -401,8 +401,17 @@ def up(args):
     bed.save()
     print(f"namespaces: {len(namespaces())} ({time.time() - started:.1f} s)")
 
-    # Credentials: one CA, a key and certificate per node (workstations name their virtual IP).
-    run(wow, "ca", "init", "--name", "testbed", "--dir", bed.path("keys"))
+    # Credentials: one CA, a key and certificate per node (workstations name their virtual IP). With --keys,
+    # the CA and node keys of an earlier run are reused: the same network puts every node at the same ring
+    # position (derived from the network and the virtual IP), so two builds can be compared on one layout.
+    if args.keys:
+        if not os.path.exists(os.path.join(args.keys, "ca.key")):
+            raise Failure(f"--keys {args.keys}: no ca.key there (give the keys directory of an earlier run)")
+        for name in os.listdir(args.keys):
+            if name.endswith(".key") or name == "ca.crt":
+                shutil.copy(os.path.join(args.keys, name), bed.path("keys", name))
+    else:
+        run(wow, "ca", "init", "--name", "testbed", "--dir", bed.path("keys"))
     for n in routers + workstations:
         bed.credentials(n["name"], n.get("vip"))
     for r in routers:
@@ -1185,6 +1194,8 @@ def main():
     p.add_argument("--interval", type=float, default=0.5, help="seconds between batches (default 0.5)")
     p.add_argument("--settle", type=float, default=120, help="seconds the ring may take to converge (default 120)")
     p.add_argument("--log-level", default="notice", help="the nodes' log level (default notice)")
+    p.add_argument("--keys", help="reuse the CA and node keys in this directory (an earlier run's keys/, copied "
+                                  "away before `up` deletes --dir): the same ring layout again")
     p.set_defaults(func=up)
     commands.add_parser("down", help="stop every node and delete every namespace").set_defaults(func=down)
     commands.add_parser("status", help="who runs, the ring, the workstations' connections").set_defaults(func=show_status)
