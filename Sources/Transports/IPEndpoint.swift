@@ -159,3 +159,18 @@ extension IPEndpoint {
         return (try? SocketAddress(ipAddress: isIPv6 ? "::1" : "127.0.0.1", port: port)).map(IPEndpoint.init)
     }
 }
+
+extension IPEndpoint {
+    /// A wildcard-bound transport's address URIs after the host's interfaces were listed again (`fresh`), or
+    /// nil when they did not change into a usable set: `hosts` (the node's own virtual IPs) left out on both
+    /// sides, and loopback alone (a cable being re-plugged) kept waiting with `old`.
+    static func changedAddressURIs(_ fresh: [TransportURI], from old: [TransportURI], scheme: String,
+                                   ignoring hosts: Set<String>) -> [TransportURI]? {
+        let isUnderlay = { (uri: TransportURI) in !hosts.contains(uri.hostAndPort?.host ?? "") }
+        let usable = fresh.filter(isUnderlay)
+        guard usable != old.filter(isUnderlay),
+              usable.contains(where: { (try? IPEndpoint(uri: $0, scheme: scheme)).map { !$0.isLoopback } ?? false })
+        else { return nil }
+        return usable
+    }
+}

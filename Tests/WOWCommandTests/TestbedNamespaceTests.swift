@@ -15,19 +15,8 @@ final class TestbedNamespaceTests: XCTestCase {
     /// Runs `testbed.py ARGUMENTS` to completion with the test's prefix and directory.
     @discardableResult
     private func testbed(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NamespaceLab.tool("python3") ?? "/usr/bin/python3")
-        process.arguments = [Self.script, "--dir", directory] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["WOW_TESTBED_PREFIX"] = "wowtc-"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try WowExecutable.run(URL(fileURLWithPath: NamespaceLab.tool("python3") ?? "/usr/bin/python3"),
+                              [Self.script, "--dir", directory] + arguments, environment: ["WOW_TESTBED_PREFIX": "wowtc-"])
     }
 
     private func results(_ experiment: String) throws -> [[String: Any]] {

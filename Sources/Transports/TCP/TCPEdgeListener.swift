@@ -260,10 +260,9 @@ public final class TCPEdgeListener: EdgeListener {
     public var followsInterfaceAddresses: Bool { boundAddress.map { IPEndpoint($0).isWildcard } ?? false }
 
     public func refreshLocalAddresses(ignoring hosts: Set<String>) -> Bool {
-        guard isRunning, let bound = boundAddress.map(IPEndpoint.init), bound.isWildcard else { return false }
-        let fresh = localAddressURIs(of: bound).filter { !hosts.contains($0.hostAndPort?.host ?? "") }
-        guard fresh != addressURIs.filter({ !hosts.contains($0.hostAndPort?.host ?? "") }),
-              fresh.contains(where: { uri in (try? IPEndpoint(uri: uri, scheme: scheme)).map { !$0.isLoopback } ?? false })
+        guard isRunning, let bound = boundAddress.map(IPEndpoint.init), bound.isWildcard,
+              let fresh = IPEndpoint.changedAddressURIs(localAddressURIs(of: bound), from: addressURIs,
+                                                        scheme: scheme, ignoring: hosts)
         else { return false }
         addressURIs = fresh
         primaryURI = fresh.first ?? primaryURI

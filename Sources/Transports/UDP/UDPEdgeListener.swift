@@ -325,11 +325,10 @@ public final class UDPEdgeListener: EdgeListener {
     public var followsInterfaceAddresses: Bool { listenEndpoint.isWildcard }
 
     public func refreshLocalAddresses(ignoring hosts: Set<String>) -> Bool {
-        guard isRunning, followsInterfaceAddresses else { return false }
-        let fresh = localAddressURIs().filter { !hosts.contains($0.hostAndPort?.host ?? "") }
-        guard fresh != addressURIs.filter({ !hosts.contains($0.hostAndPort?.host ?? "") }), fresh.contains(where: { uri in
-            (try? IPEndpoint(uri: uri, scheme: UDPTransport.scheme)).map { !$0.isLoopback } ?? false
-        }) else { return false }
+        guard isRunning, followsInterfaceAddresses,
+              let fresh = IPEndpoint.changedAddressURIs(localAddressURIs(), from: addressURIs,
+                                                        scheme: UDPTransport.scheme, ignoring: hosts)
+        else { return false }
         addressURIs = fresh
         primaryURI = fresh.first ?? primaryURI
         observedURIs.removeAll()
