@@ -631,6 +631,7 @@ def join_trial(bed, node, fixed, deadline):
     others = [n["address"] for n in bed.nodes if n.get("pid") and alive(n["pid"])]
     names = {n["address"]: n["name"] for n in bed.nodes}
     direct_possible = DOMAIN[node["domain"]].kind in DIRECT_POSSIBLE
+    answered = False
     fixed_address = fixed["address"]
     try:
         while time.time() - start_wall < deadline:
@@ -665,8 +666,12 @@ def join_trial(bed, node, fixed, deadline):
                 record["path"] = c["path"]
                 if record["direct_s"] is None and is_direct(c):
                     record["direct_s"] = (now - c["age_s"] if c["path_switches"] == 0 else now) - start_wall
-            if record["routable_s"] is not None and (record["direct_s"] is not None or
-                                                     (not direct_possible and record["connected_s"] is not None)):
+            if not answered and ping is not None and os.path.exists(ping_log):
+                with open(ping_log) as f:
+                    answered = "bytes from" in f.read()
+            # Done once routable, a ping answered, and the path there is what can exist (direct, or a relay).
+            if record["routable_s"] is not None and answered and (record["direct_s"] is not None or
+                                                                  (not direct_possible and record["connected_s"] is not None)):
                 break
             time.sleep(0.05)
         else:
