@@ -594,9 +594,12 @@ def join(args):
     trials = bed.state.setdefault("join_trials", 0)
     print(f"join: {args.trials} trials, fixed peer {fixed['name']} ({fixed['vip']}, domain {fixed['domain']})")
     print(f"{'trial':>5} {'domain':14} {'routable':>9} {'connected':>9} {'direct':>7} {'1st reply':>9}  path")
+    if args.domains and not set(args.domains) <= set(DOMAIN):
+        raise Failure(f"--domains: the domains are 1-{len(DOMAINS)}")
+    domains = [DOMAIN[n] for n in args.domains] if args.domains else DOMAINS
     for t in range(trials, trials + args.trials):
-        d = DOMAINS[t % len(DOMAINS)]
-        k = t // len(DOMAINS)
+        d = domains[t % len(domains)]
+        k = t // len(DOMAINS) if not args.domains else t
         name = f"j{d.number}-{k}"
         node = {"name": name, "ns": f"{d.router}-j", "vip": f"100.{66 + k // 250}.{d.number}.{k % 250 + 1}",
                 "domain": d.number}
@@ -651,6 +654,7 @@ def join_trial(bed, node, fixed, deadline):
                 ping = subprocess.Popen(["ip", "netns", "exec", node["ns"], "ping", "-n", "-D", "-i", "0.2", "-W", "1",
                                          "-w", str(int(deadline) + 1), fixed["vip"]],
                                         stdout=open(ping_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+            record["drops"] = s.get("drops")
             by_peer = {c["peer"]: c for c in s["connections"]}
             if record["routable_s"] is None:
                 linked = [by_peer[a] for a in want
@@ -691,7 +695,10 @@ def join_trial(bed, node, fixed, deadline):
     replies = []
     if os.path.exists(ping_log):
         with open(ping_log) as f:
-            for line in f:
+            lines = f.readlines()
+        # What ping said besides its replies (errors, ICMP unreachables), for the record.
+        record["ping_said"] = [l.strip()[:160] for l in lines if "bytes from" not in l and l.strip()][-6:]
+        for line in lines:
                 if "bytes from" in line and line.startswith("["):
                     replies.append(float(line[1:line.index("]")]))
                 elif "packets transmitted" in line:
@@ -728,8 +735,10 @@ def summarize_join(records):
 STREAM = os.path.join(REPO, "Tests", "Scripts", "tcp-stream.py")
 
 
-def start_sshd(bed, node):
-    """An OpenSSH server on NODE's virtual IP (host key and authorized key made here), or None without sshd."""
+def start_sshd(bed, node, listen=None):
+    """An OpenSSH server in NODE's namespace on LISTEN (default its virtual IP), with a host key and authorized
+    key made here, under its own host name (a UTS namespace of its own, as a separate machine would have:
+    MPI tells its hosts apart by name); None without sshd."""
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
     if sshd is None or not shutil.which("ssh"):
         return None
@@ -743,10 +752,13 @@ def start_sshd(bed, node):
     os.makedirs("/run/sshd", exist_ok=True)
     config = os.path.join(d, f"sshd-{node['name']}.conf")
     with open(config, "w") as f:
-        f.write(f"ListenAddress {node['vip']}\nPort 22\nHostKey {d}/host_key\nPidFile {d}/sshd-{node['name']}.pid\n"
+        f.write("".join(f"ListenAddress {a}\n" for a in (listen or [node["vip"]]))
+                + f"Port 22\nHostKey {d}/host_key\nPidFile {d}/sshd-{node['name']}.pid\n"
                 f"AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nClientAliveInterval 0\n")
-    process = subprocess.Popen(["ip", "netns", "exec", node["ns"], sshd, "-D", "-e", "-f", config],
+                "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nClientAliveInterval 0\n"
+                "MaxStartups 100:30:200\nMaxSessions 100\n")
+    process = subprocess.Popen(["ip", "netns", "exec", node["ns"], "unshare", "--uts", "sh", "-c",
+                                f'hostname "$1" && exec "$2" -D -e -f "$3"', "sshd", node["name"], sshd, config],
                                stdout=open(bed.path("logs", f"sshd-{node['name']}.log"), "w"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     bed.state.setdefault("extra_pids", []).append(process.pid)
@@ -754,11 +766,14 @@ def start_sshd(bed, node):
     return process
 
 
-def ssh_command(bed, node):
-    d = bed.path("ssh")
-    return ["ssh", "-i", os.path.join(d, "client_key"), "-o", "StrictHostKeyChecking=no", "-o",
-            "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-            f"root@{node['vip']}"]
+SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+               "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"]
+
+
+def ssh_command(bed, node=None, port=22):
+    """`ssh` with the testbed's client key (and NODE's virtual IP as the destination, if given)."""
+    command = ["ssh", "-i", bed.path("ssh", "client_key"), *SSH_OPTIONS] + (["-p", str(port)] if port != 22 else [])
+    return command + ([f"root@{node['vip']}"] if node else [])
 
 
 def move(bed, node, domain):
@@ -851,6 +866,190 @@ def migrate(args):
     print("migration: " + ("both survived, nothing lost" if ok else "LOST DATA"))
     if not ok:
         raise Failure("the migration lost data: " + json.dumps(record))
+
+
+# --- applications experiment ---------------------------------------------------------------------------------
+
+MPI_SOURCE = os.path.join(REPO, "Scripts", "testbed-mpi.c")
+
+
+class PortForwards:
+    """Without an overlay, a host behind a NAT is reached over the underlay only through a port forward on each
+    NAT in front of it: what an administrator would configure for the baseline. Rules are added with -I and
+    taken out again with -D (a `down` deletes them with the namespaces anyway)."""
+
+    def __init__(self):
+        self.rules = []
+
+    def add(self, namespace, *rule):
+        nsrun(namespace, "iptables", *rule[:1], "-I", *rule[1:])
+        self.rules.append((namespace, rule))
+
+    def forward(self, workstation, port):
+        """Makes WORKSTATION's ssh (port 22) reachable at its domain's public address, port PORT."""
+        d = DOMAIN[workstation["domain"]]
+        hops = [(d.router, f"{d.lan}.2" if d.kind == "nested" else workstation["lan_ip"], port if d.kind == "nested" else 22)]
+        if d.kind == "nested":
+            hops.append((d.lan_router, workstation["lan_ip"], 22))
+        for namespace, to, to_port in hops:
+            self.add(namespace, "-tnat", "PREROUTING", "-i", "eth0", "-p", "tcp", "--dport", str(port), "-j", "DNAT",
+                     "--to-destination", f"{to}:{to_port}")
+            self.add(namespace, "-tfilter", "FORWARD", "-i", "eth0", "-o", "br0", "-p", "tcp", "-d", to, "--dport",
+                     str(to_port), "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT")
+            # The replies, also where the NAT lets nothing else out (only TCP to 443, or no UDP).
+            self.add(namespace, "-tfilter", "FORWARD", "-i", "br0", "-o", "eth0", "-p", "tcp", "-s", to, "--sport",
+                     str(to_port), "-m", "conntrack", "--ctstate", "ESTABLISHED", "-j", "ACCEPT")
+        return d.wan, port
+
+    def remove(self):
+        for namespace, rule in reversed(self.rules):
+            nsrun(namespace, "iptables", *rule[:1], "-D", *rule[1:], check=False)
+        self.rules = []
+
+
+def apps(args):
+    """Unmodified applications over the virtual network against the same over the underlay: a job farm (GNU
+    parallel running a CPU-bound command over ssh on every other workstation) and an MPI job (openmpi's mpirun
+    over ssh), from the head workstation, alternating WOW and underlay runs; records jobs per minute and run
+    times, checks every job's output."""
+    for tool, package in (("parallel", "parallel"), ("mpirun", "openmpi-bin"), ("mpicc", "libopenmpi-dev"),
+                          ("ssh", "openssh-client"), ("unshare", "util-linux")):
+        if not shutil.which(tool):
+            raise Failure(f"run apps needs `{tool}` (apt-get install {package})")
+    if not (shutil.which("sshd") or os.path.exists("/usr/sbin/sshd")):
+        raise Failure("run apps needs sshd (apt-get install openssh-server)")
+    bed = Testbed(args.dir)
+    require_up(bed)
+    head = bed.node(args.head)
+    workers = [w for w in bed.state["workstations"] if w is not head and w.get("pid") and alive(w["pid"])]
+    if head["kind"] != "workstation" or not workers:
+        raise Failure("--head must be a running workstation, and another must run")
+    # Underlay addresses: the head's LAN neighbours directly, everyone else through port forwards.
+    forwards = PortForwards()
+    sshds = []
+    try:
+        for i, w in enumerate(workers):
+            sshds.append(start_sshd(bed, w, listen=[w["vip"], w["lan_ip"]]))
+            w["underlay"] = (w["lan_ip"], 22) if w["domain"] == head["domain"] else forwards.forward(w, 22001 + i)
+        for w in workers:
+            wait_for(lambda: nsrun(w["ns"], "ss", "-ltn", check=False).stdout.count(":22 ") >= 2, 10,
+                     f"sshd on {w['name']} never listened")
+        ssh = ssh_command(bed)
+        routes = {"wow": {w["name"]: (w["vip"], 22) for w in workers},
+                  "underlay": {w["name"]: w["underlay"] for w in workers}}
+        # Every worker must answer its name over both (this also warms the paths: the shortcuts form here).
+        for network, table in routes.items():
+            for w in workers:
+                host, port = table[w["name"]]
+                answer = nsrun(head["ns"], *ssh, "-p", str(port), f"root@{host}", "hostname", check=False)
+                if answer.returncode != 0 or answer.stdout.strip() != w["name"]:
+                    raise Failure(f"ssh to {w['name']} over the {network} ({host}:{port}) failed: {answer.stdout.strip()[-300:]}")
+        print(f"apps: head {head['name']}, {len(workers)} workers; ssh answers over WOW and over the underlay "
+              f"({sum(1 for w in workers if w['domain'] != head['domain'])} through port forwards)", flush=True)
+        expected = run("sh", "-c", f"dd if=/dev/zero bs=1M count={args.job_mb} 2>/dev/null | sha256sum").stdout.split()[0]
+        mpi = bed.path("testbed-mpi")
+        run("mpicc", "-O2", "-o", mpi, MPI_SOURCE)
+        mpi_sets = {"lan": [w for w in workers if w["domain"] == head["domain"]][:args.mpi_ranks - 1],
+                    "domains": [w for w in workers if w["domain"] != head["domain"]][:args.mpi_ranks - 1]}
+        record = {"at": time.time(), "head": head["name"], "workers": len(workers), "jobs": args.jobs,
+                  "job_mb": args.job_mb, "farm": [], "mpi": []}
+        for r in range(args.rounds):
+            for network in ("wow", "underlay"):
+                result = job_farm(bed, head, routes[network], ssh, args.jobs, args.job_mb, expected)
+                result.update({"network": network, "round": r})
+                record["farm"].append(result)
+                print(f"  farm  {network:8} round {r}: {result['jobs_per_minute']:.1f} jobs/min "
+                      f"({result['seconds']:.1f} s, {result['ok']}/{args.jobs} right)", flush=True)
+            for name, members in mpi_sets.items():
+                for network in ("wow", "underlay"):
+                    if network == "underlay" and name == "domains":
+                        continue  # ranks behind different NATs cannot open connections to each other
+                    hosts = [head["vip"] if network == "wow" else head["lan_ip"]] + [routes[network][w["name"]][0] for w in members]
+                    result = mpi_job(bed, head, hosts, network, ssh, mpi, args)
+                    result.update({"set": name, "network": network, "round": r,
+                                   "domains": sorted({head["domain"]} | {w["domain"] for w in members})})
+                    record["mpi"].append(result)
+                    print(f"  mpi   {name:7} {network:8} round {r}: {len(hosts)} ranks, "
+                          + (f"{result['total_s']:.2f} s (farm {result['farm_s']:.2f}, allreduce "
+                             f"{result['allreduce_s']:.2f}, bcast {result['bcast_s']:.2f})" if result.get("ok") else
+                             f"FAILED: {result.get('error')}"), flush=True)
+    finally:
+        forwards.remove()
+        for process in sshds:
+            if process is not None:
+                stop_pid(process.pid, 1)
+    append_result(bed, "apps", record)
+    summary = summarize_apps(record)
+    print(summary)
+    bad = [f for f in record["farm"] if f["ok"] != args.jobs] + [m for m in record["mpi"] if not m.get("ok")]
+    if bad:
+        raise Failure(f"{len(bad)} application runs lost or got wrong results: {json.dumps(bad)[:600]}")
+
+
+def job_farm(bed, head, table, ssh, jobs, job_mb, expected):
+    """GNU parallel in HEAD runs JOBS jobs, one at a time per worker, each hashing JOB_MB MB on the worker."""
+    logins = bed.path(f"sshlogins-{head['name']}")
+    with open(logins, "w") as f:
+        for host, port in table.values():
+            f.write(f"1/{' '.join(ssh)} -p {port} root@{host}\n")
+    started = time.monotonic()
+    result = nsrun(head["ns"], "parallel", "--will-cite", "--sshloginfile", logins, "--halt", "never",
+                   f"echo {{}} $(dd if=/dev/zero bs=1M count={job_mb} 2>/dev/null | sha256sum)",
+                   ":::", *map(str, range(jobs)), check=False)
+    seconds = time.monotonic() - started
+    seen = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            seen[int(parts[0])] = parts[1]
+    ok = sum(1 for i in range(jobs) if seen.get(i) == expected)
+    return {"seconds": seconds, "jobs_per_minute": jobs / seconds * 60, "ok": ok, "exit": result.returncode}
+
+
+def mpi_job(bed, head, hosts, network, ssh, program, args):
+    """openmpi's mpirun in HEAD (its own host name) starts one rank per host over ssh; TCP only, on the
+    network's addresses."""
+    subnet = "100.64.0.0/10" if network == "wow" else "198.18.0.0/15"
+    if network == "underlay":
+        subnet = ",".join(sorted({".".join(h.split(".")[:3]) + ".0/24" for h in hosts}))
+    command = ["mpirun", "--allow-run-as-root", "--host", ",".join(f"{h}:1" for h in hosts), "-np", str(len(hosts)),
+               "--mca", "plm_rsh_agent", " ".join(ssh), "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include",
+               subnet, "--mca", "oob_tcp_if_include", subnet, "--mca", "mpi_yield_when_idle", "1",
+               program, str(args.mpi_tasks), str(args.mpi_iterations), str(args.mpi_rounds), str(args.mpi_bytes)]
+    started = time.monotonic()
+    try:
+        result = subprocess.run(["ip", "netns", "exec", head["ns"], "unshare", "--uts", "sh", "-c",
+                                 'hostname "$1" && shift && exec "$@"', "mpirun", head["name"], *command],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                                timeout=args.mpi_timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {args.mpi_timeout:g} s", "wall_s": time.monotonic() - started}
+    out = {"wall_s": time.monotonic() - started, "ok": False}
+    for line in result.stdout.splitlines():
+        if line.startswith("ranks="):
+            out.update({k: (float(v) if k.endswith("_s") else v) for k, v in (p.split("=") for p in line.split())})
+            out["ok"] = out.get("ok") == "1" and result.returncode == 0
+    if not out["ok"]:
+        out["error"] = f"exit {result.returncode}: {result.stdout.strip()[-400:]}"
+    return out
+
+
+def summarize_apps(record):
+    def median_of(values):
+        return percentile(values, 50) if values else None
+    farm = {n: median_of([f["jobs_per_minute"] for f in record["farm"] if f["network"] == n]) for n in ("wow", "underlay")}
+    lines = [f"job farm: {record['jobs']} jobs on {record['workers']} workers, median "
+             f"{fmt(farm['wow'])} jobs/min through WOW, {fmt(farm['underlay'])} over the underlay"
+             + (f" (ratio {farm['wow'] / farm['underlay']:.2f})" if farm["wow"] and farm["underlay"] else "")]
+    for name in ("lan", "domains"):
+        runs = {n: median_of([m["total_s"] for m in record["mpi"] if m["set"] == name and m["network"] == n and m.get("ok")])
+                for n in ("wow", "underlay")}
+        if runs["wow"] is None and runs["underlay"] is None:
+            continue
+        lines.append(f"mpi ({name}): median {fmt(runs['wow'])} s through WOW, "
+                     + (f"{fmt(runs['underlay'])} s over the underlay (ratio {runs['wow'] / runs['underlay']:.2f})"
+                        if runs["underlay"] and runs["wow"] else "no underlay run (NATs between the ranks)"))
+    return "\n".join(lines)
 
 
 # --- churn experiment ----------------------------------------------------------------------------------------
@@ -1215,6 +1414,8 @@ def main():
     e = experiments.add_parser("join", help="fresh workstations join, timed")
     e.add_argument("--trials", type=int, default=300)
     e.add_argument("--deadline", type=float, default=30, help="seconds a trial may take (default 30)")
+    e.add_argument("--domains", type=lambda v: [int(x) for x in v.split(",")], metavar="D,D,...",
+                   help="start the joiners only in these domains (default: each in turn)")
     e.set_defaults(func=join)
     e = experiments.add_parser("migrate", help="a workstation moves to another domain mid-transfer")
     e.add_argument("--mover", default="d2-w1", help="the workstation that moves (default d2-w1)")
@@ -1224,6 +1425,18 @@ def main():
     e.add_argument("--rate", type=int, default=1_000_000, help="the transfer's bytes per second (default 1 MB/s)")
     e.add_argument("--no-ssh", action="store_true", help="only the TCP transfer")
     e.set_defaults(func=migrate)
+    e = experiments.add_parser("apps", help="a job farm (GNU parallel over ssh) and an MPI job, WOW vs the underlay")
+    e.add_argument("--head", default="d1-w1", help="the workstation that runs parallel and mpirun (default d1-w1)")
+    e.add_argument("--jobs", type=int, default=330, help="jobs in the farm (default 330: 10 per workstation)")
+    e.add_argument("--job-mb", type=int, default=64, help="MB each job hashes (default 64, ~0.3 s of CPU)")
+    e.add_argument("--rounds", type=int, default=2, help="WOW and underlay runs, alternated (default 2 each)")
+    e.add_argument("--mpi-ranks", type=int, default=6, help="ranks per MPI run, the head's included (default 6)")
+    e.add_argument("--mpi-tasks", type=int, default=500, help="tasks in the MPI job's farm (default 500)")
+    e.add_argument("--mpi-iterations", type=int, default=4_000_000, help="work per MPI task (default 4,000,000)")
+    e.add_argument("--mpi-rounds", type=int, default=1000, help="MPI_Allreduce rounds (default 1000)")
+    e.add_argument("--mpi-bytes", type=int, default=16_000_000, help="bytes broadcast (default 16,000,000)")
+    e.add_argument("--mpi-timeout", type=float, default=600, help="seconds an MPI run may take (default 600)")
+    e.set_defaults(func=apps)
     e = experiments.add_parser("churn", help="routers are killed and restarted while workstations ping")
     e.add_argument("--minutes", type=float, default=5, help="how long the kills are spread over (default 5)")
     e.add_argument("--fraction", type=float, default=0.1, help="the share of routers killed (default 0.1)")

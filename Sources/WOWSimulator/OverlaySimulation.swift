@@ -152,6 +152,16 @@ public final class OverlaySimulation {
         recorder?.left(simulated.node.address, at: scheduler.now.seconds)
     }
 
+    /// Stops a node as `wow run` does on SIGTERM: it says goodbye to every peer, then its host goes silent.
+    public func leave(_ simulated: SimulatedNode) {
+        guard simulated.isLive else { return }
+        simulated.isLive = false
+        simulated.node.stop(graceful: true)
+        network.setDown(simulated.host, true)
+        ring.remove(simulated.node.address)
+        recorder?.left(simulated.node.address, at: scheduler.now.seconds)
+    }
+
     /// The true left and right neighbours of a live node, among the live nodes.
     public func trueNeighbours(of address: Address) -> (left: Address, right: Address)? {
         ring.neighbours(of: address)

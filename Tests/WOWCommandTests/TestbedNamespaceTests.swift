@@ -5,7 +5,9 @@ import XCTest
 /// workstations in the six firewalled domains, every one a `wow run` process. Asserts outcomes, not timings:
 /// the ring converges, every fresh workstation becomes routable and reaches the fixed peer (directly on its
 /// LAN), its pings are answered, a workstation that moves to another domain keeps its TCP transfer and SSH
-/// session with nothing lost, and `down` removes everything. Namespaces `wowtc-*` (not the big testbed's).
+/// session with nothing lost, unmodified applications (GNU parallel over ssh, openmpi's mpirun) get every
+/// result right over the virtual network and over the underlay, and `down` removes everything. Namespaces
+/// `wowtc-*` (not the big testbed's).
 final class TestbedNamespaceTests: XCTestCase {
     private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scripts/testbed.py").path
@@ -28,7 +30,7 @@ final class TestbedNamespaceTests: XCTestCase {
 
     func testTheShortTestbedJoinsMigratesAndCleansUp() throws {
         let lab = NamespaceLab(self)
-        try lab.requireEnvironment(tools: ["ping", "python3", "ssh", "ssh-keygen"])
+        try lab.requireEnvironment(tools: ["ping", "python3", "ssh", "ssh-keygen", "parallel", "mpirun", "mpicc"])
         guard NamespaceLab.tool("sshd") != nil || FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("the testbed test needs sshd (openssh-server)") }
             throw XCTSkip("the testbed test needs sshd (openssh-server)")
@@ -64,6 +66,20 @@ final class TestbedNamespaceTests: XCTestCase {
         let moved = try XCTUnwrap(try results("migrate").first)
         XCTAssertEqual(moved["stream_intact"] as? Bool, true, "\(moved)")
         XCTAssertEqual(moved["ssh_intact"] as? Bool, true, "\(moved)")
+
+        // A small job farm and MPI job: every job's output and every MPI check right, over both networks.
+        let apps = try testbed(["run", "apps", "--jobs", "22", "--job-mb", "4", "--rounds", "1", "--mpi-ranks", "3",
+                                "--mpi-tasks", "40", "--mpi-iterations", "200000", "--mpi-rounds", "50",
+                                "--mpi-bytes", "200000", "--mpi-timeout", "120"])
+        XCTAssertEqual(apps.status, 0, apps.output)
+        print(apps.output)
+        let ran = try XCTUnwrap(try results("apps").first)
+        let farms = try XCTUnwrap(ran["farm"] as? [[String: Any]])
+        XCTAssertEqual(Set(farms.compactMap { $0["network"] as? String }), ["wow", "underlay"], "\(ran)")
+        for farm in farms { XCTAssertEqual(farm["ok"] as? Int, 22, "a job was lost or wrong: \(farm)") }
+        let mpiRuns = try XCTUnwrap(ran["mpi"] as? [[String: Any]])
+        XCTAssertEqual(mpiRuns.count, 3, "\(ran)")  // the LAN set over both networks, the domains over WOW
+        for mpi in mpiRuns { XCTAssertEqual(mpi["ok"] as? Bool, true, "an MPI run failed: \(mpi)") }
 
         let measure = try testbed(["measure", "--seconds", "3"])
         XCTAssertEqual(measure.status, 0, measure.output)

@@ -130,6 +130,32 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(atRestricted(), [symmetric.node.address])
     }
 
+    /// A node that stops gracefully says goodbye over its relayed connections too, so its peers drop them at
+    /// once instead of routing into a dead connection until liveness gives up on it. (Found on the testbed: the
+    /// goodbye to the forwarder went first, the forwarder dropped the connection, and the tunnelled goodbyes
+    /// behind it on the same edge were refused as coming from no connection.)
+    func testANodeLeavingGracefullyClosesItsRelayedConnectionsAtOnce() throws {
+        for leaverIsSymmetric in [true, false] {
+            let sim = try emptySimulation()
+            let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)
+            sim.scheduler.run(until: sim.scheduler.now + .seconds(20)) {
+                restricted.node.table.connection(to: symmetric.node.address)?.transport != RelayTransport.scheme
+                    || symmetric.node.table.connection(to: restricted.node.address)?.transport != RelayTransport.scheme
+            }
+            let (leaver, stayer) = leaverIsSymmetric ? (symmetric, restricted) : (restricted, symmetric)
+            XCTAssertEqual(stayer.node.table.connection(to: leaver.node.address)?.transport, RelayTransport.scheme)
+            let forwarder = try XCTUnwrap(stayer.node.status().connections.first { $0.peer == leaver.node.address.hex }?
+                .relayed_via.flatMap { Address(hex: $0) })
+            // Whichever the leaver tells first, its forwarder or the peer behind it, both must hear it.
+            XCTAssertTrue(leaver.node.table.contains(forwarder))
+            sim.leave(leaver)
+            sim.scheduler.run(for: .seconds(1))
+            XCTAssertNil(stayer.node.table.connection(to: leaver.node.address),
+                         "\(leaverIsSymmetric ? "symmetric" : "port-restricted") node left, its relayed peer kept the connection")
+            XCTAssertFalse(try XCTUnwrap(sim.liveNodes.first { $0.node.address == forwarder }).node.table.contains(leaver.node.address))
+        }
+    }
+
     func testARealisticNATMixIsRoutableWithRelaysOnlyWhereNeeded() throws {
         var options = SimulationOptions()
         options.nodes = 150

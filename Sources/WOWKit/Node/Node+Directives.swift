@@ -118,6 +118,7 @@ extension Node {
         }
         edges[establishment.edge]?.formerPeer = nil
         if done.joinedRing {
+            joinedRingAt = scheduler.now
             logger.info("joined the ring", metadata: ["via": "\(establishment.peer.address.short)",
                                                       "transport": "\(done.connection.transport)"])
         }

@@ -64,9 +64,41 @@ extension Node {
                 stats.routedViaReporter += 1
                 return send(.routed(packet), on: connection.edgeID)
             }
+            if code == .absentDestination, previous == nil, packet.header.mode == .exact,
+               packet.header.payloadType == .data || packet.header.payloadType == .secure,
+               held.isForming(joinedAt: joinedRingAt, now: scheduler.now),
+               held.hold(packet, since: scheduler.now) {
+                // Our own data, and we seem nearest only because our place in the ring is still forming: it
+                // waits for a connection rather than coming back as "unreachable".
+                stats.heldForRoute += 1
+                if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
+                    arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
+                }
+                return
+            }
             stats.drop(.routing(code, packet.header.payloadType))
             routingFailed(packet.header, code)
         }
+    }
+
+    /// Routes again the packets that waited for a route (`HeldPackets`): those that now have one go, the others
+    /// wait on until their time is up, and then fail as they would have at once.
+    func routeHeldPackets() {
+        let (retry, expired) = held.takeAll(now: scheduler.now)
+        for packet in expired {
+            stats.drop(.routing(.absentDestination, packet.header.payloadType))
+            routingFailed(packet.header, .absentDestination)
+        }
+        for (packet, since) in retry {
+            let decision = Router.decide(packet.header, at: address, table: table, previous: nil, isRingMember: isRingMember)
+            if case .fail = decision, heardOf[packet.header.destination].flatMap({ table.connection(to: $0) }) == nil {
+                _ = held.hold(packet, since: since)
+            } else {
+                route(packet, previous: nil)
+            }
+        }
+        timers.removeValue(forKey: .heldPackets)?.cancel()
+        if let deadline = held.nextDeadline { arm(.heldPackets, after: max(.zero, deadline - scheduler.now)) }
     }
 
     private func routingFailed(_ header: RoutedHeader, _ code: RoutingError.Code) {

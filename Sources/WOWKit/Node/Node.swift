@@ -79,6 +79,10 @@ public final class Node {
     private var pendingEvents: [(OverlordEvent, only: OverlordID?)] = []
     /// Packets a joining node sends behind its leaf link request (see `route`).
     var joinQueue: [RoutedPacket] = []
+    /// Own packets waiting for a route while the node's place in the ring forms (see `route`).
+    var held = HeldPackets()
+    /// When the node last joined its ring (nil: not yet).
+    var joinedRingAt: Timestamp?
     private var isDispatching = false
     private var lastSharedNeighbours: [Address] = []
 
@@ -197,7 +201,11 @@ public final class Node {
     public func stop(graceful: Bool = true) {
         guard isRunning else { return }
         if graceful {
-            for connection in table.connections {
+            // Goodbyes through a forwarder go before the forwarder's own: once it has ours, it drops the
+            // tunnel frames that follow on that edge as coming from no connection.
+            let tunnelled = table.connections.filter { edges[$0.edgeID]?.transportEdge is any TunnelledEdge }
+            let direct = table.connections.filter { !(edges[$0.edgeID]?.transportEdge is any TunnelledEdge) }
+            for connection in tunnelled + direct {
                 send(.close(Close(reason: .shutdown, message: "node shutting down")), on: connection.edgeID)
             }
         }
@@ -221,6 +229,7 @@ public final class Node {
         relay?.reset()
         pathWatch.reset()
         heardOf.removeAll()
+        held.removeAll()
         endToEnd?.removeAll()
         traffic.removeAll()
     }
@@ -312,6 +321,8 @@ public final class Node {
             publishName()
         case .nameLookup(let token):
             nameLookupTimedOut(token)
+        case .heldPackets:
+            routeHeldPackets()
         }
     }
 
@@ -382,6 +393,7 @@ public final class Node {
         // A tunnelling transport's URIs name this node's direct peers.
         if tunnelListener != nil { cachedInfo = nil }
         onTableChange?(self)
+        if !held.isEmpty { routeHeldPackets() }
         // Coalesce a burst of changes into one round of status messages.
         if timers[.status] == nil { arm(.status, after: .milliseconds(50)) }
     }

@@ -24,6 +24,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case namePublish
     /// A name lookup's try ends.
     case nameLookup(token: UInt64)
+    /// The oldest packet waiting for a route runs out of time (`HeldPackets`).
+    case heldPackets
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .echo(let token): return "echo(\(token))"
         case .namePublish: return "name-publish"
         case .nameLookup(let token): return "name-lookup(\(token))"
+        case .heldPackets: return "held-packets"
         }
     }
 }
