@@ -89,6 +89,18 @@ public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Where a connection from a listener bound to this endpoint to `target` should leave from: the bound
+    /// address (port 0) when the listener is bound to one, so that peers see the node where it listens. On a
+    /// host with several addresses (several nodes on one link, each on its own) the kernel would otherwise
+    /// pick its first address, and peers would take the node for one behind a NAT. Nil for a wildcard
+    /// listener, or when `target` is of another family or scope (loopback or not).
+    func outboundSource(toward target: IPEndpoint) -> SocketAddress? {
+        guard !isWildcard, isIPv6 == target.isIPv6, isLoopback == target.isLoopback, let host = address.ipAddress else {
+            return nil
+        }
+        return try? SocketAddress(ipAddress: host, port: 0)
+    }
+
     /// Whether the host is an IPv6 link-local address (fe80::/10), useless to peers without a zone.
     var isLinkLocalIPv6: Bool {
         guard case .v6(let v6) = address else { return false }

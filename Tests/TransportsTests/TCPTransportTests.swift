@@ -238,6 +238,20 @@ final class TCPTransportTests: StreamTransportTestCase {
         }
     }
 
+    /// A listener bound to one address of a host with several connects from that address: peers see the
+    /// node where it listens (127.0.0.2 here; the kernel alone would pick 127.0.0.1 toward 127.0.0.1). Found
+    /// on the testbed, where routers share a link and each took the others for NATs.
+    func testConnectionsLeaveFromTheAddressTheListenerIsBoundTo() throws {
+        try addListener(listen: "127.0.0.2:0")
+        try addListener(listen: "127.0.0.1:0")
+        let request = try connectZeroToOne()
+        try onLoop { world in
+            let inbound = try XCTUnwrap(world.recorders[1].accepted.first)
+            XCTAssertTrue(inbound.remoteURI.rest.hasPrefix("127.0.0.2:"), "seen at \(inbound.remoteURI)")
+            XCTAssertEqual(try XCTUnwrap(world.edge(request)).localURI, inbound.remoteURI)
+        }
+    }
+
     func testOversizedAndEmptySendsAreDroppedAndCounted() throws {
         try addListener()
         try addListener()

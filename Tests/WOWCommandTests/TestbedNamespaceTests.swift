@@ -45,7 +45,7 @@ final class TestbedNamespaceTests: XCTestCase {
         XCTAssertEqual(up.status, 0, "up failed: \(up.output)")
         guard up.status == 0 else { return }
 
-        let join = try testbed(["run", "join", "--trials", "6", "--deadline", "20"])
+        let join = try testbed(["run", "join", "--trials", "6", "--deadline", "30"])
         XCTAssertEqual(join.status, 0, join.output)
         print(join.output)
         let trials = try results("join")

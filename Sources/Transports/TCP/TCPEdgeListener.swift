@@ -321,7 +321,7 @@ public final class TCPEdgeListener: EdgeListener {
         attempts[ObjectIdentifier(attempt)] = attempt
         let me = NIOLoopBound(self, eventLoop: eventLoop)
         let boundAttempt = NIOLoopBound(attempt, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark,
@@ -333,6 +333,10 @@ public final class TCPEdgeListener: EdgeListener {
                     try me.value.addHandlers(to: channel, role: .outbound(attempt), target: endpoint)
                 }
             }
+        let firstHop = attempt.proxy?.endpoint ?? (attempt.proxy == nil ? endpoint : nil)
+        if let firstHop, let source = boundAddress.flatMap({ IPEndpoint($0).outboundSource(toward: firstHop) }) {
+            bootstrap = bootstrap.bind(to: source)
+        }
         let timeout = connectTimeout
         attempt.timeout = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             let through = attempt.proxy.map { " through proxy \($0)" } ?? ""
