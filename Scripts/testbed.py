@@ -41,6 +41,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -1036,7 +1037,7 @@ def mpi_job(bed, head, hosts, network, ssh, program, args):
 
 def summarize_apps(record):
     def median_of(values):
-        return percentile(values, 50) if values else None
+        return statistics.median(values) if values else None
     farm = {n: median_of([f["jobs_per_minute"] for f in record["farm"] if f["network"] == n]) for n in ("wow", "underlay")}
     lines = [f"job farm: {record['jobs']} jobs on {record['workers']} workers, median "
              f"{fmt(farm['wow'])} jobs/min through WOW, {fmt(farm['underlay'])} over the underlay"
@@ -1349,6 +1350,33 @@ def report(args):
                          f"{'—' if m.get('ssh_intact') is None else ('intact' if m['ssh_intact'] else 'LOST')} | "
                          f"{fmt(m.get('ssh_longest_gap_s'))} s |")
         lines.append("")
+    apps_runs = read_results(bed.dir, "apps")
+    if apps_runs:
+        a = apps_runs[-1]
+        lines += ["## Applications", "", built_from([a]) + " " +
+                  f"Unmodified Debian programs from the head workstation {a['head']} to the {a['workers']} others, "
+                  "through WOW (virtual IPs) and over the underlay directly (the head's LAN neighbours at their LAN "
+                  "addresses, everyone else through a port forward to ssh on each NAT in front of it), alternated. "
+                  f"*Job farm*: GNU parallel over ssh, one job at a time per worker, {a['jobs']} jobs each hashing "
+                  f"{a['job_mb']} MB; every job's output checked. All workers share this machine's 2 cores, so the "
+                  "farm is CPU-bound: the ratio shows what the overlay costs per ssh session, not a speed-up. "
+                  "*MPI*: `Scripts/testbed-mpi.c` under openmpi's `mpirun` over ssh, one rank per host, TCP only: "
+                  "a task farm, 1,000 `MPI_Allreduce`, a 16 MB broadcast, every result checked; once on the head's "
+                  "LAN (both networks) and once with one host per domain, which only WOW can run (ranks behind "
+                  "different NATs cannot connect to each other over the underlay).", "",
+                  "| run | network | job farm, jobs/min | MPI on the LAN, s (farm / allreduce / bcast) | MPI across the six domains, s (farm / allreduce / bcast) |",
+                  "|---|---|---|---|---|"]
+        for r in sorted({f["round"] for f in a["farm"]}):
+            for network in ("wow", "underlay"):
+                farm = next((f for f in a["farm"] if f["round"] == r and f["network"] == network), None)
+                cells = []
+                for name in ("lan", "domains"):
+                    m = next((m for m in a["mpi"] if m["round"] == r and m["network"] == network and m["set"] == name), None)
+                    cells.append("—" if m is None else (f"{m['total_s']:.2f} ({m['farm_s']:.2f} / {m['allreduce_s']:.2f} / "
+                                                        f"{m['bcast_s']:.2f})" if m.get("ok") else "FAILED"))
+                lines.append(f"| {r + 1} | {'WOW' if network == 'wow' else 'underlay'} | "
+                             f"{farm['jobs_per_minute']:.1f} ({farm['ok']}/{a['jobs']} right) | {cells[0]} | {cells[1]} |")
+        lines += ["", "Medians: " + summarize_apps(a).replace("\n", "; ") + ".", ""]
     churns = read_results(bed.dir, "churn")
     if churns:
         c = churns[-1]
