@@ -589,14 +589,14 @@ def join(args):
     """Fresh workstations (a new identity and process each trial) join in each domain in turn; records the
     seconds from starting the process until it is routable (connected to both its true ring neighbours), until
     it holds a connection to a fixed peer it pings, until that connection is direct, and the first ping reply."""
+    if args.domains and not set(args.domains) <= set(DOMAIN):
+        raise Failure(f"--domains: the domains are 1-{len(DOMAINS)}")
     bed = Testbed(args.dir)
     require_up(bed)
     fixed = bed.node(bed.state["fixed_peer"])
     trials = bed.state.setdefault("join_trials", 0)
     print(f"join: {args.trials} trials, fixed peer {fixed['name']} ({fixed['vip']}, domain {fixed['domain']})")
     print(f"{'trial':>5} {'domain':14} {'routable':>9} {'connected':>9} {'direct':>7} {'1st reply':>9}  path")
-    if args.domains and not set(args.domains) <= set(DOMAIN):
-        raise Failure(f"--domains: the domains are 1-{len(DOMAINS)}")
     domains = [DOMAIN[n] for n in args.domains] if args.domains else DOMAINS
     for t in range(trials, trials + args.trials):
         d = domains[t % len(domains)]
@@ -736,6 +736,12 @@ def summarize_join(records):
 STREAM = os.path.join(REPO, "Tests", "Scripts", "tcp-stream.py")
 
 
+def as_host(namespace, hostname, argv):
+    """ARGV run in NAMESPACE under its own host name (a UTS namespace of its own), as on a separate machine."""
+    return ["ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c", 'hostname "$1" && shift && exec "$@"',
+            "sh", hostname, *argv]
+
+
 def start_sshd(bed, node, listen=None):
     """An OpenSSH server in NODE's namespace on LISTEN (default its virtual IP), with a host key and authorized
     key made here, under its own host name (a UTS namespace of its own, as a separate machine would have:
@@ -758,8 +764,7 @@ def start_sshd(bed, node, listen=None):
                 f"AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                 "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nClientAliveInterval 0\n"
                 "MaxStartups 100:30:200\nMaxSessions 100\n")
-    process = subprocess.Popen(["ip", "netns", "exec", node["ns"], "unshare", "--uts", "sh", "-c",
-                                f'hostname "$1" && exec "$2" -D -e -f "$3"', "sshd", node["name"], sshd, config],
+    process = subprocess.Popen(as_host(node["ns"], node["name"], [sshd, "-D", "-e", "-f", config]),
                                stdout=open(bed.path("logs", f"sshd-{node['name']}.log"), "w"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     bed.state.setdefault("extra_pids", []).append(process.pid)
@@ -1019,8 +1024,7 @@ def mpi_job(bed, head, hosts, network, ssh, program, args):
                program, str(args.mpi_tasks), str(args.mpi_iterations), str(args.mpi_rounds), str(args.mpi_bytes)]
     started = time.monotonic()
     try:
-        result = subprocess.run(["ip", "netns", "exec", head["ns"], "unshare", "--uts", "sh", "-c",
-                                 'hostname "$1" && shift && exec "$@"', "mpirun", head["name"], *command],
+        result = subprocess.run(as_host(head["ns"], head["name"], command),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
                                 timeout=args.mpi_timeout)
     except subprocess.TimeoutExpired:

@@ -10,7 +10,8 @@ extension Node {
         }
     }
 
-    func route(_ packet: RoutedPacket, previous: Address?) {
+    /// `heldSince`: the packet is one of ours that waited for a route since then (`HeldPackets`).
+    func route(_ packet: RoutedPacket, previous: Address?, heldSince: Timestamp? = nil) {
         var packet = packet
         if let previous {
             Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address)
@@ -66,11 +67,11 @@ extension Node {
             }
             if code == .absentDestination, previous == nil, packet.header.mode == .exact,
                packet.header.payloadType == .data || packet.header.payloadType == .secure,
-               held.isForming(joinedAt: joinedRingAt, now: scheduler.now),
-               held.hold(packet, since: scheduler.now) {
+               heldSince != nil || held.isForming(joinedAt: joinedRingAt, now: scheduler.now),
+               held.hold(packet, since: heldSince ?? scheduler.now) {
                 // Our own data, and we seem nearest only because our place in the ring is still forming: it
                 // waits for a connection rather than coming back as "unreachable".
-                stats.heldForRoute += 1
+                if heldSince == nil { stats.heldForRoute += 1 }
                 if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
                     arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
                 }
@@ -89,14 +90,7 @@ extension Node {
             stats.drop(.routing(.absentDestination, packet.header.payloadType))
             routingFailed(packet.header, .absentDestination)
         }
-        for (packet, since) in retry {
-            let decision = Router.decide(packet.header, at: address, table: table, previous: nil, isRingMember: isRingMember)
-            if case .fail = decision, heardOf[packet.header.destination].flatMap({ table.connection(to: $0) }) == nil {
-                _ = held.hold(packet, since: since)
-            } else {
-                route(packet, previous: nil)
-            }
-        }
+        for (packet, since) in retry { route(packet, previous: nil, heldSince: since) }
         timers.removeValue(forKey: .heldPackets)?.cancel()
         if let deadline = held.nextDeadline { arm(.heldPackets, after: max(.zero, deadline - scheduler.now)) }
     }

@@ -203,9 +203,8 @@ public final class Node {
         if graceful {
             // Goodbyes through a forwarder go before the forwarder's own: once it has ours, it drops the
             // tunnel frames that follow on that edge as coming from no connection.
-            let tunnelled = table.connections.filter { edges[$0.edgeID]?.transportEdge is any TunnelledEdge }
-            let direct = table.connections.filter { !(edges[$0.edgeID]?.transportEdge is any TunnelledEdge) }
-            for connection in tunnelled + direct {
+            let isTunnelled = { (c: Connection) in self.edges[c.edgeID]?.transportEdge is any TunnelledEdge }
+            for connection in table.connections.filter(isTunnelled) + table.connections.filter({ !isTunnelled($0) }) {
                 send(.close(Close(reason: .shutdown, message: "node shutting down")), on: connection.edgeID)
             }
         }
