@@ -45,6 +45,14 @@ final class TestbedNamespaceTests: XCTestCase {
         XCTAssertEqual(up.status, 0, "up failed: \(up.output)")
         guard up.status == 0 else { return }
 
+        // Bad input gets a clear error and starts nothing.
+        let badDomain = try testbed(["run", "join", "--trials", "1", "--domains", "9"])
+        XCTAssertEqual(badDomain.status, 1, badDomain.output)
+        XCTAssertTrue(badDomain.output.contains("--domains: the domains are 1-6"), badDomain.output)
+        let badHead = try testbed(["run", "apps", "--head", "nobody"])
+        XCTAssertEqual(badHead.status, 1, badHead.output)
+        XCTAssertTrue(badHead.output.contains("no node named nobody"), badHead.output)
+
         let join = try testbed(["run", "join", "--trials", "6", "--deadline", "30"])
         XCTAssertEqual(join.status, 0, join.output)
         print(join.output)
