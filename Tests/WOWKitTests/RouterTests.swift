@@ -37,6 +37,15 @@ final class RouterTests: XCTestCase {
                        "the local node is 0x29 away across zero, 0xC0 only 0x27")
     }
 
+    func testExactNeverForwardsBackToThePreviousHop() {
+        // A node whose path to 0x48 went stale (its NAT rebound) detours its relink request through us: we must
+        // not hand it back, though it is our nearest peer to 0x48, but pass it to the next nearest.
+        let table = sampleTable()
+        XCTAssertEqual(decide(.exact, to: at(0x48), at: at(0x10), table: table, previous: at(0x50)), .forward(to: at(0x30)))
+        XCTAssertEqual(decide(.exact, to: at(0x2C), at: at(0x10), table: table, previous: at(0x30)),
+                       .fail(.absentDestination), "0x50 is no nearer than we are")
+    }
+
     func testExactFailsAsAbsentWhenNoPeerIsStrictlyNearer() {
         let table = sampleTable()
         XCTAssertEqual(decide(.exact, to: at(0x1F), at: at(0x10), table: table), .fail(.absentDestination))

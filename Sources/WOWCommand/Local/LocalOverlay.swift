@@ -86,6 +86,16 @@ public final class LocalOverlay: Sendable {
 
     public func uris(_ index: Int) throws -> [TransportURI] { try inspect { nodes, _ in nodes[index].info.uris } }
 
+    /// Sends one overlay echo (what `wow ping` sends) from node `index` to `destination` and waits for its outcome.
+    public func echo(_ index: Int, to destination: Address, timeout: Duration) throws -> Result<EchoOutcome, EchoFailure> {
+        let state = self.state
+        let promise = loop.makePromise(of: Result<EchoOutcome, EchoFailure>.self)
+        loop.execute {
+            state.value.nodes[index].echo(destination, sequence: 0, timeout: timeout) { promise.succeed($0) }
+        }
+        return try promise.futureResult.wait()
+    }
+
     /// Kills a node: no goodbye, its sockets close.
     public func kill(_ index: Int) throws {
         let state = self.state

@@ -27,7 +27,10 @@ public enum Router {
         case .exact:
             if destination == local { return .deliver }
             if table.contains(destination) { return .forward(to: destination) }
-            if let best = table.nearestStructured(to: destination),
+            // Never back to where it came from: greedy routing would not, unless the sender detoured through
+            // us on purpose (a node whose own path to the destination went stale sends its relink request
+            // through a peer that just heard it).
+            if let best = table.nearestStructured(to: destination, excluding: previous),
                best.address.distance(to: destination) < local.distance(to: destination) {
                 return .forward(to: best.address)
             }
