@@ -266,7 +266,7 @@ final class LinkResponderTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let close = Close(reason: .shutdown, message: "bye")
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(linked: large), formerPeer: nil,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linkAttempt: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)])
     }
@@ -276,15 +276,15 @@ final class LinkResponderTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let close = Close(reason: .trimmed, message: "done")
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(stray: large), formerPeer: large,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linkAttempt: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(oldEdge)])
         XCTAssertEqual(responder.close(close, on: edge, sender: .init(stray: large), formerPeer: nil,
-                                       edgeURI: uri("udp://198.18.0.9:4000"), linkAttempt: { _ in nil },
+                                       edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random), [],
                        "a stray sender's close is about an edge we do not use")
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(stray: large),
-                                       formerPeer: large, edgeURI: uri("udp://198.18.0.9:4000"), linkAttempt: { _ in nil },
+                                       formerPeer: large, edgeURI: uri("udp://198.18.0.9:4000"), isLinking: { _ in false },
                                        connectionEdge: { _ in self.oldEdge }, random: &random), [],
                        "notLinked on the edge we left is about that edge")
     }
@@ -296,23 +296,16 @@ final class LinkResponderTests: XCTestCase {
         let token = expected.next()
         let peerURI = uri("udp://198.18.0.9:4000")
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
-                                       formerPeer: nil, edgeURI: peerURI, linkAttempt: { _ in nil },
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in false },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.startAttempt(AttemptStart(token: token, intent: .relink, target: large, uris: [peerURI],
                                                    purpose: .own(connectToken: nil)))])
         XCTAssertEqual(responder.reclaims, [token])
-        // While linking to it already (a NAT rebinding's relink draws a notLinked from the peer's new edge),
-        // that attempt decides: the connection stays, and goes only if the attempt fails.
         XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
-                                       formerPeer: nil, edgeURI: peerURI, linkAttempt: { _ in 77 },
-                                       connectionEdge: { _ in self.edge }, random: &random), [],
-                       "while linking to it already, a notLinked waits for that attempt")
-        XCTAssertEqual(responder.reclaims, [token, 77])
-        let ongoing = attempt(to: large, token: 77, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: true)
-        XCTAssertEqual(responder.attemptFailed(ongoing, connectionEdge: edge),
-                       [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)],
-                       "the attempt under way failed: the connection goes")
-        XCTAssertEqual(responder.reclaims, [token])
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in true },
+                                       connectionEdge: { _ in self.edge }, random: &random),
+                       [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)],
+                       "while linking to it already, a notLinked closes")
 
         var failed = attempt(to: large, token: token, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
                              sentRequest: true)

@@ -20,7 +20,6 @@ final class LivenessTests: XCTestCase {
                                     localURI: try! TransportURI("udp://198.18.0.1:4000"),
                                     remoteURI: try! TransportURI("udp://198.18.0.2:4000"), isInbound: false, createdAt: .zero)
         connection.lastHeard = Timestamp(nanoseconds: seconds * 1_000_000_000)
-        connection.roundTrip = .milliseconds(20)
         return connection
     }
 
@@ -39,15 +38,6 @@ final class LivenessTests: XCTestCase {
             .closeEdgeIfUnused(EdgeID(3)),
             .closeEdgeIfUnused(EdgeID(4)),
         ], "an edge idle over 5 s (a reply timeout times attempts + 2) closes; one idle 4 s stays")
-    }
-
-    func testAConnectionWhoseRoundTripIsUnknownIsPingedEvenWhenItIsNotSilent() {
-        let now = Timestamp(nanoseconds: 40 * 1_000_000_000)
-        var unmeasured = connection(1, edge: 1, heardAt: 40)
-        unmeasured.roundTrip = nil
-        let measured = connection(2, edge: 2, heardAt: 40)
-        XCTAssertEqual(liveness().round(connections: [unmeasured, measured], edges: [], at: now),
-                       [.send(.ping(nonce: UInt64(bitPattern: now.nanoseconds)), on: EdgeID(1))])
     }
 
     func testRoundsComeEveryThirdOfThePingIntervalWithJitter() {

@@ -228,22 +228,15 @@ public struct LinkResponder {
     /// left when the peer has not followed yet (it closes the connection it still holds there); a `notLinked`
     /// there is about the edge we left. A `notLinked` from the peer on our connection's edge means the peer
     /// answers from where it always was but no longer knows this edge as ours: our NAT mapping changed (or the
-    /// peer restarted). The connection is offered again on this edge (a `relink` to `edgeURI`); if the peer
-    /// still holds it, it just moves here. When we are linking to the peer already (`linkAttempt`: the token of
-    /// that attempt), that attempt decides instead: it moves the connection when it completes, and the
-    /// connection goes if it fails (a reclaim) — dropping it at once would break a NAT rebinding's relink,
-    /// whose own first packets draw this `notLinked` from the peer's new edge. `connectionEdge`: the edge our
-    /// connection to the peer is on.
+    /// peer restarted). Unless we are linking to it already (`isLinking`), the connection is offered again on
+    /// this edge (a `relink` to `edgeURI`); if the peer still holds it, it just moves here. `connectionEdge`:
+    /// the edge our connection to the peer is on.
     public mutating func close(_ close: Close, on edge: EdgeID, sender: Sender, formerPeer: Address?,
-                               edgeURI: TransportURI, linkAttempt: (Address) -> UInt64?, connectionEdge: (Address) -> EdgeID?,
+                               edgeURI: TransportURI, isLinking: (Address) -> Bool, connectionEdge: (Address) -> EdgeID?,
                                random: inout SeededRandom) -> [NodeDirective] {
         let leaving = sender.stray != nil && formerPeer == sender.stray && close.reason != .notLinked
         guard let peer = sender.linked ?? (leaving ? sender.stray : nil) else { return [] }
-        if close.reason == .notLinked {
-            if let token = linkAttempt(peer) {
-                reclaims.insert(token)
-                return []
-            }
+        if close.reason == .notLinked, !isLinking(peer) {
             let token = random.next()
             reclaims.insert(token)
             return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],

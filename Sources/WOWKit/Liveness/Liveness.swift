@@ -1,7 +1,6 @@
 /// Keeping connections alive and finding dead ones, as a state machine: a round every third of the ping
-/// interval (jittered, so nodes' rounds spread out) pings connections silent for `pingInterval` and those whose
-/// round trip is not yet known (a busy connection is never silent that long, and status and failover want its
-/// round trip), closes those silent for `deadAfter` (the overlords repair the ring), and closes edges that never carried a connection, or
+/// interval (jittered, so nodes' rounds spread out) pings connections silent for `pingInterval`, closes those
+/// silent for `deadAfter` (the overlords repair the ring), and closes edges that never carried a connection, or
 /// stopped carrying one, for a while (refused handshakes, stray packets, drained trims).
 public struct Liveness: Sendable {
     public let settings: NodeConfig.Liveness
@@ -31,7 +30,7 @@ public struct Liveness: Sendable {
             if silent >= settings.deadAfter {
                 directives.append(.removeConnection(connection.address, reason: "dead"))
                 directives.append(.closeEdgeIfUnused(connection.edgeID))
-            } else if silent >= settings.pingInterval || connection.roundTrip == nil {
+            } else if silent >= settings.pingInterval {
                 directives.append(.send(.ping(nonce: UInt64(bitPattern: now.nanoseconds)), on: connection.edgeID))
             }
         }

@@ -100,7 +100,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
         case .close(let close):
             run(responder.close(close, on: id, sender: sender, formerPeer: record.formerPeer, edgeURI: record.edge.remoteURI,
-                                linkAttempt: { self.linker.attempt(to: $0)?.token },
+                                isLinking: { self.linker.attempt(to: $0) != nil },
                                 connectionEdge: { self.table.connection(to: $0)?.edgeID }, random: &random))
         case .status(let status):
             guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
