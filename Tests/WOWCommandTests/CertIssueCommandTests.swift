@@ -66,7 +66,7 @@ final class CertIssueCommandTests: XCTestCase {
         try fixture.succeed(["keygen", "--out", fixture.path("alpha.key")])
         let result = try issue(fixture, ["--node-key", fixture.path("alpha.key"), "--vip", "100.64.0.300"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.output.contains("--vip '100.64.0.300' is not a dotted IPv4 address"), result.output)
+        XCTAssertTrue(result.output.contains("--vip '100.64.0.300' is not an IPv4 or IPv6 address"), result.output)
         XCTAssertFalse(fixture.exists("alpha.crt"))
     }
 

@@ -47,7 +47,7 @@ final class MembershipCertificateTests: XCTestCase {
         let certificate = try network.authorityKey.issue(
             name: String(repeating: "x", count: MembershipCertificate.maximumNameLength),
             publicKey: TestNetwork.identity("big").publicKey,
-            virtualIPs: (0..<UInt32(MembershipCertificate.maximumVirtualIPs)).map { VirtualIP(0x6440_0000 + $0) },
+            virtualIPs: (1...MembershipCertificate.maximumVirtualIPs).map { VirtualIP("fd77:6f77::\($0)")! },
             notBefore: 0, notAfter: 1, serial: 1)
         XCTAssertEqual(certificate.encoded.count, MembershipCertificate.maximumEncodedSize)
         XCTAssertEqual(try MembershipCertificate.decode(certificate.encoded), certificate)
@@ -109,9 +109,9 @@ final class MembershipCertificateTests: XCTestCase {
             XCTAssertEqual(error as? WireError, .tooLong(field: "certificate vip_count", length: 9, limit: 8))
         }
         var family = withVIP
-        family[countIndex + 1] = 6
+        family[countIndex + 1] = 7
         XCTAssertThrowsError(try MembershipCertificate.decode(family)) { error in
-            XCTAssertEqual(error as? WireError, .unknownValue(field: "certificate vip family", value: 6))
+            XCTAssertEqual(error as? WireError, .unknownValue(field: "certificate vip family", value: 7))
         }
     }
 

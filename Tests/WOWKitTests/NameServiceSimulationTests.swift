@@ -70,10 +70,10 @@ final class NameServiceSimulationTests: XCTestCase {
         let nodes = simulation.liveNodes.map(\.node)
         let network = simulation.authority.authority.network
         let wanted = nodes[4]
-        let key = NameRecord.ringKey(forName: name(wanted), network: network)
+        let key = NameRecord.ringKey(forKey: name(wanted), network: network)
         let storer = try XCTUnwrap(simulation.liveNodes.filter { $0.node !== wanted }
             .min { key.distance(to: $0.node.address) < key.distance(to: $1.node.address) })
-        XCTAssertNotNil(storer.node.names.record(named: name(wanted), unixTime: storer.node.wallClock()), "the storer holds it")
+        XCTAssertNotNil(storer.node.names.record(forKey: name(wanted), unixTime: storer.node.wallClock()), "the storer holds it")
         simulation.crash(storer)
         let asker = try XCTUnwrap(simulation.liveNodes.map(\.node).first { $0 !== wanted && !$0.table.contains(wanted.address) })
         let (result, _) = try XCTUnwrap(lookUp(name(wanted), from: asker, in: simulation))
@@ -91,7 +91,7 @@ final class NameServiceSimulationTests: XCTestCase {
                                 publishedAt: mallory.wallClock() + 100,
                                 signature: credentials.identity.sign(NameRecord.signedBytes(victim.certificate(of: victim.address)!,
                                                                                             publishedAt: mallory.wallClock() + 100)))
-        let key = NameRecord.ringKey(forName: name(victim), network: network)
+        let key = NameRecord.ringKey(forKey: name(victim), network: network)
         let header = RoutedHeader(mode: .nearest, payloadType: .namePut, source: mallory.address, destination: key)
         mallory.route(RoutedPacket(header: header, payload: NameMessage.put(forged, isReplica: false).encoded()), previous: nil)
         simulation.scheduler.run(for: .seconds(2))

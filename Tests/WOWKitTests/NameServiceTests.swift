@@ -28,13 +28,13 @@ final class NameServiceTests: XCTestCase {
         XCTAssertEqual(service.keep(first, credentials: keeper, unixTime: now), .new)
         XCTAssertEqual(service.keep(first, credentials: keeper, unixTime: now), .known)
         XCTAssertEqual(service.keep(NameRecord(credentials: beta, at: now - 10), credentials: keeper, unixTime: now), .known)
-        XCTAssertEqual(service.record(named: "beta", unixTime: now), first)
-        XCTAssertEqual(service.record(named: "BETA", unixTime: now)?.address, beta.address)
+        XCTAssertEqual(service.record(forKey: "beta", unixTime: now), first)
+        XCTAssertEqual(service.record(forKey: "BETA", unixTime: now)?.address, beta.address)
         let newer = NameRecord(credentials: beta, at: now + 60)
         XCTAssertEqual(service.keep(newer, credentials: keeper, unixTime: now + 60), .new)
-        XCTAssertEqual(service.record(named: "beta", unixTime: now + 60), newer)
+        XCTAssertEqual(service.record(forKey: "beta", unixTime: now + 60), newer)
         // Past its lifetime it answers nothing, and a sweep forgets it.
-        XCTAssertNil(service.record(named: "beta", unixTime: now + 60 + NameRecord.lifetime + 1))
+        XCTAssertNil(service.record(forKey: "beta", unixTime: now + 60 + NameRecord.lifetime + 1))
         service.sweep(unixTime: now + 60 + NameRecord.lifetime + 1)
         XCTAssertTrue(service.stored.isEmpty)
     }
@@ -167,7 +167,7 @@ final class NameServiceTests: XCTestCase {
         let local = Address.hashing("local"), peer = Address.hashing("peer")
         let handed = service.handovers(from: local, network: network) { _ in peer }
         let expected = records.filter {
-            let key = NameRecord.ringKey(forName: $0.key, network: network)
+            let key = NameRecord.ringKey(forKey: $0.key, network: network)
             return key.distance(to: peer) < key.distance(to: local)
         }
         XCTAssertFalse(expected.isEmpty)

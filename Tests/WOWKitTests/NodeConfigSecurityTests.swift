@@ -295,4 +295,29 @@ final class NodeConfigSecurityTests: XCTestCase {
         XCTAssertEqual(error.key, "virtual_network")
         XCTAssertTrue(error.reason.contains("needs a secured node"), error.reason)
     }
+
+    func testVirtualNetworkWithAnIPv6Address() throws {
+        try writeCertificate(try issue(virtualIPs: [VirtualIP("100.64.0.7")!, VirtualIP("fd77:6f77::7")!]))
+        let defaults = try XCTUnwrap(try parse(Self.complete + "virtual_network: {}\n").virtualNetwork)
+        XCTAssertEqual(defaults.ipv6Prefix, .defaultIPv6)
+        XCTAssertEqual(defaults.mtu, 1280, "IPv6's minimum MTU when the certificate names an IPv6 address")
+        let set = try XCTUnwrap(try parse(Self.complete + "virtual_network: { ipv6_prefix: \"fd77::/16\", mtu: 1400 }\n").virtualNetwork)
+        XCTAssertEqual(set.ipv6Prefix, VirtualPrefix("fd77::/16"))
+        XCTAssertEqual(set.mtu, 1400)
+        var error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { mtu: 1260 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.mtu")
+        XCTAssertTrue(error.reason.contains("below IPv6's minimum of 1280"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { ipv6_prefix: \"fd00::/16\" }\n"))
+        XCTAssertEqual(error.key, "virtual_network.ipv6_prefix")
+        XCTAssertTrue(error.reason.contains("fd77:6f77::7 is outside the virtual network fd00::/16"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { ipv6_prefix: 100.64.0.0/10 }\n"))
+        XCTAssertEqual(error.key, "virtual_network.ipv6_prefix")
+        XCTAssertTrue(error.reason.contains("is not an IPv6 network"), error.reason)
+        error = try XCTUnwrap(self.error(Self.complete + "virtual_network: { prefix: \"fd77::/16\" }\n"))
+        XCTAssertEqual(error.key, "virtual_network.prefix")
+        XCTAssertTrue(error.reason.contains("is not an IPv4 network"), error.reason)
+        // An IPv6-only member.
+        try writeCertificate(try issue(virtualIPs: [VirtualIP("fd77:6f77::7")!]))
+        XCTAssertEqual(try parse(Self.complete + "virtual_network: {}\n").virtualNetwork?.mtu, 1280)
+    }
 }

@@ -38,30 +38,37 @@ final class VirtualInterfaceTests: XCTestCase {
     }
 
     private func makeNode(_ name: String, ip: VirtualIP?, bootstrap: [TransportURI]) throws -> Node {
+        try makeNode(name, ips: ip.map { [$0] } ?? [], bootstrap: bootstrap)
+    }
+
+    private func makeNode(_ name: String, ips: [VirtualIP], bootstrap: [TransportURI]) throws -> Node {
         let host = memory.addHost()
         var config = NodeConfig(name: name, transports: [.init(name: MemoryTransport.scheme)],
                                 overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name),
                                             .init(name: FarOverlord.name)],
                                 bootstrap: bootstrap)
         config.security = .secured(SimulatedNodeBuilder.secured(
-            try members.member(name, virtualIPs: ip.map { [$0] } ?? [])))
+            try members.member(name, virtualIPs: ips)))
         let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: TestNetwork.unixTime)
         let node = builder.makeNode(config: config, transports: .memory(memory, host: host),
-                                    random: SeededRandom(seed: UInt64(ip?.value ?? 99)),
+                                    random: SeededRandom(seed: UInt64(ips.first?.ipv4 ?? 99)),
                                     logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
         try node.start()
         return node
     }
 
-    /// `count` members at 100.64.0.1... joined in a ring.
-    private func ring(_ count: Int, takesSuperSegments: Bool = false) throws -> [Member] {
+    /// `count` members at 100.64.0.1... joined in a ring; `dualStack`: each also at fd77:6f77::1..., second.
+    private func ring(_ count: Int, takesSuperSegments: Bool = false, dualStack: Bool = false) throws -> [Member] {
         var members: [Member] = []
         for index in 1...count {
             let ip = VirtualIP(0x6440_0000 + UInt32(index))
-            let node = try makeNode("m\(index)", ip: ip, bootstrap: members.first?.node.info.uris ?? [])
+            let ips = dualStack ? [ip, VirtualIP("fd77:6f77::\(index)")!] : [ip]
+            let node = try makeNode("m\(index)", ips: ips, bootstrap: members.first?.node.info.uris ?? [])
             let device = RecordingDevice()
             device.takesSuperSegments = takesSuperSegments
-            let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())
+            var settings = VirtualNetwork.Settings()
+            if dualStack { settings.mtu = VirtualNetwork.minimumIPv6MTU }
+            let interface = try VirtualInterface(node: node, device: device, settings: settings)
             members.append(Member(node: node, interface: interface, device: device, ip: ip))
             scheduler.run(for: .milliseconds(500))
         }
@@ -95,7 +102,7 @@ final class VirtualInterfaceTests: XCTestCase {
         let ring = try ring(2, takesSuperSegments: true)
         let (a, b) = (ring[0], ring[1])
         let clean = ByteBuffer(bytes: TCPPacket.make(payload: TCPPacket.payload(30_000), sequence: 900_000, flags: 0x18,
-                                                     sourcePort: 999, source: a.ip.value, destination: b.ip.value))
+                                                     sourcePort: 999, source: a.ip.ipv4!, destination: b.ip.ipv4!))
         let cleanBefore = a.node.stats.packetsOut
         a.interface.receiveFromDevice(clean, segmentSize: 1208)
         XCTAssertEqual(a.node.stats.packetsOut - cleanBefore, 1, "a new flow starts whole")
@@ -107,7 +114,7 @@ final class VirtualInterfaceTests: XCTestCase {
         a.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
         b.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1)
         let payload = TCPPacket.payload(60_000, seed: 5)
-        let superSegment = ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: a.ip.value, destination: b.ip.value))
+        let superSegment = ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: a.ip.ipv4!, destination: b.ip.ipv4!))
         let sentBefore = a.node.stats.packetsOut
         a.interface.receiveFromDevice(superSegment, segmentSize: 1208)
         XCTAssertEqual(a.node.stats.packetsOut - sentBefore, 50, "one overlay packet per segment")
@@ -125,8 +132,8 @@ final class VirtualInterfaceTests: XCTestCase {
 
         // Back to a device that takes no super-segments: the segments as they came.
         a.device.takesSuperSegments = false
-        b.interface.receiveFromDevice(ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: b.ip.value,
-                                                                       destination: a.ip.value)), segmentSize: 1208)
+        b.interface.receiveFromDevice(ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: b.ip.ipv4!,
+                                                                       destination: a.ip.ipv4!)), segmentSize: 1208)
         scheduler.run(for: .milliseconds(200))
         XCTAssertEqual(a.device.written.count, 50)
         XCTAssertEqual(a.device.written.flatMap { TCPPacket.payloadOf(Array($0.readableBytesView)) }, payload)
@@ -168,5 +175,42 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertThrowsError(try VirtualInterface(node: member, device: RecordingDevice(), settings: .init())) {
             XCTAssertEqual($0 as? VirtualNetworkError, .outsidePrefix(ip: VirtualIP("198.18.1.2")!, prefix: .default))
         }
+    }
+
+    /// Dual-stack members sit at the address of their IPv4: a packet to a member's IPv6 finds nobody at the
+    /// address that IP hashes to, the name service says where its holder sits, and the packets after go there.
+    /// The receiver learns the sender's IPv6 from its certificate, so its replies need no lookup.
+    func testIPv6ReachesADualStackMemberThroughTheNameService() throws {
+        let ring = try ring(10, dualStack: true)
+        scheduler.run(for: .seconds(5))  // names published
+        let (a, b) = (ring[1], ring[6])
+        let (a6, b6) = (VirtualIP("fd77:6f77::2")!, VirtualIP("fd77:6f77::7")!)
+        var sent: [ByteBuffer] = []
+        for index in 0..<10 {
+            let packet = VirtualNetworkTests.packet6(from: a6, to: b6, payload: Array("ping \(index)".utf8))
+            sent.append(packet)
+            a.interface.receiveFromDevice(packet)
+            scheduler.run(for: .milliseconds(500))
+        }
+        XCTAssertTrue(a.device.written.isEmpty, "no ICMP error while the name service finds the holder")
+        XCTAssertEqual(a.interface.network.learnedHolder(of: b6), b.node.address, "learned")
+        XCTAssertGreaterThanOrEqual(b.device.written.count, 8, "every packet after the lookup arrives")
+        XCTAssertEqual(b.device.written, Array(sent.suffix(b.device.written.count)), "in order, unchanged")
+        let reply = VirtualNetworkTests.packet6(from: b6, to: a6, payload: Array("pong".utf8))
+        b.interface.receiveFromDevice(reply)
+        scheduler.run(for: .seconds(1))
+        XCTAssertEqual(a.device.written, [reply], "the reply goes straight to the sender: its certificate named the IP")
+        XCTAssertEqual(b.node.stats.drops.byName["vnet_spoofed_source"], nil)
+        XCTAssertEqual(b.node.status().virtual_network?.ips, ["100.64.0.7", "fd77:6f77::7"])
+
+        // An IPv6 no member holds: the lookup says so, and ICMPv6 address unreachable comes back.
+        let absent = VirtualIP("fd77:6f77::99")!
+        a.interface.receiveFromDevice(VirtualNetworkTests.packet6(from: a6, to: absent))
+        scheduler.run(for: .seconds(5))
+        let icmp = try XCTUnwrap(a.device.written.last)
+        guard case .success(let header) = IPPacket.header(of: icmp) else { return XCTFail("not IP") }
+        XCTAssertEqual(header.source, absent)
+        XCTAssertEqual(header.protocolNumber, 58)
+        XCTAssertEqual(Array(icmp.readableBytesView)[40...41], [1, 3])
     }
 }

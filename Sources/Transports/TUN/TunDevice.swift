@@ -36,9 +36,9 @@ public final class TunDevice: PacketDevice {
         self.isOffloading = isOffloading
     }
 
-    /// Creates the device named in `settings`, gives it `address` in the settings' prefix and the MTU, and
-    /// brings it up.
-    public static func open(settings: VirtualNetwork.Settings, address: VirtualIP) throws(TunDeviceError) -> TunDevice {
+    /// Creates the device named in `settings`, gives it `addresses` (an IPv4 one, an IPv6 one, or both), each
+    /// in the settings' network of its family, and the MTU, and brings it up.
+    public static func open(settings: VirtualNetwork.Settings, addresses: [VirtualIP]) throws(TunDeviceError) -> TunDevice {
         #if os(Linux)
         let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpen(errno: errno) }
@@ -53,7 +53,7 @@ public final class TunDevice: PacketDevice {
         // A kernel without these offloads still works, one MTU-sized packet at a time.
         let isOffloading = settings.offload && ioctl(fd, TunDevice.tunSetOffload, TunDevice.offloadFlags) == 0
         do {
-            try configure(name: name, address: address, settings: settings)
+            try configure(name: name, addresses: addresses, settings: settings)
         } catch {
             _ = Glibc.close(fd)
             throw error
@@ -155,23 +155,36 @@ public final class TunDevice: PacketDevice {
     /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN: partial checksums and TCP/IPv4 super-segments (with ECN).
     static let offloadFlags: CInt = 0x01 | 0x02 | 0x08
 
-    /// Address, netmask, MTU and up, through the classic interface ioctls on a datagram socket.
-    private static func configure(name: String, address: VirtualIP, settings: VirtualNetwork.Settings) throws(TunDeviceError) {
+    /// Addresses, netmask, MTU and up, through the classic interface ioctls on datagram sockets.
+    private static func configure(name: String, addresses: [VirtualIP], settings: VirtualNetwork.Settings) throws(TunDeviceError) {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard socket >= 0 else { throw .cannotConfigure(name: name, step: "open a control socket", errno: errno) }
         defer { _ = Glibc.close(socket) }
 
+        let ipv6 = addresses.first { $0.family == .v6 }
+        // Without an IPv6 address the kernel would send router solicitations into the device; with one, it
+        // must not ask for routers either (there are none: the overlay routes).
+        let conf = "/proc/sys/net/ipv6/conf/\(name)"
+        if ipv6 == nil {
+            writeSetting("\(conf)/disable_ipv6", "1")
+        } else {
+            writeSetting("\(conf)/accept_ra", "0")
+            writeSetting("\(conf)/router_solicitations", "0")
+            writeSetting("\(conf)/disable_ipv6", "0")
+        }
+        if let ipv4 = addresses.first(where: { $0.family == .v4 }), let netmask = settings.prefix.netmask {
+            var request = InterfaceRequest(name: name)
+            request.setIPv4(ipv4)
+            guard request.perform(UInt(SIOCSIFADDR), on: socket) else {
+                throw .cannotConfigure(name: name, step: "set address \(ipv4)", errno: errno)
+            }
+            request = InterfaceRequest(name: name)
+            request.setIPv4(netmask)
+            guard request.perform(UInt(SIOCSIFNETMASK), on: socket) else {
+                throw .cannotConfigure(name: name, step: "set netmask \(netmask)", errno: errno)
+            }
+        }
         var request = InterfaceRequest(name: name)
-        request.setIPv4(address)
-        guard request.perform(UInt(SIOCSIFADDR), on: socket) else {
-            throw .cannotConfigure(name: name, step: "set address \(address)", errno: errno)
-        }
-        request = InterfaceRequest(name: name)
-        request.setIPv4(settings.prefix.netmask)
-        guard request.perform(UInt(SIOCSIFNETMASK), on: socket) else {
-            throw .cannotConfigure(name: name, step: "set netmask \(settings.prefix.netmask)", errno: errno)
-        }
-        request = InterfaceRequest(name: name)
         request.mtu = Int32(settings.mtu)
         guard request.perform(UInt(SIOCSIFMTU), on: socket) else {
             throw .cannotConfigure(name: name, step: "set MTU \(settings.mtu)", errno: errno)
@@ -184,11 +197,34 @@ public final class TunDevice: PacketDevice {
         guard request.perform(UInt(SIOCSIFFLAGS), on: socket) else {
             throw .cannotConfigure(name: name, step: "bring it up", errno: errno)
         }
-        // The virtual network is IPv4: without this the kernel sends IPv6 router solicitations into it.
-        if let file = fopen("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "w") {
-            fputs("1", file)
-            fclose(file)
+        if let ipv6 { try addIPv6(ipv6, length: settings.ipv6Prefix.length, to: name) }
+    }
+
+    /// Gives the device an IPv6 address and its network's route (`struct in6_ifreq` on an IPv6 socket).
+    private static func addIPv6(_ ip: VirtualIP, length: Int, to name: String) throws(TunDeviceError) {
+        let socket = Glibc.socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        guard socket >= 0 else {
+            throw .cannotConfigure(name: name, step: "open an IPv6 control socket (is IPv6 disabled on this host?)", errno: errno)
         }
+        defer { _ = Glibc.close(socket) }
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw .cannotConfigure(name: name, step: "find its index", errno: errno) }
+        // struct in6_ifreq { struct in6_addr ifr6_addr; __u32 ifr6_prefixlen; int ifr6_ifindex; }
+        var request = [UInt8](repeating: 0, count: 24)
+        request.replaceSubrange(0..<16, with: ip.bytes)
+        withUnsafeBytes(of: UInt32(length)) { request.replaceSubrange(16..<20, with: $0) }
+        withUnsafeBytes(of: Int32(bitPattern: index)) { request.replaceSubrange(20..<24, with: $0) }
+        let result = request.withUnsafeMutableBytes { ioctl(socket, UInt(SIOCSIFADDR), $0.baseAddress!) }
+        guard result >= 0 else {
+            throw .cannotConfigure(name: name, step: "set address \(ip)/\(length)", errno: errno)
+        }
+    }
+
+    /// Writes one value to a /proc/sys file; a kernel without it goes on without.
+    private static func writeSetting(_ path: String, _ value: String) {
+        guard let file = fopen(path, "w") else { return }
+        fputs(value, file)
+        fclose(file)
     }
 }
 
@@ -222,7 +258,7 @@ private struct InterfaceRequest {
     mutating func setIPv4(_ ip: VirtualIP) {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = ip.value.bigEndian
+        address.sin_addr.s_addr = (ip.ipv4 ?? 0).bigEndian
         withUnsafeMutableBytes(of: &raw.ifr_ifru.ifru_addr) { target in
             withUnsafeBytes(of: address) { source in
                 target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(target.count)))

@@ -120,8 +120,9 @@ enum TunOffload {
             IPv4Packet.onesComplementSum(UnsafeRawBufferPointer(rebasing: bytes[start...]))
         }
         var checksum = ~IPv4Packet.fold(sum)
-        // In UDP a zero checksum means "none": the computed zero is sent as all ones (RFC 768).
-        if checksum == 0, packet.getInteger(at: packet.readerIndex + 9, as: UInt8.self) == IPv4Packet.udpProtocol {
+        // In UDP a zero checksum means "none": the computed zero is sent as all ones (RFC 768, RFC 8200).
+        let isIPv6 = packet.getInteger(at: packet.readerIndex, as: UInt8.self).map { $0 >> 4 == 6 } ?? false
+        if checksum == 0, packet.getInteger(at: packet.readerIndex + (isIPv6 ? 6 : 9), as: UInt8.self) == IPv4Packet.udpProtocol {
             checksum = 0xFFFF
         }
         packet.setInteger(checksum, at: packet.readerIndex + start + offset)

@@ -138,9 +138,9 @@ struct AllocationBenchmark {
                                     overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
                                     bootstrap: bootstrap)
             let credentials = try authority.member(name: name, virtualIPs: [ip], notBefore: now - 60, notAfter: now + 86_400,
-                                                   serial: UInt64(ip.value))
+                                                   serial: UInt64(ip.ipv4!))
             config.security = .secured(NodeConfig.Secured(credentials: credentials))
-            let node = builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(ip.value)),
+            let node = builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(ip.ipv4!)),
                                         logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
             try node.start()
             let device = CountingDevice()
@@ -233,8 +233,8 @@ struct AllocationBenchmark {
         let total = 52 + payload
         var buffer = ByteBuffer()
         buffer.writeBytes([0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, 6, 0, 0] as [UInt8])
-        buffer.writeInteger(source.value, endianness: .big)
-        buffer.writeInteger(destination.value, endianness: .big)
+        buffer.writeInteger(source.ipv4!, endianness: .big)
+        buffer.writeInteger(destination.ipv4!, endianness: .big)
         buffer.writeBytes([0x30, 0x39, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 1, 0x80, 0x10, 0xFF, 0xFF, 0, 0, 0, 0,
                            1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] as [UInt8])
         buffer.writeRepeatingByte(0xCD, count: payload)
@@ -245,8 +245,8 @@ struct AllocationBenchmark {
     static func ipPacket(from source: VirtualIP, to destination: VirtualIP, size: Int) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeBytes([0x45, 0, UInt8(size >> 8), UInt8(size & 0xFF), 0, 1, 0, 0, 64, 17, 0, 0] as [UInt8])
-        buffer.writeInteger(source.value, endianness: .big)
-        buffer.writeInteger(destination.value, endianness: .big)
+        buffer.writeInteger(source.ipv4!, endianness: .big)
+        buffer.writeInteger(destination.ipv4!, endianness: .big)
         buffer.writeRepeatingByte(0xAB, count: size - 20)
         return buffer
     }

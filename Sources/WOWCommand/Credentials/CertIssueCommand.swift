@@ -23,7 +23,7 @@ struct CertIssueCommand: ParsableCommand {
     @Option(help: "The node's name (1 to 64 bytes).")
     var name: String
 
-    @Option(name: .customLong("vip"), help: "A virtual IPv4 address the node may use (at most 8; the first one decides its ring address).")
+    @Option(name: .customLong("vip"), help: "A virtual IPv4 or IPv6 address the node may use (at most 8; the first one decides its ring address; the device carries the first of each family).")
     var virtualIPs: [String] = []
 
     @Option(help: "How many days the certificate is valid (1 to 36500).")
@@ -69,7 +69,8 @@ struct CertIssueCommand: ParsableCommand {
         var parsed: [VirtualIP] = []
         for text in virtualIPs {
             guard let ip = VirtualIP(text) else {
-                throw ValidationError("--vip '\(text)' is not a dotted IPv4 address; write it like 100.64.0.7")
+                throw ValidationError("--vip '\(text)' is not an IPv4 or IPv6 address; write it like 100.64.0.7 "
+                                          + "or fd77:6f77::7")
             }
             guard !parsed.contains(ip) else { throw ValidationError("--vip \(text) is given twice; give it once") }
             parsed.append(ip)

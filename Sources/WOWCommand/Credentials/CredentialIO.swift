@@ -58,6 +58,10 @@ enum CredentialIO {
         guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw CommandFailure(description: "\(flag) contains a control character (tab, newline, ...); remove it")
         }
+        guard VirtualIP(name) == nil else {
+            throw CommandFailure(description: "\(flag) '\(name)' reads as an IP address; the name service finds members "
+                                     + "by IP as well as by name, so give a name that is not one, e.g. \(flag) alpha")
+        }
     }
 
     /// UTC, to the second: `2025-03-02T10:00:00Z`.

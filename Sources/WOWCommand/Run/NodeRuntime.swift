@@ -76,7 +76,7 @@ public final class NodeRuntime: Sendable {
             var virtualInterface: NIOLoopBound<VirtualInterface>?
             if let settings = config.virtualNetwork {
                 virtualInterface = try attachVirtualNetwork(
-                    settings, ip: config.security.credentials?.certificate.virtualIPs.first, node: node, loop: loop)
+                    settings, certificate: config.security.credentials?.certificate, node: node, loop: loop)
             }
             var metrics: (channel: any Channel, metrics: NIOLoopBound<NodeMetrics>)?
             if let metricsAddress {
@@ -125,12 +125,12 @@ public final class NodeRuntime: Sendable {
 
     /// Creates the TUN device and joins it to the node: packets it reads go into the overlay, packets the
     /// overlay delivers are written to it. Needs root (or CAP_NET_ADMIN).
-    private static func attachVirtualNetwork(_ settings: VirtualNetwork.Settings, ip: VirtualIP?, node: NIOLoopBound<Node>,
-                                             loop: any EventLoop) throws -> NIOLoopBound<VirtualInterface> {
+    private static func attachVirtualNetwork(_ settings: VirtualNetwork.Settings, certificate: MembershipCertificate?,
+                                             node: NIOLoopBound<Node>, loop: any EventLoop) throws -> NIOLoopBound<VirtualInterface> {
         // The config parser checked that a secured node with a virtual IP asks for a device; the interface
         // checks again below, on the loop.
-        guard let ip = ip else { throw VirtualNetworkError.notSecured }
-        let device = try TunDevice.open(settings: settings, address: ip)
+        guard let certificate else { throw VirtualNetworkError.notSecured }
+        let device = try TunDevice.open(settings: settings, addresses: try settings.localIPs(of: certificate).get())
         nonisolated(unsafe) let handedOver = device
         do {
             let interface = try loop.submit {

@@ -128,8 +128,13 @@ struct RunCommand: ParsableCommand {
         print("wow: \(Self.securitySummary(nodeConfig.security))")
         print("wow: reachable at \(status.uris.joined(separator: ", "))")
         if let device = runtime.deviceName, let settings = nodeConfig.virtualNetwork,
-           let ip = nodeConfig.security.credentials?.certificate.virtualIPs.first {
-            print("wow: virtual network on \(device): \(ip)/\(settings.prefix.length) (network \(settings.prefix)), MTU \(settings.mtu)")
+           let certificate = nodeConfig.security.credentials?.certificate,
+           case .success(let ips) = settings.localIPs(of: certificate) {
+            let addresses = ips.map { ip in
+                let prefix = settings.prefix(for: ip.family)
+                return "\(ip)/\(prefix.length) (network \(prefix))"
+            }
+            print("wow: virtual network on \(device): \(addresses.joined(separator: ", ")), MTU \(settings.mtu)")
         }
         print("wow: control socket \(controlPath) (wow status --control \(controlPath))")
         if let address = runtime.metricsAddress, let ip = address.ipAddress, let port = address.port {

@@ -1,11 +1,12 @@
 import Yams
 
 extension ConfigReader {
-    /// The `virtual_network` section: the TUN device's name, the network it carries, its MTU, offloads. The node's IP
-    /// is its certificate's first virtual IP, so the section needs a secured node with one.
+    /// The `virtual_network` section: the TUN device's name, the networks it carries (IPv4, IPv6), its MTU,
+    /// offloads. The node's IPs are its certificate's first IPv4 and first IPv6 address, so the section needs
+    /// a secured node with one; with an IPv6 one the MTU is at least IPv6's minimum (1280, also its default).
     func virtualNetwork(_ sectionField: Field,
                         security: NodeConfig.Security) throws(ConfigError) -> VirtualNetwork.Settings {
-        let section = try fields(of: sectionField.value, field: sectionField, allowed: ["device", "prefix", "mtu", "offload"])
+        let section = try fields(of: sectionField.value, field: sectionField, allowed: ["device", "prefix", "ipv6_prefix", "mtu", "offload"])
         var settings = VirtualNetwork.Settings()
         if let field = section.field("device"), !ConfigReader.isNull(field.value) {
             let name = try string(field)
@@ -19,13 +20,14 @@ extension ConfigReader {
             }
             settings.deviceName = name
         }
-        if let field = section.field("prefix"), !ConfigReader.isNull(field.value) {
+        for (key, family, example) in [("prefix", VirtualIP.Family.v4, "100.64.0.0/10"), ("ipv6_prefix", .v6, "fd77:6f77::/48")] {
+            guard let field = section.field(key), !ConfigReader.isNull(field.value) else { continue }
             let text = try string(field)
-            guard let prefix = VirtualPrefix(text) else {
-                throw error(at: field, "'\(text)' is not an IPv4 network: write address/length with the host bits "
-                                + "zero, e.g. 'prefix: 100.64.0.0/10'")
+            guard let prefix = VirtualPrefix(text), prefix.family == family else {
+                throw error(at: field, "'\(text)' is not an \(family == .v4 ? "IPv4" : "IPv6") network: write "
+                                + "address/length with the host bits zero, e.g. '\(key): \(example)'")
             }
-            settings.prefix = prefix
+            if family == .v4 { settings.prefix = prefix } else { settings.ipv6Prefix = prefix }
         }
         if let mtu = try integer(section, "mtu", in: VirtualNetwork.mtuRange, unit: "bytes") {
             settings.mtu = mtu
@@ -37,12 +39,20 @@ extension ConfigReader {
             throw error(at: sectionField, VirtualNetworkError.notSecured.description)
         }
         let certificate = secured.credentials.certificate
-        guard let ip = certificate.virtualIPs.first else {
-            throw error(at: sectionField, VirtualNetworkError.noVirtualIP(certificate: certificate.name).description)
+        let mtuField = section.field("mtu")
+        if certificate.virtualIPs.contains(where: { $0.family == .v6 }), mtuField == nil || ConfigReader.isNull(mtuField!.value) {
+            settings.mtu = max(settings.mtu, VirtualNetwork.minimumIPv6MTU)
         }
-        guard settings.prefix.contains(ip) else {
-            let at = section.field("prefix") ?? sectionField
-            throw error(at: at, VirtualNetworkError.outsidePrefix(ip: ip, prefix: settings.prefix).description)
+        switch settings.localIPs(of: certificate) {
+        case .success: break
+        case .failure(let problem):
+            let at: Field
+            switch problem {
+            case .outsidePrefix(let ip, _): at = section.field(ip.family == .v4 ? "prefix" : "ipv6_prefix") ?? sectionField
+            case .mtuBelowIPv6Minimum: at = mtuField ?? sectionField
+            default: at = sectionField
+            }
+            throw error(at: at, problem.description)
         }
         return settings
     }

@@ -3,13 +3,15 @@ import NIOCore
 /// An address a DNS answer carries: IPv4 for an A record, IPv6 for AAAA. Fixed-width values, so no answer can
 /// hold an address of the wrong length.
 public enum DNSAddress: Hashable, Sendable {
-    /// An IPv4 address in network byte order, as one number (like `VirtualIP.value`).
+    /// An IPv4 address in network byte order, as one number (like `VirtualIP.ipv4`).
     case v4(UInt32)
     /// An IPv6 address in network byte order: its first eight bytes, then its last eight.
     case v6(high: UInt64, low: UInt64)
 
     /// A member's virtual address.
-    public init(_ ip: VirtualIP) { self = .v4(ip.value) }
+    public init(_ ip: VirtualIP) {
+        if let ipv4 = ip.ipv4 { self = .v4(ipv4) } else { self = .v6(high: ip.high, low: ip.low) }
+    }
 
     /// The address whose bytes, most significant first, are `bytes`: 4 for IPv4, 16 for IPv6; nil otherwise.
     public init?(bytes: [UInt8]) {

@@ -36,9 +36,27 @@ public struct NameRecord: Equatable, Sendable {
     public var key: String { certificate.name.lowercased() }
     public var address: Address { certificate.entitledAddress }
 
-    /// Where on the ring the record for `name` is stored: the node nearest this address keeps it.
-    public static func ringKey(forName name: String, network: NetworkID) -> Address {
-        Address.prefix(of: SHA256.hash(data: Array("wow/name/1".utf8) + network.bytes + Array(name.lowercased().utf8)))
+    /// Every key the record is kept and found under: its name, and each virtual IP beyond the first (a node
+    /// sits at the ring address of its first; a packet for another of its IPs finds that address here,
+    /// docs/names.md). A name that reads as a virtual IP is no name key (only the IP's holder answers it).
+    public var keys: [String] {
+        let name = VirtualIP(key) == nil ? [key] : []
+        return name + certificate.virtualIPs.dropFirst().map(\.description)
+    }
+
+    /// Whether this record answers a lookup of `key` (a lowercased name, or a virtual IP's text).
+    public func answers(_ key: String) -> Bool { NameRecord.certificate(certificate, answers: key) }
+
+    static func certificate(_ certificate: MembershipCertificate, answers key: String) -> Bool {
+        if let ip = VirtualIP(key) { return certificate.virtualIPs.contains(ip) }
+        return certificate.name.lowercased() == key
+    }
+
+    /// Where on the ring the record for `key` is stored: the node nearest this address keeps it. For a virtual
+    /// IP, the address its holder would sit at were it its first.
+    public static func ringKey(forKey key: String, network: NetworkID) -> Address {
+        if let ip = VirtualIP(key) { return Address.forVirtualIP(ip, network: network) }
+        return Address.prefix(of: SHA256.hash(data: Array("wow/name/1".utf8) + network.bytes + Array(key.lowercased().utf8)))
     }
 
     static func signedBytes(_ certificate: MembershipCertificate, publishedAt: Int64) -> [UInt8] {

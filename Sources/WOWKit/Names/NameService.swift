@@ -36,7 +36,7 @@ public struct NameService {
     public static func modes(forTry number: Int) -> [DeliveryMode] { number == 2 ? [.left, .right] : [.nearest] }
 
     public let settings: Settings
-    /// Records kept for other members, by lowercased name.
+    /// Records kept for other members, by key: lowercased name, and virtual IPs beyond a member's first.
     public private(set) var stored: [String: NameRecord] = [:]
     private var cache: [String: (record: NameRecord?, until: Timestamp)] = [:]
     private var lookups: [UInt64: Lookup] = [:]
@@ -57,25 +57,31 @@ public struct NameService {
         case full
     }
 
-    /// Keeps `record` if it is believable and newer than what the node holds for its name.
+    /// Keeps `record` under each of its keys (`NameRecord.keys`) if it is believable and newer than what the
+    /// node holds for that key.
     public mutating func keep(_ record: NameRecord, credentials: NodeCredentials, unixTime: Int64) -> Kept {
-        if let held = stored[record.key], held.publishedAt >= record.publishedAt, held.certificate == record.certificate {
-            return .known
+        let keys = record.keys
+        let fresh = keys.filter { key in
+            guard let held = stored[key] else { return true }
+            return held.publishedAt < record.publishedAt || (held.publishedAt == record.publishedAt && held.certificate != record.certificate)
         }
+        guard !fresh.isEmpty else { return .known }
         if let refusal = record.refusal(by: credentials, at: unixTime) { return .refused(refusal) }
-        if let held = stored[record.key], held.publishedAt > record.publishedAt { return .known }
-        if stored[record.key] == nil && stored.count >= settings.maximumStored {
+        let added = fresh.filter { stored[$0] == nil }.count
+        if stored.count + added > settings.maximumStored {
             sweep(unixTime: unixTime)
-            guard stored.count < settings.maximumStored else { return .full }
+            guard stored.count + added <= settings.maximumStored else { return .full }
         }
-        stored[record.key] = record
-        handedTo[record.key] = nil
+        for key in fresh {
+            stored[key] = record
+            handedTo[key] = nil
+        }
         return .new
     }
 
-    /// The record kept for `name`, if it is still fresh.
-    public func record(named name: String, unixTime: Int64) -> NameRecord? {
-        guard let record = stored[name.lowercased()], record.publishedAt + NameRecord.lifetime >= unixTime else { return nil }
+    /// The record kept for `key` (a name or a virtual IP's text), if it is still fresh.
+    public func record(forKey key: String, unixTime: Int64) -> NameRecord? {
+        guard let record = stored[key.lowercased()], record.publishedAt + NameRecord.lifetime >= unixTime else { return nil }
         return record
     }
 
@@ -95,7 +101,7 @@ public struct NameService {
                                    nearestPeer: (Address) -> Address?) -> [(record: NameRecord, to: Address)] {
         var handed: [(record: NameRecord, to: Address)] = []
         for (name, record) in stored {
-            let key = ringKeys[name] ?? NameRecord.ringKey(forName: name, network: network)
+            let key = ringKeys[name] ?? NameRecord.ringKey(forKey: name, network: network)
             ringKeys[name] = key
             guard let peer = nearestPeer(key), peer != record.address, !(handedTo[name]?.contains(peer) ?? false),
                   key.distance(to: peer) < key.distance(to: local) else { continue }
@@ -123,7 +129,8 @@ public struct NameService {
         case tooMany
     }
 
-    /// Starts looking up `name` (lowercased); `token` is the one to use if a question must go out.
+    /// Starts looking up `name` (a name or a virtual IP's text, lowercased); `token` is the one to use if a
+    /// question must go out.
     public mutating func lookUp(_ name: String, token: UInt64, now: Timestamp, completion: @escaping Completion) -> LookupStart {
         let name = name.lowercased()
         if let cached = cache[name], cached.until > now { return .answered(cached.record) }
@@ -154,7 +161,7 @@ public struct NameService {
     /// An answer came.
     public mutating func answered(_ token: UInt64, record: NameRecord?, now: Timestamp) -> Answered {
         guard var lookup = lookups[token] else { return .waiting }
-        if let record, record.key != lookup.name { return .waiting }
+        if let record, !record.answers(lookup.name) { return .waiting }
         if record == nil && lookup.awaitedAnswers > 1 {
             lookup.awaitedAnswers -= 1
             lookups[token] = lookup

@@ -185,7 +185,7 @@ extension Node {
     func checkInterfaceAddresses() {
         // Our own virtual IPs (on the TUN device, which comes up after the transports) are no underlay.
         var own = Set(edgeSecurity?.credentials.certificate.virtualIPs.map(\.description) ?? [])
-        if let ip = virtualInterface?.network.localIP { own.insert(ip.description) }
+        for ip in virtualInterface?.network.localIPs ?? [] { own.insert(ip.description) }
         var changed = false
         for listener in listeners where listener.followsInterfaceAddresses {
             if listener.refreshLocalAddresses(ignoring: own) { changed = true }

@@ -27,11 +27,17 @@ extension Node {
                                                       virtualIPs: certificate?.virtualIPs ?? [])))
         }
         if let ip = VirtualIP(text) {
-            guard let network = edgeSecurity?.credentials.authority.network else {
-                return completion(.failure(.virtualIPWithoutSecurity(text)))
+            guard edgeSecurity != nil else { return completion(.failure(.virtualIPWithoutSecurity(text))) }
+            // Its holder sits at the address of its certificate's first IP: the name service knows which.
+            return lookUpName(ip.description) { result in
+                switch result {
+                case .success(let record?):
+                    completion(.success(ResolvedTarget(address: record.address, name: record.certificate.name,
+                                                       virtualIPs: record.certificate.virtualIPs)))
+                case .success(nil): completion(.failure(.unknownName(text)))
+                case .failure: completion(.failure(.noAnswer(text)))
+                }
             }
-            let peer = Address.forVirtualIP(ip, network: network)
-            return completion(.success(ResolvedTarget(address: peer, name: certificate(of: peer)?.name, virtualIPs: [ip])))
         }
         guard (1...MembershipCertificate.maximumNameLength).contains(text.utf8.count) else {
             return completion(.failure(.notATarget(text)))
@@ -55,13 +61,20 @@ extension Node {
     /// A certificate with `name` this node holds: its own, a connected peer's or an end-to-end peer's.
     func knownCertificate(named name: String) -> MembershipCertificate? {
         let wanted = name.lowercased()
-        if let own = edgeSecurity?.credentials.certificate, own.name.lowercased() == wanted { return own }
+        return knownCertificate { $0.name.lowercased() == wanted }
+    }
+
+    /// A certificate this node holds that names `ip` among its virtual IPs.
+    public func knownCertificate(holding ip: VirtualIP) -> MembershipCertificate? {
+        knownCertificate { $0.virtualIPs.contains(ip) }
+    }
+
+    private func knownCertificate(where matches: (MembershipCertificate) -> Bool) -> MembershipCertificate? {
+        if let own = edgeSecurity?.credentials.certificate, matches(own) { return own }
         for connection in table.connections {
-            if let certificate = securedEdge(connection.edgeID)?.peerCertificate, certificate.name.lowercased() == wanted {
-                return certificate
-            }
+            if let certificate = securedEdge(connection.edgeID)?.peerCertificate, matches(certificate) { return certificate }
         }
-        return endToEnd?.certificate(named: wanted)
+        return endToEnd?.certificate(where: matches)
     }
 }
 
@@ -71,19 +84,21 @@ extension Node {
     /// How soon a node that could not publish its record yet (not in a ring) tries again.
     static let namePublishRetry: Duration = .milliseconds(500)
 
-    /// Looks `name` up in the name service: the record of the member with that name (its certificate gives
-    /// its address and virtual IPs), nil when no member holds it. A secured node only; it answers its own name
-    /// and its peers' from what it holds. Calls `completion` on the node's executor.
+    /// Looks `name` up in the name service: the record of the member with that name, or with that virtual IP
+    /// when `name` is one's text (its certificate gives its address and virtual IPs), nil when no member holds
+    /// it. A secured node only; it answers its own name and its peers' from what it holds. Calls `completion`
+    /// on the node's executor.
     public func lookUpName(_ name: String, completion: @escaping NameService.Completion) {
         guard isRunning, let credentials = edgeSecurity?.credentials else {
             return completion(.failure(NameLookupTimeout(name: name)))
         }
-        if let known = knownCertificate(named: name) {
+        let ip = VirtualIP(name)
+        if let known = ip.map(knownCertificate(holding:)) ?? knownCertificate(named: name) {
             // Our own or a peer's: a record of our own making is as good (its certificate was checked).
             return completion(.success(NameRecord(certificate: known, publishedAt: wallClock(), signature: [])))
         }
         // Kept here for others (this node is the name's storer or holds a replica).
-        if let kept = names.record(named: name, unixTime: wallClock()) { return completion(.success(kept)) }
+        if let kept = names.record(forKey: name, unixTime: wallClock()) { return completion(.success(kept)) }
         switch names.lookUp(name, token: random.next(), now: scheduler.now, completion: completion) {
         case .answered(let record): completion(.success(record))
         case .ask(let token): askForName(name, token: token, try: 1, network: credentials.authority.network)
@@ -94,7 +109,7 @@ extension Node {
 
     private func askForName(_ name: String, token: UInt64, try number: Int, network: NetworkID) {
         arm(.nameLookup(token: token), after: names.settings.lookupTimeout)
-        let key = NameRecord.ringKey(forName: name, network: network)
+        let key = NameRecord.ringKey(forKey: name, network: network)
         for mode in NameService.modes(forTry: number) { send(.get(token: token, name: name.lowercased()), to: key, mode: mode) }
     }
 
@@ -105,14 +120,16 @@ extension Node {
         for completion in failed { completion(.failure(NameLookupTimeout(name: name))) }
     }
 
-    /// Publishes this node's record at its name's ring key (once it is in a ring), then again every
-    /// `refresh`.
+    /// Publishes this node's record at the ring key of its name and of each of its virtual IPs beyond the first
+    /// (once it is in a ring), then again every `refresh`.
     func publishName() {
         guard let credentials = edgeSecurity?.credentials else { return }
         guard table.hasStructured else { return arm(.namePublish, after: Node.namePublishRetry) }
         let record = NameRecord(credentials: credentials, at: wallClock())
-        send(.put(record, isReplica: false), to: NameRecord.ringKey(forName: record.key, network: credentials.authority.network),
-             mode: .nearest)
+        for key in record.keys {
+            send(.put(record, isReplica: false), to: NameRecord.ringKey(forKey: key, network: credentials.authority.network),
+                 mode: .nearest)
+        }
         let refresh = names.settings.refresh
         // Up to a tenth earlier, so members that joined together do not publish together for ever.
         let jitter = Duration.nanoseconds(Int64(random.next() % UInt64(max(1, refresh.nanoseconds / 10))))
@@ -153,8 +170,9 @@ extension Node {
             case .full: stats.drop(.nameStoreFull)
             }
         case .get(let token, let name):
-            var record = names.record(named: name, unixTime: unixTime)
-            if record == nil, credentials.certificate.name.lowercased() == name {
+            var record = names.record(forKey: name, unixTime: unixTime)
+            // Its own name or IP (the first IP's key is the node's own address: asked there, it answers).
+            if record == nil, NameRecord.certificate(credentials.certificate, answers: name) {
                 record = NameRecord(credentials: credentials, at: unixTime)
             }
             send(.answer(token: token, record: record), to: header.source, mode: .exact)

@@ -41,8 +41,13 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     /// The node's TUN device and what crossed it: nil without a virtual network.
     public struct VirtualNetworkStatus: Codable, Sendable, Equatable {
         public var device: String
+        /// The first of `ips`: the IP the node's ring address comes from.
         public var ip: String
+        /// Every IP on the device (the certificate's first IPv4 and first IPv6).
+        public var ips: [String]
         public var prefix: String
+        /// The IPv6 network, when the device carries one.
+        public var ipv6_prefix: String?
         public var mtu: Int
         public var packets_from_device: Int
         public var bytes_from_device: Int
@@ -94,7 +99,7 @@ extension Node {
         return NodeStatus(
             name: config.name, address: address.hex,
             virtual_ips: edgeSecurity.map { $0.credentials.certificate.virtualIPs.map(\.description) }
-                ?? virtualInterface.map { [$0.network.localIP.description] } ?? [],
+                ?? virtualInterface.map { $0.network.localIPs.map(\.description) } ?? [],
             nat: natVerdict, uptime_s: (now - startedAt).seconds,
             uris: info.uris.map(\.text), observed_uris: observedURIs.map(\.text).sorted(), ring_member: isRingMember,
             connections: table.connections.map { c in
@@ -128,8 +133,10 @@ extension Node {
             virtual_network: virtualInterface.map { interface in
                 let network = interface.network, stats = network.stats
                 return NodeStatus.VirtualNetworkStatus(
-                    device: network.settings.deviceName, ip: network.localIP.description,
-                    prefix: network.settings.prefix.description, mtu: network.settings.mtu,
+                    device: network.settings.deviceName, ip: network.localIPs.first?.description ?? "",
+                    ips: network.localIPs.map(\.description), prefix: network.settings.prefix.description,
+                    ipv6_prefix: network.localIPs.contains { $0.family == .v6 } ? network.settings.ipv6Prefix.description : nil,
+                    mtu: network.settings.mtu,
                     packets_from_device: stats.packetsFromDevice, bytes_from_device: stats.bytesFromDevice,
                     packets_to_device: stats.packetsToDevice, bytes_to_device: stats.bytesToDevice,
                     icmp_sent: stats.icmpSent, super_segments_from_device: stats.superSegmentsFromDevice,

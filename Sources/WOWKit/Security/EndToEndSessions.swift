@@ -58,8 +58,8 @@ public struct EndToEndSessions {
     /// The certificate `peer` proved in its session, if one was established.
     public func certificate(of peer: Address) -> MembershipCertificate? { channels[peer]?.peer }
 
-    /// The certificate named `name` (lowercased) that a peer proved in its session, if any.
-    func certificate(named name: String) -> MembershipCertificate? {
-        channels.values.lazy.compactMap(\.peer).first { $0.name.lowercased() == name }
+    /// A certificate a peer proved in its session that `matches`, if any.
+    func certificate(where matches: (MembershipCertificate) -> Bool) -> MembershipCertificate? {
+        channels.values.lazy.compactMap(\.peer).first(where: matches)
     }
 }

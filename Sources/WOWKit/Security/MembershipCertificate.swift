@@ -6,14 +6,15 @@ import NIOCore
 /// these (docs/security.md).
 ///
 /// Wire form (docs/protocol.md, "Membership certificate"): `format:u8 network:16 serial:u64 name:text
-/// public_key:32 vip_count:u8 (family:u8 address:4)* not_before:u64 not_after:u64 signature:64`, where the
-/// signature is the authority's Ed25519 signature over every byte before it. `decode` is total.
+/// public_key:32 vip_count:u8 (family:u8 address)* not_before:u64 not_after:u64 signature:64`, where the
+/// signature is the authority's Ed25519 signature over every byte before it, and an address is 4 bytes for
+/// family 4 and 16 for family 6. `decode` is total.
 public struct MembershipCertificate: Equatable, Sendable {
     public static let formatVersion: UInt8 = 1
     public static let maximumNameLength = 64
     public static let maximumVirtualIPs = 8
-    /// The largest encoded certificate (a name of 64 bytes and 8 virtual IPs): 241 bytes.
-    public static let maximumEncodedSize = 1 + 16 + 8 + 1 + maximumNameLength + 32 + 1 + 5 * maximumVirtualIPs + 8 + 8 + 64
+    /// The largest encoded certificate (a name of 64 bytes and 8 IPv6 virtual IPs): 339 bytes.
+    public static let maximumEncodedSize = 1 + 16 + 8 + 1 + maximumNameLength + 32 + 1 + 17 * maximumVirtualIPs + 8 + 8 + 64
 
     public var network: NetworkID
     /// Chosen at random by the issuer; tells two certificates for the same key apart in logs.
@@ -53,8 +54,8 @@ public struct MembershipCertificate: Equatable, Sendable {
         let ips = virtualIPs.prefix(MembershipCertificate.maximumVirtualIPs)
         buffer.writeInteger(UInt8(ips.count))
         for ip in ips {
-            buffer.writeInteger(UInt8(4))
-            buffer.writeInteger(ip.value, endianness: .big)
+            buffer.writeInteger(ip.family.rawValue)
+            buffer.writeBytes(ip.bytes)
         }
         buffer.writeInteger(UInt64(bitPattern: notBefore), endianness: .big)
         buffer.writeInteger(UInt64(bitPattern: notAfter), endianness: .big)
@@ -80,8 +81,15 @@ public struct MembershipCertificate: Equatable, Sendable {
         var ips: [VirtualIP] = []
         for _ in 0..<count {
             let family = try reader.u8("certificate vip family")
-            guard family == 4 else { throw .unknownValue(field: "certificate vip family", value: family) }
-            ips.append(VirtualIP(try reader.u32("certificate vip")))
+            switch VirtualIP.Family(rawValue: family) {
+            case .v4: ips.append(VirtualIP(try reader.u32("certificate vip")))
+            case .v6:
+                guard let ip = VirtualIP(bytes: try reader.bytes("certificate vip", count: 16)) else {
+                    throw .unknownValue(field: "certificate vip (IPv4-mapped IPv6)", value: family)
+                }
+                ips.append(ip)
+            case nil: throw .unknownValue(field: "certificate vip family", value: family)
+            }
         }
         let notBefore = Int64(bitPattern: try reader.u64("certificate not_before"))
         let notAfter = Int64(bitPattern: try reader.u64("certificate not_after"))

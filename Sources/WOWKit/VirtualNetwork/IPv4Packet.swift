@@ -17,6 +17,8 @@ public enum IPv4Packet {
         case truncated(length: Int)
         case badHeaderLength(Int)
         case badTotalLength(claimed: Int, actual: Int)
+        /// An IPv6 packet from or to an IPv4-mapped address (`::ffff:a.b.c.d`).
+        case v4MappedAddress
 
         /// The drop counter's reason.
         public var reason: String {
@@ -26,11 +28,13 @@ public enum IPv4Packet {
             case .truncated: return "ip_truncated"
             case .badHeaderLength: return "ip_bad_header_length"
             case .badTotalLength: return "ip_bad_total_length"
+            case .v4MappedAddress: return "ip_v4_mapped"
             }
         }
     }
 
-    /// The header fields of a well-formed IPv4 packet at the buffer's reader index.
+    /// The header fields of a well-formed IP packet at the buffer's reader index (`IPv6Packet` makes them for
+    /// IPv6).
     public struct Header: Equatable, Sendable {
         public var source: VirtualIP
         public var destination: VirtualIP

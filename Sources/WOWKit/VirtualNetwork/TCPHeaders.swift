@@ -40,8 +40,8 @@ public struct TCPHeaders: Sendable {
         self.tcpHeaderLength = tcpHeaderLength
         totalLength = ip.totalLength
         flags = packet.getInteger(at: start + ip.headerLength + 13, as: UInt8.self)!
-        source = ip.source.value
-        destination = ip.destination.value
+        source = ip.source.ipv4!
+        destination = ip.destination.ipv4!
     }
 
     /// What a partial checksum field holds: the pseudo-header's sum, folded, not complemented.

@@ -29,21 +29,21 @@ public final class VirtualInterface {
     /// to send from it come from its membership certificate.
     public init(node: Node, device: any PacketDevice, settings: VirtualNetwork.Settings) throws(VirtualNetworkError) {
         guard let credentials = node.config.security.credentials else { throw .notSecured }
-        guard let ip = credentials.certificate.virtualIPs.first else {
-            throw .noVirtualIP(certificate: credentials.certificate.name)
-        }
-        guard settings.prefix.contains(ip) else { throw .outsidePrefix(ip: ip, prefix: settings.prefix) }
+        let localIPs = try settings.localIPs(of: credentials.certificate).get()
         self.node = node
         self.device = device
-        self.network = VirtualNetwork(settings: settings, localIP: ip, networkID: credentials.authority.network)
+        self.network = VirtualNetwork(settings: settings, localIPs: localIPs, networkID: credentials.authority.network)
         self.eventLoop = (node.scheduler as? EventLoopScheduler)?.eventLoop
         self.coalescer = TCPCoalescer(mtu: settings.mtu)
         node.onDeliver = { [weak self] header, payload in self?.receiveFromOverlay(header, payload) }
         node.onRoutingError = { [weak self] error in self?.undeliverable(error) }
         node.virtualInterface = self
+        network.certificateHolder = { [unowned node] ip in node.knownCertificate(holding: ip)?.entitledAddress }
+        network.isEntitled = { [unowned node] peer, ip in node.certificate(of: peer)?.virtualIPs.contains(ip) ?? false }
     }
 
-    public var localIP: VirtualIP { network.localIP }
+    /// The node's IPs on the device (the first decides its ring address).
+    public var localIPs: [VirtualIP] { network.localIPs }
 
     /// One IP packet the host sent into the device; with `segmentSize`, a TCP super-segment of segments of
     /// that many payload bytes (segmentation offload), sent on in pieces of as many segments as its flow's
@@ -75,7 +75,19 @@ public final class VirtualInterface {
     }
 
     private func undeliverable(_ error: RoutingError) {
-        if let message = network.undeliverable(error, now: node.now) { device.write(message) }
+        switch network.undeliverable(error, now: node.now) {
+        case .icmp(let message): device.write(message)
+        case .lookUp(let ip):
+            node.lookUpName(ip.description) { [weak self] result in
+                guard let self else { return }
+                if case .success(let record?) = result, record.certificate.virtualIPs.contains(ip) {
+                    self.network.learn(ip, heldAt: record.address)
+                } else if let message = self.network.notHeld(ip, now: self.node.now) {
+                    self.device.write(message)
+                }
+            }
+        case .nothing: break
+        }
     }
 
     private func carryOut(_ action: VirtualNetwork.Action) {
@@ -123,6 +135,7 @@ public enum VirtualNetworkError: Error, Equatable, CustomStringConvertible {
     case notSecured
     case noVirtualIP(certificate: String)
     case outsidePrefix(ip: VirtualIP, prefix: VirtualPrefix)
+    case mtuBelowIPv6Minimum(Int)
 
     public var description: String {
         switch self {
@@ -131,10 +144,15 @@ public enum VirtualNetworkError: Error, Equatable, CustomStringConvertible {
                 + "membership certificate (add a 'security' section; see docs/security.md)"
         case .noVirtualIP(let name):
             return "the certificate of '\(name)' names no virtual IP (a router-only node); issue one with "
-                + "`wow cert issue --vip 100.64.0.N` to join the virtual network"
+                + "`wow cert issue --vip 100.64.0.N` (or an IPv6 one) to join the virtual network"
         case .outsidePrefix(let ip, let prefix):
+            let field = prefix.family == .v4 ? "prefix" : "ipv6_prefix"
             return "the certificate's virtual IP \(ip) is outside the virtual network \(prefix); set "
-                + "'virtual_network.prefix' to the network it belongs to"
+                + "'virtual_network.\(field)' to the network it belongs to"
+        case .mtuBelowIPv6Minimum(let mtu):
+            return "an MTU of \(mtu) bytes is below IPv6's minimum of \(VirtualNetwork.minimumIPv6MTU), and the "
+                + "certificate names an IPv6 virtual IP; raise 'virtual_network.mtu' to at least "
+                + "\(VirtualNetwork.minimumIPv6MTU) (or leave it unset)"
         }
     }
 }
