@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A long-running, checksummed TCP stream for WOW's namespace tests (docs/testing.md).
 
-  tcp-stream.py receive --listen IP:PORT --result FILE
+  tcp-stream.py receive --listen IP:PORT --result FILE     (IP: IPv4, or IPv6 as [fd00::1]:5001)
   tcp-stream.py send --to IP:PORT --bytes N --rate BYTES_PER_S --result FILE
 
 The sender writes N pseudo-random bytes (SHA-256 in counter mode, so nothing repeats) at about RATE bytes a
@@ -19,8 +19,9 @@ import time
 
 
 def address(text):
+    """IP:PORT, the IP an IPv4 or IPv6 address ([fd00::1]:5001 or fd00::1:5001)."""
     host, _, port = text.rpartition(":")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
 def block(index):
@@ -51,9 +52,10 @@ def send(args):
 
 
 def receive(args):
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listen = address(args.listen)
+    server = socket.socket(socket.AF_INET6 if ":" in listen[0] else socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(address(args.listen))
+    server.bind(listen)
     server.listen(1)
     write(args.result + ".listening", {"listening": True})
     connection, _ = server.accept()

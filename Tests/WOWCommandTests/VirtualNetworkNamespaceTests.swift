@@ -40,8 +40,10 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
           - name: structured.shortcut
         """
 
-    /// A site node with its TUN device (`wow0`, its virtual IP), bootstrapping through the router.
-    private func startSite(_ site: String, offload: Bool = true, arguments: [String] = []) throws -> NamespaceLab.NodeProcess {
+    /// A site node with its TUN device (`wow0`, its virtual IP, and `ipv6` after it), bootstrapping through
+    /// the router.
+    private func startSite(_ site: String, offload: Bool = true, ipv6: String? = nil,
+                           arguments: [String] = []) throws -> NamespaceLab.NodeProcess {
         let ip = try XCTUnwrap(Self.ips[site].flatMap(VirtualIP.init))
         return try lab.startNode(site, in: site, config: """
             node: { name: \(site) }
@@ -54,7 +56,7 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
             \(Self.overlords)
             virtual_network: { device: wow0, offload: \(offload) }
             \(NamespaceLab.timers)
-            """, virtualIPs: [ip], arguments: arguments)
+            """, virtualIPs: [ip] + (ipv6.flatMap(VirtualIP.init).map { [$0] } ?? []), arguments: arguments)
     }
 
     /// One iperf3 TCP stream from `client` to `server`'s virtual IP (`reverse`: from the server) for `seconds`;
@@ -191,6 +193,89 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         XCTAssertEqual(sent.status, 0, sent.output)
         XCTAssertTrue(lab.waitFor(5) { (drops(controls["site1"]!)["vnet_foreign_source"] ?? 0) > before },
                       "site1 did not drop the forged packet: \(drops(controls["site1"]!))")
+        XCTAssertNil(drops(controls["site2"]!)["vnet_spoofed_source"], "nothing forged reached site2")
+    }
+
+    /// Dual-stack members (each certificate names an IPv4 address, then an IPv6 one): unmodified IPv6 programs
+    /// talk over the TUN devices. Each node sits at the ring address of its IPv4, so the first IPv6 packet to a
+    /// member finds nobody at the address its IPv6 hashes to, and the name service says where it sits.
+    /// ping6 both ways, a checksummed TCP stream over IPv6, ICMPv6 for an address nobody holds, and a forged
+    /// IPv6 source that never leaves its node.
+    func testIPv6BetweenDualStackSites() throws {
+        try lab.topology(["boot", "site1", "site2"], tools: Self.tools)
+        let router = try startRouter()
+        let ipv6 = ["site1": "fd77:6f77::1", "site2": "fd77:6f77::2"]
+        var controls = ["router": router]
+        for site in ["site1", "site2"] {
+            controls[site] = try startSite(site, ipv6: ipv6[site], arguments: site == "site1" ? ["--dns", "127.0.0.1:53"] : []).control
+        }
+        XCTAssertTrue(reachable(Self.ips["site2"]!, from: "site1"), "site1 never reached site2 over IPv4" + lab.diagnostics(controls))
+        let started = Date()
+        let first = lab.waitFor(15) { (try? lab.exec(in: "site1", ["ping", "-6", "-c", "1", "-W", "1", ipv6["site2"]!]))?.status == 0 }
+        XCTAssertTrue(first, "site1 never reached site2's IPv6" + lab.diagnostics(controls))
+        guard first else { return }
+        print("VirtualNetworkNamespaceTests: first IPv6 echo answered \(String(format: "%.2f", Date().timeIntervalSince(started))) s "
+              + "after the first ping6 (the name service finds the holder)")
+        let status = lab.status(controls["site1"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertEqual(status["ips"] as? [String], [Self.ips["site1"]!, ipv6["site1"]!], "\(status)")
+        XCTAssertEqual(status["ipv6_prefix"] as? String, "fd77:6f77::/48", "\(status)")
+        let ping6 = try lab.exec(in: "site2", ["ping", "-6", "-c", "10", "-i", "0.2", "-W", "2", ipv6["site1"]!])
+        XCTAssertTrue(ping6.output.contains("10 received"), "site2 -> site1 over IPv6: \(ping6.output)" + lab.diagnostics(controls))
+        XCTAssertEqual(try answered(10, to: ipv6["site2"]!, from: "site1"), 10, "site1 -> site2 over IPv6")
+        // By name (AAAA from the node's DNS), and `wow ping` to the IPv6 address.
+        let netnsConfig = "/etc/netns/wowt-site1"
+        try FileManager.default.createDirectory(atPath: netnsConfig, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: netnsConfig) }
+        try "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n".write(toFile: netnsConfig + "/resolv.conf", atomically: true, encoding: .utf8)
+        let byName = try lab.exec(in: "site1", ["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "site2.wow"])
+        XCTAssertEqual(byName.status, 0, byName.output)
+        XCTAssertTrue(byName.output.contains(ipv6["site2"]!), byName.output)
+        let overlayPing = try lab.run(lab.wowBinary.path, ["ping", ipv6["site2"]!, "-c", "2", "-i", "0.2", "--control", controls["site1"]!])
+        XCTAssertEqual(overlayPing.status, 0, overlayPing.output)
+        XCTAssertTrue(overlayPing.output.contains("reply from site2: seq=2"), overlayPing.output)
+
+        // A checksummed TCP stream over IPv6.
+        let directory = lab.directory
+        let total = 8 << 20
+        let receiver = try lab.background("stream6-receiver", in: "site2", [
+            "python3", NamespaceLab.streamScript, "receive", "--listen", "[\(ipv6["site2"]!)]:5001",
+            "--result", directory + "/received6.json"])
+        defer { receiver.stop() }
+        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received6.json.listening") })
+        let sender = try lab.background("stream6-sender", in: "site1", [
+            "python3", NamespaceLab.streamScript, "send", "--to", "[\(ipv6["site2"]!)]:5001", "--bytes", "\(total)",
+            "--rate", "\(64 << 20)", "--result", directory + "/sent6.json"])
+        defer { sender.stop() }
+        let finished = lab.waitFor(60) {
+            FileManager.default.fileExists(atPath: directory + "/received6.json") && FileManager.default.fileExists(atPath: directory + "/sent6.json")
+        }
+        XCTAssertTrue(finished, "the IPv6 stream did not finish" + lab.diagnostics(controls))
+        guard finished else { return }
+        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent6.json"))) as? [String: Any])
+        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received6.json"))) as? [String: Any])
+        XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
+        XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
+
+        // An IPv6 address in the network that nobody holds: ICMPv6 address unreachable from the node.
+        let absent = try lab.exec(in: "site1", ["ping", "-6", "-c", "1", "-W", "5", "fd77:6f77::99"])
+        XCTAssertNotEqual(absent.status, 0)
+        XCTAssertTrue(absent.output.contains("Address unreachable") || absent.output.contains("Destination unreachable"),
+                      "no ICMPv6 error for an address nobody holds: \(absent.output)")
+
+        // A forged IPv6 source (site2's address) written into site1's device never leaves site1.
+        let before = drops(controls["site1"]!)["vnet_foreign_source"] ?? 0
+        let forge = """
+            import socket, struct
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)
+            src, dst = socket.inet_pton(socket.AF_INET6, '\(ipv6["site2"]!)'), socket.inet_pton(socket.AF_INET6, '\(ipv6["site2"]!)')
+            udp = struct.pack('!HHHH', 9, 9, 8, 0)
+            packet = struct.pack('!IHBB', 0x60000000, len(udp), 17, 64) + src + dst + udp
+            s.sendto(packet, ('wow0', 0x86DD))
+            """
+        let forged = try lab.exec(in: "site1", ["python3", "-c", forge])
+        XCTAssertEqual(forged.status, 0, forged.output)
+        XCTAssertTrue(lab.waitFor(5) { (drops(controls["site1"]!)["vnet_foreign_source"] ?? 0) > before },
+                      "site1 did not drop the forged IPv6 packet: \(drops(controls["site1"]!))")
         XCTAssertNil(drops(controls["site2"]!)["vnet_spoofed_source"], "nothing forged reached site2")
     }
 
