@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The name service's routed payloads (docs/names.md):
+/// The name service's routed payloads (docs/operations.md, "Names"):
 /// - `name_put` (0x09): `replica:u8 record`. Routed in `nearest` mode to the name's ring key; the node that
 ///   gets it keeps the record and passes it to its two ring neighbours as replicas (`replica` = 1, kept and
 ///   not passed on).

@@ -38,7 +38,7 @@ public struct NameRecord: Equatable, Sendable {
 
     /// Every key the record is kept and found under: its name, and each virtual IP beyond the first (a node
     /// sits at the ring address of its first; a packet for another of its IPs finds that address here,
-    /// docs/names.md). A name that reads as a virtual IP is no name key (only the IP's holder answers it).
+    /// docs/operations.md, "Names"). A name that reads as a virtual IP is no name key (only the IP's holder answers it).
     public var keys: [String] {
         let name = VirtualIP(key) == nil ? [key] : []
         return name + certificate.virtualIPs.dropFirst().map(\.description)

@@ -1,4 +1,4 @@
-/// A node's part in the overlay's name service (docs/names.md), without I/O: the records it keeps for the
+/// A node's part in the overlay's name service (docs/operations.md, "Names"), without I/O: the records it keeps for the
 /// names whose ring keys are nearest to it (and replicas of its neighbours'), the answers it remembers, and
 /// the lookups it waits on. The node routes what this decides and arms its timers.
 public struct NameService {
