@@ -26,6 +26,20 @@ final class CertIssueCommandTests: XCTestCase {
         XCTAssertEqual(CredentialFixture.value("ring address", in: shown), address)
     }
 
+    func testIPv6VirtualIPsAndNamesThatReadAsIPs() throws {
+        let fixture = try CredentialFixture(self)
+        try fixture.makeAuthority()
+        try fixture.makeMember("alpha", virtualIPs: ["100.64.0.7", "FD77:6f77:0::7"])
+        let shown = try fixture.succeed(["cert", "show", fixture.path("alpha.crt"), "--ca", fixture.path("ca.crt")])
+        XCTAssertEqual(CredentialFixture.value("virtual IPs", in: shown), "100.64.0.7, fd77:6f77::7")
+        try fixture.succeed(["keygen", "--out", fixture.path("beta.key")])
+        let named = try fixture.wow(["cert", "issue", "--ca-key", fixture.path("ca.key"), "--name", "fd77:6f77::8",
+                                     "--node-key", fixture.path("beta.key"), "--out", fixture.path("beta.crt")])
+        XCTAssertNotEqual(named.status, 0)
+        XCTAssertTrue(named.output.contains("--name 'fd77:6f77::8' reads as an IP address"), named.output)
+        XCTAssertFalse(fixture.exists("beta.crt"))
+    }
+
     func testIssueForAPublicKeyInHexCertifiesThatKey() throws {
         let fixture = try CredentialFixture(self)
         try fixture.makeAuthority()

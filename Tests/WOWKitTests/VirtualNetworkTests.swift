@@ -236,8 +236,18 @@ final class VirtualNetworkTests: XCTestCase {
         XCTAssertEqual(other.fromOverlay(forged, source: peerAddress, now: now), .drop(reason: "spoofed_source"))
         // A holder known from a certificate is used at once.
         var known = VirtualNetwork(settings: VirtualNetwork.Settings(), localIPs: [local6], networkID: network)
-        known.certificateHolder = { ip in ip == self.peer6 ? peerAddress : nil }
+        var asked = 0
+        known.certificateHolder = { ip in
+            asked += 1
+            return ip == self.peer6 ? peerAddress : Address.forVirtualIP(ip, network: self.network)
+        }
         XCTAssertEqual(known.address(of: peer6), peerAddress)
+        XCTAssertEqual(known.address(of: peer), Address.forVirtualIP(peer, network: network))
+        for _ in 0..<3 {
+            _ = known.address(of: peer6)
+            _ = known.address(of: peer)
+        }
+        XCTAssertEqual(asked, 2, "asked once per IP, then cached (the data path asks for every packet)")
     }
 
     func testIPv6PrefixParsing() {

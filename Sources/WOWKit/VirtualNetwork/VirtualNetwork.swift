@@ -146,28 +146,28 @@ public struct VirtualNetwork {
 
     /// The ring address that `ip`'s holder sits at.
     public mutating func address(of ip: VirtualIP) -> Address {
-        if let known = addresses[ip] { return known }
-        if let holder = learned[ip] { return holder }
-        if let holder = certificateHolder(ip) {
-            learn(ip, heldAt: holder)
-            return holder
-        }
-        if addresses.count >= VirtualNetwork.cacheLimit { addresses.removeAll(keepingCapacity: true) }
-        let address = Address.forVirtualIP(ip, network: networkID)
-        addresses[ip] = address
-        return address
+        if let known = addresses[ip] ?? learned[ip] { return known }
+        let holder = certificateHolder(ip) ?? Address.forVirtualIP(ip, network: networkID)
+        learn(ip, heldAt: holder)
+        return holder
     }
 
     /// Where the holder of `ip`, not its first IP, was learned to sit.
     public func learnedHolder(of ip: VirtualIP) -> Address? { learned[ip] }
 
-    /// `ip`'s holder sits at `address` (its certificate names the IP, but it is not the first).
+    /// `ip`'s holder sits at `address`: the address `ip` hashes to (its holder's first IP, or nobody is known
+    /// to hold it), or another (its holder's certificate names it, but not first).
     public mutating func learn(_ ip: VirtualIP, heldAt address: Address) {
-        addresses[ip] = nil
         lookups[ip] = nil
-        guard address != Address.forVirtualIP(ip, network: networkID) else { return }
-        if learned.count >= VirtualNetwork.cacheLimit { learned.removeAll(keepingCapacity: true) }
-        learned[ip] = address
+        if address == Address.forVirtualIP(ip, network: networkID) {
+            learned[ip] = nil
+            if addresses.count >= VirtualNetwork.cacheLimit { addresses.removeAll(keepingCapacity: true) }
+            addresses[ip] = address
+        } else {
+            addresses[ip] = nil
+            if learned.count >= VirtualNetwork.cacheLimit { learned.removeAll(keepingCapacity: true) }
+            learned[ip] = address
+        }
     }
 
     /// An IP packet the device handed up.
