@@ -24,7 +24,7 @@ let fuzzTargets: [FuzzTarget.Type] = [
     CertificateTarget.self,
     CredentialFileTarget.self,
     ConfigTarget.self,
-    IPv4Target.self,
+    IPTarget.self,
     TunOffloadTarget.self,
     DNSQueryTarget.self,
 ]

@@ -1,10 +1,24 @@
 import NIOCore
 import WOWKit
 
-/// IPv4 packets for seeds and checks: TCP with options, UDP, ICMP, between two virtual IPs.
+/// IP packets for seeds and checks: TCP with options, UDP, ICMP, between two virtual IPs (IPv4, and UDP and
+/// ICMPv6 over IPv6).
 enum PacketSamples {
     static let local: UInt32 = 0x6440_0001   // 100.64.0.1, alice
     static let remote: UInt32 = 0x6440_0002  // 100.64.0.2, bob
+    static let local6 = VirtualIP("fd77:6f77::1")!
+    static let remote6 = VirtualIP("fd77:6f77::2")!
+
+    /// UDP over IPv6 (checksum left zero: the virtual network does not check it).
+    static func udp6(payload: [UInt8], source: VirtualIP = local6, destination: VirtualIP = remote6) -> [UInt8] {
+        let udp = [0x30, 0x39, 0, 53] + bytes(UInt16(8 + payload.count)) + [0, 0] + payload
+        return [0x60, 0, 0, 0] + bytes(UInt16(udp.count)) + [17, 64] + source.bytes + destination.bytes + udp
+    }
+
+    /// An ICMPv6 echo request (checksum left zero).
+    static func ping6(source: VirtualIP = local6, destination: VirtualIP = remote6) -> [UInt8] {
+        [0x60, 0, 0, 0, 0, 8, 58, 64] + source.bytes + destination.bytes + [128, 0, 0, 0, 0, 1, 0, 1]
+    }
 
     static func bytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian, Array.init) }
 
@@ -55,18 +69,27 @@ enum PacketSamples {
 
     private static let pattern: [UInt8] = (0..<(65_536 + 256)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 8)) }
 
-    /// Checks that `packet` is a well-formed ICMP destination unreachable from `from` to `to`, quoting
-    /// `original`'s start.
+    /// Checks that `packet` is a well-formed ICMP (ICMPv6 for IPv6) destination unreachable from `from` to
+    /// `to`, quoting `original`'s start.
     static func checkUnreachable(_ packet: ByteBuffer, from: VirtualIP, to: VirtualIP, quoting original: [UInt8]) {
-        guard case .success(let header) = IPv4Packet.header(of: packet) else {
-            return require(false, "an ICMP message that is no IPv4 packet: \(Array(packet.readableBytesView))")
+        guard case .success(let header) = IPPacket.header(of: packet) else {
+            return require(false, "an ICMP message that is no IP packet: \(Array(packet.readableBytesView))")
         }
         let bytes = Array(packet.readableBytesView)
-        require(header.protocolNumber == 1 && header.totalLength == bytes.count, "ICMP header \(header)")
         require(header.source == from && header.destination == to, "ICMP from \(header.source) to \(header.destination)")
-        require(IPv4Packet.checksum(bytes[0..<header.headerLength]) == 0, "ICMP with a bad IP header checksum")
-        require(IPv4Packet.checksum(bytes[header.headerLength...]) == 0, "ICMP with a bad ICMP checksum")
-        require(bytes[header.headerLength] == 3, "ICMP type \(bytes[header.headerLength]), not unreachable")
+        require(header.totalLength == bytes.count, "ICMP header \(header)")
+        if from.family == .v6 {
+            require(header.protocolNumber == 58, "ICMPv6 header \(header)")
+            let length = bytes.count - 40
+            let pseudo = Array(bytes[8..<40]) + bytes(UInt32(length)) + [0, 0, 0, 58]
+            require(IPv4Packet.checksum(pseudo + bytes[40...]) == 0, "ICMPv6 with a bad checksum")
+            require(bytes[40] == 1, "ICMPv6 type \(bytes[40]), not unreachable")
+        } else {
+            require(header.protocolNumber == 1, "ICMP header \(header)")
+            require(IPv4Packet.checksum(bytes[0..<header.headerLength]) == 0, "ICMP with a bad IP header checksum")
+            require(IPv4Packet.checksum(bytes[header.headerLength...]) == 0, "ICMP with a bad ICMP checksum")
+            require(bytes[header.headerLength] == 3, "ICMP type \(bytes[header.headerLength]), not unreachable")
+        }
         let quote = Array(bytes[(header.headerLength + 8)...])
         require(original.starts(with: quote) && quote.count >= 20, "the ICMP quote is not the packet's start")
     }

@@ -27,16 +27,18 @@ extension Node {
                                                       virtualIPs: certificate?.virtualIPs ?? [])))
         }
         if let ip = VirtualIP(text) {
-            guard edgeSecurity != nil else { return completion(.failure(.virtualIPWithoutSecurity(text))) }
-            // Its holder sits at the address of its certificate's first IP: the name service knows which.
+            guard let network = edgeSecurity?.credentials.authority.network else {
+                return completion(.failure(.virtualIPWithoutSecurity(text)))
+            }
+            // Its holder sits at the address of its certificate's first IP: the name service knows which. With
+            // no answer, where a first IP sits (a ping there then says whether anyone answers).
             return lookUpName(ip.description) { result in
-                switch result {
-                case .success(let record?):
-                    completion(.success(ResolvedTarget(address: record.address, name: record.certificate.name,
-                                                       virtualIPs: record.certificate.virtualIPs)))
-                case .success(nil): completion(.failure(.unknownName(text)))
-                case .failure: completion(.failure(.noAnswer(text)))
+                if case .success(let record?) = result {
+                    return completion(.success(ResolvedTarget(address: record.address, name: record.certificate.name,
+                                                              virtualIPs: record.certificate.virtualIPs)))
                 }
+                completion(.success(ResolvedTarget(address: Address.forVirtualIP(ip, network: network), name: nil,
+                                                   virtualIPs: [ip])))
             }
         }
         guard (1...MembershipCertificate.maximumNameLength).contains(text.utf8.count) else {
