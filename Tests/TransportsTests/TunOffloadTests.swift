@@ -122,8 +122,10 @@ final class TunOffloadTests: XCTestCase {
         let packet = Self.tcp(payload: [1, 2, 3])
         let outside = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: UInt16(packet.count - 1), checksumOffset: 16)
         XCTAssertEqual(Self.fromHost(outside, packet).dropped, "offload_bad_checksum_offset")
-        XCTAssertEqual(Self.fromHost(VirtioNetHeader(gsoType: 4, gsoSize: 1000), packet).dropped, "offload_unexpected_gso",
-                       "TCP/IPv6 segmentation was never switched on")
+        XCTAssertEqual(Self.fromHost(VirtioNetHeader(gsoType: 3, gsoSize: 1000), packet).dropped, "offload_unexpected_gso",
+                       "UDP segmentation was never switched on")
+        XCTAssertEqual(Self.fromHost(VirtioNetHeader(gsoType: 4, gsoSize: 1000), Self.tcp(payload: Array(repeating: 1, count: 3000))).dropped,
+                       "offload_bad_super_segment", "a TCP/IPv6 super-segment that is IPv4")
         let udp = Self.udp(payload: Array(repeating: 9, count: 3000), partial: false)
         XCTAssertEqual(Self.fromHost(VirtioNetHeader(gsoType: 1, gsoSize: 1000), udp).dropped,
                        "offload_bad_super_segment", "a 'TCP super-segment' that is not TCP cannot be cut")
@@ -179,5 +181,54 @@ final class TunOffloadTests: XCTestCase {
         var fragment = Self.tcp(payload: Array(repeating: 1, count: 100))
         fragment[6] = 0x20  // more fragments
         XCTAssertNil(TunOffload.toHost(ByteBuffer(bytes: fragment), mtu: 1260).partialChecksum, "a fragment is not summed")
+    }
+
+    // MARK: - IPv6
+
+    /// A TCP/IPv6 packet from fd77:6f77::1 to fd77:6f77::2 with a 32-byte TCP header, the checksum field full
+    /// or partial.
+    static func tcp6(payload: [UInt8], flags: UInt8 = 0x18, partial: Bool = false) -> [UInt8] {
+        var tcp: [UInt8] = [0x30, 0x39, 0x14, 0x51, 0, 0, 0x03, 0xE8, 0, 0, 0, 1, 0x80, flags, 0xFF, 0xFF, 0, 0, 0, 0]
+        tcp += [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] + payload
+        let pseudo = sum(source6 + destination6 + withUnsafeBytes(of: UInt32(tcp.count).bigEndian, Array.init) + [0, 0, 0, 6])
+        let value = partial ? IPv4Packet.fold(pseudo) : ~IPv4Packet.fold(sum(tcp, initial: pseudo))
+        tcp[16] = UInt8(value >> 8)
+        tcp[17] = UInt8(value & 0xFF)
+        return [0x60, 0, 0, 0, UInt8(tcp.count >> 8), UInt8(tcp.count & 0xFF), 6, 64] + source6 + destination6 + tcp
+    }
+
+    static let source6 = VirtualIP("fd77:6f77::1")!.bytes
+    static let destination6 = VirtualIP("fd77:6f77::2")!.bytes
+
+    func testIPv6SuperSegmentsGoBothWays() throws {
+        let payload = Array(repeating: UInt8(7), count: 5 * 1208)
+        let read = Self.fromHost(VirtioNetHeader(flags: 1, gsoType: 4, headerLength: 72, gsoSize: 1208, checksumStart: 40,
+                                                 checksumOffset: 16), Self.tcp6(payload: payload, partial: true))
+        XCTAssertNil(read.dropped)
+        XCTAssertEqual(read.segmentSizes, [1208], "handed up whole with its segment size")
+        let whole = ByteBuffer(bytes: Self.tcp6(payload: payload))
+        let (header, partial) = TunOffload.toHost(whole, mtu: 1280, segmentSize: 1208)
+        XCTAssertEqual(header, VirtioNetHeader(flags: 1, gsoType: 4, headerLength: 72, gsoSize: 1208, checksumStart: 40,
+                                               checksumOffset: 16), "written as a TCP/IPv6 super-segment")
+        let expected = Self.tcp6(payload: payload, partial: true)
+        XCTAssertEqual(partial, UInt16(expected[56]) << 8 | UInt16(expected[57]), "the pseudo-header's sum, IPv6's")
+        let (single, _) = TunOffload.toHost(ByteBuffer(bytes: Self.tcp6(payload: [1, 2, 3])), mtu: 1280)
+        XCTAssertEqual(single.gsoType, 0)
+        XCTAssertEqual(single.checksumStart, 40)
+    }
+
+    func testAZeroUDPChecksumOverIPv6IsSentAsAllOnes() {
+        // A UDP/IPv6 packet whose completed checksum is 0: the payload makes the sum 0xFFFF.
+        var udp: [UInt8] = [0, 0, 0, 0, 0, 10, 0, 0, 0, 0]
+        let pseudo = Self.sum(Self.source6 + Self.destination6 + [0, 0, 0, 10, 0, 0, 0, 17])
+        let partial = IPv4Packet.fold(pseudo)
+        udp[6] = UInt8(partial >> 8)
+        udp[7] = UInt8(partial & 0xFF)
+        let rest = ~IPv4Packet.fold(Self.sum(udp))  // the two bytes that bring the sum to all ones
+        udp[8] = UInt8(rest >> 8)
+        udp[9] = UInt8(rest & 0xFF)
+        let packet = [0x60, 0, 0, 0, 0, 10, 17, 64] + Self.source6 + Self.destination6 + udp
+        let read = Self.fromHost(VirtioNetHeader(flags: 1, checksumStart: 40, checksumOffset: 6), packet)
+        XCTAssertEqual(read.packets.first?[46...47], [0xFF, 0xFF], "zero means 'no checksum', which IPv6 forbids")
     }
 }

@@ -255,6 +255,12 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received6.json"))) as? [String: Any])
         XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
         XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
+        // The hosts' TCP over IPv6 used segmentation offload too.
+        let sender6 = lab.status(controls["site1"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertGreaterThan(sender6["super_segments_from_device"] as? Int ?? 0, 0, "site1 read no IPv6 super-segment: \(sender6)")
+        XCTAssertEqual(sender6["device_write_failures"] as? Int, 0, "\(sender6)")
+        let receiver6 = lab.status(controls["site2"]!)?["virtual_network"] as? [String: Any] ?? [:]
+        XCTAssertEqual(receiver6["device_write_failures"] as? Int, 0, "site2's device refused packets: \(receiver6)")
 
         // An IPv6 address in the network that nobody holds: ICMPv6 address unreachable from the node, after the
         // name service said so (and after up to 5 s when site1, joined moments ago, is the node nearest the

@@ -152,8 +152,9 @@ public final class TunDevice: PacketDevice {
     static let iffNoPI: Int16 = 0x1000
     static let iffVnetHdr: Int16 = 0x4000
     static let tunSetOffload: UInt = 0x4004_54D0
-    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN: partial checksums and TCP/IPv4 super-segments (with ECN).
-    static let offloadFlags: CInt = 0x01 | 0x02 | 0x08
+    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN: partial checksums and TCP/IPv4 and TCP/IPv6
+    /// super-segments (with ECN).
+    static let offloadFlags: CInt = 0x01 | 0x02 | 0x04 | 0x08
 
     /// Addresses, netmask, MTU and up, through the classic interface ioctls on datagram sockets.
     private static func configure(name: String, addresses: [VirtualIP], settings: VirtualNetwork.Settings) throws(TunDeviceError) {

@@ -9,9 +9,10 @@ struct VirtioNetHeader: Equatable {
     /// `flags`: the transport checksum is partial (the pseudo-header's sum is in the field): sum the packet
     /// from `checksumStart` and store the result `checksumOffset` bytes further.
     static let needsChecksum: UInt8 = 1
-    /// `gsoType`: one packet, or a TCP/IPv4 super-segment to be cut into `gsoSize`-byte segments.
+    /// `gsoType`: one packet, or a TCP/IPv4 or TCP/IPv6 super-segment to be cut into `gsoSize`-byte segments.
     static let gsoNone: UInt8 = 0
     static let gsoTCPv4: UInt8 = 1
+    static let gsoTCPv6: UInt8 = 4
     /// Or-ed into `gsoType`: the super-segment's first segment carries CWR.
     static let gsoECN: UInt8 = 0x80
 
@@ -79,13 +80,14 @@ enum TunOffload {
                                        offset: Int(header.checksumOffset)) else { return "offload_bad_checksum_offset" }
             }
             deliver(packet, nil)
-        case VirtioNetHeader.gsoTCPv4:
-            guard header.gsoSize > 0, let tcp = TCPHeaders(packet), tcp.payloadLength > 0 else {
+        case VirtioNetHeader.gsoTCPv4, VirtioNetHeader.gsoTCPv6:
+            guard header.gsoSize > 0, let tcp = TCPHeaders(packet), tcp.payloadLength > 0,
+                  tcp.isIPv6 == (header.gsoType & ~VirtioNetHeader.gsoECN == VirtioNetHeader.gsoTCPv6) else {
                 return "offload_bad_super_segment"
             }
             deliver(packet, Int(header.gsoSize))
         default:
-            // Only TCP/IPv4 segmentation is switched on (`TunDevice.offloadFlags`).
+            // Only TCP segmentation is switched on (`TunDevice.offloadFlags`).
             return "offload_unexpected_gso"
         }
         return nil
@@ -103,7 +105,8 @@ enum TunOffload {
         header.checksumOffset = TCPHeaders.checksumOffset
         let segment = segmentSize ?? (mtu - tcp.headersLength)
         if segment > 0, tcp.payloadLength > segment {
-            header.gsoType = VirtioNetHeader.gsoTCPv4 | (tcp.flags & TCPHeaders.cwr != 0 ? VirtioNetHeader.gsoECN : 0)
+            header.gsoType = (tcp.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4)
+                | (tcp.flags & TCPHeaders.cwr != 0 ? VirtioNetHeader.gsoECN : 0)
             header.gsoSize = UInt16(segment)
             header.headerLength = UInt16(tcp.headersLength)
         }

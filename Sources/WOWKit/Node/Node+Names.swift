@@ -94,8 +94,9 @@ extension Node {
         guard isRunning, let credentials = edgeSecurity?.credentials else {
             return completion(.failure(NameLookupTimeout(name: name)))
         }
-        let ip = VirtualIP(name)
-        if let known = ip.map(knownCertificate(holding:)) ?? knownCertificate(named: name) {
+        let known: MembershipCertificate?
+        if let ip = VirtualIP(name) { known = knownCertificate(holding: ip) } else { known = knownCertificate(named: name) }
+        if let known {
             // Our own or a peer's: a record of our own making is as good (its certificate was checked).
             return completion(.success(NameRecord(certificate: known, publishedAt: wallClock(), signature: [])))
         }

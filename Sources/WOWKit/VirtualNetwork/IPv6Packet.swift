@@ -2,8 +2,8 @@ import NIOCore
 
 /// Reading the few IPv6 fields the virtual network needs, in place, and making ICMPv6 errors: the IPv6 side
 /// of `IPv4Packet`. Extension headers are not walked: addresses and lengths are all the virtual network
-/// reads, and TCP segmentation and coalescing are IPv4's only (the TUN device does not ask for IPv6 TCP
-/// offload, so the host hands up MTU-sized IPv6 packets).
+/// reads, and TCP segmentation and coalescing take TCP right after the fixed header only (`TCPHeaders`; the
+/// host's TCP adds no extension headers).
 public enum IPv6Packet {
     public static let headerSize = 40
     /// ICMPv6's next-header number.

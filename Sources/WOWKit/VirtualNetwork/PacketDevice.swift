@@ -14,7 +14,7 @@ public protocol PacketDevice: AnyObject {
     /// headers: the host's TCP takes them as a network card's receive offload hands them up). Only then does
     /// the interface put consecutive segments of a flow back together before writing them (`TCPCoalescer`).
     var takesSuperSegments: Bool { get }
-    /// Writes a TCP/IPv4 super-segment: consecutive segments of one flow merged behind one header, all of
+    /// Writes a TCP super-segment (IPv4 or IPv6): consecutive segments of one flow merged behind one header, all of
     /// `segmentSize` payload bytes but the last. Called only when `takesSuperSegments`; same contract as
     /// `write`.
     func write(_ packet: ByteBuffer, segmentSize: Int)

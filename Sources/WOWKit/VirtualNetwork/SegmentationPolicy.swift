@@ -29,8 +29,8 @@ public struct SegmentationPolicy {
     public static let pathLimit = 16
 
     private struct Flow {
-        var source: UInt32 = 0
-        var destination: UInt32 = 0
+        var source = VirtualIP(0)
+        var destination = VirtualIP(0)
         var ports: UInt32 = 0
         var isActive = false
         var highestSequence: UInt32 = 0
@@ -38,7 +38,7 @@ public struct SegmentationPolicy {
     }
 
     private struct Path {
-        var destination: UInt32 = 0
+        var destination = VirtualIP(0)
         var isActive = false
         var segmentsPerPacket = 0
         var sentBytes = 0

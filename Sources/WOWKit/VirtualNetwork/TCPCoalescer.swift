@@ -28,8 +28,9 @@ public struct TCPCoalescer {
     private struct Flow {
         var buffer = ByteBuffer()
         var isActive = false
-        var source: UInt32 = 0
-        var destination: UInt32 = 0
+        var source = VirtualIP(0)
+        var destination = VirtualIP(0)
+        var isIPv6 = false
         var ports: UInt32 = 0
         var headersLength = 0
         var nextSequence: UInt32 = 0
@@ -70,7 +71,7 @@ public struct TCPCoalescer {
         let held = heldFlow(source: tcp.source, destination: tcp.destination, ports: ports)
         let payload = tcp.payloadLength
         let unmergeable = TCPHeaders.syn | TCPHeaders.fin | TCPHeaders.rst | TCPHeaders.urg | TCPHeaders.cwr
-        guard payload > 0, tcp.ipHeaderLength == IPv4Packet.minimumHeaderSize, tcp.flags & unmergeable == 0,
+        guard payload > 0, tcp.isIPv6 || tcp.ipHeaderLength == IPv4Packet.minimumHeaderSize, tcp.flags & unmergeable == 0,
               tcp.flags & TCPHeaders.ack != 0, tcp.totalLength <= maximumSegmentLength else {
             if let held { emit(held, write: write) }
             return write(packet, nil)
@@ -97,7 +98,7 @@ public struct TCPCoalescer {
     }
 
     /// The held flow of these addresses and ports.
-    private func heldFlow(source: UInt32, destination: UInt32, ports: UInt32) -> Int? {
+    private func heldFlow(source: VirtualIP, destination: VirtualIP, ports: UInt32) -> Int? {
         for index in flows.indices where flows[index].isActive && flows[index].ports == ports
             && flows[index].source == source && flows[index].destination == destination {
             return index
@@ -127,6 +128,7 @@ public struct TCPCoalescer {
         flows[index].isActive = true
         flows[index].source = tcp.source
         flows[index].destination = tcp.destination
+        flows[index].isIPv6 = tcp.isIPv6
         flows[index].ports = ports
         flows[index].headersLength = tcp.headersLength
         flows[index].nextSequence = sequence &+ UInt32(payload)
@@ -148,9 +150,15 @@ public struct TCPCoalescer {
         guard packet.getInteger(at: start + ip + 4, as: UInt32.self) == flow.nextSequence else { return false }
         return packet.withUnsafeReadableBytes { new in
             flow.buffer.withUnsafeReadableBytes { old in
-                // IP: version and header length, TOS; flags (DF) and fragment offset, TTL, protocol.
-                guard new[0] == old[0], new[1] == old[1], new[6] == old[6], new[7] == old[7], new[8] == old[8],
-                      new[9] == old[9] else { return false }
+                if flow.isIPv6 {
+                    // IPv6: version, traffic class and flow label; next header, hop limit.
+                    guard new[0] == old[0], new[1] == old[1], new[2] == old[2], new[3] == old[3], new[6] == old[6],
+                          new[7] == old[7] else { return false }
+                } else {
+                    // IPv4: version and header length, TOS; flags (DF) and fragment offset, TTL, protocol.
+                    guard new[0] == old[0], new[1] == old[1], new[6] == old[6], new[7] == old[7], new[8] == old[8],
+                          new[9] == old[9] else { return false }
+                }
                 // TCP: the acknowledgement, data offset, flags but PSH, and every option byte.
                 for offset in (ip + 8)..<(ip + 13) where new[offset] != old[offset] { return false }
                 guard (new[ip + 13] ^ old[ip + 13]) & ~TCPHeaders.psh == 0 else { return false }
@@ -178,15 +186,19 @@ public struct TCPCoalescer {
         segmentsMerged += 1
     }
 
-    /// Writes out flow `index`: a single segment as it came, several as one super-segment with its IP total
-    /// length and header checksum fixed (the TCP checksum is the device's to set: partial, for the host).
+    /// Writes out flow `index`: a single segment as it came, several as one super-segment with its IP length
+    /// (and IPv4's header checksum) fixed (the TCP checksum is the device's to set: partial, for the host).
     private mutating func emit(_ index: Int, write: (ByteBuffer, Int?) -> Void) {
         flows[index].isActive = false
         activeCount -= 1
         if flows[index].segments > 1 {
             let base = flows[index].buffer.readerIndex
-            flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes), at: base + 2)
-            TCPHeaders.updateIPHeaderChecksum(in: &flows[index].buffer, headerLength: IPv4Packet.minimumHeaderSize)
+            if flows[index].isIPv6 {
+                flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes - IPv6Packet.headerSize), at: base + 4)
+            } else {
+                flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes), at: base + 2)
+                TCPHeaders.updateIPHeaderChecksum(in: &flows[index].buffer, headerLength: IPv4Packet.minimumHeaderSize)
+            }
             superSegmentsWritten += 1
             write(flows[index].buffer, flows[index].segmentSize)
         } else {

@@ -1,7 +1,8 @@
 import NIOCore
 
-/// The IPv4 and TCP headers of a well-formed, unfragmented TCP/IPv4 packet at a buffer's reader index: what
-/// segmentation, coalescing and the TUN device's checksum offload need to know, read in place.
+/// The IP and TCP headers of a well-formed, unfragmented TCP packet at a buffer's reader index, over IPv4 or
+/// IPv6 (TCP right after the fixed IPv6 header: no extension headers): what segmentation, coalescing and the
+/// TUN device's checksum offload need to know, read in place.
 public struct TCPHeaders: Sendable {
     /// Where the checksum field sits in the TCP header.
     public static let checksumOffset: UInt16 = 16
@@ -16,38 +17,60 @@ public struct TCPHeaders: Sendable {
 
     public let ipHeaderLength: Int
     public let tcpHeaderLength: Int
-    /// The IP total length (the packet may be followed by padding in its buffer).
+    /// The IP packet's length (the packet may be followed by padding in its buffer).
     public let totalLength: Int
     public let flags: UInt8
-    public let source: UInt32
-    public let destination: UInt32
+    public let source: VirtualIP
+    public let destination: VirtualIP
 
+    public var isIPv6: Bool { source.family == .v6 }
     public var headersLength: Int { ipHeaderLength + tcpHeaderLength }
     public var payloadLength: Int { totalLength - headersLength }
 
-    /// Nil unless `packet` is a TCP/IPv4 packet with a whole TCP header (not a fragment).
+    /// Nil unless `packet` is a TCP packet with a whole TCP header (not an IPv4 fragment, not behind IPv6
+    /// extension headers).
     public init?(_ packet: ByteBuffer) {
-        guard case .success(let ip) = IPv4Packet.header(of: packet), ip.protocolNumber == IPv4Packet.tcpProtocol else {
+        guard case .success(let ip) = IPPacket.header(of: packet), ip.protocolNumber == IPv4Packet.tcpProtocol,
+              ip.totalLength >= ip.headerLength + 20 else {
             return nil
         }
         let start = packet.readerIndex
-        // A fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
-        guard packet.getInteger(at: start + 6, as: UInt16.self)! & 0x3FFF == 0,
-              ip.totalLength >= ip.headerLength + 20 else { return nil }
+        // An IPv4 fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
+        if ip.source.family == .v4, packet.getInteger(at: start + 6, as: UInt16.self)! & 0x3FFF != 0 { return nil }
         let tcpHeaderLength = Int(packet.getInteger(at: start + ip.headerLength + 12, as: UInt8.self)! >> 4) * 4
         guard tcpHeaderLength >= 20, ip.headerLength + tcpHeaderLength <= ip.totalLength else { return nil }
         ipHeaderLength = ip.headerLength
         self.tcpHeaderLength = tcpHeaderLength
         totalLength = ip.totalLength
         flags = packet.getInteger(at: start + ip.headerLength + 13, as: UInt8.self)!
-        source = ip.source.ipv4!
-        destination = ip.destination.ipv4!
+        source = ip.source
+        destination = ip.destination
     }
 
     /// What a partial checksum field holds: the pseudo-header's sum, folded, not complemented.
     public func partialChecksum(transportLength: Int) -> UInt16 {
-        IPv4Packet.fold(IPv4Packet.pseudoHeaderSum(source: source, destination: destination,
-                                                   protocolNumber: IPv4Packet.tcpProtocol, length: transportLength))
+        func words(_ bits: UInt64) -> UInt64 { (bits >> 48) + (bits >> 32 & 0xFFFF) + (bits >> 16 & 0xFFFF) + (bits & 0xFFFF) }
+        var sum = UInt64(IPv4Packet.tcpProtocol) + UInt64(transportLength >> 16) + UInt64(transportLength & 0xFFFF)
+        if isIPv6 {
+            sum += words(source.high) + words(source.low) + words(destination.high) + words(destination.low)
+        } else {
+            // The IPv4 address is the low 32 bits of its mapped form.
+            sum += words(source.low & 0xFFFF_FFFF) + words(destination.low & 0xFFFF_FFFF)
+        }
+        return IPv4Packet.fold(sum)
+    }
+
+    /// Sets the IP length of the packet at `buffer`'s reader index to `length` bytes in all: IPv4's total
+    /// length (and its header checksum, after `identification` when given), IPv6's payload length.
+    func setLength(_ length: Int, identification: UInt16? = nil, in buffer: inout ByteBuffer) {
+        let base = buffer.readerIndex
+        if isIPv6 {
+            buffer.setInteger(UInt16(length - ipHeaderLength), at: base + 4)
+            return
+        }
+        buffer.setInteger(UInt16(length), at: base + 2)
+        if let identification { buffer.setInteger(identification, at: base + 4) }
+        TCPHeaders.updateIPHeaderChecksum(in: &buffer, headerLength: ipHeaderLength)
     }
 
     /// Recomputes the IPv4 header checksum of the packet at `buffer`'s reader index (header `length` bytes).

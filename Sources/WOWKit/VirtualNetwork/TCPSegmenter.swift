@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Cuts a TCP/IPv4 super-segment (what a host's TCP hands a device with segmentation offload, up to 64 KB)
+/// Cuts a TCP super-segment, over IPv4 or IPv6 (what a host's TCP hands a device with segmentation offload, up to 64 KB)
 /// into the MTU-sized segments a network card would put on the wire (or into smaller super-segments of a few
 /// segments each), so that each crosses the overlay as a packet of its own: a lost underlay datagram then
 /// costs one piece, not the whole super-segment (`SegmentationPolicy` chooses the pieces' size).
@@ -9,7 +9,8 @@ import NIOCore
 /// scratch buffer the caller keeps, and handed on before the next is built there.
 public enum TCPSegmenter {
     /// Calls `body` with each segment of `packet` in order, each built in `scratch`: the headers of `packet`
-    /// with total length, identification (+1 per segment), header checksum, sequence number (+ the payload
+    /// with the IP length (IPv4: total length, identification +1 per segment, header checksum; IPv6: payload
+    /// length), sequence number (+ the payload
     /// bytes before it) and flags fixed as the kernel's segmentation fixes them (CWR only on the first, FIN
     /// and PSH only on the last), then `segmentSize` payload bytes (fewer in the last). The TCP checksum field
     /// holds the pseudo-header's sum for the segment's length: a partial checksum, as segmentation offload
@@ -17,7 +18,7 @@ public enum TCPSegmenter {
     ///
     /// A packet with no more than `segmentSize` payload bytes is handed on as it is, once. `body` must be
     /// done with the buffer when it returns; a copy it keeps stays intact (the next segment then goes to
-    /// a new buffer: copy on write). Returns false, calling nothing, when `packet` is no TCP/IPv4 packet
+    /// a new buffer: copy on write). Returns false, calling nothing, when `packet` is no TCP packet
     /// with a payload or `segmentSize` is below 1.
     ///
     /// With `segmentsPerPacket` above 1, each piece holds that many segments (a smaller super-segment, its
@@ -36,7 +37,7 @@ public enum TCPSegmenter {
         let start = packet.readerIndex
         let headers = tcp.headersLength
         let ipLength = tcp.ipHeaderLength
-        let identification = packet.getInteger(at: start + 4, as: UInt16.self)!
+        let identification = tcp.isIPv6 ? 0 : packet.getInteger(at: start + 4, as: UInt16.self)!
         let sequence = packet.getInteger(at: start + ipLength + 4, as: UInt32.self)!
         var offset = 0
         while offset < payload {
@@ -47,9 +48,8 @@ public enum TCPSegmenter {
                 scratch.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[(headers + offset)..<(headers + offset + length)]))
             }
             let base = scratch.readerIndex
-            scratch.setInteger(UInt16(headers + length), at: base + 2)
-            scratch.setInteger(identification &+ UInt16(truncatingIfNeeded: offset / segmentSize), at: base + 4)
-            TCPHeaders.updateIPHeaderChecksum(in: &scratch, headerLength: ipLength)
+            tcp.setLength(headers + length, identification: identification &+ UInt16(truncatingIfNeeded: offset / segmentSize),
+                          in: &scratch)
             scratch.setInteger(sequence &+ UInt32(truncatingIfNeeded: offset), at: base + ipLength + 4)
             var flags = tcp.flags
             if offset > 0 { flags &= ~TCPHeaders.cwr }
