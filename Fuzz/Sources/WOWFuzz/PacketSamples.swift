@@ -15,6 +15,14 @@ enum PacketSamples {
         return [0x60, 0, 0, 0] + bytes(UInt16(udp.count)) + [17, 64] + source.bytes + destination.bytes + udp
     }
 
+    /// TCP/IPv6 with a 32-byte TCP header (checksum left zero: the offload paths set or complete it).
+    static func tcp6(payload: [UInt8], flags: UInt8 = 0x18, source: VirtualIP = local6, destination: VirtualIP = remote6) -> [UInt8] {
+        var tcp: [UInt8] = bytes(UInt16(40000)) + bytes(UInt16(5201)) + bytes(UInt32(1000)) + bytes(UInt32(1))
+        tcp += [0x80, flags] + bytes(UInt16(0xFFFF)) + [0, 0, 0, 0] + [1, 1, 8, 10] + bytes(UInt32(7)) + [0, 0, 0, 2]
+        tcp += payload
+        return [0x60, 0, 0, 0] + bytes(UInt16(tcp.count)) + [6, 64] + source.bytes + destination.bytes + tcp
+    }
+
     /// An ICMPv6 echo request (checksum left zero).
     static func ping6(source: VirtualIP = local6, destination: VirtualIP = remote6) -> [UInt8] {
         [0x60, 0, 0, 0, 0, 8, 58, 64] + source.bytes + destination.bytes + [128, 0, 0, 0, 0, 1, 0, 1]
@@ -75,22 +83,22 @@ enum PacketSamples {
         guard case .success(let header) = IPPacket.header(of: packet) else {
             return require(false, "an ICMP message that is no IP packet: \(Array(packet.readableBytesView))")
         }
-        let bytes = Array(packet.readableBytesView)
+        let message = Array(packet.readableBytesView)
         require(header.source == from && header.destination == to, "ICMP from \(header.source) to \(header.destination)")
-        require(header.totalLength == bytes.count, "ICMP header \(header)")
+        require(header.totalLength == message.count, "ICMP header \(header)")
         if from.family == .v6 {
             require(header.protocolNumber == 58, "ICMPv6 header \(header)")
-            let length = bytes.count - 40
-            let pseudo = Array(bytes[8..<40]) + bytes(UInt32(length)) + [0, 0, 0, 58]
-            require(IPv4Packet.checksum(pseudo + bytes[40...]) == 0, "ICMPv6 with a bad checksum")
-            require(bytes[40] == 1, "ICMPv6 type \(bytes[40]), not unreachable")
+            let length = message.count - 40
+            let pseudo = Array(message[8..<40]) + bytes(UInt32(length)) + [0, 0, 0, 58]
+            require(IPv4Packet.checksum(pseudo + message[40...]) == 0, "ICMPv6 with a bad checksum")
+            require(message[40] == 1, "ICMPv6 type \(message[40]), not unreachable")
         } else {
             require(header.protocolNumber == 1, "ICMP header \(header)")
-            require(IPv4Packet.checksum(bytes[0..<header.headerLength]) == 0, "ICMP with a bad IP header checksum")
-            require(IPv4Packet.checksum(bytes[header.headerLength...]) == 0, "ICMP with a bad ICMP checksum")
-            require(bytes[header.headerLength] == 3, "ICMP type \(bytes[header.headerLength]), not unreachable")
+            require(IPv4Packet.checksum(message[0..<header.headerLength]) == 0, "ICMP with a bad IP header checksum")
+            require(IPv4Packet.checksum(message[header.headerLength...]) == 0, "ICMP with a bad ICMP checksum")
+            require(message[header.headerLength] == 3, "ICMP type \(message[header.headerLength]), not unreachable")
         }
-        let quote = Array(bytes[(header.headerLength + 8)...])
+        let quote = Array(message[(header.headerLength + 8)...])
         require(original.starts(with: quote) && quote.count >= 20, "the ICMP quote is not the packet's start")
     }
 }

@@ -26,7 +26,9 @@ enum CertificateTarget: FuzzTarget {
     static func seeds() -> [(key: String, bytes: [UInt8])] {
         var largest = FuzzFixtures.alice.certificate
         largest.name = String(repeating: "n", count: MembershipCertificate.maximumNameLength)
-        largest.virtualIPs = (1...8).map { VirtualIP(0x6440_0000 + $0) }
+        largest.virtualIPs = (1...8).map { VirtualIP("fd77:6f77::\($0)")! }
+        var dual = FuzzFixtures.alice.certificate
+        dual.virtualIPs = [VirtualIP(0x6440_0001), VirtualIP("fd77:6f77::1")!]
         return [
             ("alice", FuzzFixtures.alice.certificate.encoded),
             ("carol", FuzzFixtures.carol.certificate.encoded),
@@ -34,6 +36,7 @@ enum CertificateTarget: FuzzTarget {
             ("router", FuzzFixtures.router.certificate.encoded),
             ("mallory-impostor", FuzzFixtures.mallory.certificate.encoded),
             ("largest-unsigned", largest.encoded),
+            ("dual-stack-unsigned", dual.encoded),
         ]
     }
 }

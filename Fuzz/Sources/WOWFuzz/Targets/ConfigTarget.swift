@@ -129,6 +129,7 @@ enum ConfigTarget: FuzzTarget {
             virtual_network:
               device: wow0
               prefix: 100.64.0.0/10
+              ipv6_prefix: fd77:6f77::/48
               mtu: 1260
               offload: true
 

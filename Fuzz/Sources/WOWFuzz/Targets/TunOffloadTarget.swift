@@ -7,12 +7,12 @@ import WOWKit
 /// virtual interface sends them (`TCPSegmenter`), put back together on the receiving side (`TCPCoalescer`),
 /// and given the header it is written to the device with (`TunOffload.toHost`), which is read back again.
 ///
-/// The input: a mode byte (bit 0: grow the packet to its IP total length, so super-segments reach 64 KB;
+/// The input: a mode byte (bit 0: grow the packet to its IP length, so super-segments reach 64 KB;
 /// bits 1-2: segments per overlay packet - 1; bit 3: a 576-byte MTU for the coalescer), the 10-byte header,
 /// then the packet.
 ///
 /// Checks: exactly one delivery or a drop reason; the header reads and writes back to the same bytes;
-/// segments are well-formed TCP/IPv4 packets (valid IP checksum, exact length) whose payloads, sequence
+/// segments are well-formed TCP packets (IPv4 or IPv6; IPv4's with a valid header checksum; exact length) whose payloads, sequence
 /// numbers and flags add up to the super-segment's; the coalescer's output carries exactly the segments'
 /// payload bytes in order, its super-segments well-formed; a header from `toHost` is read back by `fromHost`
 /// with the same segment size, and a TCP checksum it completes verifies.
@@ -28,15 +28,16 @@ enum TunOffloadTarget: FuzzTarget {
     static func u16(_ bytes: [UInt8], _ offset: Int) -> Int { Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) }
     static func u32(_ bytes: [UInt8], _ offset: Int) -> UInt32 { bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
 
-    /// A segment or super-segment the interface made: an exact, well-formed TCP/IPv4 packet.
+    /// A segment or super-segment the interface made: an exact, well-formed TCP packet (IPv4: valid header
+    /// checksum).
     static func checkWellFormed(_ packet: ByteBuffer, _ what: String) -> TCPHeaders? {
         guard let tcp = TCPHeaders(packet) else {
-            require(false, "\(what) is no TCP/IPv4 packet: \(Array(packet.readableBytesView.prefix(60)))")
+            require(false, "\(what) is no TCP packet: \(Array(packet.readableBytesView.prefix(60)))")
             return nil
         }
         let bytes = Array(packet.readableBytesView)
         require(tcp.totalLength == bytes.count, "\(what): total length \(tcp.totalLength) of \(bytes.count) bytes")
-        require(IPv4Packet.checksum(bytes[0..<tcp.ipHeaderLength]) == 0, "\(what): bad IP header checksum")
+        require(tcp.isIPv6 || IPv4Packet.checksum(bytes[0..<tcp.ipHeaderLength]) == 0, "\(what): bad IP header checksum")
         return tcp
     }
 
@@ -45,8 +46,8 @@ enum TunOffloadTarget: FuzzTarget {
         let mode = input.byte()
         let headerBytes = input.bytes(VirtioNetHeader.size)
         var packet = input.rest()
-        if mode & 1 != 0, packet.count >= 4 {
-            let total = u16(packet, 2)
+        if mode & 1 != 0, packet.count >= 6 {
+            let total = packet[0] >> 4 == 6 ? 40 + u16(packet, 4) : u16(packet, 2)
             if total > packet.count { packet += PacketSamples.payload(total - packet.count) }
         }
         let perPacket = Int(mode >> 1 & 3) + 1
@@ -135,8 +136,10 @@ enum TunOffloadTarget: FuzzTarget {
         }
         require(header.flags == VirtioNetHeader.needsChecksum && Int(header.checksumStart) == tcp.ipHeaderLength
                     && header.checksumOffset == TCPHeaders.checksumOffset, "toHost header \(header)")
-        let isSuperSegment = header.gsoType & ~VirtioNetHeader.gsoECN == VirtioNetHeader.gsoTCPv4
+        let gso = header.gsoType & ~VirtioNetHeader.gsoECN
+        let isSuperSegment = gso != VirtioNetHeader.gsoNone
         if isSuperSegment {
+            require(gso == (tcp.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4), "toHost gso type \(gso)")
             require(header.gsoSize > 0 && Int(header.headerLength) == tcp.headersLength
                         && tcp.payloadLength > Int(header.gsoSize), "toHost super-segment header \(header)")
         } else {
@@ -156,8 +159,9 @@ enum TunOffloadTarget: FuzzTarget {
         require(gso == (isSuperSegment ? Int(header.gsoSize) : nil), "read back with segment size \(String(describing: gso))")
         if !isSuperSegment, tcp.totalLength == back.readableBytes {
             let segment = Array(back.readableBytesView.dropFirst(tcp.ipHeaderLength))
-            let pseudo = IPv4Packet.pseudoHeaderSum(source: tcp.source, destination: tcp.destination,
-                                                    protocolNumber: IPv4Packet.tcpProtocol, length: segment.count)
+            // The pseudo-header from the packet's own bytes (IPv4: addresses at 12, IPv6: at 8).
+            let addresses = tcp.isIPv6 ? Array(body[8..<40]) : Array(body[12..<20])
+            let pseudo = PacketSamples.sum(addresses + PacketSamples.bytes(UInt32(segment.count)) + [0, 0, 0, IPv4Packet.tcpProtocol])
             require(IPv4Packet.fold(PacketSamples.sum(segment, initial: pseudo)) == 0xFFFF,
                     "the TCP checksum completed from toHost's partial checksum does not verify")
         }
@@ -192,7 +196,10 @@ enum TunOffloadTarget: FuzzTarget {
             ("super-segment-fin-small-mtu", [8] + header(flags: 1, gso: 1, headerLength: 52, gsoSize: 200, start: 20, offset: 16) + fin),
             ("grown-to-64k", [1] + header(gso: 1, headerLength: 52, gsoSize: 1208) + huge),
             ("bad-offset", [0] + header(flags: 1, start: 2000, offset: 16) + small),
-            ("unexpected-gso", [0] + header(gso: 4) + small),
+            ("unexpected-gso", [0] + header(gso: 3) + small),
+            ("super-segment-ipv6", [0] + header(flags: 1, gso: 4, headerLength: 72, gsoSize: 1208, start: 40, offset: 16)
+                + PacketSamples.tcp6(payload: Array(PacketSamples.payload(3000)))),
+            ("udp6-checksum", [0] + header(flags: 1, start: 40, offset: 6) + PacketSamples.udp6(payload: [0, 0, 0xFF, 0xFF])),
         ]
     }
 }
