@@ -34,7 +34,8 @@ enum IPTarget: FuzzTarget {
             }
         }
         if let tcp = TCPHeaders(packet) {
-            require(bytes[0] >> 4 == 4, "TCP headers read from an IPv6 packet")
+            require(tcp.isIPv6 == (bytes[0] >> 4 == 6) && (!tcp.isIPv6 || tcp.ipHeaderLength == 40),
+                    "TCP headers \(tcp) of an IPv\(bytes[0] >> 4) packet")
             require(tcp.tcpHeaderLength >= 20 && tcp.tcpHeaderLength <= 60 && tcp.payloadLength >= 0
                         && tcp.totalLength <= bytes.count, "TCP headers \(tcp)")
         }
