@@ -179,6 +179,54 @@ final class NamespaceLab {
         return background
     }
 
+    /// A checksummed TCP stream (`Tests/Scripts/tcp-stream.py`) between two namespaces, running.
+    struct Stream {
+        let receiver: Background
+        let sender: Background
+        let result: String
+        let bytes: Int
+
+        /// Bytes the receiver has read so far.
+        func progress() -> Int {
+            let data = FileManager.default.contents(atPath: result + "-received.json.progress") ?? Data()
+            return (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["bytes"] as? Int ?? 0
+        }
+
+        /// Whether both ends wrote their results.
+        var isFinished: Bool {
+            FileManager.default.fileExists(atPath: result + "-received.json") && FileManager.default.fileExists(atPath: result + "-sent.json")
+        }
+
+        /// The two ends' results (bytes, sha256, for the receiver longest_gap_s).
+        func results() throws -> (sent: [String: Any], received: [String: Any]) {
+            func read(_ end: String) throws -> [String: Any] {
+                let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: result + "-\(end).json")))
+                return try XCTUnwrap(object as? [String: Any], "\(end) result")
+            }
+            return (try read("sent"), try read("received"))
+        }
+
+        func stop() {
+            sender.stop()
+            receiver.stop()
+        }
+    }
+
+    /// Starts a checksummed stream of `bytes` at `rate` bytes a second from `sender` to `address` (`IP:PORT`,
+    /// IPv6 as `[IP]:PORT`), listened on in `receiver`, once the receiver listens. Stopped by the teardown.
+    func stream(_ name: String, from sender: String, to receiver: String, address: String, bytes: Int,
+                rate: Int) throws -> Stream {
+        let result = directory + "/\(name)"
+        let receiving = try background("\(name)-receiver", in: receiver, [
+            "python3", NamespaceLab.streamScript, "receive", "--listen", address, "--result", result + "-received.json"])
+        XCTAssertTrue(waitFor(5) { FileManager.default.fileExists(atPath: result + "-received.json.listening") },
+                      "the stream's receiver never listened")
+        let sending = try background("\(name)-sender", in: sender, [
+            "python3", NamespaceLab.streamScript, "send", "--to", address, "--bytes", "\(bytes)", "--rate", "\(rate)",
+            "--result", result + "-sent.json"])
+        return Stream(receiver: receiving, sender: sending, result: result, bytes: bytes)
+    }
+
     /// A running `wow run`.
     struct NodeProcess {
         var background: Background

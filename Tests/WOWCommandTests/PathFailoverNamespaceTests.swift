@@ -72,37 +72,22 @@ final class PathFailoverNamespaceTests: XCTestCase {
         guard linked else { return }
 
         let (sender, receiver) = fromSite ? ("site1", "boot") : ("boot", "site1")
-        let directory = lab.directory
-        let total = 24 << 20, rate = 2 << 20
-        let receiving = try lab.background("stream-receiver", in: receiver, [
-            "python3", NamespaceLab.streamScript, "receive", "--listen", "\(Self.ips[receiver]!):5001",
-            "--result", directory + "/received.json"])
-        defer { receiving.stop() }
-        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received.json.listening") })
-        let sending = try lab.background("stream-sender", in: sender, [
-            "python3", NamespaceLab.streamScript, "send", "--to", "\(Self.ips[receiver]!):5001", "--bytes", "\(total)",
-            "--rate", "\(rate)", "--result", directory + "/sent.json"])
-        defer { sending.stop() }
-        func progress() -> Int {
-            let data = FileManager.default.contents(atPath: directory + "/received.json.progress") ?? Data()
-            return (try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["bytes"] as? Int ?? 0
-        }
-        XCTAssertTrue(lab.waitFor(20) { progress() > 4 << 20 }, "the stream did not get going" + lab.diagnostics(controls))
+        let total = 24 << 20
+        let stream = try lab.stream("stream", from: sender, to: receiver, address: "\(Self.ips[receiver]!):5001",
+                                    bytes: total, rate: 2 << 20)
+        defer { stream.stop() }
+        XCTAssertTrue(lab.waitFor(20) { stream.progress() > 4 << 20 }, "the stream did not get going" + lab.diagnostics(controls))
 
         // The site's NAT starts dropping every UDP datagram, both ways, established flows too.
         let cut = try lab.exec(in: "nat1", ["iptables", "-I", "FORWARD", "1", "-p", "udp", "-j", "DROP"])
         XCTAssertEqual(cut.status, 0, cut.output)
         let cutAt = Date()
 
-        let finished = lab.waitFor(60) {
-            FileManager.default.fileExists(atPath: directory + "/received.json")
-                && FileManager.default.fileExists(atPath: directory + "/sent.json")
-        }
-        XCTAssertTrue(finished, "the stream did not finish after the cut (received \(progress()) of \(total) bytes)"
+        let finished = lab.waitFor(60) { stream.isFinished }
+        XCTAssertTrue(finished, "the stream did not finish after the cut (received \(stream.progress()) of \(total) bytes)"
                       + lab.diagnostics(controls))
         guard finished else { return }
-        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent.json"))) as? [String: Any])
-        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received.json"))) as? [String: Any])
+        let (sent, received) = try stream.results()
         XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
         XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
         let gap = received["longest_gap_s"] as? Double ?? -1

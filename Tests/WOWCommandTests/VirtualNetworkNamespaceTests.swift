@@ -235,25 +235,14 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         XCTAssertTrue(overlayPing.output.contains("reply from site2: seq=2"), overlayPing.output)
 
         // A checksummed TCP stream over IPv6.
-        let directory = lab.directory
-        let total = 8 << 20
-        let receiver = try lab.background("stream6-receiver", in: "site2", [
-            "python3", NamespaceLab.streamScript, "receive", "--listen", "[\(ipv6["site2"]!)]:5001",
-            "--result", directory + "/received6.json"])
-        defer { receiver.stop() }
-        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received6.json.listening") })
-        let sender = try lab.background("stream6-sender", in: "site1", [
-            "python3", NamespaceLab.streamScript, "send", "--to", "[\(ipv6["site2"]!)]:5001", "--bytes", "\(total)",
-            "--rate", "\(64 << 20)", "--result", directory + "/sent6.json"])
-        defer { sender.stop() }
-        let finished = lab.waitFor(60) {
-            FileManager.default.fileExists(atPath: directory + "/received6.json") && FileManager.default.fileExists(atPath: directory + "/sent6.json")
-        }
+        let stream = try lab.stream("stream6", from: "site1", to: "site2", address: "[\(ipv6["site2"]!)]:5001",
+                                    bytes: 8 << 20, rate: 64 << 20)
+        defer { stream.stop() }
+        let finished = lab.waitFor(60) { stream.isFinished }
         XCTAssertTrue(finished, "the IPv6 stream did not finish" + lab.diagnostics(controls))
         guard finished else { return }
-        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent6.json"))) as? [String: Any])
-        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received6.json"))) as? [String: Any])
-        XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
+        let (sent, received) = try stream.results()
+        XCTAssertEqual(received["bytes"] as? Int, stream.bytes, "every byte arrived")
         XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
         // The hosts' TCP over IPv6 used segmentation offload too.
         let sender6 = lab.status(controls["site1"]!)?["virtual_network"] as? [String: Any] ?? [:]
@@ -298,22 +287,11 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         var controls = ["router": router, "site1": site1.control, "site2": site2.control]
         XCTAssertTrue(reachable(Self.ips["site2"]!, from: "site1"), "site1 never reached site2" + lab.diagnostics(controls))
 
-        let directory = lab.directory
-        let total = 16 << 20, rate = 1 << 20
-        let receiver = try lab.background("stream-receiver", in: "site2", [
-            "python3", NamespaceLab.streamScript, "receive", "--listen", "\(Self.ips["site2"]!):5001",
-            "--result", directory + "/received.json"])
-        defer { receiver.stop() }
-        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received.json.listening") })
-        let sender = try lab.background("stream-sender", in: "site1", [
-            "python3", NamespaceLab.streamScript, "send", "--to", "\(Self.ips["site2"]!):5001", "--bytes", "\(total)",
-            "--rate", "\(rate)", "--result", directory + "/sent.json"])
-        defer { sender.stop() }
-        func progress() -> Int {
-            let data = FileManager.default.contents(atPath: directory + "/received.json.progress") ?? Data()
-            return (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["bytes"] as? Int ?? 0
-        }
-        XCTAssertTrue(lab.waitFor(20) { progress() > 4 << 20 }, "the stream did not get going" + lab.diagnostics(controls))
+        let total = 16 << 20
+        let stream = try lab.stream("stream", from: "site1", to: "site2", address: "\(Self.ips["site2"]!):5001",
+                                    bytes: total, rate: 1 << 20)
+        defer { stream.stop() }
+        XCTAssertTrue(lab.waitFor(20) { stream.progress() > 4 << 20 }, "the stream did not get going" + lab.diagnostics(controls))
 
         // The move: stop the node, carry its host to site5's NAT, start it again there.
         let moved = Date()
@@ -324,15 +302,11 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         XCTAssertTrue(lab.waitFor(10) { lab.status(site2.control) != nil }, "site2 did not come back" + lab.diagnostics(controls))
         print("VirtualNetworkNamespaceTests: site2 stopped, moved and started in \(String(format: "%.2f", Date().timeIntervalSince(moved))) s")
 
-        let finished = lab.waitFor(90) {
-            FileManager.default.fileExists(atPath: directory + "/received.json")
-                && FileManager.default.fileExists(atPath: directory + "/sent.json")
-        }
-        XCTAssertTrue(finished, "the stream did not finish after the move (received \(progress()) of \(total) bytes)"
+        let finished = lab.waitFor(90) { stream.isFinished }
+        XCTAssertTrue(finished, "the stream did not finish after the move (received \(stream.progress()) of \(total) bytes)"
                       + lab.diagnostics(controls))
         guard finished else { return }
-        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent.json"))) as? [String: Any])
-        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received.json"))) as? [String: Any])
+        let (sent, received) = try stream.results()
         XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
         XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
         let gap = received["longest_gap_s"] as? Double ?? -1
@@ -386,24 +360,13 @@ final class VirtualNetworkNamespaceTests: XCTestCase {
         let controls = ["a": a.control, "b": b.control]
         XCTAssertTrue(reachable(ips["b"]!, from: "boot"), "a never reached b through the shaper" + lab.diagnostics(controls))
 
-        let total = 16 << 20, rate = 4 << 20
-        let receiver = try lab.background("stream-receiver", in: "pub", [
-            "python3", NamespaceLab.streamScript, "receive", "--listen", "\(ips["b"]!):5001",
-            "--result", directory + "/received.json"])
-        defer { receiver.stop() }
-        XCTAssertTrue(lab.waitFor(5) { FileManager.default.fileExists(atPath: directory + "/received.json.listening") })
-        let sender = try lab.background("stream-sender", in: "boot", [
-            "python3", NamespaceLab.streamScript, "send", "--to", "\(ips["b"]!):5001", "--bytes", "\(total)",
-            "--rate", "\(rate)", "--result", directory + "/sent.json"])
-        defer { sender.stop() }
-        let finished = lab.waitFor(120) {
-            FileManager.default.fileExists(atPath: directory + "/received.json")
-                && FileManager.default.fileExists(atPath: directory + "/sent.json")
-        }
+        let total = 16 << 20
+        let stream = try lab.stream("stream", from: "boot", to: "pub", address: "\(ips["b"]!):5001", bytes: total, rate: 4 << 20)
+        defer { stream.stop() }
+        let finished = lab.waitFor(120) { stream.isFinished }
         XCTAssertTrue(finished, "the stream did not finish" + lab.diagnostics(controls))
         guard finished else { return }
-        let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/sent.json"))) as? [String: Any])
-        let received = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/received.json"))) as? [String: Any])
+        let (sent, received) = try stream.results()
         XCTAssertEqual(received["bytes"] as? Int, total, "every byte arrived")
         XCTAssertEqual(received["sha256"] as? String, sent["sha256"] as? String, "intact and in order")
 
