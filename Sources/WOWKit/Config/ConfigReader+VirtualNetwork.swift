@@ -39,8 +39,8 @@ extension ConfigReader {
             throw error(at: sectionField, VirtualNetworkError.notSecured.description)
         }
         let certificate = secured.credentials.certificate
-        let mtuField = section.field("mtu")
-        if certificate.virtualIPs.contains(where: { $0.family == .v6 }), mtuField == nil || ConfigReader.isNull(mtuField!.value) {
+        let mtuField = section.field("mtu").flatMap { ConfigReader.isNull($0.value) ? nil : $0 }
+        if certificate.virtualIPs.contains(where: { $0.family == .v6 }), mtuField == nil {
             settings.mtu = max(settings.mtu, VirtualNetwork.minimumIPv6MTU)
         }
         switch settings.localIPs(of: certificate) {

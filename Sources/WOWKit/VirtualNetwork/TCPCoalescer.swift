@@ -192,13 +192,10 @@ public struct TCPCoalescer {
         flows[index].isActive = false
         activeCount -= 1
         if flows[index].segments > 1 {
-            let base = flows[index].buffer.readerIndex
-            if flows[index].isIPv6 {
-                flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes - IPv6Packet.headerSize), at: base + 4)
-            } else {
-                flows[index].buffer.setInteger(UInt16(flows[index].buffer.readableBytes), at: base + 2)
-                TCPHeaders.updateIPHeaderChecksum(in: &flows[index].buffer, headerLength: IPv4Packet.minimumHeaderSize)
-            }
+            let isIPv6 = flows[index].isIPv6
+            TCPHeaders.setLength(flows[index].buffer.readableBytes, isIPv6: isIPv6,
+                                 ipHeaderLength: isIPv6 ? IPv6Packet.headerSize : IPv4Packet.minimumHeaderSize,
+                                 in: &flows[index].buffer)
             superSegmentsWritten += 1
             write(flows[index].buffer, flows[index].segmentSize)
         } else {

@@ -63,6 +63,13 @@ public struct TCPHeaders: Sendable {
     /// Sets the IP length of the packet at `buffer`'s reader index to `length` bytes in all: IPv4's total
     /// length (and its header checksum, after `identification` when given), IPv6's payload length.
     func setLength(_ length: Int, identification: UInt16? = nil, in buffer: inout ByteBuffer) {
+        TCPHeaders.setLength(length, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, identification: identification,
+                             in: &buffer)
+    }
+
+    /// The same for a packet whose headers were read before (the coalescer's held super-segment).
+    static func setLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, identification: UInt16? = nil,
+                          in buffer: inout ByteBuffer) {
         let base = buffer.readerIndex
         if isIPv6 {
             buffer.setInteger(UInt16(length - ipHeaderLength), at: base + 4)
@@ -70,7 +77,7 @@ public struct TCPHeaders: Sendable {
         }
         buffer.setInteger(UInt16(length), at: base + 2)
         if let identification { buffer.setInteger(identification, at: base + 4) }
-        TCPHeaders.updateIPHeaderChecksum(in: &buffer, headerLength: ipHeaderLength)
+        updateIPHeaderChecksum(in: &buffer, headerLength: ipHeaderLength)
     }
 
     /// Recomputes the IPv4 header checksum of the packet at `buffer`'s reader index (header `length` bytes).

@@ -147,8 +147,9 @@ public struct VirtualNetwork {
     /// The ring address that `ip`'s holder sits at.
     public mutating func address(of ip: VirtualIP) -> Address {
         if let known = addresses[ip] ?? learned[ip] { return known }
-        let holder = certificateHolder(ip) ?? Address.forVirtualIP(ip, network: networkID)
-        learn(ip, heldAt: holder)
+        let hashed = Address.forVirtualIP(ip, network: networkID)
+        let holder = certificateHolder(ip) ?? hashed
+        remember(ip, heldAt: holder, hashed: hashed)
         return holder
     }
 
@@ -159,7 +160,12 @@ public struct VirtualNetwork {
     /// to hold it), or another (its holder's certificate names it, but not first).
     public mutating func learn(_ ip: VirtualIP, heldAt address: Address) {
         lookups[ip] = nil
-        if address == Address.forVirtualIP(ip, network: networkID) {
+        remember(ip, heldAt: address, hashed: Address.forVirtualIP(ip, network: networkID))
+    }
+
+    /// Caches where `ip`'s holder sits, apart by whether that is where `ip` hashes to (one SHA-256 per miss).
+    private mutating func remember(_ ip: VirtualIP, heldAt address: Address, hashed: Address) {
+        if address == hashed {
             learned[ip] = nil
             if addresses.count >= VirtualNetwork.cacheLimit { addresses.removeAll(keepingCapacity: true) }
             addresses[ip] = address
