@@ -2,24 +2,30 @@
 # What a forged-source UDP flood costs a member (BENCHMARKS.md, "Floods"). Root; real `wow run` processes in the
 # namespaces of Tests/Scripts/netns-topology.sh, secured, with TUN devices:
 #
-#   sudo Scripts/flood-bench.sh WOW [SECONDS]
+#   sudo Scripts/flood-bench.sh WOW [SECONDS] [PHASES]
 #
-# boot (198.18.0.1, 100.64.0.1) listens on udp 4000; site1 (100.64.0.2, behind wowt-nat1) links to it. For each
-# phase (no flood, random bytes, init-like datagrams) site1 pings boot's virtual IP every 10 ms for SECONDS
-# (default 10) while the attacker in wowt-pub (Scripts/udp-flood.py, one process) floods boot's udp port from
-# forged sources in 198.18.128.0/17. Prints per phase: the flood's rate, ping loss and RTT (median, p99), boot's
-# RSS after the phase and the node's `not_admitted` drops. Removes what it made.
+# boot (198.18.0.1, 100.64.0.1) listens on udp 4000; site1 (100.64.0.2, behind wowt-nat1) links to it, and its
+# first handshake init is captured on the way (a genuine init, for the replay phase). PHASES (default
+# "none random init replay"): no flood; random bytes; init-like datagrams (01 20 and random bytes); the captured
+# init replayed. In each, while one process in wowt-pub (Scripts/udp-flood.py, a raw socket) floods boot's udp
+# port from forged sources in 198.18.128.0/17: site1 pings boot's virtual IP every 10 ms for SECONDS (default
+# 10), then runs one TCP stream to it (iperf3) for SECONDS, then a fresh site2 (100.64.0.3, behind wowt-nat2)
+# joins through boot and the time to its first ping answer is taken. One table row per phase: the flood's rate,
+# ping loss and RTT (median, p99), TCP Mbit/s, the join's seconds, boot's CPU share and its socket's receive-
+# buffer drops, boot's RSS after the phase and its `not_admitted` drops. Removes what it made.
 set -uo pipefail
-WOW=$1; SECS=${2:-10}
+WOW=$1; SECS=${2:-10}; PHASES=${3:-none random init replay}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=$ROOT/Tests/Scripts/netns-topology.sh
 FLOOD=$ROOT/Scripts/udp-flood.py
 D=$(mktemp -d /tmp/wow-flood-bench.XXXX)
-trap 'bash $T down >/dev/null 2>&1; rm -rf "$D"' EXIT
-bash $T down >/dev/null 2>&1; bash $T up boot pub site1 >/dev/null
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; bash $T down >/dev/null 2>&1; rm -rf "$D"; }
+trap cleanup EXIT
+bash $T down >/dev/null 2>&1; bash $T up boot pub site1 site2 >/dev/null
 cd "$D"; $WOW ca init --name fb --dir "$D" >/dev/null
-declare -A VIP=([boot]=100.64.0.1 [site1]=100.64.0.2)
-for n in boot site1; do
+declare -A VIP=([boot]=100.64.0.1 [site1]=100.64.0.2 [site2]=100.64.0.3)
+for n in boot site1 site2; do
   $WOW keygen --out "$D/$n.key" >/dev/null
   $WOW cert issue --ca-key "$D/ca.key" --node-key "$D/$n.key" --name $n --vip ${VIP[$n]} --out "$D/$n.crt" >/dev/null
 done
@@ -30,46 +36,83 @@ virtual_network: { device: wow0 }
 transports:
   - { scheme: udp, settings: { listen: "198.18.0.1:4000" } }
 Y
-cat > site1.yml <<Y
-node: { name: site1 }
-security: { ca: $D/ca.crt, certificate: $D/site1.crt, key: $D/site1.key }
+for n in site1 site2; do
+  cat > $n.yml <<Y
+node: { name: $n }
+security: { ca: $D/ca.crt, certificate: $D/$n.crt, key: $D/$n.key }
 virtual_network: { device: wow0 }
 bootstrap: ["udp://198.18.0.1:4000"]
 transports:
   - { scheme: udp, settings: { listen: "0.0.0.0:4000" } }
 Y
+done
 # Forged sources arrive on the WAN router's port toward pub: let it and boot take them.
 for ns in wowt-wan wowt-boot; do
   ip netns exec $ns sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
   for i in $(ip netns exec $ns ls /proc/sys/net/ipv4/conf); do ip netns exec $ns sysctl -qw net.ipv4.conf.$i.rp_filter=0; done
 done
 ip netns exec wowt-boot $WOW run --config boot.yml --control "$D/boot.sock" --log-level error >"$D/boot.log" 2>&1 & BP=$!
+PIDS+=($BP)
+ip netns exec wowt-boot python3 "$FLOOD" --capture "$D/init.bin" --port 4000 --seconds 15 >"$D/capture.log" 2>&1 & CP=$!
 sleep 0.5
 ip netns exec wowt-site1 $WOW run --config site1.yml --control "$D/site1.sock" --log-level error >"$D/site1.log" 2>&1 & SP=$!
+PIDS+=($SP)
 for _ in $(seq 100); do ip netns exec wowt-site1 ping -c 1 -W 0.2 100.64.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
+wait $CP || { echo "flood-bench.sh: no init of site1 captured" >&2; cat "$D/capture.log" >&2; exit 1; }
+ip netns exec wowt-boot iperf3 -s -B 100.64.0.1 -D --logfile "$D/iperf-server.log" --pidfile "$D/iperf.pid"
+sleep 0.3; PIDS+=($(cat "$D/iperf.pid"))
+
 rss() { awk '/VmRSS/ {print $2 / 1024}' /proc/$BP/status; }
+cpu_ticks() { awk '{print $14 + $15}' /proc/$BP/stat; }
+rcvbuf_errors() { ip netns exec wowt-boot awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $6}' /proc/net/snmp; }
 dropped() { $WOW status --control "$D/boot.sock" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("drops", {}).get("not_admitted", 0))' 2>/dev/null || echo "?"; }
-echo "boot RSS at start: $(rss) MB"
-for phase in none random init; do
+# join: seconds from a fresh site2's start to its first ping answer from boot's virtual IP (at most 20 s).
+join() {
+  local start end pid
+  start=$(date +%s.%N)
+  ip netns exec wowt-site2 $WOW run --config site2.yml --control "$D/site2.sock" --log-level error >>"$D/site2.log" 2>&1 & pid=$!
+  end=""
+  for _ in $(seq 200); do
+    if ip netns exec wowt-site2 ping -c 1 -W 0.1 100.64.0.1 >/dev/null 2>&1; then end=$(date +%s.%N); break; fi
+  done
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  if [[ -n $end ]]; then python3 -c "print(f'{$end - $start:.2f}')"; else echo "> 20"; fi
+}
+
+echo "boot RSS at start: $(rss) MB; init captured: $(stat -c %s "$D/init.bin") bytes"
+echo "| phase | flood | ping loss | RTT median ms | RTT p99 ms | TCP Mbit/s | join s | boot CPU | socket drops | boot RSS after, MB | \`not_admitted\` |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for phase in $PHASES; do
   FP=""
   if [[ $phase != none ]]; then
-    ip netns exec wowt-pub python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --seconds $((SECS + 2)) --result "$D/flood.json" >/dev/null & FP=$!
+    ip netns exec wowt-pub python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --payload "$D/init.bin" \
+      --seconds 600 --result "$D/flood.json" >/dev/null & FP=$!
     sleep 1
   fi
+  ticks=$(cpu_ticks); errors=$(rcvbuf_errors); t0=$(date +%s.%N)
   ip netns exec wowt-site1 ping -i 0.01 -c $((SECS * 100)) -W 1 100.64.0.1 > "$D/ping.txt" 2>&1
-  [[ -n $FP ]] && wait $FP
-  python3 - "$D" "$phase" "$(rss)" "$(dropped)" <<'P'
+  ip netns exec wowt-site1 iperf3 -c 100.64.0.1 -t $SECS -J > "$D/iperf.json" 2>&1
+  joined=$(join)
+  t1=$(date +%s.%N); ticks=$(( $(cpu_ticks) - ticks )); errors=$(( $(rcvbuf_errors) - errors ))
+  [[ -n $FP ]] && { kill -TERM $FP; wait $FP; }
+  python3 - "$D" "$phase" "$(rss)" "$(dropped)" "$joined" "$ticks" "$(getconf CLK_TCK)" "$t0" "$t1" "$errors" <<'P'
 import json, re, sys, statistics
-d, phase, rss, dropped = sys.argv[1:5]
+d, phase, rss, dropped, joined, ticks, hz, t0, t1, errors = sys.argv[1:11]
 text = open(d + "/ping.txt").read()
 rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+)", text))
 m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
 sent, got = int(m.group(1)), int(m.group(2))
-rate = ""
+rate = "-"
 if phase != "none":
-    f = json.load(open(d + "/flood.json")); rate = f"{f['sent'] / f['seconds']:.0f}/s"
+    f = json.load(open(d + "/flood.json")); rate = f"{f['sent'] / f['seconds']:,.0f}/s"
+try:
+    tcp = f"{json.load(open(d + '/iperf.json'))['end']['sum_received']['bits_per_second'] / 1e6:,.0f}"
+except Exception:
+    tcp = "failed"
 p99 = rtts[max(0, int(len(rtts) * 0.99) - 1)] if rtts else float("nan")
-print(f"| {phase} | {rate or '-'} | {100 * (sent - got) / sent:.1f}% of {sent} | {statistics.median(rtts) if rtts else float('nan'):.3f} | {p99:.3f} | {float(rss):.1f} | {dropped} |")
+median = statistics.median(rtts) if rtts else float("nan")
+cpu = int(ticks) / int(hz) / (float(t1) - float(t0))
+print(f"| {phase} | {rate} | {100 * (sent - got) / sent:.1f}% of {sent} | {median:.3f} | {p99:.3f} | {tcp} | {joined} "
+      f"| {100 * cpu:.0f}% | {int(errors):,} | {float(rss):.1f} | {dropped} |")
 P
 done
-kill $SP $BP 2>/dev/null; wait $SP $BP 2>/dev/null

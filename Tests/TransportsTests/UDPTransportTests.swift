@@ -462,8 +462,8 @@ final class UDPTransportTests: XCTestCase {
             try world.addListener()
             world.recorders[0].gate = { packet in
                 switch String(buffer: packet) {
-                case "knock": return .reply(ByteBuffer(string: "go away"))
-                case "let me in": return .accept
+                case "\u{1}knock": return .reply(ByteBuffer(string: "go away"))
+                case "\u{1}let me in": return .accept
                 default: return .drop
                 }
             }
@@ -474,7 +474,8 @@ final class UDPTransportTests: XCTestCase {
         var fragment = ByteBuffer()
         FragmentPacket.writeHeader(messageID: 7, index: 0, count: 2, into: &fragment)
         fragment.writeRepeatingByte(1, count: 100)
-        for datagram in [ByteBuffer(string: "garbage"), ByteBuffer(string: "knock"), fragment] {
+        // "garbage" does not begin with the wire version: the kernel drops it (`UDPSocketFilter`) where it can.
+        for datagram in [ByteBuffer(string: "garbage"), ByteBuffer(string: "\u{1}garbage"), ByteBuffer(string: "\u{1}knock"), fragment] {
             try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: datagram)).wait()
         }
         try eventually("the answer came back") { _ in heard.texts.contains("go away") }
@@ -482,15 +483,15 @@ final class UDPTransportTests: XCTestCase {
             let udp = world.listeners[0]
             XCTAssertEqual(udp.edgeCount, 0)
             XCTAssertTrue(world.recorders[0].accepted.isEmpty)
-            XCTAssertEqual(udp.drops.count(of: .notAdmitted), 3)
+            XCTAssertEqual(udp.drops.count(of: .notAdmitted), udp.isSteering ? 3 : 4)
             XCTAssertEqual(udp.messagesInReassembly, 0, "no fragment kept")
             XCTAssertEqual(udp.packetsReceived, 0)
         }
-        try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: "let me in"))).wait()
+        try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: "\u{1}let me in"))).wait()
         try eventually("admitted") { $0.recorders[0].accepted.count == 1 }
         try onLoop { world in
             XCTAssertEqual(world.listeners[0].edgeCount, 1)
-            XCTAssertEqual(world.recorders[0].received.map(\.payload), ["let me in"])
+            XCTAssertEqual(world.recorders[0].received.map(\.payload), ["\u{1}let me in"])
         }
     }
 
@@ -717,6 +718,80 @@ final class UDPTransportTests: XCTestCase {
         try onLoop { world in
             XCTAssertEqual(world.recorders[1].received.map(\.size), [UDPTransport.maximumPacketSize])
             XCTAssertEqual(world.listeners[0].drops.total, 1)
+        }
+    }
+
+    /// The kernel steers (`UDPSocketFilter`): a remote with a steered edge (outbound at once, inbound from its
+    /// second packet) reaches the listener's own socket, anyone else the strangers' socket; a closed edge's
+    /// remote is a stranger again.
+    func testTheKernelSteersMembersToTheListenersSocketAndStrangersToTheirOwn() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let requests = try onLoop { world -> [Int] in
+            for _ in 0..<3 { try world.addListener() }
+            return [world.connect(1, to: try world.uri(0)), world.connect(0, to: try world.uri(2))]
+        }
+        try eventually("both edges exist") { world in requests.allSatisfy { world.results[$0] != nil } }
+        try XCTSkipUnless(try onLoop { $0.listeners[0].isSteering }, "the kernel does not steer here (not Linux)")
+        // Listener 1 is a stranger to 0 until its inbound edge there has a second packet.
+        try onLoop { world in world.edge(requests[0])?.send(packet("one")) }
+        try eventually("the first packet came") { $0.recorders[0].received.count == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].strangerDatagrams, 1)
+            world.edge(requests[0])?.send(packet("two"))
+        }
+        try eventually("the second packet came and 1 is steered") { world in
+            world.recorders[0].received.count == 2 && world.listeners[0].steeredRemotes == 2
+        }
+        let strangers = try onLoop { world -> Int in
+            for index in 0..<20 { world.edge(requests[0])?.send(packet("member \(index)")) }
+            // 2 answers 0 on the edge 0 opened to it (outbound: steered from the start).
+            world.edge(requests[1])?.send(packet("hello 2"))
+            return world.listeners[0].strangerDatagrams
+        }
+        try eventually("2 heard 0") { $0.recorders[2].accepted.count == 1 }
+        try onLoop { world in world.recorders[2].accepted[0].send(packet("from 2")) }
+        try eventually("everything came") { $0.recorders[0].received.count == 23 }
+        try onLoop { world in XCTAssertEqual(world.listeners[0].strangerDatagrams, strangers, "members on their own socket") }
+        // A plain socket is a stranger.
+        let plain = try DatagramBootstrap(group: loop).bind(host: "127.0.0.1", port: 0).wait()
+        defer { plain.close(promise: nil) }
+        let port = try XCTUnwrap(try onLoop { $0.listeners[0].port })
+        try plain.writeAndFlush(AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: port),
+                                                  data: ByteBuffer(string: "\u{1}stranger"))).wait()
+        try eventually("the stranger's datagram came on its socket") { $0.listeners[0].strangerDatagrams == strangers + 1 }
+        // Closing 1's edge at 0 makes 1 a stranger again.
+        let updates = try onLoop { world -> Int in
+            world.recorders[0].accepted.first { $0.remoteURI == (try? world.uri(1)) }?.close()
+            return world.listeners[0].steeringUpdates
+        }
+        try eventually("the program was updated") { world in
+            world.listeners[0].steeringUpdates > updates && world.listeners[0].steeredRemotes == 1
+        }
+        try onLoop { world in world.edge(requests[0])?.send(packet("again")) }
+        try eventually("1's next packet came as a stranger's") { $0.listeners[0].strangerDatagrams == strangers + 2 }
+    }
+
+    /// Without steering (the setting off, or a kernel without it) one socket takes everything.
+    func testWithoutSteeringOneSocketTakesEverything() throws {
+        let request = try onLoop { world -> Int in
+            let listener = try world.makeListener()
+            listener.steersStrangers = false
+            let recorder = Recorder()
+            try listener.start(delegate: recorder)
+            world.listeners.append(listener)
+            world.recorders.append(recorder)
+            try world.addListener()
+            return world.connect(1, to: try world.uri(0))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try onLoop { world in
+            XCTAssertFalse(world.listeners[0].isSteering)
+            for index in 0..<3 { world.edge(request)?.send(packet("p\(index)")) }
+        }
+        try eventually("all came") { $0.recorders[0].received.count == 3 }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].strangerDatagrams, 0)
+            XCTAssertEqual(world.listeners[0].steeringUpdates, 0)
         }
     }
 

@@ -84,7 +84,8 @@ final class CookieTests: XCTestCase {
         var strangers = StrangerAdmission(secret: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
         let now = Timestamp.zero + .seconds(1_000)
         let other = try XCTUnwrap(ChannelEnd(try network.member("carol"), seed: 3).handshake().frames.first)
-        for _ in 0..<StrangerAdmission.busyAfter {
+        // The same init again from its own source is its initiator sending it again: judged, not a replay.
+        for _ in 0..<StrangerAdmission.admissionBurst {
             XCTAssertEqual(strangers.judge(other, bob, from: { "udp://198.18.0.9:4000" }, at: now).admission, .accept)
         }
         XCTAssertTrue(strangers.isBusy)
@@ -104,12 +105,58 @@ final class CookieTests: XCTestCase {
         XCTAssertEqual(Array(again.readableBytesView.dropLast(16)), Array(first.readableBytesView.dropLast(16)),
                        "only the cookie MAC changed")
         XCTAssertEqual(strangers.judge(again, bob, from: { "udp://198.18.0.1:4000" }, at: now).admission, .accept)
-        guard case .reply = strangers.judge(again, bob, from: { "udp://198.18.0.66:4000" }, at: now).admission else {
+        // From another source it is a replay.
+        XCTAssertEqual(strangers.judge(again, bob, from: { "udp://198.18.0.66:4000" }, at: now).admission, .drop)
+        // A cookie is bound to its source: another member's init with alice's cookie, from elsewhere, gets its own.
+        let dave = ChannelEnd(try network.member("dave"), seed: 4)
+        let epoch = now.nanoseconds / StrangerAdmission.cookieEpoch.nanoseconds
+        let borrowed = AdmissionKey.withCookie(try XCTUnwrap(dave.handshake().frames.first),
+                                               cookie: strangers.cookie(for: "udp://198.18.0.1:4000", epoch: epoch))
+        guard case .reply = strangers.judge(borrowed, bob, from: { "udp://198.18.0.66:4000" }, at: now).admission else {
             return XCTFail("a cookie of another source must not do")
         }
         // A second later the node is not busy any more: no cookie needed.
         XCTAssertEqual(strangers.judge(first, bob, from: { "udp://198.18.0.1:4000" }, at: now + .seconds(1)).admission,
                        .accept)
+    }
+
+    /// A genuine init replayed from other sources is dropped with no answer and no admission spent; the
+    /// initiator's own copies are judged as before; an init forgotten long ago is judged as new.
+    func testAReplayedInitFromAnotherSourceIsDroppedWithoutWork() throws {
+        let bob = try network.member("bob")
+        var strangers = StrangerAdmission()
+        let now = Timestamp.zero + .seconds(1_000)
+        let genuine = try XCTUnwrap(ChannelEnd(try network.member("alice"), seed: 1).handshake().frames.first)
+        XCTAssertEqual(strangers.judge(genuine, bob, from: { "udp://198.18.0.2:4000" }, at: now).admission, .accept)
+        for index in 0..<1_000 {
+            XCTAssertEqual(strangers.judge(genuine, bob, from: { "udp://198.18.128.\(index % 250):\(1_024 + index)" },
+                                           at: now).admission, .drop)
+        }
+        XCTAssertEqual(strangers.replaysDropped, 1_000)
+        XCTAssertFalse(strangers.isBusy, "replays spend no admissions")
+        XCTAssertEqual(strangers.judge(genuine, bob, from: { "udp://198.18.0.2:4000" }, at: now).admission, .accept)
+        // A member's fresh init is admitted at once, replays or not.
+        let fresh = try XCTUnwrap(ChannelEnd(try network.member("carol"), seed: 2).handshake().frames.first)
+        XCTAssertEqual(strangers.judge(fresh, bob, from: { "udp://198.18.0.3:4000" }, at: now).admission, .accept)
+        // Once rememberedInits later inits came, the first is forgotten: judged as new (the handshake itself
+        // never lets a replayed init replace a session).
+        let carol = try network.member("carol")
+        for seed in 0..<UInt64(StrangerAdmission.rememberedInits) {
+            let other = try XCTUnwrap(ChannelEnd(carol, seed: 100 + seed).handshake().frames.first)
+            _ = strangers.judge(other, bob, from: { "udp://198.18.0.4:4000" }, at: now + .seconds(3_600))
+        }
+        XCTAssertEqual(strangers.judge(genuine, bob, from: { "udp://198.18.0.66:4000" }, at: now + .seconds(3_601)).admission,
+                       .accept)
+    }
+
+    func testATokenBucketSpreadsEventsAtItsRate() {
+        var bucket = TokenBucket(rate: 100, burst: 20)
+        let start = Timestamp.zero + .seconds(5)
+        XCTAssertEqual((0..<50).filter { _ in bucket.take(at: start) }.count, 20, "the burst at once")
+        XCTAssertFalse(bucket.take(at: start + .milliseconds(5)))
+        XCTAssertTrue(bucket.take(at: start + .milliseconds(10)), "one more every 10 ms")
+        XCTAssertFalse(bucket.take(at: start + .milliseconds(10)))
+        XCTAssertEqual((0..<50).filter { _ in bucket.take(at: start + .seconds(10)) }.count, 20, "never more than the burst")
     }
 
     func testTheHandshakeCompletesWithTheCookiedInitAndAStrayCookieIsDropped() throws {

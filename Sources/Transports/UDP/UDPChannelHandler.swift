@@ -15,6 +15,9 @@ final class UDPChannelHandler: ChannelDuplexHandler {
     /// The error that closed or troubled the channel most recently, for the log.
     private(set) var lastError: (any Error)?
 
+    /// Whether this is the port's strangers' socket (`UDPSocketFilter`): what it reads is counted apart.
+    var isStrangerSocket = false
+
     init(listener: UDPEdgeListener) { self.listener = listener }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -25,6 +28,7 @@ final class UDPChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        if isStrangerSocket { listener?.strangerDatagrams += 1 }
         listener?.receive(envelope.data, segmentSize: envelope.metadata?.segmentSize, from: envelope.remoteAddress)
     }
 

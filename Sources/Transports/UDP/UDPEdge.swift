@@ -22,6 +22,9 @@ public final class UDPEdge: Edge {
     let remote: SocketAddress
     /// Forward error correction: numbering and parity of what goes to the remote, recovery of what comes
     /// from it, and the group size from its loss reports.
+    /// Whether the kernel steers this remote's datagrams to the listener's own socket (`UDPSocketFilter`):
+    /// an outbound edge at once, an inbound one from its second packet (a forged source sends one).
+    var isSteered = false
     var encoder = FECEncoder()
     var decoder = FECDecoder()
     var policy = FECPolicy()

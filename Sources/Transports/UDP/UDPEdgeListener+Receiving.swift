@@ -97,11 +97,13 @@ extension UDPEdgeListener {
     private func deliver(_ packet: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         if let edge, !edge.isClosed {
             countReceived(packet)
+            if !edge.isSteered { steer(edge) }
             edge.deliver(packet)
             return
         }
         if let edge = edges[source] {
             countReceived(packet)
+            if !edge.isSteered { steer(edge) }
             edge.deliver(packet)
             return
         }

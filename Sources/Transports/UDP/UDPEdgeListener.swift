@@ -114,6 +114,9 @@ public final class UDPEdgeListener: EdgeListener {
     /// The receive buffer per read: room for the largest UDP datagram, and for the largest read UDP GRO
     /// coalesces (64 KiB), so none is truncated.
     static let receiveBufferSize = 65_536
+    /// Datagrams read from the strangers' socket per turn of the loop, and the room for each.
+    static let strangerReadCount = 16
+    static let strangerSlotSize = 2_048
     /// The socket's kernel buffers, each way.
     static let socketBufferSize = 4 << 20
 
@@ -135,6 +138,14 @@ public final class UDPEdgeListener: EdgeListener {
     var handler: UDPChannelHandler?
     /// The channel, for closing from `deinit` (a `Channel` may be closed from any thread).
     private var channel: (any Channel)?
+    /// The port's second socket, where the kernel steers datagrams from remotes without a steered edge
+    /// (`UDPSocketFilter`); nil where the kernel cannot steer (then everything arrives on `handler`'s).
+    var strangerHandler: UDPChannelHandler?
+    private var strangerChannel: (any Channel)?
+    /// Whether the port gets two sockets and the kernel steers between them (Linux). Read when the socket is
+    /// bound: set it before `start`. Tests turn it off to compare.
+    public var steersStrangers = UDPSocketFilter.isAvailable
+    private var isSteeringUpdateScheduled = false
     var edges = DatagramEdgeTable<SocketAddress, UDPEdge>()
     var isFlushScheduled = false
     /// Datagrams gathered for one GSO write (with `usesSegmentationOffload`).
@@ -202,6 +213,14 @@ public final class UDPEdgeListener: EdgeListener {
     public internal(set) var recoveredDatagrams = 0
     public internal(set) var lossReportsSent = 0
     public internal(set) var lossReportsReceived = 0
+    /// Datagrams read from the stranger socket, and times the steering program was attached (with the remotes
+    /// it steered to the listener's socket the last time, and those left out for want of room).
+    public internal(set) var strangerDatagrams = 0
+    public private(set) var steeringUpdates = 0
+    public private(set) var steeredRemotes = 0
+    public private(set) var unsteeredRemotes = 0
+    /// Whether the kernel steers strangers to a socket of their own now.
+    public var isSteering: Bool { strangerHandler != nil }
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
     public private(set) var socketErrors = 0
     /// Times an error closed the socket and it was bound again.
@@ -240,6 +259,7 @@ public final class UDPEdgeListener: EdgeListener {
 
     deinit {
         channel?.close(promise: nil)
+        strangerChannel?.close(promise: nil)
     }
 
     public func start(delegate: any EdgeListenerDelegate) throws {
@@ -258,8 +278,6 @@ public final class UDPEdgeListener: EdgeListener {
         guard !isStopped else { throw EdgeError.stopped }
         guard !isRunning else { return }
         let handler = try bind(listenEndpoint.address)
-        self.handler = handler
-        self.channel = handler.channel
         boundAddress = handler.channel?.localAddress ?? listenEndpoint.address
         addressURIs = localAddressURIs()
         primaryURI = addressURIs.first ?? listenEndpoint.udpURI
@@ -268,20 +286,126 @@ public final class UDPEdgeListener: EdgeListener {
         logger.info("udp listening", metadata: ["address": "\(boundAddress.map { IPEndpoint($0).description } ?? "?")"])
     }
 
-    /// Binds a new channel to `address`, on the loop, at once.
+    /// Binds the port on `address` (on the loop, at once) and makes its handler the listener's: with
+    /// `steersStrangers`, two sockets in a `SO_REUSEPORT` group (the listener's, then the strangers') with the
+    /// kernel's programs attached; without, or where that fails, one socket.
     private func bind(_ address: SocketAddress) throws -> UDPChannelHandler {
+        guard steersStrangers else {
+            let handler = try bindChannel(address, reusingPort: false)
+            adopt(handler, stranger: nil)
+            return handler
+        }
+        // Bound alone first, so that a port in use fails as it would without steering (a reuse-port socket
+        // would share it with another process's).
+        let probe = try bindChannel(address, reusingPort: false)
+        let port = probe.channel?.localAddress?.port ?? address.port ?? 0
+        probe.channel?.close(promise: nil)
+        var fixed = address
+        fixed.port = port
+        let handler = try bindChannel(fixed, reusingPort: true)
+        do {
+            let stranger = try bindChannel(fixed, reusingPort: true, forStrangers: true)
+            adopt(handler, stranger: stranger)
+            try attachFilters()
+        } catch {
+            logger.warning("udp: the kernel does not steer strangers to a socket of their own; one socket takes everything",
+                           metadata: ["error": "\(error)"])
+            closeStrangerSocket()
+        }
+        return handler
+    }
+
+    private func adopt(_ handler: UDPChannelHandler, stranger: UDPChannelHandler?) {
+        self.handler = handler
+        channel = handler.channel
+        strangerHandler = stranger
+        strangerChannel = stranger?.channel
+    }
+
+    private func closeStrangerSocket() {
+        // Forgotten first: on the loop the close reports at once (`channelDidClose`).
+        let channel = strangerChannel
+        strangerHandler = nil
+        strangerChannel = nil
+        channel?.close(promise: nil)
+    }
+
+    /// The wire-version filter on both sockets, and the steering program on the group.
+    private func attachFilters() throws {
+        guard let channel, let strangerChannel else { return }
+        try UDPSocketFilter.attach(UDPSocketFilter.wireVersion, as: UDPSocketFilter.attachFilter, to: channel)
+        try UDPSocketFilter.attach(UDPSocketFilter.wireVersion, as: UDPSocketFilter.attachFilter, to: strangerChannel)
+        try updateSteering()
+    }
+
+    /// Marks `edge` steered (its remote's datagrams go to the listener's socket from the next update on).
+    func steer(_ edge: UDPEdge) {
+        edge.isSteered = true
+        scheduleSteeringUpdate()
+    }
+
+    /// Attaches a new steering program once the current event-loop tick is over (edges made in one burst
+    /// make one update).
+    private func scheduleSteeringUpdate() {
+        guard strangerHandler != nil, !isSteeringUpdateScheduled else { return }
+        isSteeringUpdateScheduled = true
+        eventLoop.assumeIsolated().execute { [self] in
+            isSteeringUpdateScheduled = false
+            guard strangerHandler != nil else { return }
+            do {
+                try updateSteering()
+            } catch {
+                // The last program stays attached; rather than steer by an old list, take everything on one socket.
+                logger.warning("udp: cannot update the steering program; one socket takes everything",
+                               metadata: ["error": "\(error)"])
+                closeStrangerSocket()
+            }
+        }
+    }
+
+    private func updateSteering() throws {
+        guard let channel else { return }
+        let remotes = edges.all.lazy.filter { $0.isSteered && !$0.isClosed }.map(\.remote)
+        let (program, left) = UDPSocketFilter.steering(to: remotes)
+        try UDPSocketFilter.attach(program, as: UDPSocketFilter.attachReuseportProgram, to: channel)
+        steeringUpdates += 1
+        steeredRemotes = edges.all.count { $0.isSteered && !$0.isClosed } - left
+        if left > 0, unsteeredRemotes == 0 {
+            logger.notice("udp: more remotes than the steering program holds; the rest share the strangers' socket",
+                          metadata: ["left_out": "\(left)"])
+        }
+        unsteeredRemotes = left
+    }
+
+    /// Binds a new channel to `address`, on the loop, at once.
+    /// Binds a new channel to `address`, on the loop, at once: the listener's socket, or with `forStrangers`
+    /// the strangers' one, read differently: one `recvmmsg` of up to `strangerReadCount` datagrams a turn
+    /// (the listener's socket has 16 reads a turn; a flood gets a small share of the loop), without GRO
+    /// (a stranger's datagrams are single), each in `strangerSlotSize` bytes (WOW's datagrams are at most
+    /// 1,452).
+    private func bindChannel(_ address: SocketAddress, reusingPort: Bool,
+                             forStrangers: Bool = false) throws -> UDPChannelHandler {
         let handler = UDPChannelHandler(listener: self)
+        handler.isStrangerSocket = forStrangers
         let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
         let highWater = UDPEdgeListener.maximumQueuedBytes
-        let bootstrap = DatagramBootstrap(group: eventLoop)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPEdgeListener.receiveBufferSize))
-            .channelOption(.maxMessagesPerRead, value: 16)
+        let usesReceiveOffload = usesReceiveOffload && !forStrangers
+        let readSize = forStrangers ? UDPEdgeListener.strangerReadCount * UDPEdgeListener.strangerSlotSize
+            : UDPEdgeListener.receiveBufferSize
+        var bootstrap = DatagramBootstrap(group: eventLoop)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
+            .channelOption(.maxMessagesPerRead, value: UInt(forStrangers ? 1 : 16))
+            .channelOption(.socketOption(.init(rawValue: UDPSocketFilter.reusePort)), value: reusingPort ? 1 : 0)
             // Room for bursts: a node busy sealing for a moment must not lose what arrives meanwhile (the
             // kernel caps these at net.core.rmem_max / wmem_max).
             .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
-            .channelInitializer { [usesReceiveOffload] channel in
+        if forStrangers {
+            bootstrap = bootstrap.channelOption(ChannelOptions.datagramVectorReadMessageCount, value: UDPEdgeListener.strangerReadCount)
+        }
+        bootstrap = bootstrap
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if usesReceiveOffload {
                         // Coalesced reads, with the size of their datagrams (without it they cannot be split).
@@ -361,6 +485,7 @@ public final class UDPEdgeListener: EdgeListener {
         }
         handler = nil
         channel = nil
+        closeStrangerSocket()
         logger.info("udp stopped")
     }
 
@@ -381,9 +506,11 @@ public final class UDPEdgeListener: EdgeListener {
             case .success(let remote):
                 // Checked again now: the listener may have stopped, or the remote's first datagram made an edge.
                 guard isRunning else { return completion(.failure(.stopped)) }
-                completion(.success(edges.edge(to: remote) {
+                let edge = edges.edge(to: remote) {
                     UDPEdge(listener: self, remote: remote, localURI: primaryURI, remoteURI: uri, isInbound: false)
-                }))
+                }
+                if !edge.isSteered { steer(edge) }
+                completion(.success(edge))
             }
         }
     }
@@ -418,6 +545,7 @@ public final class UDPEdgeListener: EdgeListener {
     /// Called by a closing edge: the remote's next datagram makes a new edge.
     func remove(_ edge: UDPEdge) {
         edges.remove(edge, for: edge.remote)
+        if edge.isSteered { scheduleSteeringUpdate() }
     }
 
     // MARK: Socket events
@@ -430,9 +558,19 @@ public final class UDPEdgeListener: EdgeListener {
     /// The channel of `handler` closed: after `stop`, expected; otherwise an error closed it, and the same
     /// address is bound again.
     func channelDidClose(_ handler: UDPChannelHandler, error: (any Error)?) {
+        if handler === strangerHandler {
+            // Its datagrams go to the listener's socket now (the program's index is gone).
+            strangerHandler = nil
+            strangerChannel = nil
+            guard !isStopped else { return }
+            logger.warning("udp: the strangers' socket closed; one socket takes everything",
+                           metadata: ["error": "\(error.map { "\($0)" } ?? "none")"])
+            return
+        }
         guard handler === self.handler else { return }
         self.handler = nil
         channel = nil
+        closeStrangerSocket()
         // Datagrams gathered for the socket that failed go with it (as those queued in its channel).
         _ = batch.take()
         normalTTLs = [:]
@@ -464,9 +602,7 @@ public final class UDPEdgeListener: EdgeListener {
         eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard !isStopped, self.handler == nil, let address = boundAddress else { return }
             do {
-                let handler = try bind(address)
-                self.handler = handler
-                self.channel = handler.channel
+                _ = try bind(address)
                 logger.info("udp socket bound again", metadata: ["address": "\(IPEndpoint(address))"])
             } catch {
                 logger.error("udp socket cannot be bound again; retrying in 1 s", metadata: ["error": "\(error)"])

@@ -7,36 +7,53 @@ import NIOCore
 /// most `repliesPerSecond` times a second for all strangers together, so that a flood with forged sources
 /// costs one HMAC per packet at most and cannot turn the node into a reflector.
 ///
-/// **Cookies.** A genuine init replayed from forged sources passes the MAC and would cost a signature check
-/// each. So once more than `busyAfter` inits were admitted within a second, an init is admitted only with a
-/// cookie MAC under the cookie for its source (a MAC of the source under a secret that changes every 2
-/// minutes); any other gets a cookie frame back (smaller than the init, at most `cookiesPerSecond`), and a
-/// real initiator sends its init again with the cookie's MAC: one round trip more, only while busy. A
-/// flooder with forged sources never sees its cookies.
+/// **Replays.** A genuine init captured and replayed from forged sources passes the MAC. Each init's
+/// admission MAC is unique (it covers a fresh ephemeral key), so the node remembers the MACs of the last
+/// `rememberedInits` inits it judged and where each came from: the same init again from another source is
+/// a replay, dropped with no work and no answer (from the same source it is the initiator sending it again,
+/// and judged as before). State per genuine init, bounded; none per remote.
+///
+/// **Cookies.** Inits are admitted at `admissionsPerSecond` (a burst of `admissionBurst`); beyond that the
+/// node is busy, and an init is admitted only with a cookie MAC under the cookie for its source (a MAC of the
+/// source under a secret that changes every 2 minutes); any other gets a cookie frame back (smaller than the
+/// init, at most `cookiesPerSecond`), and a real initiator sends its init again with the cookie's MAC: one
+/// round trip more, only while busy. A flooder with forged sources never sees its cookies. A bucket rather
+/// than a count per second spreads the signature checks: a burst at each second's start would stall the node.
 ///
 /// A state machine on the node's clock, without I/O; confined to the node's executor.
 struct StrangerAdmission {
     /// Answers to strangers per second, and the burst allowed at once.
     static let repliesPerSecond = 10
-    /// Inits admitted within a second beyond which the node is busy and asks for cookies.
-    static let busyAfter = 100
-    /// Cookie frames per second at most.
+    /// Inits admitted per second without a cookie, and at once.
+    static let admissionsPerSecond = 100
+    static let admissionBurst = 20
+    /// Cookie frames per second at most (and at once).
     static let cookiesPerSecond = 1_000
     /// How long one cookie secret is used; a cookie of the one before is still taken.
     static let cookieEpoch = Duration.seconds(120)
+    /// Inits whose MAC and source are remembered (a replay of an older one is judged as a new init).
+    static let rememberedInits = 4_096
 
-    private var tokens = Double(StrangerAdmission.repliesPerSecond)
-    private var refilledAt: Timestamp?
-    /// Inits admitted, and cookies sent, in the second that started at `secondStart`.
-    private var admittedThisSecond = 0
-    private var cookiesThisSecond = 0
-    private var secondStart: Timestamp?
+    private var replies = TokenBucket(rate: Double(StrangerAdmission.repliesPerSecond),
+                                      burst: Double(StrangerAdmission.repliesPerSecond))
+    private var admissions = TokenBucket(rate: Double(StrangerAdmission.admissionsPerSecond),
+                                         burst: Double(StrangerAdmission.admissionBurst))
+    private var cookies = TokenBucket(rate: Double(StrangerAdmission.cookiesPerSecond),
+                                      burst: Double(StrangerAdmission.cookiesPerSecond / 10))
+    /// The source of each remembered init, by the first 8 bytes of its admission MAC (unforgeable, so no
+    /// outsider can make two collide), and the order they came in, oldest first from `oldest`.
+    private var initSources: [UInt64: String] = [:]
+    private var initOrder: [UInt64] = []
+    private var oldest = 0
     private let secret: SymmetricKey
 
     init(secret: SymmetricKey = SymmetricKey(size: .bits256)) { self.secret = secret }
 
-    /// Whether cookies are asked for now.
-    var isBusy: Bool { admittedThisSecond >= StrangerAdmission.busyAfter }
+    /// Whether cookies are asked for (as of the last init judged).
+    var isBusy: Bool { admissions.tokens < 1 }
+
+    /// Replayed inits dropped so far.
+    private(set) var replaysDropped = 0
 
     /// The verdict on `packet` from `source` (a stable text, e.g. the remote's URI; asked only while busy)
     /// at `now`: the admission, and the refusal to count and log, if any.
@@ -47,15 +64,19 @@ struct StrangerAdmission {
         guard SecureFrame.isSecureFrame(packet) else {
             // An edge message: the sender runs without security. Anything else is noise, not answered.
             guard packet.getInteger(at: packet.readerIndex, as: UInt8.self) == WireFormat.version,
-                  EdgeMessage.Kind(rawValue: kind) != nil, mayReply(at: now) else { return (.drop, nil) }
+                  EdgeMessage.Kind(rawValue: kind) != nil, replies.take(at: now) else { return (.drop, nil) }
             return (.reply(SecureFrame.refused(.noCertificate)), .noCertificate)
         }
         switch kind {
         case SecureFrame.initKind:
             if AdmissionKey.hasInitLayout(packet), credentials.admissionKey.isValid(packet) {
+                guard isFirstSighting(packet, from: source) else {
+                    replaysDropped += 1
+                    return (.drop, nil)
+                }
                 return admitInit(packet, from: source, at: now)
             }
-            guard mayReply(at: now) else { return (.drop, nil) }
+            guard replies.take(at: now) else { return (.drop, nil) }
             // Read off the certificate only now, a few times a second at most.
             let refusal = SecureFrame.admissionRefusal(of: packet, credentials)
             return (.reply(SecureFrame.refused(refusal)), refusal)
@@ -63,7 +84,7 @@ struct StrangerAdmission {
             // A member still sealing under a session this node no longer has (it restarted, or forgot the
             // edge): tell it, so it handshakes again at once rather than when its path watch gives up.
             guard let index = packet.getInteger(at: packet.readerIndex + 2, endianness: .big, as: UInt32.self),
-                  mayReply(at: now) else { return (.drop, nil) }
+                  replies.take(at: now) else { return (.drop, nil) }
             return (.reply(SecureFrame.unknownSession(index)), nil)
         default:
             // Responses, refusals and unknown-session notes only mean something on an edge of ours.
@@ -71,29 +92,39 @@ struct StrangerAdmission {
         }
     }
 
-    /// A member's init (its admission MAC checked): admitted, unless busy and without its cookie's MAC.
+    /// Whether `packet` (an init with a valid admission MAC) was not seen before from another source; it is
+    /// remembered.
+    private mutating func isFirstSighting(_ packet: ByteBuffer, from source: () -> String) -> Bool {
+        let macAt = packet.readerIndex + packet.readableBytes - AdmissionKey.trailerSize
+        guard let key = packet.getInteger(at: macAt, as: UInt64.self) else { return false }
+        let text = source()
+        if let seen = initSources[key] { return seen == text }
+        if initOrder.count < StrangerAdmission.rememberedInits {
+            initOrder.append(key)
+        } else {
+            initSources[initOrder[oldest]] = nil
+            initOrder[oldest] = key
+            oldest = (oldest + 1) % initOrder.count
+        }
+        initSources[key] = text
+        return true
+    }
+
+    /// A member's init (its admission MAC checked, not a replay): admitted, unless busy and without its
+    /// cookie's MAC.
     private mutating func admitInit(_ packet: ByteBuffer, from source: () -> String,
                                     at now: Timestamp) -> (admission: EdgeAdmission, refusal: SecurityRefusal?) {
-        if let secondStart, now - secondStart < .seconds(1) {} else {
-            secondStart = now
-            admittedThisSecond = 0
-            cookiesThisSecond = 0
+        if admissions.take(at: now) { return (.accept, nil) }
+        let source = source()
+        let epoch = now.nanoseconds / StrangerAdmission.cookieEpoch.nanoseconds
+        let current = cookie(for: source, epoch: epoch)
+        if AdmissionKey.hasCookieMAC(packet, cookie: current)
+            || AdmissionKey.hasCookieMAC(packet, cookie: cookie(for: source, epoch: epoch - 1)) {
+            return (.accept, nil)
         }
-        if isBusy {
-            let source = source()
-            let epoch = now.nanoseconds / StrangerAdmission.cookieEpoch.nanoseconds
-            let current = cookie(for: source, epoch: epoch)
-            guard AdmissionKey.hasCookieMAC(packet, cookie: current)
-                    || AdmissionKey.hasCookieMAC(packet, cookie: cookie(for: source, epoch: epoch - 1)) else {
-                guard cookiesThisSecond < StrangerAdmission.cookiesPerSecond,
-                      let index = packet.getInteger(at: packet.readerIndex + 2, endianness: .big, as: UInt32.self)
-                else { return (.drop, nil) }
-                cookiesThisSecond += 1
-                return (.reply(SecureFrame.cookie(current, forInit: index)), nil)
-            }
-        }
-        admittedThisSecond += 1
-        return (.accept, nil)
+        guard let index = packet.getInteger(at: packet.readerIndex + 2, endianness: .big, as: UInt32.self),
+              cookies.take(at: now) else { return (.drop, nil) }
+        return (.reply(SecureFrame.cookie(current, forInit: index)), nil)
     }
 
     /// The cookie of `source` in cookie epoch `epoch`.
@@ -102,11 +133,24 @@ struct StrangerAdmission {
         message += Array(source.utf8)
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: secret).prefix(SecureFrame.cookieSize))
     }
+}
 
-    private mutating func mayReply(at now: Timestamp) -> Bool {
-        let rate = Double(StrangerAdmission.repliesPerSecond)
+/// So many events a second, and a burst at once: `take` says whether one may happen now.
+struct TokenBucket {
+    let rate: Double
+    let burst: Double
+    private(set) var tokens: Double
+    private var refilledAt: Timestamp?
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+        tokens = burst
+    }
+
+    mutating func take(at now: Timestamp) -> Bool {
         if let refilledAt {
-            tokens = min(rate, tokens + Double((now - refilledAt).nanoseconds) / 1e9 * rate)
+            tokens = min(burst, tokens + Double((now - refilledAt).nanoseconds) / 1e9 * rate)
         }
         refilledAt = now
         guard tokens >= 1 else { return false }

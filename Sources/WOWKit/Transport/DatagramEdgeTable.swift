@@ -27,6 +27,9 @@ public struct DatagramEdgeTable<Remote: Hashable, E: Edge> {
     /// Edges held now.
     @inlinable public var count: Int { edges.count }
 
+    /// Every edge held, in no particular order.
+    public var all: Dictionary<Remote, E>.Values { edges.values }
+
     /// The edge of `remote`, if any: the lookup for every datagram received.
     @inlinable public subscript(remote: Remote) -> E? { edges[remote] }
 
