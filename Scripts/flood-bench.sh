@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# What a forged-source UDP flood costs a member (BENCHMARKS.md, "Floods"). Root; real `wow run` processes in the
-# namespaces of Tests/Scripts/netns-topology.sh, secured, with TUN devices:
+# What a flood costs a member (BENCHMARKS.md, "Floods"). Root; real `wow run` processes in the namespaces of
+# Tests/Scripts/netns-topology.sh, secured, with TUN devices:
 #
-#   sudo Scripts/flood-bench.sh WOW [SECONDS] [PHASES]
+#   sudo [TRANSPORT=udp|tcp|tls] Scripts/flood-bench.sh WOW [SECONDS] [PHASES]
 #
-# boot (198.18.0.1, 100.64.0.1) listens on udp 4000; site1 (100.64.0.2, behind wowt-nat1) links to it, and its
-# first handshake init is captured on the way (a genuine init, for the replay phase). PHASES (default
-# "none random init replay"): no flood; random bytes; init-like datagrams (01 20 and random bytes); the captured
-# init replayed. In each, while one process in wowt-pub (Scripts/udp-flood.py, a raw socket) floods boot's udp
-# port from forged sources in 198.18.128.0/17: site1 pings boot's virtual IP every 10 ms for SECONDS (default
-# 10), then runs one TCP stream to it (iperf3) for SECONDS, then a fresh site2 (100.64.0.3, behind wowt-nat2)
-# joins through boot and the time to its first ping answer is taken. One table row per phase: the flood's rate,
-# ping loss and RTT (median, p99), TCP Mbit/s, the join's seconds, boot's CPU share and its socket's receive-
-# buffer drops, boot's RSS after the phase and its `not_admitted` drops. Removes what it made.
+# boot (198.18.0.1, 100.64.0.1) listens on TRANSPORT (udp 4000, the default; tcp 4001; tls 443); site1
+# (100.64.0.2, behind wowt-nat1) links to it over the same, and with udp its first handshake init is captured on
+# the way (a genuine init, for the replay phase). PHASES (default: udp "none busy random init replay", tcp and
+# tls "none busy connections"): no flood; busy, one process spinning on a core and sending nothing (what the
+# machine has left when an attacker takes a core); random bytes; init-like datagrams (a genuine init's first
+# 49 bytes, so that the layout checks pass, and random bytes); the captured init replayed; connections, TCP
+# connections that never send a byte, from 8 addresses, 4,000 at once (Scripts/tcp-flood.py). The datagram floods
+# come from one process in wowt-pub (Scripts/udp-flood.py, a raw socket) with forged sources in 198.18.128.0/17.
+# In each phase: site1 pings boot's virtual IP every 10 ms for SECONDS (default 10), then runs one TCP stream to
+# it (iperf3) for SECONDS, then a fresh site2 (100.64.0.3, behind wowt-nat2) joins through boot and the time to
+# its first ping answer is taken. One table row per phase: the flood's rate, ping loss and RTT (median, p99),
+# TCP Mbit/s, the join's seconds, boot's CPU share and its UDP sockets' receive-buffer drops, and after the
+# phase boot's RSS, open fds and TCP connections on its port, and its `not_admitted` drops of strangers.
+# Removes what it made.
 set -uo pipefail
-WOW=$1; SECS=${2:-10}; PHASES=${3:-none random init replay}
+WOW=$1; SECS=${2:-10}
+TRANSPORT=${TRANSPORT:-udp}
+case $TRANSPORT in
+  udp) PORT=4000; PHASES=${3:-none busy random init replay} ;;
+  tcp) PORT=4001; PHASES=${3:-none busy connections} ;;
+  tls) PORT=443; PHASES=${3:-none busy connections} ;;
+  *) echo "flood-bench.sh: TRANSPORT is udp, tcp or tls" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=$ROOT/Tests/Scripts/netns-topology.sh
 FLOOD=$ROOT/Scripts/udp-flood.py
+CONNECTIONS=$ROOT/Scripts/tcp-flood.py
 D=$(mktemp -d /tmp/wow-flood-bench.XXXX)
 PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; bash $T down >/dev/null 2>&1; rm -rf "$D"; }
+MAIN=$BASHPID
+# Only the script itself cleans up (not a subshell that exits).
+cleanup() { [[ $BASHPID == "$MAIN" ]] || return 0; kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; bash $T down >/dev/null 2>&1; rm -rf "$D"; }
 trap cleanup EXIT
 bash $T down >/dev/null 2>&1; bash $T up boot pub site1 site2 >/dev/null
 cd "$D"; $WOW ca init --name fb --dir "$D" >/dev/null
@@ -34,16 +49,16 @@ node: { name: boot }
 security: { ca: $D/ca.crt, certificate: $D/boot.crt, key: $D/boot.key }
 virtual_network: { device: wow0 }
 transports:
-  - { scheme: udp, settings: { listen: "198.18.0.1:4000" } }
+  - { scheme: $TRANSPORT, settings: { listen: "198.18.0.1:$PORT" } }
 Y
 for n in site1 site2; do
   cat > $n.yml <<Y
 node: { name: $n }
 security: { ca: $D/ca.crt, certificate: $D/$n.crt, key: $D/$n.key }
 virtual_network: { device: wow0 }
-bootstrap: ["udp://198.18.0.1:4000"]
+bootstrap: ["$TRANSPORT://198.18.0.1:$PORT"]
 transports:
-  - { scheme: udp, settings: { listen: "0.0.0.0:4000" } }
+  - { scheme: $TRANSPORT, settings: { listen: "0.0.0.0:$PORT" } }
 Y
 done
 # Forged sources arrive on the WAN router's port toward pub: let it and boot take them.
@@ -53,19 +68,27 @@ for ns in wowt-wan wowt-boot; do
 done
 ip netns exec wowt-boot $WOW run --config boot.yml --control "$D/boot.sock" --log-level error >"$D/boot.log" 2>&1 & BP=$!
 PIDS+=($BP)
-ip netns exec wowt-boot python3 "$FLOOD" --capture "$D/init.bin" --port 4000 --seconds 15 >"$D/capture.log" 2>&1 & CP=$!
+CP=""
+[[ $TRANSPORT == udp ]] && { ip netns exec wowt-boot python3 "$FLOOD" --capture "$D/init.bin" --port 4000 --seconds 15 >"$D/capture.log" 2>&1 & CP=$!; }
 sleep 0.5
 ip netns exec wowt-site1 $WOW run --config site1.yml --control "$D/site1.sock" --log-level error >"$D/site1.log" 2>&1 & SP=$!
 PIDS+=($SP)
 for _ in $(seq 100); do ip netns exec wowt-site1 ping -c 1 -W 0.2 100.64.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
-wait $CP || { echo "flood-bench.sh: no init of site1 captured" >&2; cat "$D/capture.log" >&2; exit 1; }
+if [[ -n $CP ]]; then
+  wait $CP || { echo "flood-bench.sh: no init of site1 captured" >&2; cat "$D/capture.log" >&2; exit 1; }
+fi
+# The connection flood's addresses: 198.18.64.0-7 on wowt-pub, routed back to it.
+ip -n wowt-wan route add 198.18.64.0/29 dev w-pub
+for i in $(seq 0 7); do ip -n wowt-pub addr add 198.18.64.$i/32 dev eth0; done
 ip netns exec wowt-boot iperf3 -s -B 100.64.0.1 -D --logfile "$D/iperf-server.log" --pidfile "$D/iperf.pid"
 sleep 0.3; PIDS+=($(cat "$D/iperf.pid"))
 
 rss() { awk '/VmRSS/ {print $2 / 1024}' /proc/$BP/status; }
 cpu_ticks() { awk '{print $14 + $15}' /proc/$BP/stat; }
 rcvbuf_errors() { ip netns exec wowt-boot awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $6}' /proc/net/snmp; }
-dropped() { $WOW status --control "$D/boot.sock" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("drops", {}).get("not_admitted", 0))' 2>/dev/null || echo "?"; }
+dropped() { $WOW status --control "$D/boot.sock" --json 2>/dev/null | python3 -c 'import json,sys; print("{:,}".format(json.load(sys.stdin).get("drops", {}).get("not_admitted", 0)))' 2>/dev/null || echo "?"; }
+# boot's open file descriptors and TCP connections on its port, at the end of a phase.
+held() { echo "$(ls /proc/$BP/fd | wc -l) / $(ip netns exec wowt-boot ss -Htn state established "( sport = :$PORT )" | wc -l)"; }
 # join: seconds from a fresh site2's start to its first ping answer from boot's virtual IP (at most 20 s).
 join() {
   local start end pid
@@ -79,31 +102,43 @@ join() {
   if [[ -n $end ]]; then python3 -c "print(f'{$end - $start:.2f}')"; else echo "> 20"; fi
 }
 
-echo "boot RSS at start: $(rss) MB; init captured: $(stat -c %s "$D/init.bin") bytes"
-echo "| phase | flood | ping loss | RTT median ms | RTT p99 ms | TCP Mbit/s | join s | boot CPU | socket drops | boot RSS after, MB | \`not_admitted\` |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "boot RSS at start: $(rss) MB; transport $TRANSPORT$([[ -f $D/init.bin ]] && echo "; init captured: $(stat -c %s "$D/init.bin") bytes")"
+echo "| phase | flood | ping loss | RTT median ms | RTT p99 ms | TCP Mbit/s | join s | boot CPU | socket drops | boot RSS after, MB | boot fds / TCP connections | \`not_admitted\` |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for phase in $PHASES; do
   FP=""
-  if [[ $phase != none ]]; then
-    ip netns exec wowt-pub python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --payload "$D/init.bin" \
-      --seconds 600 --result "$D/flood.json" >/dev/null & FP=$!
-    sleep 1
-  fi
+  case $phase in
+    none) ;;
+    busy) ip netns exec wowt-pub python3 -c 'while True: pass' & FP=$! ;;
+    connections)
+      ip netns exec wowt-pub python3 "$CONNECTIONS" --to 198.18.0.1:$PORT --sources 198.18.64.0/29 \
+        --connections 4000 --seconds 600 --result "$D/flood.json" >/dev/null & FP=$! ;;
+    *)
+      ip netns exec wowt-pub python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --payload "$D/init.bin" \
+        --seconds 600 --result "$D/flood.json" >/dev/null & FP=$! ;;
+  esac
+  [[ -n $FP ]] && sleep 1
   ticks=$(cpu_ticks); errors=$(rcvbuf_errors); t0=$(date +%s.%N)
   ip netns exec wowt-site1 ping -i 0.01 -c $((SECS * 100)) -W 1 100.64.0.1 > "$D/ping.txt" 2>&1
   ip netns exec wowt-site1 iperf3 -c 100.64.0.1 -t $SECS -J > "$D/iperf.json" 2>&1
-  joined=$(join)
+  join > "$D/join.txt"; joined=$(cat "$D/join.txt")
   t1=$(date +%s.%N); ticks=$(( $(cpu_ticks) - ticks )); errors=$(( $(rcvbuf_errors) - errors ))
   [[ -n $FP ]] && { kill -TERM $FP; wait $FP; }
-  python3 - "$D" "$phase" "$(rss)" "$(dropped)" "$joined" "$ticks" "$(getconf CLK_TCK)" "$t0" "$t1" "$errors" <<'P'
+  holding=$(held)
+  python3 - "$D" "$phase" "$(rss)" "$(dropped)" "$joined" "$ticks" "$(getconf CLK_TCK)" "$t0" "$t1" "$errors" "$holding" <<'P'
 import json, re, sys, statistics
-d, phase, rss, dropped, joined, ticks, hz, t0, t1, errors = sys.argv[1:11]
+d, phase, rss, dropped, joined, ticks, hz, t0, t1, errors, holding = sys.argv[1:12]
 text = open(d + "/ping.txt").read()
 rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+)", text))
 m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
 sent, got = int(m.group(1)), int(m.group(2))
 rate = "-"
-if phase != "none":
+if phase == "busy":
+    rate = "one core spinning"
+elif phase == "connections":
+    f = json.load(open(d + "/flood.json"))
+    rate = f"{f['most_open']:,} open at most, {f['opened'] / f['seconds']:,.0f} opened/s"
+elif phase != "none":
     f = json.load(open(d + "/flood.json")); rate = f"{f['sent'] / f['seconds']:,.0f}/s"
 try:
     tcp = f"{json.load(open(d + '/iperf.json'))['end']['sum_received']['bits_per_second'] / 1e6:,.0f}"
@@ -113,6 +148,6 @@ p99 = rtts[max(0, int(len(rtts) * 0.99) - 1)] if rtts else float("nan")
 median = statistics.median(rtts) if rtts else float("nan")
 cpu = int(ticks) / int(hz) / (float(t1) - float(t0))
 print(f"| {phase} | {rate} | {100 * (sent - got) / sent:.1f}% of {sent} | {median:.3f} | {p99:.3f} | {tcp} | {joined} "
-      f"| {100 * cpu:.0f}% | {int(errors):,} | {float(rss):.1f} | {dropped} |")
+      f"| {100 * cpu:.0f}% | {int(errors):,} | {float(rss):.1f} | {holding} | {dropped} |")
 P
 done

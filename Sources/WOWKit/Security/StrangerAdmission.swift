@@ -69,12 +69,17 @@ struct StrangerAdmission {
         }
         switch kind {
         case SecureFrame.initKind:
-            if AdmissionKey.hasInitLayout(packet), credentials.admissionKey.isValid(packet) {
-                guard isFirstSighting(packet, from: source) else {
+            if AdmissionKey.hasInitLayout(packet) {
+                // Looked up before the MAC is checked: a replay costs no HMAC (only genuine inits are remembered).
+                let key = macKey(of: packet)
+                if let seen = initSources[key], seen != source() {
                     replaysDropped += 1
                     return (.drop, nil)
                 }
-                return admitInit(packet, from: source, at: now)
+                if credentials.admissionKey.isValid(packet) {
+                    remember(key, from: source)
+                    return admitInit(packet, from: source, at: now)
+                }
             }
             guard replies.take(at: now) else { return (.drop, nil) }
             // Read off the certificate only now, a few times a second at most.
@@ -92,13 +97,14 @@ struct StrangerAdmission {
         }
     }
 
-    /// Whether `packet` (an init with a valid admission MAC) was not seen before from another source; it is
-    /// remembered.
-    private mutating func isFirstSighting(_ packet: ByteBuffer, from source: () -> String) -> Bool {
-        let macAt = packet.readerIndex + packet.readableBytes - AdmissionKey.trailerSize
-        guard let key = packet.getInteger(at: macAt, as: UInt64.self) else { return false }
-        let text = source()
-        if let seen = initSources[key] { return seen == text }
+    /// The first 8 bytes of an init's admission MAC (its layout checked).
+    private func macKey(of packet: ByteBuffer) -> UInt64 {
+        packet.getInteger(at: packet.readerIndex + packet.readableBytes - AdmissionKey.trailerSize, as: UInt64.self) ?? 0
+    }
+
+    /// Remembers where a genuine init came from, forgetting the oldest beyond `rememberedInits`.
+    private mutating func remember(_ key: UInt64, from source: () -> String) {
+        guard initSources[key] == nil else { return }
         if initOrder.count < StrangerAdmission.rememberedInits {
             initOrder.append(key)
         } else {
@@ -106,8 +112,7 @@ struct StrangerAdmission {
             initOrder[oldest] = key
             oldest = (oldest + 1) % initOrder.count
         }
-        initSources[key] = text
-        return true
+        initSources[key] = source()
     }
 
     /// A member's init (its admission MAC checked, not a replay): admitted, unless busy and without its
