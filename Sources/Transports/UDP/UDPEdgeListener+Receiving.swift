@@ -95,13 +95,7 @@ extension UDPEdgeListener {
 
     /// A whole packet from `source`, for its edge (`edge` if still open; else the one made since, or a new one).
     private func deliver(_ packet: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
-        if let edge, !edge.isClosed {
-            countReceived(packet)
-            if !edge.isSteered { steer(edge) }
-            edge.deliver(packet)
-            return
-        }
-        if let edge = edges[source] {
+        if let edge = edge.flatMap({ $0.isClosed ? nil : $0 }) ?? edges[source] {
             countReceived(packet)
             if !edge.isSteered { steer(edge) }
             edge.deliver(packet)

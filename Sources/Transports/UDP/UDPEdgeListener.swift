@@ -365,11 +365,11 @@ public final class UDPEdgeListener: EdgeListener {
 
     private func updateSteering() throws {
         guard let channel else { return }
-        let remotes = edges.all.lazy.filter { $0.isSteered && !$0.isClosed }.map(\.remote)
+        let remotes = edges.all.filter { $0.isSteered && !$0.isClosed }.map(\.remote)
         let (program, left) = UDPSocketFilter.steering(to: remotes)
         try UDPSocketFilter.attach(program, as: UDPSocketFilter.attachReuseportProgram, to: channel)
         steeringUpdates += 1
-        steeredRemotes = edges.all.count { $0.isSteered && !$0.isClosed } - left
+        steeredRemotes = remotes.count - left
         if left > 0, unsteeredRemotes == 0 {
             logger.notice("udp: more remotes than the steering program holds; the rest share the strangers' socket",
                           metadata: ["left_out": "\(left)"])
