@@ -30,11 +30,43 @@ struct TLSSecurity: TCPConnectionSecurity {
     }
 
     func makeServerHandler() -> any ChannelHandler {
-        NIOSSLServerHandler(context: serverContext)
+        TLSAfterFirstBytes(context: serverContext)
     }
 
     func makeClientHandler() throws -> any ChannelHandler {
         // Peers are IP literals: no server name to send or check.
         try NIOSSLClientHandler(context: clientContext, serverHostname: nil)
+    }
+}
+
+/// The server side of an inbound `tls` connection, in two steps: nothing until the peer's first bytes, then
+/// the TLS handler, put in this handler's place.
+///
+/// Why: a TLS handler holds ~50 KB from the moment it is added (a 32 KB plaintext buffer, BoringSSL's
+/// connection), so a flood of connections that never say anything (`Scripts/tcp-flood.py`) would cost the
+/// node tens of MB while they wait for the handshake timeout. A connection that has not spoken costs only its
+/// socket and pipeline; one that sends a ClientHello gets the handshake at once, as before.
+final class TLSAfterFirstBytes: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let context: NIOSSLContext
+    private var isReplaced = false
+
+    init(context: NIOSSLContext) {
+        self.context = context
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isReplaced else { return context.fireChannelRead(data) }
+        isReplaced = true
+        do {
+            // Added after this handler, which then passes the bytes on to it and leaves.
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.context), position: .after(self))
+        } catch {
+            context.fireErrorCaught(error)
+            return
+        }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -95,7 +95,7 @@ struct StatusCommand: ParsableCommand {
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)"
-                     + "  failovers: \(s.failovers)  network changes: \(s.network_changes)")
+                     + "  failovers: \(s.failovers)  network changes: \(s.network_changes)  timers: \(s.timers)")
         if let vnet = s.virtual_network {
             lines.append("virtual network: \(vnet.device) \(vnet.ip) in \(vnet.prefix), MTU \(vnet.mtu); packets from/to "
                          + "device \(vnet.packets_from_device)/\(vnet.packets_to_device), bytes "

@@ -85,6 +85,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var network_changes: Int
     /// Own packets that waited for a route while the node's place in the ring formed (`HeldPackets`).
     public var held_for_route: Int
+    /// The node's protocol timers pending (`Scheduler.pendingTimers`): steady on a healthy node.
+    public var timers: Int
     /// The nearest structured connections on each side of the node's address (its ring neighbours).
     public var left_neighbour: String?
     public var right_neighbour: String?
@@ -119,6 +121,7 @@ extension Node {
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, failovers: stats.failovers,
             network_changes: stats.networkChanges, held_for_route: stats.heldForRoute,
+            timers: scheduler.pendingTimers,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,
             security: edgeSecurity.map { security in

@@ -17,6 +17,9 @@ public final class SimulationScheduler: Scheduler {
     public init() {}
 
     public var pendingEvents: Int { heap.count }
+    /// The whole simulated network's pending events (its nodes share this scheduler), cancelled ones included
+    /// until their time comes.
+    public var pendingTimers: Int { heap.count }
 
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping () -> Void) -> TimerHandle {

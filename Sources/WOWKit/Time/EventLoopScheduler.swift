@@ -7,6 +7,7 @@ import NIOCore
 public final class EventLoopScheduler: Scheduler {
     public let eventLoop: any EventLoop
     private let epoch: NIODeadline
+    public private(set) var pendingTimers = 0
 
     public init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -18,11 +19,18 @@ public final class EventLoopScheduler: Scheduler {
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping () -> Void) -> TimerHandle {
         let handle = TimerHandle()
-        let task = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(0, delay.nanoseconds))) {
+        pendingTimers += 1
+        let task = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(0, delay.nanoseconds))) { [weak self] in
             guard !handle.isCancelled else { return }
+            // Fired: a later `cancel` must not count it out again.
+            handle.onCancel = nil
+            self?.pendingTimers -= 1
             action()
         }
-        handle.onCancel = { task.cancel() }
+        handle.onCancel = { [weak self] in
+            task.cancel()
+            self?.pendingTimers -= 1
+        }
         return handle
     }
 }

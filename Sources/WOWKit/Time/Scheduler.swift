@@ -7,6 +7,9 @@
 /// for real nodes, one backed by an event loop.
 public protocol Scheduler: AnyObject {
     var now: Timestamp { get }
+    /// Actions scheduled that have neither run nor been cancelled: a node's timers (`wow status`), whose
+    /// growth over a long run would be a leak.
+    var pendingTimers: Int { get }
     @discardableResult
     func schedule(after delay: Duration, _ action: @escaping () -> Void) -> TimerHandle
 }
