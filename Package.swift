@@ -84,7 +84,8 @@ let package = Package(
         ),
         .testTarget(
             name: "TransportsTests",
-            dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["WOWKit", "Transports", .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(name: "PluginsTests", dependencies: ["WOWKit", "Transports", "Plugins", "WOWSimulator"]),
         .testTarget(name: "WOWCommandTests", dependencies: ["WOWCommand"]),

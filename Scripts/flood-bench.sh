@@ -16,7 +16,8 @@
 # it (iperf3) for SECONDS, then a fresh site2 (100.64.0.3, behind wowt-nat2) joins through boot and the time to
 # its first ping answer is taken. One table row per phase: the flood's rate, ping loss and RTT (median, p99),
 # TCP Mbit/s, the join's seconds, boot's CPU share and its UDP sockets' receive-buffer drops, and after the
-# phase boot's RSS, open fds and TCP connections on its port, and its `not_admitted` drops of strangers.
+# phase boot's RSS, open fds and TCP connections on its port, its `not_admitted` drops of strangers and what its
+# transport dropped (`transport_drops` of `wow status`: udp `not_admitted` and `fragment_*`, tcp/tls `inbound_limit`).
 # Removes what it made.
 set -uo pipefail
 WOW=$1; SECS=${2:-10}
@@ -86,7 +87,15 @@ sleep 0.3; PIDS+=($(cat "$D/iperf.pid"))
 rss() { awk '/VmRSS/ {print $2 / 1024}' /proc/$BP/status; }
 cpu_ticks() { awk '{print $14 + $15}' /proc/$BP/stat; }
 rcvbuf_errors() { ip netns exec wowt-boot awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $6}' /proc/net/snmp; }
-dropped() { $WOW status --control "$D/boot.sock" --json 2>/dev/null | python3 -c 'import json,sys; print("{:,}".format(json.load(sys.stdin).get("drops", {}).get("not_admitted", 0)))' 2>/dev/null || echo "?"; }
+# boot's drops of strangers (the node's `not_admitted`) and what its transport dropped (`wow status` JSON).
+dropped() {
+  $WOW status --control "$D/boot.sock" --json 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+transport = "; ".join(f"{scheme} " + " ".join(f"{reason}={count:,}" for reason, count in sorted(drops.items()))
+                      for scheme, drops in sorted(s.get("transport_drops", {}).items()))
+print("{:,}".format(s.get("drops", {}).get("not_admitted", 0)) + (f"; {transport}" if transport else ""))' 2>/dev/null || echo "?"
+}
 # boot's open file descriptors and TCP connections on its port, at the end of a phase.
 held() { echo "$(ls /proc/$BP/fd | wc -l) / $(ip netns exec wowt-boot ss -Htn state established "( sport = :$PORT )" | wc -l)"; }
 # join: seconds from a fresh site2's start to its first ping answer from boot's virtual IP (at most 20 s).
@@ -103,7 +112,7 @@ join() {
 }
 
 echo "boot RSS at start: $(rss) MB; transport $TRANSPORT$([[ -f $D/init.bin ]] && echo "; init captured: $(stat -c %s "$D/init.bin") bytes")"
-echo "| phase | flood | ping loss | RTT median ms | RTT p99 ms | TCP Mbit/s | join s | boot CPU | socket drops | boot RSS after, MB | boot fds / TCP connections | \`not_admitted\` |"
+echo "| phase | flood | ping loss | RTT median ms | RTT p99 ms | TCP Mbit/s | join s | boot CPU | socket drops | boot RSS after, MB | boot fds / TCP connections | \`not_admitted\`; transport drops |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for phase in $PHASES; do
   FP=""

@@ -65,7 +65,7 @@ def _testbed():
 
 _tb = _testbed()
 rss_mb, open_fds, cpu_seconds, node_status = _tb.rss_mb, _tb.open_fds, _tb.cpu_seconds, _tb.status
-ring_neighbours, alive, percentile = _tb.ring_neighbours, _tb.alive, _tb.percentile
+ring_neighbours, alive, percentile, stop_pids = _tb.ring_neighbours, _tb.alive, _tb.percentile, _tb.stop_pids
 
 BOOTSTRAPS = 2
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
@@ -878,21 +878,7 @@ def command_down(args):
         while alive(controller) and time.time() < deadline:
             time.sleep(0.2)
         print(f"long-run.py (PID {controller}) " + ("stopped" if not alive(controller) else "did not stop within 30 s"))
-    pids = recorded_processes(directory)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + 5
-    while any(alive(p) for p in pids) and time.time() < deadline:
-        time.sleep(0.1)
-    for pid in pids:
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    stop_pids(recorded_processes(directory))
     ctl = os.path.join(directory, "ctl")
     if os.path.isdir(ctl):
         for name in os.listdir(ctl):

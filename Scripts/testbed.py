@@ -256,6 +256,20 @@ def alive(pid):
         return False
 
 
+def stop_pids(pids, grace=5.0):
+    """SIGTERM to every one of `pids` at once, SIGKILL to those still alive after `grace` seconds."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + grace
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        stop_pid(pid, grace=0)
+
+
 def stop_pid(pid, grace=3.0):
     if not alive(pid):
         return
@@ -318,17 +332,7 @@ def fmt(seconds):
 
 def down(args):
     bed = Testbed(args.dir)
-    pids = bed.all_processes() if bed.state else []
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + 5
-    while any(alive(p) for p in pids) and time.time() < deadline:
-        time.sleep(0.1)
-    for pid in pids:
-        stop_pid(pid, grace=0)
+    stop_pids(bed.all_processes() if bed.state else [])
     # Anything else still running inside a testbed namespace (a crashed run's processes) goes too.
     for name in namespaces():
         for pid in run("ip", "netns", "pids", name, check=False).stdout.split():

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import Transports
 import WOWKit
 import XCTest
@@ -105,6 +106,36 @@ final class TLSTransportTests: StreamTransportTestCase {
         let client = try rawClient(port: port)
         XCTAssertNoThrow(try client.closeFuture.wait(), "the listener closes the connection")
         try onLoop { world in XCTAssertEqual(world.recorders[0].accepted.count, 0) }
+    }
+
+    /// Listener 1's inbound connections not yet up that hold a TLS handler.
+    private static func holdingTLSState(_ world: StreamTestWorld) -> Int {
+        world.listeners[1].pendingInboundChannels.filter { channel in
+            (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
+        }.count
+    }
+
+    /// A connection that has not spoken holds no TLS state (BoringSSL's connection and NIOSSL's buffers, ~50 KB):
+    /// a flood of silent connections costs sockets only. Its first bytes bring the handshake, and a real peer
+    /// still links meanwhile.
+    func testSilentConnectionsHoldNoTLSStateUntilTheyFirstSpeak() throws {
+        try addListener()
+        try addListener()
+        let port = try onLoop { try XCTUnwrap($0.listeners[1].port) }
+        let silent = try (0..<3).map { _ in try rawClient(port: port) }
+        try waitUntil("the listener holds the silent connections") { $0.listeners[1].pendingInboundChannels.count == 3 }
+        try onLoop { world in XCTAssertEqual(Self.holdingTLSState(world), 0, "silent connections hold no TLS handler") }
+        try exchangePackets()
+        try onLoop { world in XCTAssertEqual(world.listeners[1].pendingInboundChannels.count, 3) }
+        // The first bytes of one (not TLS) bring its handshake, which fails and closes it; the others stay silent.
+        try silent[0].writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0x05] + Array("hello".utf8))).wait()
+        XCTAssertNoThrow(try silent[0].closeFuture.wait(), "the listener closes the connection")
+        try waitUntil("the failed handshake is counted") { $0.listeners[1].tlsFailures == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[1].pendingInboundChannels.count, 2)
+            XCTAssertEqual(Self.holdingTLSState(world), 0)
+        }
+        for client in silent.dropFirst() { try client.close().wait() }
     }
 
     func testTLSToAPlainTCPListenerIsUnreachable() throws {

@@ -89,6 +89,45 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertEqual(try get("/", from: address).status, "HTTP/1.0 404 Not Found")
     }
 
+    /// What a transport drops before the node sees it (here a tcp connection sending an empty frame) shows in
+    /// `wow status` (JSON and text) and in the metrics, under the transport's name.
+    func testTransportDropsShowInStatusAndMetrics() throws {
+        var logger = Logger(label: "wow.test")
+        logger.logLevel = .critical
+        let registries = WOW.registries()
+        var config = try config("alpha", bootstrap: [])
+        config.transports = [.init(name: "tcp", settings: try PluginSettings(yaml: "listen: 127.0.0.1:0"))]
+        let node = try NodeRuntime.start(config: config, transports: registries.transports,
+                                         overlords: registries.overlords, controlPath: nil, logger: logger,
+                                         metricsAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        defer { node.shutdown() }
+        XCTAssertEqual(try node.status().transport_drops, [:], "nothing dropped yet")
+        let uri = try TransportURI(try XCTUnwrap(try node.status().uris.first { $0.hasPrefix("tcp://") }))
+        let port = try XCTUnwrap(uri.hostAndPort?.port)
+
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(descriptor, 0)
+        defer { close(descriptor) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = in_port_t(UInt16(port).bigEndian)
+        target.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let emptyFrame: [UInt8] = [0x00, 0x00]
+        _ = emptyFrame.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+
+        let deadline = Date().addingTimeInterval(10)
+        while try node.status().transport_drops.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let status = try node.status()
+        XCTAssertEqual(status.transport_drops, ["tcp": ["empty_frame": 1]])
+        XCTAssertTrue(StatusCommand.render(status).contains("tcp drops: empty_frame=1"), StatusCommand.render(status))
+        let body = try get("/metrics", from: try XCTUnwrap(node.metricsAddress)).body
+        XCTAssertEqual(sample(#"wow_transport_drops_total{reason="empty_frame",transport="tcp"}"#, in: body), 1, body)
+    }
+
     func testMetricsMustListenOnLoopback() throws {
         for bad in ["0.0.0.0:9464", "198.18.0.1:9464", "127.0.0.1", "127.0.0.1:70000"] {
             XCTAssertThrowsError(try RunCommand.parse(["--config", "x.yml", "--metrics", bad]), bad) { error in

@@ -154,9 +154,12 @@ public final class TCPEdgeListener: EdgeListener {
     public private(set) var connectionsProxied = 0
     /// Drops so far by reason.
     public private(set) var drops = DropCounter<DropReason>()
+    public var dropsByReason: [String: Int] { drops.byName }
 
     /// The edges open now.
     public var edgeCount: Int { edges.count }
+    /// Inbound connections not yet up (tests look into their pipelines).
+    var pendingInboundChannels: [any Channel] { Array(pendingInbound.values) }
 
     // MARK: Life cycle
 

@@ -230,6 +230,7 @@ public final class UDPEdgeListener: EdgeListener {
 
     /// Drops so far by reason, fragments' included.
     public var drops: DropCounter<DropReason> { sendDrops.adding(reassembler.drops) }
+    public var dropsByReason: [String: Int] { drops.byName }
 
     /// Fragmented messages waiting for more fragments, and the bytes held for them.
     public var messagesInReassembly: Int { reassembler.messageCount }

@@ -47,6 +47,12 @@ final class NodeMetrics: NodeObserver {
         for (reason, total) in stats.drops.byName {
             count("wow_drops_total", ["reason": reason], total, help: "Packets dropped, by reason")
         }
+        for (transport, drops) in node.transportDrops {
+            for (reason, total) in drops {
+                count("wow_transport_drops_total", ["transport": transport, "reason": reason], total,
+                      help: "Datagrams, fragments and connections a transport dropped, by transport and reason")
+            }
+        }
         var connections: [String: Int] = [:]
         for connection in node.table.connections {
             let types = connection.types.isEmpty ? ["none"] : connection.types.map(\.name)

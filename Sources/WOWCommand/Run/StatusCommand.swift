@@ -107,6 +107,9 @@ struct StatusCommand: ParsableCommand {
         if !s.drops.isEmpty {
             lines.append("drops: " + s.drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
+        for (scheme, drops) in s.transport_drops.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(scheme) drops: " + drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -79,6 +79,9 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var bytes_in: Int
     public var bytes_out: Int
     public var drops: [String: Int]
+    /// What the node's transports dropped before the node saw it (e.g. `inbound_limit` connections, fragments
+    /// that never completed), by transport scheme, then reason.
+    public var transport_drops: [String: [String: Int]]
     /// Connections moved off a path that stopped answering.
     public var failovers: Int
     /// Times the host's addresses changed (it moved to another network) and every connection relinked.
@@ -119,7 +122,7 @@ extension Node {
                     relayed_via: forwarder?.hex)
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
-            bytes_out: stats.bytesOut, drops: stats.drops.byName, failovers: stats.failovers,
+            bytes_out: stats.bytesOut, drops: stats.drops.byName, transport_drops: transportDrops, failovers: stats.failovers,
             network_changes: stats.networkChanges, held_for_route: stats.heldForRoute,
             timers: scheduler.pendingTimers,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
@@ -156,6 +159,17 @@ extension Node {
         guard let seen = publicURIs.observed.first(where: publicURIs.natMappings.contains) ?? publicURIs.observed.first
         else { return "unknown: no peer reported our address yet" }
         return "behind a NAT: peers see this node at \(seen.text)"
+    }
+
+    /// What the listeners dropped, by scheme then reason; reasons not seen yet are left out.
+    public var transportDrops: [String: [String: Int]] {
+        var result: [String: [String: Int]] = [:]
+        for listener in listeners {
+            let seen = listener.dropsByReason.filter { $0.value > 0 }
+            guard !seen.isEmpty else { continue }
+            result[listener.scheme, default: [:]].merge(seen, uniquingKeysWith: +)
+        }
+        return result
     }
 
     /// The node a relayed connection's frames go through first, nil when it is direct.

@@ -29,6 +29,9 @@ public protocol EdgeListener: AnyObject {
     /// NAT mappings). While the host has no address but loopback it keeps the old ones (a cable being
     /// re-plugged). The default does nothing and returns false.
     func refreshLocalAddresses(ignoring: Set<String>) -> Bool
+    /// What the listener dropped so far (datagrams, fragments, connections), by reason: its `DropCounter`'s
+    /// names, shown by `wow status` beside the node's own. The default is none.
+    var dropsByReason: [String: Int] { get }
     func stop()
 }
 
@@ -36,6 +39,7 @@ extension EdgeListener {
     public func learnObservedURI(_ uri: TransportURI) {}
     public var followsInterfaceAddresses: Bool { false }
     public func refreshLocalAddresses(ignoring: Set<String>) -> Bool { false }
+    public var dropsByReason: [String: Int] { [:] }
 }
 
 /// Receives edges that remote nodes open. Called on the node's executor; the node sets the edge's delegate
