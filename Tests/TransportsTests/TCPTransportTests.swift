@@ -350,34 +350,54 @@ final class TCPTransportTests: StreamTransportTestCase {
     }
 
     /// A flood of connections costs a bounded number of sockets: beyond the limits (in all, per address) an
-    /// inbound connection is closed at once and counted; a place freed is taken again.
+    /// inbound connection is closed at once and counted; an address at its share is dropped in the kernel
+    /// (its connections never complete) until one of its connections ends; a place freed is taken again.
     func testInboundConnectionsAreCappedInAllAndPerAddress() throws {
         try addListener()
         try onLoop { world in world.listeners[0].inboundLimits = (total: 3, perAddress: 2) }
         let port = try onLoop { try XCTUnwrap($0.listeners[0].port) }
-        func client(from source: String) throws -> any Channel {
-            try ClientBootstrap(group: group).bind(to: SocketAddress(ipAddress: source, port: 0))
+        func client(from source: String, timeout: TimeAmount = .seconds(10)) throws -> any Channel {
+            try ClientBootstrap(group: group).connectTimeout(timeout).bind(to: SocketAddress(ipAddress: source, port: 0))
                 .connect(host: "127.0.0.1", port: port).wait()
         }
         let first = try client(from: "127.0.0.1")
         _ = try client(from: "127.0.0.1")
         try waitUntil("two edges") { $0.recorders[0].accepted.count == 2 }
-        let third = try client(from: "127.0.0.1")
-        XCTAssertNoThrow(try third.closeFuture.wait(), "a third connection from 127.0.0.1 is closed at once")
+        let filtering = try onLoop { $0.listeners[0].filtersSources }
+        XCTAssertEqual(filtering, SocketFilter.isAvailable, "the kernel took the filter")
+        if filtering {
+            try onLoop { world in XCTAssertEqual(Array(world.listeners[0].blockedSources.keys), ["127.0.0.1"]) }
+            XCTAssertThrowsError(try client(from: "127.0.0.1", timeout: .milliseconds(300)),
+                                 "a third connection from 127.0.0.1 never completes: the kernel drops its SYN")
+            // Another address is not filtered, and its connection carries packets both ways.
+            let other = try client(from: "127.0.0.3")
+            try waitUntil("the other address's edge") { $0.recorders[0].accepted.count == 3 }
+            try other.writeAndFlush(ByteBuffer(bytes: [0x00, 0x02, 0x68, 0x69])).wait()
+            try waitUntil("its packet arrives") { $0.recorders[0].received.count == 1 }
+            try other.close().wait()
+            try waitUntil("its edge closed") { $0.recorders[0].closed.count == 1 }
+        } else {
+            let third = try client(from: "127.0.0.1")
+            XCTAssertNoThrow(try third.closeFuture.wait(), "a third connection from 127.0.0.1 is closed at once")
+        }
+        let closedBefore = try onLoop { $0.recorders[0].closed.count }
         try first.close().wait()
-        try waitUntil("the first edge closed") { $0.recorders[0].closed.count == 1 }
+        try waitUntil("the first edge closed") { $0.recorders[0].closed.count == closedBefore + 1 }
+        try onLoop { world in XCTAssertEqual(world.listeners[0].blockedSources.count, 0, "127.0.0.1 is let through again") }
+        let acceptedBefore = try onLoop { $0.recorders[0].accepted.count }
         _ = try client(from: "127.0.0.1")
-        try waitUntil("the freed place is taken") { $0.recorders[0].accepted.count == 3 }
+        try waitUntil("the freed place is taken") { $0.recorders[0].accepted.count == acceptedBefore + 1 }
         // Two from 127.0.0.1 and one from 127.0.0.2 fill the listener; a second from 127.0.0.2 finds it full.
         _ = try client(from: "127.0.0.2")
-        try waitUntil("another address's connection") { $0.recorders[0].accepted.count == 4 }
+        try waitUntil("another address's connection") { $0.recorders[0].accepted.count == acceptedBefore + 2 }
         let full = try client(from: "127.0.0.2")
         XCTAssertNoThrow(try full.closeFuture.wait(), "the listener is full")
         try settle()
         try onLoop { world in
-            XCTAssertEqual(world.listeners[0].drops.count(of: .inboundLimit), 2)
-            XCTAssertEqual(world.recorders[0].accepted.count, 4)
-            XCTAssertEqual(world.listeners[0].drops.byName["inbound_limit"], 2)
+            XCTAssertEqual(world.listeners[0].drops.count(of: .inboundLimit), filtering ? 1 : 2)
+            XCTAssertEqual(world.recorders[0].accepted.count, acceptedBefore + 2)
+            XCTAssertEqual(world.listeners[0].drops.byName["inbound_limit"], filtering ? 1 : 2)
+            XCTAssertEqual(world.listeners[0].sourcesBlocked, filtering ? 2 : 0)
         }
     }
 

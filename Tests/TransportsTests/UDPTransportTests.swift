@@ -474,7 +474,7 @@ final class UDPTransportTests: XCTestCase {
         var fragment = ByteBuffer()
         FragmentPacket.writeHeader(messageID: 7, index: 0, count: 2, into: &fragment)
         fragment.writeRepeatingByte(1, count: 100)
-        // "garbage" does not begin with the wire version: the kernel drops it (`UDPSocketFilter`) where it can.
+        // "garbage" does not begin with the wire version: the kernel drops it (`SocketFilter`) where it can.
         for datagram in [ByteBuffer(string: "garbage"), ByteBuffer(string: "\u{1}garbage"), ByteBuffer(string: "\u{1}knock"), fragment] {
             try plain.writeAndFlush(AddressedEnvelope(remoteAddress: listener, data: datagram)).wait()
         }
@@ -721,7 +721,7 @@ final class UDPTransportTests: XCTestCase {
         }
     }
 
-    /// The kernel steers (`UDPSocketFilter`): a remote with a steered edge (outbound at once, inbound from its
+    /// The kernel steers (`SocketFilter`): a remote with a steered edge (outbound at once, inbound from its
     /// second packet) reaches the listener's own socket, anyone else the strangers' socket; a closed edge's
     /// remote is a stranger again.
     func testTheKernelSteersMembersToTheListenersSocketAndStrangersToTheirOwn() throws {

@@ -29,7 +29,10 @@ import WOWKit
 /// - A peer violating the framing (a frame of length 0 or over `maximumPacketSize`) or failing TLS has its
 ///   connection closed; it is counted (`drops`, `tlsFailures`).
 /// - At most `inboundLimits` inbound connections are open at once (1,024 in all, 64 from one IP address, in
-///   their TLS handshake or up): beyond that an accepted connection is closed at once (`inbound_limit`). An
+///   their TLS handshake or up): beyond that an accepted connection is closed at once (`inbound_limit`). On
+///   Linux an address that holds its share is also put in the listening socket's filter
+///   (`SocketFilter.droppingSources`): its SYNs die in the kernel until one of its connections ends, so a
+///   connection flood from it costs the node nothing but the filter's updates. An
 ///   inbound TLS handshake must complete within `connectTimeout`; an edge that never links is closed by the
 ///   node's liveness sweep.
 /// - `localURIs`: the advertised URIs, then the bound address if specific, else the host's non-loopback
@@ -119,6 +122,14 @@ public final class TCPEdgeListener: EdgeListener {
     /// Open inbound connections by channel, with the peer's IP address, and how many each address has.
     private var inboundAddresses: [ObjectIdentifier: String] = [:]
     private var inboundPerAddress: [String: Int] = [:]
+    /// Addresses at their share of inbound connections, whose packets the listening socket's filter drops
+    /// until one of their connections ends. Empty where the kernel cannot filter (`filtersSources` false).
+    private(set) var blockedSources: [String: SocketAddress] = [:]
+    /// Whether addresses at their share are filtered in the kernel (on Linux, until the kernel refuses once).
+    var filtersSources = SocketFilter.isAvailable
+    /// Whether the listening socket has had a filter: connections accepted since may have inherited it (Linux
+    /// copies a listener's filter to each new connection), so each drops its copy.
+    private var listenerWasFiltered = false
     /// Whether `createEdge` is running (its completion must then wait).
     private var isCreatingEdge = false
 
@@ -154,6 +165,10 @@ public final class TCPEdgeListener: EdgeListener {
     public private(set) var connectionsProxied = 0
     /// Drops so far by reason.
     public private(set) var drops = DropCounter<DropReason>()
+    /// Times an address reached its share of inbound connections and the kernel began to drop its SYNs, and
+    /// times the listening socket's filter was set again (on each address blocked or let through again).
+    public private(set) var sourcesBlocked = 0
+    public private(set) var sourceFilterUpdates = 0
     public var dropsByReason: [String: Int] { drops.byName }
 
     /// The edges open now.
@@ -379,6 +394,12 @@ public final class TCPEdgeListener: EdgeListener {
         }
         inboundAddresses[ObjectIdentifier(channel)] = address
         inboundPerAddress[address, default: 0] += 1
+        if listenerWasFiltered { try? SocketFilter.detach(from: channel) }
+        if inboundPerAddress[address] == inboundLimits.perAddress, filtersSources, let remote = channel.remoteAddress {
+            blockedSources[address] = remote
+            sourcesBlocked += 1
+            updateSourceFilter()
+        }
         // However it ends (refused in its handshake, closed as an edge, the listener stopping), it leaves the count.
         channel.closeFuture.assumeIsolated().whenComplete { [self] _ in releaseInbound(channel) }
         try addHandlers(to: channel, role: .inbound, target: nil)
@@ -417,6 +438,31 @@ public final class TCPEdgeListener: EdgeListener {
         guard let address = inboundAddresses.removeValue(forKey: ObjectIdentifier(channel)) else { return }
         let left = (inboundPerAddress[address] ?? 1) - 1
         inboundPerAddress[address] = left > 0 ? left : nil
+        if blockedSources.removeValue(forKey: address) != nil { updateSourceFilter() }
+    }
+
+    /// Gives the listening socket the filter for `blockedSources` (none when it is empty). Where the kernel
+    /// refuses, filtering stops for good, with a warning: the caps still hold, by closing at once.
+    private func updateSourceFilter() {
+        guard let serverChannel, isRunning else { return }
+        do {
+            if blockedSources.isEmpty {
+                try SocketFilter.detach(from: serverChannel)
+            } else {
+                let (program, left) = SocketFilter.droppingSources(blockedSources.values)
+                try SocketFilter.attach(program, as: SocketFilter.attachFilter, to: serverChannel)
+                listenerWasFiltered = true
+                if left > 0 {
+                    logger.debug("source filter full", metadata: ["left_out": "\(left)"])
+                }
+            }
+            sourceFilterUpdates += 1
+        } catch {
+            logger.warning("cannot filter the listening socket; addresses over their share are closed after accept",
+                           metadata: ["error": "\(error)"])
+            filtersSources = false
+            blockedSources.removeAll()
+        }
     }
 
     /// An inbound connection ended (or was refused) before it was up.

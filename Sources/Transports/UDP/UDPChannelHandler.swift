@@ -15,7 +15,7 @@ final class UDPChannelHandler: ChannelDuplexHandler {
     /// The error that closed or troubled the channel most recently, for the log.
     private(set) var lastError: (any Error)?
 
-    /// Whether this is the port's strangers' socket (`UDPSocketFilter`): what it reads is counted apart.
+    /// Whether this is the port's strangers' socket (`SocketFilter`): what it reads is counted apart.
     var isStrangerSocket = false
 
     init(listener: UDPEdgeListener) { self.listener = listener }

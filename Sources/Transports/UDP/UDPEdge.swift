@@ -22,7 +22,7 @@ public final class UDPEdge: Edge {
     let remote: SocketAddress
     /// Forward error correction: numbering and parity of what goes to the remote, recovery of what comes
     /// from it, and the group size from its loss reports.
-    /// Whether the kernel steers this remote's datagrams to the listener's own socket (`UDPSocketFilter`):
+    /// Whether the kernel steers this remote's datagrams to the listener's own socket (`SocketFilter`):
     /// an outbound edge at once, an inbound one from its second packet (a forged source sends one).
     var isSteered = false
     var encoder = FECEncoder()

@@ -139,12 +139,12 @@ public final class UDPEdgeListener: EdgeListener {
     /// The channel, for closing from `deinit` (a `Channel` may be closed from any thread).
     private var channel: (any Channel)?
     /// The port's second socket, where the kernel steers datagrams from remotes without a steered edge
-    /// (`UDPSocketFilter`); nil where the kernel cannot steer (then everything arrives on `handler`'s).
+    /// (`SocketFilter`); nil where the kernel cannot steer (then everything arrives on `handler`'s).
     var strangerHandler: UDPChannelHandler?
     private var strangerChannel: (any Channel)?
     /// Whether the port gets two sockets and the kernel steers between them (Linux). Read when the socket is
     /// bound: set it before `start`. Tests turn it off to compare.
-    public var steersStrangers = UDPSocketFilter.isAvailable
+    public var steersStrangers = SocketFilter.isAvailable
     private var isSteeringUpdateScheduled = false
     var edges = DatagramEdgeTable<SocketAddress, UDPEdge>()
     var isFlushScheduled = false
@@ -334,8 +334,8 @@ public final class UDPEdgeListener: EdgeListener {
     /// The wire-version filter on both sockets, and the steering program on the group.
     private func attachFilters() throws {
         guard let channel, let strangerChannel else { return }
-        try UDPSocketFilter.attach(UDPSocketFilter.wireVersion, as: UDPSocketFilter.attachFilter, to: channel)
-        try UDPSocketFilter.attach(UDPSocketFilter.wireVersion, as: UDPSocketFilter.attachFilter, to: strangerChannel)
+        try SocketFilter.attach(SocketFilter.wireVersion, as: SocketFilter.attachFilter, to: channel)
+        try SocketFilter.attach(SocketFilter.wireVersion, as: SocketFilter.attachFilter, to: strangerChannel)
         try updateSteering()
     }
 
@@ -367,8 +367,8 @@ public final class UDPEdgeListener: EdgeListener {
     private func updateSteering() throws {
         guard let channel else { return }
         let remotes = edges.all.filter { $0.isSteered && !$0.isClosed }.map(\.remote)
-        let (program, left) = UDPSocketFilter.steering(to: remotes)
-        try UDPSocketFilter.attach(program, as: UDPSocketFilter.attachReuseportProgram, to: channel)
+        let (program, left) = SocketFilter.steering(to: remotes)
+        try SocketFilter.attach(program, as: SocketFilter.attachReuseportProgram, to: channel)
         steeringUpdates += 1
         steeredRemotes = remotes.count - left
         if left > 0, unsteeredRemotes == 0 {
@@ -396,7 +396,7 @@ public final class UDPEdgeListener: EdgeListener {
         var bootstrap = DatagramBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
             .channelOption(.maxMessagesPerRead, value: UInt(forStrangers ? 1 : 16))
-            .channelOption(.socketOption(.init(rawValue: UDPSocketFilter.reusePort)), value: reusingPort ? 1 : 0)
+            .channelOption(.socketOption(.init(rawValue: SocketFilter.reusePort)), value: reusingPort ? 1 : 0)
             // Room for bursts: a node busy sealing for a moment must not lose what arrives meanwhile (the
             // kernel caps these at net.core.rmem_max / wmem_max).
             .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)

@@ -3,10 +3,10 @@ import NIOCore
 import WOWKit
 import XCTest
 
-/// The kernel's programs (`UDPSocketFilter`) run here by a small classic-BPF interpreter over made-up
+/// The kernel's programs (`SocketFilter`) run here by a small classic-BPF interpreter over made-up
 /// packets, for cases no loopback test reaches (IPv6 sources, IPv4 options, thousands of remotes);
-/// `UDPTransportTests` shows the kernel running them.
-final class UDPSocketFilterTests: XCTestCase {
+/// `UDPTransportTests` and `TCPTransportTests` show the kernel running them.
+final class SocketFilterTests: XCTestCase {
     /// A packet as the program sees it: the IP header and the UDP header (reached at `networkOffset`) and the
     /// data (the UDP payload for steering; the UDP header and payload for the socket filter).
     struct Packet {
@@ -14,19 +14,19 @@ final class UDPSocketFilterTests: XCTestCase {
         var data: [UInt8]
     }
 
-    enum Fault: Error { case badLoad(UInt32), unknown(UDPSocketFilter.Instruction), ranOff }
+    enum Fault: Error { case badLoad(UInt32), unknown(SocketFilter.Instruction), ranOff }
 
     /// Runs `program` as Linux would (a load out of range ends it with 0).
-    static func run(_ program: [UDPSocketFilter.Instruction], on packet: Packet) throws -> UInt32 {
+    static func run(_ program: [SocketFilter.Instruction], on packet: Packet) throws -> UInt32 {
         var a: UInt32 = 0
         var memory = [UInt32](repeating: 0, count: 16)
         var pc = 0
         func load(_ k: UInt32, size: Int) -> UInt32? {
             let bytes: [UInt8]
             var offset: Int
-            if k >= UDPSocketFilter.networkOffset {
+            if k >= SocketFilter.networkOffset {
                 bytes = packet.network
-                offset = Int(k - UDPSocketFilter.networkOffset)
+                offset = Int(k - SocketFilter.networkOffset)
             } else {
                 bytes = packet.data
                 offset = Int(k)
@@ -84,9 +84,9 @@ final class UDPSocketFilterTests: XCTestCase {
                 known.append(try SocketAddress(ipAddress: "198.18.\(host / 10).\(host)", port: port))
             }
         }
-        let (program, left) = UDPSocketFilter.steering(to: known.shuffled())
+        let (program, left) = SocketFilter.steering(to: known.shuffled())
         XCTAssertEqual(left, 0)
-        XCTAssertEqual(program, UDPSocketFilter.steering(to: known).program, "the same remotes give the same program")
+        XCTAssertEqual(program, SocketFilter.steering(to: known).program, "the same remotes give the same program")
         for remote in known {
             let packet = try Self.ipv4(from: remote.ipAddress!, port: UInt16(remote.port!))
             XCTAssertEqual(try Self.run(program, on: packet), 0, "\(remote)")
@@ -95,14 +95,14 @@ final class UDPSocketFilterTests: XCTestCase {
         XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.200.1", port: 4000)), 1, "another host")
         XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.0.1", port: 4000, options: true)), 1,
                        "IPv4 options: a stranger")
-        XCTAssertEqual(try Self.run(UDPSocketFilter.steering(to: []).program, on: Self.ipv4(from: "198.18.0.1", port: 4000)), 1)
+        XCTAssertEqual(try Self.run(SocketFilter.steering(to: []).program, on: Self.ipv4(from: "198.18.0.1", port: 4000)), 1)
     }
 
     func testIPv6AndIPv4MappedRemotes() throws {
         let known = [try SocketAddress(ipAddress: "fd00::1:2", port: 4000),
                      try SocketAddress(ipAddress: "fd00::1:3", port: 4000),
                      try SocketAddress(ipAddress: "::ffff:198.18.0.7", port: 4500)]
-        let program = UDPSocketFilter.steering(to: known).program
+        let program = SocketFilter.steering(to: known).program
         XCTAssertEqual(try Self.run(program, on: Self.ipv6(from: "fd00::1:2", port: 4000)), 0)
         XCTAssertEqual(try Self.run(program, on: Self.ipv6(from: "fd00::1:3", port: 4000)), 0)
         XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.0.7", port: 4500)), 0, "v4-mapped: an IPv4 header")
@@ -120,8 +120,8 @@ final class UDPSocketFilterTests: XCTestCase {
             known.append(try SocketAddress(ipAddress: "198.18.\(index / 250).\(index % 250 + 1)", port: 4000))
         }
         known.append(try SocketAddress(ipAddress: "fd00::9", port: 4000))
-        let (program, left) = UDPSocketFilter.steering(to: known)
-        XCTAssertLessThanOrEqual(program.count, UDPSocketFilter.maximumLength)
+        let (program, left) = SocketFilter.steering(to: known)
+        XCTAssertLessThanOrEqual(program.count, SocketFilter.maximumLength)
         XCTAssertGreaterThan(left, 0)
         var steered = 0
         for remote in known {
@@ -133,9 +133,57 @@ final class UDPSocketFilterTests: XCTestCase {
         XCTAssertEqual(steered + left, known.count)
         // Many ports on one host: at most `maximumPortsPerAddress` of them.
         let ports = try (0..<300).map { try SocketAddress(ipAddress: "198.18.0.1", port: 5000 + $0) }
-        let many = UDPSocketFilter.steering(to: ports)
-        XCTAssertEqual(many.left, 300 - UDPSocketFilter.maximumPortsPerAddress)
+        let many = SocketFilter.steering(to: ports)
+        XCTAssertEqual(many.left, 300 - SocketFilter.maximumPortsPerAddress)
         XCTAssertEqual(try Self.run(many.program, on: Self.ipv4(from: "198.18.0.1", port: 5000)), 0)
+    }
+
+    /// A tcp listener's filter of addresses at their share of connections: their packets (SYNs) are dropped,
+    /// whatever the port, IPv4 with options, IPv6 and IPv4-mapped included; everyone else's are kept.
+    func testDroppingSourcesDropsThoseAndKeepsTheRest() throws {
+        let sources = [try SocketAddress(ipAddress: "198.18.64.1", port: 50_000),
+                       try SocketAddress(ipAddress: "198.18.64.2", port: 1),
+                       try SocketAddress(ipAddress: "fd00::1:2", port: 443),
+                       try SocketAddress(ipAddress: "::ffff:198.18.64.9", port: 4001)]
+        let (program, left) = SocketFilter.droppingSources(sources.shuffled())
+        XCTAssertEqual(left, 0)
+        XCTAssertEqual(program, SocketFilter.droppingSources(sources).program, "the same sources give the same program")
+        let drop = SocketFilter.drop, keep = SocketFilter.keep
+        XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.64.1", port: 4001)), drop)
+        XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.64.2", port: 9)), drop, "any port")
+        XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.64.2", port: 9, options: true)), drop,
+                       "IPv4 options move nothing the filter reads")
+        XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: "198.18.64.9", port: 4001)), drop, "v4-mapped: an IPv4 header")
+        XCTAssertEqual(try Self.run(program, on: Self.ipv6(from: "fd00::1:2", port: 443)), drop)
+        XCTAssertEqual(try Self.run(program, on: Self.ipv6(from: "fd00::1:2", port: 443, nextHeader: 6)), drop)
+        for other in ["198.18.64.3", "198.18.0.1", "127.0.0.1"] {
+            XCTAssertEqual(try Self.run(program, on: Self.ipv4(from: other, port: 4001)), keep, other)
+        }
+        for other in ["fd00::1:3", "fd00::2:2", "fd01::1:2", "::1"] {
+            XCTAssertEqual(try Self.run(program, on: Self.ipv6(from: other, port: 443)), keep, other)
+        }
+        let none = SocketFilter.droppingSources([SocketAddress]()).program
+        XCTAssertEqual(try Self.run(none, on: Self.ipv4(from: "198.18.64.1", port: 4001)), keep)
+        XCTAssertEqual(try Self.run(none, on: Self.ipv6(from: "fd00::1:2", port: 443)), keep)
+    }
+
+    func testDroppingSourcesBeyondTheProgramsRoomAreLeftOutAndCounted() throws {
+        var sources: [SocketAddress] = []
+        for index in 0..<2_500 {
+            sources.append(try SocketAddress(ipAddress: "198.18.\(index / 250).\(index % 250 + 1)", port: 1))
+        }
+        for index in 0..<20 { sources.append(try SocketAddress(ipAddress: "fd00::\(index + 1)", port: 1)) }
+        let (program, left) = SocketFilter.droppingSources(sources)
+        XCTAssertLessThanOrEqual(program.count, SocketFilter.maximumLength)
+        XCTAssertGreaterThan(left, 0)
+        var dropped = 0
+        for source in sources {
+            let packet = source.protocol == .inet6
+                ? try Self.ipv6(from: source.ipAddress!, port: 1)
+                : try Self.ipv4(from: source.ipAddress!, port: 1)
+            if try Self.run(program, on: packet) == SocketFilter.drop { dropped += 1 }
+        }
+        XCTAssertEqual(dropped + left, sources.count)
     }
 
     func testTheWireVersionFilterKeepsOnlyDatagramsBeginningWithIt() throws {
@@ -143,8 +191,8 @@ final class UDPSocketFilterTests: XCTestCase {
         let keep = Packet(network: [], data: udpHeader + [WireFormat.version, 0x0A, 0, 0])
         let drop = Packet(network: [], data: udpHeader + [0x02, 0x0A, 0, 0])
         let empty = Packet(network: [], data: udpHeader)
-        XCTAssertEqual(try Self.run(UDPSocketFilter.wireVersion, on: keep), UInt32.max)
-        XCTAssertEqual(try Self.run(UDPSocketFilter.wireVersion, on: drop), 0)
-        XCTAssertEqual(try Self.run(UDPSocketFilter.wireVersion, on: empty), 0)
+        XCTAssertEqual(try Self.run(SocketFilter.wireVersion, on: keep), UInt32.max)
+        XCTAssertEqual(try Self.run(SocketFilter.wireVersion, on: drop), 0)
+        XCTAssertEqual(try Self.run(SocketFilter.wireVersion, on: empty), 0)
     }
 }
