@@ -77,6 +77,11 @@ final class SocketFilterTests: XCTestCase {
                       data: [1, 0x0A])
     }
 
+    /// A packet from `remote`'s address, IPv4 or IPv6 as the address is.
+    static func packet(from remote: SocketAddress, port: UInt16) throws -> Packet {
+        remote.protocol == .inet6 ? try ipv6(from: remote.ipAddress!, port: port) : try ipv4(from: remote.ipAddress!, port: port)
+    }
+
     func testKnownIPv4RemotesGoToSocketZeroAndEveryoneElseToTheStrangers() throws {
         var known: [SocketAddress] = []
         for host in 1...60 {
@@ -124,12 +129,7 @@ final class SocketFilterTests: XCTestCase {
         XCTAssertLessThanOrEqual(program.count, SocketFilter.maximumLength)
         XCTAssertGreaterThan(left, 0)
         var steered = 0
-        for remote in known {
-            let packet = remote.protocol == .inet6
-                ? try Self.ipv6(from: remote.ipAddress!, port: 4000)
-                : try Self.ipv4(from: remote.ipAddress!, port: 4000)
-            if try Self.run(program, on: packet) == 0 { steered += 1 }
-        }
+        for remote in known where try Self.run(program, on: Self.packet(from: remote, port: 4000)) == 0 { steered += 1 }
         XCTAssertEqual(steered + left, known.count)
         // Many ports on one host: at most `maximumPortsPerAddress` of them.
         let ports = try (0..<300).map { try SocketAddress(ipAddress: "198.18.0.1", port: 5000 + $0) }
@@ -177,11 +177,8 @@ final class SocketFilterTests: XCTestCase {
         XCTAssertLessThanOrEqual(program.count, SocketFilter.maximumLength)
         XCTAssertGreaterThan(left, 0)
         var dropped = 0
-        for source in sources {
-            let packet = source.protocol == .inet6
-                ? try Self.ipv6(from: source.ipAddress!, port: 1)
-                : try Self.ipv4(from: source.ipAddress!, port: 1)
-            if try Self.run(program, on: packet) == SocketFilter.drop { dropped += 1 }
+        for source in sources where try Self.run(program, on: Self.packet(from: source, port: 1)) == SocketFilter.drop {
+            dropped += 1
         }
         XCTAssertEqual(dropped + left, sources.count)
     }

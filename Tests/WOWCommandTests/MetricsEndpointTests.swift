@@ -17,29 +17,7 @@ final class MetricsEndpointTests: XCTestCase {
 
     /// GET `path` from `address` with a plain socket; returns the status line and the body.
     private func get(_ path: String, from address: SocketAddress) throws -> (status: String, body: String) {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(descriptor, 0)
-        defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var target = sockaddr_in()
-        target.sin_family = sa_family_t(AF_INET)
-        target.sin_port = in_port_t(UInt16(address.port!).bigEndian)
-        target.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0, "cannot connect to the metrics endpoint")
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            response += chunk[0..<count]
-        }
-        let text = String(decoding: response, as: UTF8.self)
+        let text = try LoopbackSocket.exchange("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n", port: try XCTUnwrap(address.port))
         let parts = text.components(separatedBy: "\r\n\r\n")
         return (parts[0].components(separatedBy: "\r\n")[0], parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
@@ -105,19 +83,8 @@ final class MetricsEndpointTests: XCTestCase {
         let uri = try TransportURI(try XCTUnwrap(try node.status().uris.first { $0.hasPrefix("tcp://") }))
         let port = try XCTUnwrap(uri.hostAndPort?.port)
 
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(descriptor, 0)
-        defer { close(descriptor) }
-        var target = sockaddr_in()
-        target.sin_family = sa_family_t(AF_INET)
-        target.sin_port = in_port_t(UInt16(port).bigEndian)
-        target.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
-        let emptyFrame: [UInt8] = [0x00, 0x00]
-        _ = emptyFrame.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        let socket = try LoopbackSocket(port: port)
+        socket.send([0x00, 0x00])
 
         let deadline = Date().addingTimeInterval(10)
         while try node.status().transport_drops.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
