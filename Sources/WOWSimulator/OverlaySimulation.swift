@@ -16,16 +16,19 @@ public final class OverlaySimulation {
         public let index: Int
         public let host: MemoryHostID
         public let node: Node
+        /// What the node was started with (a restart starts it again with the same).
+        public let config: NodeConfig
         public let nat: NATBehaviour
         public let startedAt: Timestamp
         public var routableAt: Timestamp?
         public var farLinksAt: Timestamp?
         public var isLive = true
 
-        init(index: Int, host: MemoryHostID, node: Node, nat: NATBehaviour, startedAt: Timestamp) {
+        init(index: Int, host: MemoryHostID, node: Node, config: NodeConfig, nat: NATBehaviour, startedAt: Timestamp) {
             self.index = index
             self.host = host
             self.node = node
+            self.config = config
             self.nat = nat
             self.startedAt = startedAt
         }
@@ -98,10 +101,36 @@ public final class OverlaySimulation {
         config.sharedNeighboursPerSide = max(options.nearPerSide + 1, 3)
         if let security { config.security = .secured(security) }
         let node = builder.makeNode(config: config, transports: .memory(network, host: host), random: random.split())
-        let simulated = SimulatedNode(index: nodes.count, host: host, node: node, nat: nat, startedAt: scheduler.now)
+        let simulated = SimulatedNode(index: nodes.count, host: host, node: node, config: config, nat: nat,
+                                      startedAt: scheduler.now)
+        nodes.append(simulated)
+        try start(simulated)
+        return simulated
+    }
+
+    /// Starts a crashed node again where it ran, with the same config and identity: a new process at the same
+    /// address and URIs that knows nothing of the old one's connections and sessions (`wow run` restarted by a
+    /// supervisor). Its peers still hold their connections to the old one until they find out.
+    @discardableResult
+    public func restart(_ crashed: SimulatedNode) throws -> SimulatedNode {
+        guard !crashed.isLive, nodes.indices.contains(crashed.index), nodes[crashed.index] === crashed else {
+            throw SimulationError.setup("node \(crashed.index) is not a crashed node of this simulation")
+        }
+        network.setDown(crashed.host, false)
+        let node = builder.makeNode(config: crashed.config, transports: .memory(network, host: crashed.host),
+                                    random: random.split())
+        let simulated = SimulatedNode(index: crashed.index, host: crashed.host, node: node, config: crashed.config,
+                                      nat: crashed.nat, startedAt: scheduler.now)
+        nodes[crashed.index] = simulated
+        try start(simulated)
+        return simulated
+    }
+
+    /// Hooks a new node's events to the run, puts it in the true ring and starts it.
+    private func start(_ simulated: SimulatedNode) throws {
+        let node = simulated.node
         node.onTableChange = { [weak self] _ in self?.observe(simulated) }
         node.onDeliver = { [weak self] header, payload in self?.recordDelivery(header, payload) }
-        nodes.append(simulated)
         byAddress[node.address] = simulated
         ring.insert(node.address)
         do {
@@ -109,9 +138,8 @@ public final class OverlaySimulation {
         } catch {
             throw SimulationError.setup("node \(simulated.index): \(error)")
         }
-        recorder?.joined(node.address, name: config.name, detail: nat.rawValue, at: scheduler.now.seconds)
+        recorder?.joined(node.address, name: simulated.config.name, detail: simulated.nat.rawValue, at: scheduler.now.seconds)
         observe(simulated)
-        return simulated
     }
 
     /// The wall-clock time (seconds since 1970) at virtual time zero.
