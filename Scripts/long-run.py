@@ -878,7 +878,8 @@ def command_down(args):
         while alive(controller) and time.time() < deadline:
             time.sleep(0.2)
         print(f"long-run.py (PID {controller}) " + ("stopped" if not alive(controller) else "did not stop within 30 s"))
-    stop_pids(recorded_processes(directory))
+    pids = recorded_processes(directory)
+    stop_pids(pids)
     ctl = os.path.join(directory, "ctl")
     if os.path.isdir(ctl):
         for name in os.listdir(ctl):

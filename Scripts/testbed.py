@@ -332,7 +332,8 @@ def fmt(seconds):
 
 def down(args):
     bed = Testbed(args.dir)
-    stop_pids(bed.all_processes() if bed.state else [])
+    pids = bed.all_processes() if bed.state else []
+    stop_pids(pids)
     # Anything else still running inside a testbed namespace (a crashed run's processes) goes too.
     for name in namespaces():
         for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
