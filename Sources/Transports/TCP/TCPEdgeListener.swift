@@ -165,10 +165,8 @@ public final class TCPEdgeListener: EdgeListener {
     public private(set) var connectionsProxied = 0
     /// Drops so far by reason.
     public private(set) var drops = DropCounter<DropReason>()
-    /// Times an address reached its share of inbound connections and the kernel began to drop its SYNs, and
-    /// times the listening socket's filter was set again (on each address blocked or let through again).
+    /// Times an address reached its share of inbound connections and the kernel began to drop its SYNs.
     public private(set) var sourcesBlocked = 0
-    public private(set) var sourceFilterUpdates = 0
     public var dropsByReason: [String: Int] { drops.byName }
 
     /// The edges open now.
@@ -456,7 +454,6 @@ public final class TCPEdgeListener: EdgeListener {
                     logger.debug("source filter full", metadata: ["left_out": "\(left)"])
                 }
             }
-            sourceFilterUpdates += 1
         } catch {
             logger.warning("cannot filter the listening socket; addresses over their share are closed after accept",
                            metadata: ["error": "\(error)"])

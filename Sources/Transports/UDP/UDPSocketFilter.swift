@@ -13,8 +13,8 @@ extension SocketFilter {
     static let wireVersion: [Instruction] = [
         .loadByte(8),
         .jumpIfEqual(UInt32(WireFormat.version), 0, 1),
-        .ret(UInt32.max),
-        .ret(0),
+        .ret(keep),
+        .ret(drop),
     ]
 
     /// The steering program for the remotes in `known`: returns 0 (the listener's socket) for a datagram from one

@@ -64,6 +64,11 @@ struct StatusCommand: ParsableCommand {
         return roles.joined(separator: ", ")
     }
 
+    /// `name=count` pairs in name order.
+    private static func counts(_ byName: [String: Int]) -> String {
+        byName.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+
     static func render(_ s: NodeStatus) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func name(_ address: String?) -> String {
@@ -105,10 +110,10 @@ struct StatusCommand: ParsableCommand {
                          + "\(vnet.device_write_failures)")
         }
         if !s.drops.isEmpty {
-            lines.append("drops: " + s.drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            lines.append("drops: " + counts(s.drops))
         }
         for (scheme, drops) in s.transport_drops.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(scheme) drops: " + drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            lines.append("\(scheme) drops: " + counts(drops))
         }
         return lines.joined(separator: "\n")
     }
