@@ -18,7 +18,10 @@
 # TCP Mbit/s, the join's seconds, boot's CPU share and its UDP sockets' receive-buffer drops, and after the
 # phase boot's RSS, open fds and TCP connections on its port, its `not_admitted` drops of strangers and what its
 # transport dropped (`transport_drops` of `wow status`: udp `not_admitted` and `fragment_*`, tcp/tls `inbound_limit`).
-# Removes what it made.
+# STRANGERS=N sets boot's udp `strangers_per_second` (its default without). SPLIT=1 gives the attacker a core of its own, as when it is another machine: the flooder (and the busy
+# spinner) run on CPU 1, everything else (nodes, ping, iperf3) on CPU 0; the kernel's work of carrying the flood
+# to boot's socket then runs mostly on CPU 1 too (a veth delivers on the sender's core), which a real NIC would
+# put on the victim's. Removes what it made.
 set -uo pipefail
 WOW=$1; SECS=${2:-10}
 TRANSPORT=${TRANSPORT:-udp}
@@ -38,6 +41,11 @@ MAIN=$BASHPID
 # Only the script itself cleans up (not a subshell that exits).
 cleanup() { [[ $BASHPID == "$MAIN" ]] || return 0; kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; bash $T down >/dev/null 2>&1; rm -rf "$D"; }
 trap cleanup EXIT
+ATTACKER=()
+if [[ ${SPLIT:-0} == 1 ]]; then
+  (( $(nproc) >= 2 )) || { echo "flood-bench.sh: SPLIT=1 needs 2 CPUs" >&2; exit 2; }
+  taskset -pc 0 $$ >/dev/null; ATTACKER=(taskset -c 1)
+fi
 bash $T down >/dev/null 2>&1; bash $T up boot pub site1 site2 >/dev/null
 cd "$D"; $WOW ca init --name fb --dir "$D" >/dev/null
 declare -A VIP=([boot]=100.64.0.1 [site1]=100.64.0.2 [site2]=100.64.0.3)
@@ -50,7 +58,7 @@ node: { name: boot }
 security: { ca: $D/ca.crt, certificate: $D/boot.crt, key: $D/boot.key }
 virtual_network: { device: wow0 }
 transports:
-  - { scheme: $TRANSPORT, settings: { listen: "198.18.0.1:$PORT" } }
+  - { scheme: $TRANSPORT, settings: { listen: "198.18.0.1:$PORT"$([[ -n ${STRANGERS:-} ]] && echo ", strangers_per_second: $STRANGERS") } }
 Y
 for n in site1 site2; do
   cat > $n.yml <<Y
@@ -118,12 +126,12 @@ for phase in $PHASES; do
   FP=""
   case $phase in
     none) ;;
-    busy) ip netns exec wowt-pub python3 -c 'while True: pass' & FP=$! ;;
+    busy) ip netns exec wowt-pub "${ATTACKER[@]}" python3 -c 'while True: pass' & FP=$! ;;
     connections)
-      ip netns exec wowt-pub python3 "$CONNECTIONS" --to 198.18.0.1:$PORT --sources 198.18.64.0/29 \
+      ip netns exec wowt-pub "${ATTACKER[@]}" python3 "$CONNECTIONS" --to 198.18.0.1:$PORT --sources 198.18.64.0/29 \
         --connections 4000 --seconds 600 --result "$D/flood.json" >/dev/null & FP=$! ;;
     *)
-      ip netns exec wowt-pub python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --payload "$D/init.bin" \
+      ip netns exec wowt-pub "${ATTACKER[@]}" python3 "$FLOOD" --to 198.18.0.1:4000 --kind $phase --payload "$D/init.bin" \
         --seconds 600 --result "$D/flood.json" >/dev/null & FP=$! ;;
   esac
   [[ -n $FP ]] && sleep 1

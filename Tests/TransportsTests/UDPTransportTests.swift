@@ -19,9 +19,9 @@ private final class Recorder: EdgeListenerDelegate, EdgeDelegate {
     var accepted: [any Edge] = []
     var received: [Received] = []
     var closed: [ObjectIdentifier] = []
-    /// What strangers' packets are admitted (nil: all, the default), and whether their fragments are.
+    /// What strangers' packets are admitted (nil: all, the default), and whether only authenticated ones are.
     var gate: ((ByteBuffer) -> EdgeAdmission)?
-    var admitsFragmentsFromStrangers = true
+    var admitsOnlyAuthenticatedStrangers = false
 
     func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
                       from remote: () -> TransportURI) -> EdgeAdmission {
@@ -467,7 +467,7 @@ final class UDPTransportTests: XCTestCase {
                 default: return .drop
                 }
             }
-            world.recorders[0].admitsFragmentsFromStrangers = false
+            world.recorders[0].admitsOnlyAuthenticatedStrangers = true
             return try XCTUnwrap(world.listeners[0].port)
         }
         let listener = try SocketAddress(ipAddress: "127.0.0.1", port: port)
@@ -492,6 +492,10 @@ final class UDPTransportTests: XCTestCase {
         try onLoop { world in
             XCTAssertEqual(world.listeners[0].edgeCount, 1)
             XCTAssertEqual(world.recorders[0].received.map(\.payload), ["\u{1}let me in"])
+        }
+        // It proved itself: steered from its first packet on.
+        if try onLoop({ $0.listeners[0].isSteering }) {
+            try eventually("the admitted stranger is steered") { $0.listeners[0].steeredRemotes == 1 }
         }
     }
 
@@ -771,6 +775,49 @@ final class UDPTransportTests: XCTestCase {
         try eventually("1's next packet came as a stranger's") { $0.listeners[0].strangerDatagrams == strangers + 2 }
     }
 
+    /// Members first (`StrangerReadBudget`): while members' datagrams flow, a flood on the strangers' socket
+    /// pauses its reads once it used its budget; reads resume, what the kernel queued meanwhile is still read,
+    /// and members' packets keep arriving.
+    func testStrangersReadsPauseWhileMembersTrafficFlowsAndResume() throws {
+        let loop = try XCTUnwrap(world?.eventLoop)
+        let request = try onLoop { world -> Int in
+            for _ in 0..<2 { try world.addListener() }
+            world.recorders[0].gate = { packet in String(buffer: packet).hasPrefix("\u{1}flood") ? .drop : .accept }
+            return world.connect(1, to: try world.uri(0))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        try XCTSkipUnless(try onLoop { $0.listeners[0].isSteering }, "the kernel does not steer here (not Linux)")
+        try onLoop { world in
+            world.edge(request)?.send(packet("one"))
+            world.edge(request)?.send(packet("two"))
+        }
+        try eventually("1 is steered") { $0.recorders[0].received.count == 2 && $0.listeners[0].steeredRemotes == 1 }
+        try onLoop { world in
+            XCTAssertEqual(world.listeners[0].strangerReadPauses, 0)
+            world.listeners[0].strangerBudget = StrangerReadBudget(perSecond: 1_000, memberActivity: .seconds(60))
+            world.edge(request)?.send(packet("three"))
+        }
+        try eventually("members are active") { $0.recorders[0].received.count == 3 }
+        let plain = try DatagramBootstrap(group: loop).bind(host: "127.0.0.1", port: 0).wait()
+        defer { plain.close(promise: nil) }
+        let listener = try SocketAddress(ipAddress: "127.0.0.1", port: try XCTUnwrap(try onLoop { $0.listeners[0].port }))
+        let flood = 300
+        for index in 0..<flood {
+            plain.write(AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: "\u{1}flood \(index)")), promise: nil)
+        }
+        plain.flush()
+        try onLoop { world in world.edge(request)?.send(packet("during")) }
+        try eventually("every stranger's datagram was read and refused") { world in
+            world.listeners[0].drops.count(of: .notAdmitted) == flood
+        }
+        try onLoop { world in
+            let udp = world.listeners[0]
+            XCTAssertGreaterThan(udp.strangerReadPauses, 1, "reads paused and resumed")
+            XCTAssertEqual(world.recorders[0].payloads(on: world.recorders[0].accepted[0]), ["one", "two", "three", "during"])
+            XCTAssertEqual(udp.edgeCount, 1, "no stranger made an edge")
+        }
+    }
+
     /// Without steering (the setting off, or a kernel without it) one socket takes everything.
     func testWithoutSteeringOneSocketTakesEverything() throws {
         let request = try onLoop { world -> Int in
@@ -965,11 +1012,20 @@ final class UDPTransportTests: XCTestCase {
         for (yaml, fec) in [("fec: off", UDPTransport.FECSetting.off), ("fec: auto", .auto), ("fec: 8", .fixed(8))] {
             XCTAssertEqual(try PluginSettings(yaml: yaml).decode(UDPTransport.Settings.self, for: "udp").fec, fec, yaml)
         }
+        XCTAssertEqual(defaults.strangersPerSecond, 25_000)
+        for rate in [0, 1_000] {
+            let decoded = try PluginSettings(yaml: "strangers_per_second: \(rate)").decode(UDPTransport.Settings.self, for: "udp")
+            XCTAssertEqual(decoded.strangersPerSecond, rate)
+            XCTAssertEqual(try UDPEdgeListener(settings: decoded, eventLoop: try XCTUnwrap(world?.eventLoop),
+                                               logger: Logger(label: "wow.udp.test")).strangerBudget.perSecond, rate)
+        }
 
         let bad: [(String, String)] = [
             ("fec: 1", "not a fec setting: use auto, off, or a group size 2-32"),
             ("fec: 33", "'33' is not a fec setting"),
             ("fec: on", "'on' is not a fec setting"),
+            ("strangers_per_second: -1", "-1 is not a rate: use 0 (no limit) or more datagrams per second"),
+            ("strangers_per_second: lots", "strangers_per_second"),
             ("listne: 127.0.0.1:4000", "unknown key 'listne'"),
             ("listen: example.com:4000", "DNS"),
             ("listen: 127.0.0.1", "listen"),

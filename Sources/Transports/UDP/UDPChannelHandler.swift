@@ -1,4 +1,5 @@
 import NIOCore
+import WOWKit
 
 /// The one handler in a `UDPEdgeListener`'s channel: hands each inbound datagram to the listener, and writes
 /// the listener's datagrams from its context (the cheapest way into the pipeline).
@@ -15,8 +16,11 @@ final class UDPChannelHandler: ChannelDuplexHandler {
     /// The error that closed or troubled the channel most recently, for the log.
     private(set) var lastError: (any Error)?
 
-    /// Whether this is the port's strangers' socket (`SocketFilter`): what it reads is counted apart.
+    /// Whether this is the port's strangers' socket (`SocketFilter`): what it reads is counted apart, and its
+    /// reads pause beyond their budget while members' traffic flows (`StrangerReadBudget`).
     var isStrangerSocket = false
+    /// Datagrams of the current batch of reads (strangers' socket only).
+    private var batchCount = 0
 
     init(listener: UDPEdgeListener) { self.listener = listener }
 
@@ -28,9 +32,30 @@ final class UDPChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        if isStrangerSocket { listener?.strangerDatagrams += 1 }
+        if isStrangerSocket {
+            batchCount += 1
+            listener?.strangerDatagrams += 1
+        }
         listener?.receive(envelope.data, segmentSize: envelope.metadata?.segmentSize, from: envelope.remoteAddress)
     }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard let listener, listener.isSteering else { return }
+        let now = UDPChannelHandler.now()
+        guard isStrangerSocket else { return listener.strangerBudget.membersRead(at: now) }
+        guard batchCount > 0 else { return }
+        defer { batchCount = 0 }
+        guard let pause = listener.strangerBudget.strangersRead(batchCount, at: now),
+              let options = context.channel.syncOptions else { return }
+        // Meanwhile the kernel queues strangers' datagrams (and drops what overflows its queue).
+        listener.strangerReadPauses += 1
+        try? options.setOption(.autoRead, value: false)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(pause.nanoseconds)) { [weak self] in
+            try? self?.context?.channel.syncOptions?.setOption(.autoRead, value: true)
+        }
+    }
+
+    private static func now() -> Timestamp { Timestamp(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Datagram channels report non-fatal socket errors (e.g. ECONNREFUSED from an earlier send) here and

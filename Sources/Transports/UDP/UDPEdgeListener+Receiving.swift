@@ -67,7 +67,7 @@ extension UDPEdgeListener {
     /// The body of a data datagram (or a datagram without the data header): a fragment, or a whole packet.
     private func receiveBody(_ body: ByteBuffer, from source: SocketAddress, edge: UDPEdge?) {
         guard FragmentPacket.matches(body) else { return deliver(body, from: source, edge: edge) }
-        if edge == nil, delegate?.admitsFragmentsFromStrangers == false, edges[source] == nil {
+        if edge == nil, delegate?.admitsOnlyAuthenticatedStrangers == true, edges[source] == nil {
             // Nothing is kept for a stranger whose first packet must fit one datagram.
             return countDrop(.notAdmitted)
         }
@@ -116,6 +116,9 @@ extension UDPEdgeListener {
             UDPEdge(listener: self, remote: source, localURI: primaryURI, remoteURI: IPEndpoint(source).udpURI,
                     isInbound: true)
         }) else { return }
+        // A stranger that proved itself is a member: its next datagrams (a joiner's handshake) skip the
+        // strangers' queue, where a flood would drop them as likely as its own. Else from its second packet.
+        if delegate.admitsOnlyAuthenticatedStrangers { steer(edge) }
         delegate.edgeListener(self, didAccept: edge)
         edge.deliver(packet)
     }

@@ -15,7 +15,7 @@ import WOWKit
 /// - A datagram from a remote with no edge makes an inbound edge if the delegate admits its packet
 ///   (`edgeListener(_:admit:from:)`; else nothing is kept, and an answer the delegate gives goes back as
 ///   it is): the delegate's `didAccept` first, then the packet to the edge's delegate. Fragments from such a
-///   remote are put back together only if the delegate `admitsFragmentsFromStrangers`. `createEdge` needs no handshake: it returns the existing edge for that
+///   remote are put back together only if the delegate does not `admitsOnlyAuthenticatedStrangers`. `createEdge` needs no handshake: it returns the existing edge for that
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
 /// - Sending: `send` queues the packet and one flush per event-loop tick sends everything queued (`sendmmsg`
@@ -219,6 +219,11 @@ public final class UDPEdgeListener: EdgeListener {
     public private(set) var steeringUpdates = 0
     public private(set) var steeredRemotes = 0
     public private(set) var unsteeredRemotes = 0
+    /// Times reads of the strangers' socket paused because strangers were read beyond `strangerBudget` while
+    /// members' traffic flowed.
+    public internal(set) var strangerReadPauses = 0
+    /// Members first: how many strangers' datagrams are read while members' traffic flows (from the settings).
+    public var strangerBudget: StrangerReadBudget
     /// Whether the kernel steers strangers to a socket of their own now.
     public var isSteering: Bool { strangerHandler != nil }
     /// Errors the socket reported without closing (e.g. ECONNREFUSED after a send to a closed port).
@@ -252,6 +257,7 @@ public final class UDPEdgeListener: EdgeListener {
             throw UDPTransportError.badListenAddress(settings.listen, reason: error.reason)
         }
         self.settings = settings
+        strangerBudget = StrangerReadBudget(perSecond: settings.strangersPerSecond)
         self.eventLoop = eventLoop
         self.logger = logger
         self.logger[metadataKey: "transport"] = "udp"

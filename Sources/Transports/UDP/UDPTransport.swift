@@ -59,15 +59,21 @@ public enum UDPTransport: TransportPlugin {
         public var advertise: [TransportURI] = []
         /// Forward error correction.
         public var fec: FECSetting = .auto
+        /// Strangers' datagrams read per second at most while members' traffic flows (`StrangerReadBudget`);
+        /// 0: no limit.
+        public var strangersPerSecond = StrangerReadBudget.defaultPerSecond
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case listen, advertise, fec
+            case strangersPerSecond = "strangers_per_second"
         }
 
-        public init(listen: String = "0.0.0.0:4000", advertise: [TransportURI] = [], fec: FECSetting = .auto) {
+        public init(listen: String = "0.0.0.0:4000", advertise: [TransportURI] = [], fec: FECSetting = .auto,
+                    strangersPerSecond: Int = StrangerReadBudget.defaultPerSecond) {
             self.listen = listen
             self.advertise = advertise
             self.fec = fec
+            self.strangersPerSecond = strangersPerSecond
         }
 
         public init(from decoder: any Decoder) throws {
@@ -110,6 +116,14 @@ public enum UDPTransport: TransportPlugin {
                         debugDescription: "'\(text)' is not a fec setting: use auto, off, or a group size 2-\(FECPacket.maximumGroupSize)")
                 }
                 self.fec = fec
+            }
+            if let rate = try container.decodeIfPresent(Int.self, forKey: .strangersPerSecond) {
+                guard rate >= 0 else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .strangersPerSecond, in: container,
+                        debugDescription: "\(rate) is not a rate: use 0 (no limit) or more datagrams per second")
+                }
+                strangersPerSecond = rate
             }
         }
     }

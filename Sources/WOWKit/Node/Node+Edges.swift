@@ -26,8 +26,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         return admission
     }
 
-    /// A secured node's first packet on an edge is an init, which fits one datagram.
-    public var admitsFragmentsFromStrangers: Bool { edgeSecurity == nil }
+    /// A secured node admits a stranger only for an init with the admission MAC (`StrangerAdmission`).
+    public var admitsOnlyAuthenticatedStrangers: Bool { edgeSecurity != nil }
 
     public func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
         guard isRunning, let id = edges.id(of: edge) else { return }

@@ -52,15 +52,17 @@ public protocol EdgeListenerDelegate: AnyObject {
     /// `remote` names the sender, for logs only (making it may allocate). The default admits everything.
     func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
                       from remote: () -> TransportURI) -> EdgeAdmission
-    /// Whether fragments from a remote that has no edge may be put back together (a node whose first packet
-    /// always fits one datagram says no). The default says yes.
-    var admitsFragmentsFromStrangers: Bool { get }
+    /// Whether a remote that has no edge is admitted only when its first packet proves it (a secured node: a
+    /// handshake init with the network's admission MAC, fresh, which fits one datagram). Then a datagram
+    /// transport puts no stranger's fragments back together, and trusts an admitted stranger's edge at once
+    /// (udp steers it to members' socket from its first packet). The default says no.
+    var admitsOnlyAuthenticatedStrangers: Bool { get }
 }
 
 extension EdgeListenerDelegate {
     public func edgeListener(_ listener: any EdgeListener, admit packet: ByteBuffer,
                              from remote: () -> TransportURI) -> EdgeAdmission { .accept }
-    public var admitsFragmentsFromStrangers: Bool { true }
+    public var admitsOnlyAuthenticatedStrangers: Bool { false }
 }
 
 /// What a listener does with a packet from a remote that has no edge.
