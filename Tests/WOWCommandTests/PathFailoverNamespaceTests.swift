@@ -103,6 +103,10 @@ final class PathFailoverNamespaceTests: XCTestCase {
         XCTAssertEqual(atSite["transport"] as? String, "tcp", "\(atSite)")
         XCTAssertEqual(atBoot["transport"] as? String, "tcp", "\(atBoot)")
         XCTAssertGreaterThanOrEqual(atSite["path_switches"] as? Int ?? 0, 1, "\(atSite)")
+        // `wow status` names the udp path it left (tried again later) among the other paths.
+        let left = try XCTUnwrap(atSite["left_path"] as? String, "\(atSite)")
+        XCTAssertTrue(left.hasPrefix("direct udp 198.18.0.1:"), left)
+        XCTAssertTrue((atSite["alternatives"] as? [String] ?? []).contains(left), "\(atSite)")
         XCTAssertGreaterThan(atSite["age_s"] as? Double ?? 0, Date().timeIntervalSince(cutAt),
                              "the connection is older than the cut: moved, not made anew")
         // Whichever end noticed first, only the site can move the connection: the public node cannot reach it

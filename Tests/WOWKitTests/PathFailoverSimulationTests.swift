@@ -30,6 +30,16 @@ final class PathFailoverSimulationTests: XCTestCase {
         let before = try XCTUnwrap(a.node.table.connections.first { $0.transport == MemoryTransport.scheme && $0.isStructured },
                                    "every connection of an all-public overlay starts on datagrams")
         let peer = try XCTUnwrap(sim.liveNodes.first { $0.node.address == before.address })
+        // `wow status` shows the path and the one a failover would take.
+        func shown() throws -> NodeStatus.ConnectionStatus {
+            try XCTUnwrap(a.node.status().connections.first { $0.peer == peer.node.address.hex })
+        }
+        let shownBefore = try shown()
+        XCTAssertTrue(shownBefore.path.hasPrefix("direct \(MemoryTransport.scheme) "), shownBefore.path)
+        XCTAssertTrue(shownBefore.alternatives.contains { $0.hasPrefix("direct \(MemoryTransport.streamScheme) ") },
+                      "\(shownBefore.alternatives)")
+        XCTAssertFalse(shownBefore.alternatives.contains(shownBefore.path))
+        XCTAssertNil(shownBefore.left_path)
         var flow = Flow()
         peer.node.onDeliver = { header, payload in peer.node.send(data: payload, to: header.source) }
         a.node.onDeliver = { _, _ in flow.echoes.append(sim.scheduler.now) }
@@ -68,6 +78,10 @@ final class PathFailoverSimulationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(a.node.stats.failovers, 1)
         XCTAssertEqual(peer.node.table.connection(to: a.node.address)?.transport, MemoryTransport.streamScheme,
                        "the peer moved its end too")
+        let shownAfter = try shown()
+        XCTAssertTrue(shownAfter.path.hasPrefix("direct \(MemoryTransport.streamScheme) "), shownAfter.path)
+        XCTAssertEqual(shownAfter.left_path, shownBefore.path, "the path it left, to be tried again")
+        XCTAssertTrue(shownAfter.alternatives.contains(shownBefore.path), "\(shownAfter.alternatives)")
 
         let echoes = [cutAt] + flow.echoes.filter { $0 >= cutAt }
         let stall = zip(echoes, echoes.dropFirst()).map { $1 - $0 }.max() ?? .zero
@@ -96,6 +110,7 @@ final class PathFailoverSimulationTests: XCTestCase {
         print("path failover: back on datagrams \((sim.scheduler.now - restoredAt).seconds) s after they passed again")
         XCTAssertFalse(removed, "moving back removed no connection either")
         XCTAssertEqual(a.node.table.connection(to: peer.node.address)?.createdAt, before.createdAt)
+        XCTAssertNil(try shown().left_path, "back on the path it left")
         XCTAssertEqual(sim.ringViolations(), 0)
     }
 }

@@ -69,6 +69,17 @@ struct StatusCommand: ParsableCommand {
         byName.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
+    /// `tcp 198.18.0.1:4001, via alpha; left udp 198.18.0.1:4000`: the alternatives without the words `path`
+    /// already shows, then the path a failover left.
+    static func otherPaths(of c: NodeStatus.ConnectionStatus) -> String {
+        func short(_ path: String) -> String {
+            path.hasPrefix("direct ") ? String(path.dropFirst(7)) : path.replacingOccurrences(of: "relayed via", with: "via")
+        }
+        var text = c.alternatives.isEmpty ? "-" : c.alternatives.map(short).joined(separator: ", ")
+        if let left = c.left_path { text += "; left \(short(left))" }
+        return text
+    }
+
     static func render(_ s: NodeStatus) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func name(_ address: String?) -> String {
@@ -84,7 +95,7 @@ struct StatusCommand: ParsableCommand {
                      "far links: \(count(FarOverlord.name, in: s))  shortcuts: \(count(ShortcutOverlord.name, in: s))",
                      security(s),
                      "connections: \(s.connections.count)"]
-        let header = ["PEER", "VIRTUAL IP", "ROLE", "PATH", "RTT ms", "LAST HEARD", "DIR", "SWITCHES"]
+        let header = ["PEER", "VIRTUAL IP", "ROLE", "PATH", "RTT ms", "LAST HEARD", "DIR", "SWITCHES", "OTHER PATHS"]
         var rows = [header]
         let sorted = s.connections.sorted { ($0.peer_name ?? $0.peer, $0.peer) < ($1.peer_name ?? $1.peer, $1.peer) }
         for c in sorted {
@@ -92,7 +103,8 @@ struct StatusCommand: ParsableCommand {
                          c.peer_virtual_ips.isEmpty ? "-" : c.peer_virtual_ips.joined(separator: ","),
                          roles(of: c, in: s),
                          c.path,
-                         c.rtt_ms.map(f) ?? "-", "\(f(c.silent_s)) s ago", c.inbound ? "in" : "out", "\(c.path_switches)"])
+                         c.rtt_ms.map(f) ?? "-", "\(f(c.silent_s)) s ago", c.inbound ? "in" : "out", "\(c.path_switches)",
+                         otherPaths(of: c)])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for row in rows {

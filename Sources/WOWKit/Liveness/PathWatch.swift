@@ -156,6 +156,13 @@ public struct PathWatch: Sendable {
         return left.uri
     }
 
+    /// The path `connection` left in a failover and tries again, if any (none once it is back on that transport,
+    /// as `retryLeftPath` finds at its next turn).
+    public func leftPath(of connection: Connection) -> TransportURI? {
+        guard let left = leftPaths[connection.address], connection.transport != left.uri.scheme else { return nil }
+        return left.uri
+    }
+
     /// Whether the connection to `peer` failed over and its new path has not answered yet.
     public func isFailingOver(_ peer: Address) -> Bool { failovers[peer] != nil }
 

@@ -23,6 +23,12 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var path: String
         /// The node a relayed connection's frames go through first (its address), nil when direct.
         public var relayed_via: String?
+        /// The other paths to the peer, in the order a failover would try them (`PathWatch.alternatives`):
+        /// the peer's other URIs of transports this node runs, as `path` puts them (`direct tcp 198.18.0.1:4001`,
+        /// `relayed via alpha`). Cold: opened when needed (a link attempt), not kept open.
+        public var alternatives: [String]
+        /// The path the connection left in a failover, tried again with backoff until it answers; nil if none.
+        public var left_path: String?
     }
 
     /// How the node proves its membership: nil when it runs without security.
@@ -119,7 +125,9 @@ extension Node {
                     path_switches: c.pathSwitches, peer_name: certificate?.name,
                     peer_virtual_ips: certificate?.virtualIPs.map(\.description) ?? [],
                     path: forwarder.map { "relayed via \(displayName(of: $0))" } ?? Node.directPath(of: c),
-                    relayed_via: forwarder?.hex)
+                    relayed_via: forwarder?.hex,
+                    alternatives: PathWatch.alternatives(to: c, schemes: Set(listeners.map(\.scheme))).map(path(to:)),
+                    left_path: pathWatch.leftPath(of: c).map(path(to:)))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, transport_drops: transportDrops, failovers: stats.failovers,
@@ -181,8 +189,18 @@ extension Node {
 
     /// `direct udp 198.18.12.2:4000`: the transport and the peer's address on it.
     static func directPath(of connection: Connection) -> String {
-        let uri = connection.remoteURI
+        directPath(connection.transport, connection.remoteURI)
+    }
+
+    private static func directPath(_ transport: String, _ uri: TransportURI) -> String {
         let place = uri.hostAndPort.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
-        return "direct \(connection.transport) \(place ?? uri.rest)"
+        return "direct \(transport) \(place ?? uri.rest)"
+    }
+
+    /// The path a URI of the peer's stands for: `relayed via alpha` for a tunnel transport's, else direct.
+    func path(to uri: TransportURI) -> String {
+        let tunnel = listeners.first { $0.scheme == uri.scheme } as? any OverlayTunnelListener
+        if let forwarder = tunnel?.forwarder(of: uri) { return "relayed via \(displayName(of: forwarder))" }
+        return Node.directPath(uri.scheme, uri)
     }
 }
