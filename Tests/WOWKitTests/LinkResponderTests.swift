@@ -237,7 +237,7 @@ final class LinkResponderTests: XCTestCase {
         XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: true, authenticated: large, formerPeer: nil,
                                             isConnected: connected), .init(stray: large))
         XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: true, authenticated: other, formerPeer: nil,
-                                            isConnected: connected), .init(), "a member we hold no connection with")
+                                            isConnected: connected), .init(member: other), "a member we hold no connection with")
         XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: true, authenticated: nil, formerPeer: large,
                                             isConnected: connected), .init(), "no session: nobody")
         // Without security, only the peer whose connection just left the edge (a trimmed one too).
@@ -257,6 +257,20 @@ final class LinkResponderTests: XCTestCase {
         XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, formerPeer: nil,
                                                   message: .linkRequest(request(from: large))), [],
                        "the handshake is not connection traffic")
+        // An authenticated member without a connection: its application traffic is taken, and it is told to link.
+        let routed = EdgeMessage.routed(RoutedPacket(header: RoutedHeader(hops: 1, mode: .exact, payloadType: .data,
+                                                                          source: large, destination: small),
+                                                     payload: ByteBuffer(string: "x")))
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: routed),
+                       [.notLinked(edge, dropped: false)])
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: ping), [],
+                       "its other traffic is refused as without a connection")
+        let ctm = EdgeMessage.routed(RoutedPacket(header: RoutedHeader(hops: 1, mode: .exact, payloadType: .connectToMe,
+                                                                       source: large, destination: small),
+                                                  payload: ByteBuffer(string: "x")))
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: ctm), [],
+                       "ring upkeep needs a connection")
+        XCTAssertNil(LinkResponder.Sender(member: large).peer, "it counts for no connection")
     }
 
     // MARK: Close

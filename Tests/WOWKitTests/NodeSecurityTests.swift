@@ -109,15 +109,18 @@ final class NodeSecurityTests: XCTestCase {
 
     /// Crossing link requests can leave the two ends briefly disagreeing on which edge carries their
     /// connection. A routed packet on an edge whose secure session authenticates a peer connected on another
-    /// edge is routed as that peer's, not lost; the same packet from a member the node holds no connection
-    /// with is dropped (link refusals must keep such a member out).
-    func testRoutedPacketOnAnotherEdgeOfAConnectedPeerIsRoutedAndFromOthersNot() throws {
+    /// edge is routed as that peer's, not lost. So is one from a member the node holds no connection with (it
+    /// restarted, say, and the member still holds a connection to its former self): the certificate entitles
+    /// it to its address, the ring would carry its packets anyway, and it is told to link again; but its
+    /// plaintext claiming another source is not taken.
+    func testRoutedPacketsOfAuthenticatedMembersAreTakenOnAnyEdgeAndTheirClaimsChecked() throws {
         let founder = try founder()
         let memberCredentials = try credentials("member")
         let member = try makeNode("member", secured(memberCredentials), bootstrap: founder.info.uris)
         var received: [String] = []
+        var fromOthers: [String] = []
         founder.onDeliver = { header, payload in
-            if header.source == member.address { received.append(String(buffer: payload)) }
+            if header.source == member.address { received.append(String(buffer: payload)) } else { fromOthers.append(String(buffer: payload)) }
         }
         scheduler.run(for: .seconds(5))
         let connection = try XCTUnwrap(founder.table.connection(to: member.address))
@@ -134,15 +137,24 @@ final class NodeSecurityTests: XCTestCase {
         XCTAssertTrue(second.received.contains { if case .close(let close) = $0 { return close.reason == .notLinked }; return false },
                       "\(second.received)")
 
-        // A member the founder holds no connection with: authenticated, but not routed.
+        // A member the founder holds no connection with: its own packet is taken and it is told to link; its
+        // plaintext claiming the member's address is not (the last hop is not the source).
         let strangerCredentials = try credentials("stranger")
         let stranger = try SecondEdge(to: founder, as: strangerCredentials, network: network, scheduler: scheduler)
-        stranger.send(routedData("from a stranger", from: strangerCredentials.address, to: founder.address))
+        stranger.send(routedData("from an unconnected member", from: strangerCredentials.address, to: founder.address))
         stranger.send(routedData("posing as the member", from: member.address, to: founder.address))
         scheduler.run(for: .milliseconds(500))
         XCTAssertEqual(received, ["on another edge"])
-        XCTAssertEqual(founder.stats.drops.byName["not_linked"], 2, "\(founder.stats.drops.byName)")
+        XCTAssertEqual(fromOthers, ["from an unconnected member"])
+        XCTAssertEqual(founder.stats.drops.byName["unauthenticated_data"], 1, "\(founder.stats.drops.byName)")
+        XCTAssertNil(founder.stats.drops.byName["not_linked"], "\(founder.stats.drops.byName)")
+        XCTAssertTrue(stranger.received.contains { if case .close(let close) = $0 { return close.reason == .notLinked }; return false },
+                      "\(stranger.received)")
         XCTAssertNil(founder.table.connection(to: strangerCredentials.address))
+        // Anything else from it is still refused as traffic without a connection.
+        stranger.send(.ping(nonce: 1))
+        scheduler.run(for: .milliseconds(100))
+        XCTAssertEqual(founder.stats.drops.byName["not_linked"], 1, "\(founder.stats.drops.byName)")
     }
 
     /// Runs a founder and a joiner with `security` for 20 s and checks that they never connect, that the

@@ -191,25 +191,34 @@ public struct LinkResponder {
         /// Else a peer connected on another edge, or whose connection just left this one, that sends here all
         /// the same: its traffic is taken as its connection's, so no packet is lost while the ends disagree.
         public var stray: Address?
+        /// Else, on a secured node, the member whose certificate the edge's session holds, with no connection
+        /// here (say we restarted and it still holds its connection to our former self): its routed application
+        /// traffic is taken, as the ring would carry it from it anyway (plaintext data only if it is its own),
+        /// and it is told to link again; nothing else.
+        public var member: Address?
         /// The connection the message counts for, if any.
         public var peer: Address? { linked ?? stray }
 
-        public init(linked: Address? = nil, stray: Address? = nil) {
+        public init(linked: Address? = nil, stray: Address? = nil, member: Address? = nil) {
             self.linked = linked
             self.stray = stray
+            self.member = member
         }
     }
 
     /// Who sent a message on an edge. `linked`: the peer whose connection the edge carries. Otherwise
     /// `authenticated` (the node whose certificate the edge's secure session holds, on a secured node) or, on a
     /// node without security, `formerPeer` (whose connection just left the edge) may be a stray sender, if it
-    /// is connected to us (`isConnected`) or is that former peer. Anyone else gets nothing routed: link
-    /// refusals (an address it is not entitled to) must keep it out.
+    /// is connected to us (`isConnected`) or is that former peer. Any other authenticated member is a `member`
+    /// sender (its certificate entitles it to its address). Without security anyone else gets nothing routed:
+    /// link refusals (an address it is not entitled to) must keep it out.
     public static func sender(linked: Address?, isSecured: Bool, authenticated: Address?, formerPeer: Address?,
                               isConnected: (Address) -> Bool) -> Sender {
         if let linked { return Sender(linked: linked) }
-        guard let candidate = isSecured ? authenticated : formerPeer,
-              isConnected(candidate) || candidate == formerPeer else { return Sender() }
+        guard let candidate = isSecured ? authenticated : formerPeer else { return Sender() }
+        guard isConnected(candidate) || candidate == formerPeer else {
+            return isSecured ? Sender(member: candidate) : Sender()
+        }
         return Sender(stray: candidate)
     }
 
@@ -218,6 +227,7 @@ public struct LinkResponder {
     /// connection to the edge it uses. The message itself is taken.
     public static func strayTraffic(from sender: Sender, on edge: EdgeID, formerPeer: Address?,
                                     message: EdgeMessage) -> [NodeDirective] {
+        if sender.member != nil, message.isApplicationTraffic { return [.notLinked(edge, dropped: false)] }
         guard let stray = sender.stray, formerPeer != stray, message.isConnectionTraffic else { return [] }
         return [.notLinked(edge, dropped: false)]
     }

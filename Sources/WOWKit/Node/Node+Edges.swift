@@ -107,8 +107,11 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             noteHeardOf(status.neighbours, from: peer)
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
-            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
-            route(packet, previous: peer)
+            if let peer = sender.peer { return route(packet, previous: peer) }
+            // A member without a connection here: its application traffic only (ring upkeep such as a
+            // Connect-To-Me needs a connection: a member whose link was refused must stay out of the ring).
+            guard let member = sender.member, message.isApplicationTraffic else { return run(.notLinked(id, dropped: true)) }
+            route(packet, previous: member)
         }
     }
 
