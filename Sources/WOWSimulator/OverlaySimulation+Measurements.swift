@@ -105,7 +105,12 @@ extension OverlaySimulation {
     /// Measures the ring, routing (`messages` random messages) and the connections, now.
     public func check(phase: String, messages: Int) -> SimulationReport.Check {
         let violations = ringViolations()
+        func drops() -> [String: Int] {
+            liveNodes.reduce(into: [:]) { $0.merge($1.node.stats.drops.byName, uniquingKeysWith: +) }
+        }
+        let dropsBefore = drops()
         let result = measureRouting(count: messages)
+        let dropsDuring = drops().merging(dropsBefore, uniquingKeysWith: -).filter { $0.value > 0 }
         let live = liveNodes
         let connections = live.isEmpty ? 0 : Double(live.map { $0.node.table.count }.reduce(0, +)) / Double(live.count)
         var byType: [String: Double] = [:]
@@ -127,6 +132,6 @@ extension OverlaySimulation {
             connections_direct: kinds.direct, connections_relayed: kinds.relayed,
             relayed_share: all == 0 ? 0 : Double(kinds.relayed) / Double(all), needless_relays: kinds.needlessRelays,
             failovers: live.map(\.node.stats.failovers).reduce(0, +),
-            path_probes: live.map(\.node.stats.pathProbes).reduce(0, +))
+            path_probes: live.map(\.node.stats.pathProbes).reduce(0, +), drops_while_routing: dropsDuring)
     }
 }

@@ -46,6 +46,8 @@ public struct SimulationReport: Codable, Sendable {
         /// live nodes since they started (`PathWatch`).
         public var failovers: Int
         public var path_probes: Int
+        /// What the live nodes dropped, by reason, while the messages were routed (what lost any).
+        public var drops_while_routing: [String: Int]
     }
 
     public var nodes: Int
