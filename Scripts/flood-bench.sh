@@ -18,8 +18,8 @@
 # TCP Mbit/s, the join's seconds, boot's CPU share and its UDP sockets' receive-buffer drops, and after the
 # phase boot's RSS, open fds and TCP connections on its port, its `not_admitted` drops of strangers and what its
 # transport dropped (`transport_drops` of `wow status`: udp `not_admitted` and `fragment_*`, tcp/tls `inbound_limit`).
-# STRANGERS=N sets boot's udp `strangers_per_second` (its default without). SPLIT=1 gives the attacker a core of its own, as when it is another machine: the flooder (and the busy
-# spinner) run on CPU 1, everything else (nodes, ping, iperf3) on CPU 0; the kernel's work of carrying the flood
+# STRANGERS=N sets boot's udp `strangers_per_second` (its default without). SPLIT=1 gives the attacker a core
+# of its own, as when it is another machine: the flooder (and the busy spinner) run on CPU 1, everything else (nodes, ping, iperf3) on CPU 0; the kernel's work of carrying the flood
 # to boot's socket then runs mostly on CPU 1 too (a veth delivers on the sender's core), which a real NIC would
 # put on the victim's. Removes what it made.
 set -uo pipefail

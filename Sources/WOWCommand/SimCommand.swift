@@ -218,8 +218,7 @@ struct SimCommand: ParsableCommand {
         for c in r.checks {
             lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node (\(c.connections_by_local_type.sorted { $0.key < $1.key }.map { "\($0.key) \(f($0.value, 1))" }.joined(separator: ", "))); \(c.connections_relayed) of \(c.connections_direct + c.connections_relayed) connections relayed (\(f(c.relayed_share * 100, 1))%, \(c.needless_relays) needless)")
             if c.messages_delivered < c.messages_sent, !c.drops_while_routing.isEmpty {
-                lines.append("    dropped while routing: " + c.drops_while_routing.sorted { $0.key < $1.key }
-                    .map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+                lines.append("    dropped while routing: " + c.drops_while_routing.nameCounts)
             }
         }
         if let s = r.shortcut_s {

@@ -40,7 +40,8 @@ final class UDPChannelHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        guard let listener, listener.isSteering else { return }
+        // Nothing to do on one socket for all, or with the budget off (one clock read a batch otherwise).
+        guard let listener, listener.isSteering, listener.strangerBudget.perSecond > 0 else { return }
         let now = UDPChannelHandler.now()
         guard isStrangerSocket else { return listener.strangerBudget.membersRead(at: now) }
         guard batchCount > 0 else { return }

@@ -15,7 +15,8 @@ import WOWKit
 /// - A datagram from a remote with no edge makes an inbound edge if the delegate admits its packet
 ///   (`edgeListener(_:admit:from:)`; else nothing is kept, and an answer the delegate gives goes back as
 ///   it is): the delegate's `didAccept` first, then the packet to the edge's delegate. Fragments from such a
-///   remote are put back together only if the delegate does not `admitsOnlyAuthenticatedStrangers`. `createEdge` needs no handshake: it returns the existing edge for that
+///   remote are put back together only if the delegate admits unauthenticated strangers (not
+///   `admitsOnlyAuthenticatedStrangers`). `createEdge` needs no handshake: it returns the existing edge for that
 ///   remote if there is one when its completion runs, else a new outbound edge; the completion is scheduled on
 ///   the loop, never called from inside `createEdge`.
 /// - Sending: `send` queues the packet and one flush per event-loop tick sends everything queued (`sendmmsg`

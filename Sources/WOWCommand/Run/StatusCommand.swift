@@ -64,11 +64,6 @@ struct StatusCommand: ParsableCommand {
         return roles.joined(separator: ", ")
     }
 
-    /// `name=count` pairs in name order.
-    private static func counts(_ byName: [String: Int]) -> String {
-        byName.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-    }
-
     /// `tcp 198.18.0.1:4001, via alpha; left udp 198.18.0.1:4000`: the alternatives without the words `path`
     /// already shows, then the path a failover left.
     static func otherPaths(of c: NodeStatus.ConnectionStatus) -> String {
@@ -122,11 +117,18 @@ struct StatusCommand: ParsableCommand {
                          + "\(vnet.device_write_failures)")
         }
         if !s.drops.isEmpty {
-            lines.append("drops: " + counts(s.drops))
+            lines.append("drops: " + s.drops.nameCounts)
         }
         for (scheme, drops) in s.transport_drops.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(scheme) drops: " + counts(drops))
+            lines.append("\(scheme) drops: " + drops.nameCounts)
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension Dictionary where Key == String, Value == Int {
+    /// `name=count` pairs in name order, as `wow status` and `wow sim` print counters by reason.
+    var nameCounts: String {
+        sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 }
