@@ -175,6 +175,49 @@ final class RelaySimulationTests: XCTestCase {
         print("NAT mix, 150 nodes: relayed share \(check.relayed_share), join p99 \(report.join_routable_s.p99) s")
     }
 
+    /// Once the joins end, nodes trim the near links they made while joining (after `trim_grace_s`). A forwarder
+    /// whose link to a relayed node is trimmed would cut every relayed connection through it until liveness gave
+    /// up on them: messages sent meanwhile were lost (16 of 100 in one round). A trim leaves such a link open while
+    /// tunnel frames cross it (`TunnelCarriers`), so messages sent every 5 s through the trimming all arrive, and
+    /// the links it kept close once no tunnel uses them.
+    func testTheNATMixLosesNoMessageWhileTheRingTrimsItsJoinLinks() throws {
+        var options = SimulationOptions()
+        options.nodes = 100
+        options.secure = false
+        options.seed = 1
+        options.natMix = [.portRestricted: 0.4, .symmetric: 0.2, .udpBlocked: 0.1]
+        let sim = try OverlaySimulation(options: options)
+        for _ in 0..<options.nodes {
+            try sim.addNode()
+            sim.scheduler.run(for: options.joinInterval)
+        }
+        // The last joiners find their place (messages to a node still joining may fail: not what this is about).
+        sim.scheduler.run(for: .seconds(10))
+        XCTAssertEqual(sim.ringViolations(), 0)
+        var sent = 0
+        var delivered = 0
+        let start = sim.scheduler.now
+        // A round of messages every 5 s, through the trims (20-40 s after the joins) and after.
+        for round in 1...14 {
+            let result = sim.measureRouting(count: 50, timeout: .seconds(5))
+            sent += result.sent
+            delivered += result.delivered
+            sim.scheduler.run(until: start + .seconds(5 * Int64(round)))
+        }
+        XCTAssertEqual(delivered, sent, "messages lost while the ring trimmed its join links")
+        XCTAssertEqual(sim.ringViolations(), 0)
+        let kept = sim.liveNodes.reduce(0) { $0 + $1.node.status().connections.filter { $0.local_types.isEmpty && $0.remote_types.isEmpty }.count }
+        let carrying = sim.liveNodes.reduce(0) { $0 + $1.node.status().connections.filter(\.carries_tunnels).count }
+        XCTAssertGreaterThan(carrying, 0, "no connection carries tunnel frames: the mix made no relayed connection")
+        // What a trim kept open is there for tunnels: whatever carries none any more was closed by now.
+        sim.scheduler.run(for: .seconds(40))
+        let stale = sim.liveNodes.flatMap { n in
+            n.node.status().connections.filter { $0.local_types.isEmpty && $0.remote_types.isEmpty && !$0.carries_tunnels }
+                .map { "\(n.node.address.short)-\($0.peer.prefix(8)) \($0.transport) age \($0.age_s) in \($0.inbound)" }
+        }
+        XCTAssertEqual(stale, [], "connections without types and without tunnel frames (\(kept) kept by trims earlier)")
+    }
+
     /// With `advertise: auto`, a node that peers saw at its own bound address lists no relay URIs (they would
     /// only weigh on every message carrying its info); one behind a NAT lists them.
     func testOnlyNodesBehindNATsAdvertiseRelayURIs() throws {

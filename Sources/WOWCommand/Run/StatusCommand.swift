@@ -53,7 +53,7 @@ struct StatusCommand: ParsableCommand {
             + "\(security.end_to_end_sessions) end-to-end sessions"
     }
 
-    /// What a connection is for, in words: `right neighbour`, `far`, `shortcut`, `forwarder`, `leaf`.
+    /// What a connection is for, in words: `right neighbour`, `far`, `shortcut`, `forwarder`, `leaf`, `carries tunnels`.
     static func roles(of c: NodeStatus.ConnectionStatus, in s: NodeStatus) -> String {
         var roles: [String] = []
         if c.peer == s.left_neighbour { roles.append("left neighbour") }
@@ -61,6 +61,7 @@ struct StatusCommand: ParsableCommand {
         let types = Set(c.local_types + c.remote_types).map { $0.hasPrefix("structured.") ? String($0.dropFirst(11)) : $0 }
         // A neighbour's `near` says nothing more; a near link that is no neighbour (yet) is worth showing.
         roles += types.filter { roles.isEmpty || $0 != "near" }.sorted()
+        if c.carries_tunnels { roles.append("carries tunnels") }
         return roles.joined(separator: ", ")
     }
 

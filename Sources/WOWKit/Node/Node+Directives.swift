@@ -144,6 +144,7 @@ extension Node {
     func removeConnection(_ peer: Address, reason: String) {
         guard let removed = table.remove(peer) else { return }
         relay?.connectionRemoved(peer)
+        tunnelCarriers.connectionRemoved(peer)
         pathWatch.connectionRemoved(peer)
         responder.connectionRemoved(peer)
         logger.debug("connection removed", metadata: ["peer": "\(peer.short)", "reason": "\(reason)"])

@@ -18,7 +18,7 @@ extension Node {
     func keepForwarders() {
         for _ in 0...RelayUpkeep.minimumForwarders {
             guard var upkeep = relay else { return }
-            let directives = upkeep.forwarders(in: table, random: &random)
+            let directives = upkeep.forwarders(in: table, at: scheduler.now, random: &random)
             relay = upkeep
             if directives.isEmpty { return }
             run(directives)
@@ -79,6 +79,7 @@ extension Node: OverlayTunnelHost {
         let payload = TunnelFrame(via: clearVia ? .zero : via ?? .zero, returnVia: firstHop, frame: frame).encoded()
         var packet = RoutedPacket(header: header, payload: payload)
         packet.header.hops = 1
+        tunnelCarriers.carried(by: firstHop, at: scheduler.now)
         send(.routed(packet), on: connection.edgeID)
         return true
     }

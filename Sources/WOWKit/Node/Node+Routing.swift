@@ -42,6 +42,11 @@ extension Node {
             }
             guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
             packet.header.hops += 1
+            if isTunnel {
+                // The hops between a tunnel's end and its forwarder must outlast trims (`TunnelCarriers`).
+                if next == packet.header.destination { tunnelCarriers.carried(by: next, at: scheduler.now) }
+                if let previous, previous == packet.header.source { tunnelCarriers.carried(by: previous, at: scheduler.now) }
+            }
             if previous != nil {
                 stats.routedForwarded += 1
                 onForward?(packet)
@@ -150,6 +155,7 @@ extension Node {
             case .namePut, .nameGet, .nameAnswer: try receiveName(packet.payload, header: header)
             case .tunnel:
                 guard let tunnelListener else { return stats.drop(.noTunnelTransport) }
+                if let previous { tunnelCarriers.carried(by: previous, at: scheduler.now) }
                 let tunnel = try TunnelFrame.decode(packet.payload)
                 tunnelListener.receiveTunnelFrame(tunnel.frame, from: header.source, returnVia: tunnel.returnVia)
             default: stats.drop(.unknownPayloadType)

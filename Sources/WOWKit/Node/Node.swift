@@ -64,6 +64,8 @@ public final class Node {
     var tunnelListener: (any OverlayTunnelListener)?
     /// What the node keeps up for its tunnelled connections; only while it runs a tunnelling transport.
     var relay: RelayUpkeep?
+    /// The direct connections tunnel frames cross, which trims leave open while they do.
+    var tunnelCarriers: TunnelCarriers
     /// Owners of `.linkToURIs` attempts, by attempt token.
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
@@ -122,6 +124,7 @@ public final class Node {
         self.responder = LinkResponder(local: config.resolvedAddress)
         self.connector = Connector(local: config.resolvedAddress)
         self.liveness = Liveness(settings: config.liveness, linking: config.linking)
+        self.tunnelCarriers = TunnelCarriers(idleAfter: config.liveness.deadAfter)
         self.pathWatch = PathWatch(failoverAfter: config.liveness.failoverAfter,
                                    retryInterval: config.linking.directRetryInterval)
         var logger = logger
@@ -172,7 +175,10 @@ public final class Node {
         }
         tunnelListener = built.lazy.compactMap { $0 as? any OverlayTunnelListener }.first
         tunnelListener?.attach(host: self)
-        relay = tunnelListener.map { RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval) }
+        relay = tunnelListener.map {
+            RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval,
+                        extraForwarderAge: config.liveness.deadAfter)
+        }
         for (index, listener) in built.enumerated() {
             do {
                 try listener.start(delegate: self)
@@ -226,6 +232,7 @@ public final class Node {
         edges.removeAll()
         table = ConnectionTable(localAddress: address)
         relay?.reset()
+        tunnelCarriers.reset()
         pathWatch.reset()
         heardOf.removeAll()
         held.removeAll()
@@ -374,15 +381,32 @@ public final class Node {
         guard var connection = table.connection(to: peer), connection.localTypes.contains(type) else { return }
         logger.debug("trim", metadata: ["peer": "\(peer.short)", "type": "\(type)", "connection": "\(connection)"])
         connection.localTypes.remove(type)
-        if connection.localTypes.isEmpty && connection.remoteTypes.subtracting([.leaf]).isEmpty {
-            send(.close(Close(reason: .trimmed, message: "\(type) no longer needed")), on: connection.edgeID)
-            removeConnection(peer, reason: "trimmed")
-            // The peer routes over the connection until our close reaches it: what it sent meanwhile is still
-            // taken (the edge drains), and the peer closes the edge, or the liveness sweep does.
-            release(connection.edgeID, from: peer)
+        if Self.isUnwanted(connection), !tunnelCarriers.keepsOpen(peer, at: scheduler.now) {
+            closeUnwanted(connection, message: "\(type) no longer needed")
         } else {
             table.upsert(connection)
             tableChanged()
+        }
+    }
+
+    /// Whether neither end wants the connection any more (a joiner's `leaf` is its own business).
+    static func isUnwanted(_ connection: Connection) -> Bool {
+        connection.localTypes.isEmpty && connection.remoteTypes.subtracting([.leaf]).isEmpty
+    }
+
+    private func closeUnwanted(_ connection: Connection, message: String) {
+        send(.close(Close(reason: .trimmed, message: message)), on: connection.edgeID)
+        removeConnection(connection.address, reason: "trimmed")
+        // The peer routes over the connection until our close reaches it: what it sent meanwhile is still
+        // taken (the edge drains), and the peer closes the edge, or the liveness sweep does.
+        release(connection.edgeID, from: connection.address)
+    }
+
+    /// Closes the connections a trim left open for their tunnel frames once none cross them any more.
+    private func closeIdleTunnelCarriers(at now: Timestamp) {
+        for peer in tunnelCarriers.sweep(at: now) {
+            guard let connection = table.connection(to: peer), Self.isUnwanted(connection) else { continue }
+            closeUnwanted(connection, message: "no tunnel frames cross it any more")
         }
     }
 
@@ -417,6 +441,9 @@ public final class Node {
             retryDirectEdge(for: connection, at: now)
             retryLeftPath(for: connection, at: now)
         }
+        closeIdleTunnelCarriers(at: now)
+        // Forwarders beyond the minimum lose their type with age, not with a table change.
+        keepForwarders()
         let idleEdges = edges.sorted.map { (id: $0.id, idleSince: $0.record.releasedAt ?? $0.record.openedAt) }
         run(liveness.round(connections: [], edges: idleEdges, at: now))
     }

@@ -29,6 +29,9 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var alternatives: [String]
         /// The path the connection left in a failover, tried again with backoff until it answers; nil if none.
         public var left_path: String?
+        /// Tunnel frames of relayed connections cross it (this node is their forwarder, or their end): kept open
+        /// while they do, whatever its types (`TunnelCarriers`).
+        public var carries_tunnels: Bool
     }
 
     /// How the node proves its membership: nil when it runs without security.
@@ -127,7 +130,8 @@ extension Node {
                     path: forwarder.map { "relayed via \(displayName(of: $0))" } ?? Node.directPath(of: c),
                     relayed_via: forwarder?.hex,
                     alternatives: PathWatch.alternatives(to: c, schemes: Set(listeners.map(\.scheme))).map(path(to:)),
-                    left_path: pathWatch.leftPath(of: c).map(path(to:)))
+                    left_path: pathWatch.leftPath(of: c).map(path(to:)),
+                    carries_tunnels: tunnelCarriers.isCarrying(c.address, at: now))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, transport_drops: transportDrops, failovers: stats.failovers,
