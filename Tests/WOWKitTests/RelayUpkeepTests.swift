@@ -37,14 +37,14 @@ final class RelayUpkeepTests: XCTestCase {
         var connections = table([connection(0x70, transport: "udp"), connection(0x90, transport: "udp"),
                                  connection(0x10, transport: "udp", types: ["structured.far"]),
                                  connection(0x84, transport: "relay")])
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(0), random: &random),
+        XCTAssertEqual(upkeep.forwarders(in: connections, random: &random),
                        [.addLocalType(.forwarder, to: address(0x90), announcedWith: expected.next())],
                        "one at a time, nearest first (0x90 and 0x70 are 0x10 away; the left one, greater, comes first)")
         connections.update(address(0x90)) { $0.localTypes.insert(.forwarder) }
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(0), random: &random),
+        XCTAssertEqual(upkeep.forwarders(in: connections, random: &random),
                        [.addLocalType(.forwarder, to: address(0x70), announcedWith: expected.next())])
         connections.update(address(0x70)) { $0.localTypes.insert(.forwarder) }
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(0), random: &random), [], "two forwarders are enough")
+        XCTAssertEqual(upkeep.forwarders(in: connections, random: &random), [], "two forwarders are enough")
     }
 
     func testARelayedNodeWithOnlyOneDirectConnectionKeepsThatOne() {
@@ -52,10 +52,10 @@ final class RelayUpkeepTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         var expected = SeededRandom(seed: 1)
         var connections = table([connection(0x70, transport: "udp"), connection(0x84, transport: "relay")])
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(0), random: &random),
+        XCTAssertEqual(upkeep.forwarders(in: connections, random: &random),
                        [.addLocalType(.forwarder, to: address(0x70), announcedWith: expected.next())])
         connections.update(address(0x70)) { $0.localTypes.insert(.forwarder) }
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(0), random: &random), [], "no other direct connection to ask")
+        XCTAssertEqual(upkeep.forwarders(in: connections, random: &random), [], "no other direct connection to ask")
     }
 
     func testWithoutRelayedConnectionsTheForwarderTypeGoes() {
@@ -63,28 +63,9 @@ final class RelayUpkeepTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let connections = [connection(0x70, transport: "udp", types: ["structured.near", .forwarder]),
                            connection(0x90, transport: "tcp", types: [.forwarder]), connection(0x10, transport: "udp")]
-        XCTAssertEqual(upkeep.forwarders(in: table(connections), at: seconds(0), random: &random),
+        XCTAssertEqual(upkeep.forwarders(in: table(connections), random: &random),
                        [.trim(.forwarder, of: address(0x70)), .trim(.forwarder, of: address(0x90))])
-        XCTAssertEqual(upkeep.forwarders(in: table([connection(0x10, transport: "udp")]), at: seconds(0), random: &random), [])
-    }
-
-    /// A relayed edge links to one of its peer's forwarders when it holds none (`connectForwarder`); beyond the
-    /// two kept, such forwarders lose the type once `extraForwarderAge` old, nearest kept first (the one a tunnel
-    /// uses stays open for its frames: `TunnelCarriers`).
-    func testForwardersBeyondTheMinimumLoseTheTypeWithAgeNearestKept() {
-        var upkeep = RelayUpkeep(scheme: "relay", retryInterval: .seconds(30), extraForwarderAge: .seconds(30))
-        var random = SeededRandom(seed: 1)
-        let connections = table([
-            connection(0x70, transport: "udp", types: ["structured.near", .forwarder]),
-            connection(0x90, transport: "udp", types: ["structured.near", .forwarder]),
-            connection(0x10, transport: "udp", types: [.forwarder], createdAt: 0),
-            connection(0x30, transport: "udp", types: [.forwarder], createdAt: 20),
-            connection(0x84, transport: "relay")])
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(29), random: &random), [], "all younger than 30 s")
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(30), random: &random), [.trim(.forwarder, of: address(0x10))],
-                       "the nearest two (0x90, 0x70) stay; 0x30 is 10 s old")
-        XCTAssertEqual(upkeep.forwarders(in: connections, at: seconds(50), random: &random),
-                       [.trim(.forwarder, of: address(0x10)), .trim(.forwarder, of: address(0x30))])
+        XCTAssertEqual(upkeep.forwarders(in: table([connection(0x10, transport: "udp")]), random: &random), [])
     }
 
     func testTheDirectTableLeavesOutTunnelledConnectionsAndFollowsTheTable() {

@@ -18,7 +18,7 @@ extension Node {
     func keepForwarders() {
         for _ in 0...RelayUpkeep.minimumForwarders {
             guard var upkeep = relay else { return }
-            let directives = upkeep.forwarders(in: table, at: scheduler.now, random: &random)
+            let directives = upkeep.forwarders(in: table, random: &random)
             relay = upkeep
             if directives.isEmpty { return }
             run(directives)

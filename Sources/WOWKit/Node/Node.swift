@@ -175,10 +175,7 @@ public final class Node {
         }
         tunnelListener = built.lazy.compactMap { $0 as? any OverlayTunnelListener }.first
         tunnelListener?.attach(host: self)
-        relay = tunnelListener.map {
-            RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval,
-                        extraForwarderAge: config.liveness.deadAfter)
-        }
+        relay = tunnelListener.map { RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval) }
         for (index, listener) in built.enumerated() {
             do {
                 try listener.start(delegate: self)
@@ -442,8 +439,6 @@ public final class Node {
             retryLeftPath(for: connection, at: now)
         }
         closeIdleTunnelCarriers(at: now)
-        // Forwarders beyond the minimum lose their type with age, not with a table change.
-        keepForwarders()
         let idleEdges = edges.sorted.map { (id: $0.id, idleSince: $0.record.releasedAt ?? $0.record.openedAt) }
         run(liveness.round(connections: [], edges: idleEdges, at: now))
     }

@@ -13,9 +13,6 @@ public struct RelayUpkeep: Sendable {
     public let retryInterval: Duration
     /// How many direct connections a node with relayed ones keeps for its tunnels.
     public static let minimumForwarders = 2
-    /// How long a `forwarder` beyond those keeps its type (`dead_after_s`): long enough for the tunnel it was
-    /// made for to send through it, after which `TunnelCarriers` keeps it open while frames cross it.
-    public let extraForwarderAge: Duration
 
     /// When the node last tried to replace a tunnelled connection by a direct edge, and how many tries so far,
     /// by peer.
@@ -23,10 +20,9 @@ public struct RelayUpkeep: Sendable {
     /// The connections that are not tunnelled, cached per table revision (tunnel frames may cross only these).
     private var directCache: (revision: Int, table: ConnectionTable)?
 
-    public init(scheme: String, retryInterval: Duration, extraForwarderAge: Duration = .seconds(30)) {
+    public init(scheme: String, retryInterval: Duration) {
         self.scheme = scheme
         self.retryInterval = retryInterval
-        self.extraForwarderAge = extraForwarderAge
     }
 
     public func isTunnelled(_ connection: Connection) -> Bool { connection.transport == scheme }
@@ -45,27 +41,15 @@ public struct RelayUpkeep: Sendable {
     /// overlords trim direct connections they no longer need: structured ones first (they stay longer), nearest
     /// first. With no relayed connection left, the type goes. One forwarder at a time: adding one tells the
     /// overlords, who may change the table, so the node asks again (`keepForwarders`) until this returns nothing.
-    ///
-    /// Forwarders beyond the minimum (a relayed edge links to one of its peer's forwarders when it holds none,
-    /// `connectForwarder`) lose the type once `extraForwarderAge` old, nearest kept: the one a tunnel uses stays
-    /// open for its frames (`TunnelCarriers`), the others close, instead of piling up for as long as the node
-    /// has any relayed connection (7 per node in a 1,000-node NAT mix).
-    public mutating func forwarders(in table: ConnectionTable, at now: Timestamp,
-                                    random: inout SeededRandom) -> [NodeDirective] {
+    public mutating func forwarders(in table: ConnectionTable, random: inout SeededRandom) -> [NodeDirective] {
         let directTable = directTable(of: table)
         let direct = directTable.connections
         let kept = direct.filter { $0.localTypes.contains(.forwarder) }
         if direct.count == table.count { return kept.map { .trim(.forwarder, of: $0.address) } }
-        let nearest = directTable.nearestNeighbours(perSide: Self.minimumForwarders).map(\.address)
-        guard kept.count < Self.minimumForwarders else {
-            let rank = Dictionary(uniqueKeysWithValues: nearest.enumerated().map { ($1, $0) })
-            let byPreference = kept.sorted { (rank[$0.address] ?? .max, $0.address) < (rank[$1.address] ?? .max, $1.address) }
-            return byPreference.dropFirst(Self.minimumForwarders)
-                .filter { now - $0.createdAt >= extraForwarderAge }
-                .map { .trim(.forwarder, of: $0.address) }
-        }
+        guard kept.count < Self.minimumForwarders else { return [] }
         let keptAddresses = Set(kept.map(\.address))
-        let candidates = nearest + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
+        let candidates = directTable.nearestNeighbours(perSide: Self.minimumForwarders).map(\.address)
+            + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
         guard let next = candidates.first(where: { !keptAddresses.contains($0) }) else { return [] }
         return [.addLocalType(.forwarder, to: next, announcedWith: random.next())]
     }
