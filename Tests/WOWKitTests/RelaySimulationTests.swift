@@ -207,12 +207,12 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(delivered, sent, "messages lost while the ring trimmed its join links")
         XCTAssertEqual(sim.ringViolations(), 0)
         let kept = sim.liveNodes.reduce(0) { $0 + $1.node.status().connections.filter { $0.local_types.isEmpty && $0.remote_types.isEmpty }.count }
-        let carrying = sim.liveNodes.reduce(0) { $0 + $1.node.status().connections.filter(\.carries_tunnels).count }
+        let carrying = sim.liveNodes.reduce(0) { $0 + $1.node.status().connections.filter { $0.carries_tunnels == true }.count }
         XCTAssertGreaterThan(carrying, 0, "no connection carries tunnel frames: the mix made no relayed connection")
         // What a trim kept open is there for tunnels: whatever carries none any more was closed by now.
         sim.scheduler.run(for: .seconds(40))
         let stale = sim.liveNodes.flatMap { n in
-            n.node.status().connections.filter { $0.local_types.isEmpty && $0.remote_types.isEmpty && !$0.carries_tunnels }
+            n.node.status().connections.filter { $0.local_types.isEmpty && $0.remote_types.isEmpty && $0.carries_tunnels != true }
                 .map { "\(n.node.address.short)-\($0.peer.prefix(8)) \($0.transport) age \($0.age_s) in \($0.inbound)" }
         }
         XCTAssertEqual(stale, [], "connections without types and without tunnel frames (\(kept) kept by trims earlier)")

@@ -61,7 +61,7 @@ struct StatusCommand: ParsableCommand {
         let types = Set(c.local_types + c.remote_types).map { $0.hasPrefix("structured.") ? String($0.dropFirst(11)) : $0 }
         // A neighbour's `near` says nothing more; a near link that is no neighbour (yet) is worth showing.
         roles += types.filter { roles.isEmpty || $0 != "near" }.sorted()
-        if c.carries_tunnels { roles.append("carries tunnels") }
+        if c.carries_tunnels == true { roles.append("carries tunnels") }
         return roles.joined(separator: ", ")
     }
 

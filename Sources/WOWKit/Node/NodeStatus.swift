@@ -30,8 +30,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         /// The path the connection left in a failover, tried again with backoff until it answers; nil if none.
         public var left_path: String?
         /// Tunnel frames of relayed connections cross it (this node is their forwarder, or their end): kept open
-        /// while they do, whatever its types (`TunnelCarriers`).
-        public var carries_tunnels: Bool
+        /// while they do, whatever its types (`TunnelCarriers`). Nil from a node that does not say (before 2026-12).
+        public var carries_tunnels: Bool?
     }
 
     /// How the node proves its membership: nil when it runs without security.
