@@ -48,6 +48,8 @@ final class ChannelEnd {
     var now = Timestamp.zero
     var unixTime = TestNetwork.unixTime
     var random: SeededRandom
+    /// The end's static key (none: its inits carry no first messages and it takes none).
+    var staticKey: StaticHandshakeKey?
 
     init(_ credentials: NodeCredentials, seed: UInt64, expectedPeer: Address? = nil,
          settings: SecureChannel.Settings = ChannelEnd.defaultSettings) {
@@ -64,7 +66,8 @@ final class ChannelEnd {
     }
 
     var environment: SecureChannel.Environment {
-        SecureChannel.Environment(credentials: credentials, settings: settings, now: now, unixTime: unixTime)
+        SecureChannel.Environment(credentials: credentials, settings: settings, now: now, unixTime: unixTime,
+                                  staticKey: staticKey)
     }
 
     func send(_ plaintext: [UInt8]) -> [SecureChannel.Output] {

@@ -379,10 +379,11 @@ final class WireFormatTests: XCTestCase {
         XCTAssertEqual(expectWireError(try ConnectToMeReply.decode(ByteBuffer(bytes: ctmReply))),
                        .tooLong(field: "responder.uri_count", length: 17, limit: 16))
 
-        // The count is refused before any URI is read: a bare count is enough.
+        // The count is refused before any URI is read: a bare count is enough (its top bit says a handshake
+        // key follows, and is not part of it).
         let bare = Raw().u8(1).u8(0x07).u8(1).address(Fixtures.a).u8(0xFF).bytes
         XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: bare))),
-                       .tooLong(field: "neighbours.uri_count", length: 255, limit: 16))
+                       .tooLong(field: "neighbours.uri_count", length: 127, limit: 16))
     }
 
     func testNeighbourCountAboveTheMaximumIsRejected() {

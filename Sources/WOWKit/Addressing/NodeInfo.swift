@@ -6,11 +6,18 @@ public struct NodeInfo: Hashable, Sendable, CustomStringConvertible {
 
     public var address: Address
     public var uris: [TransportURI]
+    /// The node's static handshake key (`StaticHandshakeKey`, secured nodes only): a peer that knows it links
+    /// in one round trip. Carried where a node speaks of itself, not in neighbour lists.
+    public var handshakeKey: [UInt8]?
 
-    public init(address: Address, uris: [TransportURI]) {
+    public init(address: Address, uris: [TransportURI], handshakeKey: [UInt8]? = nil) {
         self.address = address
         self.uris = Array(uris.prefix(NodeInfo.maximumURIs))
+        self.handshakeKey = handshakeKey
     }
+
+    /// Size of `handshakeKey`.
+    public static let handshakeKeySize = 32
 
     public var description: String { "\(address.short)@[\(uris.map(\.text).joined(separator: ","))]" }
 }

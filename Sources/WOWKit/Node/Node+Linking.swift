@@ -32,6 +32,8 @@ extension Node {
                 punching.punch(ttl: ttl)
             case .sendRequest(let token, let edge, let uri):
                 guard let attempt = linker.attempt(token: token) else { continue }
+                // The target's static key (from its NodeInfo) lets the request ride in the handshake's init.
+                securedEdge(edge)?.expectPeer(staticKey: attempt.target.flatMap { handshakeKeys[$0] })
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
                 send(.linkRequest(request), on: edge)

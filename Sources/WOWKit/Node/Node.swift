@@ -66,6 +66,8 @@ public final class Node {
     var relay: RelayUpkeep?
     /// The direct connections tunnel frames cross, which trims leave open while they do.
     var tunnelCarriers: TunnelCarriers
+    /// The static handshake keys peers advertised, for a first init that carries the link request.
+    var handshakeKeys = PeerHandshakeKeys()
     /// Owners of `.linkToURIs` attempts, by attempt token.
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
@@ -142,7 +144,8 @@ public final class Node {
     /// This node as others should know it: its address and every URI its transports can be reached at.
     public var info: NodeInfo {
         if let cachedInfo { return cachedInfo }
-        let fresh = NodeInfo(address: address, uris: publicURIs.advertised(from: listeners.flatMap(\.localURIs)))
+        let fresh = NodeInfo(address: address, uris: publicURIs.advertised(from: listeners.flatMap(\.localURIs)),
+                             handshakeKey: edgeSecurity?.staticKey.publicKey)
         cachedInfo = fresh
         isFounder = isFounder || config.bootstrap.allSatisfy { fresh.uris.contains($0) || ownURIs.contains($0) }
         return fresh

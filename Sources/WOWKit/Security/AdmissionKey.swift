@@ -48,10 +48,19 @@ public struct AdmissionKey: Sendable {
     /// length, and the certificate is no larger than one can be. Costs nothing: random bytes fail it (but
     /// for 1 in ~65,000) before any MAC is computed.
     public static func hasInitLayout(_ frame: ByteBuffer) -> Bool {
-        let fixed = 2 + 4 + 32 + 2 + 64 + trailerSize
+        let fixed = 2 + 4 + 32 + 2 + 1 + 64 + trailerSize
         guard let length = frame.getInteger(at: frame.readerIndex + 38, endianness: .big, as: UInt16.self),
               Int(length) <= MembershipCertificate.maximumEncodedSize else { return false }
-        return frame.readableBytes == fixed + Int(length)
+        // First messages (a presence byte, then a stamp and their length) come after the certificate.
+        let presence = frame.readerIndex + 40 + Int(length)
+        switch frame.getInteger(at: presence, as: UInt8.self) {
+        case 0: return frame.readableBytes == fixed + Int(length)
+        case 1:
+            guard let sealed = frame.getInteger(at: presence + 9, endianness: .big, as: UInt16.self),
+                  Int(sealed) <= HandshakeMessage.maximumFirstMessages else { return false }
+            return frame.readableBytes == fixed + Int(length) + 10 + Int(sealed)
+        default: return false
+        }
     }
 
     /// Whether `frame` (an init) carries the admission MAC of everything before it, just before its cookie MAC

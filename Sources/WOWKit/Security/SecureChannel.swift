@@ -113,12 +113,17 @@ public struct SecureChannel {
         public var now: Timestamp
         /// Seconds since 1970 (certificate validity).
         public var unixTime: Int64
+        /// The node's static key, with which inits carry first messages (none: no init carries them, and
+        /// first messages in a peer's init are not taken).
+        public var staticKey: StaticHandshakeKey?
 
-        public init(credentials: NodeCredentials, settings: Settings, now: Timestamp, unixTime: Int64) {
+        public init(credentials: NodeCredentials, settings: Settings, now: Timestamp, unixTime: Int64,
+                    staticKey: StaticHandshakeKey? = nil) {
             self.credentials = credentials
             self.settings = settings
             self.now = now
             self.unixTime = unixTime
+            self.staticKey = staticKey
         }
     }
 
@@ -139,6 +144,9 @@ public struct SecureChannel {
         let ephemeral: Curve25519.KeyAgreement.PrivateKey
         var frame: ByteBuffer
         var sentAt: Timestamp
+        /// The plaintext the init carries sealed (its first messages), until the response says whether the
+        /// responder took it.
+        var firstMessages: [ByteBuffer] = []
     }
 
     /// The cookie a busy responder gave (docs/security.md, "Cookies"), and when: inits carry its MAC while it
@@ -162,6 +170,9 @@ public struct SecureChannel {
     /// For an end-to-end channel, the only address the peer may hold; nil on edges (the node checks who the
     /// peer is at the link handshake).
     public let expectedPeer: Address?
+    /// The peer's static key (`StaticHandshakeKey.publicKey`, from its NodeInfo), if known: the first init
+    /// then carries what is queued, sealed for it, and a link takes one round trip.
+    public var peerStaticKey: [UInt8]?
 
     public init(expectedPeer: Address? = nil) { self.expectedPeer = expectedPeer }
 
@@ -169,8 +180,8 @@ public struct SecureChannel {
     public var peer: MembershipCertificate? { current?.peer }
     /// Whether frames can be sealed without waiting for a handshake.
     public var isEstablished: Bool { current != nil }
-    /// Plaintext waiting for a handshake.
-    public var queuedCount: Int { queue.count }
+    /// Plaintext waiting for a handshake (in the init's first messages too, until the response).
+    public var queuedCount: Int { queue.count + (initiation?.firstMessages.count ?? 0) }
 
     /// Whether the channel holds nothing worth keeping at `now`: no usable session, no handshake under way
     /// and nothing queued (the node then forgets it).
@@ -238,15 +249,34 @@ public struct SecureChannel {
         let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
         let index = UInt32(truncatingIfNeeded: random.next())
         let identity = env.credentials.identity
+        // The first handshake with a peer whose static key we know carries what waits for it.
+        var firstMessages: [ByteBuffer] = []
+        var seal: ((UInt64, [UInt8]) -> [UInt8]?)?
+        var stamp: UInt64 = 0
+        if current == nil, next == nil, !queue.isEmpty, let peerKey = peerStaticKey, let own = env.staticKey {
+            let queued = queue
+            let messages = queued.map(\.readableBytesView)
+            stamp = own.nextStamp()
+            seal = { _, header in
+                // Sealed into the init only if they fit (else they wait for the handshake, as without a key).
+                guard let sealed = StaticHandshakeKey.seal(messages, ephemeral: ephemeral, responderKey: peerKey, header: header),
+                      sealed.count <= HandshakeMessage.maximumFirstMessages else { return nil }
+                firstMessages = queued
+                return sealed
+            }
+        }
         var frame = HandshakeMessage.make(kind: SecureFrame.initKind, senderIndex: index, receiverIndex: nil,
                                           ephemeral: Array(ephemeral.publicKey.rawRepresentation),
                                           certificate: env.credentials.certificate.encoded,
                                           label: SecureChannel.initLabel, prefix: [],
-                                          admission: env.credentials.admissionKey, sign: identity.sign)
+                                          admission: env.credentials.admissionKey, firstMessages: seal, stamp: stamp,
+                                          sign: identity.sign)
         if let cookie, env.now - cookie.receivedAt < SecureChannel.cookieLifetime {
             frame = AdmissionKey.withCookie(frame, cookie: cookie.value)
         }
-        initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now)
+        if !firstMessages.isEmpty { queue.removeAll() }
+        initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now,
+                                firstMessages: firstMessages)
         return [.transmit(frame)]
     }
 
@@ -433,20 +463,39 @@ public struct SecureChannel {
               let shared = try? ephemeral.sharedSecretFromKeyAgreement(with: theirs) else {
             return [.dropped("bad_ephemeral")]
         }
+        // First messages sealed for our static key, stamped later than any taken from this member before: the
+        // init is fresh (not a replay), so its session is in use at once and the messages are delivered now.
+        var firstMessages: [[UInt8]]?
+        if let sealed = message.firstMessages, let own = env.staticKey,
+           let opened = own.open(sealed.sealed, ephemeral: message.ephemeral, header: sealed.header),
+           own.take(stamp: sealed.stamp, from: certificate.publicKey) {
+            firstMessages = opened
+        }
         let index = UInt32(truncatingIfNeeded: random.next())
         let response = HandshakeMessage.make(kind: SecureFrame.responseKind, senderIndex: index,
                                              receiverIndex: message.senderIndex,
                                              ephemeral: Array(ephemeral.publicKey.rawRepresentation),
                                              certificate: env.credentials.certificate.encoded,
                                              label: SecureChannel.responseLabel, prefix: digest,
-                                             sign: env.credentials.identity.sign)
+                                             took: firstMessages != nil, sign: env.credentials.identity.sign)
         let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: frame, responseFrame: response)
-        next = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: SessionKey(responderKey),
-                       receiveKey: SessionKey(initiatorKey), createdAt: env.now, isInitiator: false, peer: certificate)
+        let session = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: SessionKey(responderKey),
+                              receiveKey: SessionKey(initiatorKey), createdAt: env.now, isInitiator: false, peer: certificate)
         // Ours lost the tie (or is moot now): the peer's handshake carries the queue.
-        initiation = nil
+        abandonInitiation()
         lastResponse = (digest, response)
         var outputs = Outputs(.transmit(response))
+        if let firstMessages {
+            previous = current
+            current = session
+            next = nil
+            outputs.append(.established(certificate))
+            for message in firstMessages { outputs.append(.deliver(ByteBuffer(bytes: message))) }
+            return outputs + flushQueue()
+        }
+        next = session
+        // Counted: a stale static key in NodeInfos, a lagging clock or a replay costs a round trip.
+        if message.firstMessages != nil { outputs.append(.dropped("first_messages_not_taken")) }
         if current == nil { outputs += flushQueue() }
         return outputs
     }
@@ -468,6 +517,9 @@ public struct SecureChannel {
             return [.dropped("bad_ephemeral")]
         }
         let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: ours.frame, responseFrame: frame)
+        // First messages the responder did not take (its static key changed, or the stamp was not later than
+        // one it took) go now, sealed, ahead of what was queued since.
+        if !message.tookFirstMessages { queue = ours.firstMessages + queue }
         previous = current
         current = Session(localIndex: ours.localIndex, remoteIndex: message.senderIndex,
                           sendKey: SessionKey(initiatorKey), receiveKey: SessionKey(responderKey), createdAt: env.now, isInitiator: true, peer: certificate)
@@ -494,6 +546,12 @@ public struct SecureChannel {
             return .failure(.unexpectedPeer(name: certificate.name, expected: expectedPeer, got: certificate.entitledAddress))
         }
         return .success(certificate)
+    }
+
+    /// Drops our handshake under way; the first messages its init carried wait for the next one.
+    private mutating func abandonInitiation() {
+        if let ours = initiation { queue = ours.firstMessages + queue }
+        initiation = nil
     }
 
     private mutating func flushQueue() -> Outputs {

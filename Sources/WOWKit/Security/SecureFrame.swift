@@ -4,12 +4,14 @@ import NIOCore
 /// routed packets. Layout: `version:u8 kind:u8 body`, with kinds 0x20-0x24 so that an edge tells them from
 /// plaintext edge messages by the second byte.
 ///
-/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed signature:64 admission_mac:16
-///   cookie_mac:16`; the signature (by the certificate's key) covers `"wow/init/1"` and every byte before it;
+/// - init (0x20): `sender_index:u32 ephemeral:32 certificate:u16-prefixed first_messages signature:64
+///   admission_mac:16 cookie_mac:16`, where `first_messages` is `0:u8`, or `1:u8 stamp:u64 sealed:u16-prefixed`
+///   (the initiator's first messages sealed for the responder's static key, `StaticHandshakeKey`, with every
+///   byte up to the stamp as associated data); the signature (by the certificate's key) covers `"wow/init/1"` and every byte before it;
 ///   the admission MAC (`AdmissionKey`, from the network authority's key) every byte before it; the cookie MAC,
 ///   keyed by a cookie the responder gave (zeros without one), every byte before it.
 /// - response (0x21): `sender_index:u32 receiver_index:u32 ephemeral:32 certificate:u16-prefixed
-///   signature:64`; the signature covers `"wow/response/1"`, SHA-256 of the whole init, and every byte
+///   took_first_messages:u8 signature:64`; the signature covers `"wow/response/1"`, SHA-256 of the whole init, and every byte
 ///   before it.
 /// - sealed (0x22): `receiver_index:u32 counter:u64 ciphertext tag:16`; AES-256-GCM with the 14 header
 ///   bytes as associated data and the counter as nonce.
@@ -121,9 +123,23 @@ struct HandshakeMessage {
     var receiverIndex: UInt32?
     var ephemeral: [UInt8]
     var certificate: [UInt8]
+    /// Only in inits: the initiator's first messages, sealed for the responder's static key
+    /// (`StaticHandshakeKey`), with their stamp and every byte up to the stamp (authenticated with them).
+    var firstMessages: FirstMessages?
+    /// Only in responses: whether the responder took the init's first messages.
+    var tookFirstMessages = false
     var signature: [UInt8]
     /// Every byte the signature covers after its label (and, in a response, the init's digest).
     var signedPart: [UInt8]
+
+    struct FirstMessages {
+        var stamp: UInt64
+        var sealed: [UInt8]
+        var header: [UInt8]
+    }
+
+    /// At most this many bytes of sealed first messages (a link request and what rides behind it).
+    static let maximumFirstMessages = 4_096
 
     /// Parses an init or a response; an init's admission and cookie MACs (its last 32 bytes) are left out, not
     /// checked.
@@ -138,25 +154,60 @@ struct HandshakeMessage {
         let receiver = kind == SecureFrame.responseKind ? try reader.u32("receiver_index") : nil
         let ephemeral = try reader.bytes("ephemeral", count: SecureFrame.keySize)
         let certificate = try reader.lengthPrefixed("certificate", limit: MembershipCertificate.maximumEncodedSize)
+        var firstMessages: FirstMessages?
+        var took = false
+        switch (kind, try reader.u8(kind == SecureFrame.initKind ? "first_messages presence" : "took_first_messages")) {
+        case (_, 0): break
+        case (SecureFrame.initKind, 1):
+            let stamp = try reader.u64("stamp")
+            let sealed = try reader.lengthPrefixed("first_messages", limit: maximumFirstMessages)
+            let headerLength = frame.readableBytes - reader.buffer.readableBytes - sealed.count - 2
+            firstMessages = FirstMessages(stamp: stamp, sealed: sealed,
+                                          header: frame.getBytes(at: frame.readerIndex, length: headerLength) ?? [])
+        case (SecureFrame.responseKind, 1): took = true
+        case (SecureFrame.initKind, let other):
+            throw .unknownValue(field: "first_messages presence", value: other)
+        case (_, let other):
+            throw .unknownValue(field: "took_first_messages", value: other)
+        }
         let signedLength = frame.readableBytes - reader.buffer.readableBytes
         let signature = try reader.bytes("signature", count: SecureFrame.signatureSize)
         try reader.expectEnd()
         let signed = frame.getBytes(at: frame.readerIndex, length: signedLength) ?? []
         return HandshakeMessage(senderIndex: sender, receiverIndex: receiver, ephemeral: ephemeral,
-                                certificate: certificate, signature: signature, signedPart: signed)
+                                certificate: certificate, firstMessages: firstMessages, tookFirstMessages: took,
+                                signature: signature, signedPart: signed)
     }
 
     /// Builds the frame, signing it with `sign` over `label + prefix + body`; an init then gets its admission
-    /// MAC under `admission` and an empty cookie MAC.
+    /// MAC under `admission` and an empty cookie MAC. `seal`, in an init, seals first messages given every byte
+    /// before them (nil: none); `took`, in a response, says the init's were taken.
     static func make(kind: UInt8, senderIndex: UInt32, receiverIndex: UInt32?, ephemeral: [UInt8],
                      certificate: [UInt8], label: [UInt8], prefix: [UInt8], admission: AdmissionKey? = nil,
-                     sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
-        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 64 + AdmissionKey.trailerSize)
+                     firstMessages seal: ((_ stamp: UInt64, _ header: [UInt8]) -> [UInt8]?)? = nil, stamp: UInt64 = 0,
+                     took: Bool = false, sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
+        var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 1 + 64 + AdmissionKey.trailerSize)
         buffer.writeInteger(senderIndex, endianness: .big)
         if let receiverIndex { buffer.writeInteger(receiverIndex, endianness: .big) }
         buffer.writeBytes(ephemeral)
         buffer.writeInteger(UInt16(certificate.count), endianness: .big)
         buffer.writeBytes(certificate)
+        if kind == SecureFrame.initKind {
+            let start = buffer.writerIndex
+            buffer.writeInteger(UInt8(1))
+            buffer.writeInteger(stamp, endianness: .big)
+            // Sealed with every byte before the length as associated data (the signature covers all of it).
+            if let seal, let sealed = seal(stamp, Array(buffer.readableBytesView)),
+               sealed.count <= maximumFirstMessages {
+                buffer.writeInteger(UInt16(sealed.count), endianness: .big)
+                buffer.writeBytes(sealed)
+            } else {
+                buffer.moveWriterIndex(to: start)
+                buffer.writeInteger(UInt8(0))
+            }
+        } else {
+            buffer.writeInteger(UInt8(took ? 1 : 0))
+        }
         buffer.writeBytes(sign(label + prefix + Array(buffer.readableBytesView)))
         if let admission {
             let mac = buffer.withUnsafeReadableBytes { admission.mac($0) }

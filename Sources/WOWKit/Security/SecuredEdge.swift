@@ -10,7 +10,11 @@ public final class EdgeSecurity {
     public let settings: SecureChannel.Settings
     let scheduler: any Scheduler
     /// Seconds since 1970, for certificate validity (virtual time in the simulator).
-    var wallClock: () -> Int64
+    var wallClock: () -> Int64 {
+        didSet { staticKey.wallClock = wallClock }
+    }
+    /// The node's static key, with which its inits carry first messages (advertised in its NodeInfo).
+    public let staticKey: StaticHandshakeKey
     /// The node's generator: handshakes draw from it in the order the node's events come, so a seed replays.
     let random: RandomSource
     let logger: Logger
@@ -26,13 +30,15 @@ public final class EdgeSecurity {
         self.wallClock = wallClock
         self.random = random
         self.logger = logger
+        staticKey = StaticHandshakeKey(privateKey: SecureChannel.makeEphemeral(settings, random: &random.generator),
+                                       wallClock: wallClock)
     }
 
     /// The environment for one event. Only a received handshake checks certificates against the wall clock;
     /// sealing, opening and starting a handshake do not, so the packet path skips reading the clock.
     func environment(checkingCertificates: Bool) -> SecureChannel.Environment {
         SecureChannel.Environment(credentials: credentials, settings: settings, now: scheduler.now,
-                                  unixTime: checkingCertificates ? wallClock() : 0)
+                                  unixTime: checkingCertificates ? wallClock() : 0, staticKey: staticKey)
     }
 }
 
@@ -105,6 +111,13 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     }
 
     public func close() { inner.close() }
+
+    /// The static key of the node this edge should lead to (from its NodeInfo): the first init then carries
+    /// what waits for the handshake. Ignored once a session or handshake exists.
+    func expectPeer(staticKey: [UInt8]?) {
+        guard let staticKey, !channel.isEstablished, channel.queuedCount == 0 else { return }
+        channel.peerStaticKey = staticKey
+    }
 
     /// Starts a new handshake now (renewed credentials: the peer should hold the new certificate).
     func handshake() {

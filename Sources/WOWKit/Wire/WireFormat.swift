@@ -10,6 +10,8 @@ public enum WireFormat {
     public static let maximumNeighbours = 32
     /// At most this many bytes in a human-readable message field.
     public static let maximumMessageLength = 255
+    /// Set in a NodeInfo's `uri_count`: a 32-byte handshake key follows its URIs.
+    static let handshakeKeyFlag: UInt8 = 0x80
 }
 
 /// Reads wire fields from a `ByteBuffer`, throwing `WireError` instead of trapping.
@@ -89,14 +91,17 @@ struct WireReader {
 
     mutating func nodeInfo(_ field: String) throws(WireError) -> NodeInfo {
         let address = try address("\(field).address")
-        let count = Int(try u8("\(field).uri_count"))
+        let countAndFlag = try u8("\(field).uri_count")
+        let count = Int(countAndFlag & ~WireFormat.handshakeKeyFlag)
         guard count <= NodeInfo.maximumURIs else {
             throw .tooLong(field: "\(field).uri_count", length: count, limit: NodeInfo.maximumURIs)
         }
         var uris = [TransportURI]()
         uris.reserveCapacity(count)
         for _ in 0..<count { uris.append(try uri("\(field).uri")) }
-        return NodeInfo(address: address, uris: uris)
+        let key = countAndFlag & WireFormat.handshakeKeyFlag != 0
+            ? try bytes("\(field).handshake_key", count: NodeInfo.handshakeKeySize) : nil
+        return NodeInfo(address: address, uris: uris, handshakeKey: key)
     }
 
     mutating func nodeInfos(_ field: String) throws(WireError) -> [NodeInfo] {
@@ -145,17 +150,20 @@ extension ByteBuffer {
         writeBytes(bytes)
     }
 
-    mutating func writeNodeInfo(_ info: NodeInfo) {
+    /// Writes `info`; its handshake key only if `withKey` (a node speaking of itself, not a neighbour list).
+    mutating func writeNodeInfo(_ info: NodeInfo, withKey: Bool = true) {
         writeAddress(info.address)
         let uris = info.uris.prefix(NodeInfo.maximumURIs)
-        writeInteger(UInt8(uris.count))
+        let key = withKey ? info.handshakeKey.flatMap { $0.count == NodeInfo.handshakeKeySize ? $0 : nil } : nil
+        writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag))
         for uri in uris { writeShortText(uri.text, limit: TransportURI.maximumLength) }
+        if let key { writeBytes(key) }
     }
 
     mutating func writeNodeInfos(_ infos: [NodeInfo]) {
         let list = infos.prefix(WireFormat.maximumNeighbours)
         writeInteger(UInt8(list.count))
-        for info in list { writeNodeInfo(info) }
+        for info in list { writeNodeInfo(info, withKey: false) }
     }
 
     mutating func writeOptionalAddress(_ address: Address?) {

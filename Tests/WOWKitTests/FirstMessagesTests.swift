@@ -1,0 +1,210 @@
+import Crypto
+import NIOCore
+import XCTest
+
+@testable import WOWKit
+
+/// A handshake init that carries the initiator's first messages, sealed for the responder's static key: a link
+/// in one round trip, and what replays, stale keys and crossing inits do to it (docs/security.md, "One round
+/// trip").
+final class FirstMessagesTests: XCTestCase {
+    /// alice and bob, each with a static key; alice knows bob's.
+    private func pair(seed: UInt64 = 1) throws -> ChannelPair {
+        let pair = try ChannelPair(seed: seed)
+        pair.a.staticKey = Self.staticKey(seed: seed, clock: { TestNetwork.unixTime })
+        pair.b.staticKey = Self.staticKey(seed: seed + 1, clock: { TestNetwork.unixTime })
+        pair.a.channel.peerStaticKey = pair.b.staticKey?.publicKey
+        return pair
+    }
+
+    static func staticKey(seed: UInt64, clock: @escaping () -> Int64) -> StaticHandshakeKey {
+        var random = SeededRandom(seed: seed &* 7919)
+        return StaticHandshakeKey(privateKey: SecureChannel.makeEphemeral(ChannelEnd.defaultSettings, random: &random),
+                                  wallClock: clock)
+    }
+
+    func testTheInitCarriesTheFirstMessageAndTheResponderDeliversItAtOnce() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array("link request".utf8))
+        XCTAssertEqual(first.frameKinds, [SecureFrame.initKind])
+        XCTAssertEqual(pair.a.channel.queuedCount, 1, "held until the response says it was taken")
+
+        let atB = pair.b.receive(first.frames[0])
+        XCTAssertEqual(atB.frameKinds, [SecureFrame.responseKind])
+        XCTAssertEqual(atB.established, [pair.a.credentials.certificate], "a fresh init: the session is in use at once")
+        XCTAssertEqual(atB.delivered, [Array("link request".utf8)], "delivered with the init, half a round trip in")
+        XCTAssertTrue(pair.b.channel.isEstablished)
+
+        // The responder answers under the new session right behind its response.
+        let reply = pair.b.send(Array("link reply".utf8))
+        XCTAssertEqual(reply.frameKinds, [SecureFrame.sealedKind])
+        let atA = pair.a.receive(atB.frames[0])
+        XCTAssertEqual(atA.established, [pair.b.credentials.certificate])
+        XCTAssertEqual(atA.frames.count, 0, "the first message is not sent again")
+        XCTAssertEqual(pair.a.channel.queuedCount, 0)
+        XCTAssertEqual(pair.a.receive(reply.frames[0]).delivered, [Array("link reply".utf8)], "one round trip")
+
+        // Both ways work on, and bob never delivers the first message twice.
+        let (outA, outB) = pair.settle(toB: [pair.a.seal(Array("more".utf8))], toA: [pair.b.seal(Array("back".utf8))])
+        XCTAssertEqual(outB.delivered, [Array("more".utf8)])
+        XCTAssertEqual(outA.delivered, [Array("back".utf8)])
+    }
+
+    func testEverythingQueuedBeforeTheInitRidesInItAndWhatFollowsWaitsForTheResponse() throws {
+        let pair = try pair()
+        // The node queues its link request, then (a joining node) its CTMs: the init leaves with the first send.
+        let first = pair.a.send([1])
+        let later = pair.a.send([2]) + pair.a.send([3])
+        XCTAssertEqual(later.frames.count, 0)
+        let atB = pair.b.receive(first.frames[0])
+        XCTAssertEqual(atB.delivered, [[1]])
+        let atA = pair.a.receive(atB.frames[0])
+        XCTAssertEqual(atA.frameKinds, [SecureFrame.sealedKind, SecureFrame.sealedKind], "only what the init did not carry")
+        let (_, outB) = pair.settle(toB: atA.frames)
+        XCTAssertEqual(outB.delivered, [[2], [3]])
+    }
+
+    func testAReplayedInitDeliversNothingAndMovesNoSession() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array("link request".utf8)).frames[0]
+        XCTAssertEqual(pair.b.receive(first).delivered.count, 1)
+        // The same init on another edge of bob's (a fresh channel, the same node and static key), as a replay from
+        // a forged source arrives: not taken, no session in use, nothing delivered.
+        let other = ChannelEnd(pair.b.credentials, seed: 77)
+        other.staticKey = pair.b.staticKey
+        let replayed = other.receive(first)
+        XCTAssertEqual(replayed.delivered, [])
+        XCTAssertEqual(replayed.established, [])
+        XCTAssertEqual(replayed.drops, ["first_messages_not_taken"])
+        XCTAssertFalse(other.channel.isEstablished)
+        // Nor on the same edge later, once the response was answered.
+        pair.settle(toA: pair.b.send(Array("x".utf8)).frames)
+        let again = pair.b.receive(first)
+        XCTAssertEqual(again.delivered, [])
+        XCTAssertTrue(again.established.isEmpty)
+        // A new init of alice's, stamped later, is taken.
+        let fresh = ChannelEnd(pair.a.credentials, seed: 99)
+        fresh.staticKey = pair.a.staticKey
+        fresh.channel.peerStaticKey = pair.b.staticKey?.publicKey
+        let other2 = ChannelEnd(pair.b.credentials, seed: 78)
+        other2.staticKey = pair.b.staticKey
+        XCTAssertEqual(other2.receive(fresh.send([7]).frames[0]).delivered, [[7]])
+    }
+
+    func testARestartedResponderCannotOpenOldInitsAndTheMessageFollowsTheHandshake() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array("link request".utf8)).frames[0]
+        // bob restarted: a new static key. alice's NodeInfo of him is stale.
+        pair.b.staticKey = Self.staticKey(seed: 555, clock: { TestNetwork.unixTime })
+        let atB = pair.b.receive(first)
+        XCTAssertEqual(atB.delivered, [])
+        XCTAssertEqual(atB.drops, ["first_messages_not_taken"])
+        XCTAssertFalse(pair.b.channel.isEstablished, "waits for confirmation, as without first messages")
+        let atA = pair.a.receive(atB.frames[0])
+        XCTAssertEqual(atA.frameKinds, [SecureFrame.sealedKind], "the first message goes again, sealed")
+        let (_, outB) = pair.settle(toB: atA.frames)
+        XCTAssertEqual(outB.delivered, [Array("link request".utf8)], "delivered exactly once")
+    }
+
+    func testAResponderWithoutAStaticKeyTakesNothingAndTheLinkTakesTwoRoundTrips() throws {
+        let pair = try pair()
+        pair.b.staticKey = nil
+        let (_, outB) = pair.settle(toB: pair.a.send([5]).frames)
+        XCTAssertEqual(outB.delivered, [[5]])
+    }
+
+    func testAnInitiatorWithoutThePeersKeySendsAPlainInit() throws {
+        let pair = try pair()
+        pair.a.channel.peerStaticKey = nil
+        let first = pair.a.send([5]).frames[0]
+        XCTAssertNil(try HandshakeMessage.decode(first, kind: SecureFrame.initKind).firstMessages)
+        XCTAssertTrue(AdmissionKey.hasInitLayout(first))
+        let (_, outB) = pair.settle(toB: [first])
+        XCTAssertEqual(outB.delivered, [[5]])
+    }
+
+    func testCrossingInitsWithFirstMessagesDeliverEachMessageOnceOnEachSide() throws {
+        for seed: UInt64 in 1...8 {
+            let pair = try pair(seed: seed)
+            pair.b.channel.peerStaticKey = pair.a.staticKey?.publicKey
+            let fromA = pair.a.send([0xA]).frames
+            let fromB = pair.b.send([0xB]).frames
+            let (outA, outB) = pair.settle(toB: fromA, toA: fromB)
+            XCTAssertEqual(outB.delivered, [[0xA]], "seed \(seed)")
+            XCTAssertEqual(outA.delivered, [[0xB]], "seed \(seed)")
+            XCTAssertTrue(pair.a.channel.isEstablished && pair.b.channel.isEstablished, "seed \(seed)")
+            let (later, _) = pair.settle(toA: [pair.b.seal([0xC])])
+            XCTAssertEqual(later.delivered, [[0xC]], "seed \(seed)")
+        }
+    }
+
+    func testAChangedByteOfAnInitWithFirstMessagesIsNeverDelivered() throws {
+        let pair = try pair()
+        let first = pair.a.send([9, 9, 9]).frames[0]
+        let bytes = Array(first.readableBytesView)
+        // All but the cookie MAC, which only a busy responder checks (a changed one is still alice's init).
+        for index in bytes.indices.dropLast(AdmissionKey.macSize) {
+            var changed = bytes
+            changed[index] ^= 0x01
+            let other = ChannelEnd(pair.b.credentials, seed: UInt64(index) + 100)
+            other.staticKey = pair.b.staticKey
+            let outputs = other.receive(ByteBuffer(bytes: changed))
+            XCTAssertEqual(outputs.delivered, [], "byte \(index)")
+            XCTAssertEqual(outputs.established, [], "byte \(index)")
+        }
+    }
+
+    func testTheInitsLayoutCheckAcceptsFirstMessagesAndRefusesWrongLengths() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array(repeating: 1, count: 300)).frames[0]
+        XCTAssertTrue(AdmissionKey.hasInitLayout(first))
+        var longer = first
+        longer.writeInteger(UInt8(0))
+        XCTAssertFalse(AdmissionKey.hasInitLayout(longer))
+        var shorter = first
+        shorter.moveWriterIndex(to: shorter.writerIndex - 1)
+        XCTAssertFalse(AdmissionKey.hasInitLayout(shorter))
+    }
+
+    func testStampsOnlyRiseAndAForgottenMemberMustStampAfterTheFloor() {
+        var now: Int64 = 1_000
+        let key = Self.staticKey(seed: 3, clock: { now })
+        let first = key.nextStamp(), second = key.nextStamp()
+        XCTAssertGreaterThan(second, first, "within one second too")
+        now = 999
+        XCTAssertGreaterThan(key.nextStamp(), second, "a clock that steps back does not")
+
+        XCTAssertTrue(key.take(stamp: 10, from: [1]))
+        XCTAssertFalse(key.take(stamp: 10, from: [1]))
+        XCTAssertFalse(key.take(stamp: 9, from: [1]))
+        XCTAssertTrue(key.take(stamp: 11, from: [1]))
+        XCTAssertTrue(key.take(stamp: 5, from: [2]), "members are apart")
+    }
+
+    // MARK: NodeInfo
+
+    static let address = Address(hex: "0123456789abcdef0123456789abcdef01234567")!
+
+    func testANodeInfoCarriesItsHandshakeKeyWhereANodeSpeaksOfItselfOnly() throws {
+        let key = [UInt8](repeating: 0x42, count: 32)
+        let info = NodeInfo(address: Self.address, uris: [try TransportURI("udp://198.18.0.1:4000")], handshakeKey: key)
+        let request = LinkRequest(token: 1, type: "structured.near", requester: info, target: nil,
+                                  observedURI: try TransportURI("udp://198.18.0.2:4000"))
+        guard case .linkRequest(let decoded) = try EdgeMessage.decode(EdgeMessage.linkRequest(request).encoded()) else {
+            return XCTFail("not a link request")
+        }
+        XCTAssertEqual(decoded.requester.handshakeKey, key)
+        XCTAssertEqual(decoded, request)
+
+        let status = EdgeMessage.status(Status(neighbours: [info]))
+        guard case .status(let neighbours) = try EdgeMessage.decode(status.encoded()) else { return XCTFail("not a status") }
+        XCTAssertNil(neighbours.neighbours[0].handshakeKey, "neighbour lists leave keys out")
+        XCTAssertEqual(neighbours.neighbours[0].uris, info.uris)
+
+        // The flag without the key's bytes is truncated, not read past the end.
+        let truncated = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80, 1, 2, 3]
+        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: truncated))) { error in
+            XCTAssertEqual(error as? WireError, .truncated(field: "neighbours.handshake_key"))
+        }
+    }
+}
