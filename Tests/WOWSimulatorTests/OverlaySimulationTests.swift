@@ -166,3 +166,41 @@ final class OverlaySimulationTests: XCTestCase {
         XCTAssertEqual(object["delivery_ratio"] as? Double, 1)
     }
 }
+
+/// A node that bootstraps through a node that has only just started (not in the ring itself yet).
+final class JoiningGatewayTests: XCTestCase {
+    func testAJoinersConnectToMeWaitsAtAGatewayThatIsStillJoining() throws {
+        for secured in [false, true] {
+            var options = SimulationOptions()
+            options.nodes = 20
+            options.secure = secured
+            let simulation = try OverlaySimulation(options: options)
+            for _ in 0..<20 {
+                try simulation.addNode(nat: .open)
+                simulation.scheduler.run(for: .milliseconds(100))
+            }
+            simulation.scheduler.run(for: .seconds(30))
+            // The gateway's own way into the ring is slow (its bootstrap node is unreachable for its first
+            // 600 ms), so the joiner's CTMs reach it before it has any: no structured link, no leaf of its own.
+            let entry = simulation.nodes[5]
+            let gateway = try simulation.addNode(nat: .open, bootstrap: entry)
+            simulation.network.setDown(entry.host, true)
+            let joiner = try simulation.addNode(nat: .open, bootstrap: gateway)
+            simulation.scheduler.run(for: .milliseconds(600))
+            simulation.network.setDown(entry.host, false)
+            // Routable once the gateway is in (in virtual time: 1.9 s and 3.2 s here; 2.3 s and 5.5 s when the
+            // gateway failed the CTMs back and the joiner's overlords asked again).
+            var waited = 0
+            while !simulation.isRoutable(joiner) && waited < 10_000 {
+                simulation.scheduler.run(for: .milliseconds(50))
+                waited += 50
+            }
+            XCTAssertEqual(joiner.node.stats.connectsFailed, 0, "no CTM of the joiner's failed back (secured: \(secured))")
+            XCTAssertGreaterThan(gateway.node.stats.heldForRoute, 0, "it held the joiner's until it joined (secured: \(secured))")
+            XCTAssertTrue(gateway.node.isRingMember && joiner.node.isRingMember, "secured: \(secured)")
+            XCTAssertTrue(simulation.isRoutable(joiner), "secured: \(secured)")
+            simulation.scheduler.run(for: .seconds(30))
+            XCTAssertEqual(simulation.ringViolations(), 0, "secured: \(secured)")
+        }
+    }
+}
