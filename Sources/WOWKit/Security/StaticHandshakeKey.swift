@@ -36,6 +36,11 @@ public final class StaticHandshakeKey {
         publicKey = Array(privateKey.publicKey.rawRepresentation)
     }
 
+    /// A key from 32 bytes (tests and fuzzing: a node draws its own, `EdgeSecurity`).
+    public convenience init(privateKeyBytes: [UInt8], wallClock: @escaping () -> Int64) throws {
+        try self.init(privateKey: Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKeyBytes), wallClock: wallClock)
+    }
+
     /// A stamp for a new init: microseconds of the wall clock, and always later than the last one.
     func nextStamp() -> UInt64 {
         lastStamp = max(lastStamp + 1, UInt64(max(wallClock(), 0)) * 1_000_000)

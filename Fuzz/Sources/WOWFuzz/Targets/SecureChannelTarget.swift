@@ -5,7 +5,8 @@ import WOWKit
 /// (alice and carol, members; mallory, whose certificate comes from an impostor authority) handshake and send
 /// through it with their own real channels, while the script drops, replays, reorders, truncates, tampers
 /// with and forges frames, moves the clock (by milliseconds, or by days so that certificates expire), restarts
-/// peers, and feeds raw bytes.
+/// peers, and feeds raw bytes. Unless the mode says otherwise, the peers know bob's static key, so their inits
+/// carry their first messages (`StaticHandshakeKey`), and bob takes them only from a fresh init.
 ///
 /// Checks, on every output: bob delivers only plaintext a member really sent, each at most once (no forgery,
 /// no replay); he establishes sessions only with members whose certificates are valid at the time (only
@@ -27,18 +28,32 @@ enum SecureChannelTarget: FuzzTarget {
         var channel: SecureChannel
         var random: SeededRandom
         var restarts: UInt64 = 0
+        /// Its static key (a restart draws a new one, as a new process does).
+        var staticKey: StaticHandshakeKey
+        /// Bob's static key, if the party knows it (its inits then carry first messages).
+        let peerStaticKey: [UInt8]?
 
-        init(id: UInt8, credentials: NodeCredentials, expectedPeer: Address? = nil) {
+        init(id: UInt8, credentials: NodeCredentials, expectedPeer: Address? = nil, peerStaticKey: [UInt8]? = nil) {
             self.id = id
             self.credentials = credentials
+            self.peerStaticKey = peerStaticKey
             channel = SecureChannel(expectedPeer: expectedPeer)
+            channel.peerStaticKey = peerStaticKey
             random = SeededRandom(seed: 0x5EC0_0000 + UInt64(id))
+            staticKey = Party.staticKey(id: id, restarts: 0)
+        }
+
+        static func staticKey(id: UInt8, restarts: UInt64) -> StaticHandshakeKey {
+            let bytes = (0..<32).map { UInt8(truncatingIfNeeded: Int(id) &* 31 &+ $0 &+ Int(restarts) &* 7) }
+            return try! StaticHandshakeKey(privateKeyBytes: bytes, wallClock: { FuzzFixtures.unixTime })
         }
 
         func restart() {
             restarts += 1
             channel = SecureChannel(expectedPeer: channel.expectedPeer)
+            channel.peerStaticKey = peerStaticKey
             random = SeededRandom(seed: 0x5EC0_0000 + UInt64(id) + restarts << 8)
+            staticKey = Party.staticKey(id: id, restarts: restarts)
         }
     }
 
@@ -67,7 +82,8 @@ enum SecureChannelTarget: FuzzTarget {
         var environment: SecureChannel.Environment { env(bob) }
 
         func env(_ party: Party) -> SecureChannel.Environment {
-            SecureChannel.Environment(credentials: party.credentials, settings: settings, now: now, unixTime: unixTime)
+            SecureChannel.Environment(credentials: party.credentials, settings: settings, now: now, unixTime: unixTime,
+                                      staticKey: party.staticKey)
         }
 
         mutating func plaintext(from id: UInt8) -> ByteBuffer {
@@ -239,8 +255,12 @@ enum SecureChannelTarget: FuzzTarget {
         }
         let bob = Party(id: SecureChannelTarget.bobID, credentials: FuzzFixtures.bob,
                         expectedPeer: endToEnd ? FuzzFixtures.alice.address : nil)
-        let peers = [Party(id: 1, credentials: FuzzFixtures.alice, expectedPeer: endToEnd ? FuzzFixtures.bob.address : nil),
-                     Party(id: 2, credentials: FuzzFixtures.carol), Party(id: 3, credentials: FuzzFixtures.mallory)]
+        // Bob's key as the peers know it: from his NodeInfo, unless mode bit 8 says they have none.
+        let bobsKey = mode & 8 != 0 ? nil : bob.staticKey.publicKey
+        let peers = [Party(id: 1, credentials: FuzzFixtures.alice, expectedPeer: endToEnd ? FuzzFixtures.bob.address : nil,
+                           peerStaticKey: bobsKey),
+                     Party(id: 2, credentials: FuzzFixtures.carol, peerStaticKey: bobsKey),
+                     Party(id: 3, credentials: FuzzFixtures.mallory, peerStaticKey: bobsKey)]
         var run = Run(input: input, endToEnd: endToEnd, settings: settings, bob: bob, peers: peers)
         var steps = 0
         while !run.input.isEmpty && steps < 64 {
