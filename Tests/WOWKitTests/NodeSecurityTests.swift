@@ -84,15 +84,23 @@ final class NodeSecurityTests: XCTestCase {
             end.now = scheduler.now
         }
 
+        /// Every frame the test end sent, in order.
+        var sent: [ByteBuffer] = []
+
         func send(_ message: EdgeMessage) {
-            for frame in end.send(Array(message.encoded().readableBytesView)).frames { edge?.send(frame) }
+            for frame in end.send(Array(message.encoded().readableBytesView)).frames { transmit(frame) }
+        }
+
+        func transmit(_ frame: ByteBuffer) {
+            sent.append(frame)
+            edge?.send(frame)
         }
 
         func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {}
         func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
             for output in end.receive(packet) {
                 switch output {
-                case .transmit(let frame): edge.send(frame)
+                case .transmit(let frame): transmit(frame)
                 case .deliver(let plaintext): if let message = try? EdgeMessage.decode(plaintext) { received.append(message) }
                 default: break
                 }
@@ -155,6 +163,57 @@ final class NodeSecurityTests: XCTestCase {
         stranger.send(.ping(nonce: 1))
         scheduler.run(for: .milliseconds(100))
         XCTAssertEqual(founder.stats.drops.byName["not_linked"], 1, "\(founder.stats.drops.byName)")
+    }
+
+    /// A link request in the init (the peer's static key known from its NodeInfo) links in one round trip; the
+    /// same init replayed from another host delivers nothing: no new connection, none moved.
+    func testALinkRequestInTheInitLinksInOneRoundTripAndItsReplayMovesNothing() throws {
+        let founder = try founder()
+        let key = try XCTUnwrap(founder.info.handshakeKey, "a secured node advertises its static key")
+        let memberCredentials = try credentials("member")
+        let member = memberCredentials.certificate.entitledAddress
+        let first = try SecondEdge(to: founder, as: memberCredentials, network: network, scheduler: scheduler)
+        first.end.staticKey = try StaticHandshakeKey(privateKeyBytes: [UInt8](repeating: 7, count: 32),
+                                                     wallClock: { Self.epoch })
+        first.end.channel.peerStaticKey = key
+        let edgeURI = try XCTUnwrap(first.edge?.localURI)
+        first.send(.linkRequest(LinkRequest(token: 42, type: "structured.near",
+                                            requester: NodeInfo(address: member, uris: [edgeURI]),
+                                            target: founder.address, observedURI: founder.info.uris[0])))
+        scheduler.run(for: .seconds(2))
+        let reply = first.received.first { if case .linkReply = $0 { return true }; return false }
+        XCTAssertNotNil(reply, "\(first.received)")
+        XCTAssertEqual(first.sent.count, 1, "the init was all the member sent before the reply: one round trip")
+        let connection = try XCTUnwrap(founder.table.connection(to: member))
+        XCTAssertNil(founder.stats.drops.byName["first_messages_not_taken"])
+
+        // The captured init, replayed from another host: the admission's replay check drops it (an init older
+        // than the last 4,096 would pass it and be answered as a handshake that never completes, its first
+        // messages not taken: `FirstMessagesTests`). Either way nothing is taken from it.
+        final class Silent: EdgeListenerDelegate, EdgeDelegate {
+            var edge: (any Edge)?
+            func edgeListener(_ listener: any EdgeListener, didAccept edge: any Edge) {}
+            func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {}
+            func edgeDidClose(_ edge: any Edge) {}
+        }
+        let replayer = Silent()
+        let listener = network.makeListener(host: network.addHost())
+        try listener.start(delegate: replayer)
+        listener.createEdge(to: founder.info.uris[0]) { result in
+            replayer.edge = try? result.get()
+            replayer.edge?.delegate = replayer
+        }
+        scheduler.run(for: .milliseconds(1))
+        replayer.edge?.send(first.sent[0])
+        scheduler.run(for: .seconds(2))
+        let drops = founder.stats.drops.byName
+        XCTAssertEqual((drops["not_admitted"] ?? 0) + (drops["first_messages_not_taken"] ?? 0), 1, "\(drops)")
+        XCTAssertEqual(founder.table.connection(to: member)?.edgeID, connection.edgeID, "the connection did not move")
+        XCTAssertEqual(founder.table.count, 1, "and no other was made")
+        // The member's own edge still carries it.
+        first.send(.ping(nonce: 9))
+        scheduler.run(for: .seconds(1))
+        XCTAssertTrue(first.received.contains { if case .pong = $0 { return true }; return false }, "\(first.received)")
     }
 
     /// Runs a founder and a joiner with `security` for 20 s and checks that they never connect, that the
