@@ -75,7 +75,7 @@ final class FirstMessagesTests: XCTestCase {
         let replayed = other.receive(first)
         XCTAssertEqual(replayed.delivered, [])
         XCTAssertEqual(replayed.established, [])
-        XCTAssertEqual(replayed.drops, ["first_messages_not_taken"])
+        XCTAssertEqual(replayed.drops, [], "the very init again: taken before, so said, and not delivered")
         XCTAssertFalse(other.channel.isEstablished)
         // Nor on the same edge later, once the response was answered.
         pair.settle(toA: pair.b.send(Array("x".utf8)).frames)
@@ -138,6 +138,50 @@ final class FirstMessagesTests: XCTestCase {
         }
     }
 
+    /// Found by the fuzzer: bob took alice's first message but his response was lost; his own init (a
+    /// handshake he starts, or one an `unknown session` answer provokes) must not make alice give up hers and
+    /// send the message again.
+    func testAResponseLostAfterTheFirstMessagesWereTakenDeliversThemOnce() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array("link request".utf8)).frames
+        let atB = pair.b.receive(first[0])
+        XCTAssertEqual(atB.delivered.count, 1)
+        // The response is lost. Bob seals something; alice cannot open it and says so; bob does not handshake
+        // again for that (he answered alice a moment ago).
+        let sealed = pair.b.send([1]).frames
+        let unknown = pair.a.receive(sealed[0]).frames
+        XCTAssertEqual(pair.b.receive(unknown[0]).frameKinds, [], "no new handshake for a session just answered")
+        // Bob starts a handshake anyway: the inits cross, and alice's, which carries first messages, goes on.
+        pair.advance(by: .seconds(2))
+        let bobsInit = pair.b.handshake().frames
+        let (outA, outB) = pair.settle(toA: bobsInit)
+        XCTAssertEqual(outB.delivered, [], "nothing delivered twice: \(outB.delivered)")
+        XCTAssertEqual(pair.bOutputs.delivered + atB.delivered, [Array("link request".utf8)])
+        XCTAssertTrue(pair.a.channel.isEstablished, "\(outA)")
+        let (_, later) = pair.settle(toB: [pair.a.seal([2])])
+        XCTAssertEqual(later.delivered, [[2]])
+    }
+
+    /// The same init sent again with a cookie MAC (a busy responder's, or a forged cookie frame) has another
+    /// digest; its first messages were delivered already and are neither delivered again nor sent again.
+    func testAnInitSentAgainWithACookieDoesNotDeliverItsFirstMessagesTwice() throws {
+        let pair = try pair()
+        let first = pair.a.send(Array("link request".utf8)).frames[0]
+        XCTAssertEqual(pair.b.receive(first).delivered.count, 1)
+        // The response is lost; a cookie frame (anyone can forge one: it names the init's index) makes alice
+        // send her init again with its cookie MAC.
+        let index = try HandshakeMessage.decode(first, kind: SecureFrame.initKind).senderIndex
+        let again = pair.a.receive(SecureFrame.cookie([UInt8](repeating: 9, count: 16), forInit: index)).frames
+        XCTAssertEqual(again.count, 1)
+        XCTAssertNotEqual(Array(again[0].readableBytesView), Array(first.readableBytesView))
+        let (_, outB) = pair.settle(toB: again)
+        XCTAssertEqual(outB.delivered, [], "taken before: not delivered again, and alice does not send it again")
+        XCTAssertTrue(pair.a.channel.isEstablished)
+        XCTAssertEqual(pair.a.channel.queuedCount, 0)
+        let (_, later) = pair.settle(toB: [pair.a.seal([3])])
+        XCTAssertEqual(later.delivered, [[3]])
+    }
+
     func testAChangedByteOfAnInitWithFirstMessagesIsNeverDelivered() throws {
         let pair = try pair()
         let first = pair.a.send([9, 9, 9]).frames[0]
@@ -174,11 +218,12 @@ final class FirstMessagesTests: XCTestCase {
         now = 999
         XCTAssertGreaterThan(key.nextStamp(), second, "a clock that steps back does not")
 
-        XCTAssertTrue(key.take(stamp: 10, from: [1]))
-        XCTAssertFalse(key.take(stamp: 10, from: [1]))
-        XCTAssertFalse(key.take(stamp: 9, from: [1]))
-        XCTAssertTrue(key.take(stamp: 11, from: [1]))
-        XCTAssertTrue(key.take(stamp: 5, from: [2]), "members are apart")
+        XCTAssertEqual(key.take(stamp: 10, ephemeral: [1], from: [1]), .fresh)
+        XCTAssertEqual(key.take(stamp: 10, ephemeral: [1], from: [1]), .takenBefore, "the same init again")
+        XCTAssertEqual(key.take(stamp: 10, ephemeral: [2], from: [1]), .stale, "another init with that stamp")
+        XCTAssertEqual(key.take(stamp: 9, ephemeral: [3], from: [1]), .stale)
+        XCTAssertEqual(key.take(stamp: 11, ephemeral: [4], from: [1]), .fresh)
+        XCTAssertEqual(key.take(stamp: 5, ephemeral: [5], from: [2]), .fresh, "members are apart")
     }
 
     // MARK: NodeInfo

@@ -357,7 +357,9 @@ public struct SecureChannel {
                 // it costs a handshake at most once per retry interval and the old session stays until then.
                 // A session we answered within that interval means the peer is handshaking already; an older
                 // unconfirmed one (a replayed or late init) must not block the recovery.
-                let answeredRecently = next.map { env.now - $0.createdAt < env.settings.handshakeRetry } ?? false
+                // (A session put in use at once for an init's first messages was answered as recently.)
+                let answered = [next, current.flatMap { $0.isInitiator ? nil : $0 }]
+                let answeredRecently = answered.contains { $0.map { env.now - $0.createdAt < env.settings.handshakeRetry } ?? false }
                 guard index == current?.remoteIndex, !answeredRecently else {
                     return [.dropped("stale_unknown_session")]
                 }
@@ -453,9 +455,9 @@ public struct SecureChannel {
         case .failure(let refusal): return [.transmit(SecureFrame.refused(refusal)), .refused(refusal)]
         }
         if let ours = initiation, current == nil || env.now - ours.sentAt < env.settings.handshakeRetry,
-           Array(ours.ephemeral.publicKey.rawRepresentation).lexicographicallyPrecedes(message.ephemeral) == false {
-            // Both ends started at once: the init with the larger key goes on, so exactly one completes. The
-            // peer answers ours; send it again in case it was lost.
+           SecureChannel.oursGoesOn(ours, against: message) {
+            // Both ends started at once: one init goes on, so exactly one completes. The peer answers ours; send
+            // it again in case it was lost.
             return [.transmit(ours.frame)]
         }
         let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
@@ -466,10 +468,16 @@ public struct SecureChannel {
         // First messages sealed for our static key, stamped later than any taken from this member before: the
         // init is fresh (not a replay), so its session is in use at once and the messages are delivered now.
         var firstMessages: [[UInt8]]?
+        var tookEarlier = false
         if let sealed = message.firstMessages, let own = env.staticKey,
-           let opened = own.open(sealed.sealed, ephemeral: message.ephemeral, header: sealed.header),
-           own.take(stamp: sealed.stamp, from: certificate.publicKey) {
-            firstMessages = opened
+           let opened = own.open(sealed.sealed, ephemeral: message.ephemeral, header: sealed.header) {
+            switch own.take(stamp: sealed.stamp, ephemeral: message.ephemeral, from: certificate.publicKey) {
+            case .fresh: firstMessages = opened
+            // The same init again with another cookie MAC (so another digest): its messages were delivered;
+            // the initiator must not send them again, and nothing is delivered twice.
+            case .takenBefore: tookEarlier = true
+            case .stale: break
+            }
         }
         let index = UInt32(truncatingIfNeeded: random.next())
         let response = HandshakeMessage.make(kind: SecureFrame.responseKind, senderIndex: index,
@@ -477,7 +485,7 @@ public struct SecureChannel {
                                              ephemeral: Array(ephemeral.publicKey.rawRepresentation),
                                              certificate: env.credentials.certificate.encoded,
                                              label: SecureChannel.responseLabel, prefix: digest,
-                                             took: firstMessages != nil, sign: env.credentials.identity.sign)
+                                             took: firstMessages != nil || tookEarlier, sign: env.credentials.identity.sign)
         let (initiatorKey, responderKey) = SecureChannel.keys(shared, initFrame: frame, responseFrame: response)
         let session = Session(localIndex: index, remoteIndex: message.senderIndex, sendKey: SessionKey(responderKey),
                               receiveKey: SessionKey(initiatorKey), createdAt: env.now, isInitiator: false, peer: certificate)
@@ -495,7 +503,7 @@ public struct SecureChannel {
         }
         next = session
         // Counted: a stale static key in NodeInfos, a lagging clock or a replay costs a round trip.
-        if message.firstMessages != nil { outputs.append(.dropped("first_messages_not_taken")) }
+        if message.firstMessages != nil, !tookEarlier { outputs.append(.dropped("first_messages_not_taken")) }
         if current == nil { outputs += flushQueue() }
         return outputs
     }
@@ -546,6 +554,15 @@ public struct SecureChannel {
             return .failure(.unexpectedPeer(name: certificate.name, expected: expectedPeer, got: certificate.entitledAddress))
         }
         return .success(certificate)
+    }
+
+    /// Which of two crossing inits goes on (the same answer at both ends): one that carries first messages over
+    /// one that does not (its messages may have been taken already: sending them again after answering the
+    /// other could deliver them twice), else the one with the larger key.
+    private static func oursGoesOn(_ ours: Initiation, against theirs: HandshakeMessage) -> Bool {
+        let oursCarries = !ours.firstMessages.isEmpty, theirsCarries = theirs.firstMessages != nil
+        if oursCarries != theirsCarries { return oursCarries }
+        return !Array(ours.ephemeral.publicKey.rawRepresentation).lexicographicallyPrecedes(theirs.ephemeral)
     }
 
     /// Drops our handshake under way; the first messages its init carried wait for the next one.

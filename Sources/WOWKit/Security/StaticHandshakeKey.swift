@@ -16,7 +16,7 @@ public final class StaticHandshakeKey {
     /// The public half, as NodeInfo carries it.
     public let publicKey: [UInt8]
     /// The latest stamp taken from each member (by its certificate's key), and the order they were noted in.
-    private var latest: [[UInt8]: UInt64] = [:]
+    private var latest: [[UInt8]: (stamp: UInt64, ephemeral: [UInt8])] = [:]
     private var noted: [[UInt8]] = []
     /// The last stamp this node put in one of its own inits.
     private var lastStamp: UInt64 = 0
@@ -47,18 +47,29 @@ public final class StaticHandshakeKey {
         return lastStamp
     }
 
-    /// Whether first messages stamped `stamp` from the member with certificate key `member` may be taken:
-    /// only if later than every stamp taken from it before. Notes it if so.
-    func take(stamp: UInt64, from member: [UInt8]) -> Bool {
-        guard stamp > (latest[member] ?? floor) else { return false }
+    /// What a stamp is worth (`take`).
+    enum Verdict: Equatable {
+        /// Later than any taken from the member: take the messages.
+        case fresh
+        /// The very init whose messages were taken last (sent again, with another cookie MAC).
+        case takenBefore
+        /// Not later: a replay, or a clock that stepped back.
+        case stale
+    }
+
+    /// Whether first messages stamped `stamp` in an init with `ephemeral` from the member with certificate key
+    /// `member` may be taken: only if later than every stamp taken from it before. Notes it if so.
+    func take(stamp: UInt64, ephemeral: [UInt8], from member: [UInt8]) -> Verdict {
+        if let last = latest[member], last.stamp == stamp, last.ephemeral == ephemeral { return .takenBefore }
+        guard stamp > (latest[member]?.stamp ?? floor) else { return .stale }
         if latest[member] == nil {
             if noted.count >= StaticHandshakeKey.maximumMembers, let forgotten = latest.removeValue(forKey: noted.removeFirst()) {
-                floor = max(floor, forgotten)
+                floor = max(floor, forgotten.stamp)
             }
             noted.append(member)
         }
-        latest[member] = stamp
-        return true
+        latest[member] = (stamp, ephemeral)
+        return .fresh
     }
 
     /// The key an init's first messages are sealed under: HKDF-SHA256 of X25519(`secret`, `peer`), salted
