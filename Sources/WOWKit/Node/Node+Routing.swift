@@ -82,17 +82,6 @@ extension Node {
                 }
                 return
             }
-            if packet.header.payloadType == .connectToMe, previous != nil || heldSince != nil, !isRingMember,
-               held.hold(packet, since: heldSince ?? scheduler.now) {
-                // A joiner's Connect-To-Me at a gateway that is not in the ring itself yet (a bootstrap node that
-                // just started): it waits for the gateway's own ring links rather than failing back to the
-                // joiner, whose overlords would ask again only on their next round.
-                if heldSince == nil { stats.heldForRoute += 1 }
-                if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
-                    arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
-                }
-                return
-            }
             stats.drop(.routing(code, packet.header.payloadType))
             routingFailed(packet.header, code)
         }

@@ -2,9 +2,8 @@
 /// nearest to the destination only because its links to the nodes around it are not all up. Answering
 /// "unreachable" there tells an application a member is gone that is not (`ping` even stops sending after one
 /// such error); so they wait here a few seconds and go out again whenever a connection comes up, as a
-/// WireGuard peer's packets wait for its handshake. A bootstrap node that is not in the ring yet holds its
-/// joining leaves' Connect-To-Me here too, for the same reason. Bounded in packets and bytes; what waits too
-/// long fails as before. I/O-free: the node asks and acts.
+/// WireGuard peer's packets wait for its handshake. Bounded in packets and bytes; what waits too long fails as
+/// before. I/O-free: the node asks and acts.
 public struct HeldPackets {
     public struct Settings: Sendable, Equatable {
         /// How long a packet may wait for a route.
