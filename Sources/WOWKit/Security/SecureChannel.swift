@@ -251,13 +251,13 @@ public struct SecureChannel {
         let identity = env.credentials.identity
         // The first handshake with a peer whose static key we know carries what waits for it.
         var firstMessages: [ByteBuffer] = []
-        var seal: ((UInt64, [UInt8]) -> [UInt8]?)?
+        var seal: (([UInt8]) -> [UInt8]?)?
         var stamp: UInt64 = 0
         if current == nil, next == nil, !queue.isEmpty, let peerKey = peerStaticKey, let own = env.staticKey {
             let queued = queue
             let messages = queued.map(\.readableBytesView)
             stamp = own.nextStamp()
-            seal = { _, header in
+            seal = { header in
                 // Sealed into the init only if they fit (else they wait for the handshake, as without a key).
                 guard let sealed = StaticHandshakeKey.seal(messages, ephemeral: ephemeral, responderKey: peerKey, header: header),
                       sealed.count <= HandshakeMessage.maximumFirstMessages else { return nil }

@@ -184,7 +184,7 @@ struct HandshakeMessage {
     /// before them (nil: none); `took`, in a response, says the init's were taken.
     static func make(kind: UInt8, senderIndex: UInt32, receiverIndex: UInt32?, ephemeral: [UInt8],
                      certificate: [UInt8], label: [UInt8], prefix: [UInt8], admission: AdmissionKey? = nil,
-                     firstMessages seal: ((_ stamp: UInt64, _ header: [UInt8]) -> [UInt8]?)? = nil, stamp: UInt64 = 0,
+                     firstMessages seal: ((_ header: [UInt8]) -> [UInt8]?)? = nil, stamp: UInt64 = 0,
                      took: Bool = false, sign: ([UInt8]) -> [UInt8]) -> ByteBuffer {
         var buffer = SecureFrame.header(kind, capacity: 2 + 8 + 32 + 2 + certificate.count + 1 + 64 + AdmissionKey.trailerSize)
         buffer.writeInteger(senderIndex, endianness: .big)
@@ -197,7 +197,7 @@ struct HandshakeMessage {
             buffer.writeInteger(UInt8(1))
             buffer.writeInteger(stamp, endianness: .big)
             // Sealed with every byte before the length as associated data (the signature covers all of it).
-            if let seal, let sealed = seal(stamp, Array(buffer.readableBytesView)),
+            if let seal, let sealed = seal(Array(buffer.readableBytesView)),
                sealed.count <= maximumFirstMessages {
                 buffer.writeInteger(UInt16(sealed.count), endianness: .big)
                 buffer.writeBytes(sealed)
