@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 import NIOCore
 
@@ -30,8 +31,13 @@ public final class EdgeSecurity {
         self.wallClock = wallClock
         self.random = random
         self.logger = logger
-        staticKey = StaticHandshakeKey(privateKey: SecureChannel.makeEphemeral(settings, random: &random.generator),
-                                       wallClock: wallClock)
+        // Deterministic keys (the simulator) come from the node's identity, not its generator: drawing one would
+        // shift every later draw, and a seed would no longer give the topology it gave before.
+        let privateKey = settings.deterministicKeys
+            ? try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: Array(SHA256.hash(
+                data: StaticHandshakeKey.label + credentials.certificate.publicKey)))
+            : Curve25519.KeyAgreement.PrivateKey()
+        staticKey = StaticHandshakeKey(privateKey: privateKey, wallClock: wallClock)
     }
 
     /// The environment for one event. Only a received handshake checks certificates against the wall clock;
