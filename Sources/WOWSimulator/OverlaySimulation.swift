@@ -87,18 +87,16 @@ public final class OverlaySimulation {
     // MARK: - Nodes joining and leaving
 
     /// Starts one new node now, behind `nat` (drawn from the options' mix when nil), at `address` (drawn when
-    /// nil; a secured node only near it: at an address with the same first byte), bootstrapping through
-    /// `bootstrap`, else a random live public node (none for the first).
+    /// nil; a secured node only near it: at an address with the same first byte), bootstrapping through a
+    /// random live public node (none for the first).
     @discardableResult
-    public func addNode(nat chosen: NATBehaviour? = nil, address: Address? = nil,
-                        bootstrap: SimulatedNode? = nil) throws -> SimulatedNode {
+    public func addNode(nat chosen: NATBehaviour? = nil, address: Address? = nil) throws -> SimulatedNode {
         // The first node is public: someone has to be reachable to start a ring. Nodes bootstrap through a
         // random live public node, as real deployments list public bootstrap nodes.
         let nat = chosen ?? (nodes.isEmpty ? .open : drawNAT())
         let host = network.addHost(nat: nat)
         let candidates = liveNodes.filter { $0.nat == .open }
-        let bootstrapNode = bootstrap
-            ?? (candidates.isEmpty ? nil : candidates[Int(random.next() % UInt64(candidates.count))])
+        let bootstrapNode = candidates.isEmpty ? nil : candidates[Int(random.next() % UInt64(candidates.count))]
         let drawn = random.address()
         let security = try credentials(forNode: nodes.count, near: address)
         var config = NodeConfig(name: "sim-\(nodes.count)", address: security == nil ? address ?? drawn : nil,

@@ -166,4 +166,3 @@ final class OverlaySimulationTests: XCTestCase {
         XCTAssertEqual(object["delivery_ratio"] as? Double, 1)
     }
 }
-
