@@ -226,6 +226,24 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertEqual(key.take(stamp: 5, ephemeral: [5], from: [2]), .fresh, "members are apart")
     }
 
+    func testPeersKeysAreBoundedAndAKeyOfTheWrongSizeIsNeitherKeptNorSent() throws {
+        var keys = PeerHandshakeKeys()
+        func address(_ n: Int) -> Address { Address(bytes: (0..<20).map { UInt8(truncatingIfNeeded: n >> ($0 % 4 * 8)) })! }
+        keys.note(NodeInfo(address: address(0), uris: [], handshakeKey: [UInt8](repeating: 1, count: 31)))
+        XCTAssertNil(keys[address(0)], "31 bytes: not a key")
+        for n in 0...PeerHandshakeKeys.capacity {
+            keys.note(NodeInfo(address: address(n + 1), uris: [], handshakeKey: [UInt8](repeating: 2, count: 32)))
+        }
+        XCTAssertNil(keys[address(1)], "the longest known is forgotten beyond the capacity")
+        XCTAssertEqual(keys[address(PeerHandshakeKeys.capacity + 1)], [UInt8](repeating: 2, count: 32))
+
+        let odd = NodeInfo(address: Self.address, uris: [], handshakeKey: [UInt8](repeating: 3, count: 33))
+        let status = EdgeMessage.linkReply(LinkReply(token: 1, responder: odd, observedURI: try TransportURI("udp://198.18.0.2:4000"),
+                                                     neighbours: []))
+        guard case .linkReply(let decoded) = try EdgeMessage.decode(status.encoded()) else { return XCTFail("not a reply") }
+        XCTAssertNil(decoded.responder.handshakeKey, "an encoder sends no key of the wrong size")
+    }
+
     // MARK: NodeInfo
 
     static let address = Address(hex: "0123456789abcdef0123456789abcdef01234567")!
