@@ -264,10 +264,19 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertNil(neighbours.neighbours[0].handshakeKey, "neighbour lists leave keys out")
         XCTAssertEqual(neighbours.neighbours[0].uris, info.uris)
 
-        // The flag without the key's bytes is truncated, not read past the end.
-        let truncated = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80, 1, 2, 3]
-        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: truncated))) { error in
-            XCTAssertEqual(error as? WireError, .truncated(field: "neighbours.handshake_key"))
+        // A neighbour that claims a key is malformed: it would decode to what re-encodes differently (the
+        // edge-message fuzzer found this), and no node sends it.
+        let claimed = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80] + [UInt8](repeating: 7, count: 32)
+        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: claimed))) { error in
+            XCTAssertEqual(error as? WireError, .unknownValue(field: "neighbours.uri_count", value: 0x80))
+        }
+        // Where a key belongs, the flag without the key's bytes is truncated, not read past the end.
+        // The key sits after the requester's URIs, before target presence (1) and the observed URI (1 + text).
+        let withKey = Array(EdgeMessage.linkRequest(request).encoded().readableBytesView)
+        let keyEnd = withKey.count - 2 - request.observedURI.text.utf8.count
+        XCTAssertEqual(Array(withKey[(keyEnd - 32)..<keyEnd]), key)
+        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: withKey[..<(keyEnd - 29)]))) { error in
+            XCTAssertEqual(error as? WireError, .truncated(field: "requester.handshake_key"))
         }
     }
 }

@@ -381,9 +381,13 @@ final class WireFormatTests: XCTestCase {
 
         // The count is refused before any URI is read: a bare count is enough (its top bit says a handshake
         // key follows, and is not part of it).
-        let bare = Raw().u8(1).u8(0x07).u8(1).address(Fixtures.a).u8(0xFF).bytes
-        XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: bare))),
-                       .tooLong(field: "neighbours.uri_count", length: 127, limit: 16))
+        let bare = Raw().u64(1).text("leaf").address(Fixtures.a).u8(0xFF).bytes
+        XCTAssertEqual(expectWireError(try ConnectToMe.decode(ByteBuffer(bytes: bare))),
+                       .tooLong(field: "requester.uri_count", length: 127, limit: 16))
+        // In a neighbour list the top bit is malformed in itself (neighbour lists carry no keys).
+        let neighbour = Raw().u8(1).u8(0x07).u8(1).address(Fixtures.a).u8(0xFF).bytes
+        XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: neighbour))),
+                       .unknownValue(field: "neighbours.uri_count", value: 0xFF))
     }
 
     func testNeighbourCountAboveTheMaximumIsRejected() {

@@ -89,9 +89,14 @@ struct WireReader {
         return type
     }
 
-    mutating func nodeInfo(_ field: String) throws(WireError) -> NodeInfo {
+    /// A NodeInfo; `keyAllowed` is false in neighbour lists, which never carry a handshake key (so that
+    /// what decodes re-encodes to the same bytes).
+    mutating func nodeInfo(_ field: String, keyAllowed: Bool = true) throws(WireError) -> NodeInfo {
         let address = try address("\(field).address")
         let countAndFlag = try u8("\(field).uri_count")
+        if !keyAllowed && countAndFlag & WireFormat.handshakeKeyFlag != 0 {
+            throw .unknownValue(field: "\(field).uri_count", value: countAndFlag)
+        }
         let count = Int(countAndFlag & ~WireFormat.handshakeKeyFlag)
         guard count <= NodeInfo.maximumURIs else {
             throw .tooLong(field: "\(field).uri_count", length: count, limit: NodeInfo.maximumURIs)
@@ -111,7 +116,7 @@ struct WireReader {
         }
         var infos = [NodeInfo]()
         infos.reserveCapacity(count)
-        for _ in 0..<count { infos.append(try nodeInfo(field)) }
+        for _ in 0..<count { infos.append(try nodeInfo(field, keyAllowed: false)) }
         return infos
     }
 
