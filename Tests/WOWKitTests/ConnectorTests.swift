@@ -47,7 +47,7 @@ final class ConnectorTests: XCTestCase {
         let attemptToken = expected.next()
         let ctm = ConnectToMe(token: token, type: "structured.far", requester: info(local), gateway: gateway)
         XCTAssertEqual(directives, [
-            .armTimer(.connect(token: token), after: .seconds(10)),
+            .armTimer(.connect(token: token), after: .seconds(3)),
             .startAttempt(AttemptStart(token: attemptToken, type: "structured.far", target: target, uris: peer.uris,
                                        purpose: .own(connectToken: token))),
             .route(RoutedPacket(header: RoutedHeader(mode: .exact, payloadType: .connectToMe, source: local,
@@ -59,31 +59,46 @@ final class ConnectorTests: XCTestCase {
         XCTAssertEqual(connector.succeed(token, peer: target),
                        [.cancelTimer(.connect(token: token)), .connectSucceeded(request, owner: overlord, peer: target)])
         XCTAssertEqual(connector.succeed(token, peer: target), [], "only once")
-        XCTAssertEqual(connector.timerFired(token: token), [], "a finished connect does not time out")
+        XCTAssertEqual(connector.timerFired(token: token, servedByAttempt: false), [], "a finished connect does not time out")
         XCTAssertEqual(connector.ourType(token: token), "structured.far",
                        "a late link-back still serves our connect after it finished")
     }
 
     func testAConnectTimesOutAndAnUndeliverableCTMFailsOnlyConnectsNoAttemptServes() {
-        var connector = Connector(local: local, timeout: .seconds(10))
+        var connector = Connector(local: local, timeout: .seconds(10), answerTimeout: .seconds(3))
         var random = SeededRandom(seed: 3)
         let request = ConnectRequest(target: target, mode: .exact, type: "structured.far")
         var tokens: [UInt64] = []
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             let directives = connector.connect(request, owner: overlord, facts: .init(info: info(local)), random: &random)
-            guard case .armTimer(.connect(let token), _) = directives.first else { return XCTFail("\(directives)") }
+            guard case .armTimer(.connect(let token), let delay) = directives.first else { return XCTFail("\(directives)") }
+            XCTAssertEqual(delay, .seconds(3), "the first deadline is the answer's")
             tokens.append(token)
         }
-        XCTAssertEqual(connector.timerFired(token: tokens[0]), [
+        // No reply and no attempt of ours: it fails at the answer's deadline, so its owner asks again soon.
+        XCTAssertEqual(connector.timerFired(token: tokens[0], servedByAttempt: false), [
             .cancelTimer(.connect(token: tokens[0])),
+            .connectFailed(request, owner: overlord, reason: "no answer to the Connect-To-Me within 3.0 seconds"),
+        ])
+        // Answered: the recipient links back, which may take the rest of `timeout`.
+        let reply = ConnectToMeReply(token: tokens[3], requester: local, type: "structured.far", responder: info(target),
+                                     neighbours: [])
+        let replyHeader = RoutedHeader(mode: .exact, payloadType: .connectToMeReply, source: target, destination: local)
+        XCTAssertTrue(connector.connectToMeReply(reply, header: replyHeader, isConnectedToRequester: false)
+            .contains(.linkToResponder(reply)))
+        XCTAssertEqual(connector.timerFired(token: tokens[3], servedByAttempt: false), [.armTimer(.connect(token: tokens[3]), after: .seconds(7))])
+        XCTAssertEqual(connector.timerFired(token: tokens[3], servedByAttempt: false), [
+            .cancelTimer(.connect(token: tokens[3])),
             .connectFailed(request, owner: overlord, reason: "no connection within 10.0 seconds"),
         ])
-        let failed = connector.undeliverable(to: target, code: .noRoute, servedByAttempts: [tokens[1]])
+        // Unanswered but served by a direct attempt of ours: that may still link.
+        XCTAssertEqual(connector.timerFired(token: tokens[4], servedByAttempt: true), [.armTimer(.connect(token: tokens[4]), after: .seconds(7))])
+        let failed = connector.undeliverable(to: target, code: .noRoute, servedByAttempts: [tokens[1], tokens[4]])
         XCTAssertEqual(failed, [
             .cancelTimer(.connect(token: tokens[2])),
             .connectFailed(request, owner: overlord, reason: "CTM to \(target.short) not delivered: \(RoutingError.Code.noRoute)"),
         ])
-        XCTAssertEqual(connector.pending.keys.sorted(), [tokens[1]])
+        XCTAssertEqual(connector.pending.keys.sorted(), [tokens[1], tokens[4]].sorted())
     }
 
     // MARK: Answering a CTM
@@ -101,7 +116,7 @@ final class ConnectorTests: XCTestCase {
 
         XCTAssertEqual(connector.linkBack(ctm, reply: replyPacket, connectionEdge: nil, ours: nil), [
             .startAttempt(AttemptStart(token: 77, type: "structured.near", target: local, uris: requester.uris,
-                                       purpose: .forPeer)),
+                                       purpose: .forPeer, gateway: gateway)),
             .routeWhenPunched(replyPacket, token: 77),
         ])
         var linker = Linker(settings: NodeConfig.Linking())
@@ -176,7 +191,7 @@ final class ConnectorTests: XCTestCase {
     }
 
     func testAGatewayPassesALeafsReplyOnOrDropsItWithoutTheLeaf() {
-        let connector = Connector(local: gateway)
+        var connector = Connector(local: gateway)
         let reply = ConnectToMeReply(token: 1, requester: local, type: "structured.near", responder: info(target), neighbours: [])
         let header = RoutedHeader(mode: .exact, payloadType: .connectToMeReply, source: target, destination: gateway)
         var forwarded = header
@@ -206,6 +221,45 @@ final class ConnectorTests: XCTestCase {
         var fromElsewhere = RoutedPacket(header: header, payload: ctm.encoded())
         Connector.stampGateway(&fromElsewhere, from: target, link: leafLink, gateway: gateway)
         XCTAssertNil(try ConnectToMe.decode(fromElsewhere.payload).gateway, "only from the leaf itself")
+    }
+
+    /// A leaf behind a NAT gets a relay URI through its gateway, last, so that a recipient no direct path joins
+    /// to it links over the gateway; its handshake key stays. A leaf seen at an address it lists gets none.
+    func testAGatewayGivesALeafBehindANATARelayURIThroughItself() throws {
+        let key = [UInt8](repeating: 9, count: 32)
+        let relay = uri("relay://\(gateway.hex)/\(local.hex)")
+        let header = RoutedHeader(mode: .left, payloadType: .connectToMe, source: local, destination: local)
+        var leafLink = connection(to: local)
+        leafLink.remoteTypes = [.leaf]
+        leafLink.remoteURI = uri("udp://198.18.0.7:31000")
+
+        let behindNAT = NodeInfo(address: local, uris: [uri("udp://198.19.1.2:4000")], handshakeKey: key)
+        var packet = RoutedPacket(header: header, payload: ConnectToMe(token: 1, type: "structured.near",
+                                                                       requester: behindNAT, gateway: nil).encoded())
+        Connector.stampGateway(&packet, from: local, link: leafLink, gateway: gateway, relayURI: relay)
+        let stamped = try ConnectToMe.decode(packet.payload)
+        XCTAssertEqual(stamped.requester.uris, [uri("udp://198.18.0.7:31000"), uri("udp://198.19.1.2:4000"), relay])
+        XCTAssertEqual(stamped.requester.handshakeKey, key, "the leaf's key travels on")
+
+        // Its NodeInfo full: the relay URI takes the last place.
+        let many = (0..<NodeInfo.maximumURIs).map { uri("udp://198.19.1.\($0):4000") }
+        var full = RoutedPacket(header: header, payload: ConnectToMe(token: 2, type: "structured.near",
+            requester: NodeInfo(address: local, uris: many), gateway: nil).encoded())
+        Connector.stampGateway(&full, from: local, link: leafLink, gateway: gateway, relayURI: relay)
+        let fullURIs = try ConnectToMe.decode(full.payload).requester.uris
+        XCTAssertEqual(fullURIs.count, NodeInfo.maximumURIs)
+        XCTAssertEqual(fullURIs.first, leafLink.remoteURI)
+        XCTAssertEqual(fullURIs.last, relay)
+
+        // Seen at the address it lists: no NAT between, so no relay.
+        let open = NodeInfo(address: local, uris: [uri("udp://198.18.0.7:4000")], handshakeKey: key)
+        var direct = RoutedPacket(header: header, payload: ConnectToMe(token: 3, type: "structured.near",
+                                                                       requester: open, gateway: nil).encoded())
+        Connector.stampGateway(&direct, from: local, link: leafLink, gateway: gateway, relayURI: relay)
+        let unchanged = try ConnectToMe.decode(direct.payload)
+        XCTAssertEqual(unchanged.gateway, gateway)
+        XCTAssertFalse(unchanged.requester.uris.contains(relay))
+        XCTAssertEqual(unchanged.requester.handshakeKey, key)
     }
 }
 

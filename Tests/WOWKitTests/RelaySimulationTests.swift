@@ -106,6 +106,36 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(orders.count, 2, "the seeds must put either node at the larger address")
     }
 
+    /// A node behind a symmetric NAT joins beside another one, already in the ring: no direct path joins them,
+    /// and the joiner has no links of its own yet, so no relay URIs. Its bootstrap node, the gateway of its
+    /// first CTMs, adds a relay URI through itself, and the neighbour that gets the CTM links over it beside its
+    /// vain punches (`relay_after_ms`), though it holds no connection to that gateway. Before, the neighbour
+    /// punched until its attempt gave up, and the joiner stayed short of that neighbour for 10 s and more (seed 5
+    /// here: 10.9 s without the gateway's relay URI, 2.7 s with it).
+    func testAJoinerNoDirectPathReachesIsLinkedThroughItsGatewayWithinSeconds() throws {
+        for seed: UInt64 in 1...6 {
+            let sim = try emptySimulation(seed: seed)
+            // Enough public nodes that the joiner's gateway is rarely one of the settled node's forwarders.
+            for byte in stride(from: 0x08, to: 0x100, by: 0x10) {
+                try sim.addNode(nat: .open, address: address(UInt8(byte)))
+                sim.scheduler.run(for: .milliseconds(300))
+            }
+            let settled = try sim.addNode(nat: .symmetric, address: address(0x70))
+            sim.scheduler.run(for: .seconds(15))
+            XCTAssertTrue(sim.isRoutable(settled), "seed \(seed): the first NATed node never joined")
+            let joiner = try sim.addNode(nat: .symmetric, address: address(0x70))
+            let start = sim.scheduler.now
+            sim.scheduler.run(until: start + .seconds(20)) {
+                !(joiner.node.table.contains(settled.node.address) && settled.node.table.contains(joiner.node.address))
+            }
+            let elapsed = (sim.scheduler.now - start).seconds
+            print("seed \(seed): symmetric joiner linked to its symmetric neighbour after \(elapsed) s (virtual)")
+            let connection = try XCTUnwrap(settled.node.table.connection(to: joiner.node.address), "seed \(seed): never linked")
+            XCTAssertEqual(connection.transport, RelayTransport.scheme, "seed \(seed)")
+            XCTAssertLessThan(elapsed, 6, "seed \(seed): the pair took \(elapsed) s to link")
+        }
+    }
+
     func testARelayedConnectionSurvivesItsForwarderLeaving() throws {
         let sim = try emptySimulation()
         let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)

@@ -101,6 +101,10 @@ public final class RelayEdgeListener: OverlayTunnelListener {
         return parsed.forwarder
     }
 
+    public func uri(forwarder: Address, target: Address) -> TransportURI {
+        RelayTransport.uri(forwarder: forwarder, target: target)
+    }
+
     public func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address) {
         guard isRunning else { return }
         if let edge = edges[source] {

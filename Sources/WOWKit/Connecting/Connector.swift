@@ -11,12 +11,20 @@ public struct Connector {
     public struct Pending: Equatable, Sendable {
         public var request: ConnectRequest
         public var owner: OverlordID
+        /// A CTM reply came back: the recipient answered and links to us, so the connect may take `timeout`.
+        public var answered = false
+        /// The timer now runs to `timeout` (it first ran to `answerTimeout`).
+        var awaitsConnection = false
     }
 
     /// The node's own address.
     public let local: Address
     /// How long a connect may take before its owner hears it failed.
     public var timeout: Duration
+    /// How long a connect waits for its CTM's reply: one that gets none by then (the CTM or its reply was lost,
+    /// e.g. routed to a gateway that was not in the ring yet) fails then, so its owner asks again after its
+    /// backoff rather than after `timeout`. Unless a direct attempt of ours still serves it.
+    public var answerTimeout: Duration
     public private(set) var pending: [UInt64: Pending] = [:]
     /// Recently finished connects (token -> type): a CTM recipient's link request that arrives after the
     /// connect finished still carries our token and links on our behalf, not its own.
@@ -28,9 +36,10 @@ public struct Connector {
     /// punch on it (`NodeDirective.routeWhenPunched`).
     private var repliesAwaitingPunch: [UInt64: [RoutedPacket]] = [:]
 
-    public init(local: Address, timeout: Duration = .seconds(10)) {
+    public init(local: Address, timeout: Duration = .seconds(10), answerTimeout: Duration = .seconds(3)) {
         self.local = local
         self.timeout = timeout
+        self.answerTimeout = min(answerTimeout, timeout)
     }
 
     /// The type of our connect `token` (pending, or finished recently), if it is ours.
@@ -73,7 +82,7 @@ public struct Connector {
         }
         let token = random.next()
         pending[token] = Pending(request: request, owner: owner)
-        var directives: [NodeDirective] = [.armTimer(.connect(token: token), after: timeout)]
+        var directives: [NodeDirective] = [.armTimer(.connect(token: token), after: answerTimeout)]
         if facts.linksDirectly, let peer = request.peer {
             directives.append(.startAttempt(AttemptStart(token: random.next(), type: request.type, target: peer.address,
                                                          uris: peer.uris, purpose: .own(connectToken: token))))
@@ -98,9 +107,17 @@ public struct Connector {
         return [.cancelTimer(.connect(token: token)), .connectFailed(done.request, owner: done.owner, reason: reason)]
     }
 
-    /// The connect's deadline passed.
-    public mutating func timerFired(token: UInt64) -> [NodeDirective] {
-        fail(token, reason: "no connection within \(timeout)")
+    /// The connect's timer fired: first at `answerTimeout` (it fails unless answered or `servedByAttempt`, a
+    /// direct attempt of ours under way for it), then at `timeout`.
+    public mutating func timerFired(token: UInt64, servedByAttempt: Bool) -> [NodeDirective] {
+        guard var connect = pending[token] else { return [] }
+        if connect.awaitsConnection { return fail(token, reason: "no connection within \(timeout)") }
+        guard connect.answered || servedByAttempt else {
+            return fail(token, reason: "no answer to the Connect-To-Me within \(answerTimeout)")
+        }
+        connect.awaitsConnection = true
+        pending[token] = connect
+        return [.armTimer(.connect(token: token), after: timeout - answerTimeout)]
     }
 
     /// A CTM of ours could not be routed to `destination`. Connects to it fail, except those a direct link
@@ -183,7 +200,7 @@ public struct Connector {
                     .routeWhenPunched(reply, token: ours.token)]
         }
         return [.startAttempt(AttemptStart(token: ctm.token, type: ctm.type, target: requester,
-                                           uris: ctm.requester.uris, purpose: .forPeer)),
+                                           uris: ctm.requester.uris, purpose: .forPeer, gateway: ctm.gateway)),
                 .routeWhenPunched(reply, token: ctm.token)]
     }
 
@@ -202,7 +219,7 @@ public struct Connector {
     /// A CTM reply reached this node. For a leaf we are the gateway of (`isConnectedToRequester`: we hold its
     /// leaf connection), it goes on over that connection. Otherwise the overlords learn of the responder and its
     /// neighbours, and a reply to one of our connects goes on to `linkToResponder`.
-    public func connectToMeReply(_ reply: ConnectToMeReply, header: RoutedHeader,
+    public mutating func connectToMeReply(_ reply: ConnectToMeReply, header: RoutedHeader,
                                  isConnectedToRequester: Bool) -> [NodeDirective] {
         if reply.requester != local {
             guard isConnectedToRequester else { return [.drop(.ctmReplyNoRequester)] }
@@ -213,6 +230,7 @@ public struct Connector {
         let responder = reply.responder
         let learned = NodeDirective.neighboursLearned(reply.neighbours + [responder], from: responder.address)
         guard pending[reply.token] != nil, responder.address != local else { return [learned] }
+        pending[reply.token]?.answered = true
         return [learned, .linkToResponder(reply)]
     }
 
@@ -240,17 +258,24 @@ public struct Connector {
     /// the leaf cannot know yet), first, so the CTM's recipients link to where the leaf can actually be
     /// reached. A leaf is joining while its link to us is not structured yet, or while it has not learned the
     /// public address we see it at (answering its first CTM may have made the link structured before we
-    /// forward the next).
+    /// forward the next). A leaf behind a NAT (we see it at an address it does not list) also gets
+    /// `relayURI`, through us, last: a recipient that no direct path joins to it (a symmetric NAT and a
+    /// port-restricted one) links over it `relayAfter` later, instead of punching in vain until it gives up.
     public static func stampGateway(_ packet: inout RoutedPacket, from previous: Address, link: Connection?,
-                                    gateway: Address) {
+                                    gateway: Address, relayURI: TransportURI? = nil) {
         guard packet.header.payloadType == .connectToMe, packet.header.source == previous, let link,
               var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
         let seenAt = link.remoteURI.hostAndPort?.host
-        guard !link.isStructured || !ctm.requester.uris.contains(where: { $0.hostAndPort?.host == seenAt }) else { return }
+        let isBehindNAT = !ctm.requester.uris.contains(where: { $0.hostAndPort?.host == seenAt })
+        guard !link.isStructured || isBehindNAT else { return }
         ctm.gateway = gateway
-        if !ctm.requester.uris.contains(link.remoteURI) {
-            ctm.requester = NodeInfo(address: ctm.requester.address, uris: [link.remoteURI] + ctm.requester.uris)
+        var uris = ctm.requester.uris
+        if !uris.contains(link.remoteURI) { uris.insert(link.remoteURI, at: 0) }
+        if isBehindNAT, let relayURI, !uris.contains(relayURI) {
+            // Last, and kept within the NodeInfo's limit.
+            uris = Array(uris.prefix(NodeInfo.maximumURIs - 1)) + [relayURI]
         }
+        ctm.requester = NodeInfo(address: ctm.requester.address, uris: uris, handshakeKey: ctm.requester.handshakeKey)
         packet.payload = ctm.encoded()
     }
 

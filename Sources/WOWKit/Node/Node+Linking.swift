@@ -6,14 +6,16 @@ extension Node {
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
-                             fallbackURIs: fallbackURIs(among: uris)))
+                             fallbackURIs: fallbackURIs(among: uris, gateway: start.gateway)))
     }
 
-    /// The relay URIs among `uris` that may start beside direct tries (`Linker.relayAfter`): only those through
-    /// a forwarder this node is connected to directly, so starting them early costs no new connection.
-    func fallbackURIs(among uris: [TransportURI]) -> [TransportURI] {
+    /// The relay URIs among `uris` that may start beside direct tries (`Linker.relayAfter`): those through a
+    /// forwarder this node is connected to directly, so starting them early costs no new connection; and the
+    /// one through a joining target's `gateway`, the only way to a joiner no direct path reaches before it
+    /// has links of its own.
+    func fallbackURIs(among uris: [TransportURI], gateway: Address? = nil) -> [TransportURI] {
         guard let tunnel = tunnelListener else { return [] }
-        return uris.filter { tunnel.forwarder(of: $0).map { isDirectPeer($0) } ?? false }
+        return uris.filter { tunnel.forwarder(of: $0).map { $0 == gateway || isDirectPeer($0) } ?? false }
     }
 
     func perform(_ actions: [Linker.Action]) {

@@ -14,7 +14,8 @@ extension Node {
     func route(_ packet: RoutedPacket, previous: Address?, heldSince: Timestamp? = nil) {
         var packet = packet
         if let previous {
-            Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address)
+            Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address,
+                                   relayURI: tunnelListener?.uri(forwarder: address, target: previous))
         }
         let isTunnel = packet.header.payloadType == .tunnel
         let decision: Router.Decision

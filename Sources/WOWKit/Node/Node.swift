@@ -320,7 +320,8 @@ public final class Node {
         case .linkFallback(let token):
             perform(linker.fallbackTimerFired(token: token))
         case .connect(let token):
-            run(connector.timerFired(token: token))
+            let served = linker.attempts.values.contains { $0.purpose == .own(connectToken: token) }
+            run(connector.timerFired(token: token, servedByAttempt: served))
         case .echo(let token):
             echoTimedOut(token)
         case .namePublish:

@@ -120,20 +120,24 @@ public struct AttemptStart: Equatable, Sendable {
     public var uris: [TransportURI]
     public var purpose: Linker.Purpose
     public var peerHasPunched: Bool
+    /// The gateway a joining target's CTM named: its relay URI through the gateway may start beside the direct
+    /// tries (`Linker.relayAfter`) though we hold no connection to the gateway.
+    public var gateway: Address?
 
     public init(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI], purpose: Linker.Purpose,
-                peerHasPunched: Bool = false) {
+                peerHasPunched: Bool = false, gateway: Address? = nil) {
         self.init(token: token, intent: .connect(type), target: target, uris: uris, purpose: purpose,
-                  peerHasPunched: peerHasPunched)
+                  peerHasPunched: peerHasPunched, gateway: gateway)
     }
 
     public init(token: UInt64, intent: LinkIntent, target: Address?, uris: [TransportURI], purpose: Linker.Purpose,
-                peerHasPunched: Bool = false) {
+                peerHasPunched: Bool = false, gateway: Address? = nil) {
         self.token = token
         self.intent = intent
         self.target = target
         self.uris = uris
         self.purpose = purpose
         self.peerHasPunched = peerHasPunched
+        self.gateway = gateway
     }
 }

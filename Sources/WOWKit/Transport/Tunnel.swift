@@ -33,6 +33,8 @@ public protocol OverlayTunnelListener: EdgeListener {
     func attach(host: any OverlayTunnelHost)
     /// The node a URI of this transport goes through first (its forwarder), nil if `uri` is not one of its URIs.
     func forwarder(of uri: TransportURI) -> Address?
+    /// The URI of this transport that reaches `target` through `forwarder`.
+    func uri(forwarder: Address, target: Address) -> TransportURI
     /// A frame from `source`, which names `returnVia` as the way back.
     func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address)
     /// A tunnel frame this node sent to `destination` was not delivered (`reporter` gave up).
