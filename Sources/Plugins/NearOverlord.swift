@@ -7,8 +7,11 @@ import WOWKit
 /// `right` mode; they reach the true left and right neighbours, which link back. Neighbour lists (in link
 /// replies, CTM replies and status messages) then reveal the next nearest, which are linked directly. A side
 /// short of neighbours (after failures) repeats the directional CTM with backoff; a slower periodic check
-/// finds a nearer node that nobody announced. Near connections this node made that are no longer among its
-/// nearest (plus `trim_slack`) are trimmed after `trim_grace_s`.
+/// finds a nearer node that nobody announced (every `check_s`; every 5 s while the node holds fewer structured
+/// links than a ring needs for distinct neighbours on both sides, since it cannot tell a tiny ring from a ring
+/// whose other members it has not heard of: a joiner linked over a relay whose CTM replies were lost). Near
+/// connections this node made that are no longer among its nearest (plus `trim_slack`) are trimmed after
+/// `trim_grace_s`.
 public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     public struct Settings: Decodable, Sendable {
         /// Near neighbours kept on each side.
@@ -46,6 +49,9 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     private var nextSideTry: [DeliveryMode: Timestamp] = [.left: .zero, .right: .zero]
     private var sideBackoff: [DeliveryMode: Duration] = [.left: .seconds(1), .right: .seconds(1)]
     private var nextCheck: Timestamp = .zero
+    private var lastCheck: Timestamp = .zero
+    /// How soon the periodic check comes again while the ring looks tiny (`ringIsTiny`).
+    static let tinyRingCheck = Duration.seconds(5)
     private var nextTrim: Timestamp = .zero
     /// Nodes we are linking to directly after hearing of them.
     private var pendingPeers: Set<Address> = []
@@ -125,8 +131,9 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         let hasWayIn = table.hasStructured || Router.gateway(in: table) != nil || isJoining
         guard hasWayIn else { return [] }
         var actions: [OverlordAction] = []
-        let periodic = context.now >= nextCheck
+        let periodic = context.now >= (ringIsTiny(table) ? min(nextCheck, lastCheck + Self.tinyRingCheck) : nextCheck)
         if periodic {
+            lastCheck = context.now
             let jitter = 0.75 + 0.5 * context.random.unit()
             nextCheck = context.now + .milliseconds(Int64(settings.checkSeconds * 1000 * jitter))
         }

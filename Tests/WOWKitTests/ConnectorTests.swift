@@ -123,7 +123,7 @@ final class ConnectorTests: XCTestCase {
         _ = linker.start(token: 5, type: "structured.far", target: local, uris: [uri("udp://198.18.0.1:4000")],
                          purpose: .own(connectToken: nil))
         XCTAssertEqual(connector.linkBack(ctm, reply: replyPacket, connectionEdge: nil, ours: linker.attempt(token: 5)), [
-            .peerWillLink(token: 5, uris: requester.uris), .routeWhenPunched(replyPacket, token: 5),
+            .peerWillLink(token: 5, uris: requester.uris, gateway: gateway), .routeWhenPunched(replyPacket, token: 5),
         ])
         XCTAssertEqual(connector.linkBack(ctm, reply: replyPacket, connectionEdge: EdgeID(4), ours: nil), [
             .route(replyPacket), .addRemoteType("structured.near", to: local),

@@ -88,6 +88,21 @@ final class LinkResponderTests: XCTestCase {
             .noteReached(relink.observedURI),
             linkError(.refused, "no connection to move to this edge; link anew"),
         ])
+        // No connection, but our own attempt sent its request on the edge the relink came on (EdgeID(1)): the
+        // peer holds the connection that request made, and the relink answers our attempt. Refused, the peer
+        // would drop it, and we would drop ours when our reply came (two NATed neighbours over relays).
+        let ours = attempt(to: large, sentRequest: true)
+        XCTAssertEqual(responder.linkRequest(relink, on: EdgeID(1), facts: .init(ours: ours)), [
+            .noteReached(relink.observedURI),
+            .yieldAttempt(token: 99, to: EdgeID(1)),
+            .establish(Establishment(peer: info(large), edge: EdgeID(1), localType: "structured.far", byPeer: true)),
+            .completeConnect(token: 42, peer: large),
+            .replyToLink(relink, on: EdgeID(1)),
+        ])
+        XCTAssertEqual(responder.linkRequest(relink, on: edge, facts: .init(ours: ours)), [
+            .noteReached(relink.observedURI),
+            linkError(.refused, "no connection to move to this edge; link anew"),
+        ], "our attempt's request went elsewhere: that is no answer to it")
     }
 
     func testCrossingRequestsTheLargerAddressWinsAndTheSmallerYields() {

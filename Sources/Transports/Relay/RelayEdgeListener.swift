@@ -15,7 +15,7 @@ public final class RelayEdgeListener: OverlayTunnelListener {
 
     let settings: RelayTransport.Settings
     let scheduler: any Scheduler
-    let logger: Logger
+    private(set) var logger: Logger
     weak var host: (any OverlayTunnelHost)?
     private var delegate: (any EdgeListenerDelegate)?
     private var isRunning = false
@@ -30,7 +30,11 @@ public final class RelayEdgeListener: OverlayTunnelListener {
         self.logger = logger
     }
 
-    public func attach(host: any OverlayTunnelHost) { self.host = host }
+    public func attach(host: any OverlayTunnelHost) {
+        self.host = host
+        // Its lines name the node, as the node's own do (a simulator runs thousands in one log).
+        logger[metadataKey: "node"] = "\(host.localAddress.short)"
+    }
 
     /// `relay://<forwarder>/<this node>` for this node's nearest direct peers: where others can reach it when
     /// nothing direct works. None once a peer saw the node at an address it is bound to, with no NAT in
@@ -83,6 +87,9 @@ public final class RelayEdgeListener: OverlayTunnelListener {
                 // find their way over the ring).
                 if !host.isDirectPeer(forwarder) { host.connectForwarder(forwarder) }
                 if let existing = self.edges[target] {
+                    // One edge per peer: an attempt to a peer whose frames already come in takes that edge.
+                    self.logger.trace("relay edge reused", metadata: [
+                        "peer": "\(target.short)", "via": "\(forwarder.short)", "was_via": "\(existing.forwarder.short)"])
                     existing.forwarder = forwarder
                     return completion(.success(existing))
                 }
@@ -91,6 +98,7 @@ public final class RelayEdgeListener: OverlayTunnelListener {
                 }
                 let edge = RelayEdge(listener: self, peer: target, forwarder: forwarder, isInbound: false)
                 self.edges[target] = edge
+                self.logger.trace("relay edge opened", metadata: ["peer": "\(target.short)", "via": "\(forwarder.short)"])
                 completion(.success(edge))
             }
         }
@@ -108,6 +116,10 @@ public final class RelayEdgeListener: OverlayTunnelListener {
     public func receiveTunnelFrame(_ frame: ByteBuffer, from source: Address, returnVia: Address) {
         guard isRunning else { return }
         if let edge = edges[source] {
+            if edge.forwarder != returnVia {
+                logger.trace("relay edge now via the peer's return hop", metadata: [
+                    "peer": "\(source.short)", "via": "\(returnVia.short)", "was_via": "\(edge.forwarder.short)"])
+            }
             edge.forwarder = returnVia
             return deliverLater(frame, to: edge)
         }
@@ -117,6 +129,7 @@ public final class RelayEdgeListener: OverlayTunnelListener {
         }
         let edge = RelayEdge(listener: self, peer: source, forwarder: returnVia, isInbound: true)
         edges[source] = edge
+        logger.trace("relay edge accepted", metadata: ["peer": "\(source.short)", "via": "\(returnVia.short)"])
         delegate?.edgeListener(self, didAccept: edge)
         deliverLater(frame, to: edge)
     }

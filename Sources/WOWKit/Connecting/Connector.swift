@@ -196,7 +196,7 @@ public struct Connector {
                     .requestLink(token: ctm.token, intent: ctm.intent, target: requester, on: edge)]
         }
         if let ours {
-            return [.peerWillLink(token: ours.token, uris: ctm.requester.uris),
+            return [.peerWillLink(token: ours.token, uris: ctm.requester.uris, gateway: ctm.gateway),
                     .routeWhenPunched(reply, token: ours.token)]
         }
         return [.startAttempt(AttemptStart(token: ctm.token, type: ctm.type, target: requester,

@@ -66,6 +66,20 @@ public struct LinkResponder {
             return directives + [refuse(.wrongTarget, "this is \(local.short), not \(target.short)")]
         }
         if request.intent == .relink {
+            if facts.existing == nil, let ours = facts.ours, ours.hasSentRequest,
+               ours.edge == edge || ours.edgesTried.contains(edge) {
+                // The peer holds the connection our request on this very edge made; its reply is still on the
+                // way (over a relay it may come well after the peer's own traffic, which we told `notLinked`).
+                // Refused, both ends would drop the connection, each in its turn, and neither link again.
+                var accepted: [NodeDirective] = [.yieldAttempt(token: ours.token, to: edge),
+                                                 .establish(Establishment(peer: peer, edge: edge,
+                                                                          localType: ours.intent.connectionType,
+                                                                          byPeer: true))]
+                if case .own(let connectToken?) = ours.purpose {
+                    accepted.append(.completeConnect(token: connectToken, peer: peer.address))
+                }
+                return directives + accepted + [.replyToLink(request, on: edge)]
+            }
             guard facts.existing != nil else {
                 return directives + [refuse(.refused, "no connection to move to this edge; link anew")]
             }

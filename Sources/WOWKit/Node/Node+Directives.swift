@@ -47,8 +47,8 @@ extension Node {
             startAttempt(start)
         case .peerPunched(let token, let uris):
             perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris)))
-        case .peerWillLink(let token, let uris):
-            perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris)))
+        case .peerWillLink(let token, let uris, let gateway):
+            perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris, gateway: gateway)))
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()

@@ -1,0 +1,55 @@
+import XCTest
+import WOWKit
+
+@testable import Plugins
+
+/// `structured.near` on its own, events in, actions out.
+final class NearOverlordTests: XCTestCase {
+    private let local = Address(bytes: [0x70] + [UInt8](repeating: 0, count: 19))!
+
+    private func table(structuredPeers count: Int) throws -> ConnectionTable {
+        var table = ConnectionTable(localAddress: local)
+        for n in 0..<count {
+            let peer = Address(bytes: [UInt8(0x10 + 0x30 * n)] + [UInt8](repeating: 1, count: 19))!
+            table.upsert(Connection(peer: NodeInfo(address: peer, uris: []), localTypes: ["structured.near"], remoteTypes: [],
+                                    edgeID: EdgeID(UInt64(n)), transport: "udp",
+                                    localURI: try TransportURI("udp://198.18.0.1:4000"),
+                                    remoteURI: try TransportURI("udp://198.18.0.\(n + 2):4000"), isInbound: false,
+                                    createdAt: .zero))
+        }
+        return table
+    }
+
+    /// The seconds (of 60, ticking each second) at which the overlord sent its directional CTMs, each connect
+    /// ending at once with a connection it holds already (as in a ring that small).
+    private func checks(structuredPeers count: Int) throws -> [Int] {
+        let overlord = NearOverlord()
+        var context = OverlordContext(local: NodeInfo(address: local, uris: []), table: try table(structuredPeers: count),
+                                      now: .zero, random: SeededRandom(seed: 1), bootstrap: [])
+        var seconds: [Int] = []
+        for second in 0...60 {
+            context.now = .zero + .seconds(second)
+            for action in overlord.handle(second == 0 ? .started : .tick, context: &context) {
+                guard case .connect(let request) = action, request.mode != .exact else { continue }
+                if seconds.last != second { seconds.append(second) }
+                _ = overlord.handle(.connectSucceeded(request, context.table.connections[0]), context: &context)
+            }
+        }
+        return seconds
+    }
+
+    /// A node with one structured link cannot tell a ring of two from a ring whose other members it has not
+    /// heard of (a joiner linked over a relay whose CTM replies were lost): it looks again every 5 s, not
+    /// every `check_s` (30 s), so such a joiner finds its other neighbour within seconds. A node whose ring
+    /// gives it distinct neighbours on both sides looks every `check_s`.
+    func testATinyLookingRingIsCheckedEveryFiveSeconds() throws {
+        let lone = try checks(structuredPeers: 1)
+        XCTAssertEqual(lone.first, 0)
+        XCTAssertEqual(lone, [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60])
+
+        let full = try checks(structuredPeers: 5)
+        XCTAssertEqual(full.first, 0)
+        XCTAssertLessThanOrEqual(full.count, 3, "\(full)")
+        XCTAssertTrue(zip(full, full.dropFirst()).allSatisfy { $1 - $0 >= 22 }, "every check_s, jittered: \(full)")
+    }
+}
