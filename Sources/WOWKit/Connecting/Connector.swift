@@ -262,7 +262,7 @@ public struct Connector {
     /// `relayURI`, through us, last: a recipient that no direct path joins to it (a symmetric NAT and a
     /// port-restricted one) links over it `relayAfter` later, instead of punching in vain until it gives up.
     public static func stampGateway(_ packet: inout RoutedPacket, from previous: Address, link: Connection?,
-                                    gateway: Address, relayURI: TransportURI? = nil) {
+                                    gateway: Address, relayURI: @autoclosure () -> TransportURI? = nil) {
         guard packet.header.payloadType == .connectToMe, packet.header.source == previous, let link,
               var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
         let seenAt = link.remoteURI.hostAndPort?.host
@@ -271,7 +271,8 @@ public struct Connector {
         ctm.gateway = gateway
         var uris = ctm.requester.uris
         if !uris.contains(link.remoteURI) { uris.insert(link.remoteURI, at: 0) }
-        if isBehindNAT, let relayURI, !uris.contains(relayURI) {
+        // Formatted only here: `route` passes every packet it forwards through this function.
+        if isBehindNAT, let relayURI = relayURI(), !uris.contains(relayURI) {
             // Last, and kept within the NodeInfo's limit.
             uris = Array(uris.prefix(NodeInfo.maximumURIs - 1)) + [relayURI]
         }

@@ -128,6 +128,12 @@ public struct Linker {
 
     public func attempt(token: UInt64) -> Attempt? { attempts[token] }
 
+    /// The connect tokens (`Purpose.own`) that running attempts serve: such a connect may still succeed
+    /// through its attempt when its CTM went unanswered or undelivered.
+    public var servedConnects: Set<UInt64> {
+        Set(attempts.values.compactMap { if case .own(let token?) = $0.purpose { return token } else { return nil } })
+    }
+
     /// Whether any attempt is using `edge`.
     public func isUsing(_ edge: EdgeID) -> Bool { attempts.values.contains { $0.edge == edge || $0.edgesTried.contains(edge) } }
 

@@ -115,9 +115,7 @@ extension Node {
         }
         if error.payloadType == .echoRequest { echoUndeliverable(error) }
         if error.payloadType == .connectToMe {
-            var served: Set<UInt64> = []
-            for attempt in linker.attempts.values { if case .own(let token?) = attempt.purpose { served.insert(token) } }
-            run(connector.undeliverable(to: error.destination, code: error.code, servedByAttempts: served))
+            run(connector.undeliverable(to: error.destination, code: error.code, servedByAttempts: linker.servedConnects))
         }
         onRoutingError?(error)
     }

@@ -320,8 +320,7 @@ public final class Node {
         case .linkFallback(let token):
             perform(linker.fallbackTimerFired(token: token))
         case .connect(let token):
-            let served = linker.attempts.values.contains { $0.purpose == .own(connectToken: token) }
-            run(connector.timerFired(token: token, servedByAttempt: served))
+            run(connector.timerFired(token: token, servedByAttempt: linker.servedConnects.contains(token)))
         case .echo(let token):
             echoTimedOut(token)
         case .namePublish:
