@@ -333,6 +333,17 @@ final class MemoryNetworkTests: XCTestCase {
         XCTAssertEqual(a.listener.localURIs, [a.uri, learned[1], learned[3], learned[4], learned[2]])
     }
 
+    /// What a peer sees of a stream is the connection's source port, which accepts nothing: a stream listener
+    /// lists no observed URI (as tcp does not), so its node gives out none.
+    func testAStreamListenerListsNoObservedURI() throws {
+        let host = network.addHost(nat: .portRestricted)
+        let listener = network.makeStreamListener(host: host)
+        let local = try uri("memory-stream://\(host.rawValue):2")
+        XCTAssertEqual(listener.localURIs, [local])
+        listener.learnObservedURI(try uri("memory-stream://1000001:49152"))
+        XCTAssertEqual(listener.localURIs, [local])
+    }
+
     // MARK: Hosts going down
 
     func testDownHostNeitherSendsNorReceivesUntilRevived() throws {

@@ -33,6 +33,25 @@ final class PublicURIsTests: XCTestCase {
         XCTAssertEqual(uris.observed, [uri("udp://198.18.0.7:40000")], "the stale mapping is gone")
     }
 
+    /// Behind a symmetric NAT every peer sees another port at the NAT's address. The transport lists the last
+    /// few it heard of, but the node gives out only the newest (what a peer needs to open its own filter toward
+    /// the NAT's address): every URI it gives out is one more that each link attempt and direct retry tries.
+    func testBehindASymmetricNATOnlyTheNewestMappingIsAdvertised() {
+        var uris = PublicURIs()
+        let bound = uri("udp://198.19.1.2:4000")
+        let mappings = (31000...31003).map { uri("udp://198.18.0.7:\($0)") }
+        for (mapping, reporter) in zip(mappings, [a, b, c, a]) {
+            _ = uris.noteReached(at: mapping, isBound: false, isOwnHost: false)
+            _ = uris.learn(mapping, from: reporter, isBound: false, isOwnHost: false)
+        }
+        XCTAssertEqual(uris.natMappings, Set(mappings))
+        XCTAssertEqual(uris.advertised(from: [bound] + mappings), [mappings[3], bound])
+        let tcp = uri("tcp://198.18.0.7:32000")
+        _ = uris.learn(tcp, from: a, isBound: false, isOwnHost: false)
+        XCTAssertEqual(uris.advertised(from: [bound] + mappings + [tcp]), [tcp, mappings[3], bound],
+                       "one per scheme and address")
+    }
+
     func testAPeerReachingUsWhereWeAreBoundMeansNoNAT() {
         var uris = PublicURIs()
         XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: false, isOwnHost: true))

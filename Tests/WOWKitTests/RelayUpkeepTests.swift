@@ -24,7 +24,7 @@ final class RelayUpkeepTests: XCTestCase {
         return table
     }
 
-    private func upkeep() -> RelayUpkeep { RelayUpkeep(scheme: "relay", retryInterval: .seconds(30)) }
+    private func upkeep() -> RelayUpkeep { RelayUpkeep(scheme: "relay", retryInterval: .seconds(30), local: local) }
 
     private func seconds(_ value: Int64) -> Timestamp { Timestamp(nanoseconds: value * 1_000_000_000) }
 
@@ -119,6 +119,17 @@ final class RelayUpkeepTests: XCTestCase {
                        "the try without URIs counted: the next waits the full interval")
         XCTAssertEqual(upkeep.retryDirect(relayed, schemes: ["udp", "relay"], isLinking: false, at: seconds(40)),
                        [.relink(address(0x84), uris: [try! TransportURI("udp://198.18.0.84:4000")], through: nil)])
+    }
+
+    /// The relink of one end makes both link, so only the end with the smaller address retries: the other would
+    /// double the link requests.
+    func testOnlyTheEndWithTheSmallerAddressRetries() {
+        var upkeep = upkeep()
+        let smaller = connection(0x70, transport: "relay", uris: ["udp://198.18.0.70:4000"])
+        for now: Int64 in [5, 35, 95, 215, 455] {
+            XCTAssertEqual(upkeep.retryDirect(smaller, schemes: ["udp", "relay"], isLinking: false, at: seconds(now)), [],
+                           "the peer (0x70) retries, not this node (0x80)")
+        }
     }
 
     func testARemovedConnectionStartsItsRetriesAfresh() {

@@ -91,7 +91,8 @@ public final class MemoryEdgeListener: EdgeListener {
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a `memory` URI other than
     /// the local one; a repeated one moves to the end.
     public func learnObservedURI(_ uri: TransportURI) {
-        guard uri.scheme == scheme, uri != localURI else { return }
+        // A stream's observed URI is its connection's source port, which accepts nothing (as with tcp).
+        guard !isStream, uri.scheme == scheme, uri != localURI else { return }
         observedURIs.removeAll { $0 == uri }
         observedURIs.append(uri)
         if observedURIs.count > MemoryEdgeListener.maximumObservedURIs { observedURIs.removeFirst() }

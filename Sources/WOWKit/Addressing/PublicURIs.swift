@@ -76,8 +76,12 @@ public struct PublicURIs: Sendable {
     }
 
     /// The URIs this node gives others, from every URI its transports list (`all`): observed ones first, newest
-    /// first (behind a NAT they are the ones others can reach), then the rest in the transports' order.
+    /// first (behind a NAT they are the ones others can reach), then the rest in the transports' order, but for
+    /// older mappings at an address a newer one replaced. Behind a symmetric NAT each peer saw another port and
+    /// none of them is open to a new peer (one at the NAT's address is what a peer needs to open its filter
+    /// toward it); after a rebinding the old one is dead. Listing them only made every link attempt and
+    /// direct retry toward the node try each in turn.
     public func advertised(from all: [TransportURI]) -> [TransportURI] {
-        observed.filter { all.contains($0) } + all.filter { !observedSet.contains($0) }
+        observed.filter { all.contains($0) } + all.filter { !observedSet.contains($0) && !natMappings.contains($0) }
     }
 }

@@ -137,6 +137,7 @@ extension Node {
     private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
         stats.linkFailures += 1
         run(responder.attemptFailed(attempt, connectionEdge: attempt.target.flatMap { table.connection(to: $0)?.edgeID }))
+        closeHalfOpenLinks(of: attempt)
         if attempt.type == .leaf, !linker.attempts.values.contains(where: { $0.type == .leaf }) { joinQueue.removeAll() }
         logger.debug("link failed", metadata: ["target": "\(attempt.target?.short ?? "?")", "reason": "\(reason)"])
         if let (owner, uris) = uriLinkOwners.removeValue(forKey: attempt.token) {
@@ -150,16 +151,35 @@ extension Node {
         }
     }
 
+    /// An attempt that got no reply may still have been accepted: the peer holds a connection on the edge our
+    /// request came over and routes over it, while its replies die on the way back (a relay path that works one
+    /// way only, a NAT that drops them). Traffic the peer sends on it is lost until its liveness gives up, 30 s
+    /// later. So an edge we sent requests on and hold no connection on is told, once, that nothing is linked here
+    /// (a `close`, which removes the connection where the peer holds one on that edge and is ignored elsewhere).
+    /// Only when we hold no connection to the peer, and only over a channel that works our way: on a secured
+    /// edge whose handshake never answered there is no session key to seal the `close` with (it would only
+    /// queue), though a request riding in the handshake may have been accepted.
+    private func closeHalfOpenLinks(of attempt: Linker.Attempt) {
+        // A relink's peer may have moved a connection we hold elsewhere to that edge: not half-open.
+        guard attempt.hasSentRequest, attempt.refusal == nil, attempt.intent != .relink,
+              let target = attempt.target, !table.contains(target) else { return }
+        for edge in attempt.edgesTried.sorted() where edges[edge] != nil && table.peer(on: edge) == nil && !linker.isUsing(edge) {
+            if let secured = securedEdge(edge), !secured.isEstablished { continue }
+            send(.close(Close(reason: .trimmed, message: "our link attempt got no reply; nothing is linked here")), on: edge)
+        }
+    }
+
     // MARK: - Where peers see us
 
     /// Whether a transport of ours is bound to exactly `uri`, and whether to its host (a tunnel's URIs are
-    /// neither: nil).
+    /// neither: nil). The NAT mappings a transport lists are not its own: behind a symmetric NAT a second
+    /// mapping at the NAT's address is another mapping, not a connection's source port on our host.
     private func binding(of uri: TransportURI) -> (isBound: Bool, isOwnHost: Bool)? {
         guard uri.scheme != tunnelListener?.scheme else { return nil }
         let host = uri.hostAndPort?.host
         var isOwnHost = false
         for listener in listeners where listener.scheme == uri.scheme {
-            for local in listener.localURIs {
+            for local in listener.localURIs where !publicURIs.natMappings.contains(local) {
                 if local == uri { return (true, true) }
                 if host != nil && local.hostAndPort?.host == host { isOwnHost = true }
             }

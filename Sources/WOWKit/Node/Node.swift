@@ -178,7 +178,8 @@ public final class Node {
         }
         tunnelListener = built.lazy.compactMap { $0 as? any OverlayTunnelListener }.first
         tunnelListener?.attach(host: self)
-        relay = tunnelListener.map { RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval) }
+        relay = tunnelListener.map { RelayUpkeep(scheme: $0.scheme, retryInterval: config.linking.directRetryInterval,
+                                                          local: config.resolvedAddress) }
         for (index, listener) in built.enumerated() {
             do {
                 try listener.start(delegate: self)

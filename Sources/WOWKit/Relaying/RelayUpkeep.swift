@@ -20,9 +20,13 @@ public struct RelayUpkeep: Sendable {
     /// The connections that are not tunnelled, cached per table revision (tunnel frames may cross only these).
     private var directCache: (revision: Int, table: ConnectionTable)?
 
-    public init(scheme: String, retryInterval: Duration) {
+    /// This node's address: of the two ends of a relayed connection, the smaller one retries (`retryDirect`).
+    public let local: Address
+
+    public init(scheme: String, retryInterval: Duration, local: Address) {
         self.scheme = scheme
         self.retryInterval = retryInterval
+        self.local = local
     }
 
     public func isTunnelled(_ connection: Connection) -> Bool { connection.transport == scheme }
@@ -58,10 +62,12 @@ public struct RelayUpkeep: Sendable {
     /// moves to a direct edge as soon as one answers (`relink`: both ends link at once, the connection and its
     /// types stay). The first retry comes soon, as a relay often wins a race that a direct edge would have won a
     /// bit later; then the wait doubles with every try, up to 8 times `retryInterval`. `isLinking`: an attempt
-    /// to the peer runs already.
+    /// to the peer runs already. Only the end with the smaller address retries: its relink makes both ends link
+    /// anyway, and a try costs both URIs times tries times two ends in link requests (each a handshake init on
+    /// a secured node), the largest part of a NATed node's upkeep.
     public mutating func retryDirect(_ connection: Connection, schemes: Set<String>, isLinking: Bool,
                                      at now: Timestamp) -> [NodeDirective] {
-        guard isTunnelled(connection) else { return [] }
+        guard isTunnelled(connection), local < connection.address else { return [] }
         let peer = connection.address
         let previous = tries[peer]
         let wait = RetryBackoff.wait(afterTries: previous?.count ?? 0, interval: retryInterval)
