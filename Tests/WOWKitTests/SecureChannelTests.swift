@@ -541,6 +541,31 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertEqual(handshakes, 600 / 120, "one rekey every rekeyAfter")
     }
 
+    /// Both ends past their rekey time send at once (an idle connection that comes back to life: the
+    /// initiator's 120 s and the responder's 150 s have both passed), so both start a handshake. One init wins
+    /// the tie and the other end answers it; that end must not start another rekey before the peer's first
+    /// frame under the answered session confirms it, or the peer seals under a session it no longer holds
+    /// (half the seeds lost the next frame with `unknown_session`).
+    func testBothEndsRekeyingAtOnceLoseNothing() throws {
+        for seed in UInt64(1)...20 {
+            let pair = try ChannelPair(seed: seed)
+            pair.connect()
+            pair.advance(by: .seconds(151))
+            let fromA = pair.a.send(Array("from a".utf8))
+            let fromB = pair.b.send(Array("from b".utf8))
+            XCTAssertEqual(fromA.frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind])
+            XCTAssertEqual(fromB.frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind])
+            let (outA, outB) = pair.settle(toB: fromA.frames, toA: fromB.frames)
+            XCTAssertEqual(outA.delivered, [Array("from b".utf8)], "seed \(seed)")
+            XCTAssertEqual(outB.delivered, [Array("from a".utf8)], "seed \(seed)")
+            for round in 0..<5 {
+                let ab = pair.aSends([UInt8(round)]), ba = pair.bSends([UInt8(round) + 100])
+                XCTAssertEqual(ab.b.delivered, [[UInt8(round)]], "seed \(seed) round \(round): \(ab.b.drops)")
+                XCTAssertEqual(ba.a.delivered, [[UInt8(round) + 100]], "seed \(seed) round \(round): \(ba.a.drops)")
+            }
+        }
+    }
+
     func testAfterRejectAfterAnOldSessionNeitherSealsNorOpens() throws {
         let pair = try ChannelPair()
         pair.connect()

@@ -206,7 +206,7 @@ public struct SecureChannel {
                               random: inout SeededRandom) -> Outputs {
         if current.map({ isUsable($0, env) }) == true {
             var outputs = Outputs(.transmit(SecureChannel.seal(consume plaintext, under: &current!)))
-            if initiation == nil, shouldRekey(current!, env) { outputs += initiate(env, random: &random) }
+            if initiation == nil, !awaitsConfirmation(env), shouldRekey(current!, env) { outputs += initiate(env, random: &random) }
             return outputs
         }
         if current == nil, next.map({ isUsable($0, env) }) == true {
@@ -229,6 +229,13 @@ public struct SecureChannel {
 
     private func isUsable(_ session: Session, _ env: Environment) -> Bool {
         env.now - session.createdAt < env.settings.rejectAfter && session.sendCounter < env.settings.rejectAfterMessages
+    }
+
+    /// Whether we answered the peer's init a moment ago (its rekey, or the init that won when both ends
+    /// rekeyed at once) and wait for its first frame under that session. A rekey of ours now would replace the
+    /// session the peer is about to seal under: its frames would reach us under a session we no longer hold.
+    private func awaitsConfirmation(_ env: Environment) -> Bool {
+        next.map { env.now - $0.createdAt < env.settings.handshakeRetry } ?? false
     }
 
     private func shouldRekey(_ session: Session, _ env: Environment) -> Bool {
