@@ -222,11 +222,11 @@ final class SecureChannelTests: XCTestCase {
             XCTAssertFalse(outputs.frameKinds.contains(SecureFrame.responseKind), "length \(length)")
             XCTAssertFalse(outputs.drops.isEmpty && outputs.refusals.isEmpty, "length \(length)")
         }
-        // The genuine init still completes the handshake.
+        // The genuine init still completes the handshake (the initiator's empty frame confirms it at b).
         let (outA, outB) = pair.settle(toB: [init_])
         XCTAssertEqual(outA.established.count, 1)
-        XCTAssertTrue(outB.established.isEmpty)
-        XCTAssertEqual(pair.aSends([9]).b.established.count, 1)
+        XCTAssertEqual(outB.established.count, 1)
+        XCTAssertEqual(pair.aSends([9]).b.delivered, [[9]])
     }
 
     func testAnyChangedByteOfAResponseIsRefusedOrDropped() throws {
@@ -566,6 +566,33 @@ final class SecureChannelTests: XCTestCase {
         }
     }
 
+    /// The initiator rekeys on a send and then has nothing more to say; the responder holds the new session
+    /// unconfirmed. When the responder's own limit passes (150 s) and it sends, its rekey completes and would
+    /// drop that session, while the initiator seals under it: every frame lost until a new handshake (seen in
+    /// `wow sim --settle-s 300`, 995/1000 delivered). The initiator confirms a new session at once with an
+    /// empty frame, which delivers nothing.
+    func testAnInitiatorConfirmsItsRekeyAtOnceSoALaterRekeyOfThePeerLosesNothing() throws {
+        let pair = try ChannelPair()
+        pair.connect()
+        pair.advance(by: .seconds(121))
+        let rekeying = pair.a.send([1])
+        XCTAssertEqual(rekeying.frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind])
+        XCTAssertEqual(pair.b.receive(rekeying.frames[0]).delivered, [[1]])
+        let reply = pair.b.receive(rekeying.frames[1])
+        let switched = pair.a.receive(try XCTUnwrap(reply.frames.first))
+        XCTAssertEqual(switched.frameKinds, [SecureFrame.sealedKind], "the confirmation")
+        let confirmed = pair.b.receive(switched.frames[0])
+        XCTAssertEqual(confirmed.established.count, 1, "b uses the new session now")
+        XCTAssertTrue(confirmed.delivered.isEmpty, "an empty frame delivers nothing")
+
+        // Idle for 30 s; then b, past its responder limit on the old session, sends and a sends.
+        pair.advance(by: .seconds(30))
+        let ab = pair.aSends([2]), ba = pair.bSends([3])
+        XCTAssertEqual(ab.b.delivered, [[2]], "\(ab.b.drops)")
+        XCTAssertEqual(ba.a.delivered, [[3]], "\(ba.a.drops)")
+        XCTAssertTrue((ab.a + ab.b + ba.a + ba.b).drops.isEmpty)
+    }
+
     func testAfterRejectAfterAnOldSessionNeitherSealsNorOpens() throws {
         let pair = try ChannelPair()
         pair.connect()
@@ -619,10 +646,10 @@ final class SecureChannelTests: XCTestCase {
 
         let again = pair.a.receive(unknown.frames[0])
         XCTAssertEqual(again.frameKinds, [SecureFrame.initKind])
-        let (outA, _) = pair.settle(toB: again.frames)
+        let (outA, outB) = pair.settle(toB: again.frames)
         XCTAssertEqual(outA.established.count, 1)
+        XCTAssertEqual(outB.established.count, 1, "confirmed by the initiator's empty frame")
         let after = pair.aSends([3])
-        XCTAssertEqual(after.b.established.count, 1)
         XCTAssertEqual(after.b.delivered, [[3]])
         XCTAssertEqual(pair.bSends([4]).a.delivered, [[4]])
     }
@@ -694,8 +721,10 @@ final class SecureChannelTests: XCTestCase {
 
         // Replayed after a rekey (the responder no longer remembers it): answered, but never confirmed.
         pair.advance(by: .seconds(130))
-        XCTAssertEqual(pair.aSends([3]).a.established.count, 1)
-        XCTAssertEqual(pair.aSends([4]).b.established.count, 1)
+        let rekey = pair.aSends([3])
+        XCTAssertEqual(rekey.a.established.count, 1)
+        XCTAssertEqual(rekey.b.established.count, 1, "confirmed by the initiator's empty frame")
+        XCTAssertEqual(pair.aSends([4]).b.delivered, [[4]])
         let lateReplay = pair.b.receive(capturedInit)
         XCTAssertEqual(lateReplay.frameKinds, [SecureFrame.responseKind])
         XCTAssertEqual(pair.a.receive(lateReplay.frames[0]).drops, ["stray_handshake_response"])
@@ -743,7 +772,8 @@ final class SecureChannelInPlaceTests: XCTestCase {
             #if canImport(CCryptoBoringSSL)
             XCTAssertEqual(frame.withVeryUnsafeBytes { $0.baseAddress }, storage, "sealed in the plaintext's buffer")
             #endif
-            XCTAssertEqual(inPlace.b.receive(frame).delivered, [bytes])
+            XCTAssertEqual(inPlace.b.receive(frame).delivered, size == 0 ? [] : [bytes],
+                           "an empty frame only confirms a session")
         }
     }
 

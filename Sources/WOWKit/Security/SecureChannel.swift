@@ -404,9 +404,10 @@ public struct SecureChannel {
         case .previous: refusal = SecureChannel.open(frame, counter: counter, under: previous!, env, into: &plaintext)
         }
         if let refusal { return Outputs(.dropped(refusal)) }
+        // An empty frame only confirms a session (`receiveResponse`): nothing to deliver.
         if slot == .current {
             current!.window.commit(counter)
-            return Outputs(.deliver(plaintext))
+            return plaintext.readableBytes == 0 ? Outputs() : Outputs(.deliver(plaintext))
         }
         var outputs = Outputs()
         switch slot {
@@ -421,7 +422,7 @@ public struct SecureChannel {
             outputs.append(.established(current!.peer))
             outputs += flushQueue()
         }
-        outputs.append(.deliver(plaintext))
+        if plaintext.readableBytes > 0 { outputs.append(.deliver(plaintext)) }
         return outputs
     }
 
@@ -540,7 +541,16 @@ public struct SecureChannel {
                           sendKey: SessionKey(initiatorKey), receiveKey: SessionKey(responderKey), createdAt: env.now, isInitiator: true, peer: certificate)
         next = nil
         initiation = nil
-        return Outputs(.established(certificate)) + flushQueue()
+        var outputs = Outputs(.established(certificate)) + flushQueue()
+        if !message.tookFirstMessages,
+           !outputs.contains(where: { if case .transmit = $0 { return true } else { return false } }) {
+            // Nothing queued (a rekey a send started: that send went under the old session). The peer holds
+            // the new session as unconfirmed until a frame comes under it, and a rekey of its own meanwhile
+            // would drop it; so confirm at once with an empty frame, as WireGuard's keepalive does. (A peer
+            // that took first messages uses the session already.)
+            outputs.append(.transmit(SecureChannel.seal(ByteBuffer(), under: &current!)))
+        }
+        return outputs
     }
 
     /// Checks the certificate in a handshake message against the network, and its signature.
