@@ -1,5 +1,6 @@
+import NIOCore
 import Transports
-import WOWKit
+@testable import WOWKit
 import WOWSimulator
 import XCTest
 
@@ -51,5 +52,65 @@ final class HalfOpenLinkTests: XCTestCase {
         scheduler.run(for: .milliseconds(200))
         XCTAssertFalse(b.table.contains(a.address), "b dropped the half-open connection \((scheduler.now - failed).seconds) s after")
         XCTAssertLessThan(failed.seconds, 15, "long before b's liveness (30 s) would have")
+    }
+
+    /// One end moved its connection to a new edge (a request the peer no longer stood behind moved it there),
+    /// and that edge closes (the peer closed it as unused): the edge the connection left is open still, and the
+    /// peer holds its end there. The connection goes back to it instead of being dropped at this end only,
+    /// which left the peer routing into a connection we no longer had (lost packets until its liveness gave up).
+    func testAConnectionWhoseEdgeClosesGoesBackToTheEdgeItLeft() throws {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 3)
+        var random = SeededRandom(seed: 11)
+        let hosts = [network.addHost(), network.addHost()]
+        let addresses = [random.address(), random.address()]
+        let uriB = try TransportURI("memory://\(hosts[1].rawValue):1")
+        let streamB = try TransportURI("memory-stream://\(hosts[1].rawValue):2")
+        var overlords = OverlordRegistry()
+        overlords.register(dialer: DialOverlord(peer: NodeInfo(address: addresses[1], uris: [uriB])))
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
+        let transports: [NodeConfig.PluginEntry] = [
+            .init(name: MemoryTransport.scheme),
+            .init(name: MemoryTransport.streamScheme),
+        ]
+        let a = builder.makeNode(config: NodeConfig(name: "a", address: addresses[0], transports: transports,
+                                                    overlords: [.init(name: DialOverlord.name)], bootstrap: []),
+                                 transports: .memory(network, host: hosts[0]), random: random.split())
+        let b = builder.makeNode(config: NodeConfig(name: "b", address: addresses[1], transports: transports,
+                                                    overlords: [], bootstrap: []),
+                                 transports: .memory(network, host: hosts[1]), random: random.split())
+        try b.start()
+        try a.start()
+        scheduler.run(for: .milliseconds(500))
+        let left = try XCTUnwrap(a.table.connection(to: b.address)?.edgeID)
+        XCTAssertEqual(b.table.connection(to: a.address)?.transport, MemoryTransport.scheme)
+
+        // a's end moves to a stream edge to b, as a late request there would move it; b's end stays.
+        var opened: (any Edge)?
+        let streams = try XCTUnwrap(a.listeners.first { $0.scheme == MemoryTransport.streamScheme })
+        streams.createEdge(to: streamB) { opened = try? $0.get() }
+        scheduler.run(for: .milliseconds(100))
+        let stream = try XCTUnwrap(opened)
+        let moved = a.register(stream)
+        a.establish(Establishment(peer: b.info, edge: moved, byPeer: true))
+        XCTAssertEqual(a.table.connection(to: b.address)?.edgeID, moved)
+
+        // The stream edge closes: a's connection goes back to the edge it left, where b's end is.
+        stream.close()
+        scheduler.run(for: .milliseconds(10))
+        XCTAssertEqual(a.table.connection(to: b.address)?.edgeID, left, "back on the edge it left")
+        XCTAssertEqual(b.table.connection(to: a.address)?.transport, MemoryTransport.scheme)
+
+        // Both ways, data arrives; and the ends stay linked past the liveness timeout.
+        var atA: [String] = [], atB: [String] = []
+        a.onDeliver = { _, payload in atA.append(String(buffer: payload)) }
+        b.onDeliver = { _, payload in atB.append(String(buffer: payload)) }
+        a.send(data: ByteBuffer(string: "to b"), to: b.address)
+        b.send(data: ByteBuffer(string: "to a"), to: a.address)
+        scheduler.run(for: .seconds(40))
+        XCTAssertEqual(atB, ["to b"])
+        XCTAssertEqual(atA, ["to a"])
+        XCTAssertEqual(a.table.connection(to: b.address)?.edgeID, left)
+        XCTAssertTrue(b.table.contains(a.address))
     }
 }

@@ -99,6 +99,71 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertEqual(pair.a.receive(secondReply.frames[0]).drops, ["stray_handshake_response"])
     }
 
+    func testAnUnansweredInitWithPlaintextBehindItIsRetransmittedWithBackoffThenGivenUp() throws {
+        let pair = try ChannelPair()
+        let settings = pair.a.settings
+        XCTAssertNil(pair.a.channel.retransmitDue(settings), "nothing waits")
+        let first = pair.a.send([1]).frames
+        let start = pair.now
+        var sentAt: [Duration] = []
+        // Driven as the node's timer drives it: at each due time, and never earlier.
+        while let due = pair.a.channel.retransmitDue(settings), due - start < .seconds(200) {
+            pair.advance(by: due - pair.now - .milliseconds(1))
+            XCTAssertTrue(Array(pair.a.channel.retransmit(pair.a.environment)).isEmpty, "not before it is due")
+            pair.advance(by: .milliseconds(1))
+            let outputs = Array(pair.a.channel.retransmit(pair.a.environment))
+            if outputs.frames.isEmpty {
+                // Unanswered for reject_after: what waited is dropped, and nothing is due any more.
+                XCTAssertEqual(outputs.drops, ["handshake_timeout"])
+                break
+            }
+            XCTAssertEqual(outputs.frames, first, "the same init again")
+            sentAt.append(pair.now - start)
+        }
+        XCTAssertEqual(Array(sentAt.prefix(5)), [.seconds(1), .seconds(3), .seconds(7), .seconds(15), .seconds(23)])
+        XCTAssertTrue(sentAt.allSatisfy { $0 < settings.rejectAfter })
+        XCTAssertEqual(sentAt.count, 24, "every 8 s once the backoff is done, up to reject_after (180 s): \(sentAt)")
+        XCTAssertNil(pair.a.channel.retransmitDue(settings))
+        XCTAssertEqual(pair.a.channel.queuedCount, 0)
+        XCTAssertTrue(pair.a.channel.isIdle(at: pair.now, settings: settings), "the node forgets it")
+    }
+
+    func testARetransmittedInitThatGetsThroughDeliversWhatWaited() throws {
+        let pair = try ChannelPair()
+        _ = pair.a.send([1]).frames  // lost
+        _ = pair.a.send([2])
+        pair.advance(by: .seconds(1))
+        let again = Array(pair.a.channel.retransmit(pair.a.environment)).frames
+        XCTAssertEqual(again.count, 1)
+        let (_, outB) = pair.settle(toB: again)
+        XCTAssertEqual(outB.delivered, [[1], [2]])
+        XCTAssertNil(pair.a.channel.retransmitDue(pair.a.settings), "answered: nothing is due")
+        // A rekey of an established session has nothing waiting behind it: sends go under the old session.
+        pair.advance(by: pair.a.settings.rekeyAfter)
+        let rekey = pair.a.send([3])
+        XCTAssertEqual(rekey.frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind])
+        XCTAssertNil(pair.a.channel.retransmitDue(pair.a.settings))
+    }
+
+    func testAnUnreachablePeerEndsAFirstHandshakeButNotARekey() throws {
+        let pair = try ChannelPair()
+        _ = pair.a.send([1])
+        _ = pair.a.send([2])
+        XCTAssertEqual(Array(pair.a.channel.peerUnreachable()).drops, ["handshake_unreachable", "handshake_unreachable"])
+        XCTAssertNil(pair.a.channel.retransmitDue(pair.a.settings))
+        XCTAssertEqual(pair.a.channel.queuedCount, 0)
+        // Later data starts a new handshake.
+        let again = pair.a.send([3])
+        XCTAssertEqual(again.frameKinds, [SecureFrame.initKind])
+        let (_, outB) = pair.settle(toB: again.frames)
+        XCTAssertEqual(outB.delivered, [[3]])
+        // A rekey under way with a working session: nothing is dropped, nothing stops.
+        pair.advance(by: pair.a.settings.rekeyAfter)
+        XCTAssertEqual(pair.a.send([4]).frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind])
+        XCTAssertTrue(Array(pair.a.channel.peerUnreachable()).isEmpty)
+        XCTAssertTrue(pair.a.channel.isEstablished)
+    }
+
     // MARK: Sealing and opening
 
     func testRandomPlaintextsRoundTripExactly() throws {

@@ -116,4 +116,39 @@ final class SecureOverlayTests: XCTestCase {
         XCTAssertTrue(check.ring_consistent, "\(check.ring_violations) nodes lack a true neighbour")
         XCTAssertEqual(check.delivery_ratio, 1)
     }
+
+    /// Data for a node that is not a direct peer waits in its end-to-end channel for the handshake. When the init
+    /// (or its response) is lost, nothing else repeats it: the retransmit timer does (1, 2, 4, 8 s, ...).
+    func testAnEndToEndInitLostOnTheWayIsSentAgain() throws {
+        var options = SimulationOptions()
+        options.nodes = 16
+        options.seed = 9
+        let sim = try OverlaySimulation(options: options)
+        for _ in 0..<16 {
+            try sim.addNode(nat: .open)
+            sim.scheduler.run(for: .milliseconds(200))
+        }
+        sim.scheduler.run(for: .seconds(30))
+        let live = sim.liveNodes
+        let (source, destination) = try XCTUnwrap(live.lazy.flatMap { a in live.lazy.map { (a, $0) } }
+            .first { $0.0 !== $0.1 && !$0.0.node.table.contains($0.1.node.address) })
+        var delivered: [(String, Timestamp)] = []
+        destination.node.onDeliver = { header, payload in
+            if header.source == source.node.address { delivered.append((String(buffer: payload), sim.scheduler.now)) }
+        }
+        // Everything the source sends for 1.5 s is lost: the init and its first retransmit (after 1 s).
+        let sentAt = sim.scheduler.now
+        sim.network.onPath = { packet, from, _ in
+            from == source.host && sim.scheduler.now - sentAt < .milliseconds(1_500) ? [] : [packet]
+        }
+        source.node.send(data: ByteBuffer(string: "one"), to: destination.node.address)
+        sim.scheduler.run(for: .seconds(2))
+        XCTAssertTrue(delivered.isEmpty, "lost on the way: \(delivered)")
+        // The second retransmit (3 s after the first init) gets through, before a third (7 s) would go.
+        sim.scheduler.run(for: .seconds(3))
+        XCTAssertEqual(delivered.map(\.0), ["one"])
+        let after = try XCTUnwrap(delivered.first?.1) - sentAt
+        XCTAssertGreaterThanOrEqual(after, .seconds(3))
+        XCTAssertLessThan(after, .seconds(5), "over the ring, as the retransmit at 3 s crossed it")
+    }
 }

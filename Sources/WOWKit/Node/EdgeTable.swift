@@ -61,6 +61,12 @@ struct EdgeTable {
         return (id, wrapped)
     }
 
+    /// The open edge the connection of `peer` left last (`release`), if any.
+    func edge(leftBy peer: Address) -> EdgeID? {
+        records.filter { $0.value.formerPeer == peer && !$0.value.edge.isClosed }
+            .max { ($0.value.releasedAt ?? .zero, $1.key) < ($1.value.releasedAt ?? .zero, $0.key) }?.key
+    }
+
     /// Forgets edge `id` (it closed, or the node closes it) and returns its record.
     @discardableResult
     mutating func forget(_ id: EdgeID) -> Record? {

@@ -42,7 +42,16 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         guard let id = edges.id(of: edge) else { return }
         forget(id)
         if let peer = table.peer(on: id) {
-            removeConnection(peer, reason: "edge closed")
+            if let left = edges.edge(leftBy: peer), let connection = table.connection(to: peer) {
+                // The edge the connection left a moment ago is open still: the peer may hold its end there and
+                // have closed this one as unused (a request of an attempt it no longer stood behind moved us
+                // here). Back there; if the peer's end is elsewhere after all, its `notLinked` says so.
+                logger.debug("connection's edge closed; back on the edge it left", metadata: [
+                    "peer": "\(peer.short)", "to": "\(edges[left]?.edge.remoteURI.text ?? "?")"])
+                establish(Establishment(peer: connection.peer, edge: left, byPeer: connection.isInbound))
+            } else {
+                removeConnection(peer, reason: "edge closed")
+            }
         }
         perform(linker.edgeClosed(id))
     }
@@ -68,7 +77,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                           formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
-        run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
+        let movedPeer = record.formerPeer.flatMap { table.contains($0) ? $0 : nil }
+        run(LinkResponder.strayTraffic(from: sender, on: id, movedPeer: movedPeer, message: message))
         switch message {
         case .linkRequest(let request):
             logger.trace("link request", metadata: ["from": "\(request.requester.address.short)", "type": "\(request.type)"])

@@ -77,6 +77,7 @@ extension Node {
         let outputs = endToEnd!.seal(data, for: destination, edgeSecurity.environment(checkingCertificates: false),
                                     random: &random)
         carryOut(outputs, endToEnd: destination, ttl: ttl)
+        armEndToEndRetransmit(for: destination)
     }
 
     /// A `secure` routed packet reached us (`header` is its routed header).
@@ -86,6 +87,28 @@ extension Node {
         let outputs = endToEnd!.open(frame, from: header.source, edgeSecurity.environment(checkingCertificates: !isSealed),
                                     random: &random)
         carryOut(outputs, endToEnd: header.source, ttl: RoutedHeader.defaultTTL, hops: header.hops)
+        armEndToEndRetransmit(for: header.source)
+    }
+
+    /// Arms the retransmit timer for `peer`'s unanswered init, unless it fires earlier already. Hot path: a
+    /// dictionary lookup per packet.
+    private func armEndToEndRetransmit(for peer: Address) {
+        guard let edgeSecurity, let due = endToEnd?.retransmitDue(for: peer, edgeSecurity.settings),
+              endToEndRetransmitAt.map({ due < $0 }) ?? true else { return }
+        endToEndRetransmitAt = due
+        arm(.endToEndRetransmit, after: max(due - scheduler.now, .zero))
+    }
+
+    /// Sends again the end-to-end inits that went unanswered, and arms the timer for the next one due.
+    func retransmitEndToEnd() {
+        endToEndRetransmitAt = nil
+        guard let edgeSecurity, endToEnd != nil else { return }
+        for (peer, outputs) in endToEnd!.retransmit(edgeSecurity.environment(checkingCertificates: false)) {
+            carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
+        }
+        guard let due = endToEnd!.retransmitDue(edgeSecurity.settings) else { return }
+        endToEndRetransmitAt = due
+        arm(.endToEndRetransmit, after: max(due - scheduler.now, .zero))
     }
 
     private func carryOut(_ outputs: SecureChannel.Outputs, endToEnd peer: Address, ttl: UInt8, hops: UInt8 = 0) {

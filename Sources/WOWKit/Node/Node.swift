@@ -95,6 +95,8 @@ public final class Node {
     let edgeSecurity: EdgeSecurity?
     /// End-to-end sessions with the nodes this node exchanges data with over the ring; nil without security.
     var endToEnd: EndToEndSessions?
+    /// When the armed `endToEndRetransmit` timer fires.
+    var endToEndRetransmitAt: Timestamp?
     /// Seconds since 1970, for certificate validity. The simulator runs it on virtual time.
     public var wallClock: () -> Int64 = SystemClock.unixTime {
         didSet { edgeSecurity?.wallClock = wallClock }
@@ -330,6 +332,8 @@ public final class Node {
             nameLookupTimedOut(token)
         case .heldPackets:
             routeHeldPackets()
+        case .endToEndRetransmit:
+            retransmitEndToEnd()
         }
     }
 

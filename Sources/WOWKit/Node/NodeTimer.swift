@@ -26,6 +26,8 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
     case nameLookup(token: UInt64)
     /// The oldest packet waiting for a route runs out of time (`HeldPackets`).
     case heldPackets
+    /// An end-to-end init with data behind it goes unanswered (`SecureChannel.retransmit`).
+    case endToEndRetransmit
 
     public var description: String {
         switch self {
@@ -42,6 +44,7 @@ public enum NodeTimer: Hashable, Sendable, CustomStringConvertible {
         case .namePublish: return "name-publish"
         case .nameLookup(let token): return "name-lookup(\(token))"
         case .heldPackets: return "held-packets"
+        case .endToEndRetransmit: return "end-to-end-retransmit"
         }
     }
 }

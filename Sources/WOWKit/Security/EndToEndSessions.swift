@@ -28,6 +28,29 @@ public struct EndToEndSessions {
         channels[source, default: SecureChannel(expectedPeer: source)].receive(frame, env, random: &random)
     }
 
+    /// When the earliest unanswered init with plaintext behind it is due again (`SecureChannel.retransmitDue`).
+    public func retransmitDue(_ settings: SecureChannel.Settings) -> Timestamp? {
+        channels.values.compactMap { $0.retransmitDue(settings) }.min()
+    }
+
+    /// The same for the session with `peer` only.
+    public func retransmitDue(for peer: Address, _ settings: SecureChannel.Settings) -> Timestamp? {
+        channels[peer]?.retransmitDue(settings)
+    }
+
+    /// Sends every init that is due again, peer by peer (or gives up on it: `SecureChannel.retransmit`).
+    public mutating func retransmit(_ env: SecureChannel.Environment) -> [(peer: Address, outputs: SecureChannel.Outputs)] {
+        channels.keys.sorted().compactMap { peer in
+            guard let due = channels[peer]?.retransmitDue(env.settings), due <= env.now else { return nil }
+            return (peer, channels[peer]!.retransmit(env))
+        }
+    }
+
+    /// A router reported `peer` absent from the ring (`SecureChannel.peerUnreachable`).
+    public mutating func peerUnreachable(_ peer: Address) -> SecureChannel.Outputs {
+        channels[peer]?.peerUnreachable() ?? []
+    }
+
     /// Starts a new handshake in every session in use (renewed credentials), peer by peer.
     public mutating func handshakeAll(_ env: SecureChannel.Environment,
                                       random: inout SeededRandom) -> [(peer: Address, outputs: SecureChannel.Outputs)] {

@@ -144,6 +144,9 @@ public struct SecureChannel {
         let ephemeral: Curve25519.KeyAgreement.PrivateKey
         var frame: ByteBuffer
         var sentAt: Timestamp
+        /// When the first copy went, and how many more the retransmit timer sent (`retransmit`).
+        let startedAt: Timestamp
+        var retransmits = 0
         /// The plaintext the init carries sealed (its first messages), until the response says whether the
         /// responder took it.
         var firstMessages: [ByteBuffer] = []
@@ -187,7 +190,7 @@ public struct SecureChannel {
     /// and nothing queued (the node then forgets it).
     public func isIdle(at now: Timestamp, settings: Settings) -> Bool {
         let live = [current, next].contains { $0.map { now - $0.createdAt < settings.rejectAfter } ?? false }
-        let handshaking = initiation.map { now - $0.sentAt < settings.rejectAfter } ?? false
+        let handshaking = initiation.map { now - $0.startedAt < settings.rejectAfter } ?? false
         return !live && !handshaking && queue.isEmpty
     }
 
@@ -225,6 +228,44 @@ public struct SecureChannel {
     /// Starts a handshake now unless one is under way (a rekey the node asks for, or the first).
     public mutating func handshake(_ env: Environment, random: inout SeededRandom) -> Outputs {
         initiate(env, random: &random)
+    }
+
+    /// When an unanswered init with plaintext waiting behind it is due again (`retransmit`); nil when none
+    /// waits. Nothing else repeats it: without this, plaintext held for a handshake whose init or response was
+    /// lost would wait for the next `send`, or for ever.
+    public func retransmitDue(_ settings: Settings) -> Timestamp? {
+        guard let pending = initiation, queuedCount > 0 else { return nil }
+        // handshake_retry, then twice as long each time up to 8 times as long (1, 2, 4, 8, 8, ... s).
+        return pending.sentAt + settings.handshakeRetry * (1 << min(pending.retransmits, 3))
+    }
+
+    /// Sends the unanswered init again once `retransmitDue`; gives up once it has gone unanswered for
+    /// `rejectAfter`: the plaintext waiting for it is dropped (`handshake_timeout`, one each).
+    public mutating func retransmit(_ env: Environment) -> Outputs {
+        guard let due = retransmitDue(env.settings), env.now >= due, var pending = initiation else { return [] }
+        guard env.now - pending.startedAt < env.settings.rejectAfter else {
+            var outputs = Outputs()
+            for _ in 0..<queuedCount { outputs.append(.dropped("handshake_timeout")) }
+            initiation = nil
+            queue.removeAll()
+            return outputs
+        }
+        pending.sentAt = env.now
+        pending.retransmits += 1
+        initiation = pending
+        return [.transmit(pending.frame)]
+    }
+
+    /// The peer is not in the ring (a router answered our init with `absentDestination`): a first handshake
+    /// stops, and what waited for it is dropped (`handshake_unreachable`, one each), as plaintext sent there
+    /// would have been. A rekey of a working session goes on.
+    public mutating func peerUnreachable() -> Outputs {
+        guard initiation != nil, current == nil, next == nil else { return [] }
+        var outputs = Outputs()
+        for _ in 0..<queuedCount { outputs.append(.dropped("handshake_unreachable")) }
+        initiation = nil
+        queue.removeAll()
+        return outputs
     }
 
     private func isUsable(_ session: Session, _ env: Environment) -> Bool {
@@ -282,7 +323,7 @@ public struct SecureChannel {
             frame = AdmissionKey.withCookie(frame, cookie: cookie.value)
         }
         if !firstMessages.isEmpty { queue.removeAll() }
-        initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now,
+        initiation = Initiation(localIndex: index, ephemeral: ephemeral, frame: frame, sentAt: env.now, startedAt: env.now,
                                 firstMessages: firstMessages)
         return [.transmit(frame)]
     }
