@@ -7,7 +7,8 @@ import WOWKit
 ///
 /// Follows the `Edge` contract. `send` hands the buffer to the network as it is (a closed edge drops it,
 /// counted as `edge_closed`). `close` removes the edge from its listener, so the remote's next packet makes a
-/// new inbound edge, and reports `edgeDidClose` once, scheduled at the same virtual instant. The delegate is
+/// new inbound edge, and reports `edgeDidClose` once, scheduled at the same virtual instant; on a stream
+/// (`memory-stream`) the other end's edge closes too, one way later (`MemoryNetwork.closeStream`). The delegate is
 /// held strongly until then and released after `edgeDidClose`.
 public final class MemoryEdge: Edge {
     public var transport: String { listener.scheme }
@@ -36,6 +37,7 @@ public final class MemoryEdge: Edge {
         guard !isClosed else { return }
         isClosed = true
         listener.remove(self)
+        if listener.isStream { listener.network.closeStream(from: listener.local, to: remote) }
         listener.network.scheduler.scheduleUncancellable(after: .zero) { [self] in
             let delegate = self.delegate
             self.delegate = nil

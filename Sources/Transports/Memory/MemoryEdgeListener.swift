@@ -135,6 +135,11 @@ public final class MemoryEdgeListener: EdgeListener {
         }
     }
 
+    /// The other end of a stream closed it (`MemoryNetwork.closeStream`): so does ours.
+    func streamClosed(by remote: MemoryEndpoint) {
+        edges[remote]?.close()
+    }
+
     /// Called by a closing edge: the remote's next packet makes a new edge.
     func remove(_ edge: MemoryEdge) {
         edges.remove(edge, for: edge.remote)

@@ -355,6 +355,34 @@ public final class MemoryNetwork {
     /// shrinks along it (a constant per stream does).
     public var streamDelay: ((_ packet: ByteBuffer, _ from: MemoryHostID, _ to: MemoryHostID, _ fromConnector: Bool) -> Duration)?
 
+    /// A stream closes at one end (`MemoryEdge.close`): the other end's edge closes one way later, as a TCP
+    /// FIN (or the RST of a process that exited) closes it, unless this host is down (a host that went silent
+    /// says nothing). What was sent before arrives first. A later connect between the two is a new stream,
+    /// from a new ephemeral port.
+    func closeStream(from local: MemoryEndpoint, to remote: MemoryEndpoint) {
+        let key: StreamKey
+        let other: MemoryEndpoint
+        if streamSources[StreamKey(local: local, remote: remote)] != nil {
+            key = StreamKey(local: local, remote: remote)
+            other = remote
+        } else if let owner = streamOwners[remote], owner.remote == local {
+            key = owner
+            other = owner.local
+        } else {
+            return
+        }
+        guard let ephemeral = streamSources.removeValue(forKey: key) else { return }
+        streamOwners[ephemeral] = nil
+        // Seen from the other end, this end is the stream's ephemeral source, or the listener it connected to.
+        let seenAs = other == key.remote ? ephemeral : key.remote
+        guard !hosts[local.host - 1].isDown else { return }
+        let delay = other.host == local.host ? 0 : roundTripNanoseconds(local.host, other.host) / 2
+        scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
+            guard !hosts[other.host - 1].isDown else { return }
+            hosts[other.host - 1].streamListeners[other.port]?.streamClosed(by: seenAs)
+        }
+    }
+
     /// Sends on an established stream; packets on a stream that was never connected are dropped.
     func sendStream(_ packet: ByteBuffer, from local: MemoryEndpoint, to remote: MemoryEndpoint) {
         packetsSent += 1
