@@ -45,10 +45,14 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             if let left = edges.edge(leftBy: peer), let connection = table.connection(to: peer) {
                 // The edge the connection left a moment ago is open still: the peer may hold its end there and
                 // have closed this one as unused (a request of an attempt it no longer stood behind moved us
-                // here). Back there; if the peer's end is elsewhere after all, its `notLinked` says so.
+                // here). Back there.
                 logger.debug("connection's edge closed; back on the edge it left", metadata: [
                     "peer": "\(peer.short)", "to": "\(edges[left]?.edge.remoteURI.text ?? "?")"])
                 establish(Establishment(peer: connection.peer, edge: left, byPeer: connection.isInbound))
+                // Checked at once: a peer whose end is there answers; one without a connection says `notLinked`,
+                // and the silence of one that closed its end too makes the path watch move or drop it.
+                send(.ping(nonce: UInt64(bitPattern: scheduler.now.nanoseconds)), on: left)
+                noteUnanswered(left)
             } else {
                 removeConnection(peer, reason: "edge closed")
             }
