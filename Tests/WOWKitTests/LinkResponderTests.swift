@@ -264,26 +264,26 @@ final class LinkResponderTests: XCTestCase {
 
     func testStrayTrafficIsTakenAndTheSenderToldToLinkAgainUnlessItIsLeavingTheEdge() {
         let ping = EdgeMessage.ping(nonce: 1)
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, movedPeer: nil, message: ping),
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, formerPeer: nil, message: ping),
                        [.notLinked(edge, dropped: false)])
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, movedPeer: large, message: ping), [],
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, formerPeer: large, message: ping), [],
                        "a draining edge: the peer follows in a moment")
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(linked: large), on: edge, movedPeer: nil, message: ping), [])
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, movedPeer: nil,
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(linked: large), on: edge, formerPeer: nil, message: ping), [])
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(stray: large), on: edge, formerPeer: nil,
                                                   message: .linkRequest(request(from: large))), [],
                        "the handshake is not connection traffic")
         // An authenticated member without a connection: its application traffic is taken, and it is told to link.
         let routed = EdgeMessage.routed(RoutedPacket(header: RoutedHeader(hops: 1, mode: .exact, payloadType: .data,
                                                                           source: large, destination: small),
                                                      payload: ByteBuffer(string: "x")))
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, movedPeer: nil, message: routed),
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: routed),
                        [.notLinked(edge, dropped: false)])
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, movedPeer: nil, message: ping), [],
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: ping), [],
                        "its other traffic is refused as without a connection")
         let ctm = EdgeMessage.routed(RoutedPacket(header: RoutedHeader(hops: 1, mode: .exact, payloadType: .connectToMe,
                                                                        source: large, destination: small),
                                                   payload: ByteBuffer(string: "x")))
-        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, movedPeer: nil, message: ctm), [],
+        XCTAssertEqual(LinkResponder.strayTraffic(from: .init(member: large), on: edge, formerPeer: nil, message: ctm), [],
                        "ring upkeep needs a connection")
         XCTAssertNil(LinkResponder.Sender(member: large).peer, "it counts for no connection")
     }

@@ -236,15 +236,13 @@ public struct LinkResponder {
         return Sender(stray: candidate)
     }
 
-    /// Connection traffic from a stray sender on `edge`: unless it is the peer whose connection just moved from
-    /// the edge to another (`movedPeer`: it follows our reply there in a moment), tell it to link again here,
-    /// which moves our end of the connection to the edge it uses. The message itself is taken. (A former peer
-    /// whose connection is gone altogether, its edge closed say, is told too: it may hold its end on this
-    /// edge, half open, and route into it until its liveness gives up.)
-    public static func strayTraffic(from sender: Sender, on edge: EdgeID, movedPeer: Address?,
+    /// Connection traffic from a stray sender on `edge`: unless it is the peer whose connection just left the
+    /// edge (it follows our reply there in a moment), tell it to link again here, which moves our end of the
+    /// connection to the edge it uses. The message itself is taken.
+    public static func strayTraffic(from sender: Sender, on edge: EdgeID, formerPeer: Address?,
                                     message: EdgeMessage) -> [NodeDirective] {
         if sender.member != nil, message.isApplicationTraffic { return [.notLinked(edge, dropped: false)] }
-        guard let stray = sender.stray, movedPeer != stray, message.isConnectionTraffic else { return [] }
+        guard let stray = sender.stray, formerPeer != stray, message.isConnectionTraffic else { return [] }
         return [.notLinked(edge, dropped: false)]
     }
 

@@ -81,8 +81,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                           formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
-        let movedPeer = record.formerPeer.flatMap { table.contains($0) ? $0 : nil }
-        run(LinkResponder.strayTraffic(from: sender, on: id, movedPeer: movedPeer, message: message))
+        run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {
         case .linkRequest(let request):
             logger.trace("link request", metadata: ["from": "\(request.requester.address.short)", "type": "\(request.type)"])
