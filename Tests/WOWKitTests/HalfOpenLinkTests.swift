@@ -56,7 +56,7 @@ final class HalfOpenLinkTests: XCTestCase {
 
     /// One end moved its connection to a new edge (a request the peer no longer stood behind moved it there),
     /// and that edge closes (the peer closed it as unused): the edge the connection left is open still, and the
-    /// peer holds its end there. The connection goes back to it instead of being dropped at this end only,
+    /// peer, which sent there since, holds its end there. The connection goes back to it instead of being dropped at this end only,
     /// which left the peer routing into a connection we no longer had (lost packets until its liveness gave up).
     func testAConnectionWhoseEdgeClosesGoesBackToTheEdgeItLeft() throws {
         let scheduler = SimulationScheduler()
@@ -94,6 +94,13 @@ final class HalfOpenLinkTests: XCTestCase {
         let moved = a.register(stream)
         a.establish(Establishment(peer: b.info, edge: moved, byPeer: true))
         XCTAssertEqual(a.table.connection(to: b.address)?.edgeID, moved)
+        // b still sends on the edge a left (its connection's): a takes it, and so knows b's end is there.
+        var atA: [String] = [], atB: [String] = []
+        a.onDeliver = { _, payload in atA.append(String(buffer: payload)) }
+        b.onDeliver = { _, payload in atB.append(String(buffer: payload)) }
+        b.send(data: ByteBuffer(string: "from b's end"), to: a.address)
+        scheduler.run(for: .milliseconds(100))
+        XCTAssertEqual(atA, ["from b's end"])
 
         // The stream edge closes: a's connection goes back to the edge it left, where b's end is.
         stream.close()
@@ -102,14 +109,11 @@ final class HalfOpenLinkTests: XCTestCase {
         XCTAssertEqual(b.table.connection(to: a.address)?.transport, MemoryTransport.scheme)
 
         // Both ways, data arrives; and the ends stay linked past the liveness timeout.
-        var atA: [String] = [], atB: [String] = []
-        a.onDeliver = { _, payload in atA.append(String(buffer: payload)) }
-        b.onDeliver = { _, payload in atB.append(String(buffer: payload)) }
         a.send(data: ByteBuffer(string: "to b"), to: b.address)
         b.send(data: ByteBuffer(string: "to a"), to: a.address)
         scheduler.run(for: .seconds(40))
         XCTAssertEqual(atB, ["to b"])
-        XCTAssertEqual(atA, ["to a"])
+        XCTAssertEqual(atA, ["from b's end", "to a"])
         XCTAssertEqual(a.table.connection(to: b.address)?.edgeID, left)
         XCTAssertTrue(b.table.contains(a.address))
     }

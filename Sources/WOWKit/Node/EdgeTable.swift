@@ -20,6 +20,8 @@ struct EdgeTable {
         var formerPeer: Address?
         /// When the connection left (`release`): the stale-edge sweep counts from then.
         var releasedAt: Timestamp?
+        /// When the former peer last sent here since (`formerPeer`): it still holds its end here, maybe.
+        var formerPeerHeardAt: Timestamp?
         /// Since when the node sent here without receiving anything (`PathWatch`); nil while the edge answers.
         var unansweredSince: Timestamp?
         /// When the node last probed the edge (`PathWatch`).
@@ -61,9 +63,9 @@ struct EdgeTable {
         return (id, wrapped)
     }
 
-    /// The open edge the connection of `peer` left last (`release`), if any.
+    /// The open edge the connection of `peer` left last (`release`), if the peer sent there since.
     func edge(leftBy peer: Address) -> EdgeID? {
-        records.filter { $0.value.formerPeer == peer && !$0.value.edge.isClosed }
+        records.filter { $0.value.formerPeer == peer && !$0.value.edge.isClosed && $0.value.formerPeerHeardAt != nil }
             .max { ($0.value.releasedAt ?? .zero, $1.key) < ($1.value.releasedAt ?? .zero, $0.key) }?.key
     }
 
@@ -80,6 +82,7 @@ struct EdgeTable {
     mutating func release(_ id: EdgeID, from peer: Address, at now: Timestamp) {
         records[id]?.formerPeer = peer
         records[id]?.releasedAt = now
+        records[id]?.formerPeerHeardAt = nil
     }
 
     /// Whether the node may tell the remote end of `id` again that the edge carries no connection (at most

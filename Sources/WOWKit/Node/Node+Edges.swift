@@ -43,9 +43,9 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         forget(id)
         if let peer = table.peer(on: id) {
             if let left = edges.edge(leftBy: peer), let connection = table.connection(to: peer) {
-                // The edge the connection left a moment ago is open still: the peer may hold its end there and
-                // have closed this one as unused (a request of an attempt it no longer stood behind moved us
-                // here). Back there.
+                // The edge the connection left a moment ago is open still and the peer sent there since: it
+                // holds its end there and closed this one as unused (a request of an attempt it no longer stood
+                // behind moved us here). Back there.
                 logger.debug("connection's edge closed; back on the edge it left", metadata: [
                     "peer": "\(peer.short)", "to": "\(edges[left]?.edge.remoteURI.text ?? "?")"])
                 establish(Establishment(peer: connection.peer, edge: left, byPeer: connection.isInbound))
@@ -81,6 +81,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                           formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
+        if let former = record.formerPeer, sender.peer == former { edges[id]?.formerPeerHeardAt = scheduler.now }
         run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {
         case .linkRequest(let request):
