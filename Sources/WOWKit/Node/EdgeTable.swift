@@ -20,8 +20,6 @@ struct EdgeTable {
         var formerPeer: Address?
         /// When the connection left (`release`): the stale-edge sweep counts from then.
         var releasedAt: Timestamp?
-        /// When the former peer last sent here since (`formerPeer`): it still holds its end here, maybe.
-        var formerPeerHeardAt: Timestamp?
         /// Since when the node sent here without receiving anything (`PathWatch`); nil while the edge answers.
         var unansweredSince: Timestamp?
         /// When the node last probed the edge (`PathWatch`).
@@ -63,9 +61,9 @@ struct EdgeTable {
         return (id, wrapped)
     }
 
-    /// The open edge the connection of `peer` left last (`release`), if the peer sent there since.
+    /// The open edge the connection of `peer` left last (`release`), if any.
     func edge(leftBy peer: Address) -> EdgeID? {
-        records.filter { $0.value.formerPeer == peer && !$0.value.edge.isClosed && $0.value.formerPeerHeardAt != nil }
+        records.filter { $0.value.formerPeer == peer && !$0.value.edge.isClosed }
             .max { ($0.value.releasedAt ?? .zero, $1.key) < ($1.value.releasedAt ?? .zero, $0.key) }?.key
     }
 
@@ -82,7 +80,6 @@ struct EdgeTable {
     mutating func release(_ id: EdgeID, from peer: Address, at now: Timestamp) {
         records[id]?.formerPeer = peer
         records[id]?.releasedAt = now
-        records[id]?.formerPeerHeardAt = nil
     }
 
     /// Whether the node may tell the remote end of `id` again that the edge carries no connection (at most

@@ -43,16 +43,17 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         forget(id)
         if let peer = table.peer(on: id) {
             if let left = edges.edge(leftBy: peer), let connection = table.connection(to: peer) {
-                // The edge the connection left a moment ago is open still and the peer sent there since: it
-                // holds its end there and closed this one as unused (a request of an attempt it no longer stood
-                // behind moved us here). Back there.
+                // The edge the connection left a moment ago is open still: the peer may hold its end there and
+                // have closed this one as unused (a request of an attempt it no longer stood behind moved us
+                // here). Back there, and a relink request there makes the peer's end move there too (or
+                // refuses it, and the connection goes), so the two ends agree again whatever the peer held.
                 logger.debug("connection's edge closed; back on the edge it left", metadata: [
                     "peer": "\(peer.short)", "to": "\(edges[left]?.edge.remoteURI.text ?? "?")"])
                 establish(Establishment(peer: connection.peer, edge: left, byPeer: connection.isInbound))
-                // Checked at once: a peer whose end is there answers; one without a connection says `notLinked`,
-                // and the silence of one that closed its end too makes the path watch move or drop it.
-                send(.ping(nonce: UInt64(bitPattern: scheduler.now.nanoseconds)), on: left)
-                noteUnanswered(left)
+                if let uri = edges[left]?.edge.remoteURI {
+                    startRelink(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: [uri],
+                                             purpose: .own(connectToken: nil)))
+                }
             } else {
                 removeConnection(peer, reason: "edge closed")
             }
@@ -81,7 +82,6 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                           formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
-        if let former = record.formerPeer, sender.peer == former { edges[id]?.formerPeerHeardAt = scheduler.now }
         run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {
         case .linkRequest(let request):
