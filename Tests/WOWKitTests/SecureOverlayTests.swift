@@ -26,21 +26,33 @@ final class SecureOverlayTests: XCTestCase {
         return { seen }
     }
 
-    func testRoutersSeeOnlyCiphertextOfDataBetweenNodesNotDirectlyConnected() throws {
+    /// `nodes` public nodes joined one per 200 ms, and 30 s of quiet.
+    private func formedOverlay(nodes: Int, seed: UInt64) throws -> OverlaySimulation {
         var options = SimulationOptions()
-        options.nodes = 24
-        options.seed = 5
+        options.nodes = nodes
+        options.seed = seed
         let sim = try OverlaySimulation(options: options)
-        for _ in 0..<24 {
+        for _ in 0..<nodes {
             try sim.addNode(nat: .open)
             sim.scheduler.run(for: .milliseconds(200))
         }
         sim.scheduler.run(for: .seconds(30))
+        return sim
+    }
+
+    /// Two live nodes that are not directly connected.
+    private func unconnectedPair(in sim: OverlaySimulation) throws
+        -> (OverlaySimulation.SimulatedNode, OverlaySimulation.SimulatedNode) {
+        let live = sim.liveNodes
+        return try XCTUnwrap(live.lazy.flatMap { a in live.lazy.map { (a, $0) } }
+            .first { $0.0 !== $0.1 && !$0.0.node.table.contains($0.1.node.address) })
+    }
+
+    func testRoutersSeeOnlyCiphertextOfDataBetweenNodesNotDirectlyConnected() throws {
+        let sim = try formedOverlay(nodes: 24, seed: 5)
         XCTAssertEqual(sim.ringViolations(), 0)
         // A pair that is not directly connected, so their data crosses at least one router.
-        let live = sim.liveNodes
-        let (source, destination) = try XCTUnwrap(live.lazy.flatMap { a in live.lazy.map { (a, $0) } }
-            .first { $0.0 !== $0.1 && !$0.0.node.table.contains($0.1.node.address) })
+        let (source, destination) = try unconnectedPair(in: sim)
         var delivered: [ByteBuffer] = []
         destination.node.onDeliver = { header, payload in
             if header.source == source.node.address { delivered.append(payload) }
@@ -120,18 +132,8 @@ final class SecureOverlayTests: XCTestCase {
     /// Data for a node that is not a direct peer waits in its end-to-end channel for the handshake. When the init
     /// (or its response) is lost, nothing else repeats it: the retransmit timer does (1, 2, 4, 8 s, ...).
     func testAnEndToEndInitLostOnTheWayIsSentAgain() throws {
-        var options = SimulationOptions()
-        options.nodes = 16
-        options.seed = 9
-        let sim = try OverlaySimulation(options: options)
-        for _ in 0..<16 {
-            try sim.addNode(nat: .open)
-            sim.scheduler.run(for: .milliseconds(200))
-        }
-        sim.scheduler.run(for: .seconds(30))
-        let live = sim.liveNodes
-        let (source, destination) = try XCTUnwrap(live.lazy.flatMap { a in live.lazy.map { (a, $0) } }
-            .first { $0.0 !== $0.1 && !$0.0.node.table.contains($0.1.node.address) })
+        let sim = try formedOverlay(nodes: 16, seed: 9)
+        let (source, destination) = try unconnectedPair(in: sim)
         var delivered: [(String, Timestamp)] = []
         destination.node.onDeliver = { header, payload in
             if header.source == source.node.address { delivered.append((String(buffer: payload), sim.scheduler.now)) }

@@ -42,18 +42,17 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         guard let id = edges.id(of: edge) else { return }
         forget(id)
         if let peer = table.peer(on: id) {
-            if let left = edges.edge(leftBy: peer), let connection = table.connection(to: peer) {
+            if let left = edges.edge(leftBy: peer), let uri = edges[left]?.edge.remoteURI,
+               let connection = table.connection(to: peer) {
                 // The edge the connection left a moment ago is open still: the peer may hold its end there and
                 // have closed this one as unused (a request of an attempt it no longer stood behind moved us
                 // here). Back there, and a relink request there makes the peer's end move there too (or
                 // refuses it, and the connection goes), so the two ends agree again whatever the peer held.
-                logger.debug("connection's edge closed; back on the edge it left", metadata: [
-                    "peer": "\(peer.short)", "to": "\(edges[left]?.edge.remoteURI.text ?? "?")"])
+                logger.debug("connection's edge closed; back on the edge it left",
+                             metadata: ["peer": "\(peer.short)", "to": "\(uri.text)"])
                 establish(Establishment(peer: connection.peer, edge: left, byPeer: connection.isInbound))
-                if let uri = edges[left]?.edge.remoteURI {
-                    startRelink(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: [uri],
-                                             purpose: .own(connectToken: nil)))
-                }
+                startRelink(AttemptStart(token: random.next(), intent: .relink, target: peer, uris: [uri],
+                                         purpose: .own(connectToken: nil)))
             } else {
                 removeConnection(peer, reason: "edge closed")
             }

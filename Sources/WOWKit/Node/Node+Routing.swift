@@ -114,10 +114,7 @@ extension Node {
             tunnelListener?.tunnelFrameUndeliverable(to: error.destination, reporter: error.reporter, code: error.code)
         }
         if error.payloadType == .echoRequest { echoUndeliverable(error) }
-        if error.payloadType == .secure, error.code == .absentDestination, endToEnd != nil {
-            // Else the init would be sent again (and fail again) for as long as data waits behind it.
-            for case .dropped(let reason) in endToEnd!.peerUnreachable(error.destination) { stats.drop(.secureSession(reason)) }
-        }
+        if error.payloadType == .secure, error.code == .absentDestination { endToEndPeerUnreachable(error.destination) }
         if error.payloadType == .connectToMe {
             run(connector.undeliverable(to: error.destination, code: error.code, servedByAttempts: linker.servedConnects))
         }

@@ -95,6 +95,10 @@ extension Node {
     private func armEndToEndRetransmit(for peer: Address) {
         guard let edgeSecurity, let due = endToEnd?.retransmitDue(for: peer, edgeSecurity.settings),
               endToEndRetransmitAt.map({ due < $0 }) ?? true else { return }
+        armEndToEndRetransmit(at: due)
+    }
+
+    private func armEndToEndRetransmit(at due: Timestamp) {
         endToEndRetransmitAt = due
         arm(.endToEndRetransmit, after: max(due - scheduler.now, .zero))
     }
@@ -106,9 +110,14 @@ extension Node {
         for (peer, outputs) in endToEnd!.retransmit(edgeSecurity.environment(checkingCertificates: false)) {
             carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
         }
-        guard let due = endToEnd!.retransmitDue(edgeSecurity.settings) else { return }
-        endToEndRetransmitAt = due
-        arm(.endToEndRetransmit, after: max(due - scheduler.now, .zero))
+        if let due = endToEnd!.retransmitDue(edgeSecurity.settings) { armEndToEndRetransmit(at: due) }
+    }
+
+    /// A router reported `peer` absent from the ring: a first handshake with it ends, and what waited is
+    /// dropped (`SecureChannel.peerUnreachable`); else the init would go again, and fail again, for as long.
+    func endToEndPeerUnreachable(_ peer: Address) {
+        guard endToEnd != nil else { return }
+        carryOut(endToEnd!.peerUnreachable(peer), endToEnd: peer, ttl: RoutedHeader.defaultTTL)
     }
 
     private func carryOut(_ outputs: SecureChannel.Outputs, endToEnd peer: Address, ttl: UInt8, hops: UInt8 = 0) {
