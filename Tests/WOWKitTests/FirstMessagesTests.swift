@@ -227,15 +227,15 @@ final class FirstMessagesTests: XCTestCase {
     }
 
     func testPeersKeysAreBoundedAndAKeyOfTheWrongSizeIsNeitherKeptNorSent() throws {
-        var keys = PeerHandshakeKeys()
+        var keys = PeerSelfReports()
         func address(_ n: Int) -> Address { Address(bytes: (0..<20).map { UInt8(truncatingIfNeeded: n >> ($0 % 4 * 8)) })! }
         keys.note(NodeInfo(address: address(0), uris: [], handshakeKey: [UInt8](repeating: 1, count: 31)))
-        XCTAssertNil(keys[address(0)], "31 bytes: not a key")
-        for n in 0...PeerHandshakeKeys.capacity {
+        XCTAssertNil(keys.handshakeKey(of: address(0)), "31 bytes: not a key")
+        for n in 0...PeerSelfReports.capacity {
             keys.note(NodeInfo(address: address(n + 1), uris: [], handshakeKey: [UInt8](repeating: 2, count: 32)))
         }
-        XCTAssertNil(keys[address(1)], "the longest known is forgotten beyond the capacity")
-        XCTAssertEqual(keys[address(PeerHandshakeKeys.capacity + 1)], [UInt8](repeating: 2, count: 32))
+        XCTAssertNil(keys.handshakeKey(of: address(1)), "the longest known is forgotten beyond the capacity")
+        XCTAssertEqual(keys.handshakeKey(of: address(PeerSelfReports.capacity + 1)), [UInt8](repeating: 2, count: 32))
 
         let odd = NodeInfo(address: Self.address, uris: [], handshakeKey: [UInt8](repeating: 3, count: 33))
         let status = EdgeMessage.linkReply(LinkReply(token: 1, responder: odd, observedURI: try TransportURI("udp://198.18.0.2:4000"),

@@ -141,11 +141,17 @@ final class LinkResponderTests: XCTestCase {
             .establish(Establishment(peer: info(small), edge: edge, remoteType: "structured.near", byPeer: true)),
             .replyToLink(incoming, on: edge),
         ])
-        // Had ours sent its request on that relay edge too, the usual rule holds: the larger address wins.
+        // Had ours sent its request on that relay edge too, the usual rule holds: the larger address wins, and
+        // its request goes there again (the edge carries traffic our way now; the one sent before may have been
+        // lost while the two ends' handshakes on the shared edge crossed).
         var triedIt = ours
         triedIt.edgesTried.insert(edge)
-        XCTAssertEqual(responder.linkRequest(incoming, on: edge, facts: .init(ours: triedIt, isTunnelledEdge: true)).dropFirst().first,
-                       linkError(.raceLost, "simultaneous link; the larger address's attempt wins"))
+        XCTAssertEqual(responder.linkRequest(incoming, on: edge, facts: .init(ours: triedIt, isTunnelledEdge: true)), [
+            .noteReached(incoming.observedURI),
+            linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
+            .peerPunched(token: ours.token, uris: []),
+            .requestAgain(token: ours.token, on: edge),
+        ])
     }
 
     func testTheLargerAddressYieldsWhenItsAttemptSentNoRequestYet() {

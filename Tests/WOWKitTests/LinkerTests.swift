@@ -432,6 +432,44 @@ final class LinkerTests: XCTestCase {
                        [.openEdge(token: 7, uri: other)], "started already: a new relay URI opens at once, a known one not again")
     }
 
+    /// A pair no direct path can join (a NAT that maps per peer facing a NAT): the relay starts at once beside
+    /// the direct tries, and learning it later ends a wait already armed.
+    func testAPairThatCannotPunchRelaysAtOnce() {
+        var linker = makeLinker()
+        let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
+        XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted + [relayed],
+                                    purpose: .forPeer, fallbackURIs: [relayed], relayAtOnce: true),
+                       [.armFallbackTimer(token: 7, delay: .zero), .openEdge(token: 7, uri: natPublic)])
+        XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
+
+        // Armed for relayAfter; then the peer's URIs show it cannot punch: the timer is armed again, at zero.
+        XCTAssertEqual(linker.start(token: 8, type: "structured.near", target: peer, uris: natted + [relayed],
+                                    purpose: .forPeer, fallbackURIs: [relayed]),
+                       [.armFallbackTimer(token: 8, delay: .seconds(2)), .openEdge(token: 8, uri: natPublic)])
+        XCTAssertEqual(linker.peerWillLink(token: 8, uris: natted + [relayed], fallbackURIs: [relayed], relayAtOnce: true),
+                       [.armFallbackTimer(token: 8, delay: .zero)])
+        XCTAssertEqual(linker.peerWillLink(token: 8, uris: natted + [relayed], fallbackURIs: [relayed], relayAtOnce: true),
+                       [], "once")
+        XCTAssertEqual(linker.fallbackTimerFired(token: 8), [.openEdge(token: 8, uri: relayed)])
+
+        // relay_after_ms 0 turns early relays off, for such pairs too.
+        var settings = NodeConfig.Linking()
+        settings.relayAfter = .zero
+        var off = Linker(settings: settings)
+        XCTAssertEqual(off.start(token: 9, type: "structured.near", target: peer, uris: natted + [relayed], purpose: .forPeer,
+                                 fallbackURIs: [relayed], relayAtOnce: true), [.openEdge(token: 9, uri: natPublic)])
+    }
+
+    /// `requestAgain` sends the request again only on an edge the attempt tried.
+    func testARequestGoesAgainOnlyOnAnEdgeTheAttemptTried() {
+        var linker = makeLinker()
+        _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [udp], purpose: .forPeer)
+        _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)), uri: udp)
+        XCTAssertEqual(linker.requestAgain(token: 7, on: EdgeID(3), uri: udp), [.sendRequest(token: 7, edge: EdgeID(3), uri: udp)])
+        XCTAssertEqual(linker.requestAgain(token: 7, on: EdgeID(4), uri: udp), [], "never tried there")
+        XCTAssertEqual(linker.requestAgain(token: 8, on: EdgeID(3), uri: udp), [], "no such attempt")
+    }
+
     // MARK: Hole punching
 
     /// A NATed peer's URIs: the public one peers saw it at, then its own (LAN) address and loopback.

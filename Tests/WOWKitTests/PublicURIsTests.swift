@@ -52,6 +52,41 @@ final class PublicURIsTests: XCTestCase {
                        "one per scheme and address")
     }
 
+    /// Two peers that see us at two ports of one address tell us our NAT maps per peer; two peers that see one
+    /// port, that it does not. One peer seeing a new port is a rebinding, and stream transports' source ports
+    /// say nothing.
+    func testTwoPeersSeeingTwoPortsMeanTheNATMapsPerPeer() {
+        var uris = PublicURIs()
+        XCTAssertEqual(uris.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false, isOwnHost: false).mapsPerPeerChanged, false)
+        XCTAssertFalse(uris.mapsPerPeer, "one view is not enough")
+        let second = uris.learn(uri("udp://198.18.0.7:31001"), from: b, isBound: false, isOwnHost: false)
+        XCTAssertTrue(uris.mapsPerPeer)
+        XCTAssertEqual(second, .init(isNewest: true, rebound: false, reachabilityChanged: false, mapsPerPeerChanged: true))
+        _ = uris.learn(uri("udp://198.18.0.7:31002"), from: c, isBound: false, isOwnHost: false)
+        XCTAssertTrue(uris.mapsPerPeer, "a third peer, a third port")
+        let shared = uris.learn(uri("udp://198.18.0.7:31002"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertFalse(uris.mapsPerPeer, "two peers saw one port: one mapping for all")
+        XCTAssertTrue(shared.mapsPerPeerChanged)
+
+        var rebinding = PublicURIs()
+        _ = rebinding.learn(uri("udp://198.18.0.7:31000"), from: a, isBound: false, isOwnHost: false)
+        _ = rebinding.learn(uri("udp://198.18.0.7:31001"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertFalse(rebinding.mapsPerPeer, "the same peer seeing a new port: the NAT rebound")
+        _ = rebinding.learn(uri("udp://198.18.0.7:31001"), from: b, isBound: false, isOwnHost: false)
+        _ = rebinding.learn(uri("udp://198.18.0.7:32000"), from: c, isBound: false, isOwnHost: false)
+        XCTAssertFalse(rebinding.mapsPerPeer, "after a mapping two peers saw, a new port is a rebinding")
+
+        var stream = PublicURIs()
+        _ = stream.learn(uri("tcp://198.18.0.7:31000"), from: a, isBound: false, isOwnHost: false, isMapping: false)
+        _ = stream.learn(uri("tcp://198.18.0.7:31001"), from: b, isBound: false, isOwnHost: false, isMapping: false)
+        XCTAssertFalse(stream.mapsPerPeer, "every tcp connection has a source port of its own")
+
+        var lan = PublicURIs()
+        _ = lan.learn(uri("udp://198.19.1.2:4000"), from: a, isBound: true, isOwnHost: true)
+        _ = lan.learn(uri("udp://198.18.0.7:31001"), from: b, isBound: false, isOwnHost: false)
+        XCTAssertFalse(lan.mapsPerPeer, "a LAN peer sees our own address, not another mapping")
+    }
+
     func testAPeerReachingUsWhereWeAreBoundMeansNoNAT() {
         var uris = PublicURIs()
         XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: false, isOwnHost: true))

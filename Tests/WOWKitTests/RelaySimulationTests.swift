@@ -136,6 +136,40 @@ final class RelaySimulationTests: XCTestCase {
         }
     }
 
+    /// A node behind a symmetric NAT joins beside a port-restricted one already in the ring, over seeds that put
+    /// either at the larger address. Its second leaf (a public node its bootstrap named) sees it at another port
+    /// than its first did, so it knows its NAT maps per peer before its ring links start and says so in its
+    /// NodeInfo; the pair then relays at once rather than punching `relay_after_ms` (2 s) in vain first.
+    func testASymmetricJoinerLearnsItsNATMapsPerPeerAndRelaysToItsNATedNeighbourAtOnce() throws {
+        var orders: Set<Bool> = []
+        for seed: UInt64 in 1...6 {
+            let sim = try emptySimulation(seed: seed)
+            for byte in stride(from: 0x08, to: 0x100, by: 0x20) {
+                try sim.addNode(nat: .open, address: address(UInt8(byte)))
+                sim.scheduler.run(for: .milliseconds(300))
+            }
+            let settled = try sim.addNode(nat: .portRestricted, address: address(0x70))
+            sim.scheduler.run(for: .seconds(15))
+            XCTAssertTrue(sim.isRoutable(settled), "seed \(seed): the port-restricted node never joined")
+            XCTAssertFalse(settled.node.info.mapsPerPeer, "seed \(seed): a port-restricted NAT maps one port for all")
+            let joiner = try sim.addNode(nat: .symmetric, address: address(0x70))
+            let start = sim.scheduler.now
+            sim.scheduler.run(until: start + .seconds(20)) {
+                !(joiner.node.table.contains(settled.node.address) && settled.node.table.contains(joiner.node.address))
+            }
+            let elapsed = (sim.scheduler.now - start).seconds
+            orders.insert(joiner.node.address > settled.node.address)
+            print("seed \(seed): symmetric joiner linked to its port-restricted neighbour after \(elapsed) s (virtual)")
+            XCTAssertTrue(joiner.node.info.mapsPerPeer, "seed \(seed): the joiner did not learn its NAT maps per peer")
+            let connection = try XCTUnwrap(settled.node.table.connection(to: joiner.node.address), "seed \(seed): never linked")
+            XCTAssertEqual(connection.transport, RelayTransport.scheme, "seed \(seed)")
+            XCTAssertLessThan(elapsed, 2, "seed \(seed): the pair took \(elapsed) s to link")
+            sim.scheduler.run(for: .seconds(30))
+            XCTAssertEqual(sim.ringViolations(), 0, "seed \(seed)")
+        }
+        XCTAssertEqual(orders.count, 2, "the seeds must put either node at the larger address")
+    }
+
     func testARelayedConnectionSurvivesItsForwarderLeaving() throws {
         let sim = try emptySimulation()
         let (symmetric, restricted) = try symmetricBesidePortRestricted(sim)

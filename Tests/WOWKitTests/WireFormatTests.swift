@@ -379,15 +379,37 @@ final class WireFormatTests: XCTestCase {
         XCTAssertEqual(expectWireError(try ConnectToMeReply.decode(ByteBuffer(bytes: ctmReply))),
                        .tooLong(field: "responder.uri_count", length: 17, limit: 16))
 
-        // The count is refused before any URI is read: a bare count is enough (its top bit says a handshake
-        // key follows, and is not part of it).
+        // The count is refused before any URI is read: a bare count is enough (its top bits say a handshake
+        // key follows and the NAT maps per peer, and are not part of it).
         let bare = Raw().u64(1).text("leaf").address(Fixtures.a).u8(0xFF).bytes
         XCTAssertEqual(expectWireError(try ConnectToMe.decode(ByteBuffer(bytes: bare))),
-                       .tooLong(field: "requester.uri_count", length: 127, limit: 16))
+                       .tooLong(field: "requester.uri_count", length: 63, limit: 16))
         // In a neighbour list the top bit is malformed in itself (neighbour lists carry no keys).
         let neighbour = Raw().u8(1).u8(0x07).u8(1).address(Fixtures.a).u8(0xFF).bytes
         XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: neighbour))),
                        .unknownValue(field: "neighbours.uri_count", value: 0xFF))
+    }
+
+    /// A node whose NAT maps per peer says so in its NodeInfo (bit 6 of `uri_count`), in neighbour lists too.
+    func testANodeInfoSaysItsNATMapsPerPeer() throws {
+        var info = Fixtures.nodeA
+        info.mapsPerPeer = true
+        let request = LinkRequest(token: 7, type: .leaf, requester: info, target: nil,
+                                  observedURI: try TransportURI("udp://198.18.0.2:4000"))
+        let encoded = EdgeMessage.linkRequest(request).encoded()
+        guard case .linkRequest(let decoded) = try EdgeMessage.decode(encoded) else { return XCTFail("not a link request") }
+        XCTAssertTrue(decoded.requester.mapsPerPeer)
+        XCTAssertEqual(decoded, request)
+        XCTAssertEqual(EdgeMessage.linkRequest(decoded).encoded(), encoded, "re-encodes to the same bytes")
+
+        guard case .status(let status) = try EdgeMessage.decode(EdgeMessage.status(Status(neighbours: [info])).encoded()) else {
+            return XCTFail("not a status")
+        }
+        XCTAssertTrue(status.neighbours[0].mapsPerPeer)
+        guard case .status(let plain) = try EdgeMessage.decode(EdgeMessage.status(Status(neighbours: [Fixtures.nodeA])).encoded()) else {
+            return XCTFail("not a status")
+        }
+        XCTAssertFalse(plain.neighbours[0].mapsPerPeer)
     }
 
     func testNeighbourCountAboveTheMaximumIsRejected() {

@@ -88,6 +88,8 @@ public final class MemoryEdgeListener: EdgeListener {
         edges.edge(to: remote) { MemoryEdge(listener: self, remote: remote, remoteURI: uri, isInbound: false) }
     }
 
+    public var observedURIsAreMappings: Bool { !isStream }
+
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a `memory` URI other than
     /// the local one; a repeated one moves to the end.
     public func learnObservedURI(_ uri: TransportURI) {

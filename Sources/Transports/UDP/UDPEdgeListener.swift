@@ -539,6 +539,8 @@ public final class UDPEdgeListener: EdgeListener {
         }
     }
 
+    public var observedURIsAreMappings: Bool { true }
+
     /// Records a public URI a peer sees this listener at (its NAT mapping), if it is a valid `udp` URI other
     /// than the local ones; a repeated one moves to the end.
     public func learnObservedURI(_ uri: TransportURI) {

@@ -9,11 +9,15 @@ public struct NodeInfo: Hashable, Sendable, CustomStringConvertible {
     /// The node's static handshake key (`StaticHandshakeKey`, secured nodes only): a peer that knows it links
     /// in one round trip. Carried where a node speaks of itself, not in neighbour lists.
     public var handshakeKey: [UInt8]?
+    /// The node's NAT gives each peer another port (`PublicURIs.mapsPerPeer`): a peer behind a NAT of its own
+    /// cannot punch to it and relays at once.
+    public var mapsPerPeer: Bool
 
-    public init(address: Address, uris: [TransportURI], handshakeKey: [UInt8]? = nil) {
+    public init(address: Address, uris: [TransportURI], handshakeKey: [UInt8]? = nil, mapsPerPeer: Bool = false) {
         self.address = address
         self.uris = Array(uris.prefix(NodeInfo.maximumURIs))
         self.handshakeKey = handshakeKey
+        self.mapsPerPeer = mapsPerPeer
     }
 
     /// Size of `handshakeKey`.

@@ -15,6 +15,19 @@ public struct PublicURIs: Sendable {
     private var reachedWhereBound = false
     /// URIs peers saw this node at that it is not bound to: its NAT's mappings.
     public private(set) var natMappings: Set<TransportURI> = []
+    /// Whether our NAT gives each peer another port for the same socket (an endpoint-dependent mapping, a
+    /// "symmetric" NAT): two peers saw us at two ports of one address, and no mapping was seen by two peers.
+    /// No mapping peers report is then open to a new peer, so a peer behind a filtering NAT cannot punch to
+    /// us, nor we to it: such a pair relays at once (docs/architecture.md, "Hole punching").
+    public private(set) var mapsPerPeer = false
+    /// The newest NAT mapping of a datagram socket a peer reported.
+    private var lastMapping: TransportURI?
+    /// The newest mapping of a datagram socket while only one peer has seen it and `mapsPerPeer` is not known:
+    /// a second peer's view would tell.
+    public var singleViewMapping: TransportURI? {
+        guard !mapsPerPeer, let lastMapping, reporters[lastMapping]?.count == 1 else { return nil }
+        return lastMapping
+    }
     /// Every URI peers ever reported seeing this node at.
     private var everObserved: Set<TransportURI> = []
     /// Up to two peers that reported each observed URI.
@@ -33,6 +46,8 @@ public struct PublicURIs: Sendable {
         public var rebound: Bool
         /// Whether `isReachableDirectly` changed.
         public var reachabilityChanged: Bool
+        /// Whether `mapsPerPeer` changed.
+        public var mapsPerPeerChanged = false
     }
 
     /// A peer reached or saw us at `uri`. `isBound`: our transport is bound to exactly that URI; `isOwnHost`:
@@ -51,8 +66,13 @@ public struct PublicURIs: Sendable {
         return isReachableDirectly != before
     }
 
-    /// Peer `reporter` saw us at `uri` (`isBound`, `isOwnHost`: as for `noteReached`).
-    public mutating func learn(_ uri: TransportURI, from reporter: Address, isBound: Bool, isOwnHost: Bool) -> Learned {
+    /// Peer `reporter` saw us at `uri` (`isBound`, `isOwnHost`: as for `noteReached`). `isMapping`: the URI is
+    /// the NAT's mapping of the one socket every peer reaches (a datagram transport), not the source port of one
+    /// stream connection; only such mappings tell how the NAT maps.
+    public mutating func learn(_ uri: TransportURI, from reporter: Address, isBound: Bool, isOwnHost: Bool,
+                               isMapping: Bool = true) -> Learned {
+        let mappedPerPeerBefore = mapsPerPeer
+        if isMapping && !isBound && !isOwnHost { noteMapping(uri, from: reporter) }
         if reporters[uri, default: []].count < 2 { reporters[uri, default: []].insert(reporter) }
         if reporters.count > PublicURIs.maximumReported {
             // Behind a symmetric NAT every peer adds one; keep those still listed.
@@ -61,7 +81,8 @@ public struct PublicURIs: Sendable {
         let reachabilityChanged = noteReached(at: uri, isBound: isBound, isOwnHost: isOwnHost)
         everObserved.insert(uri)
         guard observed.first != uri else {
-            return Learned(isNewest: false, rebound: false, reachabilityChanged: reachabilityChanged)
+            return Learned(isNewest: false, rebound: false, reachabilityChanged: reachabilityChanged,
+                           mapsPerPeerChanged: mapsPerPeer != mappedPerPeerBefore)
         }
         let host = uri.hostAndPort?.host
         // Only a mapping that two peers saw is endpoint-independent; behind a symmetric NAT every peer sees
@@ -72,7 +93,24 @@ public struct PublicURIs: Sendable {
         observed.removeAll { $0 == uri || ($0.scheme == uri.scheme && host != nil && $0.hostAndPort?.host == host) }
         observed.insert(uri, at: 0)
         observedSet = Set(observed)
-        return Learned(isNewest: true, rebound: rebound, reachabilityChanged: reachabilityChanged)
+        return Learned(isNewest: true, rebound: rebound, reachabilityChanged: reachabilityChanged,
+                       mapsPerPeerChanged: mapsPerPeer != mappedPerPeerBefore)
+    }
+
+    /// Updates `mapsPerPeer` from a NAT mapping `reporter` saw (before `reporters` counts it): another peer
+    /// saw another port at the same address → per peer; two peers saw this one → one mapping for all.
+    private mutating func noteMapping(_ uri: TransportURI, from reporter: Address) {
+        lastMapping = uri
+        let seenBy = reporters[uri] ?? []
+        if !seenBy.isEmpty && !seenBy.contains(reporter) {
+            mapsPerPeer = false
+            return
+        }
+        guard let host = uri.hostAndPort?.host else { return }
+        let otherPort = observed.first { $0 != uri && $0.scheme == uri.scheme && $0.hostAndPort?.host == host }
+        if let otherPort, let others = reporters[otherPort], others.count == 1, !others.contains(reporter) {
+            mapsPerPeer = true
+        }
     }
 
     /// The URIs this node gives others, from every URI its transports list (`all`): observed ones first, newest

@@ -94,8 +94,12 @@ public struct LinkResponder {
             let oursMayFail = facts.isTunnelledEdge && !ours.edgesTried.contains(edge)
             if local > peer.address && ours.hasSentRequest && !oursMayFail {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
-                return directives + [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
-                                     .peerPunched(token: ours.token, uris: [])]
+                directives += [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
+                               .peerPunched(token: ours.token, uris: [])]
+                // Over a relay both attempts share one edge, and a request of ours sent while the two ends'
+                // handshakes on it crossed can be lost: the peer's request shows it works now, so ours goes
+                // again (else the peer asks again and again, refused each time, and ours never arrives).
+                return directives + (facts.isTunnelledEdge ? [.requestAgain(token: ours.token, on: edge)] : [])
             }
             directives.append(.yieldAttempt(token: ours.token, to: edge))
             let onOurBehalf = facts.ourConnectType

@@ -87,6 +87,9 @@ public struct Linker {
         /// Relay URIs waiting for `relayAfter` to pass, and those opened beside the direct tries since.
         var fallbackURIs: [TransportURI] = []
         var fallbackOpened: Set<TransportURI> = []
+        /// How long after the start relay URIs wait: `relayAfter`, or nothing for a pair no direct path can
+        /// join (`start(relayAtOnce:)`).
+        var fallbackDelay: Duration = .zero
         /// Whether the fallback timer is armed, and whether it fired.
         var isFallbackArmed = false
         var isFallbackStarted = false
@@ -141,28 +144,36 @@ public struct Linker {
     /// already and we need not wait for it.
     /// `fallbackURIs`: those of `uris` that go through a tunnelling transport (`relay`) and may start beside
     /// the direct ones after `relayAfter` (the node names those whose forwarder it holds a connection to, so
-    /// starting early costs no new connection).
+    /// starting early costs no new connection). `relayAtOnce`: no direct path can join the pair (a NAT that
+    /// maps per peer on one side, a NAT on the other), so they start at once rather than after `relayAfter`.
     public mutating func start(token: UInt64, type: ConnectionType, target: Address?, uris: [TransportURI],
                                purpose: Purpose, peerHasPunched: Bool = false, at now: Timestamp = .zero,
-                               fallbackURIs: [TransportURI] = []) -> [Action] {
+                               fallbackURIs: [TransportURI] = [], relayAtOnce: Bool = false) -> [Action] {
         var attempt = Attempt(token: token, type: type, target: target, uris: uris, purpose: purpose)
         attempt.startedAt = now
+        attempt.fallbackDelay = relayAtOnce ? .zero : settings.relayAfter
         attempt.opening = opening(purpose: purpose, uris: uris, peerHasPunched: peerHasPunched)
         guard !uris.isEmpty else { return [.failed(attempt, reason: "the peer has no URI")] }
         attempts[token] = attempt
-        return offerFallback(fallbackURIs, token) + open(token)
+        return offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce) + open(token)
     }
 
     /// Relay URIs (among the attempt's) that may start beside the direct tries: armed to start `relayAfter`
     /// from now, or opened at once if the attempt's relay already started. The peer's URIs change as it
-    /// learns its own (a Connect-To-Me reply, its link request): each new list brings its relay URIs here.
-    private mutating func offerFallback(_ uris: [TransportURI], _ token: UInt64) -> [Action] {
+    /// learns its own (a Connect-To-Me reply, its link request): each new list brings its relay URIs here, and
+    /// may show that no direct path can join the pair (`relayAtOnce`): a wait already armed ends now.
+    private mutating func offerFallback(_ uris: [TransportURI], _ token: UInt64, relayAtOnce: Bool = false) -> [Action] {
         guard settings.relayAfter > .zero, var attempt = attempts[token] else { return [] }
+        let hurry = relayAtOnce && attempt.fallbackDelay > .zero && !attempt.isFallbackStarted
+        if hurry { attempt.fallbackDelay = .zero }
         let fresh = uris.filter {
             attempt.uris.contains($0) && !attempt.fallbackOpened.contains($0) && !attempt.fallbackURIs.contains($0)
         }
         // Only beside direct tries: an attempt with nothing else tries them in its turn at once.
-        guard !fresh.isEmpty, attempt.uris.contains(where: { !uris.contains($0) }) else { return [] }
+        guard !fresh.isEmpty, attempt.uris.contains(where: { !uris.contains($0) }) else {
+            attempts[token] = attempt
+            return hurry && attempt.isFallbackArmed ? [.armFallbackTimer(token: token, delay: .zero)] : []
+        }
         if attempt.isFallbackStarted {
             let fresh = fresh.filter { $0 != attempt.uris[attempt.uriIndex] && !attempt.racingOpens.contains($0) }
             attempt.fallbackOpened.formUnion(fresh)
@@ -171,10 +182,10 @@ public struct Linker {
             return fresh.map { .openEdge(token: token, uri: $0) }
         }
         attempt.fallbackURIs += fresh
-        let arm = !attempt.isFallbackArmed
+        let arm = !attempt.isFallbackArmed || hurry
         attempt.isFallbackArmed = true
         attempts[token] = attempt
-        return arm ? [.armFallbackTimer(token: token, delay: settings.relayAfter)] : []
+        return arm ? [.armFallbackTimer(token: token, delay: attempt.fallbackDelay)] : []
     }
 
     /// `relayAfter` passed and the attempt goes on: its relay URIs open beside the current try. Each edge that
@@ -286,32 +297,42 @@ public struct Linker {
     /// carrying its current URIs, or its link request got through to us (`uris` empty: keep ours). The attempt
     /// stops waiting and sends at once, starting over on the peer's first URI if it is elsewhere.
     /// `fallbackURIs`: those of `uris` that may start beside the direct tries (as for `start`).
-    public mutating func peerPunched(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = []) -> [Action] {
+    public mutating func peerPunched(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = [],
+                                     relayAtOnce: Bool = false) -> [Action] {
         guard var attempt = attempts[token] else { return [] }
         if attempt.opening == .punchThenWait { attempt.opening = .punchThenSend }
         attempts[token] = attempt
         if let first = uris.first, attempt.uris[attempt.uriIndex] != first {
-            return startOver(token, on: uris) + offerFallback(fallbackURIs, token)
+            return startOver(token, on: uris) + offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce)
         }
         if !uris.isEmpty { adopt(uris, token) }
         // Held: send now. Still opening its edge: `edgeOpened` sends at once.
-        return (attempt.isHolding ? sendRequest(token) : []) + offerFallback(fallbackURIs, token)
+        return (attempt.isHolding ? sendRequest(token) : []) + offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce)
+    }
+
+    /// Sends the attempt's request again on `edge` (at `uri`), an edge it tried before: the peer's own request
+    /// just came by it, so it carries traffic our way now, while ours went out on it while it may not have (a
+    /// relayed edge, shared by both ends' attempts, whose handshakes crossed).
+    public mutating func requestAgain(token: UInt64, on edge: EdgeID, uri: TransportURI) -> [Action] {
+        guard let attempt = attempts[token], attempt.edgesTried.contains(edge) else { return [] }
+        return [.sendRequest(token: token, edge: edge, uri: uri)]
     }
 
     /// The peer is about to link to us: its Connect-To-Me arrived, with its current URIs, while this attempt to
     /// it was under way, and it links to those we are about to reply with. Unless the attempt is on the peer's
     /// first URI already, it starts over there, punching and (unless the peer punched already) waiting for it.
-    public mutating func peerWillLink(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = []) -> [Action] {
+    public mutating func peerWillLink(token: UInt64, uris: [TransportURI], fallbackURIs: [TransportURI] = [],
+                                      relayAtOnce: Bool = false) -> [Action] {
         guard var attempt = attempts[token], let first = uris.first else { return [] }
         guard attempt.uris[attempt.uriIndex] != first else {
             adopt(uris, token)
-            return offerFallback(fallbackURIs, token)
+            return offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce)
         }
         if attempt.opening != .punchThenSend {
             attempt.opening = opening(purpose: .forPeer, uris: uris, peerHasPunched: false)
             attempts[token] = attempt
         }
-        return startOver(token, on: uris) + offerFallback(fallbackURIs, token)
+        return startOver(token, on: uris) + offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce)
     }
 
     /// The attempt goes on with `uris`, whose first is the URI it is trying now.

@@ -46,9 +46,17 @@ extension Node {
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
-            perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris)))
+            let relayAtOnce = linker.attempt(token: token)?.target.map { cannotPunch(to: $0, uris: uris) } ?? false
+            perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris, all: relayAtOnce),
+                                       relayAtOnce: relayAtOnce))
         case .peerWillLink(let token, let uris, let gateway):
-            perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris, gateway: gateway)))
+            let relayAtOnce = linker.attempt(token: token)?.target.map { cannotPunch(to: $0, uris: uris) } ?? false
+            perform(linker.peerWillLink(token: token, uris: uris,
+                                        fallbackURIs: fallbackURIs(among: uris, gateway: gateway, all: relayAtOnce),
+                                        relayAtOnce: relayAtOnce))
+        case .requestAgain(let token, let edge):
+            guard let uri = edges[edge]?.edge.remoteURI else { break }
+            perform(linker.requestAgain(token: token, on: edge, uri: uri))
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()

@@ -85,7 +85,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         switch message {
         case .linkRequest(let request):
             logger.trace("link request", metadata: ["from": "\(request.requester.address.short)", "type": "\(request.type)"])
-            handshakeKeys.note(request.requester)
+            peerReports.note(request.requester)
             run(responder.linkRequest(request, on: id, facts: requestFacts(request, on: id)))
         case .linkReply(let reply):
             if reply.responder.address != address, let refusal = entitlementRefusal(claimed: reply.responder.address, on: id) {

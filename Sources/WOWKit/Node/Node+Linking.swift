@@ -4,18 +4,33 @@ extension Node {
         stats.linkAttempts += 1
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
+        let relayAtOnce = start.target.map { cannotPunch(to: $0, uris: uris) } ?? false
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
-                             fallbackURIs: fallbackURIs(among: uris, gateway: start.gateway)))
+                             fallbackURIs: fallbackURIs(among: uris, gateway: start.gateway, all: relayAtOnce),
+                             relayAtOnce: relayAtOnce))
+    }
+
+    /// Whether no direct path can join us and `peer` (at `uris`): one of us is behind a NAT that maps per peer
+    /// (so the other's punch goes to a port that is not ours to it) and the other behind a NAT that filters
+    /// (it lists relay URIs, or we are not reachable directly). Such a pair relays at once instead of punching
+    /// `relay_after_ms` in vain first (docs/architecture.md, "Hole punching").
+    func cannotPunch(to peer: Address, uris: [TransportURI]) -> Bool {
+        guard let tunnel = tunnelListener?.scheme else { return false }
+        if publicURIs.mapsPerPeer { return uris.contains { $0.scheme == tunnel } }
+        return peerReports.mapsPerPeer(peer) && !publicURIs.isReachableDirectly
     }
 
     /// The relay URIs among `uris` that may start beside direct tries (`Linker.relayAfter`): those through a
     /// forwarder this node is connected to directly, so starting them early costs no new connection; and the
     /// one through a joining target's `gateway`, the only way to a joiner no direct path reaches before it
-    /// has links of its own.
-    func fallbackURIs(among uris: [TransportURI], gateway: Address? = nil) -> [TransportURI] {
+    /// has links of its own. `all`: every relay URI, for a pair no direct path can join (its relay URIs would
+    /// wait for every direct try to time out otherwise).
+    func fallbackURIs(among uris: [TransportURI], gateway: Address? = nil, all: Bool = false) -> [TransportURI] {
         guard let tunnel = tunnelListener else { return [] }
-        return uris.filter { tunnel.forwarder(of: $0).map { $0 == gateway || isDirectPeer($0) } ?? false }
+        let cheap = uris.filter { tunnel.forwarder(of: $0).map { $0 == gateway || isDirectPeer($0) } ?? false }
+        guard all, cheap.isEmpty else { return cheap }
+        return Array(uris.filter { tunnel.forwarder(of: $0) != nil }.prefix(1))
     }
 
     func perform(_ actions: [Linker.Action]) {
@@ -38,7 +53,7 @@ extension Node {
                 // relayed edges: there it cost the NAT mix its consistency (3 nodes short, 990/1000 delivered at
                 // 1,000 nodes, seed 1), the relay's shared per-peer edge and its crossing handshakes not traced yet.
                 if let secured = securedEdge(edge), !(secured.inner is any TunnelledEdge) {
-                    secured.expectPeer(staticKey: attempt.target.flatMap { handshakeKeys[$0] })
+                    secured.expectPeer(staticKey: attempt.target.flatMap { peerReports.handshakeKey(of: $0) })
                 }
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
@@ -132,6 +147,26 @@ extension Node {
         // What a peer sees at the end of a tunnel is not where the world can reach us.
         if record.edge.transport != tunnelListener?.scheme { learnObserved(reply.observedURI, from: reply.responder.address) }
         run(responder.attemptCompleted(attempt, reply: reply, on: edge, isConnected: table.contains(reply.responder.address)))
+        if attempt.type == .leaf { askSecondView(among: reply.neighbours, besides: reply.responder.address) }
+    }
+
+    /// A node behind a NAT that only its leaf has seen links a second leaf to a public node the first one named,
+    /// so that a second peer reports its mapping: a NAT that maps per peer shows before the ring links start,
+    /// and those relay at once instead of punching in vain (`cannotPunch`). The leaf overlord lets go of both
+    /// leaves once the ring holds us.
+    private func askSecondView(among neighbours: [NodeInfo], besides leafPeer: Address) {
+        guard !askedSecondView, let mapping = publicURIs.singleViewMapping, let tunnel = tunnelListener?.scheme else { return }
+        for neighbour in neighbours where neighbour.address != leafPeer && neighbour.address != address
+            && !table.contains(neighbour.address) && !neighbour.uris.contains(where: { $0.scheme == tunnel }) {
+            // Only the same transport's view tells how its mapping goes.
+            let uris = neighbour.uris.filter { $0.scheme == mapping.scheme }
+            guard !uris.isEmpty else { continue }
+            askedSecondView = true
+            logger.debug("asking a second node for its view of our NAT mapping", metadata: ["peer": "\(neighbour.address.short)"])
+            startAttempt(AttemptStart(token: random.next(), type: .leaf, target: neighbour.address, uris: uris,
+                                      purpose: .own(connectToken: nil)))
+            return
+        }
     }
 
     private func attemptFailed(_ attempt: Linker.Attempt, reason: String) {
@@ -196,10 +231,12 @@ extension Node {
     /// A peer saw us at `uri` (a link reply's observed URI).
     func learnObserved(_ uri: TransportURI, from reporter: Address) {
         let binding = binding(of: uri) ?? (false, true)
-        let learned = publicURIs.learn(uri, from: reporter, isBound: binding.isBound, isOwnHost: binding.isOwnHost)
-        if learned.reachabilityChanged { cachedInfo = nil }
+        let listener = listeners.first { $0.scheme == uri.scheme }
+        let learned = publicURIs.learn(uri, from: reporter, isBound: binding.isBound, isOwnHost: binding.isOwnHost,
+                                       isMapping: listener?.observedURIsAreMappings ?? false)
+        if learned.reachabilityChanged || learned.mapsPerPeerChanged { cachedInfo = nil }
         guard learned.isNewest else { return }
-        listeners.first { $0.scheme == uri.scheme }?.learnObservedURI(uri)
+        listener?.learnObservedURI(uri)
         cachedInfo = nil
         if learned.rebound || (awaitsNewMapping && publicURIs.natMappings.contains(uri)) {
             awaitsNewMapping = false
@@ -233,6 +270,7 @@ extension Node {
         publicURIs = PublicURIs()
         cachedInfo = nil
         awaitsNewMapping = true
+        askedSecondView = false
         let tunnel = tunnelListener?.scheme
         for connection in table.connections where linker.attempt(to: connection.address) == nil {
             let uris = connection.peer.uris

@@ -140,7 +140,7 @@ extension Node {
             case .connectToMe:
                 let ctm = try ConnectToMe.decode(packet.payload)
                 let requester = ctm.requester.address
-                if requester == header.source { handshakeKeys.note(ctm.requester) }
+                if requester == header.source { peerReports.note(ctm.requester) }
                 logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
                 let facts = Connector.CTMFacts(
                     info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
@@ -149,7 +149,7 @@ extension Node {
                 run(connector.connectToMe(ctm, facts: facts))
             case .connectToMeReply:
                 let reply = try ConnectToMeReply.decode(packet.payload)
-                if reply.responder.address == header.source { handshakeKeys.note(reply.responder) }
+                if reply.responder.address == header.source { peerReports.note(reply.responder) }
                 run(connector.connectToMeReply(reply, header: header,
                                                isConnectedToRequester: table.contains(reply.requester)))
             case .routingError: handleRoutingError(try RoutingError.decode(packet.payload))

@@ -60,14 +60,18 @@ public final class Node {
     /// Set when the host moved to another network: the next NAT mapping a peer reports is the new network's,
     /// and the peers behind NATs are then asked to link back (`networkChanged`).
     var awaitsNewMapping = false
+    /// Whether a second public node was asked to link (a leaf) for its view of our NAT mapping
+    /// (`askSecondView`); again after the host moves.
+    var askedSecondView = false
     /// The transport whose edges are tunnelled through the overlay (relay), if the node runs one.
     var tunnelListener: (any OverlayTunnelListener)?
     /// What the node keeps up for its tunnelled connections; only while it runs a tunnelling transport.
     var relay: RelayUpkeep?
     /// The direct connections tunnel frames cross, which trims leave open while they do.
     var tunnelCarriers: TunnelCarriers
-    /// The static handshake keys peers advertised, for a first init that carries the link request.
-    var handshakeKeys = PeerHandshakeKeys()
+    /// What peers said of themselves: static handshake keys (a first init carries the link request), NATs that
+    /// map per peer (relay at once).
+    var peerReports = PeerSelfReports()
     /// Owners of `.linkToURIs` attempts, by attempt token.
     var uriLinkOwners: [UInt64: (owner: OverlordID, uris: [TransportURI])] = [:]
     /// Armed timers by purpose; cancelled on stop.
@@ -147,7 +151,7 @@ public final class Node {
     public var info: NodeInfo {
         if let cachedInfo { return cachedInfo }
         let fresh = NodeInfo(address: address, uris: publicURIs.advertised(from: listeners.flatMap(\.localURIs)),
-                             handshakeKey: edgeSecurity?.staticKey.publicKey)
+                             handshakeKey: edgeSecurity?.staticKey.publicKey, mapsPerPeer: publicURIs.mapsPerPeer)
         cachedInfo = fresh
         isFounder = isFounder || config.bootstrap.allSatisfy { fresh.uris.contains($0) || ownURIs.contains($0) }
         return fresh

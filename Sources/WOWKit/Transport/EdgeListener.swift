@@ -20,6 +20,10 @@ public protocol EdgeListener: AnyObject {
     /// A peer reported that it sees this node at `uri` (which may be a NAT mapping). The listener decides
     /// whether to advertise it. The default does nothing.
     func learnObservedURI(_ uri: TransportURI)
+    /// Whether a URI peers see this node at is the NAT's mapping of one socket that every peer reaches (a
+    /// datagram transport), so that two peers seeing two ports tells the NAT maps per peer; not the source port
+    /// of one stream connection. The default is false.
+    var observedURIsAreMappings: Bool { get }
     /// Whether `localURIs` follow the host's interface addresses (a socket bound to a wildcard address): then
     /// the node calls `refreshLocalAddresses` every second. The default is false.
     var followsInterfaceAddresses: Bool { get }
@@ -37,6 +41,7 @@ public protocol EdgeListener: AnyObject {
 
 extension EdgeListener {
     public func learnObservedURI(_ uri: TransportURI) {}
+    public var observedURIsAreMappings: Bool { false }
     public var followsInterfaceAddresses: Bool { false }
     public func refreshLocalAddresses(ignoring: Set<String>) -> Bool { false }
     public var dropsByReason: [String: Int] { [:] }

@@ -12,6 +12,8 @@ public enum WireFormat {
     public static let maximumMessageLength = 255
     /// Set in a NodeInfo's `uri_count`: a 32-byte handshake key follows its URIs.
     static let handshakeKeyFlag: UInt8 = 0x80
+    /// Set in a NodeInfo's `uri_count`: the node's NAT maps per peer (`NodeInfo.mapsPerPeer`).
+    static let mapsPerPeerFlag: UInt8 = 0x40
 }
 
 /// Reads wire fields from a `ByteBuffer`, throwing `WireError` instead of trapping.
@@ -97,7 +99,7 @@ struct WireReader {
         if !keyAllowed && countAndFlag & WireFormat.handshakeKeyFlag != 0 {
             throw .unknownValue(field: "\(field).uri_count", value: countAndFlag)
         }
-        let count = Int(countAndFlag & ~WireFormat.handshakeKeyFlag)
+        let count = Int(countAndFlag & ~(WireFormat.handshakeKeyFlag | WireFormat.mapsPerPeerFlag))
         guard count <= NodeInfo.maximumURIs else {
             throw .tooLong(field: "\(field).uri_count", length: count, limit: NodeInfo.maximumURIs)
         }
@@ -106,7 +108,8 @@ struct WireReader {
         for _ in 0..<count { uris.append(try uri("\(field).uri")) }
         let key = countAndFlag & WireFormat.handshakeKeyFlag != 0
             ? try bytes("\(field).handshake_key", count: NodeInfo.handshakeKeySize) : nil
-        return NodeInfo(address: address, uris: uris, handshakeKey: key)
+        return NodeInfo(address: address, uris: uris, handshakeKey: key,
+                        mapsPerPeer: countAndFlag & WireFormat.mapsPerPeerFlag != 0)
     }
 
     mutating func nodeInfos(_ field: String) throws(WireError) -> [NodeInfo] {
@@ -160,7 +163,8 @@ extension ByteBuffer {
         writeAddress(info.address)
         let uris = info.uris.prefix(NodeInfo.maximumURIs)
         let key = withKey ? info.handshakeKey.flatMap { $0.count == NodeInfo.handshakeKeySize ? $0 : nil } : nil
-        writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag))
+        writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag)
+                     | (info.mapsPerPeer ? WireFormat.mapsPerPeerFlag : 0))
         for uri in uris { writeShortText(uri.text, limit: TransportURI.maximumLength) }
         if let key { writeBytes(key) }
     }
