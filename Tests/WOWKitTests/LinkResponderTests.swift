@@ -109,7 +109,17 @@ final class LinkResponderTests: XCTestCase {
         // The larger node refuses the smaller's request (its own attempt, sent already, wins) and sends at once.
         let atLarge = LinkResponder(local: large)
         let fromSmall = request(from: small)
-        let oursAtLarge = attempt(to: small, sentRequest: true)
+        var oursAtLarge = attempt(to: small, sentRequest: true)
+        // The smaller's request came by another edge than ours went on (its NAT maps per peer, say): ours goes
+        // there too, since that edge carries traffic between us.
+        XCTAssertEqual(atLarge.linkRequest(fromSmall, on: edge, facts: .init(ours: oursAtLarge)), [
+            .noteReached(fromSmall.observedURI),
+            linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
+            .peerPunched(token: oursAtLarge.token, uris: []),
+            .requestAlso(token: oursAtLarge.token, on: edge),
+        ])
+        // By the edge ours went on: nothing more to send.
+        oursAtLarge.edgesTried.insert(edge)
         XCTAssertEqual(atLarge.linkRequest(fromSmall, on: edge, facts: .init(ours: oursAtLarge)), [
             .noteReached(fromSmall.observedURI),
             linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
@@ -150,7 +160,7 @@ final class LinkResponderTests: XCTestCase {
             .noteReached(incoming.observedURI),
             linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
             .peerPunched(token: ours.token, uris: []),
-            .requestAgain(token: ours.token, on: edge),
+            .requestAlso(token: ours.token, on: edge),
         ])
     }
 

@@ -460,14 +460,19 @@ final class LinkerTests: XCTestCase {
                                  fallbackURIs: [relayed], relayAtOnce: true), [.openEdge(token: 9, uri: natPublic)])
     }
 
-    /// `requestAgain` sends the request again only on an edge the attempt tried.
-    func testARequestGoesAgainOnlyOnAnEdgeTheAttemptTried() {
+    /// `requestAlso` sends the attempt's request on the edge the peer's came by, which then counts as tried:
+    /// a reply there completes the attempt.
+    func testARequestGoesAlsoWhereThePeersCameBy() {
         var linker = makeLinker()
         _ = linker.start(token: 7, type: "structured.near", target: peer, uris: [udp], purpose: .forPeer)
         _ = linker.edgeOpened(token: 7, result: .success(EdgeID(3)), uri: udp)
-        XCTAssertEqual(linker.requestAgain(token: 7, on: EdgeID(3), uri: udp), [.sendRequest(token: 7, edge: EdgeID(3), uri: udp)])
-        XCTAssertEqual(linker.requestAgain(token: 7, on: EdgeID(4), uri: udp), [], "never tried there")
-        XCTAssertEqual(linker.requestAgain(token: 8, on: EdgeID(3), uri: udp), [], "no such attempt")
+        let seen = uri("udp://198.18.0.2:40123")
+        XCTAssertEqual(linker.requestAlso(token: 7, on: EdgeID(4), uri: seen), [.sendRequest(token: 7, edge: EdgeID(4), uri: seen)])
+        XCTAssertEqual(linker.requestAlso(token: 8, on: EdgeID(4), uri: seen), [], "no such attempt")
+        guard case .established(_, _, let edge)? = linker.replyReceived(reply(7, from: peer), on: EdgeID(4)).first else {
+            return XCTFail("a reply on that edge must complete the attempt")
+        }
+        XCTAssertEqual(edge, EdgeID(4))
     }
 
     // MARK: Hole punching

@@ -96,10 +96,13 @@ public struct LinkResponder {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
                 directives += [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
                                .peerPunched(token: ours.token, uris: [])]
-                // Over a relay both attempts share one edge, and a request of ours sent while the two ends'
-                // handshakes on it crossed can be lost: the peer's request shows it works now, so ours goes
-                // again (else the peer asks again and again, refused each time, and ours never arrives).
-                return directives + (facts.isTunnelledEdge ? [.requestAgain(token: ours.token, on: edge)] : [])
+                // The peer's request shows this edge carries traffic between us now; ours goes there too unless
+                // it went there already over a direct edge. A peer behind a NAT that maps per peer sends from
+                // another port than the one ours tries; over a relay both attempts share one edge, and ours
+                // sent while the two ends' handshakes on it crossed can be lost. Else the peer asks again and
+                // again, refused each time, while ours never arrives (seen for 10-30 s in the simulator).
+                let oursThere = ours.edgesTried.contains(edge) && !facts.isTunnelledEdge
+                return directives + (oursThere ? [] : [.requestAlso(token: ours.token, on: edge)])
             }
             directives.append(.yieldAttempt(token: ours.token, to: edge))
             let onOurBehalf = facts.ourConnectType

@@ -310,11 +310,15 @@ public struct Linker {
         return (attempt.isHolding ? sendRequest(token) : []) + offerFallback(fallbackURIs, token, relayAtOnce: relayAtOnce)
     }
 
-    /// Sends the attempt's request again on `edge` (at `uri`), an edge it tried before: the peer's own request
-    /// just came by it, so it carries traffic our way now, while ours went out on it while it may not have (a
-    /// relayed edge, shared by both ends' attempts, whose handshakes crossed).
-    public mutating func requestAgain(token: UInt64, on edge: EdgeID, uri: TransportURI) -> [Action] {
-        guard let attempt = attempts[token], attempt.edgesTried.contains(edge) else { return [] }
+    /// Sends the attempt's request on `edge` too (at `uri`), the edge the peer's own request just came by: it
+    /// carries traffic between us now, which the edges the attempt tried may not (a peer behind a NAT that
+    /// maps per peer came from another port than the one we send to; a relayed edge, shared by both ends'
+    /// attempts, lost the request we sent while the two ends' handshakes on it crossed).
+    public mutating func requestAlso(token: UInt64, on edge: EdgeID, uri: TransportURI) -> [Action] {
+        guard var attempt = attempts[token] else { return [] }
+        attempt.edgesTried.insert(edge)
+        attempt.hasSentRequest = true
+        attempts[token] = attempt
         return [.sendRequest(token: token, edge: edge, uri: uri)]
     }
 

@@ -54,9 +54,9 @@ extension Node {
             perform(linker.peerWillLink(token: token, uris: uris,
                                         fallbackURIs: fallbackURIs(among: uris, gateway: gateway, all: relayAtOnce),
                                         relayAtOnce: relayAtOnce))
-        case .requestAgain(let token, let edge):
+        case .requestAlso(let token, let edge):
             guard let uri = edges[edge]?.edge.remoteURI else { break }
-            perform(linker.requestAgain(token: token, on: edge, uri: uri))
+            perform(linker.requestAlso(token: token, on: edge, uri: uri))
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()

@@ -49,8 +49,8 @@ public enum NodeDirective: Equatable, Sendable {
     case peerPunched(token: UInt64, uris: [TransportURI])
     /// `Linker.peerWillLink`: the peer is about to link to us; `gateway` as in `AttemptStart`.
     case peerWillLink(token: UInt64, uris: [TransportURI], gateway: Address?)
-    /// `Linker.requestAgain`: our attempt's request goes again on `edge`, which it tried before.
-    case requestAgain(token: UInt64, on: EdgeID)
+    /// `Linker.requestAlso`: our attempt's request goes on `edge` too, where the peer's came by.
+    case requestAlso(token: UInt64, on: EdgeID)
     /// `Linker.yield`: our attempt gives way to the peer's request on `edge`; its timer is cancelled and link
     /// requests it left waiting in a secure handshake are withdrawn.
     case yieldAttempt(token: UInt64, to: EdgeID)
