@@ -32,6 +32,20 @@ final class RelaySimulationTests: XCTestCase {
         return (symmetric, restricted)
     }
 
+    /// Public nodes every `spacing` around the ring, then a node behind `nat` near 0x70, 15 s to settle.
+    private func publicRing(seed: UInt64, spacing: Int, settledBehind nat: NATBehaviour)
+        throws -> (OverlaySimulation, OverlaySimulation.SimulatedNode) {
+        let sim = try emptySimulation(seed: seed)
+        for byte in stride(from: 0x08, to: 0x100, by: spacing) {
+            try sim.addNode(nat: .open, address: address(UInt8(byte)))
+            sim.scheduler.run(for: .milliseconds(300))
+        }
+        let settled = try sim.addNode(nat: nat, address: address(0x70))
+        sim.scheduler.run(for: .seconds(15))
+        XCTAssertTrue(sim.isRoutable(settled), "seed \(seed): the settled NATed node never joined")
+        return (sim, settled)
+    }
+
     private func deliveries(to node: Node) -> () -> [Address] {
         var seen: [Address] = []
         node.onDeliver = { header, _ in seen.append(header.source) }
@@ -114,15 +128,8 @@ final class RelaySimulationTests: XCTestCase {
     /// here: 10.9 s without the gateway's relay URI, 2.7 s with it).
     func testAJoinerNoDirectPathReachesIsLinkedThroughItsGatewayWithinSeconds() throws {
         for seed: UInt64 in 1...6 {
-            let sim = try emptySimulation(seed: seed)
             // Enough public nodes that the joiner's gateway is rarely one of the settled node's forwarders.
-            for byte in stride(from: 0x08, to: 0x100, by: 0x10) {
-                try sim.addNode(nat: .open, address: address(UInt8(byte)))
-                sim.scheduler.run(for: .milliseconds(300))
-            }
-            let settled = try sim.addNode(nat: .symmetric, address: address(0x70))
-            sim.scheduler.run(for: .seconds(15))
-            XCTAssertTrue(sim.isRoutable(settled), "seed \(seed): the first NATed node never joined")
+            let (sim, settled) = try publicRing(seed: seed, spacing: 0x10, settledBehind: .symmetric)
             let joiner = try sim.addNode(nat: .symmetric, address: address(0x70))
             let start = sim.scheduler.now
             sim.scheduler.run(until: start + .seconds(20)) {
@@ -143,14 +150,7 @@ final class RelaySimulationTests: XCTestCase {
     func testASymmetricJoinerLearnsItsNATMapsPerPeerAndRelaysToItsNATedNeighbourAtOnce() throws {
         var orders: Set<Bool> = []
         for seed: UInt64 in 1...6 {
-            let sim = try emptySimulation(seed: seed)
-            for byte in stride(from: 0x08, to: 0x100, by: 0x20) {
-                try sim.addNode(nat: .open, address: address(UInt8(byte)))
-                sim.scheduler.run(for: .milliseconds(300))
-            }
-            let settled = try sim.addNode(nat: .portRestricted, address: address(0x70))
-            sim.scheduler.run(for: .seconds(15))
-            XCTAssertTrue(sim.isRoutable(settled), "seed \(seed): the port-restricted node never joined")
+            let (sim, settled) = try publicRing(seed: seed, spacing: 0x20, settledBehind: .portRestricted)
             XCTAssertFalse(settled.node.info.mapsPerPeer, "seed \(seed): a port-restricted NAT maps one port for all")
             let joiner = try sim.addNode(nat: .symmetric, address: address(0x70))
             let start = sim.scheduler.now

@@ -24,8 +24,9 @@ extension Node {
     /// The relay URIs among `uris` that may start beside direct tries (`Linker.relayAfter`): those through a
     /// forwarder this node is connected to directly, so starting them early costs no new connection; and the
     /// one through a joining target's `gateway`, the only way to a joiner no direct path reaches before it
-    /// has links of its own. `all`: every relay URI, for a pair no direct path can join (its relay URIs would
-    /// wait for every direct try to time out otherwise).
+    /// has links of its own. `all`: for a pair no direct path can join, the first relay URI the peer names when
+    /// none of those goes through a forwarder of ours (it would wait for every direct try to time out otherwise;
+    /// every one of them made the simulated NAT mix link to every forwarder named, 65 connections per node).
     func fallbackURIs(among uris: [TransportURI], gateway: Address? = nil, all: Bool = false) -> [TransportURI] {
         guard let tunnel = tunnelListener else { return [] }
         let cheap = uris.filter { tunnel.forwarder(of: $0).map { $0 == gateway || isDirectPeer($0) } ?? false }
