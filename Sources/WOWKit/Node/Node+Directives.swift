@@ -46,14 +46,11 @@ extension Node {
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
-            let relayAtOnce = linker.attempt(token: token)?.target.map { cannotPunch(to: $0, uris: uris) } ?? false
-            perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: fallbackURIs(among: uris, all: relayAtOnce),
-                                       relayAtOnce: relayAtOnce))
+            let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris)
+            perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .peerWillLink(let token, let uris, let gateway):
-            let relayAtOnce = linker.attempt(token: token)?.target.map { cannotPunch(to: $0, uris: uris) } ?? false
-            perform(linker.peerWillLink(token: token, uris: uris,
-                                        fallbackURIs: fallbackURIs(among: uris, gateway: gateway, all: relayAtOnce),
-                                        relayAtOnce: relayAtOnce))
+            let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris, gateway: gateway)
+            perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .requestAlso(let token, let edge):
             guard let uri = edges[edge]?.edge.remoteURI else { break }
             perform(linker.requestAlso(token: token, on: edge, uri: uri))

@@ -4,11 +4,18 @@ extension Node {
         stats.linkAttempts += 1
         // A peer's URIs that once led back to this node (its loopback, say) would again.
         let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
-        let relayAtOnce = start.target.map { cannotPunch(to: $0, uris: uris) } ?? false
+        let relay = relayPlan(to: start.target, among: uris, gateway: start.gateway)
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
-                             fallbackURIs: fallbackURIs(among: uris, gateway: start.gateway, all: relayAtOnce),
-                             relayAtOnce: relayAtOnce))
+                             fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
+    }
+
+    /// How an attempt to `target` at `uris` uses its relay URIs: which may start beside the direct tries
+    /// (`fallbackURIs`), and whether at once (`cannotPunch`) or after `relay_after_ms`.
+    func relayPlan(to target: Address?, among uris: [TransportURI], gateway: Address? = nil)
+        -> (uris: [TransportURI], atOnce: Bool) {
+        let atOnce = target.map { cannotPunch(to: $0, uris: uris) } ?? false
+        return (fallbackURIs(among: uris, gateway: gateway, all: atOnce), atOnce)
     }
 
     /// Whether no direct path can join us and `peer` (at `uris`): one of us is behind a NAT that maps per peer
@@ -27,7 +34,7 @@ extension Node {
     /// has links of its own. `all`: for a pair no direct path can join, the first relay URI the peer names when
     /// none of those goes through a forwarder of ours (it would wait for every direct try to time out otherwise;
     /// every one of them made the simulated NAT mix link to every forwarder named, 65 connections per node).
-    func fallbackURIs(among uris: [TransportURI], gateway: Address? = nil, all: Bool = false) -> [TransportURI] {
+    private func fallbackURIs(among uris: [TransportURI], gateway: Address?, all: Bool) -> [TransportURI] {
         guard let tunnel = tunnelListener else { return [] }
         let cheap = uris.filter { tunnel.forwarder(of: $0).map { $0 == gateway || isDirectPeer($0) } ?? false }
         guard all, cheap.isEmpty else { return cheap }
