@@ -163,12 +163,21 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         let table = context.table
         let local = context.local.address
         var actions: [OverlordAction] = []
-        for info in infos where info.address != local && !table.contains(info.address) && !pendingPeers.contains(info.address) {
+        for info in infos where info.address != local && !pendingPeers.contains(info.address) && isLinkable(info.address, table) {
             guard isAmongNearest(info.address, table, local) else { continue }
             pendingPeers.insert(info.address)
             actions.append(.connect(ConnectRequest(target: info.address, mode: .exact, type: connectionType, peer: info)))
         }
         return actions
+    }
+
+    /// Whether `peer` is no neighbour of ours yet. A connection that routing does not use and that we do not
+    /// hold for a purpose of our own (the peer's leaf to us, one left open for the relay frames it carries)
+    /// does not make its peer a neighbour: it gains our type. Our own leaf does: while we join, our CTMs are
+    /// on their way, and the leaf overlord trims it once we are in the ring.
+    private func isLinkable(_ peer: Address, _ table: ConnectionTable) -> Bool {
+        guard let connection = table.connection(to: peer) else { return true }
+        return !connection.isStructured && connection.localTypes.isEmpty
     }
 
     private func trim(_ context: OverlordContext) -> [OverlordAction] {

@@ -52,4 +52,37 @@ final class NearOverlordTests: XCTestCase {
         XCTAssertLessThanOrEqual(full.count, 3, "\(full)")
         XCTAssertTrue(zip(full, full.dropFirst()).allSatisfy { $1 - $0 >= 22 }, "every check_s, jittered: \(full)")
     }
+
+    /// A nearer node whose unstructured connection we hold for no purpose of ours (its leaf to us, one left
+    /// open for the relay frames it carries) is no neighbour yet: hearing of it links to it, on that
+    /// connection. Before, such a connection hid a true neighbour until the next periodic check (`check_s`):
+    /// 16-node simulated rings with 1% loss stayed inconsistent for 30 s. Our own leaf still counts (our CTMs
+    /// are on their way while we join).
+    func testANearerNodeHeldOnlyAsALeafIsLinked() throws {
+        let overlord = NearOverlord()
+        var table = try table(structuredPeers: 5)
+        let nearer = NodeInfo(address: Address(bytes: [0x70, 0x80] + [UInt8](repeating: 0, count: 18))!, uris: [])
+        table.upsert(Connection(peer: nearer, localTypes: [], remoteTypes: [.leaf], edgeID: EdgeID(99), transport: "udp",
+                                localURI: try TransportURI("udp://198.18.0.1:4000"),
+                                remoteURI: try TransportURI("udp://198.18.0.99:4000"), isInbound: true, createdAt: .zero))
+        var context = OverlordContext(local: NodeInfo(address: local, uris: []), table: table, now: .zero,
+                                      random: SeededRandom(seed: 1), bootstrap: [])
+        let actions = overlord.handle(.neighboursLearned([nearer], from: table.connections[0].address), context: &context)
+        let targets = actions.compactMap { action -> Address? in
+            guard case .connect(let request) = action, request.mode == .exact else { return nil }
+            return request.target
+        }
+        XCTAssertEqual(targets, [nearer.address])
+
+        // Once the connection serves a structured type it is a neighbour: nothing more to link.
+        table.update(nearer.address) { $0.remoteTypes.insert("structured.far") }
+        context.table = table
+        let again = NearOverlord().handle(.neighboursLearned([nearer], from: table.connections[0].address), context: &context)
+        XCTAssertTrue(again.isEmpty, "\(again)")
+
+        table.update(nearer.address) { $0.remoteTypes = []; $0.localTypes = [.leaf] }
+        context.table = table
+        let ownLeaf = NearOverlord().handle(.neighboursLearned([nearer], from: table.connections[0].address), context: &context)
+        XCTAssertTrue(ownLeaf.isEmpty, "\(ownLeaf)")
+    }
 }
