@@ -9,7 +9,8 @@ import WOWKit
 /// short of neighbours (after failures) repeats the directional CTM with backoff; a slower periodic check
 /// finds a nearer node that nobody announced (every `check_s`; every 5 s while the node holds fewer structured
 /// links than a ring needs for distinct neighbours on both sides, since it cannot tell a tiny ring from a ring
-/// whose other members it has not heard of: a joiner linked over a relay whose CTM replies were lost). Near
+/// whose other members it has not heard of: a joiner linked over a relay whose CTM replies were lost). A nearer
+/// node it failed to link is tried once more; one whose unstructured connection went is linked at once. Near
 /// connections this node made that are no longer among its nearest (plus `trim_slack`) are trimmed after
 /// `trim_grace_s`.
 public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
@@ -55,6 +56,12 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     private var nextTrim: Timestamp = .zero
     /// Nodes we are linking to directly after hearing of them.
     private var pendingPeers: Set<Address> = []
+    /// Nearer nodes to link to again, and when: one whose link failed (once: a dead node stays nearer than
+    /// every live one), one whose unstructured connection went (a trimmed leaf). Nobody else would link such
+    /// a node before the next periodic check while farther structured links fill the side's count.
+    private var retries: [Address: (peer: NodeInfo, at: Timestamp)] = [:]
+    private var retriedAfterFailure: Set<Address> = []
+    static let retryDelay = Duration.seconds(2)
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
@@ -86,6 +93,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
                 nextSideTry[mode] = .zero
                 return upkeep(&context, force: mode)
             }
+            if !connection.isStructured { retries[connection.address] = (connection.peer, context.now) }
             return upkeep(&context)
         case .connectSucceeded(let request, _):
             finish(request, context: context, succeeded: true)
@@ -103,6 +111,12 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     private func finish(_ request: ConnectRequest, context: OverlordContext, succeeded: Bool) {
         if request.mode == .exact {
             pendingPeers.remove(request.target)
+            if succeeded {
+                retriedAfterFailure.remove(request.target)
+            } else if let peer = request.peer, retriedAfterFailure.insert(request.target).inserted {
+                if retriedAfterFailure.count > 1_024 { retriedAfterFailure = [request.target] }
+                retries[request.target] = (peer, context.now + Self.retryDelay)
+            }
             return
         }
         pendingSide[request.mode] = false
@@ -144,6 +158,11 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
                   context.now >= nextSideTry[mode, default: .zero] else { continue }
             pendingSide[mode] = true
             actions.append(.connect(ConnectRequest(target: context.local.address, mode: mode, type: connectionType)))
+        }
+        let due = retries.filter { $0.value.at <= context.now }
+        if !due.isEmpty {
+            for address in due.keys { retries[address] = nil }
+            actions += linkToNearer(due.values.map(\.peer).sorted { $0.address < $1.address }, context: context)
         }
         if context.now >= nextTrim {
             nextTrim = context.now + .seconds(5)
