@@ -124,9 +124,10 @@ public struct Linker {
 
     public init(settings: NodeConfig.Linking) { self.settings = settings }
 
-    /// The pending attempt to `address`, if any.
+    /// The pending attempt to `address`, if any; of two (a leaf and a near link to one peer), the one started
+    /// first: the same one every time, whatever order the dictionary keeps.
     public func attempt(to address: Address) -> Attempt? {
-        attempts.values.first { $0.target == address }
+        attempts.values.filter { $0.target == address }.min { ($0.startedAt, $0.token) < ($1.startedAt, $1.token) }
     }
 
     public func attempt(token: UInt64) -> Attempt? { attempts[token] }

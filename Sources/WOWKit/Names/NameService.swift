@@ -100,7 +100,8 @@ public struct NameService {
     public mutating func handovers(from local: Address, network: NetworkID,
                                    nearestPeer: (Address) -> Address?) -> [(record: NameRecord, to: Address)] {
         var handed: [(record: NameRecord, to: Address)] = []
-        for (name, record) in stored {
+        // In name order: the puts go out in it, and the simulator must repeat a run for its seed.
+        for (name, record) in stored.sorted(by: { $0.key < $1.key }) {
             let key = ringKeys[name] ?? NameRecord.ringKey(forKey: name, network: network)
             ringKeys[name] = key
             guard let peer = nearestPeer(key), peer != record.address, !(handedTo[name]?.contains(peer) ?? false),

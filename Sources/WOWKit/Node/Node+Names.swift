@@ -163,9 +163,9 @@ extension Node {
         case .put(let record, let isReplica):
             switch names.keep(record, credentials: credentials, unixTime: unixTime) {
             case .new where !isReplica:
-                let neighbours = Set([table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)]
-                    .compactMap { $0?.address })
-                for neighbour in neighbours where neighbour != record.address {
+                let left = table.nearestStructured(leftOf: address)?.address
+                let right = table.nearestStructured(rightOf: address)?.address
+                for neighbour in [left, right == left ? nil : right].compactMap({ $0 }) where neighbour != record.address {
                     send(.put(record, isReplica: true), to: neighbour, mode: .exact)
                 }
             case .new, .known: break

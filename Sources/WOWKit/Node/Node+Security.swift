@@ -23,7 +23,7 @@ extension Node {
         guard let id = edges.id(of: edge) else { return }
         ownURIs.insert(edge.remoteURI)
         cachedInfo = nil
-        for attempt in linker.attempts.values where attempt.edge == id {
+        for attempt in linker.attempts.values.sorted(by: { $0.token < $1.token }) where attempt.edge == id {
             perform(linker.errorReceived(LinkError(token: attempt.token, code: .selfLink, message: "the URI leads back here"),
                                          on: id))
         }

@@ -234,7 +234,7 @@ public final class Node {
         responder.reset()
         for record in edges.all { record.edge.delegate = nil }
         // A crash (not graceful) says no goodbye, but its sockets still close, as the kernel would close them.
-        for record in edges.all { record.edge.close() }
+        for (_, record) in edges.sorted { record.edge.close() }
         for listener in listeners { listener.stop() }
         edges.removeAll()
         table = ConnectionTable(localAddress: address)
