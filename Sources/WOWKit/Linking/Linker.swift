@@ -127,7 +127,7 @@ public struct Linker {
     /// The pending attempt to `address`, if any; of two (a leaf and a near link to one peer), the one started
     /// first: the same one every time, whatever order the dictionary keeps.
     public func attempt(to address: Address) -> Attempt? {
-        attempts.values.filter { $0.target == address }.min { ($0.startedAt, $0.token) < ($1.startedAt, $1.token) }
+        attempts.values.lazy.filter { $0.target == address }.min { ($0.startedAt, $0.token) < ($1.startedAt, $1.token) }
     }
 
     public func attempt(token: UInt64) -> Attempt? { attempts[token] }

@@ -163,9 +163,12 @@ extension Node {
         case .put(let record, let isReplica):
             switch names.keep(record, credentials: credentials, unixTime: unixTime) {
             case .new where !isReplica:
-                let left = table.nearestStructured(leftOf: address)?.address
-                let right = table.nearestStructured(rightOf: address)?.address
-                for neighbour in [left, right == left ? nil : right].compactMap({ $0 }) where neighbour != record.address {
+                // Left first, then right (once, in a ring of two): in a fixed order, so a simulated run repeats.
+                var neighbours: [Address] = []
+                for side in [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)] {
+                    if let peer = side?.address, !neighbours.contains(peer) { neighbours.append(peer) }
+                }
+                for neighbour in neighbours where neighbour != record.address {
                     send(.put(record, isReplica: true), to: neighbour, mode: .exact)
                 }
             case .new, .known: break
