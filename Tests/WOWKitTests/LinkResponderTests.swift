@@ -105,6 +105,56 @@ final class LinkResponderTests: XCTestCase {
         ], "our attempt's request went elsewhere: that is no answer to it")
     }
 
+    func testCrossingRelinksOverDifferentEdgesTheLargerAddressWinsAndTheSmallerYields() {
+        // Both ends move the connection at once (a relink both ways after a NAT rebinding), each over an edge of
+        // its own (two streams). Accepting both, each end would follow the peer's request and then its own reply:
+        // crosswise. The larger address refuses the smaller's; the smaller yields its own and follows the larger's.
+        let relinkFromSmall = request(from: small, type: LinkIntent.relink.wire)
+        let relinkFromLarge = request(from: large, type: LinkIntent.relink.wire)
+        var oursAtLarge = attempt(to: small, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: true)
+        let atLarge = LinkResponder(local: large)
+        XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
+                                           facts: .init(existing: connection(to: small, on: oldEdge), ours: oursAtLarge)), [
+            .noteReached(relinkFromSmall.observedURI),
+            linkError(.raceLost, "simultaneous relink; the larger address's attempt wins"),
+        ])
+        let oursAtSmall = attempt(to: large, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: true)
+        let atSmall = LinkResponder(local: small)
+        XCTAssertEqual(atSmall.linkRequest(relinkFromLarge, on: edge,
+                                           facts: .init(existing: connection(to: large, on: oldEdge), ours: oursAtSmall)), [
+            .noteReached(relinkFromLarge.observedURI),
+            .yieldAttempt(token: oursAtSmall.token, to: edge),
+            .establish(Establishment(peer: info(large), edge: edge, byPeer: true)),
+            .replyToLink(relinkFromLarge, on: edge),
+        ])
+        // The larger yields too where the smaller's came over a relay that ours did not try (ours may never get
+        // through), and where ours sent nothing yet.
+        XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
+                                           facts: .init(existing: connection(to: small, on: oldEdge), ours: oursAtLarge,
+                                                        isTunnelledEdge: true)), [
+            .noteReached(relinkFromSmall.observedURI),
+            .yieldAttempt(token: oursAtLarge.token, to: edge),
+            .establish(Establishment(peer: info(small), edge: edge, byPeer: true)),
+            .replyToLink(relinkFromSmall, on: edge),
+        ])
+        let heldAtLarge = attempt(to: small, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: false)
+        XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
+                                           facts: .init(existing: connection(to: small, on: oldEdge), ours: heldAtLarge)), [
+            .noteReached(relinkFromSmall.observedURI),
+            .yieldAttempt(token: heldAtLarge.token, to: edge),
+            .establish(Establishment(peer: info(small), edge: edge, byPeer: true)),
+            .replyToLink(relinkFromSmall, on: edge),
+        ])
+        // Both over one edge (a punched udp path both ends share): no race, both ends end up there.
+        oursAtLarge.edgesTried.insert(edge)
+        XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
+                                           facts: .init(existing: connection(to: small, on: oldEdge), ours: oursAtLarge)), [
+            .noteReached(relinkFromSmall.observedURI),
+            .establish(Establishment(peer: info(small), edge: edge, byPeer: true)),
+            .replyToLink(relinkFromSmall, on: edge),
+        ])
+    }
+
     func testCrossingRequestsTheLargerAddressWinsAndTheSmallerYields() {
         // The larger node refuses the smaller's request (its own attempt, sent already, wins) and sends at once.
         let atLarge = LinkResponder(local: large)
@@ -334,7 +384,7 @@ final class LinkResponderTests: XCTestCase {
                        "notLinked on the edge we left is about that edge")
     }
 
-    func testNotLinkedAfterANATRebindingReclaimsTheConnectionAndAFailedReclaimRemovesIt() {
+    func testNotLinkedAfterANATRebindingReclaimsTheConnectionAndAFailedReclaimRemovesIt() throws {
         var responder = LinkResponder(local: small)
         var random = SeededRandom(seed: 1)
         var expected = random
@@ -376,6 +426,17 @@ final class LinkResponderTests: XCTestCase {
         responder.relinkStarted(token: 99, peer: large, connectionEdge: edge)
         responder.connectionRemoved(large)
         XCTAssertTrue(responder.relinks.isEmpty, "forgotten with the connection")
+
+        _ = responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
+                            formerPeer: nil, edgeURI: peerURI, isLinking: { _ in false },
+                            connectionEdge: { _ in self.edge }, random: &random)
+        let reclaim = try XCTUnwrap(responder.reclaims.first)
+        var crossed = attempt(to: large, token: reclaim, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
+                              sentRequest: true)
+        crossed.refusal = .raceLost
+        XCTAssertEqual(responder.attemptFailed(crossed, connectionEdge: edge), [],
+                       "a reclaim refused for the peer's own relink, which crosses it: the peer knows the connection")
+        XCTAssertEqual(responder.reclaims, [])
     }
 
     // MARK: Attempts completing

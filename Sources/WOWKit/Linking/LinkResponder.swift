@@ -83,6 +83,17 @@ public struct LinkResponder {
             guard facts.existing != nil else {
                 return directives + [refuse(.refused, "no connection to move to this edge; link anew")]
             }
+            if let ours = facts.ours, !ours.edgesTried.contains(edge) {
+                // Both ends move the connection at once over different edges (a relink both ways after a NAT
+                // rebinding, each end's own failover): each would move to the other's edge on its request and
+                // back to its own on its reply, and the two ends would stay crosswise until one gave up on the
+                // other (seen at 1,000 nodes for 30 s). As for new links, the larger address's attempt wins,
+                // unless the peer's came over a relay that ours did not try (ours may never get through).
+                if local > peer.address && ours.hasSentRequest && !facts.isTunnelledEdge {
+                    return directives + [refuse(.raceLost, "simultaneous relink; the larger address's attempt wins")]
+                }
+                directives.append(.yieldAttempt(token: ours.token, to: edge))
+            }
             return directives + [.establish(Establishment(peer: peer, edge: edge, byPeer: true)),
                                  .replyToLink(request, on: edge)]
         }
@@ -304,8 +315,8 @@ public struct LinkResponder {
         return directives + [.neighboursLearned(reply.neighbours, from: peer.address)]
     }
 
-    /// A link attempt completed without making a connection (the reply came from this node itself, or on an
-    /// edge that closed meanwhile): a reclaim that did is over.
+    /// A link attempt ended without making a connection itself (the reply came from this node itself, or on an
+    /// edge that closed meanwhile, or it yielded to the peer's own request): a reclaim that did is over.
     public mutating func attemptEndedWithoutConnection(token: UInt64) {
         reclaims.remove(token)
         relinks[token] = nil
@@ -328,7 +339,8 @@ public struct LinkResponder {
     /// peer linking to us anew, is one the peer knows.) `connectionEdge`: the edge of our connection to the
     /// attempt's target, if we still hold one.
     public mutating func attemptFailed(_ attempt: Linker.Attempt, connectionEdge: EdgeID?) -> [NodeDirective] {
-        let wasReclaim = reclaims.remove(attempt.token) != nil
+        // A peer that refused ours because its own relink crosses it (`raceLost`) knows the connection.
+        let wasReclaim = reclaims.remove(attempt.token) != nil && attempt.refusal != .raceLost
         let startedOn = relinks.removeValue(forKey: attempt.token)?.edge
         let relinkRefused = attempt.refusal == .refused && startedOn != nil && startedOn == connectionEdge
         guard wasReclaim || relinkRefused, let target = attempt.target, let connectionEdge else { return [] }

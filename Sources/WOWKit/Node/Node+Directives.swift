@@ -57,6 +57,7 @@ extension Node {
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()
+            responder.attemptEndedWithoutConnection(token: token)
             withdrawHeldRequests(of: yielded)
         case .route(let packet):
             route(packet, previous: nil)
