@@ -107,6 +107,13 @@ final class PathFailoverNamespaceTests: XCTestCase {
         let left = try XCTUnwrap(atSite["left_path"] as? String, "\(atSite)")
         XCTAssertTrue(left.hasPrefix("direct udp 198.18.0.1:"), left)
         XCTAssertTrue((atSite["alternatives"] as? [String] ?? []).contains(left), "\(atSite)")
+        // And what it measured there: a round trip, and the peer silent there since about the cut.
+        let formerPaths = atSite["former_paths"] as? [[String: Any]] ?? []
+        let former = try XCTUnwrap(formerPaths.first { $0["path"] as? String == left }, "\(atSite)")
+        XCTAssertNotNil(former["rtt_ms"] as? Double, "\(former)")
+        XCTAssertGreaterThanOrEqual(former["last_heard_s"] as? Double ?? 0, former["left_s"] as? Double ?? 1, "\(former)")
+        XCTAssertLessThanOrEqual(former["last_heard_s"] as? Double ?? .infinity, Date().timeIntervalSince(cutAt) + 2, "\(former)")
+        XCTAssertNotNil(atSite["rtt_ms"] as? Double, "the tcp path measured at once: \(atSite)")
         XCTAssertGreaterThan(atSite["age_s"] as? Double ?? 0, Date().timeIntervalSince(cutAt),
                              "the connection is older than the cut: moved, not made anew")
         // Whichever end noticed first, only the site can move the connection: the public node cannot reach it

@@ -108,13 +108,22 @@ final class LinkResponderTests: XCTestCase {
     func testCrossingRelinksOverDifferentEdgesTheLargerAddressWinsAndTheSmallerYields() {
         // Both ends move the connection at once (a relink both ways after a NAT rebinding), each over an edge of
         // its own (two streams). Accepting both, each end would follow the peer's request and then its own reply:
-        // crosswise. The larger address refuses the smaller's; the smaller yields its own and follows the larger's.
+        // crosswise. The larger address refuses the smaller's and sends its own there too (the smaller, behind a
+        // NAT, may be reachable only there); the smaller yields its own and follows the larger's.
         let relinkFromSmall = request(from: small, type: LinkIntent.relink.wire)
         let relinkFromLarge = request(from: large, type: LinkIntent.relink.wire)
         var oursAtLarge = attempt(to: small, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil), sentRequest: true)
         let atLarge = LinkResponder(local: large)
         XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
                                            facts: .init(existing: connection(to: small, on: oldEdge), ours: oursAtLarge)), [
+            .noteReached(relinkFromSmall.observedURI),
+            linkError(.raceLost, "simultaneous relink; the larger address's attempt wins"),
+            .requestAlso(token: oursAtLarge.token, on: edge),
+        ])
+        // The smaller's came on the connection's own edge, which ours leaves: ours does not go there too (it
+        // would reach the smaller twice and move it twice).
+        XCTAssertEqual(atLarge.linkRequest(relinkFromSmall, on: edge,
+                                           facts: .init(existing: connection(to: small, on: edge), ours: oursAtLarge)), [
             .noteReached(relinkFromSmall.observedURI),
             linkError(.raceLost, "simultaneous relink; the larger address's attempt wins"),
         ])

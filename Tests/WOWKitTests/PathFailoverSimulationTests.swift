@@ -13,6 +13,42 @@ final class PathFailoverSimulationTests: XCTestCase {
         var echoes: [Timestamp] = []
     }
 
+    /// A connection knows its path's round trip from the handshake that made it, on the end that started it:
+    /// the secure handshake's on a secured node, the link handshake's without security. No ping needed.
+    func testTheEndThatLinkedKnowsThePathsRoundTripFromTheHandshake() throws {
+        for secure in [true, false] {
+            var options = SimulationOptions()
+            options.nodes = 2
+            options.seed = 3
+            options.secure = secure
+            let sim = try OverlaySimulation(options: options)
+            for _ in 0..<6 {
+                try sim.addNode(nat: .open)
+                sim.scheduler.run(for: .milliseconds(100))
+            }
+            sim.scheduler.run(for: .seconds(3))
+            var measured = 0, connections = 0
+            for simulated in sim.liveNodes {
+                for connection in simulated.node.table.connections {
+                    connections += 1
+                    // Without security the link handshake measures it, on the end that sent the request; with
+                    // security the secure handshake, on the end that opened the session (a datagram edge's
+                    // session may be the peer's, opened before our request went over it).
+                    guard let roundTrip = connection.roundTrip else {
+                        XCTAssertTrue(secure || connection.isInbound, "\(connection)")
+                        continue
+                    }
+                    let peer = try XCTUnwrap(sim.liveNodes.first { $0.node.address == connection.address })
+                    // The reply comes back after one round trip (and whatever time the peer took to answer).
+                    XCTAssertEqual(roundTrip.seconds, sim.network.roundTrip(between: simulated.host, and: peer.host).seconds,
+                                   accuracy: 0.005, "secure \(secure): \(connection)")
+                    measured += 1
+                }
+            }
+            XCTAssertGreaterThanOrEqual(measured * 2, connections, "secure \(secure): one end of most connections knows")
+        }
+    }
+
     func testAConnectionWhoseDatagramsStopMovesToTheStreamTransportWithinASecond() throws {
         var options = SimulationOptions()
         options.nodes = 2
@@ -82,6 +118,14 @@ final class PathFailoverSimulationTests: XCTestCase {
         XCTAssertTrue(shownAfter.path.hasPrefix("direct \(MemoryTransport.streamScheme) "), shownAfter.path)
         XCTAssertEqual(shownAfter.left_path, shownBefore.path, "the path it left, to be tried again")
         XCTAssertTrue(shownAfter.alternatives.contains(shownBefore.path), "\(shownAfter.alternatives)")
+        // What the path it left measured: its round trip, and the peer silent there since the cut.
+        let former = try XCTUnwrap(shownAfter.former_paths?.first { $0.path == shownBefore.path }, "\(shownAfter)")
+        XCTAssertEqual(former.rtt_ms, shownBefore.rtt_ms, "the round trip it had there, if any (the peer started it)")
+        XCTAssertEqual(try XCTUnwrap(shownAfter.rtt_ms, "the new path measured by its secure handshake"),
+                       sim.network.roundTrip(between: a.host, and: peer.host).seconds * 1000, accuracy: 5)
+        XCTAssertGreaterThanOrEqual(former.last_heard_s, shownAfter.silent_s)
+        XCTAssertLessThanOrEqual(former.last_heard_s, (sim.scheduler.now - cutAt).seconds + 0.5)
+        XCTAssertGreaterThan(former.last_heard_s, former.left_s, "silent there before the connection moved off it")
 
         let echoes = [cutAt] + flow.echoes.filter { $0 >= cutAt }
         let stall = zip(echoes, echoes.dropFirst()).map { $1 - $0 }.max() ?? .zero

@@ -65,14 +65,20 @@ struct StatusCommand: ParsableCommand {
         return roles.joined(separator: ", ")
     }
 
-    /// `tcp 198.18.0.1:4001, via alpha; left udp 198.18.0.1:4000`: the alternatives without the words `path`
-    /// already shows, then the path a failover left.
+    /// `udp 198.18.0.1:4000 (0.6 ms, 12 s ago), via alpha; left udp 198.18.0.1:4000`: the alternatives without
+    /// the words `path` already shows, then the path a failover left; a path the connection was on before with
+    /// its round trip there and when the peer was last heard there (once).
     static func otherPaths(of c: NodeStatus.ConnectionStatus) -> String {
-        func short(_ path: String) -> String {
-            path.hasPrefix("direct ") ? String(path.dropFirst(7)) : path.replacingOccurrences(of: "relayed via", with: "via")
+        func short(_ path: String, measured: Bool = true) -> String {
+            var text = path.hasPrefix("direct ") ? String(path.dropFirst(7)) : path.replacingOccurrences(of: "relayed via", with: "via")
+            if measured, let former = c.former_paths?.first(where: { $0.path == path }) {
+                let heard = "\(String(format: "%.0f", former.last_heard_s)) s ago"
+                text += " (\(former.rtt_ms.map { String(format: "%.1f ms, ", $0) } ?? "")\(heard))"
+            }
+            return text
         }
-        var text = c.alternatives.isEmpty ? "-" : c.alternatives.map(short).joined(separator: ", ")
-        if let left = c.left_path { text += "; left \(short(left))" }
+        var text = c.alternatives.isEmpty ? "-" : c.alternatives.map { short($0) }.joined(separator: ", ")
+        if let left = c.left_path { text += "; left \(short(left, measured: !c.alternatives.contains(left)))" }
         return text
     }
 

@@ -20,13 +20,45 @@ public struct Connection: Sendable, CustomStringConvertible {
     public var createdAt: Timestamp
     /// When a packet from the peer last arrived.
     public var lastHeard: Timestamp
+    /// When a packet from the peer last arrived on the connection's own edge (`lastHeard` counts the peer's
+    /// packets on an edge it moves the connection to, or just left, too): what a path it leaves remembers.
+    public var lastHeardOnPath: Timestamp
     /// The latest ping round trip, if one completed.
     public var roundTrip: Duration?
     /// How many times the connection moved to another edge (a failover, a NAT rebinding, a relayed connection
     /// going direct, the peer linking again).
     public var pathSwitches = 0
+    /// The paths the connection was on before, newest first (at most `maximumFormerPaths`, one per URI), with
+    /// what they measured when it left them: what `wow status` shows of the alternatives a failover would try.
+    public var formerPaths: [FormerPath] = []
+    public static let maximumFormerPaths = 4
+
+    /// A path the connection left: the peer's URI it was on, its last round trip, when the peer was last heard
+    /// (on it, or on the way it went silent), and when the connection moved off it.
+    public struct FormerPath: Sendable, Equatable {
+        public var remoteURI: TransportURI
+        public var roundTrip: Duration?
+        public var lastHeard: Timestamp
+        public var leftAt: Timestamp
+    }
 
     public var address: Address { peer.address }
+
+    /// Moves the connection to `edge` (a handshake completed there), remembering the path it leaves.
+    public mutating func move(to edge: EdgeID, transport: String, localURI: TransportURI, remoteURI: TransportURI,
+                              at now: Timestamp) {
+        let left = FormerPath(remoteURI: self.remoteURI, roundTrip: roundTrip, lastHeard: lastHeardOnPath, leftAt: now)
+        formerPaths = Array(([left] + formerPaths.filter { $0.remoteURI != self.remoteURI && $0.remoteURI != remoteURI })
+            .prefix(Self.maximumFormerPaths))
+        edgeID = edge
+        self.transport = transport
+        self.localURI = localURI
+        self.remoteURI = remoteURI
+        pathSwitches += 1
+        // The round trip was the old path's; the handshake that moved it was heard here.
+        roundTrip = nil
+        lastHeardOnPath = now
+    }
 
     /// Every type the connection serves, for either side.
     public var types: Set<ConnectionType> { localTypes.union(remoteTypes) }
@@ -53,6 +85,7 @@ public struct Connection: Sendable, CustomStringConvertible {
         self.isInbound = isInbound
         self.createdAt = createdAt
         self.lastHeard = createdAt
+        self.lastHeardOnPath = createdAt
     }
 
     public var description: String {

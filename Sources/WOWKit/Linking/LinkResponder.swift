@@ -88,9 +88,15 @@ public struct LinkResponder {
                 // rebinding, each end's own failover): each would move to the other's edge on its request and
                 // back to its own on its reply, and the two ends would stay crosswise until one gave up on the
                 // other (seen at 1,000 nodes for 30 s). As for new links, the larger address's attempt wins,
-                // unless the peer's came over a relay that ours did not try (ours may never get through).
+                // unless the peer's came over a relay that ours did not try (ours may never get through). Ours
+                // goes where the peer's came from too, unless that is the connection's edge (it leaves it): a
+                // failover's peer behind a NAT gets through only on the edge it opened itself (its udp cut, a tcp
+                // stream out of its site). Sent on the connection's edge as well, ours would reach the peer twice,
+                // move it twice, and leave the ends apart again (1,000 nodes: two stragglers of 28 s).
                 if local > peer.address && ours.hasSentRequest && !facts.isTunnelledEdge {
-                    return directives + [refuse(.raceLost, "simultaneous relink; the larger address's attempt wins")]
+                    let refused = refuse(.raceLost, "simultaneous relink; the larger address's attempt wins")
+                    let onConnectionEdge = facts.existing?.edgeID == edge
+                    return directives + [refused] + (onConnectionEdge ? [] : [.requestAlso(token: ours.token, on: edge)])
                 }
                 directives.append(.yieldAttempt(token: ours.token, to: edge))
             }
@@ -168,14 +174,9 @@ public struct LinkResponder {
         if var existing = table.connection(to: peer.address) {
             if existing.edgeID != establishment.edge {
                 movedFrom = existing.edgeID
-                existing.edgeID = establishment.edge
-                existing.transport = edge.transport
-                existing.localURI = edge.localURI
-                existing.remoteURI = edge.remoteURI
+                existing.move(to: establishment.edge, transport: edge.transport, localURI: edge.localURI,
+                              remoteURI: edge.remoteURI, at: now)
                 existing.isInbound = establishment.byPeer
-                existing.pathSwitches += 1
-                // The round trip was the old path's.
-                existing.roundTrip = nil
                 table.upsert(existing)
             }
             existing.peer = peer

@@ -24,6 +24,11 @@ struct EdgeTable {
         var unansweredSince: Timestamp?
         /// When the node last probed the edge (`PathWatch`).
         var probedAt: Timestamp?
+        /// When a link request of ours went out here, straight onto the wire (not held for a secure handshake):
+        /// the reply gives the path's round trip for free. Cleared when the attempt ends; nil and `resent`
+        /// when a second request went out before (the reply may answer either, Karn's rule).
+        var linkRequestSentAt: Timestamp?
+        var linkRequestResent = false
     }
 
     private var records: [EdgeID: Record] = [:]

@@ -58,6 +58,7 @@ extension Node {
             let yielded = linker.yield(token: token, to: edge)
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()
             responder.attemptEndedWithoutConnection(token: token)
+            forgetLinkRequests(of: yielded)
             withdrawHeldRequests(of: yielded)
         case .route(let packet):
             route(packet, previous: nil)
@@ -123,6 +124,10 @@ extension Node {
             release(old, from: establishment.peer.address)
         }
         edges[establishment.edge]?.formerPeer = nil
+        // A path's first round trip: the secure handshake's on this edge, if this end started it.
+        if done.connection.roundTrip == nil, let roundTrip = securedEdge(establishment.edge)?.handshakeRoundTrip {
+            table.update(establishment.peer.address) { $0.roundTrip = roundTrip }
+        }
         if done.joinedRing {
             joinedRingAt = scheduler.now
             logger.info("joined the ring", metadata: ["via": "\(establishment.peer.address.short)",

@@ -80,7 +80,13 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             sender = LinkResponder.sender(linked: nil, isSecured: secured != nil, authenticated: secured?.authenticatedAddress,
                                           formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
         }
-        if let peer = sender.peer { table.update(peer) { $0.lastHeard = scheduler.now } }
+        if let peer = sender.peer {
+            let onPath = sender.linked != nil
+            table.update(peer) {
+                $0.lastHeard = scheduler.now
+                if onPath { $0.lastHeardOnPath = scheduler.now }
+            }
+        }
         run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {
         case .linkRequest(let request):
@@ -111,7 +117,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         case .pong(let nonce):
             guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
             let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
-            if sent <= scheduler.now { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
+            // A pong on the edge the connection just left measured that path, not the connection's.
+            if sent <= scheduler.now, sender.linked != nil { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
         case .close(let close):
             run(responder.close(close, on: id, sender: sender, formerPeer: record.formerPeer, edgeURI: record.edge.remoteURI,
                                 isLinking: { self.linker.attempt(to: $0) != nil },

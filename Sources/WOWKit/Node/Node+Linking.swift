@@ -65,6 +65,9 @@ extension Node {
                 }
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
+                if securedEdge(edge)?.isEstablished ?? true, edges[edge] != nil {
+                    if edges[edge]?.linkRequestSentAt == nil { edges[edge]?.linkRequestSentAt = scheduler.now } else { edges[edge]?.linkRequestResent = true }
+                }
                 send(.linkRequest(request), on: edge)
                 if attempt.type == .leaf {
                     for var packet in joinQueue {
@@ -89,13 +92,32 @@ extension Node {
                 observer?.linkEstablished(after: scheduler.now - attempt.startedAt,
                                           transport: edges[edge]?.edge.transport ?? "?")
                 linkEstablished(attempt, reply: reply, edge: edge)
+                noteHandshakeRoundTrip(on: edge, to: reply.responder.address)
+                forgetLinkRequests(of: attempt)
                 withdrawHeldRequests(of: attempt)
             case .failed(let attempt, let reason):
                 timers.removeValue(forKey: .linkAttempt(token: attempt.token))?.cancel()
                 timers.removeValue(forKey: .linkFallback(token: attempt.token))?.cancel()
                 attemptFailed(attempt, reason: reason)
+                forgetLinkRequests(of: attempt)
                 withdrawHeldRequests(of: attempt)
             }
+        }
+    }
+
+    /// A link handshake completed on `edge`: its round trip is the path's, unless a ping measured it already.
+    private func noteHandshakeRoundTrip(on edge: EdgeID, to peer: Address) {
+        guard let record = edges[edge], let sent = record.linkRequestSentAt, !record.linkRequestResent else { return }
+        table.update(peer) { connection in
+            if connection.edgeID == edge, connection.roundTrip == nil { connection.roundTrip = scheduler.now - sent }
+        }
+    }
+
+    /// An attempt ended (completed, failed, or yielded): its requests' send times measure nothing more.
+    func forgetLinkRequests(of attempt: Linker.Attempt?) {
+        for edge in attempt?.edgesTried ?? [] {
+            edges[edge]?.linkRequestSentAt = nil
+            edges[edge]?.linkRequestResent = false
         }
     }
 

@@ -12,9 +12,10 @@ extension Node {
     public func securedEdge(_ edge: SecuredEdge, authenticated certificate: MembershipCertificate) {
         guard let id = edges.id(of: edge) else { return }
         logger.trace("edge authenticated", metadata: ["edge": "\(id)", "peer": "\(certificate.name)"])
-        if let peer = table.peer(on: id), peer != certificate.entitledAddress {
-            removeConnection(peer, reason: "another node answers on its edge")
-        }
+        guard let peer = table.peer(on: id) else { return }
+        if peer != certificate.entitledAddress { return removeConnection(peer, reason: "another node answers on its edge") }
+        // A rekey we started measured the connection's path afresh.
+        if let roundTrip = edge.handshakeRoundTrip { table.update(peer) { $0.roundTrip = roundTrip } }
     }
 
     /// Our own handshake came back on a secured edge: its URI is ours. Attempts on it fail as they would on a

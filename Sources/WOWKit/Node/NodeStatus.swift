@@ -29,9 +29,25 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var alternatives: [String]
         /// The path the connection left in a failover, tried again with backoff until it answers; nil if none.
         public var left_path: String?
+        /// The paths the connection was on before, newest first, with what they measured when it left them
+        /// (`Connection.formerPaths`): the round trip and last word of the alternatives it has used. Nil from a
+        /// node that does not say (before 2026-12-06).
+        public var former_paths: [FormerPathStatus]?
         /// Tunnel frames of relayed connections cross it (this node is their forwarder, or their end): kept open
         /// while they do, whatever its types (`TunnelCarriers`). Nil from a node that does not say (before 2026-12).
         public var carries_tunnels: Bool?
+    }
+
+    /// A path a connection was on before.
+    public struct FormerPathStatus: Codable, Sendable, Equatable {
+        /// As `ConnectionStatus.path` puts it: `direct tcp 198.18.0.1:4001`, `relayed via alpha`.
+        public var path: String
+        /// Its last round trip, if a ping completed on it.
+        public var rtt_ms: Double?
+        /// Seconds since the peer was last heard there (or, after a failover, since it went silent).
+        public var last_heard_s: Double
+        /// Seconds since the connection moved off it.
+        public var left_s: Double
     }
 
     /// How the node proves its membership: nil when it runs without security.
@@ -131,6 +147,12 @@ extension Node {
                     relayed_via: forwarder?.hex,
                     alternatives: PathWatch.alternatives(to: c, schemes: Set(listeners.map(\.scheme))).map(path(to:)),
                     left_path: pathWatch.leftPath(of: c).map(path(to:)),
+                    former_paths: c.formerPaths.map { former in
+                        NodeStatus.FormerPathStatus(path: path(to: former.remoteURI),
+                                                    rtt_ms: former.roundTrip.map { $0.seconds * 1000 },
+                                                    last_heard_s: (now - former.lastHeard).seconds,
+                                                    left_s: (now - former.leftAt).seconds)
+                    },
                     carries_tunnels: tunnelCarriers.isCarrying(c.address, at: now))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,

@@ -183,6 +183,9 @@ public struct SecureChannel {
     public var peer: MembershipCertificate? { current?.peer }
     /// Whether frames can be sealed without waiting for a handshake.
     public var isEstablished: Bool { current != nil }
+    /// The round trip of the last handshake this end started and saw answered without sending it again (a
+    /// path's round trip for free, renewed with each rekey); nil until one did.
+    public private(set) var handshakeRoundTrip: Duration?
     /// Plaintext waiting for a handshake (in the init's first messages too, until the response).
     public var queuedCount: Int { queue.count + (initiation?.firstMessages.count ?? 0) }
 
@@ -581,6 +584,7 @@ public struct SecureChannel {
         current = Session(localIndex: ours.localIndex, remoteIndex: message.senderIndex,
                           sendKey: SessionKey(initiatorKey), receiveKey: SessionKey(responderKey), createdAt: env.now, isInitiator: true, peer: certificate)
         next = nil
+        if ours.retransmits == 0 { handshakeRoundTrip = env.now - ours.sentAt }
         initiation = nil
         var outputs = Outputs(.established(certificate)) + flushQueue()
         if !message.tookFirstMessages,

@@ -101,6 +101,8 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public var peerCertificate: MembershipCertificate? { channel.peer }
     /// Whether a session is in use.
     public var isEstablished: Bool { channel.isEstablished }
+    /// The round trip of the last handshake this end started, if one was answered (`SecureChannel`).
+    public var handshakeRoundTrip: Duration? { channel.handshakeRoundTrip }
     /// Messages held until the handshake completes.
     public var queuedCount: Int { channel.queuedCount }
 
