@@ -87,13 +87,12 @@ public struct LinkResponder {
                 // Both ends move the connection at once over different edges (a relink both ways after a NAT
                 // rebinding, each end's own failover): each would move to the other's edge on its request and
                 // back to its own on its reply, and the two ends would stay crosswise until one gave up on the
-                // other (seen at 1,000 nodes for 30 s). As for new links, the larger address's attempt wins,
-                // unless the peer's came over a relay that ours did not try (ours may never get through). Ours
+                // other (seen at 1,000 nodes for 30 s). As for new links, `oursWins` decides. Ours
                 // goes where the peer's came from too, unless that is the connection's edge (it leaves it): a
                 // failover's peer behind a NAT gets through only on the edge it opened itself (its udp cut, a tcp
                 // stream out of its site). Sent on the connection's edge as well, ours would reach the peer twice,
                 // move it twice, and leave the ends apart again (1,000 nodes: two stragglers of 28 s).
-                if local > peer.address && ours.hasSentRequest && !facts.isTunnelledEdge {
+                if oursWins(ours, against: peer.address, on: edge, facts) {
                     let refused = refuse(.raceLost, "simultaneous relink; the larger address's attempt wins")
                     let onConnectionEdge = facts.existing?.edgeID == edge
                     return directives + [refused] + (onConnectionEdge ? [] : [.requestAlso(token: ours.token, on: edge)])
@@ -104,12 +103,9 @@ public struct LinkResponder {
                                  .replyToLink(request, on: edge)]
         }
         if facts.existing == nil, let ours = facts.ours {
-            // Both ends are linking at once: the attempt started by the larger address wins. One that sent no
-            // request yet (it waited for this very request after punching) yields: the peer never saw it. So
-            // does one whose requests went only where this one did not come from when it came through a relay:
-            // the relay works, and ours may be trying direct paths that never will.
-            let oursMayFail = facts.isTunnelledEdge && !ours.edgesTried.contains(edge)
-            if local > peer.address && ours.hasSentRequest && !oursMayFail {
+            // Both ends are linking at once (`oursWins`; ours may have sent nothing yet because it waited for
+            // this very request after punching).
+            if oursWins(ours, against: peer.address, on: edge, facts) {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
                 directives += [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
                                .peerPunched(token: ours.token, uris: [])]
@@ -146,6 +142,14 @@ public struct LinkResponder {
             directives.append(.establish(Establishment(peer: peer, edge: edge, remoteType: request.type, byPeer: true)))
         }
         return directives + [.replyToLink(request, on: edge)]
+    }
+
+    /// The race rule of two attempts (links, or relinks) that cross: the one the larger address started wins.
+    /// Ours yields all the same when it sent no request yet (the peer never saw it), or when the peer's came
+    /// through a relay ours did not try (the relay works; ours may be trying direct paths that never will).
+    private func oursWins(_ ours: Linker.Attempt, against peer: Address, on edge: EdgeID, _ facts: RequestFacts) -> Bool {
+        let oursMayFail = facts.isTunnelledEdge && !ours.edgesTried.contains(edge)
+        return local > peer && ours.hasSentRequest && !oursMayFail
     }
 
     // MARK: - Newest handshake wins

@@ -40,6 +40,13 @@ struct EdgeTable {
         _modify { yield &records[id] }
     }
 
+    /// A link request of ours went out on `id` at `now` (`Record.linkRequestSentAt`).
+    mutating func noteLinkRequestSent(on id: EdgeID, at now: Timestamp) {
+        guard var record = records[id] else { return }
+        if record.linkRequestSentAt == nil { record.linkRequestSentAt = now } else { record.linkRequestResent = true }
+        records[id] = record
+    }
+
     /// The id of a registered edge (the transport's or its wrapper).
     func id(of edge: any Edge) -> EdgeID? { ids[ObjectIdentifier(edge)] }
 

@@ -65,9 +65,8 @@ extension Node {
                 }
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
-                if securedEdge(edge)?.isEstablished ?? true, edges[edge] != nil {
-                    if edges[edge]?.linkRequestSentAt == nil { edges[edge]?.linkRequestSentAt = scheduler.now } else { edges[edge]?.linkRequestResent = true }
-                }
+                // Held for a secure handshake, its reply would time the handshake too.
+                if securedEdge(edge)?.isEstablished ?? true { edges.noteLinkRequestSent(on: edge, at: scheduler.now) }
                 send(.linkRequest(request), on: edge)
                 if attempt.type == .leaf {
                     for var packet in joinQueue {
