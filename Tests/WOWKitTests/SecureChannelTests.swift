@@ -770,6 +770,58 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertTrue(outputs.frames.isEmpty)
     }
 
+    func testAResponderWhoseInitiatorDroppedTheHandshakeHandshakesItselfOnUnknownSession() throws {
+        let pair = try ChannelPair()
+        // Alice's init reaches bob, who answers and seals under the answered session; alice's channel is gone
+        // before the response comes (its edge closed) and a fresh one takes bob's frames.
+        let first = pair.a.send([1])
+        XCTAssertEqual(pair.b.receive(first.frames[0]).frameKinds, [SecureFrame.responseKind])
+        pair.a.channel = SecureChannel()
+        pair.a.random = SeededRandom(seed: 4242)
+
+        let unknown = pair.a.receive(pair.b.seal([2]))
+        XCTAssertEqual(unknown.frameKinds, [SecureFrame.unknownSessionKind])
+        XCTAssertEqual(pair.b.receive(unknown.frames[0]).drops, ["stale_unknown_session"],
+                       "within the retry interval the initiator may still confirm")
+        pair.advance(by: .seconds(2))
+        let again = pair.a.receive(pair.b.seal([3]))
+        XCTAssertEqual(again.frameKinds, [SecureFrame.unknownSessionKind])
+        let handshake = pair.b.receive(again.frames[0])
+        XCTAssertEqual(handshake.frameKinds, [SecureFrame.initKind], "\(handshake)")
+        XCTAssertEqual(pair.b.send([4]).frameKinds, [], "what bob sends now waits for his handshake")
+        let (outA, outB) = pair.settle(toA: handshake.frames)
+        XCTAssertEqual(outB.established.map(\.name), ["alice"])
+        XCTAssertEqual(outA.established.map(\.name), ["bob"])
+        XCTAssertEqual(outA.delivered, [[4]])
+        XCTAssertEqual(pair.aSends([5]).b.delivered, [[5]])
+    }
+
+    func testTwoRespondersEachHoldingAnAnswerTheOtherDroppedRecover() throws {
+        let pair = try ChannelPair()
+        // Each end's init is answered by a channel the other end opened after dropping its own (crossing inits
+        // over a relay whose edges were closed and reopened): both seal under answered sessions nobody holds.
+        let fromA = pair.a.send([1]).frames
+        let fromB = pair.b.send([2]).frames
+        pair.a.channel = SecureChannel()
+        pair.a.random = SeededRandom(seed: 4242)
+        pair.b.channel = SecureChannel()
+        pair.b.random = SeededRandom(seed: 2424)
+        XCTAssertEqual(pair.b.receive(fromA[0]).frameKinds, [SecureFrame.responseKind])
+        XCTAssertEqual(pair.a.receive(fromB[0]).frameKinds, [SecureFrame.responseKind])
+        XCTAssertFalse(pair.a.channel.isEstablished || pair.b.channel.isEstablished)
+
+        pair.advance(by: .seconds(2))
+        let unknown = pair.b.receive(pair.a.seal([3]))
+        XCTAssertEqual(unknown.frameKinds, [SecureFrame.unknownSessionKind])
+        let handshake = pair.a.receive(unknown.frames[0])
+        XCTAssertEqual(handshake.frameKinds, [SecureFrame.initKind], "\(handshake)")
+        let (outA, outB) = pair.settle(toB: handshake.frames)
+        XCTAssertEqual(outA.established.map(\.name), ["bob"])
+        XCTAssertEqual(outB.established.map(\.name), ["alice"])
+        XCTAssertEqual(pair.aSends([4]).b.delivered, [[4]])
+        XCTAssertEqual(pair.bSends([5]).a.delivered, [[5]])
+    }
+
     func testAReplayedInitDoesNotReplaceAWorkingSession() throws {
         let pair = try ChannelPair()
         let first = pair.a.send([0])

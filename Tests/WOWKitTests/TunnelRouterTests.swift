@@ -46,6 +46,25 @@ final class TunnelRouterTests: XCTestCase {
         XCTAssertTrue(clearVia, "the phase changed: later nodes go for the destination too")
     }
 
+    func testANodeRelayedToTheDestinationSendsThroughThatRelaysForwarder() {
+        // Greedy routing ends here (0xB0 is nearest 0xA0 of our direct peers, we are nearer still), but our own
+        // relayed connection to 0xA0 goes through 0x30, a direct peer that holds 0xA0.
+        let table = direct([0x30, 0x50])
+        XCTAssertEqual(TunnelRouter.decide(header(to: 0xA0), via: .zero, previous: at(0x50), at: local, direct: table,
+                                           isRingMember: true, relayedVia: at(0x30)).decision, .forward(to: at(0x30)))
+        XCTAssertEqual(TunnelRouter.decide(header(to: 0xA0), via: at(0x50), previous: at(0x90), at: local, direct: table,
+                                           isRingMember: true, relayedVia: at(0x30)).decision, .forward(to: at(0x30)),
+                       "before the named forwarder: two hops for sure")
+        XCTAssertEqual(TunnelRouter.decide(header(to: 0xA0), via: .zero, previous: at(0x30), at: local, direct: table,
+                                           isRingMember: true, relayedVia: at(0x30)).decision, .forward(to: at(0x50)),
+                       "not back to the forwarder it came from: that one lost the destination")
+        XCTAssertEqual(TunnelRouter.decide(header(to: 0xA0), via: .zero, previous: at(0x50), at: local, direct: table,
+                                           isRingMember: true, relayedVia: at(0x70)).decision,
+                       TunnelRouter.decide(header(to: 0xA0), via: .zero, previous: at(0x50), at: local, direct: table,
+                                           isRingMember: true).decision,
+                       "a forwarder that is not a direct peer changes nothing")
+    }
+
     func testTheSendersFirstStepMayLeaveTheRingForAnyDirectPeer() {
         let table = direct([0xF0])
         let (decision, _) = TunnelRouter.decide(header(to: 0x80), via: .zero, previous: nil, at: local, direct: table,

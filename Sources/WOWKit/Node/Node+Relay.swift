@@ -10,7 +10,15 @@ extension Node {
     /// What to do with a `tunnel` packet here (`TunnelRouter`).
     func tunnelDecision(_ header: RoutedHeader, via: Address, previous: Address?)
         -> (decision: Router.Decision, clearVia: Bool) {
-        TunnelRouter.decide(header, via: via, previous: previous, at: address, direct: directTable, isRingMember: isRingMember)
+        TunnelRouter.decide(header, via: via, previous: previous, at: address, direct: directTable, isRingMember: isRingMember,
+                            relayedVia: relayForwarder(to: header.destination))
+    }
+
+    /// The forwarder this node's relayed connection to `peer` goes through (the peer's own first hop), if any.
+    private func relayForwarder(to peer: Address) -> Address? {
+        guard let tunnelListener, let connection = table.connection(to: peer), connection.transport == tunnelListener.scheme,
+              let edge = edges[connection.edgeID]?.edge else { return nil }
+        return tunnelListener.forwarder(of: edge.remoteURI)
     }
 
     /// Keeps the forwarders the node's tunnels need (`RelayUpkeep.forwarders`), one at a time: each added one

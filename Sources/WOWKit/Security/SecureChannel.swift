@@ -411,9 +411,16 @@ public struct SecureChannel {
                 // (A session put in use at once for an init's first messages was answered as recently.)
                 let answered = [next, current.flatMap { $0.isInitiator ? nil : $0 }]
                 let answeredRecently = answered.contains { $0.map { env.now - $0.createdAt < env.settings.handshakeRetry } ?? false }
-                guard index == current?.remoteIndex, !answeredRecently else {
+                // Without a session in use we seal under the one we answered (`send`), and its initiator may have
+                // lost its handshake before our response came (its edge closed and a new one opened): it never
+                // confirms, so unless we handshake, both ends wait on each other for ever (two crossing inits, each
+                // answered by a channel the other had already dropped, did exactly that). What we send waits for
+                // our handshake instead.
+                let sealing = current ?? next
+                guard let sealing, index == sealing.remoteIndex, !answeredRecently else {
                     return [.dropped("stale_unknown_session")]
                 }
+                if current == nil { next = nil }
                 return initiate(env, random: &random)
             default:
                 return [.dropped("unknown_kind")]
