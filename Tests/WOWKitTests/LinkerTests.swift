@@ -387,10 +387,10 @@ final class LinkerTests: XCTestCase {
     func testRelayURIsStartBesideTheDirectOnesOnceRelayAfterPassed() {
         var linker = makeLinker()
         let relayed = uri("relay://0123456789abcdef0123456789abcdef01234567/2000000000000000000000000000000000000000")
-        XCTAssertEqual(linker.settings.relayAfter, .seconds(2))
+        XCTAssertEqual(linker.settings.relayAfter, .milliseconds(1500))
         XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted + [relayed],
                                     purpose: .forPeer, fallbackURIs: [relayed]),
-                       [.armFallbackTimer(token: 7, delay: .seconds(2)), .openEdge(token: 7, uri: natPublic)])
+                       [.armFallbackTimer(token: 7, delay: .milliseconds(1500)), .openEdge(token: 7, uri: natPublic)])
         XCTAssertEqual(linker.edgeOpened(token: 7, result: .success(EdgeID(3)), canPunch: true, uri: natPublic),
                        [.punch(token: 7, edge: EdgeID(3), ttl: 2), .armTimer(token: 7, delay: .milliseconds(500))])
         XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
@@ -426,7 +426,7 @@ final class LinkerTests: XCTestCase {
         XCTAssertEqual(linker.start(token: 7, type: "structured.near", target: peer, uris: natted, purpose: .forPeer),
                        [.openEdge(token: 7, uri: natPublic)])
         XCTAssertEqual(linker.peerWillLink(token: 7, uris: natted + [relayed], fallbackURIs: [relayed]),
-                       [.armFallbackTimer(token: 7, delay: .seconds(2))])
+                       [.armFallbackTimer(token: 7, delay: .milliseconds(1500))])
         XCTAssertEqual(linker.fallbackTimerFired(token: 7), [.openEdge(token: 7, uri: relayed)])
         XCTAssertEqual(linker.peerPunched(token: 7, uris: natted + [relayed, other], fallbackURIs: [relayed, other]),
                        [.openEdge(token: 7, uri: other)], "started already: a new relay URI opens at once, a known one not again")
@@ -445,7 +445,7 @@ final class LinkerTests: XCTestCase {
         // Armed for relayAfter; then the peer's URIs show it cannot punch: the timer is armed again, at zero.
         XCTAssertEqual(linker.start(token: 8, type: "structured.near", target: peer, uris: natted + [relayed],
                                     purpose: .forPeer, fallbackURIs: [relayed]),
-                       [.armFallbackTimer(token: 8, delay: .seconds(2)), .openEdge(token: 8, uri: natPublic)])
+                       [.armFallbackTimer(token: 8, delay: .milliseconds(1500)), .openEdge(token: 8, uri: natPublic)])
         XCTAssertEqual(linker.peerWillLink(token: 8, uris: natted + [relayed], fallbackURIs: [relayed], relayAtOnce: true),
                        [.armFallbackTimer(token: 8, delay: .zero)])
         XCTAssertEqual(linker.peerWillLink(token: 8, uris: natted + [relayed], fallbackURIs: [relayed], relayAtOnce: true),

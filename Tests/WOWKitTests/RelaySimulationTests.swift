@@ -146,7 +146,7 @@ final class RelaySimulationTests: XCTestCase {
     /// A node behind a symmetric NAT joins beside a port-restricted one already in the ring, over seeds that put
     /// either at the larger address. Its second leaf (a public node its bootstrap named) sees it at another port
     /// than its first did, so it knows its NAT maps per peer before its ring links start and says so in its
-    /// NodeInfo; the pair then relays at once rather than punching `relay_after_ms` (2 s) in vain first.
+    /// NodeInfo; the pair then relays at once rather than punching `relay_after_ms` (1.5 s) in vain first.
     func testASymmetricJoinerLearnsItsNATMapsPerPeerAndRelaysToItsNATedNeighbourAtOnce() throws {
         var orders: Set<Bool> = []
         for seed: UInt64 in 1...6 {

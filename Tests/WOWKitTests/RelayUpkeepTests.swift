@@ -121,6 +121,19 @@ final class RelayUpkeepTests: XCTestCase {
                        [.relink(address(0x84), uris: [try! TransportURI("udp://198.18.0.84:4000")], through: nil)])
     }
 
+    /// A pair no direct path can join (a NAT that maps per peer facing a NAT) never tries: every try would be
+    /// link requests into NATs that drop them. Once that no longer holds, the tries start.
+    func testAPairThatCannotPunchMakesNoTries() {
+        var upkeep = upkeep()
+        let relayed = connection(0x84, transport: "relay", uris: ["udp://198.18.0.84:4000"])
+        for now: Int64 in [10, 100, 1000] {
+            XCTAssertEqual(upkeep.retryDirect(relayed, schemes: ["udp", "relay"], isLinking: false, cannotPunch: true,
+                                              at: seconds(now)), [], "at \(now) s")
+        }
+        XCTAssertEqual(upkeep.retryDirect(relayed, schemes: ["udp", "relay"], isLinking: false, at: seconds(1001)),
+                       [.relink(address(0x84), uris: [try! TransportURI("udp://198.18.0.84:4000")], through: nil)])
+    }
+
     /// The relink of one end makes both link, so only the end with the smaller address retries: the other would
     /// double the link requests.
     func testOnlyTheEndWithTheSmallerAddressRetries() {

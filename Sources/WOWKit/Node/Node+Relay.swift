@@ -38,7 +38,9 @@ extension Node {
         // Most connections are direct: nothing to gather for them.
         guard var upkeep = relay, upkeep.isTunnelled(connection) else { return }
         let directives = upkeep.retryDirect(connection, schemes: Set(listeners.map(\.scheme)),
-                                            isLinking: linker.attempt(to: connection.address) != nil, at: now)
+                                            isLinking: linker.attempt(to: connection.address) != nil,
+                                            cannotPunch: cannotPunch(to: connection.address, uris: connection.peer.uris),
+                                            at: now)
         relay = upkeep
         run(directives)
     }

@@ -64,10 +64,12 @@ public struct RelayUpkeep: Sendable {
     /// bit later; then the wait doubles with every try, up to 8 times `retryInterval`. `isLinking`: an attempt
     /// to the peer runs already. Only the end with the smaller address retries: its relink makes both ends link
     /// anyway, and a try costs both URIs times tries times two ends in link requests (each a handshake init on
-    /// a secured node), the largest part of a NATed node's upkeep.
+    /// a secured node), the largest part of a NATed node's upkeep. `cannotPunch`: no direct path can join the
+    /// pair (a NAT that maps per peer facing a NAT, `Node.cannotPunch`), so no try is made: at 1,000 NATed
+    /// nodes the tries were most of the link attempts once the joins were over.
     public mutating func retryDirect(_ connection: Connection, schemes: Set<String>, isLinking: Bool,
-                                     at now: Timestamp) -> [NodeDirective] {
-        guard isTunnelled(connection), local < connection.address else { return [] }
+                                     cannotPunch: Bool = false, at now: Timestamp) -> [NodeDirective] {
+        guard isTunnelled(connection), local < connection.address, !cannotPunch else { return [] }
         let peer = connection.address
         let previous = tries[peer]
         let wait = RetryBackoff.wait(afterTries: previous?.count ?? 0, interval: retryInterval)
