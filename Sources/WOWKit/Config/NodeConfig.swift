@@ -59,9 +59,8 @@ public struct NodeConfig: Sendable {
         /// How long an attempt tries a peer's direct URIs alone before its relay URIs start beside them: a
         /// pair that no direct path joins (a firewall that lets only TCP 443 out facing a NAT, a symmetric NAT)
         /// gets a relayed connection after this, not after every direct try timed out, and moves to a direct
-        /// edge when one answers later. 1.5 s leaves a pair that can punch time to link directly first (2 s put join→routable p99
-        /// over 3 s at 1,000 NATed nodes). 0 tries
-        /// relay URIs only in their turn.
+        /// edge when one answers later. 1.5 s leaves a pair that can punch time to link directly first (2 s put
+        /// join→routable p99 over 3 s at 1,000 NATed nodes). 0 tries relay URIs only in their turn.
         public var relayAfter: Duration = .milliseconds(1500)
         /// How often a relayed (tunnelled) connection tries the peer's direct URIs again.
         public var directRetryInterval: Duration = .seconds(30)

@@ -4,7 +4,9 @@
 /// connection to the destination, if that one is a direct peer; else towards the named forwarder (`via`); and when
 /// there is none, or it cannot be reached or lost the destination, towards the destination itself, with `via`
 /// cleared so that later nodes do the same. Each phase is greedy (the sender's own first step excepted, as
-/// its ring neighbours may all be relayed), and the phase changes at most once, so a tunnel packet cannot loop.
+/// its ring neighbours may all be relayed), and the phase changes at most once, so a tunnel packet cannot loop;
+/// the hand-over to a relayed connection's forwarder aside, whose forwarder, had it just lost the destination,
+/// could route the packet back around (the hop limit ends that).
 public enum TunnelRouter {
     /// What to do with a tunnel packet at `local`, whose direct (not tunnelled) connections are `direct`.
     /// `previous` is the hop it came from (nil: this node sends it). `clearVia`: forward it with `via` cleared.
