@@ -14,13 +14,15 @@ public enum TunnelRouter {
     /// and that forwarder is a direct peer. The destination sends its frames to us through it, so it holds the
     /// destination directly: two hops, where greedy routing over direct connections can end at a node (this one)
     /// whose only way to the destination is relayed. Not back to the hop the frame came from (it lost the
-    /// destination, or it would have delivered).
+    /// destination, or it would have delivered). Asked only of a node passing a frame on: the sender's own
+    /// frame names its edge's forwarder in `via` already, and the sender's path is every relayed packet's.
     public static func decide(_ header: RoutedHeader, via: Address, previous: Address?, at local: Address,
                               direct: ConnectionTable, isRingMember: Bool,
-                              relayedVia: Address? = nil) -> (decision: Router.Decision, clearVia: Bool) {
+                              relayedVia: @autoclosure () -> Address? = nil) -> (decision: Router.Decision, clearVia: Bool) {
         if header.destination == local { return (.deliver, false) }
         if direct.contains(header.destination) { return (.forward(to: header.destination), false) }
-        if let relayedVia, relayedVia != previous, relayedVia != local, direct.contains(relayedVia) {
+        if let previous, let relayedVia = relayedVia(), relayedVia != previous, relayedVia != local,
+           direct.contains(relayedVia) {
             return (.forward(to: relayedVia), false)
         }
         if via != .zero && via != local {
