@@ -28,7 +28,6 @@ final class FirstMessagesTests: XCTestCase {
         let first = pair.a.send(Array("link request".utf8))
         XCTAssertEqual(first.frameKinds, [SecureFrame.initKind])
         XCTAssertEqual(pair.a.channel.queuedCount, 1, "held until the response says it was taken")
-        XCTAssertEqual(pair.a.channel.unsentCount, 0, "but it left: the node must not withdraw it by closing the edge")
 
         let atB = pair.b.receive(first.frames[0])
         XCTAssertEqual(atB.frameKinds, [SecureFrame.responseKind])
@@ -57,8 +56,6 @@ final class FirstMessagesTests: XCTestCase {
         let first = pair.a.send([1])
         let later = pair.a.send([2]) + pair.a.send([3])
         XCTAssertEqual(later.frames.count, 0)
-        XCTAssertEqual(pair.a.channel.queuedCount, 3)
-        XCTAssertEqual(pair.a.channel.unsentCount, 2, "the two sent after the init have not left")
         let atB = pair.b.receive(first.frames[0])
         XCTAssertEqual(atB.delivered, [[1]])
         let atA = pair.a.receive(atB.frames[0])

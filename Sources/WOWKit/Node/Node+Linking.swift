@@ -124,13 +124,9 @@ extension Node {
     /// have left a link request waiting in an edge's secure channel for its handshake. Sent later, it would
     /// reach a peer that holds the connection on another edge already, and the peer would move the connection
     /// to this edge while we stay on ours. Such an edge carries nothing else: closing it withdraws the request.
-    /// Only a request that has not left at all: one that went in the handshake's init (the peer's static key
-    /// known) may have moved the peer's end already, and its reply, coming on this edge, settles the two ends
-    /// (`LinkResponder.unusedReply`); closed, the edge would leave the peer sending into it (seen at 200 NATed
-    /// nodes: a connection silent for 27 s and the join messages routed over it lost).
     func withdrawHeldRequests(of attempt: Linker.Attempt?) {
         guard let attempt else { return }
-        for edge in attempt.edgesTried.sorted() where (securedEdge(edge)?.unsentCount ?? 0) > 0 {
+        for edge in attempt.edgesTried.sorted() where (securedEdge(edge)?.queuedCount ?? 0) > 0 {
             guard edges[edge] != nil, table.peer(on: edge) == nil, !linker.isUsing(edge) else { continue }
             logger.debug("withdrawing a link request held for a handshake",
                          metadata: ["edge": "\(edge)", "target": "\(attempt.target?.short ?? "?")"])

@@ -188,9 +188,6 @@ public struct SecureChannel {
     public private(set) var handshakeRoundTrip: Duration?
     /// Plaintext waiting for a handshake (in the init's first messages too, until the response).
     public var queuedCount: Int { queue.count + (initiation?.firstMessages.count ?? 0) }
-    /// Plaintext waiting for a handshake that has not left in any form (not in an init's first messages,
-    /// which the peer may have taken already).
-    public var unsentCount: Int { queue.count }
 
     /// Whether the channel holds nothing worth keeping at `now`: no usable session, no handshake under way
     /// and nothing queued (the node then forgets it).

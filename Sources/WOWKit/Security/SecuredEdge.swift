@@ -105,8 +105,6 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public var handshakeRoundTrip: Duration? { channel.handshakeRoundTrip }
     /// Messages held until the handshake completes.
     public var queuedCount: Int { channel.queuedCount }
-    /// Plaintext waiting for the handshake that has not left at all (`SecureChannel.unsentCount`).
-    public var unsentCount: Int { channel.unsentCount }
 
     /// The address the session's certificate entitles, once a session is in use.
     public var authenticatedAddress: Address? { channel.isEstablished ? channel.peer?.entitledAddress : nil }
