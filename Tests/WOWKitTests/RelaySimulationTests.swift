@@ -229,13 +229,20 @@ final class RelaySimulationTests: XCTestCase {
         options.messages = 300
         options.natMix = [.portRestricted: 0.4, .symmetric: 0.2, .udpBlocked: 0.1]
         options.settle = .seconds(90)
-        let report = try OverlaySimulation(options: options).run()
+        let sim = try OverlaySimulation(options: options)
+        let report = try sim.run()
         let check = try XCTUnwrap(report.checks.first)
         XCTAssertTrue(check.ring_consistent, "\(check.ring_violations) nodes lack a true neighbour")
         XCTAssertEqual(check.delivery_ratio, 1)
         XCTAssertEqual(report.join_routable_s.count, 150, "every node became routable")
         XCTAssertGreaterThan(check.connections_relayed, 0)
         XCTAssertEqual(check.needless_relays, 0, "relayed connections between nodes that could connect directly")
+        // A forwarder carries tunnel frames, which never cross a relayed connection: it links directly or not at all.
+        let relayedForwarders = sim.liveNodes.flatMap { n in
+            n.node.status().connections.filter { $0.transport == "relay" && ($0.local_types + $0.remote_types).contains("forwarder") }
+                .map { "\(n.node.address.short)-\($0.peer.prefix(8))" }
+        }
+        XCTAssertEqual(relayedForwarders, [], "relayed forwarder connections")
         print("NAT mix, 150 nodes: relayed share \(check.relayed_share), join p99 \(report.join_routable_s.p99) s")
     }
 

@@ -68,6 +68,16 @@ final class RelayUpkeepTests: XCTestCase {
         XCTAssertEqual(upkeep.forwarders(in: table([connection(0x10, transport: "udp")]), random: &random), [])
     }
 
+    func testARelayedConnectionIsNoForwarder() {
+        var upkeep = upkeep()
+        var random = SeededRandom(seed: 1)
+        let connections = [connection(0x70, transport: "udp", types: ["structured.near", .forwarder]),
+                           connection(0x90, transport: "udp", types: ["structured.near", .forwarder]),
+                           connection(0x84, transport: "relay", types: ["structured.near", .forwarder])]
+        XCTAssertEqual(upkeep.forwarders(in: table(connections), random: &random), [.trim(.forwarder, of: address(0x84))],
+                       "tunnel frames never cross a relayed connection")
+    }
+
     func testTheDirectTableLeavesOutTunnelledConnectionsAndFollowsTheTable() {
         var upkeep = upkeep()
         var connections = table([connection(0x70, transport: "udp"), connection(0x84, transport: "relay")])

@@ -93,6 +93,51 @@ final class WireFormatTests: XCTestCase {
         XCTAssertEqual(decodeOrFail { () throws(WireError) in try ConnectToMe.decode(decoded.payload) }, ctm)
     }
 
+    func testANodeInfosURIsCarryTheAddressesInThemAsBytes() throws {
+        let relay = "relay://\(Fixtures.a.hex)/\(Fixtures.b.hex)"
+        let info = NodeInfo(address: Fixtures.b, uris: [Fixtures.uri(relay)])
+        let encoded = Array(EdgeMessage.linkRequest(LinkRequest(token: 1, type: .leaf, requester: info, target: nil,
+                                                                observedURI: Fixtures.observed)).encoded().readableBytesView)
+        let compact = Array("relay://".utf8) + [0xFF] + Fixtures.a.bytes + Array("/".utf8) + [0xFE]
+        XCTAssertEqual(compact.count, 31, "89 characters as text")
+        XCTAssertNotNil(encoded.firstRange(of: [UInt8(compact.count)] + compact), "the forwarder as bytes, the node itself as 0xFE")
+        guard case .linkRequest(let decoded) = decodeOrFail(ByteBuffer(bytes: encoded)) else { return XCTFail("not a link request") }
+        XCTAssertEqual(decoded.requester.uris.map(\.text), [relay])
+
+        // Only runs of exactly 40 lowercase hex digits are addresses: anything else travels as it is.
+        for text in ["x://\(Fixtures.a.hex.uppercased())", "x://\(Fixtures.a.hex)0", "x://\(Fixtures.a.hex.dropLast())",
+                     "udp://[2001:db8::1]:4000", "x://\(Fixtures.b.hex)-\(Fixtures.b.hex)"] {
+            let other = NodeInfo(address: Fixtures.a, uris: [Fixtures.uri(text)])
+            let message = EdgeMessage.linkReply(LinkReply(token: 2, responder: other, observedURI: Fixtures.observed, neighbours: [other]))
+            XCTAssertEqual(decodeOrFail(message.encoded()), message, text)
+        }
+        XCTAssertEqual(Raw.compact("x://\(Fixtures.b.hex)-\(Fixtures.b.hex)", own: Fixtures.a).count, 4 + 21 + 1 + 21)
+    }
+
+    func testAMalformedCompactURIIsATypedError() {
+        func request(uri: [UInt8]) -> ByteBuffer {
+            ByteBuffer(bytes: Raw().u8(WireFormat.version).u8(EdgeMessage.Kind.linkRequest.rawValue).u64(1).text("leaf")
+                .address(Fixtures.a).u8(1).rawText(uri).u8(0).text(Fixtures.observed.text).bytes)
+        }
+        // An address marker without its 20 bytes.
+        XCTAssertThrowsError(try EdgeMessage.decode(request(uri: Array("relay://".utf8) + [0xFF, 1, 2]))) { error in
+            guard case .invalidText(let field, _) = error as? WireError else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "requester.uri")
+        }
+        // One form per URI: an address spelled out, or a marker that would join more hex digits, is refused.
+        for uri in [Array("relay://\(Fixtures.b.hex)".utf8), Array("x://a".utf8) + [0xFE], [0xFF] + Fixtures.b.bytes + Array("0".utf8)] {
+            XCTAssertThrowsError(try EdgeMessage.decode(request(uri: uri))) { error in
+                guard case .invalidText(let field, let reason) = error as? WireError else { return XCTFail("\(error)") }
+                XCTAssertEqual(field, "requester.uri")
+                XCTAssertTrue(reason.contains("compact form"), reason)
+            }
+        }
+        // Seven own-address markers expand past a URI's 255 bytes.
+        XCTAssertThrowsError(try EdgeMessage.decode(request(uri: Array("x://".utf8) + [UInt8](repeating: 0xFE, count: 7)))) { error in
+            XCTAssertEqual(error as? WireError, .tooLong(field: "requester.uri", length: 284, limit: 255))
+        }
+    }
+
     func testLongMessageIsCutOnACharacterBoundary() {
         // 200 two-byte characters: 400 bytes, cut to the 127 characters (254 bytes) that fit in 255.
         let long = String(repeating: "é", count: 200)
@@ -702,7 +747,29 @@ private struct Raw {
     func optionalAddress(_ address: Address?) -> Raw { address.map { u8(1).address($0) } ?? u8(0) }
 
     func nodeInfo(_ info: NodeInfo) -> Raw {
-        info.uris.reduce(address(info.address).u8(UInt8(info.uris.count))) { $0.text($1.text) }
+        info.uris.reduce(address(info.address).u8(UInt8(info.uris.count))) { $0.rawText(Raw.compact($1.text, own: info.address)) }
+    }
+
+    /// A NodeInfo's URI as documented: each run of exactly 40 lowercase hex digits (an address) becomes 0xFE if
+    /// it is the info's own address, else 0xFF and the address's 20 bytes.
+    static func compact(_ text: String, own: Address) -> [UInt8] {
+        var out: [UInt8] = []
+        var run = ""
+        func flush() {
+            if run.count == 40, let address = Address(hex: run) {
+                out += address == own ? [0xFE] : [0xFF] + address.bytes
+            } else {
+                out += Array(run.utf8)
+            }
+            run = ""
+        }
+        for character in text {
+            if character.isHexDigit, !character.isUppercase { run.append(character); continue }
+            flush()
+            out += Array(String(character).utf8)
+        }
+        flush()
+        return out
     }
 
     func nodeInfos(_ infos: [NodeInfo]) -> Raw {
@@ -720,7 +787,7 @@ private enum Fixtures {
 
     static let observed = uri("udp://198.18.0.9:40000")
     static let nodeA = NodeInfo(address: a, uris: [uri("udp://198.18.0.1:4000"), uri("udp://[2001:db8::1]:4000")])
-    static let nodeB = NodeInfo(address: b, uris: [uri("memory://7:1")])
+    static let nodeB = NodeInfo(address: b, uris: [uri("memory://7:1"), uri("relay://\(a.hex)/\(b.hex)")])
     static let nodeBare = NodeInfo(address: .half, uris: [])
 
     static let allReasons: Set<String> = [

@@ -46,9 +46,11 @@ extension Node {
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
+            let uris = linkableURIs(uris, type: linker.attempt(token: token)?.type)
             let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris)
             perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .peerWillLink(let token, let uris, let gateway):
+            let uris = linkableURIs(uris, type: linker.attempt(token: token)?.type)
             let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris, gateway: gateway)
             perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .requestAlso(let token, let edge):

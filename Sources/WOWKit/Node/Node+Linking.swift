@@ -3,11 +3,20 @@ extension Node {
     func startAttempt(_ start: AttemptStart) {
         stats.linkAttempts += 1
         // A peer's URIs that once led back to this node (its loopback, say) would again.
-        let uris = start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) }
+        let uris = linkableURIs(start.target == nil ? start.uris : start.uris.filter { !ownURIs.contains($0) },
+                                type: start.intent.wire)
         let relay = relayPlan(to: start.target, among: uris, gateway: start.gateway)
         perform(linker.start(token: start.token, type: start.intent.wire, target: start.target, uris: uris,
                              purpose: start.purpose, peerHasPunched: start.peerHasPunched, at: scheduler.now,
                              fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
+    }
+
+    /// The URIs an attempt of `type` may use: a `forwarder` carries tunnel frames, which never cross a tunnelled
+    /// connection, so it links over direct URIs only (a relayed one would be a connection no tunnel could use,
+    /// kept for nothing).
+    func linkableURIs(_ uris: [TransportURI], type: ConnectionType?) -> [TransportURI] {
+        guard type == .forwarder, let tunnel = tunnelListener?.scheme else { return uris }
+        return uris.filter { $0.scheme != tunnel }
     }
 
     /// How an attempt to `target` at `uris` uses its relay URIs: which may start beside the direct tries

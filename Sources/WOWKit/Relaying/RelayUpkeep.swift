@@ -46,6 +46,10 @@ public struct RelayUpkeep: Sendable {
     /// first. With no relayed connection left, the type goes. One forwarder at a time: adding one tells the
     /// overlords, who may change the table, so the node asks again (`keepForwarders`) until this returns nothing.
     public mutating func forwarders(in table: ConnectionTable, random: inout SeededRandom) -> [NodeDirective] {
+        // A tunnelled connection carries no tunnel frames: one that gained the type anyway (a forwarder
+        // Connect-To-Me answered on a relayed connection the two held already, a failover onto a relay) loses it.
+        let tunnelled = table.connections.filter { isTunnelled($0) && $0.localTypes.contains(.forwarder) }
+        if !tunnelled.isEmpty { return tunnelled.map { .trim(.forwarder, of: $0.address) } }
         let directTable = directTable(of: table)
         let direct = directTable.connections
         let kept = direct.filter { $0.localTypes.contains(.forwarder) }

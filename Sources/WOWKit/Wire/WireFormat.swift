@@ -83,6 +83,28 @@ struct WireReader {
         }
     }
 
+    /// A NodeInfo's URI (`CompactURI`): a u8 length, then the text with the addresses in it as bytes.
+    mutating func compactURI(_ field: String, own: Address) throws(WireError) -> TransportURI {
+        let length = Int(try u8("\(field) length"))
+        guard let encoded = buffer.readBytes(length: length) else { throw .truncated(field: field) }
+        guard let bytes = CompactURI.decode(encoded, own: own) else {
+            throw .invalidText(field: field, reason: "an address marker (0xFF) without its 20 bytes")
+        }
+        guard bytes.count <= TransportURI.maximumLength else {
+            throw .tooLong(field: field, length: bytes.count, limit: TransportURI.maximumLength)
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidText(field: field, reason: "not UTF-8") }
+        // One way to write each URI: an address spelled out, or a marker next to more hex digits, is refused.
+        guard CompactURI.encode(text, own: own) == encoded else {
+            throw .invalidText(field: field, reason: "not in compact form (an address must travel as bytes)")
+        }
+        do {
+            return try TransportURI(text)
+        } catch {
+            throw .invalidText(field: field, reason: error.description)
+        }
+    }
+
     mutating func connectionType(_ field: String) throws(WireError) -> ConnectionType {
         let text = try text(field, limit: ConnectionType.maximumLength)
         guard let type = ConnectionType(validating: text) else {
@@ -105,7 +127,7 @@ struct WireReader {
         }
         var uris = [TransportURI]()
         uris.reserveCapacity(count)
-        for _ in 0..<count { uris.append(try uri("\(field).uri")) }
+        for _ in 0..<count { uris.append(try compactURI("\(field).uri", own: address)) }
         let key = countAndFlag & WireFormat.handshakeKeyFlag != 0
             ? try bytes("\(field).handshake_key", count: NodeInfo.handshakeKeySize) : nil
         return NodeInfo(address: address, uris: uris, handshakeKey: key,
@@ -165,7 +187,12 @@ extension ByteBuffer {
         let key = withKey ? info.handshakeKey.flatMap { $0.count == NodeInfo.handshakeKeySize ? $0 : nil } : nil
         writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag)
                      | (info.mapsPerPeer ? WireFormat.mapsPerPeerFlag : 0))
-        for uri in uris { writeShortText(uri.text, limit: TransportURI.maximumLength) }
+        for uri in uris {
+            // Never longer than the text, which a TransportURI keeps within a u8 length.
+            let compact = CompactURI.encode(uri.text, own: info.address)
+            writeInteger(UInt8(min(compact.count, TransportURI.maximumLength)))
+            writeBytes(compact.prefix(TransportURI.maximumLength))
+        }
         if let key { writeBytes(key) }
     }
 
