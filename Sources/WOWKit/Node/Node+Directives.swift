@@ -46,12 +46,14 @@ extension Node {
         case .startAttempt(let start):
             startAttempt(start)
         case .peerPunched(let token, let uris):
-            let uris = linkableURIs(uris, type: linker.attempt(token: token)?.type)
-            let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris)
+            let attempt = linker.attempt(token: token)
+            let uris = linkableURIs(uris, type: attempt?.type)
+            let relay = relayPlan(to: attempt?.target, among: uris)
             perform(linker.peerPunched(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .peerWillLink(let token, let uris, let gateway):
-            let uris = linkableURIs(uris, type: linker.attempt(token: token)?.type)
-            let relay = relayPlan(to: linker.attempt(token: token)?.target, among: uris, gateway: gateway)
+            let attempt = linker.attempt(token: token)
+            let uris = linkableURIs(uris, type: attempt?.type)
+            let relay = relayPlan(to: attempt?.target, among: uris, gateway: gateway)
             perform(linker.peerWillLink(token: token, uris: uris, fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
         case .requestAlso(let token, let edge):
             guard let uri = edges[edge]?.edge.remoteURI else { break }

@@ -75,7 +75,10 @@ struct WireReader {
     }
 
     mutating func uri(_ field: String) throws(WireError) -> TransportURI {
-        let text = try text(field, limit: TransportURI.maximumLength)
+        try Self.transportURI(try text(field, limit: TransportURI.maximumLength), field: field)
+    }
+
+    private static func transportURI(_ text: String, field: String) throws(WireError) -> TransportURI {
         do {
             return try TransportURI(text)
         } catch {
@@ -98,11 +101,7 @@ struct WireReader {
         guard CompactURI.encode(text, own: own) == encoded else {
             throw .invalidText(field: field, reason: "not in compact form (an address must travel as bytes)")
         }
-        do {
-            return try TransportURI(text)
-        } catch {
-            throw .invalidText(field: field, reason: error.description)
-        }
+        return try Self.transportURI(text, field: field)
     }
 
     mutating func connectionType(_ field: String) throws(WireError) -> ConnectionType {
@@ -188,10 +187,10 @@ extension ByteBuffer {
         writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag)
                      | (info.mapsPerPeer ? WireFormat.mapsPerPeerFlag : 0))
         for uri in uris {
-            // Never longer than the text, which a TransportURI keeps within a u8 length.
+            // Never longer than the text, which a TransportURI keeps within `maximumLength` (255).
             let compact = CompactURI.encode(uri.text, own: info.address)
-            writeInteger(UInt8(min(compact.count, TransportURI.maximumLength)))
-            writeBytes(compact.prefix(TransportURI.maximumLength))
+            writeInteger(UInt8(compact.count))
+            writeBytes(compact)
         }
         if let key { writeBytes(key) }
     }
