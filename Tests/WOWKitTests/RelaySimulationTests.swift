@@ -1,16 +1,20 @@
 import NIOCore
 import Transports
-import WOWKit
+@testable import WOWKit
 import XCTest
 @testable import WOWSimulator
 
 /// The relay transport in the simulator: peers that no direct transport reaches get relayed connections (and
-/// only they do), packets cross them, and a relay survives its forwarder leaving.
+/// only they do), packets cross them, and a relay survives its forwarder leaving. A forwarder link never goes
+/// through a relay, and a relayed connection retries a direct edge only where a punch could work.
 final class RelaySimulationTests: XCTestCase {
-    private func emptySimulation(seed: UInt64 = 7) throws -> OverlaySimulation {
+    /// `secure: false` places each node at exactly the address it is given (a secured node only shares its
+    /// first byte): for tests where which end has the smaller address matters.
+    private func emptySimulation(seed: UInt64 = 7, secure: Bool = true) throws -> OverlaySimulation {
         var options = SimulationOptions()
         options.nodes = 2
         options.seed = seed
+        options.secure = secure
         return try OverlaySimulation(options: options)
     }
 
@@ -19,16 +23,17 @@ final class RelaySimulationTests: XCTestCase {
     }
 
     /// Four public nodes spread around the ring, and a symmetric-NAT node and a port-restricted one side by
-    /// side: they are each other's ring neighbours, so they must connect, and only a relay can do it.
-    private func symmetricBesidePortRestricted(_ sim: OverlaySimulation)
+    /// side: they are each other's ring neighbours, so they must connect, and only a relay can do it. The
+    /// symmetric one joins first, at the smaller address unless `symmetricIsLarger` (without security).
+    private func symmetricBesidePortRestricted(_ sim: OverlaySimulation, symmetricIsLarger: Bool = false)
         throws -> (symmetric: OverlaySimulation.SimulatedNode, restricted: OverlaySimulation.SimulatedNode) {
         for byte: UInt8 in [0x10, 0x50, 0x90, 0xD0] {
             try sim.addNode(nat: .open, address: address(byte))
             sim.scheduler.run(for: .milliseconds(300))
         }
-        let symmetric = try sim.addNode(nat: .symmetric, address: address(0x70, 1))
+        let symmetric = try sim.addNode(nat: .symmetric, address: address(0x70, symmetricIsLarger ? 2 : 1))
         sim.scheduler.run(for: .milliseconds(300))
-        let restricted = try sim.addNode(nat: .portRestricted, address: address(0x70, 2))
+        let restricted = try sim.addNode(nat: .portRestricted, address: address(0x70, symmetricIsLarger ? 1 : 2))
         return (symmetric, restricted)
     }
 
@@ -303,5 +308,174 @@ final class RelaySimulationTests: XCTestCase {
             XCTAssertFalse(node.node.isReachableDirectly)
             XCTAssertTrue(node.node.info.uris.contains { $0.scheme == RelayTransport.scheme }, "\(node.node.info.uris)")
         }
+    }
+
+    // MARK: - Forwarder links
+
+    /// A public hub, and a symmetric-NAT node and a port-restricted one each linked to it (a dial of their own,
+    /// no ring overlords): the two NATed nodes list relay URIs through the hub, no direct path joins them, and
+    /// nothing links them unless asked.
+    private func hubWithTwoNATedNodes() throws
+        -> (scheduler: SimulationScheduler, hub: Node, symmetric: Node, restricted: Node) {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 9)
+        var random = SeededRandom(seed: 9)
+        let transports: [NodeConfig.PluginEntry] = [.init(name: MemoryTransport.scheme), .init(name: RelayTransport.scheme)]
+        let hubHost = network.addHost(nat: .open)
+        let hubInfo = NodeInfo(address: random.address(), uris: [try TransportURI("memory://\(hubHost.rawValue):1")])
+        func makeNode(_ name: String, address: Address, host: MemoryHostID, dials: NodeInfo?) -> Node {
+            var overlords = OverlordRegistry()
+            if let dials { overlords.register(dialer: DialOverlord(peer: dials)) }
+            let config = NodeConfig(name: name, address: address, transports: transports,
+                                    overlords: dials == nil ? [] : [.init(name: DialOverlord.name)], bootstrap: [])
+            return SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
+                .makeNode(config: config, transports: .memory(network, host: host), random: random.split())
+        }
+        let hub = makeNode("hub", address: hubInfo.address, host: hubHost, dials: nil)
+        let symmetric = makeNode("symmetric", address: random.address(), host: network.addHost(nat: .symmetric), dials: hubInfo)
+        let restricted = makeNode("restricted", address: random.address(), host: network.addHost(nat: .portRestricted),
+                                  dials: hubInfo)
+        for node in [hub, symmetric, restricted] { try node.start() }
+        scheduler.run(for: .seconds(2))
+        return (scheduler, hub, symmetric, restricted)
+    }
+
+    /// A forwarder carries tunnel frames, which never cross a relayed connection, so a link of that type goes
+    /// over direct URIs only (`Node.linkableURIs`): the requester's own attempt, the peer's linking back to its
+    /// Connect-To-Me, and the URIs the peer's punch adds. Here the relay would even start at once (its forwarder
+    /// is a direct peer of both ends), and a link of another type between the same two nodes does go through it.
+    func testAForwarderLinkNeverOpensARelayEdgeWhereALinkOfAnotherTypeRelays() throws {
+        let (scheduler, hub, symmetric, restricted) = try hubWithTwoNATedNodes()
+        XCTAssertTrue(symmetric.table.contains(hub.address) && restricted.table.contains(hub.address), "both linked to the hub")
+        for node in [symmetric, restricted] {
+            XCTAssertTrue(node.info.uris.contains { $0.scheme == MemoryTransport.scheme }, "\(node.info.uris)")
+            XCTAssertTrue(node.info.uris.contains { $0 == RelayTransport.uri(forwarder: hub.address, target: node.address) },
+                          "\(node.info.uris)")
+        }
+        // Every relay edge either NATed node holds at any moment (checked between every two events).
+        var relayEdges: Set<String> = []
+        func run(for duration: Duration) {
+            scheduler.run(until: scheduler.now + duration) {
+                for (name, node) in [("symmetric", symmetric), ("restricted", restricted)] {
+                    for record in node.edges.all where record.edge.transport == RelayTransport.scheme {
+                        relayEdges.insert("\(name) -> \(record.edge.remoteURI.text)")
+                    }
+                }
+                return true
+            }
+        }
+
+        // Both ask at once, so URIs reach each end's forwarder attempt every way they can: at its start, with the
+        // peer's punch (the reply to its Connect-To-Me), and with the peer's Connect-To-Me arriving while it runs.
+        let attemptsBefore = symmetric.stats.linkAttempts + restricted.stats.linkAttempts
+        for (node, peer) in [(symmetric, restricted), (restricted, symmetric)] {
+            node.connect(ConnectRequest(target: peer.address, mode: .exact, type: .forwarder, peer: peer.info), owner: .core)
+        }
+        // The connects give up after 10 s.
+        run(for: .seconds(12))
+        XCTAssertGreaterThanOrEqual(symmetric.stats.linkAttempts + restricted.stats.linkAttempts - attemptsBefore, 2,
+                                    "both ends tried")
+        XCTAssertEqual(relayEdges, [], "a forwarder link opened relay edges")
+        XCTAssertNil(symmetric.table.connection(to: restricted.address), "no direct path joins a symmetric and a port-restricted NAT")
+        XCTAssertNil(restricted.table.connection(to: symmetric.address))
+
+        symmetric.connect(ConnectRequest(target: restricted.address, mode: .exact, type: "test.relayed", peer: restricted.info),
+                          owner: .core)
+        run(for: .seconds(5))
+        XCTAssertEqual(symmetric.table.connection(to: restricted.address)?.transport, RelayTransport.scheme)
+        XCTAssertEqual(restricted.table.connection(to: symmetric.address)?.transport, RelayTransport.scheme)
+        XCTAssertFalse(relayEdges.isEmpty, "the link of another type went through the relay")
+    }
+
+    // MARK: - Direct retries of relayed connections
+
+    /// Runs `sim` for `duration` and returns the attempts to move the connection between `nodes` to a direct
+    /// edge that each of them held (relinks over direct URIs: a relayed connection's direct retry, and the peer's
+    /// linking back to it), as "<node hex> <token>", checked between every two events. A relink over a relay URI
+    /// (a reclaim on the relayed edge itself) is no such attempt.
+    private func directRelinks(between nodes: [Node], in sim: OverlaySimulation, for duration: Duration) -> Set<String> {
+        var seen: Set<String> = []
+        sim.scheduler.run(until: sim.scheduler.now + duration) {
+            for node in nodes {
+                for attempt in node.linker.attempts.values where attempt.intent == .relink
+                    && nodes.contains(where: { $0.address == attempt.target })
+                    && !attempt.uris.contains(where: { $0.scheme == RelayTransport.scheme }) {
+                    seen.insert("\(node.address.hex) \(attempt.token)")
+                }
+            }
+            return true
+        }
+        return seen
+    }
+
+    /// A relayed connection between a pair no direct path can join makes no direct retries (`Node.cannotPunch`
+    /// passed to `RelayUpkeep.retryDirect`): whichever end has the smaller address and so would retry, the
+    /// symmetric one (its NAT maps per peer, and the peer lists relay URIs) or the port-restricted one (the peer
+    /// says its NAT maps per peer, and this end is not reachable directly). Retries would start 5 s after the
+    /// connection and come every 30 s, 60 s, ... after.
+    func testARelayedPairThatCannotPunchMakesNoDirectRetries() throws {
+        for symmetricIsLarger in [false, true] {
+            let sim = try emptySimulation(secure: false)
+            let (symmetric, restricted) = try symmetricBesidePortRestricted(sim, symmetricIsLarger: symmetricIsLarger)
+            sim.scheduler.run(until: sim.scheduler.now + .seconds(20)) {
+                symmetric.node.table.connection(to: restricted.node.address)?.transport != RelayTransport.scheme
+                    || restricted.node.table.connection(to: symmetric.node.address)?.transport != RelayTransport.scheme
+            }
+            let label = "symmetric at the \(symmetricIsLarger ? "larger" : "smaller") address"
+            XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme, label)
+            XCTAssertEqual(symmetric.node.address > restricted.node.address, symmetricIsLarger, label)
+            XCTAssertTrue(symmetric.node.info.mapsPerPeer, "\(label): the symmetric node knows its NAT maps per peer")
+
+            let relinks = directRelinks(between: [symmetric.node, restricted.node], in: sim, for: .seconds(70))
+            XCTAssertEqual(relinks, [], "\(label): direct retries between a pair that cannot punch")
+            XCTAssertEqual(symmetric.node.table.connection(to: restricted.node.address)?.transport, RelayTransport.scheme, label)
+        }
+    }
+
+    /// Two port-restricted nodes side by side (each other's ring neighbours) whose datagrams to each other a
+    /// firewall drops: they relay, though as far as they know a punch could join them. So the end with the
+    /// smaller address retries a direct edge (5 s after the connection, then 30 s after that), and once the
+    /// firewall lets their datagrams through, the next retry moves the connection to a direct edge.
+    func testARelayedPairThatMayPunchRetriesDirectlyAndMovesToADirectEdgeOnceOneWorks() throws {
+        let sim = try emptySimulation(secure: false)
+        for byte: UInt8 in [0x10, 0x50, 0x90, 0xD0] {
+            try sim.addNode(nat: .open, address: address(byte))
+            sim.scheduler.run(for: .milliseconds(300))
+        }
+        let smaller = try sim.addNode(nat: .portRestricted, address: address(0x70, 1))
+        sim.scheduler.run(for: .milliseconds(300))
+        let larger = try sim.addNode(nat: .portRestricted, address: address(0x70, 2))
+        // A host's datagrams leave it from its own id and are addressed to the other's NAT.
+        let ends = [smaller, larger].map { [$0.host, sim.network.natHost(of: $0.host)] }
+        var firewalled = true
+        sim.network.onPath = { packet, from, to in
+            firewalled && ((ends[0].contains(from) && ends[1].contains(to)) || (ends[1].contains(from) && ends[0].contains(to)))
+                ? [] : [packet]
+        }
+        sim.scheduler.run(until: sim.scheduler.now + .seconds(20)) {
+            smaller.node.table.connection(to: larger.node.address)?.transport != RelayTransport.scheme
+                || larger.node.table.connection(to: smaller.node.address)?.transport != RelayTransport.scheme
+        }
+        let relayed = try XCTUnwrap(smaller.node.table.connection(to: larger.node.address), "the pair never linked")
+        XCTAssertEqual(relayed.transport, RelayTransport.scheme)
+        XCTAssertFalse(smaller.node.info.mapsPerPeer || larger.node.info.mapsPerPeer, "port-restricted NATs map one port for all")
+
+        let start = sim.scheduler.now
+        // Liveness rounds (every 5 to 6.25 s) make the retries: the second comes by about 48 s.
+        let relinks = directRelinks(between: [smaller.node, larger.node], in: sim, for: relayed.createdAt + .seconds(50) - start)
+        let retries = relinks.filter { $0.hasPrefix(smaller.node.address.hex + " ") }
+        XCTAssertGreaterThanOrEqual(retries.count, 2, "the smaller end's direct retries within 50 s: \(relinks.sorted())")
+        XCTAssertEqual(smaller.node.table.connection(to: larger.node.address)?.transport, RelayTransport.scheme,
+                       "relayed still: the firewall drops every direct try")
+
+        firewalled = false
+        sim.scheduler.run(until: sim.scheduler.now + .seconds(70)) {
+            smaller.node.table.connection(to: larger.node.address)?.transport != MemoryTransport.scheme
+                || larger.node.table.connection(to: smaller.node.address)?.transport != MemoryTransport.scheme
+        }
+        let direct = try XCTUnwrap(smaller.node.table.connection(to: larger.node.address))
+        XCTAssertEqual(direct.transport, MemoryTransport.scheme, "the next retry moved the connection to a direct edge")
+        XCTAssertEqual(larger.node.table.connection(to: smaller.node.address)?.transport, MemoryTransport.scheme)
+        XCTAssertEqual(direct.createdAt, relayed.createdAt, "the same connection, moved")
     }
 }
