@@ -409,7 +409,30 @@ final class LinkResponderTests: XCTestCase {
                                        formerPeer: nil, edgeURI: peerURI, isLinking: { _ in true },
                                        connectionEdge: { _ in self.edge }, random: &random),
                        [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)],
-                       "while linking to it already, a notLinked closes")
+                       "while linking to it already (not a relink: a connect, a peer's Connect-To-Me), a notLinked closes")
+
+        // While a relink of ours runs (the host moved, a failover), the peer's notLinked answers our first packets
+        // from where we are now: that relink moves the connection, or, failing, removes it.
+        responder.relinkStarted(token: 4321, peer: large, connectionEdge: edge)
+        XCTAssertEqual(responder.close(Close(reason: .notLinked, message: ""), on: edge, sender: .init(linked: large),
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in true },
+                                       connectionEdge: { _ in self.edge }, random: &random), [],
+                       "the connection stays while our relink runs")
+        XCTAssertEqual(responder.reclaims, [token, 4321])
+        var relink = attempt(to: large, token: 4321, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
+                             sentRequest: true)
+        XCTAssertEqual(responder.attemptFailed(relink, connectionEdge: edge),
+                       [.removeConnection(large, reason: "the peer no longer knows the connection"), .closeEdgeIfUnused(edge)],
+                       "a relink that became a reclaim and failed: the connection goes")
+        responder.relinkStarted(token: 4321, peer: large, connectionEdge: edge)
+        XCTAssertEqual(responder.close(Close(reason: .shutdown, message: ""), on: edge, sender: .init(linked: large),
+                                       formerPeer: nil, edgeURI: peerURI, isLinking: { _ in true },
+                                       connectionEdge: { _ in self.edge }, random: &random),
+                       [.removeConnection(large, reason: "closed by peer"), .closeEdgeIfUnused(edge), .closeEdgeIfUnused(edge)],
+                       "any other close ends the connection, relink or not")
+        relink.refusal = .raceLost
+        _ = responder.attemptFailed(relink, connectionEdge: edge)
+        XCTAssertEqual(responder.reclaims, [token])
 
         var failed = attempt(to: large, token: token, type: LinkIntent.relink.wire, purpose: .own(connectToken: nil),
                              sentRequest: true)

@@ -8,9 +8,48 @@ import XCTest
 /// moves to another transport within about a second, without the connection, its types or the ring position
 /// ever going away (issue 16). Virtual time: the figures are exact, not timings of this machine.
 final class PathFailoverSimulationTests: XCTestCase {
-    private struct Flow {
+    /// A request/answer flow (think TCP data and its acks) from one node to a direct peer, every 20 ms, which
+    /// echoes each packet back.
+    private final class Flow {
         var sent = 0
         var echoes: [Timestamp] = []
+        var sending = true
+
+        init(_ sim: OverlaySimulation, from a: OverlaySimulation.SimulatedNode, to peer: OverlaySimulation.SimulatedNode) {
+            peer.node.onDeliver = { header, payload in peer.node.send(data: payload, to: header.source) }
+            a.node.onDeliver = { [unowned self] _, _ in echoes.append(sim.scheduler.now) }
+            sendNext(sim, from: a, to: peer)
+        }
+
+        private func sendNext(_ sim: OverlaySimulation, from a: OverlaySimulation.SimulatedNode, to peer: OverlaySimulation.SimulatedNode) {
+            guard sending else { return }
+            var payload = ByteBufferAllocator().buffer(capacity: 64)
+            payload.writeInteger(UInt64(sent))
+            sent += 1
+            a.node.send(data: payload, to: peer.node.address)
+            _ = sim.scheduler.schedule(after: .milliseconds(20)) { [self] in sendNext(sim, from: a, to: peer) }
+        }
+
+        /// The longest wait between answers from `start` on (from `start` to the first one included).
+        func longestStall(since start: Timestamp) -> Duration {
+            let times = [start] + echoes.filter { $0 >= start }
+            return zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .zero
+        }
+    }
+
+    /// Twelve public nodes, joined 0.1 s apart and settled for 20 s: a consistent ring.
+    private func settledOpenOverlay(seed: UInt64) throws -> OverlaySimulation {
+        var options = SimulationOptions()
+        options.nodes = 2
+        options.seed = seed
+        let sim = try OverlaySimulation(options: options)
+        for _ in 0..<12 {
+            try sim.addNode(nat: .open)
+            sim.scheduler.run(for: .milliseconds(100))
+        }
+        sim.scheduler.run(for: .seconds(20))
+        XCTAssertEqual(sim.ringViolations(), 0)
+        return sim
     }
 
     /// A connection knows its path's round trip from the handshake that made it, on the end that started it:
@@ -50,18 +89,8 @@ final class PathFailoverSimulationTests: XCTestCase {
     }
 
     func testAConnectionWhoseDatagramsStopMovesToTheStreamTransportWithinASecond() throws {
-        var options = SimulationOptions()
-        options.nodes = 2
-        options.seed = 7
-        let sim = try OverlaySimulation(options: options)
-        for _ in 0..<12 {
-            try sim.addNode(nat: .open)
-            sim.scheduler.run(for: .milliseconds(100))
-        }
-        sim.scheduler.run(for: .seconds(20))
-        XCTAssertEqual(sim.ringViolations(), 0)
+        let sim = try settledOpenOverlay(seed: 7)
 
-        // A request/answer flow (think TCP data and its acks) from one node to a direct peer, every 20 ms.
         let a = sim.liveNodes[5]
         let before = try XCTUnwrap(a.node.table.connections.first { $0.transport == MemoryTransport.scheme && $0.isStructured },
                                    "every connection of an all-public overlay starts on datagrams")
@@ -76,19 +105,7 @@ final class PathFailoverSimulationTests: XCTestCase {
                       "\(shownBefore.alternatives)")
         XCTAssertFalse(shownBefore.alternatives.contains(shownBefore.path))
         XCTAssertNil(shownBefore.left_path)
-        var flow = Flow()
-        peer.node.onDeliver = { header, payload in peer.node.send(data: payload, to: header.source) }
-        a.node.onDeliver = { _, _ in flow.echoes.append(sim.scheduler.now) }
-        var sending = true
-        func sendNext() {
-            guard sending else { return }
-            var payload = ByteBufferAllocator().buffer(capacity: 64)
-            payload.writeInteger(UInt64(flow.sent))
-            flow.sent += 1
-            a.node.send(data: payload, to: peer.node.address)
-            _ = sim.scheduler.schedule(after: .milliseconds(20)) { sendNext() }
-        }
-        sendNext()
+        let flow = Flow(sim, from: a, to: peer)
         sim.scheduler.run(for: .seconds(2))
         XCTAssertGreaterThan(flow.echoes.count, 80, "the flow runs before the cut")
 
@@ -103,7 +120,7 @@ final class PathFailoverSimulationTests: XCTestCase {
             observe?(node)
         }
         sim.scheduler.run(for: .seconds(10))
-        sending = false
+        flow.sending = false
 
         let after = try XCTUnwrap(a.node.table.connection(to: peer.node.address), "the connection outlived its path")
         XCTAssertFalse(removed, "the connection was never removed while its path changed")
@@ -127,8 +144,8 @@ final class PathFailoverSimulationTests: XCTestCase {
         XCTAssertLessThanOrEqual(former.last_heard_s, (sim.scheduler.now - cutAt).seconds + 0.5)
         XCTAssertGreaterThan(former.last_heard_s, former.left_s, "silent there before the connection moved off it")
 
-        let echoes = [cutAt] + flow.echoes.filter { $0 >= cutAt }
-        let stall = zip(echoes, echoes.dropFirst()).map { $1 - $0 }.max() ?? .zero
+        let stall = flow.longestStall(since: cutAt)
+        let echoes = flow.echoes.filter { $0 >= cutAt }
         let roundTrip = sim.network.roundTrip(between: a.host, and: peer.host)
         print("path failover (virtual time): the flow stalled \(stall.seconds) s over a \(roundTrip.seconds * 1000) ms "
               + "round trip; \(a.node.stats.failovers) failovers")
@@ -155,6 +172,56 @@ final class PathFailoverSimulationTests: XCTestCase {
         XCTAssertFalse(removed, "moving back removed no connection either")
         XCTAssertEqual(a.node.table.connection(to: peer.node.address)?.createdAt, before.createdAt)
         XCTAssertNil(try shown().left_path, "back on the path it left")
+        XCTAssertEqual(sim.ringViolations(), 0)
+    }
+
+    /// A path that dies while no other path between the two hosts works (every datagram and stream between them
+    /// is lost; each still reaches everyone else): the failover finds nothing, but from the end of the window the
+    /// flow goes over the ring, sealed end to end, and back on the direct path once it answers again.
+    func testAFlowGoesOverTheRingWhileItsPathIsSilentAndNoOtherPathWorks() throws {
+        let sim = try settledOpenOverlay(seed: 5)
+
+        let a = sim.liveNodes[3]
+        let link = try XCTUnwrap(a.node.table.connections.first { $0.isStructured })
+        let peer = try XCTUnwrap(sim.liveNodes.first { $0.node.address == link.address })
+        let flow = Flow(sim, from: a, to: peer)
+        sim.scheduler.run(for: .seconds(2))
+        XCTAssertGreaterThan(flow.echoes.count, 80, "the flow runs before the cut")
+        XCTAssertEqual(a.node.stats.routedAroundSilentPaths, 0)
+
+        // Nothing passes between the two hosts any more, either way, on any transport.
+        let cutAt = sim.scheduler.now
+        let (hostA, hostP) = (a.host, peer.host)
+        func between(_ from: MemoryHostID, _ to: MemoryHostID) -> Bool {
+            (from == hostA && to == hostP) || (from == hostP && to == hostA)
+        }
+        sim.network.onPath = { packet, from, to in between(from, to) ? [] : [packet] }
+        sim.network.streamDelay = { _, from, to, _ in between(from, to) ? .seconds(100_000) : .zero }
+        sim.scheduler.run(for: .seconds(10))
+
+        XCTAssertNotNil(a.node.table.connection(to: peer.node.address), "the connection is still there, silent")
+        let shown = try XCTUnwrap(a.node.status().connections.first { $0.peer == peer.node.address.hex })
+        XCTAssertEqual(shown.silent_path, true, "wow status shows the path silent: \(shown)")
+        XCTAssertGreaterThan(a.node.stats.routedAroundSilentPaths, 100, "the flow went around the silent path")
+        XCTAssertGreaterThan(peer.node.stats.routedAroundSilentPaths, 100, "so did the answers")
+        let stall = flow.longestStall(since: cutAt)
+        let echoes = flow.echoes.filter { $0 >= cutAt }
+        print("silent path, no other way (virtual time): the flow stalled \(stall.seconds) s, then went over the ring")
+        // The window, then the end-to-end handshake over the ring: well under two seconds.
+        XCTAssertLessThan(stall, .seconds(2), "the flow goes on over the ring")
+        XCTAssertGreaterThan(echoes.count, 350, "the flow ran on through the cut")
+
+        // The path answers again (the probes on it get their pongs): the flow is back on it.
+        sim.network.onPath = nil
+        sim.network.streamDelay = nil
+        sim.scheduler.run(for: .seconds(3))
+        XCTAssertEqual(a.node.status().connections.first { $0.peer == peer.node.address.hex }?.silent_path, false)
+        let around = a.node.stats.routedAroundSilentPaths
+        let echoed = flow.echoes.count
+        sim.scheduler.run(for: .seconds(2))
+        flow.sending = false
+        XCTAssertEqual(a.node.stats.routedAroundSilentPaths, around, "nothing goes around a path that answers")
+        XCTAssertGreaterThan(flow.echoes.count - echoed, 80, "and the flow runs on it")
         XCTAssertEqual(sim.ringViolations(), 0)
     }
 }

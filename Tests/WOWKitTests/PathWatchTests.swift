@@ -147,4 +147,36 @@ final class PathWatchTests: XCTestCase {
         XCTAssertEqual(result.decisions, [])
         XCTAssertFalse(result.watching)
     }
+
+    func testAPathIsSilentFromTheEndOfItsWindowUntilItAnswersOrTheConnectionMovesOrGoes() {
+        var watch = PathWatch(failoverAfter: .seconds(1))
+        let c = connection(1, edge: 1)
+        let other = connection(2, edge: 2)
+        _ = watch.check([path(c, unansweredSince: 0, isLinking: true), path(other, unansweredSince: nil)],
+                        schemes: schemes, at: at(900))
+        XCTAssertFalse(watch.isSilent(c.address), "0.9 s without an answer: within the window")
+        _ = watch.check([path(c, unansweredSince: 0, isLinking: true), path(other, unansweredSince: nil)],
+                        schemes: schemes, at: at(1_000))
+        XCTAssertTrue(watch.isSilent(c.address), "silent from the end of the window, failover or not (a link runs)")
+        XCTAssertFalse(watch.isSilent(other.address))
+        watch.pathAnswered(c.address)
+        XCTAssertFalse(watch.isSilent(c.address), "a packet back on the edge ends it at once")
+
+        _ = watch.check([path(c, unansweredSince: 2_000)], schemes: schemes, at: at(3_000))
+        XCTAssertTrue(watch.isSilent(c.address))
+        _ = watch.check([path(c, unansweredSince: nil)], schemes: schemes, at: at(3_200))
+        XCTAssertFalse(watch.isSilent(c.address), "a check that finds the edge answering ends it too")
+
+        _ = watch.check([path(c, unansweredSince: 4_000)], schemes: schemes, at: at(5_000))
+        watch.connectionMoved(c.address)
+        XCTAssertFalse(watch.isSilent(c.address), "the connection is on another edge now")
+        _ = watch.check([path(c, unansweredSince: 6_000)], schemes: schemes, at: at(7_000))
+        watch.connectionRemoved(c.address)
+        XCTAssertFalse(watch.isSilent(c.address))
+        XCTAssertTrue(watch.silentPaths.isEmpty)
+
+        var off = PathWatch(failoverAfter: .zero)
+        _ = off.check([path(c, unansweredSince: 0)], schemes: schemes, at: at(60_000))
+        XCTAssertFalse(off.isSilent(c.address), "failover off: no path is ever taken for silent")
+    }
 }

@@ -57,6 +57,28 @@ final class RouterTests: XCTestCase {
                        .fail(.absentDestination))
     }
 
+    func testAPacketForAPeerBehindASilentPathGoesThroughThePeerThatReportedItElseGreedily() {
+        // 0x30's path is silent. A packet for 0x30 goes to the peer that reported 0x30 as its neighbour...
+        let table = sampleTable()
+        XCTAssertEqual(detour(to: at(0x30), avoiding: at(0x30), table: table, reporter: at(0x50)), .forward(to: at(0x50)))
+        // ...unless that one is silent too, the packet came from there, or it is no structured peer of ours: then
+        // greedily, to a structured peer strictly nearer the destination than we are (0xC0 is not).
+        XCTAssertNil(detour(to: at(0x30), avoiding: at(0x30), table: table, reporter: at(0x50), silent: [at(0x30), at(0x50)]),
+                     "no other way: the packet takes the silent path")
+        XCTAssertEqual(detour(to: at(0x38), avoiding: at(0x30), table: table, reporter: at(0x50), previous: at(0x50)),
+                       nil, "never back to the previous hop")
+        XCTAssertEqual(detour(to: at(0x38), avoiding: at(0x30), table: table, reporter: at(0x77)), .forward(to: at(0x50)),
+                       "0x50 is 0x18 from 0x38, we are 0x28 away")
+        // A packet passing through, whose greedy next hop is behind the silent path: the next nearest.
+        XCTAssertEqual(detour(to: at(0x48), avoiding: at(0x50), table: table, reporter: nil), .forward(to: at(0x30)))
+        XCTAssertNil(detour(to: at(0xD0), avoiding: at(0xC0), table: table, reporter: nil),
+                     "nothing else is nearer 0xD0 than we are")
+        // Leaves are no detour, and left/right packets go on as they are.
+        XCTAssertEqual(detour(to: at(0x80), avoiding: at(0x80), table: table, reporter: at(0x90)), .forward(to: at(0x50)),
+                       "0x90 reported 0x80 but is an inbound leaf: greedily to 0x50 (0x30 away; 0xC0 is 0x40)")
+        XCTAssertNil(detour(to: at(0x48), avoiding: at(0x50), table: table, reporter: nil, mode: .left))
+    }
+
     func testLeafOnlyConnectionsAreNeverNextHops() {
         // Leaves at 0x80 (ours) and 0x90 (inbound) sit right next to these destinations; 0x50 and 0xC0 are the
         // structured peers around them.
@@ -328,6 +350,16 @@ final class RouterTests: XCTestCase {
         -> Router.Decision {
         let header = RoutedHeader(mode: mode, payloadType: .data, source: source, destination: destination)
         return Router.decide(header, at: local, table: table, previous: previous, isRingMember: isRingMember)
+    }
+
+    /// `Router.detour` for a packet from 0xEE whose chosen hop `avoided` is behind a silent path.
+    private func detour(to destination: Address, avoiding avoided: Address, table: ConnectionTable, reporter: Address?,
+                        previous: Address? = nil, silent: Set<Address>? = nil, mode: DeliveryMode = .exact)
+        -> Router.Decision? {
+        let header = RoutedHeader(mode: mode, payloadType: .data, source: at(0xEE), destination: destination)
+        let silent = silent ?? [avoided]
+        return Router.detour(header, avoiding: avoided, at: table.localAddress, table: table, previous: previous,
+                             reporter: reporter, isSilent: { silent.contains($0) })
     }
 
     /// The nodes a packet visited, from `start`, and what the last one decided.

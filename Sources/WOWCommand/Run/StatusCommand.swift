@@ -104,7 +104,7 @@ struct StatusCommand: ParsableCommand {
             rows.append([c.peer_name ?? String(c.peer.prefix(12)),
                          c.peer_virtual_ips.isEmpty ? "-" : c.peer_virtual_ips.joined(separator: ","),
                          roles(of: c, in: s),
-                         c.path,
+                         c.path + (c.silent_path == true ? " (silent: over the ring)" : ""),
                          c.rtt_ms.map(f) ?? "-", "\(f(c.silent_s)) s ago", c.inbound ? "in" : "out", "\(c.path_switches)",
                          otherPaths(of: c)])
         }
@@ -114,7 +114,8 @@ struct StatusCommand: ParsableCommand {
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         lines.append("packets in/out: \(s.packets_in)/\(s.packets_out)  bytes in/out: \(s.bytes_in)/\(s.bytes_out)"
-                     + "  failovers: \(s.failovers)  network changes: \(s.network_changes)  timers: \(s.timers)")
+                     + "  failovers: \(s.failovers)  network changes: \(s.network_changes)"
+                     + "  around silent paths: \(s.routed_around_silent_paths ?? 0)  timers: \(s.timers)")
         if let vnet = s.virtual_network {
             lines.append("virtual network: \(vnet.device) \(vnet.ip) in \(vnet.prefix), MTU \(vnet.mtu); packets from/to "
                          + "device \(vnet.packets_from_device)/\(vnet.packets_to_device), bytes "

@@ -276,8 +276,13 @@ public struct LinkResponder {
     /// there is about the edge we left. A `notLinked` from the peer on our connection's edge means the peer
     /// answers from where it always was but no longer knows this edge as ours: our NAT mapping changed (or the
     /// peer restarted). Unless we are linking to it already (`isLinking`), the connection is offered again on
-    /// this edge (a `relink` to `edgeURI`); if the peer still holds it, it just moves here. `connectionEdge`:
-    /// the edge our connection to the peer is on.
+    /// this edge (a `relink` to `edgeURI`); if the peer still holds it, it just moves here. While a relink of
+    /// ours to the peer runs already (the host moved and relinks every connection, a failover, a NAT
+    /// rebinding), that relink is what moves the connection: the `notLinked` is the peer answering our first
+    /// packets from where we are now, before our request reached it, so the relink becomes a reclaim (the
+    /// connection goes if it fails) and the connection stays. (Dropping it there left a host that moved with
+    /// the peers' ends of its connections on dead edges for 30 s: they moved to our request's edge, which we
+    /// then closed as unused.) `connectionEdge`: the edge our connection to the peer is on.
     public mutating func close(_ close: Close, on edge: EdgeID, sender: Sender, formerPeer: Address?,
                                edgeURI: TransportURI, isLinking: (Address) -> Bool, connectionEdge: (Address) -> EdgeID?,
                                random: inout SeededRandom) -> [NodeDirective] {
@@ -288,6 +293,10 @@ public struct LinkResponder {
             reclaims.insert(token)
             return [.startAttempt(AttemptStart(token: token, intent: .relink, target: peer, uris: [edgeURI],
                                                purpose: .own(connectToken: nil)))]
+        }
+        if close.reason == .notLinked, let relink = relinks.first(where: { $0.value.peer == peer })?.key {
+            reclaims.insert(relink)
+            return []
         }
         var directives: [NodeDirective] = [.removeConnection(peer, reason: "closed by peer"), .closeEdgeIfUnused(edge)]
         if let other = connectionEdge(peer) { directives.append(.closeEdgeIfUnused(other)) }

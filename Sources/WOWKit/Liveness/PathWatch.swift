@@ -12,6 +12,10 @@
 /// connection still answers, a relink Connect-To-Me through it so that a peer only it can reach links back.
 /// The connection, its types, its ring position and the end-to-end sessions over it stay; the peer moves its end
 /// when our relink request reaches it. A failover that finds no way makes the next one wait twice as long.
+/// From the end of the window until the edge answers again or the connection moves, the path is silent
+/// (`silentPaths`): packets that would take it go over the ring instead, sealed end to end (`Router.detour`),
+/// so a stream over the virtual network goes on while the connection looks for its next path, however long
+/// that takes (a relink that must wait for the peer's NAT mapping, say).
 /// Probes cost nothing while packets come back, and an idle connection (nothing sent) is `Liveness`'s alone.
 ///
 /// A connection that failed over remembers the path it left and tries it again now and then (`retryLeftPath`,
@@ -24,6 +28,9 @@ public struct PathWatch: Sendable {
     public let retryInterval: Duration
     /// Failovers that have not found a way yet, by peer: when, and how many in a row.
     private var failovers: [Address: (at: Timestamp, count: Int)] = [:]
+    /// Peers whose connection's edge stayed unanswered for a whole window: packets that would take it go over
+    /// the ring meanwhile (`Router.detour`), until that edge answers or the connection moves or goes.
+    public private(set) var silentPaths: Set<Address> = []
     /// The path each failed-over connection left, and its tries to go back: when the last one was, how many.
     private var leftPaths: [Address: (uri: TransportURI, at: Timestamp, tries: Int)] = [:]
     /// The longest wait between failovers of one connection.
@@ -91,12 +98,14 @@ public struct PathWatch: Sendable {
             let peer = path.connection.address
             guard let since = path.unansweredSince else {
                 failovers[peer] = nil
+                silentPaths.remove(peer)
                 continue
             }
             watching = true
             let window = window(for: path.connection)
             let silent = now - since
             guard silent >= window / 2 else { continue }
+            if silent >= window { silentPaths.insert(peer) }
             if silent >= window, !path.isLinking, mayFailOver(peer, window: window, at: now) {
                 let uris = Self.alternatives(to: path.connection, schemes: schemes)
                 // Ask back only through a connection heard within the window: an idle one may have died with this
@@ -166,18 +175,32 @@ public struct PathWatch: Sendable {
     /// Whether the connection to `peer` failed over and its new path has not answered yet.
     public func isFailingOver(_ peer: Address) -> Bool { failovers[peer] != nil }
 
-    /// The connection to `peer` moved to another edge: a failover under way found its way.
-    public mutating func connectionMoved(_ peer: Address) { failovers[peer] = nil }
+    /// Whether the connection to `peer` is on a silent path (`silentPaths`). Hot path: every routed packet.
+    public func isSilent(_ peer: Address) -> Bool { !silentPaths.isEmpty && silentPaths.contains(peer) }
+
+    /// A packet came back on the edge of the connection to `peer`: its path answers again.
+    public mutating func pathAnswered(_ peer: Address) {
+        if !silentPaths.isEmpty { silentPaths.remove(peer) }
+    }
+
+    /// The connection to `peer` moved to another edge: a failover under way found its way, and the new path
+    /// is not silent (yet).
+    public mutating func connectionMoved(_ peer: Address) {
+        failovers[peer] = nil
+        silentPaths.remove(peer)
+    }
 
     /// The connection to `peer` went.
     public mutating func connectionRemoved(_ peer: Address) {
         failovers[peer] = nil
         leftPaths[peer] = nil
+        silentPaths.remove(peer)
     }
 
     /// The node stopped.
     public mutating func reset() {
         failovers.removeAll()
         leftPaths.removeAll()
+        silentPaths.removeAll()
     }
 }

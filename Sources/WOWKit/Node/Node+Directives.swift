@@ -121,10 +121,10 @@ extension Node {
                 "to": "\(record.edge.remoteURI.text)", "by_peer": "\(establishment.byPeer)"]
             if pathWatch.isFailingOver(establishment.peer.address) {
                 logger.info("connection moved to another path", metadata: metadata)
-                pathWatch.connectionMoved(establishment.peer.address)
             } else {
                 logger.debug("connection to a new edge", metadata: metadata)
             }
+            pathWatch.connectionMoved(establishment.peer.address)
             release(old, from: establishment.peer.address)
         }
         edges[establishment.edge]?.formerPeer = nil

@@ -63,7 +63,10 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
     /// One edge message, decrypted if the node is secured.
     func handleEdgeMessage(_ packet: ByteBuffer, on id: EdgeID) {
         guard let record = edges[id] else { return }
-        if record.unansweredSince != nil { edges[id]?.unansweredSince = nil }
+        if record.unansweredSince != nil {
+            edges[id]?.unansweredSince = nil
+            if !pathWatch.silentPaths.isEmpty, let peer = table.peer(on: id) { pathWatch.pathAnswered(peer) }
+        }
         let message: EdgeMessage
         do {
             message = try EdgeMessage.decode(packet)

@@ -28,8 +28,16 @@ extension Node {
                 packet.payload = tunnel.encoded()
             }
         } else {
-            decision = Router.decide(packet.header, at: address, table: table, previous: previous,
-                                     isRingMember: isRingMember)
+            var chosen = Router.decide(packet.header, at: address, table: table, previous: previous,
+                                       isRingMember: isRingMember)
+            if case .forward(let next) = chosen, pathWatch.isSilent(next),
+               let detour = Router.detour(packet.header, avoiding: next, at: address, table: table, previous: previous,
+                                          reporter: heardOf[packet.header.destination],
+                                          isSilent: { self.pathWatch.isSilent($0) }) {
+                stats.routedAroundSilentPaths += 1
+                chosen = detour
+            }
+            decision = chosen
         }
         logger.trace("route", metadata: ["type": "\(packet.header.payloadType)", "mode": "\(packet.header.mode)",
                                          "dst": "\(packet.header.destination.short)", "decision": "\(decision)"])

@@ -267,8 +267,10 @@ public final class Node {
     /// Sends application data through the overlay.
     public func send(data: ByteBuffer, to destination: Address, mode: DeliveryMode = .exact, ttl: UInt8 = RoutedHeader.defaultTTL) {
         if mode == .exact { noteTraffic(with: destination, bytes: data.readableBytes, isSent: true) }
-        if endToEnd != nil, mode == .exact, destination != address, !table.contains(destination) {
-            // Not a direct peer: sealed end to end, so the nodes on the way see the routing header only.
+        if endToEnd != nil, mode == .exact, destination != address,
+           !table.contains(destination) || pathWatch.isSilent(destination) {
+            // Not a direct peer (or one whose path went silent, so the packet detours over the ring): sealed end
+            // to end, so the nodes on the way see the routing header only.
             return sendEndToEnd(data, to: destination, ttl: ttl)
         }
         let header = RoutedHeader(ttl: ttl, mode: mode, payloadType: .data, source: address, destination: destination)

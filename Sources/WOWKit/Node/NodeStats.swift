@@ -20,6 +20,9 @@ public struct NodeStats: Sendable {
     /// Exact-mode packets this node could not route greedily, sent to the peer that reported their destination
     /// as its neighbour instead (a ring neighbour whose link was still forming).
     public var routedViaReporter = 0
+    /// Packets sent over the ring around a connection whose path went silent (`Router.detour`), rather than
+    /// into it while it moves.
+    public var routedAroundSilentPaths = 0
     /// Own data packets that waited for a route while the node's place in the ring formed (`HeldPackets`).
     public var heldForRoute = 0
     /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...);

@@ -36,6 +36,9 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         /// Tunnel frames of relayed connections cross it (this node is their forwarder, or their end): kept open
         /// while they do, whatever its types (`TunnelCarriers`). Nil from a node that does not say (before 2026-12).
         public var carries_tunnels: Bool?
+        /// The path carried sends and nothing came back for a whole failover window (`PathWatch.silentPaths`):
+        /// packets to and through the peer go over the ring meanwhile. Nil from a node that does not say.
+        public var silent_path: Bool?
     }
 
     /// A path a connection was on before.
@@ -111,6 +114,9 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var failovers: Int
     /// Times the host's addresses changed (it moved to another network) and every connection relinked.
     public var network_changes: Int
+    /// Packets sent around a connection whose path went silent, over the ring (`Router.detour`). Nil from a
+    /// node that does not say.
+    public var routed_around_silent_paths: Int?
     /// Own packets that waited for a route while the node's place in the ring formed (`HeldPackets`).
     public var held_for_route: Int
     /// The node's protocol timers pending (`Scheduler.pendingTimers`): steady on a healthy node.
@@ -153,11 +159,13 @@ extension Node {
                                                     last_heard_s: (now - former.lastHeard).seconds,
                                                     left_s: (now - former.leftAt).seconds)
                     },
-                    carries_tunnels: tunnelCarriers.isCarrying(c.address, at: now))
+                    carries_tunnels: tunnelCarriers.isCarrying(c.address, at: now),
+                    silent_path: pathWatch.isSilent(c.address))
             },
             packets_in: stats.packetsIn, packets_out: stats.packetsOut, bytes_in: stats.bytesIn,
             bytes_out: stats.bytesOut, drops: stats.drops.byName, transport_drops: transportDrops, failovers: stats.failovers,
-            network_changes: stats.networkChanges, held_for_route: stats.heldForRoute,
+            network_changes: stats.networkChanges, routed_around_silent_paths: stats.routedAroundSilentPaths,
+            held_for_route: stats.heldForRoute,
             timers: scheduler.pendingTimers,
             left_neighbour: table.nearestStructured(leftOf: address)?.address.hex,
             right_neighbour: table.nearestStructured(rightOf: address)?.address.hex,

@@ -62,6 +62,35 @@ public enum Router {
         }
     }
 
+    /// Another next hop for a packet whose chosen one, `avoided`, sits behind a silent path (`PathWatch`): the
+    /// connection's edge carried sends and nothing came back for a whole failover window, so what goes there is
+    /// likely lost while the connection moves. For a packet to `avoided` itself, the peer that reported it as
+    /// its neighbour (`reporter`, a structured peer: it holds the destination directly); otherwise the
+    /// structured connection nearest the destination that is nearer than this node (greedy, so the packet cannot
+    /// loop). Never `previous`, nor a peer `isSilent` says is behind a silent path too. Nil when there is no
+    /// other way (or for `left`/`right` packets, which go on as they are): the packet takes the silent path.
+    public static func detour(_ header: RoutedHeader, avoiding avoided: Address, at local: Address,
+                              table: ConnectionTable, previous: Address?, reporter: Address?,
+                              isSilent: (Address) -> Bool) -> Decision? {
+        guard header.mode == .exact || header.mode == .nearest else { return nil }
+        func usable(_ peer: Address) -> Bool { peer != avoided && peer != previous && !isSilent(peer) }
+        let destination = header.destination
+        if header.mode == .exact, destination == avoided, let reporter, usable(reporter),
+           table.connection(to: reporter)?.isStructured == true {
+            return .forward(to: reporter)
+        }
+        var best: Connection?
+        var bestDistance = local.distance(to: destination).magnitude
+        for connection in table.connections where connection.isStructured && usable(connection.address) {
+            let distance = connection.address.distance(to: destination).magnitude
+            if distance < bestDistance {
+                best = connection
+                bestDistance = distance
+            }
+        }
+        return best.map { .forward(to: $0.address) }
+    }
+
     /// A node with no structured connection sends everything through its own leaf connection (its gateway
     /// into the ring), unless the packet came from there.
     private static func viaGateway(table: ConnectionTable, previous: Address?) -> Decision? {
