@@ -74,6 +74,9 @@ final class TestbedNamespaceTests: XCTestCase {
         let moved = try XCTUnwrap(try results("migrate").first)
         XCTAssertEqual(moved["stream_intact"] as? Bool, true, "\(moved)")
         XCTAssertEqual(moved["ssh_intact"] as? Bool, true, "\(moved)")
+        // The sends that failed while its interface was gone are no reason to give up UDP segmentation offload.
+        let moverLog = try String(contentsOfFile: directory + "/logs/\(moved["mover"] as? String ?? "d2-w1").log", encoding: .utf8)
+        XCTAssertFalse(moverLog.contains("sending fragments without GSO"), "the move turned GSO off")
 
         // A small job farm and MPI job: every job's output and every MPI check right, over both networks.
         let apps = try testbed(["run", "apps", "--jobs", "22", "--job-mb", "4", "--rounds", "1", "--mpi-ranks", "3",

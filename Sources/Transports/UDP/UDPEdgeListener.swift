@@ -182,6 +182,16 @@ public final class UDPEdgeListener: EdgeListener {
     private var addressURIs: [TransportURI] = []
     /// Public URIs peers reported, most recent last.
     private var observedURIs: [TransportURI] = []
+    /// Hosts that are no underlay address (the node's own virtual IPs), as the last `refreshLocalAddresses` named.
+    private var ignoredHosts: Set<String> = []
+
+    /// Whether the host's interface addresses differ from the ones last listed: an interface went away under
+    /// the socket (a cable pulled, the host moved), which fails its sends whatever was written.
+    private var interfaceAddressesMoved: Bool {
+        guard followsInterfaceAddresses else { return false }
+        let isUnderlay = { (uri: TransportURI) in !self.ignoredHosts.contains(uri.hostAndPort?.host ?? "") }
+        return localAddressURIs().filter(isUnderlay) != addressURIs.filter(isUnderlay)
+    }
 
     // MARK: Counters
 
@@ -457,6 +467,7 @@ public final class UDPEdgeListener: EdgeListener {
     public var followsInterfaceAddresses: Bool { listenEndpoint.isWildcard }
 
     public func refreshLocalAddresses(ignoring hosts: Set<String>) -> Bool {
+        ignoredHosts = hosts
         guard isRunning, followsInterfaceAddresses,
               let fresh = IPEndpoint.changedAddressURIs(localAddressURIs(), from: addressURIs,
                                                         scheme: UDPTransport.scheme, ignoring: hosts)
@@ -586,7 +597,9 @@ public final class UDPEdgeListener: EdgeListener {
         normalTTLs = [:]
         guard !isStopped else { return }
         socketFailures += 1
-        if hasWrittenWithOffload && !Self.isNoRoute(error) {
+        // A move fails the socket without an error to tell (`error` is nil then): GSO stays on, or it would be off
+        // for good after every move.
+        if hasWrittenWithOffload && !Self.isNoRoute(error) && !interfaceAddressesMoved {
             // NIO closes the socket on a send error it cannot survive, and a refused GSO write (EINVAL, EIO) is
             // one; without knowing which write failed, fragments go one datagram each from now on.
             usesSegmentationOffload = false
