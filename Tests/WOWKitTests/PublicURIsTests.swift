@@ -127,6 +127,21 @@ final class PublicURIsTests: XCTestCase {
         XCTAssertTrue(uris.isReachableDirectly)
         XCTAssertTrue(uris.natMappings.isEmpty)
     }
+
+    /// A peer behind our own NAT lists the NAT's address (where others see it) before its LAN address: it is
+    /// tried at its LAN address first, and at the NAT's address after its other direct URIs, before relays.
+    func testAPeerBehindOurOwnNATIsTriedAtItsLANAddressFirst() {
+        var uris = PublicURIs()
+        let peer = [uri("udp://198.18.2.1:26171"), uri("tcp://198.18.2.1:40112"), uri("udp://198.19.1.200:4000"),
+                    uri("tls://198.19.1.200:443"), uri("relay://\(String(repeating: "7", count: 40))/\(String(repeating: "8", count: 40))")]
+        XCTAssertEqual(uris.inTryingOrder(peer), peer, "not behind a NAT: as the peer lists them")
+        _ = uris.learn(uri("udp://198.18.9.9:4000"), from: a, isBound: false, isOwnHost: false)
+        XCTAssertEqual(uris.inTryingOrder(peer), peer, "behind another NAT: as the peer lists them")
+        _ = uris.learn(uri("udp://198.18.2.1:31000"), from: b, isBound: false, isOwnHost: false)
+        XCTAssertEqual(uris.inTryingOrder(peer), [peer[2], peer[3], peer[0], peer[1], peer[4]])
+        let onlyThroughTheNAT = [peer[0], peer[4]]
+        XCTAssertEqual(uris.inTryingOrder(onlyThroughTheNAT), onlyThroughTheNAT, "nothing else to try first")
+    }
 }
 
 private func uri(_ text: String) -> TransportURI { try! TransportURI(text) }

@@ -11,12 +11,14 @@ extension Node {
                              fallbackURIs: relay.uris, relayAtOnce: relay.atOnce))
     }
 
-    /// The URIs an attempt of `type` may use: a `forwarder` carries tunnel frames, which never cross a tunnelled
-    /// connection, so it links over direct URIs only (a relayed one would be a connection no tunnel could use,
-    /// kept for nothing).
+    /// The URIs an attempt of `type` may use, in the order to try them (`PublicURIs.inTryingOrder`: a peer
+    /// behind our own NAT at its LAN address first): a `forwarder` carries tunnel frames, which never cross a
+    /// tunnelled connection, so it links over direct URIs only (a relayed one would be a connection no tunnel
+    /// could use, kept for nothing).
     func linkableURIs(_ uris: [TransportURI], type: ConnectionType?) -> [TransportURI] {
-        guard type == .forwarder, let tunnel = tunnelListener?.scheme else { return uris }
-        return uris.filter { $0.scheme != tunnel }
+        let ordered = publicURIs.inTryingOrder(uris)
+        guard type == .forwarder, let tunnel = tunnelListener?.scheme else { return ordered }
+        return ordered.filter { $0.scheme != tunnel }
     }
 
     /// How an attempt to `target` at `uris` uses its relay URIs: which may start beside the direct tries
