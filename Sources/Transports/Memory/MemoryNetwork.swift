@@ -87,6 +87,8 @@ public final class MemoryNetwork {
     public private(set) var bytesDelivered = 0
     /// Hole punches made (`MemoryEdge.punch`); they are not packets: never delivered, not in `packetsSent`.
     public private(set) var punchesSent = 0
+    /// The IP TTLs of the punches each host made.
+    public private(set) var punchTTLs: [MemoryHostID: Set<UInt8>] = [:]
 
     /// Drops so far by reason (names "loss", "nat_filtered", ...). `packetsSent` is always
     /// `packetsDelivered + drops.total` plus the packets in flight.
@@ -428,6 +430,7 @@ public final class MemoryNetwork {
     /// Nothing is delivered and no drop is counted.
     func punch(from source: MemoryEndpoint, to destination: MemoryEndpoint, ttl: UInt8) {
         punchesSent += 1
+        punchTTLs[MemoryHostID(rawValue: source.host), default: []].insert(ttl)
         let sourceIndex = source.host - 1
         let natIndex = hosts[sourceIndex].natIndex
         guard ttl >= 2, natIndex >= 0, !hosts[sourceIndex].isDown, destination.host != source.host else { return }

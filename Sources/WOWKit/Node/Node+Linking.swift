@@ -52,6 +52,16 @@ extension Node {
         return Array(uris.filter { tunnel.forwarder(of: $0) != nil }.prefix(1))
     }
 
+    /// The TTL of this node's punches: `linking.punch_ttl` passes the node's own NAT and dies at the next
+    /// router. A node with no NAT in front of it (peers reach it where it is bound) has none to pass, so its
+    /// punch goes one hop less (it still opens a firewall on the host itself): with the full TTL it reached the
+    /// peer's NAT when one router stood between the two (the testbed), whose conntrack then gave the peer's own
+    /// packets to us another port than the one every other peer had been told of, and no punch toward that
+    /// peer could work.
+    func punchTTL(_ configured: UInt8) -> UInt8 {
+        publicURIs.isReachableDirectly && configured > 1 ? configured - 1 : configured
+    }
+
     func perform(_ actions: [Linker.Action]) {
         for action in actions {
             switch action {
@@ -63,6 +73,7 @@ extension Node {
                 }
             case .punch(let token, let edge, let ttl):
                 guard let record = edges[edge], let punching = record.transportEdge as? any HolePunchingEdge else { continue }
+                let ttl = punchTTL(ttl)
                 logger.debug("punch", metadata: ["to": "\(record.edge.remoteURI)", "ttl": "\(ttl)",
                                                  "target": "\(linker.attempt(token: token)?.target?.short ?? "?")"])
                 punching.punch(ttl: ttl)
