@@ -14,21 +14,8 @@ final class ConnectionRoundTripTests: XCTestCase {
         let scheduler = SimulationScheduler()
         let roundTrip = Duration.milliseconds(40)
         let network = MemoryNetwork(scheduler: scheduler, seed: 5, roundTrip: roundTrip ... roundTrip)
-        var random = SeededRandom(seed: 13)
-        let hosts = [network.addHost(), network.addHost()]
-        let addresses = [random.address(), random.address()]
-        let uriB = try TransportURI("memory://\(hosts[1].rawValue):1")
-        let streamB = try TransportURI("memory-stream://\(hosts[1].rawValue):2")
-        var overlords = OverlordRegistry()
-        overlords.register(dialer: DialOverlord(peer: NodeInfo(address: addresses[1], uris: [uriB])))
-        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
-        let transports: [NodeConfig.PluginEntry] = [.init(name: MemoryTransport.scheme), .init(name: MemoryTransport.streamScheme)]
-        let a = builder.makeNode(config: NodeConfig(name: "a", address: addresses[0], transports: transports,
-                                                    overlords: [.init(name: DialOverlord.name)], bootstrap: []),
-                                 transports: .memory(network, host: hosts[0]), random: random.split())
-        let b = builder.makeNode(config: NodeConfig(name: "b", address: addresses[1], transports: transports,
-                                                    overlords: [], bootstrap: []),
-                                 transports: .memory(network, host: hosts[1]), random: random.split())
+        let pair = DialedPair(scheduler: scheduler, network: network, seed: 13, streams: true)
+        let (a, b, streamB) = (pair.a, pair.b, pair.streamURI)
         try b.start()
         try a.start()
         scheduler.run(for: .milliseconds(500))

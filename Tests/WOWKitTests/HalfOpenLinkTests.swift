@@ -8,31 +8,11 @@ import XCTest
 /// requester does not have: what the peer routes over it is lost until its liveness gives up (30 s). The
 /// requester's failed attempt tells the peer so at once.
 final class HalfOpenLinkTests: XCTestCase {
-    private func twoNodes(scheduler: SimulationScheduler, network: MemoryNetwork)
-        -> (a: Node, b: Node, dialer: DialOverlord, hosts: [MemoryHostID]) {
-        var random = SeededRandom(seed: 7)
-        let hosts = [network.addHost(), network.addHost()]
-        let addresses = [random.address(), random.address()]
-        let uriB = try! TransportURI("memory://\(hosts[1].rawValue):1")
-        let dialer = DialOverlord(peer: NodeInfo(address: addresses[1], uris: [uriB]))
-        var overlords = OverlordRegistry()
-        overlords.register(dialer: dialer)
-        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
-        let a = builder.makeNode(config: NodeConfig(name: "a", address: addresses[0],
-                                                    transports: [.init(name: MemoryTransport.scheme)],
-                                                    overlords: [.init(name: DialOverlord.name)], bootstrap: []),
-                                 transports: .memory(network, host: hosts[0]), random: random.split())
-        let b = builder.makeNode(config: NodeConfig(name: "b", address: addresses[1],
-                                                    transports: [.init(name: MemoryTransport.scheme)],
-                                                    overlords: [], bootstrap: []),
-                                 transports: .memory(network, host: hosts[1]), random: random.split())
-        return (a, b, dialer, hosts)
-    }
-
     func testAnAttemptWhoseRepliesNeverCameTellsThePeerNothingIsLinked() throws {
         let scheduler = SimulationScheduler()
         let network = MemoryNetwork(scheduler: scheduler, seed: 3)
-        let (a, b, dialer, hosts) = twoNodes(scheduler: scheduler, network: network)
+        let pair = DialedPair(scheduler: scheduler, network: network, seed: 7)
+        let (a, b, dialer, hosts) = (pair.a, pair.b, pair.dialer, pair.hosts)
         // Everything from b to a is lost: b accepts a's requests, and its replies die on the way.
         network.onPath = { packet, from, to in from == hosts[1] && to == hosts[0] ? [] : [packet] }
         try b.start()
@@ -61,24 +41,8 @@ final class HalfOpenLinkTests: XCTestCase {
     func testAConnectionWhoseEdgeClosesGoesBackToTheEdgeItLeft() throws {
         let scheduler = SimulationScheduler()
         let network = MemoryNetwork(scheduler: scheduler, seed: 3)
-        var random = SeededRandom(seed: 11)
-        let hosts = [network.addHost(), network.addHost()]
-        let addresses = [random.address(), random.address()]
-        let uriB = try TransportURI("memory://\(hosts[1].rawValue):1")
-        let streamB = try TransportURI("memory-stream://\(hosts[1].rawValue):2")
-        var overlords = OverlordRegistry()
-        overlords.register(dialer: DialOverlord(peer: NodeInfo(address: addresses[1], uris: [uriB])))
-        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: overlords)
-        let transports: [NodeConfig.PluginEntry] = [
-            .init(name: MemoryTransport.scheme),
-            .init(name: MemoryTransport.streamScheme),
-        ]
-        let a = builder.makeNode(config: NodeConfig(name: "a", address: addresses[0], transports: transports,
-                                                    overlords: [.init(name: DialOverlord.name)], bootstrap: []),
-                                 transports: .memory(network, host: hosts[0]), random: random.split())
-        let b = builder.makeNode(config: NodeConfig(name: "b", address: addresses[1], transports: transports,
-                                                    overlords: [], bootstrap: []),
-                                 transports: .memory(network, host: hosts[1]), random: random.split())
+        let pair = DialedPair(scheduler: scheduler, network: network, seed: 11, streams: true)
+        let (a, b, streamB) = (pair.a, pair.b, pair.streamURI)
         try b.start()
         try a.start()
         scheduler.run(for: .milliseconds(500))

@@ -137,9 +137,14 @@ public struct ConnectionTable: Sendable {
 
     /// The structured connection nearest to `target` by ring distance, excluding `excluded`.
     public func nearestStructured(to target: Address, excluding excluded: Address? = nil) -> Connection? {
+        nearestStructured(to: target) { $0 != excluded }
+    }
+
+    /// The structured connection nearest to `target` among those whose peer `isUsable` accepts.
+    public func nearestStructured(to target: Address, where isUsable: (Address) -> Bool) -> Connection? {
         var best: Connection?
         var bestDistance = Address.max
-        for connection in connections where connection.isStructured && connection.address != excluded {
+        for connection in connections where connection.isStructured && isUsable(connection.address) {
             let distance = connection.address.distance(to: target).magnitude
             if distance < bestDistance {
                 best = connection

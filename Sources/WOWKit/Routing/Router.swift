@@ -79,16 +79,9 @@ public enum Router {
            table.connection(to: reporter)?.isStructured == true {
             return .forward(to: reporter)
         }
-        var best: Connection?
-        var bestDistance = local.distance(to: destination).magnitude
-        for connection in table.connections where connection.isStructured && usable(connection.address) {
-            let distance = connection.address.distance(to: destination).magnitude
-            if distance < bestDistance {
-                best = connection
-                bestDistance = distance
-            }
-        }
-        return best.map { .forward(to: $0.address) }
+        guard let best = table.nearestStructured(to: destination, where: usable),
+              best.address.distance(to: destination).magnitude < local.distance(to: destination).magnitude else { return nil }
+        return .forward(to: best.address)
     }
 
     /// A node with no structured connection sends everything through its own leaf connection (its gateway
