@@ -145,6 +145,30 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertNil(pair.a.channel.retransmitDue(pair.a.settings))
     }
 
+    /// A joiner's first init whose response found no way back goes again when its place in the ring changes
+    /// (`resendInit`), not only at the retransmit timer: at most once per `wait`, without adding to the backoff,
+    /// and only while plaintext waits behind it.
+    func testAnUnansweredInitIsResentEarlyOncePerWaitWithoutBackoff() throws {
+        let pair = try ChannelPair()
+        let wait = Duration.milliseconds(250)
+        XCTAssertTrue(Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: wait)).isEmpty, "no init out")
+        let first = pair.a.send([1]).frames  // its response is lost
+        pair.advance(by: .milliseconds(200))
+        XCTAssertTrue(Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: wait)).isEmpty, "too soon")
+        pair.advance(by: .milliseconds(100))
+        XCTAssertEqual(Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: wait)).frames, first)
+        XCTAssertEqual(pair.a.channel.retransmitDue(pair.a.settings), pair.now + pair.a.settings.handshakeRetry,
+                       "the timer's backoff starts over from the resend, not doubled")
+        XCTAssertTrue(Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: wait)).isEmpty,
+                      "once per wait")
+        pair.advance(by: wait)
+        let again = Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: wait)).frames
+        XCTAssertEqual(again, first)
+        let (_, outB) = pair.settle(toB: again)
+        XCTAssertEqual(outB.delivered, [[1]], "what waited goes once the response gets back")
+        XCTAssertTrue(Array(pair.a.channel.resendInit(pair.a.environment, ifUnansweredFor: .zero)).isEmpty, "answered")
+    }
+
     func testAnUnreachablePeerEndsAFirstHandshakeButNotARekey() throws {
         let pair = try ChannelPair()
         _ = pair.a.send([1])

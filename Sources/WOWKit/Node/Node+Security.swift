@@ -114,6 +114,19 @@ extension Node {
         if let due = endToEnd!.retransmitDue(edgeSecurity.settings) { armEndToEndRetransmit(at: due) }
     }
 
+    /// The table changed while our place in the ring forms: the end-to-end inits unanswered for a quarter of
+    /// `handshake_retry` go again at once. A joiner's first packets to a member start the handshake before any
+    /// node around the joiner's address knows it, so the response finds no way back; it waited for the
+    /// retransmit (1 s) although the joiner was routable half a second in (the testbed's TCP-only and 443-only
+    /// joiners: first replies at 1.05 s).
+    func resendEndToEndInits() {
+        guard let edgeSecurity, endToEnd != nil else { return }
+        for (peer, outputs) in endToEnd!.resendInits(edgeSecurity.environment(checkingCertificates: false),
+                                                    ifUnansweredFor: edgeSecurity.settings.handshakeRetry / 4) {
+            carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
+        }
+    }
+
     /// A router reported `peer` absent from the ring: a first handshake with it ends, and what waited is
     /// dropped (`SecureChannel.peerUnreachable`); else the init would go again, and fail again, for as long.
     func endToEndPeerUnreachable(_ peer: Address) {

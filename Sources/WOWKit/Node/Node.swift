@@ -428,6 +428,7 @@ public final class Node {
         if tunnelListener != nil { cachedInfo = nil }
         onTableChange?(self)
         if !held.isEmpty { routeHeldPackets() }
+        if endToEnd != nil, held.isForming(joinedAt: joinedRingAt, now: scheduler.now) { resendEndToEndInits() }
         // Coalesce a burst of changes into one round of status messages.
         if timers[.status] == nil { arm(.status, after: .milliseconds(50)) }
     }

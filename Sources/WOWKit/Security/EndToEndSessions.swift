@@ -46,6 +46,15 @@ public struct EndToEndSessions {
         }
     }
 
+    /// Sends again every unanswered init that went out at least `wait` ago (`SecureChannel.resendInit`).
+    public mutating func resendInits(_ env: SecureChannel.Environment,
+                                     ifUnansweredFor wait: Duration) -> [(peer: Address, outputs: SecureChannel.Outputs)] {
+        channels.keys.sorted().compactMap { peer in
+            let outputs = channels[peer]!.resendInit(env, ifUnansweredFor: wait)
+            return outputs.isEmpty ? nil : (peer, outputs)
+        }
+    }
+
     /// A router reported `peer` absent from the ring (`SecureChannel.peerUnreachable`).
     public mutating func peerUnreachable(_ peer: Address) -> SecureChannel.Outputs {
         channels[peer]?.peerUnreachable() ?? []

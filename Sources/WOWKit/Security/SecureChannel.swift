@@ -259,6 +259,17 @@ public struct SecureChannel {
         return [.transmit(pending.frame)]
     }
 
+    /// Sends the unanswered init (with plaintext waiting behind it) again now, ahead of `retransmitDue`, if it
+    /// went out at least `wait` ago: our own place in the ring changed (a joiner's first links came up), so a
+    /// response that found no way back to us before may find one now. Does not count toward the backoff.
+    public mutating func resendInit(_ env: Environment, ifUnansweredFor wait: Duration) -> Outputs {
+        guard var pending = initiation, queuedCount > 0, env.now - pending.sentAt >= wait,
+              env.now - pending.startedAt < env.settings.rejectAfter else { return [] }
+        pending.sentAt = env.now
+        initiation = pending
+        return [.transmit(pending.frame)]
+    }
+
     /// The peer is not in the ring (a router answered our init with `absentDestination`): a first handshake
     /// stops, and what waited for it is dropped (`handshake_unreachable`, one each), as plaintext sent there
     /// would have been. A rekey of a working session goes on.
