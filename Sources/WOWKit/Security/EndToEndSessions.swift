@@ -40,17 +40,20 @@ public struct EndToEndSessions {
 
     /// Sends every init that is due again, peer by peer (or gives up on it: `SecureChannel.retransmit`).
     public mutating func retransmit(_ env: SecureChannel.Environment) -> [(peer: Address, outputs: SecureChannel.Outputs)] {
-        channels.keys.sorted().compactMap { peer in
-            guard let due = channels[peer]?.retransmitDue(env.settings), due <= env.now else { return nil }
-            return (peer, channels[peer]!.retransmit(env))
-        }
+        outputsByPeer { $0.retransmit(env) }
     }
 
     /// Sends again every unanswered init that went out at least `wait` ago (`SecureChannel.resendInit`).
     public mutating func resendInits(_ env: SecureChannel.Environment,
                                      ifUnansweredFor wait: Duration) -> [(peer: Address, outputs: SecureChannel.Outputs)] {
+        outputsByPeer { $0.resendInit(env, ifUnansweredFor: wait) }
+    }
+
+    /// `body` run on every session, peer by peer in address order; the peers it had something to send for.
+    private mutating func outputsByPeer(_ body: (inout SecureChannel) -> SecureChannel.Outputs)
+        -> [(peer: Address, outputs: SecureChannel.Outputs)] {
         channels.keys.sorted().compactMap { peer in
-            let outputs = channels[peer]!.resendInit(env, ifUnansweredFor: wait)
+            let outputs = body(&channels[peer]!)
             return outputs.isEmpty ? nil : (peer, outputs)
         }
     }

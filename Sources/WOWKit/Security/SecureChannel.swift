@@ -245,7 +245,7 @@ public struct SecureChannel {
     /// Sends the unanswered init again once `retransmitDue`; gives up once it has gone unanswered for
     /// `rejectAfter`: the plaintext waiting for it is dropped (`handshake_timeout`, one each).
     public mutating func retransmit(_ env: Environment) -> Outputs {
-        guard let due = retransmitDue(env.settings), env.now >= due, var pending = initiation else { return [] }
+        guard let due = retransmitDue(env.settings), env.now >= due, let pending = initiation else { return [] }
         guard env.now - pending.startedAt < env.settings.rejectAfter else {
             var outputs = Outputs()
             for _ in 0..<queuedCount { outputs.append(.dropped("handshake_timeout")) }
@@ -253,19 +253,23 @@ public struct SecureChannel {
             queue.removeAll()
             return outputs
         }
-        pending.sentAt = env.now
-        pending.retransmits += 1
-        initiation = pending
-        return [.transmit(pending.frame)]
+        return sendInitAgain(at: env.now, countingTowardBackoff: true)
     }
 
     /// Sends the unanswered init (with plaintext waiting behind it) again now, ahead of `retransmitDue`, if it
     /// went out at least `wait` ago: our own place in the ring changed (a joiner's first links came up), so a
     /// response that found no way back to us before may find one now. Does not count toward the backoff.
     public mutating func resendInit(_ env: Environment, ifUnansweredFor wait: Duration) -> Outputs {
-        guard var pending = initiation, queuedCount > 0, env.now - pending.sentAt >= wait,
+        guard let pending = initiation, queuedCount > 0, env.now - pending.sentAt >= wait,
               env.now - pending.startedAt < env.settings.rejectAfter else { return [] }
-        pending.sentAt = env.now
+        return sendInitAgain(at: env.now)
+    }
+
+    /// The unanswered init once more, sent at `now` (the retry timers run from there).
+    private mutating func sendInitAgain(at now: Timestamp, countingTowardBackoff: Bool = false) -> Outputs {
+        guard var pending = initiation else { return [] }
+        pending.sentAt = now
+        if countingTowardBackoff { pending.retransmits += 1 }
         initiation = pending
         return [.transmit(pending.frame)]
     }
@@ -302,11 +306,9 @@ public struct SecureChannel {
     }
 
     private mutating func initiate(_ env: Environment, random: inout SeededRandom) -> Outputs {
-        if var pending = initiation {
+        if let pending = initiation {
             guard env.now - pending.sentAt >= env.settings.handshakeRetry else { return [] }
-            pending.sentAt = env.now
-            initiation = pending
-            return [.transmit(pending.frame)]
+            return sendInitAgain(at: env.now)
         }
         let ephemeral = SecureChannel.makeEphemeral(env.settings, random: &random)
         let index = UInt32(truncatingIfNeeded: random.next())
