@@ -87,6 +87,25 @@ final class PublicURIsTests: XCTestCase {
         XCTAssertFalse(lan.mapsPerPeer, "a LAN peer sees our own address, not another mapping")
     }
 
+    /// Peers beyond our NAT that saw us only over stream connections mean a firewall lets out no datagram of
+    /// ours (`Node.punchesNothing`); one datagram mapping a peer saw or reached us at says otherwise, and a LAN
+    /// peer reaching our datagram socket where it is bound says nothing about what gets past the NAT.
+    func testOnlyStreamsGetOutUntilAPeerBeyondOurNATSeesADatagramOfOurs() {
+        var uris = PublicURIs()
+        XCTAssertFalse(uris.onlyStreamsGetOut, "nobody saw us yet")
+        _ = uris.learn(uri("udp://198.19.5.13:4000"), from: a, isBound: true, isOwnHost: true)
+        _ = uris.learn(uri("tls://198.18.5.2:40001"), from: b, isBound: false, isOwnHost: false, isMapping: false)
+        XCTAssertTrue(uris.onlyStreamsGetOut, "a LAN peer over udp, a peer beyond the NAT over tls only")
+        _ = uris.learn(uri("udp://198.18.5.2:4000"), from: c, isBound: false, isOwnHost: false)
+        XCTAssertFalse(uris.onlyStreamsGetOut)
+
+        var reached = PublicURIs()
+        _ = reached.noteReached(at: uri("tcp://198.18.5.2:40002"), isBound: false, isOwnHost: false, isMapping: false)
+        XCTAssertTrue(reached.onlyStreamsGetOut)
+        _ = reached.noteReached(at: uri("udp://198.18.5.2:4000"), isBound: false, isOwnHost: false)
+        XCTAssertFalse(reached.onlyStreamsGetOut, "a peer reached our datagram socket at its mapping")
+    }
+
     func testAPeerReachingUsWhereWeAreBoundMeansNoNAT() {
         var uris = PublicURIs()
         XCTAssertFalse(uris.noteReached(at: uri("udp://198.18.0.1:4000"), isBound: false, isOwnHost: true))

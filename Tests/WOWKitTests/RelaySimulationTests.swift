@@ -408,6 +408,50 @@ final class RelaySimulationTests: XCTestCase {
         return seen
     }
 
+    /// A node whose datagrams never get past its site punches nothing, so an attempt of its to a peer behind a
+    /// NAT (one that lists relay URIs) starts its relay at once rather than after `relay_after_ms` of direct
+    /// tries that cannot work: a node with no datagram transport, and one running UDP behind a firewall that
+    /// lets only its streams out (peers beyond its NAT saw it only over them). The testbed's TCP-only and
+    /// 443-only joiners were routable 1.5-2 s after starting whenever a ring neighbour sat behind a NAT.
+    func testANodeWhoseDatagramsDoNotGetOutRelaysAtOnceToAPeerBehindANAT() throws {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 3)
+        var random = SeededRandom(seed: 3)
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: OverlordRegistry())
+        func node(_ name: String, _ schemes: [String]) throws -> Node {
+            let host = network.addHost()
+            let node = builder.makeNode(config: NodeConfig(name: name, address: random.address(),
+                                                           transports: schemes.map { .init(name: $0) }, overlords: [], bootstrap: []),
+                                        transports: .memory(network, host: host), random: random.split())
+            try node.start()
+            return node
+        }
+        let natedPeer = random.address()
+        let forwarder = random.address()
+        let natedURIs = [try TransportURI("memory://\(MemoryNetwork.firstNATHostID + 7):1"),
+                         try TransportURI("relay://\(forwarder.hex)/\(natedPeer.hex)")]
+        let publicPeer = [try TransportURI("memory://\(MemoryNetwork.firstNATHostID + 8):1")]
+
+        let both = try node("udp-and-streams", [MemoryTransport.scheme, MemoryTransport.streamScheme, RelayTransport.scheme])
+        XCTAssertFalse(both.punchesNothing, "nothing learnt yet: a punch may work")
+        XCTAssertFalse(both.relayPlan(to: natedPeer, among: natedURIs).atOnce)
+        // Two peers beyond our NAT saw our streams, none a datagram: the firewall lets out only streams.
+        let nat = MemoryNetwork.firstNATHostID + 1
+        both.learnObserved(try TransportURI("memory-stream://\(nat):50001"), from: random.address())
+        both.learnObserved(try TransportURI("memory-stream://\(nat):50002"), from: random.address())
+        XCTAssertTrue(both.punchesNothing)
+        XCTAssertTrue(both.relayPlan(to: natedPeer, among: natedURIs).atOnce, "a punch of ours cannot get out")
+        XCTAssertFalse(both.relayPlan(to: random.address(), among: publicPeer).atOnce, "no relay to wait for")
+        // A datagram of ours got out after all: the direct tries may work, the relay waits its turn.
+        both.learnObserved(try TransportURI("memory://\(nat):40000"), from: random.address())
+        XCTAssertFalse(both.punchesNothing)
+        XCTAssertFalse(both.relayPlan(to: natedPeer, among: natedURIs).atOnce)
+
+        let streamsOnly = try node("streams-only", [MemoryTransport.streamScheme, RelayTransport.scheme])
+        XCTAssertTrue(streamsOnly.punchesNothing, "no datagram transport")
+        XCTAssertTrue(streamsOnly.relayPlan(to: natedPeer, among: natedURIs).atOnce)
+    }
+
     /// A relayed connection between a pair no direct path can join makes no direct retries (`Node.cannotPunch`
     /// passed to `RelayUpkeep.retryDirect`): whichever end has the smaller address and so would retry, the
     /// symmetric one (its NAT maps per peer, and the peer lists relay URIs) or the port-restricted one (the peer

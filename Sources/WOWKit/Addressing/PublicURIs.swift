@@ -15,6 +15,11 @@ public struct PublicURIs: Sendable {
     private var reachedWhereBound = false
     /// URIs peers saw this node at that it is not bound to: its NAT's mappings.
     public private(set) var natMappings: Set<TransportURI> = []
+    /// Whether peers beyond our NAT saw us only over stream connections, never at a datagram socket's mapping:
+    /// a firewall lets out TCP (or only TLS on 443) and no UDP, so no punch of ours gets out (`Node.punchesNothing`).
+    public var onlyStreamsGetOut: Bool { !natMappings.isEmpty && !datagramGotOut }
+    /// A peer beyond our NAT saw a datagram socket of ours at its mapping.
+    private var datagramGotOut = false
     /// Whether our NAT gives each peer another port for the same socket (an endpoint-dependent mapping, a
     /// "symmetric" NAT): two peers saw us at two ports of one address, and no mapping was seen by two peers.
     /// No mapping peers report is then open to a new peer, so a peer behind a filtering NAT cannot punch to
@@ -53,9 +58,11 @@ public struct PublicURIs: Sendable {
     /// A peer reached or saw us at `uri`. `isBound`: our transport is bound to exactly that URI; `isOwnHost`:
     /// to that host (a port we did not bind is a connection's source port, no NAT). Where we are bound (and
     /// not at a mapping a peer reported before, which transports list too) there is no NAT in between; at a
-    /// host that is not ours there is one. Returns whether that changed `isReachableDirectly`.
-    public mutating func noteReached(at uri: TransportURI, isBound: Bool, isOwnHost: Bool) -> Bool {
+    /// host that is not ours there is one. `isMapping`: the URI is a datagram socket's (as for `learn`).
+    /// Returns whether that changed `isReachableDirectly`.
+    public mutating func noteReached(at uri: TransportURI, isBound: Bool, isOwnHost: Bool, isMapping: Bool = true) -> Bool {
         let before = isReachableDirectly
+        if isMapping && !isBound && !isOwnHost { datagramGotOut = true }
         if natMappings.contains(uri) || everObserved.contains(uri) {
             // Seen before: a mapping our transport lists now, or nothing new.
         } else if isBound {
@@ -78,7 +85,7 @@ public struct PublicURIs: Sendable {
             // Behind a symmetric NAT every peer adds one; keep those still listed.
             reporters = reporters.filter { observed.contains($0.key) || $0.key == uri }
         }
-        let reachabilityChanged = noteReached(at: uri, isBound: isBound, isOwnHost: isOwnHost)
+        let reachabilityChanged = noteReached(at: uri, isBound: isBound, isOwnHost: isOwnHost, isMapping: isMapping)
         everObserved.insert(uri)
         guard observed.first != uri else {
             return Learned(isNewest: false, rebound: false, reachabilityChanged: reachabilityChanged,

@@ -22,11 +22,28 @@ extension Node {
     }
 
     /// How an attempt to `target` at `uris` uses its relay URIs: which may start beside the direct tries
-    /// (`fallbackURIs`), and whether at once (`cannotPunch`) or after `relay_after_ms`.
+    /// (`fallbackURIs`), and whether at once (`cannotPunch`, or we punch nothing and the peer is behind a NAT)
+    /// or after `relay_after_ms`.
     func relayPlan(to target: Address?, among uris: [TransportURI], gateway: Address? = nil)
         -> (uris: [TransportURI], atOnce: Bool) {
-        let atOnce = target.map { cannotPunch(to: $0, uris: uris) } ?? false
+        let atOnce = target.map { cannotPunch(to: $0, uris: uris) || (punchesNothing && listsRelayURIs(uris)) } ?? false
         return (fallbackURIs(among: uris, gateway: gateway, all: atOnce), atOnce)
+    }
+
+    /// Whether no datagram of ours gets past our own site: we run no datagram transport, or peers beyond our NAT
+    /// saw us only over stream connections (a firewall that lets out TCP, or only TLS on 443, and no UDP). Such
+    /// a node punches nothing, so a peer behind a NAT is a relay away unless it sits on our LAN: its attempts
+    /// relay at once (the testbed's TCP-only and 443-only joiners were routable only after `relay_after_ms`
+    /// whenever a ring neighbour was behind a NAT). The direct tries still run beside the relay, and relayed
+    /// connections still retry them (`RelayUpkeep`), which finds a LAN peer.
+    var punchesNothing: Bool {
+        publicURIs.onlyStreamsGetOut || !listeners.contains { $0.observedURIsAreMappings }
+    }
+
+    /// Whether `uris` name a relay: the peer is not reachable directly (behind a NAT or firewall).
+    func listsRelayURIs(_ uris: [TransportURI]) -> Bool {
+        guard let tunnel = tunnelListener?.scheme else { return false }
+        return uris.contains { $0.scheme == tunnel }
     }
 
     /// Whether no direct path can join us and `peer` (at `uris`): one of us is behind a NAT that maps per peer
@@ -34,8 +51,8 @@ extension Node {
     /// (it lists relay URIs, or we are not reachable directly). Such a pair relays at once instead of punching
     /// `relay_after_ms` in vain first (docs/architecture.md, "Hole punching").
     func cannotPunch(to peer: Address, uris: [TransportURI]) -> Bool {
-        guard let tunnel = tunnelListener?.scheme else { return false }
-        if publicURIs.mapsPerPeer { return uris.contains { $0.scheme == tunnel } }
+        guard tunnelListener != nil else { return false }
+        if publicURIs.mapsPerPeer { return listsRelayURIs(uris) }
         return peerReports.mapsPerPeer(peer) && !publicURIs.isReachableDirectly
     }
 
@@ -276,7 +293,10 @@ extension Node {
     /// A peer reached us at `uri` (a link request's observed URI).
     func noteReached(at uri: TransportURI) {
         guard let binding = binding(of: uri) else { return }
-        if publicURIs.noteReached(at: uri, isBound: binding.isBound, isOwnHost: binding.isOwnHost) { cachedInfo = nil }
+        let isMapping = listeners.first { $0.scheme == uri.scheme }?.observedURIsAreMappings ?? false
+        if publicURIs.noteReached(at: uri, isBound: binding.isBound, isOwnHost: binding.isOwnHost, isMapping: isMapping) {
+            cachedInfo = nil
+        }
     }
 
     /// A peer saw us at `uri` (a link reply's observed URI).
