@@ -212,7 +212,7 @@ class Testbed:
             uris += [f"{scheme}://{ip}:{port}" for ip in self.state["bootstraps"] if ip != exclude]
         return uris
 
-    def write_config(self, name, listen, bootstrap, tun):
+    def write_config(self, name, listen, bootstrap, tun, domain=None):
         key, crt = self.path("keys", f"{name}.key"), self.path("keys", f"{name}.crt")
         lines = [
             f"node: {{ name: {name} }}",
@@ -226,6 +226,9 @@ class Testbed:
         ]
         if tun:
             lines.append("virtual_network: { device: wow0 }")
+        if domain is not None and DOMAIN[domain].kind == "nested":
+            # What docs/operations.md tells a site behind two NATs: its punches must pass both.
+            lines.append("linking: { punch_ttl: 3 }")
         path = self.path("configs", f"{name}.yml")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -423,7 +426,7 @@ def up(args):
     for r in routers:
         bed.write_config(r["name"], r["ip"], bed.bootstrap_uris(exclude=r["ip"]) if r is not routers[0] else [], tun=False)
     for w in workstations:
-        bed.write_config(w["name"], "0.0.0.0", bed.bootstrap_uris(), tun=True)
+        bed.write_config(w["name"], "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=w["domain"])
     print(f"credentials and configs: {len(routers) + len(workstations)} nodes ({time.time() - started:.1f} s)")
 
     # Start: the bootstraps, then the routers and workstations a few at a time.
@@ -610,7 +613,7 @@ def join(args):
         node = {"name": name, "ns": f"{d.router}-j", "vip": f"100.{66 + k // 250}.{d.number}.{k % 250 + 1}",
                 "domain": d.number}
         bed.credentials(name, node["vip"])
-        bed.write_config(name, "0.0.0.0", bed.bootstrap_uris(), tun=True)
+        bed.write_config(name, "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=d.number)
         record = join_trial(bed, node, fixed, args.deadline)
         record.update({"trial": t, "domain": d.number, "kind": d.kind, "direct_possible": d.kind in DIRECT_POSSIBLE})
         append_result(bed, "join", record)

@@ -161,6 +161,23 @@ final class PublicURIsTests: XCTestCase {
         let onlyThroughTheNAT = [peer[0], peer[4]]
         XCTAssertEqual(uris.inTryingOrder(onlyThroughTheNAT), onlyThroughTheNAT, "nothing else to try first")
     }
+
+    /// Behind a firewall that lets out only streams, a peer's URIs of the transports that got out go first (the
+    /// first round of an attempt races its URIs 250 ms apart); the others keep their order after them, relay
+    /// URIs last.
+    func testOnlyStreamsGetOutTriesThoseTransportsFirst() {
+        var uris = PublicURIs()
+        let relay = uri("relay://\(String(repeating: "7", count: 40))/\(String(repeating: "8", count: 40))")
+        let router = [uri("udp://198.18.12.6:4000"), uri("tcp://198.18.12.6:4001"), uri("tls://198.18.12.6:443")]
+        _ = uris.learn(uri("tls://198.18.2.5:40001"), from: a, isBound: false, isOwnHost: false, isMapping: false)
+        XCTAssertTrue(uris.onlyStreamsGetOut)
+        XCTAssertEqual(uris.inTryingOrder(router), [router[2], router[0], router[1]])
+        XCTAssertEqual(uris.inTryingOrder(router + [relay]), [router[2], router[0], router[1], relay])
+        _ = uris.learn(uri("tcp://198.18.2.5:40002"), from: b, isBound: false, isOwnHost: false, isMapping: false)
+        XCTAssertEqual(uris.inTryingOrder(router), [router[1], router[2], router[0]], "tcp got out too")
+        _ = uris.learn(uri("udp://198.18.2.5:4000"), from: c, isBound: false, isOwnHost: false)
+        XCTAssertEqual(uris.inTryingOrder(router), router, "a datagram got out: as the peer lists them")
+    }
 }
 
 private func uri(_ text: String) -> TransportURI { try! TransportURI(text) }

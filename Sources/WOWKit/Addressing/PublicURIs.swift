@@ -127,8 +127,25 @@ public struct PublicURIs: Sendable {
     /// relay had formed and a direct retry came around, 11-15 s in the testbed. Unchanged when we are not behind
     /// a NAT or the peer lists nothing else. Behind a carrier-grade NAT (which must hairpin) this costs the LAN
     /// address's reply timeout first.
+    ///
+    /// And when only our streams get out (`onlyStreamsGetOut`), the peer's URIs of the transports peers beyond
+    /// our NAT saw us over go first: an attempt's first round races its URIs a `race_delay_ms` (250 ms) apart,
+    /// so behind a firewall that lets out only TLS on 443 every link to a public peer that lists udp, tcp and
+    /// tls waited 500 ms for its one try that could work (the testbed's 443-only joiners were routable after
+    /// 1.0-1.35 s in three of seven trials).
     public func inTryingOrder(_ uris: [TransportURI]) -> [TransportURI] {
         guard !natMappings.isEmpty else { return uris }
+        return lanAddressesFirst(onlyStreamsGetOut ? transportsThatGetOutFirst(uris) : uris)
+    }
+
+    /// The URIs of the transports peers beyond our NAT saw us over first, each group in its order.
+    private func transportsThatGetOutFirst(_ uris: [TransportURI]) -> [TransportURI] {
+        let out = Set(natMappings.map(\.scheme))
+        return uris.filter { out.contains($0.scheme) } + uris.filter { !out.contains($0.scheme) }
+    }
+
+    /// `uris` with those at our own NAT's public address after the peer's other direct URIs.
+    private func lanAddressesFirst(_ uris: [TransportURI]) -> [TransportURI] {
         let natHosts = Set(natMappings.compactMap { $0.hostAndPort?.host })
         func isAtOurNAT(_ uri: TransportURI) -> Bool { uri.hostAndPort.map { natHosts.contains($0.host) } ?? false }
         let atOurNAT = uris.filter(isAtOurNAT)
