@@ -114,15 +114,17 @@ extension Node {
         if let due = endToEnd!.retransmitDue(edgeSecurity.settings) { armEndToEndRetransmit(at: due) }
     }
 
-    /// The table changed while our place in the ring forms: the end-to-end inits unanswered for a quarter of
-    /// `handshake_retry` go again at once. A joiner's first packets to a member start the handshake before any
-    /// node around the joiner's address knows it, so the response finds no way back; it waited for the
-    /// retransmit (1 s) although the joiner was routable half a second in (the testbed's TCP-only and 443-only
-    /// joiners: first replies at 1.05 s).
+    /// The table changed while our place in the ring forms: the end-to-end inits unanswered for a twentieth of
+    /// `handshake_retry` (50 ms: a burst of changes sends each once) go again at once. A joiner's first packets
+    /// to a member start the handshake before any node around the joiner's address knows it, so the response
+    /// finds no way back; it waited for the retransmit (1 s) although the joiner was routable half a second in
+    /// (the testbed's TCP-only and 443-only joiners: first replies at 1.05 s). With a quarter (250 ms) the
+    /// init that went with the joiner's first connection was not sent again when its ring links followed
+    /// 40-80 ms later, and the first reply still waited for the retransmit in most trials.
     func resendEndToEndInits() {
         guard let edgeSecurity, endToEnd != nil else { return }
         for (peer, outputs) in endToEnd!.resendInits(edgeSecurity.environment(checkingCertificates: false),
-                                                    ifUnansweredFor: edgeSecurity.settings.handshakeRetry / 4) {
+                                                    ifUnansweredFor: edgeSecurity.settings.handshakeRetry / 20) {
             carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
         }
     }
