@@ -125,6 +125,17 @@ def wan_port(name, addresses, routes):
     run("ip", "-n", name, "route", "add", "default", "via", WAN_ROUTER, "dev", "eth0")
 
 
+def workstation_udp_port(bed, name):
+    """The udp port of workstation NAME (dD-wI, or jD-K for the join experiment's): each host behind a NAT has one
+    of its own (4100 + I; joiners 4100), or all 4000 with `up --shared-udp-port`. Hosts behind one Linux NAT
+    that share a source port make its mapping depend on the destination for all but one of them: the NAT keeps
+    4000 for a destination where that is free and gives another port where another host holds it, so the port
+    a peer was told of is often not the one the host's packets to that peer leave from, and a punch fails."""
+    if bed.state.get("shared_udp_port"):
+        return 4000
+    return 4100 + (int(name.split("-w")[1]) if "-w" in name else 0)
+
+
 def attach(router, host, net, octet):
     """HOST's eth0 on ROUTER's LAN bridge br0 with NET.OCTET/24, default route through NET.1."""
     port = f"h{octet}"
@@ -212,14 +223,14 @@ class Testbed:
             uris += [f"{scheme}://{ip}:{port}" for ip in self.state["bootstraps"] if ip != exclude]
         return uris
 
-    def write_config(self, name, listen, bootstrap, tun, domain=None):
+    def write_config(self, name, listen, bootstrap, tun, domain=None, udp_port=4000):
         key, crt = self.path("keys", f"{name}.key"), self.path("keys", f"{name}.crt")
         lines = [
             f"node: {{ name: {name} }}",
             f"security: {{ ca: {self.path('keys', 'ca.crt')}, certificate: {crt}, key: {key} }}",
             "bootstrap: [" + ", ".join(f'"{u}"' for u in bootstrap) + "]",
             "transports:",
-            f'  - {{ scheme: udp, settings: {{ listen: "{listen}:4000" }} }}',
+            f'  - {{ scheme: udp, settings: {{ listen: "{listen}:{udp_port}" }} }}',
             f'  - {{ scheme: tcp, settings: {{ listen: "{listen}:4001" }} }}',
             f'  - {{ scheme: tls, settings: {{ listen: "{listen}:443" }} }}',
             "  - { scheme: relay }",
@@ -406,7 +417,7 @@ def up(args):
     bed.state = {"wow": wow, "routers": routers, "workstations": workstations, "created_at": started,
                  "commit": head + (" with uncommitted changes" if dirty else ""),
                  "bootstraps": [routers[0]["ip"], routers[1]["ip"]], "log_level": args.log_level, "extra_pids": [],
-                 "fixed_peer": workstations[0]["name"]}
+                 "fixed_peer": workstations[0]["name"], "shared_udp_port": args.shared_udp_port}
     bed.save()
     print(f"namespaces: {len(namespaces())} ({time.time() - started:.1f} s)")
 
@@ -426,7 +437,8 @@ def up(args):
     for r in routers:
         bed.write_config(r["name"], r["ip"], bed.bootstrap_uris(exclude=r["ip"]) if r is not routers[0] else [], tun=False)
     for w in workstations:
-        bed.write_config(w["name"], "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=w["domain"])
+        bed.write_config(w["name"], "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=w["domain"],
+                         udp_port=workstation_udp_port(bed, w["name"]))
     print(f"credentials and configs: {len(routers) + len(workstations)} nodes ({time.time() - started:.1f} s)")
 
     # Start: the bootstraps, then the routers and workstations a few at a time.
@@ -613,7 +625,8 @@ def join(args):
         node = {"name": name, "ns": f"{d.router}-j", "vip": f"100.{66 + k // 250}.{d.number}.{k % 250 + 1}",
                 "domain": d.number}
         bed.credentials(name, node["vip"])
-        bed.write_config(name, "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=d.number)
+        bed.write_config(name, "0.0.0.0", bed.bootstrap_uris(), tun=True, domain=d.number,
+                         udp_port=workstation_udp_port(bed, name))
         record = join_trial(bed, node, fixed, args.deadline)
         record.update({"trial": t, "domain": d.number, "kind": d.kind, "direct_possible": d.kind in DIRECT_POSSIBLE})
         append_result(bed, "join", record)
@@ -1438,6 +1451,9 @@ def main():
     p.add_argument("--interval", type=float, default=0.5, help="seconds between batches (default 0.5)")
     p.add_argument("--settle", type=float, default=120, help="seconds the ring may take to converge (default 120)")
     p.add_argument("--log-level", default="notice", help="the nodes' log level (default notice)")
+    p.add_argument("--shared-udp-port", action="store_true",
+                   help="every workstation on udp 4000, as nodes left at the default port behind one office NAT "
+                        "(default: a port of its own each)")
     p.add_argument("--keys", help="reuse the CA and node keys in this directory (an earlier run's keys/, copied "
                                   "away before `up` deletes --dir): the same ring layout again")
     p.set_defaults(func=up)
