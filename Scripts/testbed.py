@@ -25,8 +25,8 @@ The shape (every namespace is named `wowtb-*`, underlay addresses are in 198.18.
     wowtb-d5         a NAT that lets out only TCP to port 443
     wowtb-d6, -d6n   two nested NATs: d6n is a port-restricted NAT on d6's LAN, its hosts behind both
     wowtb-dD-wI      workstation I of domain D (33 by default, round-robin over the domains): a host on its
-                     domain's LAN 198.19.D.0/24 (d6: 198.19.16.0/24) running a node with a TUN (wow0) and the
-                     virtual IP 100.64.D.I
+                     domain's LAN 198.19.D.0/24 (d6: 198.19.16.0/24) running a node with a TUN (wow0), the
+                     virtual IP 100.64.D.I and udp port 4100+I (all 4000 with `up --shared-udp-port`)
     wowtb-dD-j       where the join experiment starts its fresh workstations in domain D (100.66.D.K)
 
 State (configs, credentials, logs, control sockets, results) lives in --dir (default /tmp/wow-testbed).
