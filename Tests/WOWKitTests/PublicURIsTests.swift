@@ -33,6 +33,23 @@ final class PublicURIsTests: XCTestCase {
         XCTAssertEqual(uris.observed, [uri("udp://198.18.0.7:40000")], "the stale mapping is gone")
     }
 
+    /// A peer on our LAN reports our private address (where we are bound); behind a NAT that report goes after
+    /// the NAT's mappings, whichever came last: peers beyond the NAT try URIs one at a time when they punch, and
+    /// tried the LAN address first.
+    func testBehindANATItsMappingsAreAdvertisedBeforeALANPeersView() {
+        var uris = PublicURIs()
+        let bound = uri("udp://198.19.1.11:4101")
+        let mapping = uri("udp://198.18.2.1:4101")
+        _ = uris.learn(mapping, from: a, isBound: false, isOwnHost: false)
+        _ = uris.learn(bound, from: b, isBound: true, isOwnHost: true)
+        XCTAssertEqual(uris.observed.first, bound, "the LAN peer's report is the newest")
+        XCTAssertEqual(uris.advertised(from: [bound, mapping]), [mapping, bound])
+        var publicNode = PublicURIs()
+        let own = uri("udp://198.18.11.3:4000")
+        _ = publicNode.learn(own, from: a, isBound: true, isOwnHost: true)
+        XCTAssertEqual(publicNode.advertised(from: [own]), [own], "no NAT: where it is bound")
+    }
+
     /// Behind a symmetric NAT every peer sees another port at the NAT's address. The transport lists the last
     /// few it heard of, but the node gives out only the newest (what a peer needs to open its own filter toward
     /// the NAT's address): every URI it gives out is one more that each link attempt and direct retry tries.

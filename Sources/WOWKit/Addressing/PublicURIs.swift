@@ -160,7 +160,15 @@ public struct PublicURIs: Sendable {
     /// none of them is open to a new peer (one at the NAT's address is what a peer needs to open its filter
     /// toward it); after a rebinding the old one is dead. Listing them only made every link attempt and
     /// direct retry toward the node try each in turn.
+    ///
+    /// Behind a NAT, the NAT's mappings go before URIs a peer saw us at where we are bound: a peer on our LAN
+    /// reports our private address, and as the newest report it went first, so peers beyond the NAT tried it
+    /// first. An attempt that punches tries one URI at a time, so in the testbed every joiner from another
+    /// site that came right after a joiner on the fixed peer's LAN waited a reply timeout on that address and
+    /// got a relay (21 of 21 from the other cone NAT).
     public func advertised(from all: [TransportURI]) -> [TransportURI] {
-        observed.filter { all.contains($0) } + all.filter { !observedSet.contains($0) && !natMappings.contains($0) }
+        let listed = observed.filter { all.contains($0) }
+        return listed.filter { natMappings.contains($0) } + listed.filter { !natMappings.contains($0) }
+            + all.filter { !observedSet.contains($0) && !natMappings.contains($0) }
     }
 }
