@@ -290,10 +290,13 @@ extension Node {
         return (false, isOwnHost)
     }
 
+    /// Our transport of `scheme`, if we run one.
+    func listener(for scheme: String) -> (any EdgeListener)? { listeners.first { $0.scheme == scheme } }
+
     /// A peer reached us at `uri` (a link request's observed URI).
     func noteReached(at uri: TransportURI) {
         guard let binding = binding(of: uri) else { return }
-        let isMapping = listeners.first { $0.scheme == uri.scheme }?.observedURIsAreMappings ?? false
+        let isMapping = listener(for: uri.scheme)?.observedURIsAreMappings ?? false
         if publicURIs.noteReached(at: uri, isBound: binding.isBound, isOwnHost: binding.isOwnHost, isMapping: isMapping) {
             cachedInfo = nil
         }
@@ -302,7 +305,7 @@ extension Node {
     /// A peer saw us at `uri` (a link reply's observed URI).
     func learnObserved(_ uri: TransportURI, from reporter: Address) {
         let binding = binding(of: uri) ?? (false, true)
-        let listener = listeners.first { $0.scheme == uri.scheme }
+        let listener = listener(for: uri.scheme)
         let learned = publicURIs.learn(uri, from: reporter, isBound: binding.isBound, isOwnHost: binding.isOwnHost,
                                        isMapping: listener?.observedURIsAreMappings ?? false)
         if learned.reachabilityChanged || learned.mapsPerPeerChanged { cachedInfo = nil }

@@ -108,9 +108,7 @@ extension Node {
     func retransmitEndToEnd() {
         endToEndRetransmitAt = nil
         guard let edgeSecurity, endToEnd != nil else { return }
-        for (peer, outputs) in endToEnd!.retransmit(edgeSecurity.environment(checkingCertificates: false)) {
-            carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
-        }
+        carryOutByPeer(endToEnd!.retransmit(edgeSecurity.environment(checkingCertificates: false)))
         if let due = endToEnd!.retransmitDue(edgeSecurity.settings) { armEndToEndRetransmit(at: due) }
     }
 
@@ -123,10 +121,13 @@ extension Node {
     /// 40-80 ms later, and the first reply still waited for the retransmit in most trials.
     func resendEndToEndInits() {
         guard let edgeSecurity, endToEnd != nil else { return }
-        for (peer, outputs) in endToEnd!.resendInits(edgeSecurity.environment(checkingCertificates: false),
-                                                    ifUnansweredFor: edgeSecurity.settings.handshakeRetry / 20) {
-            carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL)
-        }
+        carryOutByPeer(endToEnd!.resendInits(edgeSecurity.environment(checkingCertificates: false),
+                                             ifUnansweredFor: edgeSecurity.settings.handshakeRetry / 20))
+    }
+
+    /// What the end-to-end sessions had to send, peer by peer, routed to each peer.
+    private func carryOutByPeer(_ outputsByPeer: [(peer: Address, outputs: SecureChannel.Outputs)]) {
+        for (peer, outputs) in outputsByPeer { carryOut(outputs, endToEnd: peer, ttl: RoutedHeader.defaultTTL) }
     }
 
     /// A router reported `peer` absent from the ring: a first handshake with it ends, and what waited is

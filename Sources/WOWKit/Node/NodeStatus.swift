@@ -233,7 +233,7 @@ extension Node {
 
     /// The path a URI of the peer's stands for: `relayed via alpha` for a tunnel transport's, else direct.
     func path(to uri: TransportURI) -> String {
-        let tunnel = listeners.first { $0.scheme == uri.scheme } as? any OverlayTunnelListener
+        let tunnel = listener(for: uri.scheme) as? any OverlayTunnelListener
         if let forwarder = tunnel?.forwarder(of: uri) { return "relayed via \(displayName(of: forwarder))" }
         return Node.directPath(uri.scheme, uri)
     }
