@@ -1,5 +1,5 @@
 import NIOCore
-import WOWKit
+@testable import WOWKit
 
 /// A responder's `SecureChannel` (bob's) under attack, driven by a script in the input: genuine peers
 /// (alice and carol, members; mallory, whose certificate comes from an impostor authority) handshake and send
@@ -44,8 +44,23 @@ enum SecureChannelTarget: FuzzTarget {
         }
 
         static func staticKey(id: UInt8, restarts: UInt64) -> StaticHandshakeKey {
+            StaticHandshakeKey(privateKey: drawnKey(id: id, restarts: restarts).privateKey,
+                               wallClock: { FuzzFixtures.unixTime })
+        }
+
+        /// The keys drawn so far, kept across inputs for their private halves: deriving a public key is an
+        /// X25519 multiplication and every input needs four. (A `StaticHandshakeKey` holds replay state, so each
+        /// input gets new ones around the same private keys.)
+        nonisolated(unsafe) static var drawnKeys: [UInt64: StaticHandshakeKey] = [:]
+
+        static func drawnKey(id: UInt8, restarts: UInt64) -> StaticHandshakeKey {
+            let index = UInt64(id) << 56 | restarts
+            if let known = drawnKeys[index] { return known }
             let bytes = (0..<32).map { UInt8(truncatingIfNeeded: Int(id) &* 31 &+ $0 &+ Int(restarts) &* 7) }
-            return try! StaticHandshakeKey(privateKeyBytes: bytes, wallClock: { FuzzFixtures.unixTime })
+            let made = try! StaticHandshakeKey(privateKeyBytes: bytes, wallClock: { FuzzFixtures.unixTime })
+            // A script restarts a peer at most 64 times: the cache stays small.
+            if drawnKeys.count < 1024 { drawnKeys[index] = made }
+            return made
         }
 
         func restart() {
