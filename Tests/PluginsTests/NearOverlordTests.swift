@@ -125,4 +125,39 @@ final class NearOverlordTests: XCTestCase {
         let removed = exactConnects(overlord.handle(.connectionRemoved(leaf), context: &context))
         XCTAssertEqual(removed.map(\.target), [nearer.address])
     }
+
+    /// A directional CTM that goes unanswered is sent again (after 1 s, then with backoff) until one is
+    /// answered, though the side counts its neighbours full: in a ring a joiner's far nodes of the other side
+    /// count there too. A joiner whose right CTM was lost on the way walked its left side node by node for 9 s
+    /// in the simulator, the periodic check 35 s away.
+    func testAnUnansweredSideIsAskedAgainUntilAnswered() throws {
+        let overlord = NearOverlord()
+        var context = OverlordContext(local: NodeInfo(address: local, uris: []), table: try table(structuredPeers: 5),
+                                      now: .zero, random: SeededRandom(seed: 1), bootstrap: [])
+        func sides(_ actions: [OverlordAction]) -> [ConnectRequest] {
+            actions.compactMap { action in
+                guard case .connect(let request) = action, request.mode != .exact else { return nil }
+                return request
+            }
+        }
+        func tick(at seconds: Int) -> [ConnectRequest] {
+            context.now = .zero + .seconds(seconds)
+            return sides(overlord.handle(.tick, context: &context))
+        }
+        let first = sides(overlord.handle(.started, context: &context))
+        XCTAssertEqual(Set(first.map(\.mode)), [.left, .right], "the first check asks both sides")
+        let left = try XCTUnwrap(first.first { $0.mode == .left }), right = try XCTUnwrap(first.first { $0.mode == .right })
+        context.now = .zero + .seconds(3)
+        _ = overlord.handle(.connectSucceeded(left, context.table.connections[0]), context: &context)
+        _ = overlord.handle(.connectFailed(right, reason: "no answer to the Connect-To-Me within 3 s"), context: &context)
+        XCTAssertTrue(tick(at: 3).isEmpty, "not before the side's backoff")
+        let again = tick(at: 4)
+        XCTAssertEqual(again.map(\.mode), [.right], "only the unanswered side, though it counts two neighbours")
+        _ = overlord.handle(.connectFailed(again[0], reason: "no answer"), context: &context)
+        XCTAssertTrue(tick(at: 5).isEmpty, "the backoff doubles")
+        let third = tick(at: 6)
+        XCTAssertEqual(third.map(\.mode), [.right])
+        _ = overlord.handle(.connectSucceeded(third[0], context.table.connections[0]), context: &context)
+        XCTAssertTrue((7...20).flatMap { tick(at: $0) }.isEmpty, "answered: the side waits for the periodic check")
+    }
 }

@@ -452,6 +452,38 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertTrue(streamsOnly.relayPlan(to: natedPeer, among: natedURIs).atOnce)
     }
 
+    /// A joiner learns that its NAT maps per peer from its second link's view, while its first attempts to its
+    /// ring neighbours already run: an attempt to a peer behind a NAT starts its relay URI then, not
+    /// `relay_after_ms` after it began (`Node.relayAttemptsThatCannotPunch`).
+    func testAnAttemptUnderWayRelaysOnceOurNATTurnsOutToMapPerPeer() throws {
+        let scheduler = SimulationScheduler()
+        let network = MemoryNetwork(scheduler: scheduler, seed: 5)
+        var random = SeededRandom(seed: 5)
+        let builder = SimulatedNodeBuilder(scheduler: scheduler, overlords: OverlordRegistry())
+        let node = builder.makeNode(config: NodeConfig(name: "joiner", address: random.address(),
+                                                       transports: [.init(name: MemoryTransport.scheme), .init(name: RelayTransport.scheme)],
+                                                       overlords: [], bootstrap: []),
+                                    transports: .memory(network, host: network.addHost()), random: random.split())
+        try node.start()
+        let natedPeer = random.address(), forwarder = random.address()
+        let relayURI = try TransportURI("relay://\(forwarder.hex)/\(natedPeer.hex)")
+        let natedURIs = [try TransportURI("memory://\(MemoryNetwork.firstNATHostID + 7):1"), relayURI]
+        node.startAttempt(AttemptStart(token: 1, type: "structured.near", target: natedPeer, uris: natedURIs, purpose: .own(connectToken: nil)))
+        scheduler.run(for: .milliseconds(20))
+        XCTAssertEqual(node.linker.attempt(token: 1)?.fallbackOpened, [], "nothing learnt yet: the relay waits its turn")
+
+        let nat = MemoryNetwork.firstNATHostID + 1
+        node.learnObserved(try TransportURI("memory://\(nat):40000"), from: random.address())
+        scheduler.run(for: .milliseconds(1))
+        XCTAssertFalse(node.info.mapsPerPeer)
+        XCTAssertEqual(node.linker.attempt(token: 1)?.fallbackOpened, [], "one view tells nothing")
+        // A second peer sees another port: our NAT maps per peer.
+        node.learnObserved(try TransportURI("memory://\(nat):40001"), from: random.address())
+        XCTAssertTrue(node.info.mapsPerPeer)
+        scheduler.run(for: .milliseconds(1))
+        XCTAssertEqual(node.linker.attempt(token: 1)?.fallbackOpened, [relayURI], "the relay starts at once")
+    }
+
     /// A relayed connection between a pair no direct path can join makes no direct retries (`Node.cannotPunch`
     /// passed to `RelayUpkeep.retryDirect`): whichever end has the smaller address and so would retry, the
     /// symmetric one (its NAT maps per peer, and the peer lists relay URIs) or the port-restricted one (the peer

@@ -189,6 +189,13 @@ public struct Linker {
         return arm ? [.armFallbackTimer(token: token, delay: attempt.fallbackDelay)] : []
     }
 
+    /// We learned while the attempt ran that no direct path can join us and its target (`Node.cannotPunch`:
+    /// a second peer's view showed that our NAT maps per peer): its relay URIs (`fallbackURIs`) start now
+    /// instead of after `relayAfter`.
+    public mutating func relayNow(token: UInt64, fallbackURIs: [TransportURI]) -> [Action] {
+        offerFallback(fallbackURIs, token, relayAtOnce: true)
+    }
+
     /// `relayAfter` passed and the attempt goes on: its relay URIs open beside the current try. Each edge that
     /// opens gets a request, and a reply on it completes the attempt like any other.
     public mutating func fallbackTimerFired(token: UInt64) -> [Action] {

@@ -309,12 +309,24 @@ extension Node {
         let learned = publicURIs.learn(uri, from: reporter, isBound: binding.isBound, isOwnHost: binding.isOwnHost,
                                        isMapping: listener?.observedURIsAreMappings ?? false)
         if learned.reachabilityChanged || learned.mapsPerPeerChanged { cachedInfo = nil }
+        if learned.mapsPerPeerChanged && publicURIs.mapsPerPeer { relayAttemptsThatCannotPunch() }
         guard learned.isNewest else { return }
         listener?.learnObservedURI(uri)
         cachedInfo = nil
         if learned.rebound || (awaitsNewMapping && publicURIs.natMappings.contains(uri)) {
             awaitsNewMapping = false
             reclaimAfterRebinding(scheme: uri.scheme)
+        }
+    }
+
+    /// Our NAT maps per peer, we just learned (a second peer saw another port): attempts under way to peers
+    /// behind NATs can never punch through, so their relay URIs start now rather than after `relay_after_ms`.
+    /// (A joiner learns it from its second link, while its first attempts to ring neighbours are running.)
+    private func relayAttemptsThatCannotPunch() {
+        for attempt in linker.attempts.values.sorted(by: { $0.token < $1.token }) {
+            guard let target = attempt.target else { continue }
+            let relay = relayPlan(to: target, among: attempt.uris)
+            if relay.atOnce { perform(linker.relayNow(token: attempt.token, fallbackURIs: relay.uris)) }
         }
     }
 
