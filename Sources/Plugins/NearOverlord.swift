@@ -48,11 +48,8 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
     /// Pending directional CTMs and their next allowed time, per side.
     private var pendingSide: [DeliveryMode: Bool] = [.left: false, .right: false]
     private var nextSideTry: [DeliveryMode: Timestamp] = [.left: .zero, .right: .zero]
+    /// The wait before a side's next CTM: 1 s after an answered one, doubled by each unanswered one.
     private var sideBackoff: [DeliveryMode: Duration] = [.left: .seconds(1), .right: .seconds(1)]
-    /// Sides whose last directional CTM went unanswered: asked again (with backoff) until one is answered.
-    /// Counting neighbours cannot tell: a joiner whose CTM for one side was lost holds far nodes of the
-    /// other side there (the ring wraps), and waited for the periodic check (35 s in the simulator).
-    private var unansweredSide: Set<DeliveryMode> = []
     private var nextCheck: Timestamp = .zero
     private var lastCheck: Timestamp = .zero
     /// How soon the periodic check comes again while the ring looks tiny (`ringIsTiny`).
@@ -125,10 +122,8 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         }
         pendingSide[request.mode] = false
         if succeeded {
-            unansweredSide.remove(request.mode)
             sideBackoff[request.mode] = .seconds(1)
         } else {
-            unansweredSide.insert(request.mode)
             nextSideTry[request.mode] = context.now + sideBackoff[request.mode, default: .seconds(1)]
             sideBackoff[request.mode] = min(sideBackoff[request.mode, default: .seconds(1)] * 2, .seconds(30))
         }
@@ -160,7 +155,7 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         for mode in [DeliveryMode.left, .right] {
             let have = mode == .left ? table.leftNeighbours(settings.perSide).count : table.rightNeighbours(settings.perSide).count
             let short = have < settings.perSide && (have == 0 || !ringIsTiny(table))
-            guard (short || periodic || forced == mode || unansweredSide.contains(mode)), pendingSide[mode] != true,
+            guard (short || periodic || forced == mode || isUnanswered(mode)), pendingSide[mode] != true,
                   context.now >= nextSideTry[mode, default: .zero] else { continue }
             pendingSide[mode] = true
             actions.append(.connect(ConnectRequest(target: context.local.address, mode: mode, type: connectionType)))
@@ -176,6 +171,12 @@ public final class NearOverlord: ConnectionOverlord, OverlordPlugin {
         }
         return actions
     }
+
+    /// Whether the side's last directional CTM went unanswered (its backoff grew): it is asked again, with
+    /// backoff, until one is answered. Counting neighbours cannot tell: a joiner whose CTM for one side was
+    /// lost holds far nodes of the other side there (the ring wraps), and waited for the periodic check (35 s
+    /// in the simulator).
+    private func isUnanswered(_ mode: DeliveryMode) -> Bool { sideBackoff[mode, default: .seconds(1)] > .seconds(1) }
 
     /// Whether every structured peer already is a neighbour on both sides (a ring of at most 2·per_side+1
     /// nodes), so a side cannot have `per_side` distinct neighbours.
