@@ -198,7 +198,10 @@ final class RelayTransportTests: XCTestCase {
         XCTAssertEqual(host.sent.last?.via, forwarderB)
     }
 
-    func testUndeliverableFramesMoveTheEdgeToAnotherForwarderThenCloseIt() throws {
+    /// Each undeliverable frame moves the edge to a forwarder the peer advertised that has not failed since the
+    /// peer's last frame came, then to none (frames route toward the peer itself: its advertised forwarders may be
+    /// stale), and it closes when that fails too.
+    func testUndeliverableFramesMoveTheEdgeToAnotherForwarderThenTowardThePeerThenCloseIt() throws {
         let scheduler = SimulationScheduler()
         let host = Host(me)
         let recorder = Recorder()
@@ -211,15 +214,27 @@ final class RelayTransportTests: XCTestCase {
         edge.delegate = recorder
         listener.tunnelFrameUndeliverable(to: peer, reporter: forwarderA, code: .absentDestination)
         XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: forwarderB, target: peer))
-        XCTAssertFalse(edge.isClosed)
+        listener.tunnelFrameUndeliverable(to: peer, reporter: forwarderB, code: .absentDestination)
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: .zero, target: peer), "not back to A: it failed")
+        edge.send(ByteBuffer(bytes: [1]))
+        XCTAssertEqual(host.sent.last?.via, .zero, "toward the peer itself")
+
+        // The peer's frame comes back through A: what failed may work again.
+        listener.receiveTunnelFrame(ByteBuffer(bytes: [2]), from: peer, returnVia: forwarderA)
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: forwarderA, target: peer))
+        listener.tunnelFrameUndeliverable(to: peer, reporter: forwarderA, code: .absentDestination)
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: forwarderB, target: peer))
         host.advertised[peer] = [RelayTransport.uri(forwarder: forwarderB, target: peer)]
         listener.tunnelFrameUndeliverable(to: peer, reporter: forwarderB, code: .absentDestination)
+        XCTAssertFalse(edge.isClosed)
+        listener.tunnelFrameUndeliverable(to: peer, reporter: me, code: .noRoute)
         XCTAssertTrue(edge.isClosed)
         scheduler.run(for: .milliseconds(1))
         XCTAssertEqual(recorder.closed, 1)
         XCTAssertEqual(listener.edgeCount, 0)
+        let sent = host.sent.count
         edge.send(ByteBuffer(bytes: [1]))
-        XCTAssertEqual(host.sent.count, 0, "a closed edge sends nothing")
+        XCTAssertEqual(host.sent.count, sent, "a closed edge sends nothing")
     }
 
     func testMaxEdgesCapsInboundAndOutboundEdges() throws {

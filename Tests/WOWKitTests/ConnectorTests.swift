@@ -129,6 +129,9 @@ final class ConnectorTests: XCTestCase {
             .route(replyPacket), .addRemoteType("structured.near", to: local),
             .requestLink(token: 77, intent: .connect("structured.near"), target: local, on: EdgeID(4)),
         ])
+        XCTAssertEqual(connector.linkBack(ctm, reply: replyPacket, connectionEdge: EdgeID(4), requesterHoldsType: true,
+                                          ours: nil), [.route(replyPacket)],
+                       "a ring check that reached the neighbour the requester holds: the reply alone")
     }
 
     func testARelinkCTMLinksToTheRequestersDirectURIsOnly() {

@@ -335,6 +335,14 @@ final class LinkResponderTests: XCTestCase {
                                             isConnected: connected), .init(stray: other))
         XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: false, authenticated: nil, formerPeer: nil,
                                             isConnected: connected), .init())
+        // Without security, a tunnelled edge's peer counts as a member (its frames name it as ring traffic would).
+        XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: false, authenticated: nil, formerPeer: nil,
+                                            tunnelPeer: other, isConnected: connected), .init(member: other))
+        XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: false, authenticated: nil, formerPeer: nil,
+                                            tunnelPeer: large, isConnected: connected), .init(stray: large))
+        XCTAssertEqual(LinkResponder.sender(linked: nil, isSecured: true, authenticated: nil, formerPeer: nil,
+                                            tunnelPeer: other, isConnected: connected), .init(),
+                       "secured: only a certificate says who sends")
     }
 
     func testStrayTrafficIsTakenAndTheSenderToldToLinkAgainUnlessItIsLeavingTheEdge() {

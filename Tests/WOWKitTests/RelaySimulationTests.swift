@@ -242,9 +242,11 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertEqual(report.join_routable_s.count, 150, "every node became routable")
         XCTAssertGreaterThan(check.connections_relayed, 0)
         XCTAssertEqual(check.needless_relays, 0, "relayed connections between nodes that could connect directly")
-        // A forwarder carries tunnel frames, which never cross a relayed connection: it links directly or not at all.
+        // A forwarder carries tunnel frames, which never cross a relayed connection: it links directly or not at all,
+        // and a relayed connection that gained the type (a forwarder CTM answered on it) loses it. Local types only:
+        // a peer's trim is not announced, so remote types tell what the peer once wanted.
         let relayedForwarders = sim.liveNodes.flatMap { n in
-            n.node.status().connections.filter { $0.transport == "relay" && ($0.local_types + $0.remote_types).contains("forwarder") }
+            n.node.status().connections.filter { $0.transport == "relay" && $0.local_types.contains("forwarder") }
                 .map { "\(n.node.address.short)-\($0.peer.prefix(8))" }
         }
         XCTAssertEqual(relayedForwarders, [], "relayed forwarder connections")
@@ -482,6 +484,41 @@ final class RelaySimulationTests: XCTestCase {
         XCTAssertTrue(node.info.mapsPerPeer)
         scheduler.run(for: .milliseconds(1))
         XCTAssertEqual(node.linker.attempt(token: 1)?.fallbackOpened, [relayURI], "the relay starts at once")
+    }
+
+    /// A far link's Connect-To-Me (`nearest` mode) asks for any node near a point. When it reaches a node only a
+    /// relay could join to its requester (a symmetric NAT and a port-restricted one), that node hands it to its
+    /// nearest neighbour a direct path reaches, which links to the requester directly: no relayed connection and
+    /// no forwarder link for it. An `exact` one (a shortcut's, a near neighbour's) is answered where it lands.
+    func testANearestConnectOnlyARelayCouldAnswerIsHandedToAPublicNeighbour() throws {
+        let (sim, symmetric) = try publicRing(seed: 11, spacing: 0x10, settledBehind: .symmetric)
+        XCTAssertTrue(symmetric.node.info.mapsPerPeer)
+        let far = try sim.addNode(nat: .portRestricted, address: address(0xF4))
+        // Long enough for the links of its join to be trimmed and closed (one went to the symmetric node).
+        sim.scheduler.run(for: .seconds(80))
+        XCTAssertTrue(sim.isRoutable(far), "the requester never joined")
+        let before = far.node.table.connections.map(\.address)
+        XCTAssertFalse(before.contains(symmetric.node.address))
+        XCTAssertFalse(symmetric.node.table.contains(far.node.address))
+
+        far.node.connect(ConnectRequest(target: symmetric.node.address, mode: .nearest, type: "test.far"), owner: .core)
+        sim.scheduler.run(for: .seconds(5))
+        XCTAssertEqual(symmetric.node.stats.connectsHandedOn, 1)
+        let linked = far.node.table.connections.filter { $0.localTypes.contains("test.far") }
+        XCTAssertEqual(linked.count, 1, "\(far.node.table.connections)")
+        let peer = try XCTUnwrap(linked.first)
+        XCTAssertTrue(symmetric.node.table.nearestNeighbours(perSide: 2).contains { $0.address == peer.address },
+                      "\(peer.address.short): no neighbour of the symmetric node")
+        XCTAssertEqual(sim.nodes.first { $0.node.address == peer.address }?.nat, .open)
+        XCTAssertNotEqual(peer.transport, RelayTransport.scheme)
+        XCTAssertFalse(far.node.table.connections.contains { $0.localTypes.contains(.forwarder) && !before.contains($0.address) },
+                       "no forwarder link for it")
+
+        // An exact connect to the same node is its own: it relays.
+        far.node.connect(ConnectRequest(target: symmetric.node.address, mode: .exact, type: "test.exact"), owner: .core)
+        sim.scheduler.run(for: .seconds(8))
+        XCTAssertEqual(symmetric.node.stats.connectsHandedOn, 1)
+        XCTAssertEqual(far.node.table.connection(to: symmetric.node.address)?.transport, RelayTransport.scheme)
     }
 
     /// A relayed connection between a pair no direct path can join makes no direct retries (`Node.cannotPunch`

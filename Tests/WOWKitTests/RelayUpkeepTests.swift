@@ -58,6 +58,30 @@ final class RelayUpkeepTests: XCTestCase {
         XCTAssertEqual(upkeep.forwarders(in: connections, random: &random), [], "no other direct connection to ask")
     }
 
+    /// Beside the `minimumForwarders` for our relay URIs (nearest first), a forwarder keeps the type only while it
+    /// is in use (an edge's first hop, or named by our relay URIs); one an edge no longer sends through loses it.
+    func testForwardersBeyondTheMinimumKeepTheTypeOnlyWhileInUse() {
+        var upkeep = upkeep()
+        var random = SeededRandom(seed: 2)
+        var expected = SeededRandom(seed: 2)
+        let connections = table([connection(0x70, transport: "udp", types: ["structured.near", .forwarder]),
+                                 connection(0x90, transport: "udp", types: ["structured.near", .forwarder]),
+                                 connection(0x20, transport: "udp", types: [.forwarder]),
+                                 connection(0x30, transport: "udp", types: [.forwarder]),
+                                 connection(0x84, transport: "relay")])
+        XCTAssertEqual(upkeep.forwarders(in: connections, inUse: [address(0x20)], random: &random),
+                       [.trim(.forwarder, of: address(0x30))], "0x20 is an edge's first hop; 0x30 no longer")
+        XCTAssertEqual(upkeep.forwarders(in: connections, inUse: [], random: &random),
+                       [.trim(.forwarder, of: address(0x20)), .trim(.forwarder, of: address(0x30))],
+                       "the two nearest stay for our relay URIs")
+        XCTAssertEqual(upkeep.forwarders(in: connections, inUse: [address(0x20), address(0x30)], random: &random), [])
+        // One in use counts apart: the minimum is kept beside it.
+        let fewer = table([connection(0x70, transport: "udp"), connection(0x20, transport: "udp", types: [.forwarder]),
+                           connection(0x84, transport: "relay")])
+        XCTAssertEqual(upkeep.forwarders(in: fewer, inUse: [address(0x20)], random: &random),
+                       [.addLocalType(.forwarder, to: address(0x70), announcedWith: expected.next())])
+    }
+
     func testWithoutRelayedConnectionsTheForwarderTypeGoes() {
         var upkeep = upkeep()
         var random = SeededRandom(seed: 1)

@@ -10,7 +10,10 @@ public final class RelayEdge: TunnelledEdge {
     /// The remote node.
     public let peer: Address
     /// The node frames go through first (connected directly to the peer); may change as forwarders fail.
+    /// `.zero` once every advertised one failed: frames route toward the peer itself.
     public internal(set) var forwarder: Address
+    /// Forwarders that failed since the peer's last frame came (`.zero` for routing toward the peer itself).
+    var failedForwarders: Set<Address> = []
     /// Frames the node could not send (no route to the forwarder or the peer).
     public private(set) var framesUnsent = 0
 

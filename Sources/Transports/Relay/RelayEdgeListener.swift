@@ -7,7 +7,8 @@ import WOWKit
 ///
 /// An outbound edge sends through the forwarder its URI names; an inbound one through the forwarder the
 /// peer names in its latest frame (a node connected directly to the peer). When a frame comes back
-/// undeliverable, the edge moves to another forwarder the peer advertised; when none is left, it closes
+/// undeliverable, the edge moves to another forwarder the peer advertised, then to none (frames route toward the
+/// peer itself over direct connections); when that fails too before the peer's next frame, it closes
 /// (the node then drops the connection and its overlords repair). Frames are handed to the edge's delegate
 /// on a later turn of the scheduler, never from inside the node's own call.
 public final class RelayEdgeListener: OverlayTunnelListener {
@@ -121,6 +122,8 @@ public final class RelayEdgeListener: OverlayTunnelListener {
                     "peer": "\(source.short)", "via": "\(returnVia.short)", "was_via": "\(edge.forwarder.short)"])
             }
             edge.forwarder = returnVia
+            // The peer's frames come: whatever failed toward it may work again.
+            edge.failedForwarders.removeAll()
             return deliverLater(frame, to: edge)
         }
         guard edges.count < settings.maxEdges else {
@@ -140,11 +143,16 @@ public final class RelayEdgeListener: OverlayTunnelListener {
 
     public func tunnelFrameUndeliverable(to destination: Address, reporter: Address, code: RoutingError.Code) {
         guard let edge = edges[destination], let host else { return }
-        // Another forwarder the peer advertised, other than the one that just failed.
+        // Another forwarder the peer advertised that has not failed since its last frame came; then none (`.zero`):
+        // the frames route toward the peer itself, whose nearest nodes hold it directly (its advertised ones may be
+        // stale, while one end's close, trying only those, would leave the other end on a one-way dead connection).
         let failed = edge.forwarder
-        if let next = forwarders(of: destination, host: host, preferring: nil).first(where: { $0 != failed }) {
+        edge.failedForwarders.insert(failed)
+        let next = forwarders(of: destination, host: host, preferring: nil).first { !edge.failedForwarders.contains($0) }
+            ?? (edge.failedForwarders.contains(.zero) ? nil : .zero)
+        if let next {
             logger.debug("relay forwarder failed; trying another", metadata: [
-                "peer": "\(destination.short)", "failed": "\(failed.short)", "next": "\(next.short)", "code": "\(code)"])
+                "peer": "\(destination.short)", "failed": "\(failed.short)", "next": "\(next.short)", "code": "\(code)", "reporter": "\(reporter.short)"])
             edge.forwarder = next
         } else {
             logger.debug("relay edge has no forwarder left; closing", metadata: ["peer": "\(destination.short)"])

@@ -228,10 +228,10 @@ public struct LinkResponder {
         /// Else a peer connected on another edge, or whose connection just left this one, that sends here all
         /// the same: its traffic is taken as its connection's, so no packet is lost while the ends disagree.
         public var stray: Address?
-        /// Else, on a secured node, the member whose certificate the edge's session holds, with no connection
-        /// here (say we restarted and it still holds its connection to our former self): its routed application
-        /// traffic is taken, as the ring would carry it from it anyway (plaintext data only if it is its own),
-        /// and it is told to link again; nothing else.
+        /// Else, on a secured node, the member whose certificate the edge's session holds (without security, a
+        /// tunnelled edge's peer), with no connection here (say we restarted and it still holds its connection to
+        /// our former self): its routed application traffic is taken, as the ring would carry it from it anyway
+        /// (plaintext data only if it is its own), and it is told to link again; nothing else.
         public var member: Address?
         /// The connection the message counts for, if any.
         public var peer: Address? { linked ?? stray }
@@ -247,14 +247,18 @@ public struct LinkResponder {
     /// `authenticated` (the node whose certificate the edge's secure session holds, on a secured node) or, on a
     /// node without security, `formerPeer` (whose connection just left the edge) may be a stray sender, if it
     /// is connected to us (`isConnected`) or is that former peer. Any other authenticated member is a `member`
-    /// sender (its certificate entitles it to its address). Without security anyone else gets nothing routed:
-    /// link refusals (an address it is not entitled to) must keep it out.
+    /// sender (its certificate entitles it to its address). Without security, the peer of a tunnelled edge
+    /// (`tunnelPeer`: the source its frames' routed packets name) is one too: the ring carries its traffic
+    /// anyway, with no more proof of its source, and a relayed connection whose close was lost on the way
+    /// (one end kept it) must not lose its packets here. Anyone else gets nothing routed: link refusals (an
+    /// address it is not entitled to) must keep it out.
     public static func sender(linked: Address?, isSecured: Bool, authenticated: Address?, formerPeer: Address?,
-                              isConnected: (Address) -> Bool) -> Sender {
+                              tunnelPeer: Address? = nil, isConnected: (Address) -> Bool) -> Sender {
         if let linked { return Sender(linked: linked) }
-        guard let candidate = isSecured ? authenticated : formerPeer else { return Sender() }
+        let vouched = isSecured ? authenticated : tunnelPeer
+        guard let candidate = isSecured ? authenticated : formerPeer ?? tunnelPeer else { return Sender() }
         guard isConnected(candidate) || candidate == formerPeer else {
-            return isSecured ? Sender(member: candidate) : Sender()
+            return candidate == vouched ? Sender(member: candidate) : Sender()
         }
         return Sender(stray: candidate)
     }

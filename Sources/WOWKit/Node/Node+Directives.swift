@@ -76,7 +76,9 @@ extension Node {
             }
         case .linkBack(let ctm, let reply):
             let requester = ctm.requester.address
-            run(connector.linkBack(ctm, reply: reply, connectionEdge: table.connection(to: requester)?.edgeID,
+            let connection = table.connection(to: requester)
+            run(connector.linkBack(ctm, reply: reply, connectionEdge: connection?.edgeID,
+                                   requesterHoldsType: connection?.remoteTypes.contains(ctm.type) ?? false,
                                    ours: linker.attempt(to: requester)))
         case .linkToResponder(let reply):
             let responder = reply.responder.address

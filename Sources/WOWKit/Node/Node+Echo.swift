@@ -76,7 +76,7 @@ extension Node {
     func pathDescription(to destination: Address) -> (path: String, isDirect: Bool) {
         if destination == address { return ("this node", true) }
         if let connection = table.connection(to: destination) {
-            if let forwarder = forwarder(of: connection) { return ("relayed via \(displayName(of: forwarder))", false) }
+            if let forwarder = forwarder(of: connection) { return (relayedPath(via: forwarder), false) }
             return (Node.directPath(of: connection), true)
         }
         let header = RoutedHeader(mode: .exact, payloadType: .echoRequest, source: address, destination: destination)

@@ -81,7 +81,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             // Only off the connection's edge: the certificate's address is a hash to compute.
             let secured = record.edge as? SecuredEdge
             sender = LinkResponder.sender(linked: nil, isSecured: secured != nil, authenticated: secured?.authenticatedAddress,
-                                          formerPeer: record.formerPeer, isConnected: { self.table.contains($0) })
+                                          formerPeer: record.formerPeer, tunnelPeer: (record.transportEdge as? any TunnelledEdge)?.peer,
+                                          isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer {
             let onPath = sender.linked != nil

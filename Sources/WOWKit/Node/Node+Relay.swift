@@ -26,7 +26,10 @@ extension Node {
     func keepForwarders() {
         for _ in 0...RelayUpkeep.minimumForwarders {
             guard var upkeep = relay else { return }
-            let directives = upkeep.forwarders(in: table, random: &random)
+            // The first hops of our relayed edges, and the forwarders our relay URIs name.
+            var inUse = Set(table.connections.compactMap(forwarder(of:)))
+            if let tunnelListener { inUse.formUnion(tunnelListener.localURIs.compactMap(tunnelListener.forwarder(of:))) }
+            let directives = upkeep.forwarders(in: table, inUse: inUse, random: &random)
             relay = upkeep
             if directives.isEmpty { return }
             run(directives)

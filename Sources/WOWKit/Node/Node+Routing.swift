@@ -129,6 +129,26 @@ extension Node {
         onRoutingError?(error)
     }
 
+    /// A `nearest` Connect-To-Me (a far link's) asks for any node near a point, not this one. When only a relay
+    /// could join us and its requester (neither of us is reachable directly, and no punch can work: one of us
+    /// maps per peer or punches nothing), the nearest neighbour of ours that is reachable directly (it lists no
+    /// relay URIs) takes it: a direct link instead of a relayed one, and no forwarder link for it. In the
+    /// simulated NAT mix relayed far links and their forwarder links were a third of each node's connections.
+    func delegate(forNearestCTMFrom requester: NodeInfo, near point: Address) -> Address? {
+        guard tunnelListener != nil, !publicURIs.isReachableDirectly, requester.address != address,
+              !table.contains(requester.address), listsRelayURIs(requester.uris),
+              relayPlan(to: requester.address, among: requester.uris).atOnce || punchesNothing(requester.uris)
+        else { return nil }
+        return table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
+            .filter { $0.address != requester.address && !listsRelayURIs($0.peer.uris) && !$0.peer.uris.isEmpty }
+            .min { $0.address.distance(to: point).magnitude < $1.address.distance(to: point).magnitude }?.address
+    }
+
+    /// Whether a peer at `uris` punches nothing toward us: it lists none of a datagram transport we run.
+    private func punchesNothing(_ uris: [TransportURI]) -> Bool {
+        !uris.contains { listener(for: $0.scheme)?.observedURIsAreMappings == true }
+    }
+
     private func deliver(_ packet: RoutedPacket, previous: Address?) {
         stats.routedDelivered += 1
         let header = packet.header
@@ -150,6 +170,16 @@ extension Node {
                 let requester = ctm.requester.address
                 if requester == header.source { peerReports.note(ctm.requester) }
                 logger.trace("ctm", metadata: ["from": "\(requester.short)", "mode": "\(header.mode)", "type": "\(ctm.type)"])
+                if header.mode == .nearest, let delegate = delegate(forNearestCTMFrom: ctm.requester, near: header.destination) {
+                    // Any node near the point will do: one a direct path reaches answers instead.
+                    logger.debug("a Connect-To-Me only a relay could answer goes on to a neighbour",
+                                 metadata: ["from": "\(requester.short)", "to": "\(delegate.short)"])
+                    stats.connectsHandedOn += 1
+                    var onward = header
+                    onward.mode = .exact
+                    onward.destination = delegate
+                    return route(RoutedPacket(header: onward, payload: packet.payload), previous: previous)
+                }
                 let facts = Connector.CTMFacts(
                     info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
                     isConnected: table.contains(requester), isLinking: linker.attempt(to: requester) != nil,

@@ -11,6 +11,8 @@ public struct NodeStats: Sendable {
     public var linkFailures = 0
     public var connectsRequested = 0
     public var connectsFailed = 0
+    /// `nearest` Connect-To-Me messages handed on to a neighbour a direct path reaches (`Node.delegate`).
+    public var connectsHandedOn = 0
     /// Connections moved off a path that stopped answering (`PathWatch`).
     public var failovers = 0
     /// Times the host's interface addresses changed (it moved to another network) and every connection relinked.

@@ -149,7 +149,7 @@ extension Node {
                     silent_s: (now - c.lastHeard).seconds, peer_uris: c.peer.uris.map(\.text),
                     path_switches: c.pathSwitches, peer_name: certificate?.name,
                     peer_virtual_ips: certificate?.virtualIPs.map(\.description) ?? [],
-                    path: forwarder.map { "relayed via \(displayName(of: $0))" } ?? Node.directPath(of: c),
+                    path: forwarder.map(relayedPath(via:)) ?? Node.directPath(of: c),
                     relayed_via: forwarder?.hex,
                     alternatives: PathWatch.alternatives(to: c, schemes: Set(listeners.map(\.scheme))).map(path(to:)),
                     left_path: pathWatch.leftPath(of: c).map(path(to:)),
@@ -219,6 +219,11 @@ extension Node {
         var edge = edges[connection.edgeID]?.edge
         if let secured = edge as? SecuredEdge { edge = secured.inner }
         return (edge as? any TunnelledEdge)?.forwarder
+    }
+
+    /// `relayed via alpha`, or `relayed toward the peer` when no forwarder is left (`TunnelledEdge.forwarder`).
+    func relayedPath(via forwarder: Address) -> String {
+        forwarder == .zero ? "relayed toward the peer" : "relayed via \(displayName(of: forwarder))"
     }
 
     /// `direct udp 198.18.12.2:4000`: the transport and the peer's address on it.

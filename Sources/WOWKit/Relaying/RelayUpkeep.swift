@@ -43,9 +43,14 @@ public struct RelayUpkeep: Sendable {
     /// While some connections are relayed, keep `minimumForwarders` direct ones as `forwarder`s (a type the
     /// overlords do not trim and the peer sees it wants), or the tunnels would lose their first hop when the
     /// overlords trim direct connections they no longer need: structured ones first (they stay longer), nearest
-    /// first. With no relayed connection left, the type goes. One forwarder at a time: adding one tells the
-    /// overlords, who may change the table, so the node asks again (`keepForwarders`) until this returns nothing.
-    public mutating func forwarders(in table: ConnectionTable, random: inout SeededRandom) -> [NodeDirective] {
+    /// first. Beside those, the connections in use as forwarders (`inUse`: those our relayed edges send through
+    /// first, such as a peer's forwarder we linked to with `OverlayTunnelHost.connectForwarder`, and those our own
+    /// relay URIs name) keep the type while they are; the others lose it (in the NAT-mix simulation, links to
+    /// forwarders no edge used any more were a tenth of the connections).
+    /// With no relayed connection left, the type goes. One forwarder at a time: adding one tells the overlords,
+    /// who may change the table, so the node asks again (`keepForwarders`) until this returns nothing.
+    public mutating func forwarders(in table: ConnectionTable, inUse: Set<Address> = [],
+                                    random: inout SeededRandom) -> [NodeDirective] {
         // A tunnelled connection carries no tunnel frames: one that gained the type anyway (a forwarder
         // Connect-To-Me answered on a relayed connection the two held already, a failover onto a relay) loses it.
         let tunnelled = table.connections.filter { isTunnelled($0) && $0.localTypes.contains(.forwarder) }
@@ -54,10 +59,18 @@ public struct RelayUpkeep: Sendable {
         let direct = directTable.connections
         let kept = direct.filter { $0.localTypes.contains(.forwarder) }
         if direct.count == table.count { return kept.map { .trim(.forwarder, of: $0.address) } }
-        guard kept.count < Self.minimumForwarders else { return [] }
+        let nearest = directTable.nearestNeighbours(perSide: Self.minimumForwarders).map(\.address)
+        // Those for our own relay URIs: the nearest first, then by address (a stable choice, not one that churns).
+        let spare = kept.map(\.address).filter { !inUse.contains($0) }.sorted {
+            let (left, right) = (nearest.firstIndex(of: $0) ?? nearest.count, nearest.firstIndex(of: $1) ?? nearest.count)
+            return left != right ? left < right : $0 < $1
+        }
+        if spare.count > Self.minimumForwarders {
+            return spare.dropFirst(Self.minimumForwarders).map { .trim(.forwarder, of: $0) }
+        }
+        guard spare.count < Self.minimumForwarders else { return [] }
         let keptAddresses = Set(kept.map(\.address))
-        let candidates = directTable.nearestNeighbours(perSide: Self.minimumForwarders).map(\.address)
-            + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
+        let candidates = nearest + direct.filter { !$0.localTypes.contains(.forwarder) }.map(\.address)
         guard let next = candidates.first(where: { !keptAddresses.contains($0) }) else { return [] }
         return [.addLocalType(.forwarder, to: next, announcedWith: random.next())]
     }

@@ -43,6 +43,9 @@ public protocol OverlayTunnelListener: EdgeListener {
 
 /// An edge tunnelled through another node (a `relay` edge): frames reach the peer through `forwarder`.
 public protocol TunnelledEdge: Edge {
-    /// The node frames go through first; it may change while the edge lives (forwarders fail).
+    /// The remote node: the source its frames' routed packets name.
+    var peer: Address { get }
+    /// The node frames go through first; it may change while the edge lives (forwarders fail). `.zero`: none,
+    /// frames route toward the peer itself over direct connections.
     var forwarder: Address { get }
 }
