@@ -63,7 +63,8 @@ final class EchoSimulationTests: XCTestCase {
         let now = try XCTUnwrap(direct, "no direct path within 5 pings")
         XCTAssertEqual(now.hopsThere, 1)
         XCTAssertEqual(now.hopsBack, 1)
-        XCTAssertTrue(now.path.hasPrefix("direct memory "), now.path)
+        // Over whichever of the peer's transports answered first (`memory` or `memory-stream`).
+        XCTAssertTrue(now.path.hasPrefix("direct memory"), now.path)
     }
 
     func testAPingToNobodyFailsAsUnreachableAndToACrashedPeerTimesOut() throws {

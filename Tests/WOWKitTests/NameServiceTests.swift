@@ -176,4 +176,19 @@ final class NameServiceTests: XCTestCase {
         XCTAssertTrue(service.handovers(from: local, network: network) { _ in peer }.isEmpty, "handed once")
         XCTAssertTrue(service.handovers(from: local, network: network) { _ in nil }.isEmpty, "no peer, nothing to hand")
     }
+
+    /// Where this node is the nearest to a record's key, its ring neighbours keep replicas: one that joined beside
+    /// it after the record came gets one too (the record would die with this node otherwise), once.
+    func testWhereThisNodeIsNearestItsNeighboursGetReplicasOnce() throws {
+        let keeper = try member("keeper")
+        var service = NameService()
+        let record = NameRecord(credentials: try member("m1"), at: now)
+        XCTAssertEqual(service.keep(record, credentials: keeper, unixTime: now), .new)
+        let network = authority.authority.network
+        let local = Address.hashing("local"), left = Address.hashing("left"), right = Address.hashing("right")
+        XCTAssertEqual(service.handovers(from: local, network: network, neighbours: [left]) { _ in nil }.map(\.to), [left])
+        XCTAssertEqual(service.handovers(from: local, network: network, neighbours: [left, right]) { _ in nil }.map(\.to),
+                       [right], "a new neighbour: only it")
+        XCTAssertTrue(service.handovers(from: local, network: network, neighbours: [left, right]) { _ in nil }.isEmpty)
+    }
 }

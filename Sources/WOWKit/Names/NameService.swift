@@ -96,18 +96,23 @@ public struct NameService {
     /// Records some peer should keep rather than this node (`local`): for each record, the peer nearest its
     /// ring key (`nearestPeer`), if that one is nearer than this node and was not handed the record already.
     /// The ring grows and changes around a record's key; each node passing it on to a nearer one brings it to
-    /// the node nearest the key (the distance shrinks with every hand, so it ends).
-    public mutating func handovers(from local: Address, network: NetworkID,
+    /// the node nearest the key (the distance shrinks with every hand, so it ends). Where this node is the
+    /// nearest, its ring neighbours (`neighbours`, left then right) keep the replicas: a node that joined beside
+    /// it since the record came gets one too, or the record would die with this node.
+    public mutating func handovers(from local: Address, network: NetworkID, neighbours: [Address] = [],
                                    nearestPeer: (Address) -> Address?) -> [(record: NameRecord, to: Address)] {
         var handed: [(record: NameRecord, to: Address)] = []
         // In name order: the puts go out in it, and the simulator must repeat a run for its seed.
         for (name, record) in stored.sorted(by: { $0.key < $1.key }) {
             let key = ringKeys[name] ?? NameRecord.ringKey(forKey: name, network: network)
             ringKeys[name] = key
-            guard let peer = nearestPeer(key), peer != record.address, !(handedTo[name]?.contains(peer) ?? false),
-                  key.distance(to: peer) < key.distance(to: local) else { continue }
-            handedTo[name, default: []].insert(peer)
-            handed.append((record, peer))
+            let nearer = nearestPeer(key).flatMap { key.distance(to: $0) < key.distance(to: local) ? $0 : nil }
+            let targets = nearer.map { [$0] } ?? neighbours
+            for peer in targets where peer != record.address && peer != local && !(handedTo[name]?.contains(peer) ?? false) {
+                handedTo[name, default: []].insert(peer)
+                // A record kept under several keys (its name, its IPs) goes to a peer once.
+                if !handed.contains(where: { $0.to == peer && $0.record == record }) { handed.append((record, peer)) }
+            }
         }
         return handed
     }

@@ -144,10 +144,23 @@ extension Node {
     /// connection at 1,000 idle nodes). Runs after the table changed.
     func handOverNames() {
         guard let network = edgeSecurity?.credentials.authority.network, !names.stored.isEmpty else { return }
-        let handovers = names.handovers(from: address, network: network) { [table] key in
+        var neighbours: [Address] = []
+        for side in [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)] {
+            if let peer = side?.address, !neighbours.contains(peer) { neighbours.append(peer) }
+        }
+        let handovers = names.handovers(from: address, network: network, neighbours: neighbours) { [table] key in
             table.nearestStructured(to: key)?.address
         }
         for (record, peer) in handovers { send(.put(record, isReplica: true), to: peer, mode: .exact) }
+    }
+
+    /// Whether no structured peer is nearer than this node to one of `record`'s ring keys.
+    private func isNearest(toAKeyOf record: NameRecord, network: NetworkID) -> Bool {
+        record.keys.contains { name in
+            let key = NameRecord.ringKey(forKey: name, network: network)
+            guard let peer = table.nearestStructured(to: key)?.address else { return true }
+            return key.distance(to: address) < key.distance(to: peer)
+        }
     }
 
     private func send(_ message: NameMessage, to destination: Address, mode: DeliveryMode) {
@@ -171,6 +184,10 @@ extension Node {
                 for neighbour in neighbours where neighbour != record.address {
                     send(.put(record, isReplica: true), to: neighbour, mode: .exact)
                 }
+            case .new where isNearest(toAKeyOf: record, network: credentials.authority.network):
+                // A handover made us the node nearest a key (from one that was nearest while the ring filled in,
+                // whose neighbours hold the replicas, not ours): ours get them.
+                handOverNames()
             case .new, .known: break
             case .refused(let refusal): stats.drop(.nameRefused(refusal))
             case .full: stats.drop(.nameStoreFull)

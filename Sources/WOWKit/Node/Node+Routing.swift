@@ -91,6 +91,19 @@ extension Node {
                 }
                 return
             }
+            if packet.header.source != address, previous != nil || heldSince != nil, !isTunnel, !isRingMember,
+               Router.gateway(in: table) == nil, linker.attempts.values.contains(where: { $0.type == .leaf }),
+               held.hold(packet, since: heldSince ?? scheduler.now) {
+                // Passed on by a node that joins through us while we join ourselves (a network starting up all at
+                // once): our own leaf link, the way into the ring, is on its way. The packet waits for it rather
+                // than failing, and the joiner's CTM a few seconds with it (its error cannot even reach it).
+                // Not tunnel frames: routed again they would count as ours, and their edge has its own failover.
+                if heldSince == nil { stats.heldForRoute += 1 }
+                if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
+                    arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
+                }
+                return
+            }
             stats.drop(.routing(code, packet.header.payloadType))
             routingFailed(packet.header, code)
         }

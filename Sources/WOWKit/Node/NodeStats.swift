@@ -25,7 +25,8 @@ public struct NodeStats: Sendable {
     /// Packets sent over the ring around a connection whose path went silent (`Router.detour`), rather than
     /// into it while it moves.
     public var routedAroundSilentPaths = 0
-    /// Own data packets that waited for a route while the node's place in the ring formed (`HeldPackets`).
+    /// Own data packets that waited for a route while the node's place in the ring formed, and packets passed on
+    /// by a joiner that waited for this node's own way into the ring (`HeldPackets`).
     public var heldForRoute = 0
     /// Dropped packets by reason (`DropReason.description`: `truncated`, `not_linked`, `ttl_expired`, ...);
     /// `drops.byName` lists only the reasons seen.

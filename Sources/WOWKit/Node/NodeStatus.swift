@@ -117,7 +117,8 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     /// Packets sent around a connection whose path went silent, over the ring (`Router.detour`). Nil from a
     /// node that does not say.
     public var routed_around_silent_paths: Int?
-    /// Own packets that waited for a route while the node's place in the ring formed (`HeldPackets`).
+    /// Own packets that waited for a route while the node's place in the ring formed, and packets a joiner
+    /// passed on that waited for the node's own way into the ring (`HeldPackets`).
     public var held_for_route: Int
     /// The node's protocol timers pending (`Scheduler.pendingTimers`): steady on a healthy node.
     public var timers: Int
