@@ -144,14 +144,20 @@ extension Node {
     /// connection at 1,000 idle nodes). Runs after the table changed.
     func handOverNames() {
         guard let network = edgeSecurity?.credentials.authority.network, !names.stored.isEmpty else { return }
+        let handovers = names.handovers(from: address, network: network, neighbours: ringNeighbours()) { [table] key in
+            table.nearestStructured(to: key)?.address
+        }
+        for (record, peer) in handovers { send(.put(record, isReplica: true), to: peer, mode: .exact) }
+    }
+
+    /// The nearest structured peers left, then right (once, in a ring of two): in a fixed order, so a simulated
+    /// run repeats.
+    private func ringNeighbours() -> [Address] {
         var neighbours: [Address] = []
         for side in [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)] {
             if let peer = side?.address, !neighbours.contains(peer) { neighbours.append(peer) }
         }
-        let handovers = names.handovers(from: address, network: network, neighbours: neighbours) { [table] key in
-            table.nearestStructured(to: key)?.address
-        }
-        for (record, peer) in handovers { send(.put(record, isReplica: true), to: peer, mode: .exact) }
+        return neighbours
     }
 
     /// Whether no structured peer is nearer than this node to one of `record`'s ring keys.
@@ -176,12 +182,7 @@ extension Node {
         case .put(let record, let isReplica):
             switch names.keep(record, credentials: credentials, unixTime: unixTime) {
             case .new where !isReplica:
-                // Left first, then right (once, in a ring of two): in a fixed order, so a simulated run repeats.
-                var neighbours: [Address] = []
-                for side in [table.nearestStructured(leftOf: address), table.nearestStructured(rightOf: address)] {
-                    if let peer = side?.address, !neighbours.contains(peer) { neighbours.append(peer) }
-                }
-                for neighbour in neighbours where neighbour != record.address {
+                for neighbour in ringNeighbours() where neighbour != record.address {
                     send(.put(record, isReplica: true), to: neighbour, mode: .exact)
                 }
             case .new where isNearest(toAKeyOf: record, network: credentials.authority.network):

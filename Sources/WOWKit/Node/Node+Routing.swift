@@ -79,25 +79,18 @@ extension Node {
                 stats.routedViaReporter += 1
                 return send(.routed(packet), on: connection.edgeID)
             }
-            if code == .absentDestination, previous == nil, packet.header.mode == .exact,
-               packet.header.payloadType == .data || packet.header.payloadType == .secure,
-               heldSince != nil || held.isForming(joinedAt: joinedRingAt, now: scheduler.now),
-               held.hold(packet, since: heldSince ?? scheduler.now) {
-                // Our own data, and we seem nearest only because our place in the ring is still forming: it
-                // waits for a connection rather than coming back as "unreachable".
-                if heldSince == nil { stats.heldForRoute += 1 }
-                if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
-                    arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
-                }
-                return
-            }
-            if packet.header.source != address, previous != nil || heldSince != nil, !isTunnel, !isRingMember,
-               Router.gateway(in: table) == nil, linker.attempts.values.contains(where: { $0.type == .leaf }),
-               held.hold(packet, since: heldSince ?? scheduler.now) {
-                // Passed on by a node that joins through us while we join ourselves (a network starting up all at
-                // once): our own leaf link, the way into the ring, is on its way. The packet waits for it rather
-                // than failing, and the joiner's CTM a few seconds with it (its error cannot even reach it).
-                // Not tunnel frames: routed again they would count as ours, and their edge has its own failover.
+            // Our own data, and we seem nearest only because our place in the ring is still forming: it waits for a
+            // connection rather than coming back as "unreachable". Or passed on by a node that joins through us while
+            // we join ourselves (a network starting up all at once): our own leaf link, the way into the ring, is on
+            // its way, and the joiner's CTM waits for it rather than failing (its error cannot even reach it). Not
+            // tunnel frames: routed again they would count as ours, and their edge has its own failover.
+            let ownDataWhileForming = code == .absentDestination && previous == nil && packet.header.mode == .exact
+                && (packet.header.payloadType == .data || packet.header.payloadType == .secure)
+                && (heldSince != nil || held.isForming(joinedAt: joinedRingAt, now: scheduler.now))
+            let passedOnWhileJoining = packet.header.source != address && (previous != nil || heldSince != nil)
+                && !isTunnel && !isRingMember && Router.gateway(in: table) == nil
+                && linker.attempts.values.contains(where: { $0.type == .leaf })
+            if ownDataWhileForming || passedOnWhileJoining, held.hold(packet, since: heldSince ?? scheduler.now) {
                 if heldSince == nil { stats.heldForRoute += 1 }
                 if timers[.heldPackets] == nil, let deadline = held.nextDeadline {
                     arm(.heldPackets, after: max(.zero, deadline - scheduler.now))
