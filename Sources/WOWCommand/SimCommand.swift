@@ -64,6 +64,9 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Run the nodes without certificates or encryption (to measure what security costs).")
     var insecure = false
 
+    @Flag(help: "Give joiners only their bootstrap node's URIs, not its handshake key (their first link then takes two round trips).")
+    var noBootstrapKeys = false
+
     @OptionGroup var output: ReportOutput
 
     @Option(help: "Write per-node join times to this CSV file.")
@@ -118,6 +121,7 @@ struct SimCommand: ParsableCommand {
         options.nameLookups = nameLookups
         options.nearPerSide = near
         options.secure = !insecure
+        options.bootstrapKeys = !noBootstrapKeys
         options.csvPath = csv
         do {
             try options.validate()
@@ -219,6 +223,9 @@ struct SimCommand: ParsableCommand {
             lines.append("  \(c.phase) at t=\(f(c.at_virtual_s, 1))s: \(c.live_nodes) live, ring consistent: \(c.ring_consistent ? "yes" : "NO (\(c.ring_violations) nodes)"), delivered \(c.messages_delivered)/\(c.messages_sent) (\(f(c.delivery_ratio * 100, 2))%), hops mean \(f(c.hops.mean, 2)) p99 \(f(c.hops.p99, 0)) max \(c.hops.max), \(f(c.connections_per_node, 1)) connections/node (\(c.connections_by_local_type.sorted { $0.key < $1.key }.map { "\($0.key) \(f($0.value, 1))" }.joined(separator: ", "))); \(c.connections_relayed) of \(c.connections_direct + c.connections_relayed) connections relayed (\(f(c.relayed_share * 100, 1))%, \(c.needless_relays) needless)")
             if c.messages_delivered < c.messages_sent, !c.drops_while_routing.isEmpty {
                 lines.append("    dropped while routing: " + c.drops_while_routing.nameCounts)
+            }
+            if let lost = c.lost_messages, !lost.isEmpty {
+                lines.append("    lost: " + lost.joined(separator: ", "))
             }
         }
         if let s = r.shortcut_s {

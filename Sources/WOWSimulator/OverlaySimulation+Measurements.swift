@@ -10,17 +10,20 @@ extension OverlaySimulation {
     }
 
     /// Sends `count` exact-mode messages between random live pairs and runs until all arrive or `timeout`.
-    public func measureRouting(count: Int, timeout: Duration = .seconds(30)) -> (sent: Int, delivered: Int, hops: [Int]) {
+    public func measureRouting(count: Int, timeout: Duration = .seconds(30))
+        -> (sent: Int, delivered: Int, hops: [Int], lost: [String]) {
         let live = liveNodes
-        guard live.count >= 2, count > 0 else { return (0, 0, []) }
+        guard live.count >= 2, count > 0 else { return (0, 0, [], []) }
         delivered.removeAll()
         var ids: [UInt64] = []
+        var pairs: [UInt64: String] = [:]
         for _ in 0..<count {
             let source = live[Int(random.next() % UInt64(live.count))]
             var destination = source
             while destination === source { destination = live[Int(random.next() % UInt64(live.count))] }
             nextMessageID += 1
             ids.append(nextMessageID)
+            pairs[nextMessageID] = "\(source.node.address.short) -> \(destination.node.address.short)"
             var payload = ByteBuffer()
             payload.writeInteger(nextMessageID)
             source.node.send(data: payload, to: destination.node.address)
@@ -28,7 +31,8 @@ extension OverlaySimulation {
         let deadline = scheduler.now + timeout
         scheduler.run(until: deadline) { delivered.count < count }
         let hops = ids.compactMap { delivered[$0] }
-        return (count, hops.count, hops)
+        let lost = ids.filter { delivered[$0] == nil }.prefix(10).compactMap { pairs[$0] }
+        return (count, hops.count, hops, lost)
     }
 
     /// Starts `count` flows between random live pairs that are not directly connected, 10 packets a second
@@ -132,6 +136,7 @@ extension OverlaySimulation {
             connections_direct: kinds.direct, connections_relayed: kinds.relayed,
             relayed_share: all == 0 ? 0 : Double(kinds.relayed) / Double(all), needless_relays: kinds.needlessRelays,
             failovers: live.map(\.node.stats.failovers).reduce(0, +),
-            path_probes: live.map(\.node.stats.pathProbes).reduce(0, +), drops_while_routing: dropsDuring)
+            path_probes: live.map(\.node.stats.pathProbes).reduce(0, +), drops_while_routing: dropsDuring,
+            lost_messages: result.lost)
     }
 }

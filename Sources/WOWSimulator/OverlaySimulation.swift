@@ -77,7 +77,7 @@ public final class OverlaySimulation {
         var logger = Logger(label: "wow.sim", metadataProvider: Logger.MetadataProvider {
             ["t": "\(String(format: "%.4f", clock.now.seconds))"]
         })
-        logger.logLevel = ProcessInfo.processInfo.environment["WOW_SIM_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        logger.logLevel = SimulatedNodeBuilder.logLevelFromEnvironment ?? .critical
         self.builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: OverlaySimulation.epoch, overlords: extra,
                                             logger: logger)
     }
@@ -103,6 +103,9 @@ public final class OverlaySimulation {
                                 transports: Self.transports(for: nat), overlords: overlordEntries,
                                 bootstrap: bootstrapNode.map { $0.node.info.uris } ?? [])
         config.sharedNeighboursPerSide = max(options.nearPerSide + 1, 3)
+        if options.bootstrapKeys, let bootstrapNode, let key = bootstrapNode.node.info.handshakeKey {
+            for uri in bootstrapNode.node.info.uris { config.bootstrapHandshakeKeys[uri] = key }
+        }
         if let security { config.security = .secured(security) }
         let node = builder.makeNode(config: config, transports: .memory(network, host: host), random: random.split())
         let simulated = SimulatedNode(index: nodes.count, host: host, node: node, config: config, nat: nat,

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Plugins
 import Transports
@@ -36,9 +37,10 @@ public struct SimulatedNodeBuilder {
 
     /// - Parameters:
     ///   - overlords: the link strategies the nodes know; nil for WOW's own (`PluginCatalog`).
-    ///   - logger: the nodes' logger unless `makeNode` is given one; `Node`'s default unless given.
+    ///   - logger: the nodes' logger unless `makeNode` is given one; unless given, `Node`'s default at the level
+    ///     `WOW_SIM_LOG` names (as for `wow sim`), else `info`.
     public init(scheduler: SimulationScheduler, epoch: Int64 = SimulatedNodeBuilder.defaultEpoch,
-                overlords: OverlordRegistry? = nil, logger: Logger = Logger(label: "wow.node")) {
+                overlords: OverlordRegistry? = nil, logger: Logger = SimulatedNodeBuilder.defaultLogger) {
         self.scheduler = scheduler
         self.epoch = epoch
         if let overlords {
@@ -49,6 +51,18 @@ public struct SimulatedNodeBuilder {
             self.overlords = registry
         }
         self.logger = logger
+    }
+
+    /// `wow.node` at the level `WOW_SIM_LOG` names, else `info`.
+    public static var defaultLogger: Logger {
+        var logger = Logger(label: "wow.node")
+        if let level = logLevelFromEnvironment { logger.logLevel = level }
+        return logger
+    }
+
+    /// The level `WOW_SIM_LOG` names (`trace`, `debug`, ...), if any: simulated nodes log at it.
+    public static var logLevelFromEnvironment: Logger.Level? {
+        ProcessInfo.processInfo.environment["WOW_SIM_LOG"].flatMap(Logger.Level.init(rawValue:))
     }
 
     /// Seconds since 1970 now, on virtual time: what each node's `wallClock` reads.
@@ -76,6 +90,7 @@ public struct SimulatedNodeBuilder {
         let scheduler = self.scheduler
         let epoch = self.epoch
         node.wallClock = { SimulatedNodeBuilder.unixTime(epoch: epoch, scheduler: scheduler) }
+        node.stampClock = { UInt64(epoch) * 1_000_000 + UInt64(scheduler.now.nanoseconds / 1_000) }
         return node
     }
 

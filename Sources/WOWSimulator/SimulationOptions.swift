@@ -31,6 +31,9 @@ public struct SimulationOptions: Sendable {
     /// Whether nodes hold membership certificates of one simulated network and secure every edge (the
     /// default, as real nodes run); off measures the overlay without cryptography.
     public var secure = true
+    /// Whether a joiner's config names its bootstrap node's handshake key (`NodeConfig.bootstrapHandshakeKeys`),
+    /// as a deployment's bootstrap list may: its first link takes one round trip. Secured runs only.
+    public var bootstrapKeys = true
     /// Settings of `structured.far` (YAML mapping), empty for defaults.
     public var farSettingsYAML = ""
     /// Where the per-node join times go, if anywhere.

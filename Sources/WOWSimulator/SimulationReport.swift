@@ -48,6 +48,9 @@ public struct SimulationReport: Codable, Sendable {
         public var path_probes: Int
         /// What the live nodes dropped, by reason, while the messages were routed (what lost any).
         public var drops_while_routing: [String: Int]
+        /// The first 10 messages that never arrived, as `source -> destination` (short addresses), to trace
+        /// with `WOW_SIM_LOG`. Nil from a report that does not say.
+        public var lost_messages: [String]?
     }
 
     public var nodes: Int

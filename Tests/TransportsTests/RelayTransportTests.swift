@@ -198,6 +198,34 @@ final class RelayTransportTests: XCTestCase {
         XCTAssertEqual(host.sent.last?.via, forwarderB)
     }
 
+    /// A forwarder connected to both ends (ours, and one the peer advertises) is kept over the peer's return hop
+    /// when that one is not connected to us; a return hop that is connected to us is taken.
+    func testAForwarderConnectedToBothEndsIsKeptOverAReturnHopThatIsNotOurs() throws {
+        let scheduler = SimulationScheduler()
+        let host = Host(me)
+        let recorder = Recorder()
+        let listener = try makeListener(host: host, recorder: recorder, scheduler: scheduler)
+        let stranger = Address(bytes: [UInt8](repeating: 0x66, count: 20))!
+        host.advertised[peer] = [RelayTransport.uri(forwarder: forwarderA, target: peer)]
+        host.directPeers = [forwarderA, forwarderB]
+        let edge = try XCTUnwrap(try edge(to: RelayTransport.uri(forwarder: forwarderA, target: peer), on: listener,
+                                          scheduler: scheduler)?.get())
+        edge.delegate = recorder
+        // Through a node we are not connected to: A stays, and the frame is delivered.
+        listener.receiveTunnelFrame(ByteBuffer(bytes: [1]), from: peer, returnVia: stranger)
+        scheduler.run(for: .milliseconds(1))
+        XCTAssertEqual(recorder.received, [ByteBuffer(bytes: [1])])
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: forwarderA, target: peer))
+        // Through B, ours too: two direct hops either way, and B is where the peer's frames come from.
+        listener.receiveTunnelFrame(ByteBuffer(bytes: [2]), from: peer, returnVia: forwarderB)
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: forwarderB, target: peer))
+        // B is ours but the peer does not advertise it: a stranger's return hop is followed then, as before.
+        listener.receiveTunnelFrame(ByteBuffer(bytes: [3]), from: peer, returnVia: stranger)
+        XCTAssertEqual(edge.remoteURI, RelayTransport.uri(forwarder: stranger, target: peer))
+        scheduler.run(for: .milliseconds(1))
+        XCTAssertEqual(recorder.received.count, 3)
+    }
+
     /// Each undeliverable frame moves the edge to a forwarder the peer advertised that has not failed since the
     /// peer's last frame came, then to none (frames route toward the peer itself: its advertised forwarders may be
     /// stale), and it closes when that fails too.

@@ -1,4 +1,5 @@
 import Foundation
+import WOWKit
 import XCTest
 
 /// `wow keygen` as a process.
@@ -11,6 +12,11 @@ final class KeygenCommandTests: XCTestCase {
         let publicKey = try XCTUnwrap(CredentialFixture.value("public key", in: output), output)
         XCTAssertEqual(publicKey.count, 64)
         XCTAssertTrue(publicKey.allSatisfy(\.isHexDigit), publicKey)
+        // The handshake key a bootstrap list may name: the one a node with this key advertises (derived from it).
+        let handshakeKey = try XCTUnwrap(CredentialFixture.value("handshake key", in: output), output)
+        let identity = try NodeIdentity.decode(try CredentialFile.read(fixture.path("node.key"), as: .nodeKey))
+        XCTAssertEqual(handshakeKey, PublicKeyText.encode(StaticHandshakeKey.publicKey(for: identity)))
+        XCTAssertNotEqual(handshakeKey, publicKey)
     }
 
     func testTwoKeysDiffer() throws {

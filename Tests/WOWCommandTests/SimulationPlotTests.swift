@@ -38,7 +38,7 @@ final class SimulationPlotTests: XCTestCase {
         let directory = try temporaryDirectory()
         let svg = directory.appendingPathComponent("sim.svg")
         let csv = directory.appendingPathComponent("joins.csv")
-        var command = try XCTUnwrap(try WOWRootCommand.parseAsRoot(
+        let command = try XCTUnwrap(try WOWRootCommand.parseAsRoot(
             ["sim", "--nodes", "30", "--messages", "60", "--json", "--plot", svg.path, "--csv", csv.path]) as? SimCommand)
         try command.run()
 

@@ -13,6 +13,22 @@ final class TestbedNamespaceTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scripts/testbed.py").path
 
     private var directory = ""
+    /// This test's failures, said again as its last lines: CI shows only the end of a long test's output.
+    private var failures: [String] = []
+
+    override func recordFailure(withDescription description: String, inFile filePath: String, atLine lineNumber: Int,
+                                expected: Bool) {
+        let oneLine = description.split(separator: "\n").joined(separator: " | ")
+        failures.append("line \(lineNumber): " + (oneLine.count > 800 ? oneLine.prefix(800) + "..." : oneLine))
+        super.recordFailure(withDescription: description, inFile: filePath, atLine: lineNumber, expected: expected)
+    }
+
+    override func tearDown() {
+        if !failures.isEmpty {
+            print("TestbedNamespaceTests: \(failures.count) failure(s):\n" + failures.joined(separator: "\n"))
+        }
+        super.tearDown()
+    }
 
     /// Runs `testbed.py ARGUMENTS` to completion with the test's prefix and directory.
     @discardableResult

@@ -17,7 +17,7 @@ final class WowProcessTests: XCTestCase {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: log)
         }
         try process.run()
@@ -99,7 +99,7 @@ final class WowProcessTests: XCTestCase {
         try "node: { name: alpha }\nsecurity: { insecure: true }\ntransports:\n  - scheme: udp\n    settings: { listen: \"127.0.0.1:0\" }\n"
             .write(toFile: directory + "/a.yml", atomically: true, encoding: .utf8)
         let output = directory + "/stdout.txt"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let process = Process()
         process.executableURL = wowBinary
         process.arguments = ["run", "--config", directory + "/a.yml", "--control", directory + "/a.sock"]
@@ -253,7 +253,7 @@ final class WowReloadTests: XCTestCase {
         }
         try config(transport: "udp").write(toFile: configPath, atomically: true, encoding: .utf8)
         let control = fixture.path("a.sock"), log = fixture.path("a.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
         process.executableURL = WowExecutable.url
         process.arguments = ["run", "--config", configPath, "--control", control]

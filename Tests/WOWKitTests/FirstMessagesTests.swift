@@ -11,16 +11,16 @@ final class FirstMessagesTests: XCTestCase {
     /// alice and bob, each with a static key; alice knows bob's.
     private func pair(seed: UInt64 = 1) throws -> ChannelPair {
         let pair = try ChannelPair(seed: seed)
-        pair.a.staticKey = Self.staticKey(seed: seed, clock: { TestNetwork.unixTime })
-        pair.b.staticKey = Self.staticKey(seed: seed + 1, clock: { TestNetwork.unixTime })
+        pair.a.staticKey = Self.staticKey(seed: seed, clock: { TestNetwork.unixMicroseconds })
+        pair.b.staticKey = Self.staticKey(seed: seed + 1, clock: { TestNetwork.unixMicroseconds })
         pair.a.channel.peerStaticKey = pair.b.staticKey?.publicKey
         return pair
     }
 
-    static func staticKey(seed: UInt64, clock: @escaping () -> Int64) -> StaticHandshakeKey {
+    static func staticKey(seed: UInt64, clock: @escaping () -> UInt64) -> StaticHandshakeKey {
         var random = SeededRandom(seed: seed &* 7919)
         return StaticHandshakeKey(privateKey: SecureChannel.makeEphemeral(ChannelEnd.defaultSettings, random: &random),
-                                  wallClock: clock)
+                                  clock: clock)
     }
 
     func testTheInitCarriesTheFirstMessageAndTheResponderDeliversItAtOnce() throws {
@@ -95,7 +95,7 @@ final class FirstMessagesTests: XCTestCase {
         let pair = try pair()
         let first = pair.a.send(Array("link request".utf8)).frames[0]
         // bob restarted: a new static key. alice's NodeInfo of him is stale.
-        pair.b.staticKey = Self.staticKey(seed: 555, clock: { TestNetwork.unixTime })
+        pair.b.staticKey = Self.staticKey(seed: 555, clock: { TestNetwork.unixMicroseconds })
         let atB = pair.b.receive(first)
         XCTAssertEqual(atB.delivered, [])
         XCTAssertEqual(atB.drops, ["first_messages_not_taken"])
@@ -210,32 +210,71 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertFalse(AdmissionKey.hasInitLayout(shorter))
     }
 
+    /// A link request and the Connect-To-Me behind it (`SecuredEdge.sendTogether`): queued without starting the
+    /// handshake, then one init carries both, and the responder delivers both with it, in order.
+    func testMessagesSentTogetherRideInOneInit() throws {
+        let pair = try pair()
+        let a = pair.a
+        for text in ["link request", "connect to me"] {
+            let outputs = Array(a.channel.send(ByteBuffer(string: text), a.environment, random: &a.random, startsHandshake: false))
+            XCTAssertTrue(outputs.frames.isEmpty, "nothing leaves before both are queued")
+        }
+        XCTAssertEqual(a.channel.queuedCount, 2)
+        XCTAssertFalse(a.channel.initCarriesFirstMessages)
+        let first = Array(a.channel.startHandshakeForQueue(a.environment, random: &a.random))
+        XCTAssertEqual(first.frameKinds, [SecureFrame.initKind])
+        XCTAssertTrue(a.channel.initCarriesFirstMessages)
+        XCTAssertEqual(pair.b.receive(first.frames[0]).delivered, [Array("link request".utf8), Array("connect to me".utf8)])
+        XCTAssertTrue(Array(a.channel.startHandshakeForQueue(a.environment, random: &a.random)).isEmpty,
+                      "nothing waits in the queue any more: no second init")
+    }
+
     func testStampsOnlyRiseAndAForgottenMemberMustStampAfterTheFloor() {
-        var now: Int64 = 1_000
+        var now: UInt64 = 1_000
         let key = Self.staticKey(seed: 3, clock: { now })
         let first = key.nextStamp(), second = key.nextStamp()
-        XCTAssertGreaterThan(second, first, "within one second too")
+        XCTAssertGreaterThan(second, first, "within one microsecond too")
         now = 999
         XCTAssertGreaterThan(key.nextStamp(), second, "a clock that steps back does not")
 
-        XCTAssertEqual(key.take(stamp: 10, ephemeral: [1], from: [1]), .fresh)
-        XCTAssertEqual(key.take(stamp: 10, ephemeral: [1], from: [1]), .takenBefore, "the same init again")
-        XCTAssertEqual(key.take(stamp: 10, ephemeral: [2], from: [1]), .stale, "another init with that stamp")
-        XCTAssertEqual(key.take(stamp: 9, ephemeral: [3], from: [1]), .stale)
-        XCTAssertEqual(key.take(stamp: 11, ephemeral: [4], from: [1]), .fresh)
-        XCTAssertEqual(key.take(stamp: 5, ephemeral: [5], from: [2]), .fresh, "members are apart")
+        XCTAssertEqual(key.take(stamp: 1_010, ephemeral: [1], from: [1]), .fresh)
+        XCTAssertEqual(key.take(stamp: 1_010, ephemeral: [1], from: [1]), .takenBefore, "the same init again")
+        XCTAssertEqual(key.take(stamp: 1_010, ephemeral: [2], from: [1]), .stale, "another init with that stamp")
+        XCTAssertEqual(key.take(stamp: 1_009, ephemeral: [3], from: [1]), .stale)
+        XCTAssertEqual(key.take(stamp: 1_011, ephemeral: [4], from: [1]), .fresh)
+        XCTAssertEqual(key.take(stamp: 1_005, ephemeral: [5], from: [2]), .fresh, "members are apart")
+        XCTAssertEqual(key.take(stamp: 1_000, ephemeral: [6], from: [3]), .fresh, "stamped at the key's start")
+        XCTAssertEqual(key.take(stamp: 999, ephemeral: [7], from: [4]), .stale, "stamped before the key's start")
+    }
+
+    /// The static key is the identity's (the same after a restart, so a bootstrap list may name it), and a
+    /// restarted node takes no init stamped before its start: an init replayed from before the restart (it
+    /// would open, as the key is the same) delivers nothing.
+    func testTheKeyOutlivesARestartButAnInitFromBeforeTheRestartIsStale() throws {
+        let identity = NodeIdentity.deterministic(seed: Array("restarting".utf8))
+        var now: UInt64 = 5_000_000
+        let before = StaticHandshakeKey(identity: identity, clock: { now })
+        XCTAssertEqual(before.take(stamp: 5_000_100, ephemeral: [1], from: [9]), .fresh)
+        now = 6_000_000
+        let after = StaticHandshakeKey(identity: identity, clock: { now })
+        XCTAssertEqual(after.publicKey, before.publicKey)
+        XCTAssertEqual(after.publicKey, StaticHandshakeKey.publicKey(for: identity))
+        XCTAssertNotEqual(after.publicKey, StaticHandshakeKey.publicKey(for: .deterministic(seed: Array("other".utf8))))
+        XCTAssertEqual(after.take(stamp: 5_000_100, ephemeral: [1], from: [9]), .stale, "the replay")
+        XCTAssertEqual(after.take(stamp: 5_999_999, ephemeral: [2], from: [8]), .stale)
+        XCTAssertEqual(after.take(stamp: 6_000_001, ephemeral: [3], from: [9]), .fresh, "a new init")
     }
 
     func testPeersKeysAreBoundedAndAKeyOfTheWrongSizeIsNeitherKeptNorSent() throws {
-        var keys = PeerSelfReports()
+        var keys = PeerReports()
         func address(_ n: Int) -> Address { Address(bytes: (0..<20).map { UInt8(truncatingIfNeeded: n >> ($0 % 4 * 8)) })! }
         keys.note(NodeInfo(address: address(0), uris: [], handshakeKey: [UInt8](repeating: 1, count: 31)))
         XCTAssertNil(keys.handshakeKey(of: address(0)), "31 bytes: not a key")
-        for n in 0...PeerSelfReports.capacity {
+        for n in 0...PeerReports.capacity {
             keys.note(NodeInfo(address: address(n + 1), uris: [], handshakeKey: [UInt8](repeating: 2, count: 32)))
         }
         XCTAssertNil(keys.handshakeKey(of: address(1)), "the longest known is forgotten beyond the capacity")
-        XCTAssertEqual(keys.handshakeKey(of: address(PeerSelfReports.capacity + 1)), [UInt8](repeating: 2, count: 32))
+        XCTAssertEqual(keys.handshakeKey(of: address(PeerReports.capacity + 1)), [UInt8](repeating: 2, count: 32))
 
         let odd = NodeInfo(address: Self.address, uris: [], handshakeKey: [UInt8](repeating: 3, count: 33))
         let status = EdgeMessage.linkReply(LinkReply(token: 1, responder: odd, observedURI: try TransportURI("udp://198.18.0.2:4000"),
@@ -244,11 +283,27 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertNil(decoded.responder.handshakeKey, "an encoder sends no key of the wrong size")
     }
 
+    func testAKeyFromANeighbourListFillsInButNeverOverridesWhatANodeSaidOfItself() {
+        var keys = PeerReports()
+        let listed = [UInt8](repeating: 4, count: 32), own = [UInt8](repeating: 5, count: 32)
+        let peer = Self.address
+        keys.noteHearsay(NodeInfo(address: peer, uris: [], handshakeKey: listed))
+        XCTAssertEqual(keys.handshakeKey(of: peer), listed, "a node that never spoke to us: the list's key")
+        keys.note(NodeInfo(address: peer, uris: [], handshakeKey: own, mapsPerPeer: true))
+        XCTAssertEqual(keys.handshakeKey(of: peer), own, "its own word replaces the list's")
+        keys.noteHearsay(NodeInfo(address: peer, uris: [], handshakeKey: listed))
+        XCTAssertEqual(keys.handshakeKey(of: peer), own, "and a list never overrides it")
+        XCTAssertTrue(keys.mapsPerPeer(peer), "nor what else it said of itself")
+        let other = Address(hex: "3434343434343434343434343434343434343434")!
+        keys.noteHearsay(NodeInfo(address: other, uris: [], handshakeKey: [UInt8](repeating: 6, count: 31)))
+        XCTAssertNil(keys.handshakeKey(of: other), "31 bytes: not a key")
+    }
+
     // MARK: NodeInfo
 
     static let address = Address(hex: "0123456789abcdef0123456789abcdef01234567")!
 
-    func testANodeInfoCarriesItsHandshakeKeyWhereANodeSpeaksOfItselfOnly() throws {
+    func testANodeInfoCarriesItsHandshakeKeyInNeighbourListsToo() throws {
         let key = [UInt8](repeating: 0x42, count: 32)
         let info = NodeInfo(address: Self.address, uris: [try TransportURI("udp://198.18.0.1:4000")], handshakeKey: key)
         let request = LinkRequest(token: 1, type: "structured.near", requester: info, target: nil,
@@ -259,17 +314,37 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertEqual(decoded.requester.handshakeKey, key)
         XCTAssertEqual(decoded, request)
 
-        let status = EdgeMessage.status(Status(neighbours: [info]))
+        // A neighbour list passes on the keys its sender knows: a node that learns of a peer there links to it
+        // in one round trip.
+        let other = NodeInfo(address: Address(hex: "1717171717171717171717171717171717171717")!,
+                             uris: [try TransportURI("udp://198.18.0.3:4000")])
+        let status = EdgeMessage.status(Status(neighbours: [info, other]))
         guard case .status(let neighbours) = try EdgeMessage.decode(status.encoded()) else { return XCTFail("not a status") }
-        XCTAssertNil(neighbours.neighbours[0].handshakeKey, "neighbour lists leave keys out")
-        XCTAssertEqual(neighbours.neighbours[0].uris, info.uris)
+        XCTAssertEqual(neighbours.neighbours[0].handshakeKey, key)
+        XCTAssertNil(neighbours.neighbours[1].handshakeKey)
+        XCTAssertEqual(neighbours.neighbours, [info, other])
 
-        // A neighbour that claims a key is malformed: it would decode to what re-encodes differently (the
-        // edge-message fuzzer found this), and no node sends it.
-        let claimed = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80] + [UInt8](repeating: 7, count: 32)
-        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: claimed))) { error in
-            XCTAssertEqual(error as? WireError, .unknownValue(field: "neighbours.uri_count", value: 0x80))
+        // A node passes on the keys of its new connections (a joiner its neighbours are about to link to), or
+        // all of them to a receiver new itself; not the keys settled nodes know already.
+        func connection(to peer: NodeInfo, at created: Timestamp) throws -> Connection {
+            Connection(peer: peer, localTypes: ["structured.near"], remoteTypes: [], edgeID: EdgeID(1), transport: "udp",
+                       localURI: try TransportURI("udp://198.18.0.9:4000"), remoteURI: peer.uris[0], isInbound: false,
+                       createdAt: created)
         }
+        let keyed = NodeInfo(address: Address(hex: "2727272727272727272727272727272727272727")!,
+                             uris: [try TransportURI("udp://198.18.0.4:4000")], handshakeKey: key)
+        let settled = try connection(to: info, at: .zero)
+        let joined = try connection(to: keyed, at: Timestamp(nanoseconds: 25_000_000_000))
+        let now = Timestamp(nanoseconds: 30_000_000_000)
+        XCTAssertEqual(Node.sharing([settled, joined], allKeys: false, at: now).map(\.handshakeKey), [nil, key])
+        XCTAssertEqual(Node.sharing([settled, joined], allKeys: true, at: now).map(\.handshakeKey), [key, key])
+        XCTAssertEqual(Node.sharing([settled, joined], allKeys: false, at: now + .seconds(10)).map(\.handshakeKey),
+                       [nil, nil])
+
+        // What decodes re-encodes to the same bytes (the edge-message fuzzer checks this).
+        let listed = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80] + [UInt8](repeating: 7, count: 32)
+        let message = try EdgeMessage.decode(ByteBuffer(bytes: listed))
+        XCTAssertEqual(Array(message.encoded().readableBytesView), listed)
         // Where a key belongs, the flag without the key's bytes is truncated, not read past the end.
         // The key sits after the requester's URIs, before target presence (1) and the observed URI (1 + text).
         let withKey = Array(EdgeMessage.linkRequest(request).encoded().readableBytesView)
@@ -277,6 +352,11 @@ final class FirstMessagesTests: XCTestCase {
         XCTAssertEqual(Array(withKey[(keyEnd - 32)..<keyEnd]), key)
         XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: withKey[..<(keyEnd - 29)]))) { error in
             XCTAssertEqual(error as? WireError, .truncated(field: "requester.handshake_key"))
+        }
+        // So in a neighbour list: a listed node's key cut short is refused, not read past the end.
+        let cut = [1, 0x07, 1] + Array(Self.address.bytes) + [0x80] + [UInt8](repeating: 7, count: 20)
+        XCTAssertThrowsError(try EdgeMessage.decode(ByteBuffer(bytes: cut))) { error in
+            XCTAssertEqual(error as? WireError, .truncated(field: "neighbours.handshake_key"))
         }
     }
 }

@@ -4,8 +4,15 @@ import WOWSimulator
 import XCTest
 
 final class LinkRaceTests: XCTestCase {
-    /// Both ends link to each other at the same moment; they end with exactly one connection, the one the
-    /// larger address started.
+    /// Counts the links a node reports (what `wow_link_latency_seconds` records).
+    private final class LinkCounter: NodeObserver {
+        var links = 0
+        func linkEstablished(after latency: Duration, transport: String) { links += 1 }
+        func delivered(hops: UInt8) {}
+    }
+
+    /// Both ends link to each other at the same moment; they end with exactly one connection, on one edge, and
+    /// each reports its link once (both attempts yield there: neither completes by its own reply).
     func testSimultaneousLinkYieldsOneConnection() throws {
         var random = SeededRandom(seed: 42)
         for trial in 0..<20 {
@@ -27,8 +34,11 @@ final class LinkRaceTests: XCTestCase {
                 nodes.append(builder.makeNode(config: config, transports: .memory(network, host: hosts[i]),
                                               random: random.split()))
             }
+            let counters = [LinkCounter(), LinkCounter()]
+            for (node, counter) in zip(nodes, counters) { node.observer = counter }
             for node in nodes { try node.start() }
             scheduler.run(for: .seconds(5))
+            XCTAssertEqual(counters.map(\.links), [1, 1], "trial \(trial)")
 
             for i in 0..<2 {
                 XCTAssertEqual(nodes[i].table.count, 1, "trial \(trial): node \(i) has \(nodes[i].table.connections)")
@@ -36,10 +46,11 @@ final class LinkRaceTests: XCTestCase {
                 XCTAssertTrue(connection.localTypes.contains("test.dial"))
                 XCTAssertEqual(dialers[i].results, ["ok"], "trial \(trial)")
             }
-            // The larger address's attempt won: it is outbound there and inbound at the other end.
-            let larger = addresses[0] > addresses[1] ? 0 : 1
-            XCTAssertFalse(nodes[larger].table.connections[0].isInbound, "trial \(trial)")
-            XCTAssertTrue(nodes[1 - larger].table.connections[0].isInbound, "trial \(trial)")
+            // Both ends hold it on the same edge (the memory transport's one edge between two listeners; over
+            // such an edge each end takes the other's request, `LinkResponder.oursWins`).
+            let ends = nodes.map { $0.table.connections[0] }
+            XCTAssertEqual(ends[0].localURI, ends[1].remoteURI, "trial \(trial)")
+            XCTAssertEqual(ends[0].remoteURI, ends[1].localURI, "trial \(trial)")
             // Still one connection much later (pings keep it; nothing links again).
             scheduler.run(for: .seconds(120))
             XCTAssertEqual(nodes[0].table.count, 1)

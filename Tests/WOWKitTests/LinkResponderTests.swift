@@ -177,12 +177,16 @@ final class LinkResponderTests: XCTestCase {
             .peerPunched(token: oursAtLarge.token, uris: []),
             .requestAlso(token: oursAtLarge.token, on: edge),
         ])
-        // By the edge ours went on: nothing more to send.
+        // By the edge ours went on, the larger yields too: each end takes the other's request on that one edge,
+        // and the smaller's, here first, need not wait for ours to reach it and be answered.
         oursAtLarge.edgesTried.insert(edge)
         XCTAssertEqual(atLarge.linkRequest(fromSmall, on: edge, facts: .init(ours: oursAtLarge)), [
             .noteReached(fromSmall.observedURI),
-            linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
-            .peerPunched(token: oursAtLarge.token, uris: []),
+            .yieldAttempt(token: oursAtLarge.token, to: edge),
+            .establish(Establishment(peer: info(small), edge: edge, remoteType: "structured.near", byPeer: true)),
+            .addLocalType("structured.far", to: small, announcedWith: nil),
+            .completeConnect(token: 42, peer: small),
+            .replyToLink(fromSmall, on: edge),
         ])
         // The smaller node yields: the connection serves both the larger's type and its own attempt's, and
         // completes the connect its attempt was part of.
@@ -210,16 +214,14 @@ final class LinkResponderTests: XCTestCase {
             .establish(Establishment(peer: info(small), edge: edge, remoteType: "structured.near", byPeer: true)),
             .replyToLink(incoming, on: edge),
         ])
-        // Had ours sent its request on that relay edge too, the usual rule holds: the larger address wins, and
-        // its request goes there again (the edge carries traffic our way now; the one sent before may have been
-        // lost while the two ends' handshakes on the shared edge crossed).
+        // Had ours gone on that relay edge too, the same: both ends agree on the one edge they share.
         var triedIt = ours
         triedIt.edgesTried.insert(edge)
         XCTAssertEqual(responder.linkRequest(incoming, on: edge, facts: .init(ours: triedIt, isTunnelledEdge: true)), [
             .noteReached(incoming.observedURI),
-            linkError(.raceLost, "simultaneous link; the larger address's attempt wins"),
-            .peerPunched(token: ours.token, uris: []),
-            .requestAlso(token: ours.token, on: edge),
+            .yieldAttempt(token: ours.token, to: edge),
+            .establish(Establishment(peer: info(small), edge: edge, remoteType: "structured.near", byPeer: true)),
+            .replyToLink(incoming, on: edge),
         ])
     }
 

@@ -167,4 +167,39 @@ final class MembershipCertificateTests: XCTestCase {
             XCTAssertEqual(error as? CredentialMismatch, .notSignedByAuthority)
         }
     }
+
+    /// The authority's signature is verified once per certificate; everything else is checked every time.
+    func testCredentialsVerifyACertificatesSignatureOnceAndItsStandingEveryTime() throws {
+        var bob = try network.member("bob")
+        let carol = try network.certificate("carol", notAfter: TestNetwork.unixTime + 10)
+        XCTAssertNil(bob.check(carol, at: TestNetwork.unixTime))
+        XCTAssertEqual(bob.verified.count, 1)
+        XCTAssertNil(bob.check(carol, at: TestNetwork.unixTime))
+        XCTAssertEqual(bob.verified.count, 1)
+        // Known, but expired, then revoked: the time and the list are not cached.
+        XCTAssertEqual(bob.check(carol, at: TestNetwork.unixTime + 11)?.code, SecurityRefusal.expired(name: "", notAfter: 0).code)
+        bob.revoked = [carol.fingerprint]
+        XCTAssertEqual(bob.check(carol, at: TestNetwork.unixTime)?.code,
+                       SecurityRefusal.revoked(name: "", fingerprint: carol.fingerprint).code)
+        bob.revoked = []
+        // A copy of the credentials shares what was verified.
+        let copy = bob
+        XCTAssertNil(copy.check(carol, at: TestNetwork.unixTime))
+        // The same fields under another signature, or from an impostor authority for the same network, are
+        // not the certificate verified before.
+        var forged = carol
+        forged.signature[0] ^= 1
+        XCTAssertEqual(bob.check(forged, at: TestNetwork.unixTime)?.code,
+                       SecurityRefusal.badCertificateSignature(name: "").code)
+        XCTAssertEqual(bob.check(forged, at: TestNetwork.unixTime)?.code,
+                       SecurityRefusal.badCertificateSignature(name: "").code)
+        let impostor = try TestNetwork(id: 1, keySeed: 9).certificate("carol", notAfter: TestNetwork.unixTime + 10)
+        XCTAssertEqual(bob.check(impostor, at: TestNetwork.unixTime)?.code,
+                       SecurityRefusal.badCertificateSignature(name: "").code)
+        XCTAssertEqual(bob.verified.count, 1)
+        // Another network's certificate is refused for its network.
+        let elsewhere = try TestNetwork(id: 2).certificate("carol")
+        XCTAssertEqual(bob.check(elsewhere, at: TestNetwork.unixTime)?.code,
+                       SecurityRefusal.wrongNetwork(name: "", expected: network.id, got: network.id).code)
+    }
 }

@@ -460,6 +460,35 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(error?.reason, TransportURI.ParseError.missingScheme("udp:198.18.0.1:4000").description)
     }
 
+    /// A bootstrap entry may name the node's handshake key (`wow keygen` and `wow status` print it).
+    func testABootstrapEntryMayNameTheNodesHandshakeKey() throws {
+        let key = String(repeating: "ab", count: 32)
+        let config = try NodeConfig(yaml: minimal + """
+            bootstrap:
+              - memory://1:1
+              - {uri: "udp://198.18.0.1:4000", handshake_key: \(key)}
+              - uri: tls://198.18.0.1:443
+            """)
+        XCTAssertEqual(config.bootstrap.map(\.text), ["memory://1:1", "udp://198.18.0.1:4000", "tls://198.18.0.1:443"])
+        XCTAssertEqual(config.bootstrapHandshakeKeys, [try TransportURI("udp://198.18.0.1:4000"): [UInt8](repeating: 0xab, count: 32)])
+    }
+
+    func testABadBootstrapEntryGetsASpecificError() {
+        let cases: [(String, String, String)] = [
+            ("- {uri: udp://198.18.0.1:4000, handshake_key: abcd}", "bootstrap[0].handshake_key", "not a handshake key: expected 64 hex digits"),
+            ("- {uri: udp://198.18.0.1:4000, handshake_key: \(String(repeating: "zz", count: 32))}", "bootstrap[0].handshake_key", "64 hex digits"),
+            ("- {handshake_key: \(String(repeating: "ab", count: 32))}", "bootstrap[0].uri", "missing required key 'uri'"),
+            ("- {uri: udp://198.18.0.1:4000, key: abcd}", "bootstrap[0].key", "unknown key 'key'"),
+            ("- {uri: 'udp:198.18.0.1:4000'}", "bootstrap[0].uri", "scheme"),
+            ("- {uri: [a, b]}", "bootstrap[0].uri", "expected a string"),
+        ]
+        for (entry, key, reason) in cases {
+            let error = parseError(minimal + "bootstrap:\n  " + entry + "\n")
+            XCTAssertEqual(error?.key, key, entry)
+            XCTAssertTrue(error?.reason.contains(reason) == true, "\(entry): \(String(describing: error))")
+        }
+    }
+
     func testBadAddressIsRefused() {
         for address in ["0011223344556677889", "zz112233445566778899aabbccddeeff00112233"] {
             let error = parseError("node:\n  name: alpha\n  address: \(address)\ntransports: [ { scheme: memory } ]\n")

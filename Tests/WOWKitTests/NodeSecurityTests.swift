@@ -174,7 +174,7 @@ final class NodeSecurityTests: XCTestCase {
         let member = memberCredentials.certificate.entitledAddress
         let first = try SecondEdge(to: founder, as: memberCredentials, network: network, scheduler: scheduler)
         first.end.staticKey = try StaticHandshakeKey(privateKeyBytes: [UInt8](repeating: 7, count: 32),
-                                                     wallClock: { Self.epoch })
+                                                     clock: { UInt64(Self.epoch) * 1_000_000 })
         first.end.channel.peerStaticKey = key
         let edgeURI = try XCTUnwrap(first.edge?.localURI)
         first.send(.linkRequest(LinkRequest(token: 42, type: "structured.near",

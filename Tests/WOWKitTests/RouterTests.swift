@@ -222,6 +222,28 @@ final class RouterTests: XCTestCase {
         }
     }
 
+    /// A packet that failed here as `absentDestination` goes on through the peer that reported the destination:
+    /// this node's own packets (not tunnel frames), and tunnel frames passed on (their way on may be relayed);
+    /// never back to where it came from, never without a report, hops left or in another mode.
+    func testAnAbsentDestinationGoesThroughThePeerThatReportedIt() {
+        let (source, destination, reporter, previous) = (at(1), at(9), at(8), at(2))
+        func header(_ mode: DeliveryMode = .exact, hops: UInt8 = 0, type: PayloadType = .data) -> RoutedHeader {
+            RoutedHeader(hops: hops, mode: mode, payloadType: type, source: source, destination: destination)
+        }
+        XCTAssertEqual(Router.viaReporter(header(), previous: nil, isTunnel: false, reporter: reporter), reporter, "own data")
+        XCTAssertNil(Router.viaReporter(header(type: .tunnel), previous: nil, isTunnel: true, reporter: reporter),
+                     "an own tunnel frame: its edge fails over")
+        XCTAssertEqual(Router.viaReporter(header(type: .tunnel), previous: previous, isTunnel: true, reporter: reporter),
+                       reporter, "a tunnel frame passed on")
+        XCTAssertNil(Router.viaReporter(header(), previous: previous, isTunnel: false, reporter: reporter),
+                     "other packets passed on: only the sender detours, once")
+        XCTAssertNil(Router.viaReporter(header(type: .tunnel), previous: reporter, isTunnel: true, reporter: reporter),
+                     "not back")
+        XCTAssertNil(Router.viaReporter(header(), previous: nil, isTunnel: false, reporter: nil))
+        XCTAssertNil(Router.viaReporter(header(.nearest), previous: nil, isTunnel: false, reporter: reporter))
+        XCTAssertNil(Router.viaReporter(header(hops: RoutedHeader.defaultTTL), previous: nil, isTunnel: false, reporter: reporter))
+    }
+
     func testAnInboundLeafIsNoGateway() {
         // The founder of a ring, with one joiner attached: it answers for the ring, and has nowhere to send.
         var table = ConnectionTable(localAddress: at(0x10))

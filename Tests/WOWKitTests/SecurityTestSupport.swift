@@ -7,6 +7,7 @@ import XCTest
 struct TestNetwork {
     /// The wall clock the tests' certificates are checked against.
     static let unixTime: Int64 = 1_750_000_000
+    static let unixMicroseconds = UInt64(unixTime) * 1_000_000
     static let year: Int64 = 365 * 86_400
 
     let authorityKey: NetworkAuthorityKey

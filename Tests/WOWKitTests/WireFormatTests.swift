@@ -429,10 +429,10 @@ final class WireFormatTests: XCTestCase {
         let bare = Raw().u64(1).text("leaf").address(Fixtures.a).u8(0xFF).bytes
         XCTAssertEqual(expectWireError(try ConnectToMe.decode(ByteBuffer(bytes: bare))),
                        .tooLong(field: "requester.uri_count", length: 63, limit: 16))
-        // In a neighbour list the top bit is malformed in itself (neighbour lists carry no keys).
+        // So in a neighbour list.
         let neighbour = Raw().u8(1).u8(0x07).u8(1).address(Fixtures.a).u8(0xFF).bytes
         XCTAssertEqual(expectWireError(try EdgeMessage.decode(ByteBuffer(bytes: neighbour))),
-                       .unknownValue(field: "neighbours.uri_count", value: 0xFF))
+                       .tooLong(field: "neighbours.uri_count", length: 63, limit: 16))
     }
 
     /// A node whose NAT maps per peer says so in its NodeInfo (bit 6 of `uri_count`), in neighbour lists too.

@@ -266,6 +266,11 @@ public final class MemoryNetwork {
     /// hosts).
     public var onPath: ((_ packet: ByteBuffer, _ from: MemoryHostID, _ to: MemoryHostID) -> [ByteBuffer])?
 
+    /// Extra delay for datagrams (tests that need one packet late, as a queue on the way delays it): given each
+    /// datagram as it is sent, the sending host and the host it is addressed to, how much later than usual it
+    /// arrives (datagrams may then overtake each other).
+    public var datagramDelay: ((_ packet: ByteBuffer, _ from: MemoryHostID, _ to: MemoryHostID) -> Duration)?
+
     /// Sends `packet` from a listener's endpoint to `destination` (a public or private endpoint). Called by
     /// `MemoryEdge.send`; the packet arrives later, if at all.
     func send(_ packet: ByteBuffer, from source: MemoryEndpoint, to destination: MemoryEndpoint) {
@@ -310,7 +315,10 @@ public final class MemoryNetwork {
         // The NAT has seen the packet before the wide area loses it.
         if loss > 0 && random.unit() < loss { return countDrop(.loss) }
 
-        let delay = destinationHost == source.host ? 0 : roundTripNanoseconds(source.host, destinationHost) / 2
+        var delay = destinationHost == source.host ? 0 : roundTripNanoseconds(source.host, destinationHost) / 2
+        if let datagramDelay {
+            delay += datagramDelay(packet, MemoryHostID(rawValue: source.host), MemoryHostID(rawValue: destination.host)).nanoseconds
+        }
         scheduler.scheduleUncancellable(after: .nanoseconds(delay)) { [self] in
             arrive(packet, from: publicSource, at: destination, host: destinationHost)
         }

@@ -6,7 +6,8 @@ import WOWKit
 /// packets by the node (`OverlayTunnelHost`).
 ///
 /// An outbound edge sends through the forwarder its URI names; an inbound one through the forwarder the
-/// peer names in its latest frame (a node connected directly to the peer). When a frame comes back
+/// peer names in its latest frame (a node connected directly to the peer), unless the edge's forwarder is
+/// connected directly to both ends and that one is not to this node. When a frame comes back
 /// undeliverable, the edge moves to another forwarder the peer advertised, then to none (frames route toward the
 /// peer itself over direct connections); when that fails too before the peer's next frame, it closes
 /// (the node then drops the connection and its overlords repair). Frames are handed to the edge's delegate
@@ -118,6 +119,14 @@ public final class RelayEdgeListener: OverlayTunnelListener {
         guard isRunning else { return }
         if let edge = edges[source] {
             if edge.forwarder != returnVia {
+                // The return hop is connected to the peer, but when it is not connected to us a frame through it
+                // must first find it over the ring. A forwarder connected to both ends is kept over it (else the
+                // two ends, each following the other's first hop, kept moving their edges and, where the ring
+                // near one end is relayed, lost frames on the way: NAT mix joins of 4-7 s).
+                if let host, !host.isDirectPeer(returnVia), joinsDirectly(edge.forwarder, to: source, host: host) {
+                    edge.failedForwarders.removeAll()
+                    return deliverLater(frame, to: edge)
+                }
                 logger.trace("relay edge now via the peer's return hop", metadata: [
                     "peer": "\(source.short)", "via": "\(returnVia.short)", "was_via": "\(edge.forwarder.short)"])
             }
@@ -158,6 +167,12 @@ public final class RelayEdgeListener: OverlayTunnelListener {
             logger.debug("relay edge has no forwarder left; closing", metadata: ["peer": "\(destination.short)"])
             edge.close()
         }
+    }
+
+    /// Whether frames through `forwarder` cross two direct connections: it is ours and one `peer` advertises.
+    private func joinsDirectly(_ forwarder: Address, to peer: Address, host: any OverlayTunnelHost) -> Bool {
+        forwarder != .zero && host.isDirectPeer(forwarder)
+            && forwarders(of: peer, host: host, preferring: nil).contains(forwarder)
     }
 
     /// The forwarders `target` advertises (its relay URIs), `preferred` first if given: those that are this

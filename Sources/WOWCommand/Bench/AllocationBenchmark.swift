@@ -48,11 +48,7 @@ struct AllocationBenchmark {
         var stages = try channelStages()
         stages += try nodeStages()
         stages.append(try udpStage())
-        #if DEBUG
-        let build = "debug"
-        #else
-        let build = "release"
-        #endif
+        let build = BenchBuild.name
         return Report(build: build, bytes: size, stages: stages)
     }
 
@@ -108,73 +104,19 @@ struct AllocationBenchmark {
 
     // MARK: - Two nodes
 
-    /// A device that only counts what it is given.
-    final class CountingDevice: PacketDevice {
-        var packets = 0
-        var bytes = 0
-        var superSegments = 0
-        var takesSuperSegments = false
-        func write(_ packet: ByteBuffer) {
-            packets += 1
-            bytes += packet.readableBytes
-        }
-        func write(_ packet: ByteBuffer, segmentSize: Int) {
-            superSegments += 1
-            bytes += packet.readableBytes
-        }
-    }
-
     private func nodeStages() throws -> [Stage] {
-        let scheduler = SimulationScheduler()
-        let pipes = PipeNetwork(scheduler: scheduler)
-        let now = Int64(Date().timeIntervalSince1970)
-        let authority = NetworkAuthorityKey.create(name: "bench", now: now)
-        // Random session keys, as real nodes draw them (not `SimulatedNodeBuilder.secured`).
-        let builder = SimulatedNodeBuilder(scheduler: scheduler, epoch: now)
-        func member(_ name: String, _ ip: VirtualIP, bootstrap: [TransportURI]) throws -> (Node, VirtualInterface, CountingDevice) {
-            var transports = TransportRegistry()
-            transports.register(scheme: PipeNetwork.scheme) { _, _ in pipes.makeListener(name) }
-            var config = NodeConfig(name: name, transports: [.init(name: PipeNetwork.scheme)],
-                                    overlords: [.init(name: LeafOverlord.name), .init(name: NearOverlord.name)],
-                                    bootstrap: bootstrap)
-            let credentials = try authority.member(name: name, virtualIPs: [ip], notBefore: now - 60, notAfter: now + 86_400,
-                                                   serial: UInt64(ip.ipv4!))
-            config.security = .secured(NodeConfig.Secured(credentials: credentials))
-            let node = builder.makeNode(config: config, transports: transports, random: SeededRandom(seed: UInt64(ip.ipv4!)),
-                                        logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() })
-            try node.start()
-            let device = CountingDevice()
-            let interface = try VirtualInterface(node: node, device: device, settings: VirtualNetwork.Settings())
-            return (node, interface, device)
+        let pair = try BenchNodePair(size: size)
+        let (ipA, ipB, interfaceA, interfaceB, deviceB) = (pair.ipA, pair.ipB, pair.interfaceA, pair.interfaceB, pair.deviceB)
+        let packet = BenchNodePair.ipPacket(from: ipA, to: ipB, size: size)
+        var send: Stage?
+        let frames = pair.capture(expected: warmUp + packets) {
+            send = count("node send") { _ in interfaceA.receiveFromDevice(packet) }
         }
-        let ipA = VirtualIP(0x6440_0001), ipB = VirtualIP(0x6440_0002)
-        let (a, interfaceA, _) = try member("a", ipA, bootstrap: [])
-        scheduler.run(for: .milliseconds(500))
-        let (b, interfaceB, deviceB) = try member("b", ipB, bootstrap: a.info.uris)
-        scheduler.run(for: .seconds(5))
-        guard a.isDirectPeer(b.address), b.isDirectPeer(a.address) else {
-            throw BenchFailure("the two nodes did not link")
+        guard frames.count == warmUp + packets else {
+            throw BenchFailure("node A sent \(frames.count) frames for \(warmUp + packets) packets")
         }
-        // Both ways once, so each side's virtual network has heard the other (no ICMP quotes kept).
-        interfaceA.receiveFromDevice(Self.ipPacket(from: ipA, to: ipB, size: size))
-        interfaceB.receiveFromDevice(Self.ipPacket(from: ipB, to: ipA, size: size))
-        scheduler.run(for: .milliseconds(10))
-        guard deviceB.packets == 1, let edgeB = pipes.edge(at: "b", from: "a") else {
-            throw BenchFailure("the first packet did not arrive")
-        }
-
-        let packet = Self.ipPacket(from: ipA, to: ipB, size: size)
-        pipes.isCapturing = true
-        pipes.captured.reserveCapacity(warmUp + packets)
-        let send = count("node send") { _ in interfaceA.receiveFromDevice(packet) }
-        pipes.isCapturing = false
-        guard pipes.captured.count == warmUp + packets else {
-            throw BenchFailure("node A sent \(pipes.captured.count) frames for \(warmUp + packets) packets")
-        }
-        let frames = pipes.captured
-        pipes.captured = []
         let deliveredBefore = deviceB.packets
-        let receive = count("node receive") { index in edgeB.delegate?.edge(edgeB, didReceive: frames[index]) }
+        let receive = count("node receive") { index in pair.deliverToB(frames[index]) }
         guard deviceB.packets - deliveredBefore == warmUp + packets else {
             throw BenchFailure("node B wrote \(deviceB.packets - deliveredBefore) packets of \(warmUp + packets)")
         }
@@ -184,35 +126,32 @@ struct AllocationBenchmark {
         deviceB.takesSuperSegments = true
         let segmentsPerSuper = 50, segmentSize = 1_208
         let superSegments = (warmUp + packets) / segmentsPerSuper + 1
-        let superSegment = Self.tcpSuperSegment(from: ipA, to: ipB, payload: segmentsPerSuper * segmentSize)
-        pipes.captured = []
-        pipes.isCapturing = true
-        pipes.captured.reserveCapacity(superSegments * segmentsPerSuper)
+        let superSegment = BenchNodePair.tcpSuperSegment(from: ipA, to: ipB, payload: segmentsPerSuper * segmentSize)
         var sentSegments = 0
-        let tcpSend = try countPerUnit("tcp segments send", units: superSegments, perUnit: segmentsPerSuper) { index in
-            var packet = superSegment
-            // Each super-segment follows the last, as a stream's do (no retransmission).
-            packet.setInteger(UInt32(1 + index * segmentsPerSuper * segmentSize), at: packet.readerIndex + 24)
-            interfaceA.receiveFromDevice(packet, segmentSize: segmentSize)
-            sentSegments += segmentsPerSuper
+        var tcpSend: Stage?
+        let segmentFrames = try pair.capture(expected: superSegments * segmentsPerSuper) {
+            tcpSend = try countPerUnit("tcp segments send", units: superSegments, perUnit: segmentsPerSuper) { index in
+                var packet = superSegment
+                // Each super-segment follows the last, as a stream's do (no retransmission).
+                packet.setInteger(UInt32(1 + index * segmentsPerSuper * segmentSize), at: packet.readerIndex + 24)
+                interfaceA.receiveFromDevice(packet, segmentSize: segmentSize)
+                sentSegments += segmentsPerSuper
+            }
         }
-        pipes.isCapturing = false
-        guard pipes.captured.count == sentSegments else {
-            throw BenchFailure("node A sent \(pipes.captured.count) frames for \(sentSegments) segments")
+        guard segmentFrames.count == sentSegments else {
+            throw BenchFailure("node A sent \(segmentFrames.count) frames for \(sentSegments) segments")
         }
-        let segmentFrames = pipes.captured
-        pipes.captured = []
         let writtenBefore = deviceB.superSegments
         let tcpReceive = try countPerUnit("tcp segments receive", units: superSegments, perUnit: segmentsPerSuper) { index in
             for frame in segmentFrames[(index * segmentsPerSuper)..<((index + 1) * segmentsPerSuper)] {
-                edgeB.delegate?.edge(edgeB, didReceive: frame)
+                pair.deliverToB(frame)
             }
             interfaceB.flushToDevice()
         }
         guard deviceB.superSegments - writtenBefore == superSegments else {
             throw BenchFailure("node B wrote \(deviceB.superSegments - writtenBefore) super-segments of \(superSegments)")
         }
-        return [send, receive, tcpSend, tcpReceive]
+        return [send!, receive, tcpSend!, tcpReceive]
     }
 
     /// Runs `body` for `units` units of `perUnit` packets each: a tenth of them (at least one) to warm up, then
@@ -226,29 +165,6 @@ struct AllocationBenchmark {
         let counted = (units - warm) * perUnit
         return Stage(name: name, packets: counted, allocations: allocations,
                      allocations_per_packet: Double(allocations) / Double(max(1, counted)))
-    }
-
-    /// A TCP/IPv4 super-segment with a 32-byte TCP header (ACK, timestamps) and `payload` bytes.
-    static func tcpSuperSegment(from source: VirtualIP, to destination: VirtualIP, payload: Int) -> ByteBuffer {
-        let total = 52 + payload
-        var buffer = ByteBuffer()
-        buffer.writeBytes([0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, 6, 0, 0] as [UInt8])
-        buffer.writeInteger(source.ipv4!, endianness: .big)
-        buffer.writeInteger(destination.ipv4!, endianness: .big)
-        buffer.writeBytes([0x30, 0x39, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 1, 0x80, 0x10, 0xFF, 0xFF, 0, 0, 0, 0,
-                           1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] as [UInt8])
-        buffer.writeRepeatingByte(0xCD, count: payload)
-        return buffer
-    }
-
-    /// An IPv4 (UDP protocol) packet of `size` bytes.
-    static func ipPacket(from source: VirtualIP, to destination: VirtualIP, size: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeBytes([0x45, 0, UInt8(size >> 8), UInt8(size & 0xFF), 0, 1, 0, 0, 64, 17, 0, 0] as [UInt8])
-        buffer.writeInteger(source.ipv4!, endianness: .big)
-        buffer.writeInteger(destination.ipv4!, endianness: .big)
-        buffer.writeRepeatingByte(0xAB, count: size - 20)
-        return buffer
     }
 
     // MARK: - UDP

@@ -46,11 +46,7 @@ struct CryptoBenchmark {
                 aesgcm_speedup_over_chachapoly: speedup))
         }
         let geomean = exp(speedups.map { log($0) }.reduce(0, +) / Double(max(1, speedups.count)))
-        #if DEBUG
-        let build = "debug"
-        #else
-        let build = "release"
-        #endif
+        let build = BenchBuild.name
         return CryptoBenchReport(seconds_per_measurement: seconds, build: build, handshake: handshake, sizes: rows,
                                  faster_aead: geomean > 1 ? "AES.GCM" : "ChaChaPoly",
                                  aesgcm_speedup_over_chachapoly_geomean: geomean)

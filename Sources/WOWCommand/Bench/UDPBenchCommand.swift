@@ -68,11 +68,7 @@ struct UDPBenchCommand: ParsableCommand {
             let padding = String(repeating: " ", count: max(0, width - text.count))
             return left ? text + padding : padding + text
         }
-        #if DEBUG
-        let build = "debug"
-        #else
-        let build = "release"
-        #endif
+        let build = BenchBuild.name
         var lines = ["WOW udp benchmark: two listeners on 127.0.0.1, one event loop, \(build) build; "
                      + "GSO \(System.supportsUDPSegmentationOffload ? "available" : "absent"), "
                      + "GRO \(System.supportsUDPReceiveOffload ? "available" : "absent")", ""]

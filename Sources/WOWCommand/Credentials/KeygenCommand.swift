@@ -5,7 +5,13 @@ import WOWKit
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
-        abstract: "Create a node's identity key (secret, mode 0600) and print its public key."
+        abstract: "Create a node's identity key (secret, mode 0600) and print its public key and handshake key.",
+        discussion: """
+            The handshake key is derived from the identity key (the same after every restart). Other nodes'
+            bootstrap lists may name it, so that their first link to this node takes one round trip:
+              bootstrap:
+                - {uri: udp://198.18.0.1:4000, handshake_key: <handshake key>}
+            """
     )
 
     @Option(help: "The key file to write, e.g. node.key (config key security.key).")
@@ -21,5 +27,6 @@ struct KeygenCommand: ParsableCommand {
         try CredentialIO.write(identity.encoded, as: .nodeKey, to: out, force: force)
         print("node key: \(out) (secret, mode 0600)")
         print("public key: \(PublicKeyText.encode(identity.publicKey))")
+        print("handshake key: \(PublicKeyText.encode(StaticHandshakeKey.publicKey(for: identity)))")
     }
 }

@@ -51,6 +51,7 @@ struct StatusCommand: ParsableCommand {
         return "security: network \(security.network), certificate '\(security.certificate_name)' (\(ips)) "
             + "expires \(ISO8601DateFormatter().string(from: expires)); \(security.secure_edges) secure edges, "
             + "\(security.end_to_end_sessions) end-to-end sessions"
+            + (security.handshake_key.map { "\nhandshake key: \($0) (in a bootstrap list: - {uri: <URI>, handshake_key: \($0)})" } ?? "")
     }
 
     /// What a connection is for, in words: `right neighbour`, `far`, `shortcut`, `forwarder`, `leaf`, `carries tunnels`.

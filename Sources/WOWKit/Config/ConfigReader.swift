@@ -26,12 +26,13 @@ struct ConfigReader {
         let name = try nodeName(node)
         let address = try nodeAddress(node)
 
-        let bootstrap = try bootstrapURIs(top)
+        let (bootstrap, bootstrapKeys) = try bootstrapURIs(top)
         let transports = try pluginEntries(top, section: "transports", nameKey: "scheme", kind: "transport")
         let overlords = try pluginEntries(top, section: "overlords", nameKey: "name", kind: "overlord")
 
         var config = NodeConfig(name: name, address: address, transports: transports, overlords: overlords,
                                 bootstrap: bootstrap)
+        config.bootstrapHandshakeKeys = bootstrapKeys
         if let section = top.value("linking") {
             let linking = try fields(of: section, field: top.field("linking"),
                                      allowed: ["reply_timeout_ms", "attempts_per_uri", "retry_backoff_ms",
@@ -110,26 +111,44 @@ struct ConfigReader {
         return address
     }
 
-    func bootstrapURIs(_ top: Fields) throws(ConfigError) -> [TransportURI] {
-        guard let field = top.field("bootstrap"), !ConfigReader.isNull(field.value) else { return [] }
+    /// `bootstrap`: each entry a transport URI, or a mapping `{uri, handshake_key}` that names the node's handshake
+    /// key too (`wow keygen` and `wow status` print it): the first init to it then carries the link request.
+    func bootstrapURIs(_ top: Fields) throws(ConfigError) -> (uris: [TransportURI], keys: [TransportURI: [UInt8]]) {
+        guard let field = top.field("bootstrap"), !ConfigReader.isNull(field.value) else { return ([], [:]) }
         guard case .sequence(let items) = field.value else {
             throw typeError(at: field, expected: "a list of transport URIs",
                             hint: "write each URI on its own line as '- udp://198.18.0.1:4000'")
         }
         var uris: [TransportURI] = []
+        var keys: [TransportURI: [UInt8]] = [:]
         for (index, item) in items.enumerated() {
-            let element = Field(name: "\(index)", path: "bootstrap[\(index)]", key: item, value: item)
+            var element = Field(name: "\(index)", path: "bootstrap[\(index)]", key: item, value: item)
+            var key: [UInt8]?
+            if case .mapping = item {
+                let entry = try fields(of: item, field: element, allowed: ["uri", "handshake_key"])
+                element = try entry.requiredField("uri", reader: self,
+                                                  hint: "give the node's URI as 'uri: udp://198.18.0.1:4000'")
+                if let keyField = entry.field("handshake_key") {
+                    guard let bytes = PublicKeyText.decode(try string(keyField)) else {
+                        throw self.error(at: keyField, "not a handshake key: expected 64 hex digits (as 'wow keygen' and 'wow status' print it)")
+                    }
+                    key = bytes
+                }
+            }
             let text = try string(element)
+            let uri: TransportURI
             do {
-                uris.append(try TransportURI(text))
+                uri = try TransportURI(text)
             } catch .empty {
                 throw self.error(at: element,
                                  "\(TransportURI.ParseError.empty); write scheme://location or remove the entry")
             } catch {
                 throw self.error(at: element, error.description)
             }
+            uris.append(uri)
+            if let key { keys[uri] = key }
         }
-        return uris
+        return (uris, keys)
     }
 
     /// `transports` (required, at least one) or `overlords` (optional, defaulting to the usual set).

@@ -124,6 +124,10 @@ public struct NodeConfig: Sendable {
     public var transports: [PluginEntry]
     public var overlords: [PluginEntry]
     public var bootstrap: [TransportURI]
+    /// The handshake keys of bootstrap nodes, by URI (config: a `bootstrap` entry `{uri, handshake_key}`): the
+    /// first init over such a URI carries the link request (and the joiner's Connect-To-Me), one round trip
+    /// sooner. A wrong key costs that round trip back, nothing else.
+    public var bootstrapHandshakeKeys: [TransportURI: [UInt8]] = [:]
     public var linking = Linking()
     public var liveness = Liveness()
     /// The most connections the node holds; link requests beyond it are refused with `tableFull`.

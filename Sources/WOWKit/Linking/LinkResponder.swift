@@ -109,13 +109,11 @@ public struct LinkResponder {
                 // Its request got through, so its NAT lets ours through too: ours need not wait any longer.
                 directives += [refuse(.raceLost, "simultaneous link; the larger address's attempt wins"),
                                .peerPunched(token: ours.token, uris: [])]
-                // The peer's request shows this edge carries traffic between us now; ours goes there too unless
-                // it went there already over a direct edge. A peer behind a NAT that maps per peer sends from
-                // another port than the one ours tries; over a relay both attempts share one edge, and ours
-                // sent while the two ends' handshakes on it crossed can be lost. Else the peer asks again and
-                // again, refused each time, while ours never arrives (seen for 10-30 s in the simulator).
-                let oursThere = ours.edgesTried.contains(edge) && !facts.isTunnelledEdge
-                return directives + (oursThere ? [] : [.requestAlso(token: ours.token, on: edge)])
+                // The peer's request shows this edge carries traffic between us now; ours goes there too (ours
+                // never went there: see `oursWins`). A peer behind a NAT that maps per peer sends from another
+                // port than the one ours tries. Else the peer asks again and again, refused each time, while
+                // ours never arrives (seen for 10-30 s in the simulator).
+                return directives + [.requestAlso(token: ours.token, on: edge)]
             }
             directives.append(.yieldAttempt(token: ours.token, to: edge))
             let onOurBehalf = facts.ourConnectType
@@ -144,12 +142,15 @@ public struct LinkResponder {
         return directives + [.replyToLink(request, on: edge)]
     }
 
-    /// The race rule of two attempts (links, or relinks) that cross: the one the larger address started wins.
-    /// Ours yields all the same when it sent no request yet (the peer never saw it), or when the peer's came
-    /// through a relay ours did not try (the relay works; ours may be trying direct paths that never will).
+    /// The race rule of two attempts (links, or relinks) that cross over different edges: the one the larger
+    /// address started wins, so that both ends hold the connection on one edge. Ours yields all the same when
+    /// it sent no request yet (the peer never saw it); when the peer's came by an edge ours went on too (both
+    /// ends take the other's request and agree on that edge; the peer's, here first, is ahead of ours: a
+    /// joiner's ring neighbour that knew its static key linked in one round trip, its init crossing the
+    /// joiner's own, and waited another for the joiner's request to come and be answered); or when the peer's
+    /// came through a relay (it works; ours may be trying direct paths that never will).
     private func oursWins(_ ours: Linker.Attempt, against peer: Address, on edge: EdgeID, _ facts: RequestFacts) -> Bool {
-        let oursMayFail = facts.isTunnelledEdge && !ours.edgesTried.contains(edge)
-        return local > peer && ours.hasSentRequest && !oursMayFail
+        local > peer && ours.hasSentRequest && !ours.edgesTried.contains(edge) && !facts.isTunnelledEdge
     }
 
     // MARK: - Newest handshake wins

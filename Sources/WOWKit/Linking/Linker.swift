@@ -485,6 +485,9 @@ public struct Linker {
         return attempt
     }
 
+    /// Whether yielded attempt `token` is kept for a reply to a request it left on another edge (`yield`).
+    public func awaitsReplyAfterYielding(_ token: UInt64) -> Bool { yielded.contains { $0.token == token } }
+
     /// A yielded attempt no longer has a request out on `edge` (the node closed it).
     public mutating func withdraw(_ edge: EdgeID, fromYielded token: UInt64) {
         guard let index = yielded.firstIndex(where: { $0.token == token }) else { return }

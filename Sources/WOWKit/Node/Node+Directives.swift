@@ -19,9 +19,10 @@ extension Node {
                                           observedURI: observed)), on: edge)
         case .replyToLink(let request, let edge):
             guard let record = edges[edge] else { return }
+            let nearest = table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
+                .filter { $0.address != request.requester.address }
             let reply = LinkReply(token: request.token, responder: info, observedURI: record.edge.remoteURI,
-                                  neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide)
-                                    .filter { $0.address != request.requester.address }.map(\.peer))
+                                  neighbours: sharedNeighbours(nearest, for: request.requester.address))
             send(.linkReply(reply), on: edge)
         case .notLinked(let edge, let dropped):
             if dropped { stats.drop(.notLinked) }
@@ -60,6 +61,11 @@ extension Node {
             perform(linker.requestAlso(token: token, on: edge, uri: uri))
         case .yieldAttempt(let token, let edge):
             let yielded = linker.yield(token: token, to: edge)
+            // The peer's request made the connection the attempt was for: it linked now (both ends of a link made
+            // at once on one edge yield, and neither would count it). One kept for a reply counts on that reply.
+            if let yielded, !linker.awaitsReplyAfterYielding(token) {
+                observer?.linkEstablished(after: scheduler.now - yielded.startedAt, transport: edges[edge]?.edge.transport ?? "?")
+            }
             timers.removeValue(forKey: .linkAttempt(token: token))?.cancel()
             responder.attemptEndedWithoutConnection(token: token)
             forgetLinkRequests(of: yielded)

@@ -104,6 +104,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             }
             let actions = linker.replyReceived(reply, on: id)
             if actions.isEmpty {
+                noteHandshakeRoundTrip(on: id, to: reply.responder.address)
+                edges[id]?.linkRequestSentAt = nil
                 let connection = table.connection(to: reply.responder.address)
                 let edgesOpen = isOpen(id) && connection.map { isOpen($0.edgeID) } ?? false
                 run(responder.unusedReply(reply, on: id, connection: connection, edgesOpen: edgesOpen, random: &random))
@@ -116,10 +118,10 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             }
             perform(linker.errorReceived(error, on: id))
         case .ping(let nonce):
-            guard sender.peer != nil else { return run(.notLinked(id, dropped: true)) }
+            guard sender.peer != nil else { return dropUnlinked(message, from: sender, on: id) }
             send(.pong(nonce: nonce), on: id)
         case .pong(let nonce):
-            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            guard let peer = sender.peer else { return dropUnlinked(message, from: sender, on: id) }
             let sent = Timestamp(nanoseconds: Int64(bitPattern: nonce))
             // A pong on the edge the connection just left measured that path, not the connection's.
             if sent <= scheduler.now, sender.linked != nil { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
@@ -128,16 +130,24 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                 isLinking: { self.linker.attempt(to: $0) != nil },
                                 connectionEdge: { self.table.connection(to: $0)?.edgeID }, random: &random))
         case .status(let status):
-            guard let peer = sender.peer else { return run(.notLinked(id, dropped: true)) }
+            guard let peer = sender.peer else { return dropUnlinked(message, from: sender, on: id) }
             noteHeardOf(status.neighbours, from: peer)
             post(.neighboursLearned(status.neighbours, from: peer))
         case .routed(let packet):
             if let peer = sender.peer { return route(packet, previous: peer) }
             // A member without a connection here: its application traffic only (ring upkeep such as a
             // Connect-To-Me needs a connection: a member whose link was refused must stay out of the ring).
-            guard let member = sender.member, message.isApplicationTraffic else { return run(.notLinked(id, dropped: true)) }
+            guard let member = sender.member, message.isApplicationTraffic else { return dropUnlinked(message, from: sender, on: id) }
             route(packet, previous: member)
         }
+    }
+
+    /// Connection traffic from a sender with no connection on edge `id`: dropped, and the sender is told to link
+    /// again.
+    private func dropUnlinked(_ message: EdgeMessage, from sender: LinkResponder.Sender, on id: EdgeID) {
+        logger.debug("dropped: no connection on this edge",
+                     metadata: ["kind": "\(message.kind)", "member": "\(sender.member?.short ?? "-")", "edge": "\(id)"])
+        run(.notLinked(id, dropped: true))
     }
 
     /// What the answer to a link request on edge `id` depends on.

@@ -100,19 +100,22 @@ extension Node {
                 // relayed edges: there it cost the NAT mix its consistency (3 nodes short, 990/1000 delivered at
                 // 1,000 nodes, seed 1), the relay's shared per-peer edge and its crossing handshakes not traced yet.
                 if let secured = securedEdge(edge), !(secured.inner is any TunnelledEdge) {
-                    secured.expectPeer(staticKey: attempt.target.flatMap { peerReports.handshakeKey(of: $0) })
+                    secured.expectPeer(staticKey: attempt.target.flatMap { peerReports.handshakeKey(of: $0) } ?? config.bootstrapHandshakeKeys[uri])
                 }
                 let request = LinkRequest(token: token, type: attempt.type, requester: info, target: attempt.target,
                                           observedURI: uri)
                 // Held for a secure handshake, its reply would time the handshake too.
                 if securedEdge(edge)?.isEstablished ?? true { edges.noteLinkRequestSent(on: edge, at: scheduler.now) }
-                send(.linkRequest(request), on: edge)
-                if attempt.type == .leaf {
-                    for var packet in joinQueue {
+                // A joiner's Connect-To-Me follows its leaf request, in the same init if it needs one.
+                let sendAll = {
+                    self.send(.linkRequest(request), on: edge)
+                    guard attempt.type == .leaf else { return }
+                    for var packet in self.joinQueue {
                         packet.header.hops += 1
-                        send(.routed(packet), on: edge)
+                        self.send(.routed(packet), on: edge)
                     }
                 }
+                if let secured = securedEdge(edge) { secured.sendTogether(sendAll) } else { sendAll() }
             case .armTimer(let token, var delay):
                 // A request on a secure edge whose handshake is still running leaves only after it: the wait
                 // for the reply starts a handshake later (a slow handshake must not fail the link, or the peer,
@@ -144,7 +147,9 @@ extension Node {
     }
 
     /// A link handshake completed on `edge`: its round trip is the path's, unless a ping measured it already.
-    private func noteHandshakeRoundTrip(on edge: EdgeID, to peer: Address) {
+    /// Also for the reply to a request whose attempt yielded to the peer's own on the same edge (each end took
+    /// the other's request there, `LinkResponder.oursWins`).
+    func noteHandshakeRoundTrip(on edge: EdgeID, to peer: Address) {
         guard let record = edges[edge], let sent = record.linkRequestSentAt, !record.linkRequestResent else { return }
         table.update(peer) { connection in
             if connection.edgeID == edge, connection.roundTrip == nil { connection.roundTrip = scheduler.now - sent }
@@ -163,9 +168,13 @@ extension Node {
     /// have left a link request waiting in an edge's secure channel for its handshake. Sent later, it would
     /// reach a peer that holds the connection on another edge already, and the peer would move the connection
     /// to this edge while we stay on ours. Such an edge carries nothing else: closing it withdraws the request.
+    /// Not once the edge's init carried the request (first messages): it is out, and the peer may take it and
+    /// move its end here later (a slow init); the edge stays, so that its reply (`Linker.replyReceived` for a
+    /// yielded attempt, `LinkResponder.unusedReply` otherwise) brings the two ends together again.
     func withdrawHeldRequests(of attempt: Linker.Attempt?) {
         guard let attempt else { return }
-        for edge in attempt.edgesTried.sorted() where (securedEdge(edge)?.queuedCount ?? 0) > 0 {
+        for edge in attempt.edgesTried.sorted() {
+            guard let secured = securedEdge(edge), secured.queuedCount > 0, !secured.initCarriesFirstMessages else { continue }
             guard edges[edge] != nil, table.peer(on: edge) == nil, !linker.isUsing(edge) else { continue }
             logger.debug("withdrawing a link request held for a handshake",
                          metadata: ["edge": "\(edge)", "target": "\(attempt.target?.short ?? "?")"])

@@ -1,9 +1,11 @@
 /// Routing: every routed packet, this node's own or one a peer passed on, goes through `route`; what is for this
 /// node through `deliver`.
 extension Node {
-    /// Notes that `reporter` holds connections to `neighbours` (what it shared with us).
+    /// Notes that `reporter` holds connections to `neighbours` (what it shared with us), and the handshake keys
+    /// it passed on (`PeerReports.noteHearsay`).
     func noteHeardOf(_ neighbours: [NodeInfo], from reporter: Address) {
         for neighbour in neighbours where neighbour.address != reporter && neighbour.address != address {
+            peerReports.noteHearsay(neighbour)
             // Bounded whatever peers report; refilled by the next status messages.
             if heardOf.count >= 4096 { heardOf.removeAll(keepingCapacity: true) }
             heardOf[neighbour.address] = reporter
@@ -68,13 +70,13 @@ extension Node {
                 joinQueue.append(packet)
                 return
             }
-            if code == .absentDestination, previous == nil, !isTunnel, packet.header.mode == .exact,
-               let reporter = heardOf[packet.header.destination],
-               let connection = table.connection(to: reporter), packet.header.hops < packet.header.ttl {
-                // Our own packet, and we seem nearest, but a peer reported the destination as its neighbour: a
-                // ring neighbour whose link to us is still forming (a relay that waits, a NAT being punched).
-                // Through that peer, which holds the destination directly, rather than lost. Only packets we
-                // send: one such detour per packet, so none can wander (a stale report fails at the reporter).
+            if code == .absentDestination,
+               let reporter = Router.viaReporter(packet.header, previous: previous, isTunnel: isTunnel,
+                                                 reporter: heardOf[packet.header.destination]),
+               let connection = (isTunnel ? directTable : table).connection(to: reporter) {
+                // Through the peer that holds the destination (`Router.viaReporter`), rather than lost. A tunnel
+                // frame only over a direct connection (NAT mix, seed 1: a relayed connection's frame was lost at
+                // the destination's ring neighbour, whose connection to it was relayed too).
                 packet.header.hops += 1
                 stats.routedViaReporter += 1
                 return send(.routed(packet), on: connection.edgeID)
@@ -187,7 +189,8 @@ extension Node {
                     return route(RoutedPacket(header: onward, payload: packet.payload), previous: previous)
                 }
                 let facts = Connector.CTMFacts(
-                    info: info, neighbours: table.nearestNeighbours(perSide: config.sharedNeighboursPerSide).map(\.peer),
+                    info: info, neighbours: sharedNeighbours(table.nearestNeighbours(perSide: config.sharedNeighboursPerSide),
+                                                             for: requester),
                     isConnected: table.contains(requester), isLinking: linker.attempt(to: requester) != nil,
                     tunnelScheme: tunnelListener?.scheme)
                 run(connector.connectToMe(ctm, facts: facts))

@@ -64,6 +64,9 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         /// Edges with an authenticated secure session, and end-to-end sessions.
         public var secure_edges: Int
         public var end_to_end_sessions: Int
+        /// The node's static handshake key (hex), for other nodes' bootstrap lists (`bootstrap: - {uri,
+        /// handshake_key}`). Nil from a node that does not say.
+        public var handshake_key: String?
     }
 
     /// The node's TUN device and what crossed it: nil without a virtual network.
@@ -177,7 +180,8 @@ extension Node {
                     certificate_fingerprint: certificate.fingerprint.description,
                     certificate_expires: certificate.notAfter, virtual_ips: certificate.virtualIPs.map(\.description),
                     secure_edges: edges.all.filter { ($0.edge as? SecuredEdge)?.isEstablished == true }.count,
-                    end_to_end_sessions: endToEnd?.establishedCount ?? 0)
+                    end_to_end_sessions: endToEnd?.establishedCount ?? 0,
+                    handshake_key: PublicKeyText.encode(security.staticKey.publicKey))
             },
             virtual_network: virtualInterface.map { interface in
                 let network = interface.network, stats = network.stats

@@ -62,6 +62,19 @@ public enum Router {
         }
     }
 
+    /// The peer to try for a packet that failed here with `absentDestination` (this node seems nearest, yet holds
+    /// no connection to the destination): `reporter`, the peer that reported the destination as its neighbour,
+    /// which holds it directly. For this node's own packets (not tunnel frames: their edge has its own
+    /// failover): a ring neighbour whose link to us is still forming. For tunnel frames passed on, which cross
+    /// direct connections only: greedy routing over those ends where the way on is relayed. Never back to
+    /// `previous`; only exact-mode packets with hops left (a stale report fails at the reporter).
+    public static func viaReporter(_ header: RoutedHeader, previous: Address?, isTunnel: Bool,
+                                   reporter: Address?) -> Address? {
+        guard header.mode == .exact, header.hops < header.ttl, let reporter, reporter != previous,
+              previous == nil ? !isTunnel : isTunnel else { return nil }
+        return reporter
+    }
+
     /// Another next hop for a packet whose chosen one, `avoided`, sits behind a silent path (`PathWatch`): the
     /// connection's edge carried sends and nothing came back for a whole failover window, so what goes there is
     /// likely lost while the connection moves. For a packet to `avoided` itself, the peer that reported it as

@@ -6,11 +6,17 @@ extension NetworkAuthority {
     /// `NodeCredentials.check` asks the same of a peer's certificate; `wow cert show --ca` of a file.
     public func check(_ certificate: MembershipCertificate, at unixTime: Int64,
                       revoked: Set<CertificateFingerprint> = []) -> SecurityRefusal? {
+        checkIssued(certificate) ?? NetworkAuthority.checkStanding(certificate, at: unixTime, revoked: revoked)
+    }
+
+    /// The part of `check` that never changes for a certificate: of this network and signed by this authority
+    /// (the signature is the costly part). Nil when it is.
+    public func checkIssued(_ certificate: MembershipCertificate) -> SecurityRefusal? {
         guard certificate.network == network else {
             return .wrongNetwork(name: certificate.name, expected: network, got: certificate.network)
         }
         guard certificate.isSigned(by: self) else { return .badCertificateSignature(name: certificate.name) }
-        return NetworkAuthority.checkStanding(certificate, at: unixTime, revoked: revoked)
+        return nil
     }
 
     /// The part of `check` that changes with time and the revocation list, for a certificate whose network

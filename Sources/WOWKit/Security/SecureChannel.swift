@@ -188,6 +188,9 @@ public struct SecureChannel {
     public private(set) var handshakeRoundTrip: Duration?
     /// Plaintext waiting for a handshake (in the init's first messages too, until the response).
     public var queuedCount: Int { queue.count + (initiation?.firstMessages.count ?? 0) }
+    /// Whether the init under way carries first messages: they are out, and the peer may act on them before
+    /// it answers.
+    public var initCarriesFirstMessages: Bool { !(initiation?.firstMessages.isEmpty ?? true) }
 
     /// Whether the channel holds nothing worth keeping at `now`: no usable session, no handshake under way
     /// and nothing queued (the node then forgets it).
@@ -208,8 +211,10 @@ public struct SecureChannel {
     /// Seals `plaintext` for the peer, or holds it and starts (or repeats) a handshake. The channel takes the
     /// buffer: with `sealingHeadroom` and `sealingTailroom` free around its bytes and no other reference to
     /// its storage, it is sealed in place and transmitted as it is.
+    /// `startsHandshake` false: what must wait for a handshake only waits (`startHandshakeForQueue` starts it,
+    /// so that one init carries several messages).
     public mutating func send(_ plaintext: consuming ByteBuffer, _ env: Environment,
-                              random: inout SeededRandom) -> Outputs {
+                              random: inout SeededRandom, startsHandshake: Bool = true) -> Outputs {
         if current.map({ isUsable($0, env) }) == true {
             var outputs = Outputs(.transmit(SecureChannel.seal(consume plaintext, under: &current!)))
             if initiation == nil, !awaitsConfirmation(env), shouldRekey(current!, env) { outputs += initiate(env, random: &random) }
@@ -225,7 +230,14 @@ public struct SecureChannel {
             outputs.append(.dropped("handshake_queue_full"))
         }
         queue.append(plaintext)
-        return outputs + initiate(env, random: &random)
+        return startsHandshake ? outputs + initiate(env, random: &random) : outputs
+    }
+
+    /// Starts the handshake that what waits in the queue needs, as `send` would have (nothing waits unless no
+    /// session was usable); an init under way is sent again only when due.
+    public mutating func startHandshakeForQueue(_ env: Environment, random: inout SeededRandom) -> Outputs {
+        guard !queue.isEmpty else { return [] }
+        return initiate(env, random: &random)
     }
 
     /// Starts a handshake now unless one is under way (a rekey the node asks for, or the first).

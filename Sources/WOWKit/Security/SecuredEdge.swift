@@ -11,9 +11,7 @@ public final class EdgeSecurity {
     public let settings: SecureChannel.Settings
     let scheduler: any Scheduler
     /// Seconds since 1970, for certificate validity (virtual time in the simulator).
-    var wallClock: () -> Int64 {
-        didSet { staticKey.wallClock = wallClock }
-    }
+    var wallClock: () -> Int64
     /// The node's static key, with which its inits carry first messages (advertised in its NodeInfo).
     public let staticKey: StaticHandshakeKey
     /// The node's generator: handshakes draw from it in the order the node's events come, so a seed replays.
@@ -24,20 +22,17 @@ public final class EdgeSecurity {
     var plaintext = ByteBuffer()
 
     init(credentials: NodeCredentials, settings: SecureChannel.Settings, scheduler: any Scheduler,
-         wallClock: @escaping () -> Int64, random: RandomSource, logger: Logger) {
+         wallClock: @escaping () -> Int64, stampClock: @escaping () -> UInt64 = SystemClock.unixMicroseconds,
+         random: RandomSource, logger: Logger) {
         self.credentials = credentials
         self.settings = settings
         self.scheduler = scheduler
         self.wallClock = wallClock
         self.random = random
         self.logger = logger
-        // Deterministic keys (the simulator) come from the node's identity, not its generator: drawing one would
-        // shift every later draw, and a seed would no longer give the topology it gave before.
-        let privateKey = settings.deterministicKeys
-            ? try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: Array(SHA256.hash(
-                data: StaticHandshakeKey.label + credentials.certificate.publicKey)))
-            : Curve25519.KeyAgreement.PrivateKey()
-        staticKey = StaticHandshakeKey(privateKey: privateKey, wallClock: wallClock)
+        // Derived from the node's identity: the same after a restart, so a bootstrap list that names it stays true
+        // (and drawing it would shift the generator's later draws, which a simulator seed replays).
+        staticKey = StaticHandshakeKey(identity: credentials.identity, clock: stampClock)
     }
 
     /// The environment for one event. Only a received handshake checks certificates against the wall clock;
@@ -105,6 +100,8 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public var handshakeRoundTrip: Duration? { channel.handshakeRoundTrip }
     /// Messages held until the handshake completes.
     public var queuedCount: Int { channel.queuedCount }
+    /// Whether the init under way carries first messages (`SecureChannel.initCarriesFirstMessages`).
+    public var initCarriesFirstMessages: Bool { channel.initCarriesFirstMessages }
 
     /// The address the session's certificate entitles, once a session is in use.
     public var authenticatedAddress: Address? { channel.isEstablished ? channel.peer?.entitledAddress : nil }
@@ -114,8 +111,22 @@ public final class SecuredEdge: Edge, EdgeDelegate {
     public func send(_ packet: consuming ByteBuffer) {
         // Consumed: the caller's reference is gone, so sealing writes in the packet's own bytes (no copy).
         let outputs = channel.send(packet, security.environment(checkingCertificates: false),
-                                   random: &security.random.generator)
+                                   random: &security.random.generator, startsHandshake: !isSendingTogether)
         carryOut(outputs)
+    }
+
+    /// Set while `sendTogether` runs.
+    private var isSendingTogether = false
+
+    /// Sends what `body` sends on this edge as `send` would, except that a handshake it needs starts only
+    /// after `body`: the init then carries all of it as first messages (a link request and the packets that
+    /// follow it, a joiner's Connect-To-Me).
+    func sendTogether(_ body: () -> Void) {
+        isSendingTogether = true
+        body()
+        isSendingTogether = false
+        carryOut(channel.startHandshakeForQueue(security.environment(checkingCertificates: false),
+                                                random: &security.random.generator))
     }
 
     public func close() { inner.close() }

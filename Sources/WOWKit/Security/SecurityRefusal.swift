@@ -100,4 +100,6 @@ public enum SecurityRefusal: Error, Equatable, Sendable, CustomStringConvertible
 public enum SystemClock {
     /// Seconds since 1970 (UTC).
     public static func unixTime() -> Int64 { Int64(Date().timeIntervalSince1970) }
+    /// Microseconds since 1970 (UTC): the stamps of handshake inits that carry first messages.
+    public static func unixMicroseconds() -> UInt64 { UInt64(max(Date().timeIntervalSince1970 * 1e6, 0)) }
 }

@@ -8,9 +8,10 @@ import NIOCore
 ///
 /// An init's first messages are sealed under a key only the holder of the peer's static key can derive
 /// (X25519 of the init's ephemeral key and the static key), and they are taken only with a stamp later than
-/// any taken from the same member before. The key lives as long as the process: a replay of an init from
-/// before a restart cannot be opened, and one from since carries a stamp already taken. Confined to the
-/// node's executor, like the edges that share it.
+/// any taken from the same member before, and later than this key's start (the wall clock when it was made).
+/// The key is derived from the node's identity, so it outlives a restart (a bootstrap list may name it): a
+/// replay of an init from before the restart carries a stamp from before the start, and one from since a
+/// stamp already taken. Confined to the node's executor, like the edges that share it.
 public final class StaticHandshakeKey {
     let privateKey: Curve25519.KeyAgreement.PrivateKey
     /// The public half, as NodeInfo carries it.
@@ -20,30 +21,56 @@ public final class StaticHandshakeKey {
     private var noted: [[UInt8]] = []
     /// The last stamp this node put in one of its own inits.
     private var lastStamp: UInt64 = 0
-    /// Stamps of forgotten members are at most this: a member not in `latest` must stamp later.
+    /// The earliest stamp taken from a member not in `latest`: the key's start (the clock when it was made or
+    /// set), raised past the stamps of forgotten members.
     private var floor: UInt64 = 0
     /// Members whose latest stamp is kept; beyond it the oldest noted is forgotten and the floor rises to its
     /// stamp (a stamp is wall-clock time, so a fresh init is later still unless its clock lags: then its first
     /// messages are refused and sent again once the handshake completes).
     static let maximumMembers = 16_384
 
-    /// Seconds since 1970 (virtual time in the simulator): stamps follow it, so a restarted node's are later.
-    var wallClock: () -> Int64
+    /// Microseconds since 1970 (virtual time in the simulator): stamps follow it, so a restarted node's are
+    /// later. Setting it starts the key anew: nothing stamped before then is taken (a replay from before a restart).
+    var clock: () -> UInt64 {
+        didSet { floor = clock() }
+    }
 
-    public init(privateKey: Curve25519.KeyAgreement.PrivateKey, wallClock: @escaping () -> Int64) {
+    public init(privateKey: Curve25519.KeyAgreement.PrivateKey, clock: @escaping () -> UInt64) {
         self.privateKey = privateKey
-        self.wallClock = wallClock
+        self.clock = clock
         publicKey = Array(privateKey.publicKey.rawRepresentation)
+        floor = clock()
     }
 
-    /// A key from 32 bytes (tests and fuzzing: a node draws its own, `EdgeSecurity`).
-    public convenience init(privateKeyBytes: [UInt8], wallClock: @escaping () -> Int64) throws {
-        try self.init(privateKey: Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKeyBytes), wallClock: wallClock)
+    /// The node's key: HKDF-SHA256 of its identity's private key, labelled (so it is the same after a restart).
+    public convenience init(identity: NodeIdentity, clock: @escaping () -> UInt64) {
+        self.init(privateKey: Self.privateKey(for: identity), clock: clock)
     }
 
-    /// A stamp for a new init: microseconds of the wall clock, and always later than the last one.
+    /// The static private key of `identity` (`init(identity:clock:)`).
+    static func privateKey(for identity: NodeIdentity) -> Curve25519.KeyAgreement.PrivateKey {
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: identity.encoded),
+                                             info: Self.derivationLabel, outputByteCount: 32)
+        // Any 32 bytes are an X25519 private key.
+        return try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: derived.withUnsafeBytes { Array($0) })
+    }
+
+    /// The public static key of `identity`: what its NodeInfo advertises and a bootstrap list may name
+    /// (`wow keygen` prints it).
+    public static func publicKey(for identity: NodeIdentity) -> [UInt8] {
+        Array(privateKey(for: identity).publicKey.rawRepresentation)
+    }
+
+    static let derivationLabel = Array("wow/static-handshake-key/1".utf8)
+
+    /// A key from 32 bytes (tests and fuzzing: a node derives its own from its identity, `EdgeSecurity`).
+    public convenience init(privateKeyBytes: [UInt8], clock: @escaping () -> UInt64) throws {
+        try self.init(privateKey: Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKeyBytes), clock: clock)
+    }
+
+    /// A stamp for a new init: the clock's microseconds, and always later than the last one.
     func nextStamp() -> UInt64 {
-        lastStamp = max(lastStamp + 1, UInt64(max(wallClock(), 0)) * 1_000_000)
+        lastStamp = max(lastStamp + 1, clock())
         return lastStamp
     }
 
@@ -61,10 +88,10 @@ public final class StaticHandshakeKey {
     /// `member` may be taken: only if later than every stamp taken from it before. Notes it if so.
     func take(stamp: UInt64, ephemeral: [UInt8], from member: [UInt8]) -> Verdict {
         if let last = latest[member], last.stamp == stamp, last.ephemeral == ephemeral { return .takenBefore }
-        guard stamp > (latest[member]?.stamp ?? floor) else { return .stale }
+        guard stamp >= latest[member].map({ $0.stamp + 1 }) ?? floor else { return .stale }
         if latest[member] == nil {
             if noted.count >= StaticHandshakeKey.maximumMembers, let forgotten = latest.removeValue(forKey: noted.removeFirst()) {
-                floor = max(floor, forgotten.stamp)
+                floor = max(floor, forgotten.stamp + 1)
             }
             noted.append(member)
         }

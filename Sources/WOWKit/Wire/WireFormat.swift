@@ -112,14 +112,10 @@ struct WireReader {
         return type
     }
 
-    /// A NodeInfo; `keyAllowed` is false in neighbour lists, which never carry a handshake key (so that
-    /// what decodes re-encodes to the same bytes).
-    mutating func nodeInfo(_ field: String, keyAllowed: Bool = true) throws(WireError) -> NodeInfo {
+    /// A NodeInfo.
+    mutating func nodeInfo(_ field: String) throws(WireError) -> NodeInfo {
         let address = try address("\(field).address")
         let countAndFlag = try u8("\(field).uri_count")
-        if !keyAllowed && countAndFlag & WireFormat.handshakeKeyFlag != 0 {
-            throw .unknownValue(field: "\(field).uri_count", value: countAndFlag)
-        }
         let count = Int(countAndFlag & ~(WireFormat.handshakeKeyFlag | WireFormat.mapsPerPeerFlag))
         guard count <= NodeInfo.maximumURIs else {
             throw .tooLong(field: "\(field).uri_count", length: count, limit: NodeInfo.maximumURIs)
@@ -140,7 +136,7 @@ struct WireReader {
         }
         var infos = [NodeInfo]()
         infos.reserveCapacity(count)
-        for _ in 0..<count { infos.append(try nodeInfo(field, keyAllowed: false)) }
+        for _ in 0..<count { infos.append(try nodeInfo(field)) }
         return infos
     }
 
@@ -179,11 +175,11 @@ extension ByteBuffer {
         writeBytes(bytes)
     }
 
-    /// Writes `info`; its handshake key only if `withKey` (a node speaking of itself, not a neighbour list).
-    mutating func writeNodeInfo(_ info: NodeInfo, withKey: Bool = true) {
+    /// Writes `info`, with its handshake key when it has one.
+    mutating func writeNodeInfo(_ info: NodeInfo) {
         writeAddress(info.address)
         let uris = info.uris.prefix(NodeInfo.maximumURIs)
-        let key = withKey ? info.handshakeKey.flatMap { $0.count == NodeInfo.handshakeKeySize ? $0 : nil } : nil
+        let key = info.handshakeKey.flatMap { $0.count == NodeInfo.handshakeKeySize ? $0 : nil }
         writeInteger(UInt8(uris.count) | (key == nil ? 0 : WireFormat.handshakeKeyFlag)
                      | (info.mapsPerPeer ? WireFormat.mapsPerPeerFlag : 0))
         for uri in uris {
@@ -198,7 +194,7 @@ extension ByteBuffer {
     mutating func writeNodeInfos(_ infos: [NodeInfo]) {
         let list = infos.prefix(WireFormat.maximumNeighbours)
         writeInteger(UInt8(list.count))
-        for info in list { writeNodeInfo(info, withKey: false) }
+        for info in list { writeNodeInfo(info) }
     }
 
     mutating func writeOptionalAddress(_ address: Address?) {

@@ -45,7 +45,7 @@ enum SecureChannelTarget: FuzzTarget {
 
         static func staticKey(id: UInt8, restarts: UInt64) -> StaticHandshakeKey {
             StaticHandshakeKey(privateKey: drawnKey(id: id, restarts: restarts).privateKey,
-                               wallClock: { FuzzFixtures.unixTime })
+                               clock: { UInt64(FuzzFixtures.unixTime) * 1_000_000 })
         }
 
         /// The keys drawn so far, kept across inputs for their private halves: deriving a public key is an
@@ -57,7 +57,7 @@ enum SecureChannelTarget: FuzzTarget {
             let index = UInt64(id) << 56 | restarts
             if let known = drawnKeys[index] { return known }
             let bytes = (0..<32).map { UInt8(truncatingIfNeeded: Int(id) &* 31 &+ $0 &+ Int(restarts) &* 7) }
-            let made = try! StaticHandshakeKey(privateKeyBytes: bytes, wallClock: { FuzzFixtures.unixTime })
+            let made = try! StaticHandshakeKey(privateKeyBytes: bytes, clock: { UInt64(FuzzFixtures.unixTime) * 1_000_000 })
             // A script restarts a peer at most 64 times: the cache stays small.
             if drawnKeys.count < 1024 { drawnKeys[index] = made }
             return made
