@@ -653,6 +653,7 @@ def join_trial(bed, node, fixed, deadline):
     ping = None
     ping_log = bed.path("logs", f"{node['name']}.ping")
     address = None
+    last = None  # the joiner's last status
     others = [n["address"] for n in bed.nodes if n.get("pid") and alive(n["pid"])]
     names = {n["address"]: n["name"] for n in bed.nodes}
     direct_possible = DOMAIN[node["domain"]].kind in DIRECT_POSSIBLE
@@ -668,6 +669,7 @@ def join_trial(bed, node, fixed, deadline):
             if s is None:
                 time.sleep(0.02)
                 continue
+            last = s
             if address is None:
                 address = s["address"]
                 want = ring_neighbours(address, others + [address])
@@ -702,6 +704,9 @@ def join_trial(bed, node, fixed, deadline):
             time.sleep(0.05)
         else:
             record["error"] = "deadline"
+            # Why no direct path where one was possible: what each end made of its NAT and of the other.
+            if direct_possible and last is not None:
+                record["diagnosis"] = diagnosis(last, status(fixed["control"], timeout=2), fixed_address)
     finally:
         if ping is not None:
             ping.send_signal(signal.SIGINT)  # ping prints its summary on SIGINT
@@ -730,6 +735,20 @@ def join_trial(bed, node, fixed, deadline):
     if replies:
         record["first_reply_s"] = min(replies) - start_wall
     return record
+
+
+def diagnosis(joiner, fixed, fixed_address):
+    """What the joiner's and the fixed peer's status say of their NATs and of each other, for a trial that
+    ended without the direct path a punch could make (its record then says why, in CI's output too)."""
+    def side(s, peer):
+        if s is None:
+            return None
+        c = next((c for c in s["connections"] if c["peer"] == peer), None)
+        return {"nat": s.get("nat"), "uris": s.get("uris"), "observed": s.get("observed_uris"),
+                "drops": s.get("drops"),
+                "to_other": c and {k: c.get(k) for k in ("path", "remote_uri", "peer_uris", "age_s", "path_switches",
+                                                         "alternatives", "former_paths")}}
+    return {"joiner": side(joiner, fixed_address), "fixed": side(fixed, joiner["address"])}
 
 
 def summarize_join(records):

@@ -30,8 +30,14 @@ extension OverlaySimulation {
         }
     }
 
+    /// How old a relayed connection between two nodes that could connect directly must be to count as needless:
+    /// its first direct retry comes 5 s after it was made (docs/transports.md, "Back to direct"), so a younger one
+    /// may still be on its way to a direct edge.
+    public static let needlessRelayAge: Duration = .seconds(10)
+
     /// Connections of live nodes, each counted once: how many are direct, how many relayed, and how many of
-    /// those relayed ones join two nodes that could have connected directly.
+    /// those relayed ones join two nodes that could have connected directly and are older than
+    /// `needlessRelayAge`.
     public func connectionKinds() -> (direct: Int, relayed: Int, needlessRelays: Int) {
         var direct = 0
         var relayed = 0
@@ -40,7 +46,8 @@ extension OverlaySimulation {
             for c in n.node.table.connections where n.node.address < c.address {
                 guard c.transport == RelayTransport.scheme else { direct += 1; continue }
                 relayed += 1
-                if let peer = byAddress[c.address], Self.canConnectDirectly(n.nat, peer.nat) { needless += 1 }
+                if let peer = byAddress[c.address], Self.canConnectDirectly(n.nat, peer.nat),
+                   scheduler.now - c.createdAt >= Self.needlessRelayAge { needless += 1 }
             }
         }
         return (direct, relayed, needless)

@@ -39,8 +39,9 @@ public struct SimulationReport: Codable, Sendable {
         public var connections_relayed: Int
         /// `connections_relayed` over all connections.
         public var relayed_share: Double
-        /// Relayed connections between two nodes whose NATs would let a direct transport through (should be 0
-        /// once direct retries had time).
+        /// Relayed connections between two nodes whose NATs would let a direct transport through, made at least
+        /// `OverlaySimulation.needlessRelayAge` (10 s) before the check: younger ones still wait for their first
+        /// direct retry (should be 0).
         public var needless_relays: Int
         /// Connections moved off a path that stopped answering, and pings sent to probe such paths, over all
         /// live nodes since they started (`PathWatch`).

@@ -19,7 +19,7 @@ final class TestbedNamespaceTests: XCTestCase {
     override func recordFailure(withDescription description: String, inFile filePath: String, atLine lineNumber: Int,
                                 expected: Bool) {
         let oneLine = description.split(separator: "\n").joined(separator: " | ")
-        failures.append("line \(lineNumber): " + (oneLine.count > 800 ? oneLine.prefix(800) + "..." : oneLine))
+        failures.append("line \(lineNumber): " + (oneLine.count > 4000 ? oneLine.prefix(4000) + "..." : oneLine))
         super.recordFailure(withDescription: description, inFile: filePath, atLine: lineNumber, expected: expected)
     }
 

@@ -1,7 +1,8 @@
+import NIOCore
 import Plugins
 import Transports
 import WOWKit
-import WOWSimulator
+@testable import WOWSimulator
 import XCTest
 
 /// Hole punching around Connect-To-Me, end to end in the simulator: a public bootstrap node and two nodes
@@ -75,5 +76,40 @@ final class HolePunchingTests: XCTestCase {
             filtered += network.drops.byName["nat_filtered"] ?? 0
         }
         XCTAssertGreaterThan(filtered, 0)
+    }
+
+    /// A joiner behind a NAT whose ring neighbour sits behind another one, on a network with next to no latency
+    /// (the testbed's veths): its Connect-To-Me to that neighbour can leave before any ring link, when it seems
+    /// nearest to the neighbour itself (seed 5). The CTM waits for a connection (`HeldPackets`) rather than
+    /// failing, so the neighbour punches, and the joiner's direct attempt beside it never sends to the
+    /// neighbour's NAT first: failed at once, the attempt's held request went out unanswered after the hold and
+    /// hit that NAT (which on Linux then maps the neighbour's packets to the joiner to another port: relayed for
+    /// 30 s in the testbed).
+    func testAJoinersFirstConnectToMeWaitsForARouteSoNoRequestHitsAnUnpunchedNAT() throws {
+        for seed in UInt64(1)...8 {
+            var options = SimulationOptions()
+            options.nodes = 20
+            options.seed = seed
+            options.roundTrip = .microseconds(200) ... .milliseconds(2)
+            let sim = try OverlaySimulation(options: options)
+            for _ in 0..<18 {
+                try sim.addNode(nat: .open)
+                sim.scheduler.run(for: .milliseconds(100))
+            }
+            let peer = try sim.addNode(nat: .portRestricted)
+            sim.scheduler.run(for: .seconds(20))
+            let filteredBefore = sim.network.drops.byName["nat_filtered"] ?? 0
+            let joiner = try sim.addNode(nat: .portRestricted)
+            // It pings the peer from the start, as the testbed's joiners do (the shortcut strategy links the two).
+            for _ in 0..<10 {
+                joiner.node.send(data: ByteBuffer(integer: UInt64(0)), to: peer.node.address)
+                sim.scheduler.run(for: .milliseconds(200))
+            }
+            XCTAssertEqual((sim.network.drops.byName["nat_filtered"] ?? 0) - filteredBefore, 0,
+                           "seed \(seed): a packet reached a NAT before its host had punched toward the sender")
+            let connection = try XCTUnwrap(joiner.node.table.connection(to: peer.node.address), "seed \(seed)")
+            XCTAssertEqual(connection.remoteURI.hostAndPort?.host, sim.network.natHost(of: peer.host)?.description,
+                           "seed \(seed): not direct")
+        }
     }
 }

@@ -82,12 +82,19 @@ extension Node {
                 return send(.routed(packet), on: connection.edgeID)
             }
             // Our own data, and we seem nearest only because our place in the ring is still forming: it waits for a
-            // connection rather than coming back as "unreachable". Or passed on by a node that joins through us while
-            // we join ourselves (a network starting up all at once): our own leaf link, the way into the ring, is on
-            // its way, and the joiner's CTM waits for it rather than failing (its error cannot even reach it). Not
-            // tunnel frames: routed again they would count as ours, and their edge has its own failover.
+            // connection rather than coming back as "unreachable". Our own Connect-To-Me too while an attempt of
+            // ours to its target punches: it waits for the peer to punch back, which only the CTM makes it do
+            // (without such an attempt the connect fails at once, and its overlord asks again after its backoff as
+            // before); failed here, the attempt's request went out after its hold and reached the peer's NAT
+            // first, and a Linux NAT then maps the peer's packets to us to another port for as long as those
+            // requests keep coming (the testbed: a joiner pinging a peer behind the other cone NAT relayed for 30 s).
+            // Or passed on by a node that joins through us while we join ourselves (a network starting up all at
+            // once): our own leaf link, the way into the ring, is on its way, and the joiner's CTM waits for it
+            // rather than failing (its error cannot even reach it). Not tunnel frames: routed again they would count
+            // as ours, and their edge has its own failover.
             let ownDataWhileForming = code == .absentDestination && previous == nil && packet.header.mode == .exact
-                && (packet.header.payloadType == .data || packet.header.payloadType == .secure)
+                && ([.data, .secure].contains(packet.header.payloadType)
+                    || packet.header.payloadType == .connectToMe && punchesFor(packet.header.destination))
                 && (heldSince != nil || held.isForming(joinedAt: joinedRingAt, now: scheduler.now))
             let passedOnWhileJoining = packet.header.source != address && (previous != nil || heldSince != nil)
                 && !isTunnel && !isRingMember && Router.gateway(in: table) == nil
@@ -104,6 +111,13 @@ extension Node {
         }
     }
 
+    /// Whether an attempt of ours to `peer` punches (and so holds its request for the peer's punch, which our
+    /// Connect-To-Me asks for).
+    private func punchesFor(_ peer: Address) -> Bool {
+        guard let attempt = linker.attempt(to: peer) else { return false }
+        return attempt.opening != .direct
+    }
+
     /// Routes again the packets that waited for a route (`HeldPackets`): those that now have one go, the others
     /// wait on until their time is up, and then fail as they would have at once.
     func routeHeldPackets() {
@@ -112,7 +126,12 @@ extension Node {
             stats.drop(.routing(.absentDestination, packet.header.payloadType))
             routingFailed(packet.header, .absentDestination)
         }
-        for (packet, since) in retry { route(packet, previous: nil, heldSince: since) }
+        for (packet, since) in retry {
+            // Our Connect-To-Me to a peer we are connected to now is moot: the attempt beside it linked.
+            if packet.header.payloadType == .connectToMe, packet.header.source == address,
+               table.contains(packet.header.destination) { continue }
+            route(packet, previous: nil, heldSince: since)
+        }
         timers.removeValue(forKey: .heldPackets)?.cancel()
         if let deadline = held.nextDeadline { arm(.heldPackets, after: max(.zero, deadline - scheduler.now)) }
     }
