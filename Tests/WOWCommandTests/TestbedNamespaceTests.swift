@@ -44,6 +44,39 @@ final class TestbedNamespaceTests: XCTestCase {
         }
     }
 
+    /// A trial that a punch could join but that ends relayed records both ends' view (`diagnosis`): their NATs,
+    /// URIs, observed mappings, drops and connection to each other; a fixed peer that did not answer is null.
+    /// No namespaces: the script's function, fed two statuses as `join` reads them from the control sockets.
+    func testAJoinTrialLeftRelayedRecordsBothEndsView() throws {
+        let program = """
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import testbed
+            joiner = {"address": "aa", "nat": "behind a NAT", "uris": ["udp://198.18.2.2:4100"], "observed_uris": [],
+                      "drops": {"route_absentDestination_ctm": 1},
+                      "connections": [{"peer": "ff", "path": "relayed via r3", "remote_uri": "relay://x/ff",
+                                       "peer_uris": ["udp://198.18.2.1:4101"], "age_s": 28.0, "path_switches": 0,
+                                       "alternatives": [], "rtt_ms": 1.0}]}
+            fixed = {"address": "ff", "nat": "behind a NAT", "uris": ["udp://198.18.2.1:4101"],
+                     "observed_uris": ["udp://198.18.2.1:4101"], "drops": {}, "connections": []}
+            print(json.dumps([testbed.diagnosis(joiner, fixed, "ff"), testbed.diagnosis(joiner, None, "ff")]))
+            """
+        let scripts = URL(fileURLWithPath: Self.script).deletingLastPathComponent().path
+        let run = try WowExecutable.run(URL(fileURLWithPath: NamespaceLab.tool("python3") ?? "/usr/bin/python3"),
+                                        ["-c", program, scripts])
+        XCTAssertEqual(run.status, 0, run.output)
+        let both = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[String: Any]], run.output)
+        let joiner = try XCTUnwrap(both.first?["joiner"] as? [String: Any])
+        XCTAssertEqual(joiner["drops"] as? [String: Int], ["route_absentDestination_ctm": 1])
+        let toFixed = try XCTUnwrap(joiner["to_other"] as? [String: Any])
+        XCTAssertEqual(toFixed["path"] as? String, "relayed via r3")
+        XCTAssertNil(toFixed["rtt_ms"], "only the fields that say why")
+        let fixed = try XCTUnwrap(both.first?["fixed"] as? [String: Any])
+        XCTAssertEqual(fixed["observed"] as? [String], ["udp://198.18.2.1:4101"])
+        XCTAssertTrue(fixed["to_other"] is NSNull, "the fixed peer holds no connection to the joiner")
+        XCTAssertTrue(both.last?["fixed"] is NSNull, "a fixed peer that did not answer")
+    }
+
     func testTheShortTestbedJoinsMigratesAndCleansUp() throws {
         let lab = NamespaceLab(self)
         try lab.requireEnvironment(tools: ["ping", "python3", "ssh", "ssh-keygen", "parallel", "mpirun", "mpicc"])

@@ -83,15 +83,12 @@ extension Node {
             }
             // Our own data, and we seem nearest only because our place in the ring is still forming: it waits for a
             // connection rather than coming back as "unreachable". Our own Connect-To-Me too while an attempt of
-            // ours to its target punches: it waits for the peer to punch back, which only the CTM makes it do
-            // (without such an attempt the connect fails at once, and its overlord asks again after its backoff as
-            // before); failed here, the attempt's request went out after its hold and reached the peer's NAT
-            // first, and a Linux NAT then maps the peer's packets to us to another port for as long as those
-            // requests keep coming (the testbed: a joiner pinging a peer behind the other cone NAT relayed for 30 s).
-            // Or passed on by a node that joins through us while we join ourselves (a network starting up all at
-            // once): our own leaf link, the way into the ring, is on its way, and the joiner's CTM waits for it
-            // rather than failing (its error cannot even reach it). Not tunnel frames: routed again they would count
-            // as ours, and their edge has its own failover.
+            // ours to its target punches: that attempt waits for the punch only the CTM asks for, and without it
+            // sends into the peer's unopened NAT (docs/architecture.md, "Hole punching"). Or passed on by a node
+            // that joins through us while we join ourselves (a network starting up all at once): our own leaf link,
+            // the way into the ring, is on its way, and the joiner's CTM waits for it rather than failing (its error
+            // cannot even reach it). Not tunnel frames: routed again they would count as ours, and their edge has
+            // its own failover.
             let ownDataWhileForming = code == .absentDestination && previous == nil && packet.header.mode == .exact
                 && ([.data, .secure].contains(packet.header.payloadType)
                     || packet.header.payloadType == .connectToMe && punchesFor(packet.header.destination))
@@ -113,10 +110,7 @@ extension Node {
 
     /// Whether an attempt of ours to `peer` punches (and so holds its request for the peer's punch, which our
     /// Connect-To-Me asks for).
-    private func punchesFor(_ peer: Address) -> Bool {
-        guard let attempt = linker.attempt(to: peer) else { return false }
-        return attempt.opening != .direct
-    }
+    private func punchesFor(_ peer: Address) -> Bool { linker.attempt(to: peer).map { $0.opening != .direct } ?? false }
 
     /// Routes again the packets that waited for a route (`HeldPackets`): those that now have one go, the others
     /// wait on until their time is up, and then fail as they would have at once.
