@@ -612,6 +612,17 @@ final class SecureChannelTests: XCTestCase {
         XCTAssertEqual(ab.a.frameKinds + ba.b.frameKinds, [SecureFrame.sealedKind, SecureFrame.sealedKind])
     }
 
+    /// The responder rekeys only when the initiator has not: halfway between rekeyAfter (120 s) and rejectAfter
+    /// (180 s), at 150 s.
+    func testTheResponderRekeysHalfwayToRejectAfterWhenTheInitiatorDidNot() throws {
+        let pair = try ChannelPair()
+        pair.connect()
+        pair.advance(by: .seconds(149))
+        XCTAssertEqual(pair.b.send([1]).frameKinds, [SecureFrame.sealedKind], "not yet at 149 s")
+        pair.advance(by: .seconds(1))
+        XCTAssertEqual(pair.b.send([2]).frameKinds, [SecureFrame.sealedKind, SecureFrame.initKind], "due at 150 s")
+    }
+
     func testDataFlowsContinuouslyAcrossManyRekeys() throws {
         let pair = try ChannelPair()
         pair.connect()

@@ -31,6 +31,12 @@ public struct ConnectionTable: Sendable {
 
     public func contains(_ address: Address) -> Bool { index(of: address).found }
 
+    /// The edge of the connection to `address`: routing asks for every packet, so without copying the connection.
+    public func edgeID(to address: Address) -> EdgeID? {
+        let (found, index) = index(of: address)
+        return found ? connections[index].edgeID : nil
+    }
+
     /// Changes whenever a connection is added or removed or its edge, transport or types change (not for
     /// timestamps or round trips): what caches derived from the table compare.
     public private(set) var revision = 0
@@ -80,6 +86,15 @@ public struct ConnectionTable: Sendable {
             revision += 1
             moveEdge(from: before, to: connections[index])
         }
+    }
+
+    /// Notes a packet from `address` now (`onPath`: over the connection's own edge). For every received packet,
+    /// so in place, without the copy `update` compares against (times do not change a connection's shape).
+    public mutating func noteHeard(from address: Address, at now: Timestamp, onPath: Bool) {
+        let (found, index) = index(of: address)
+        guard found else { return }
+        connections[index].lastHeard = now
+        if onPath { connections[index].lastHeardOnPath = now }
     }
 
     public func connections(ofType type: ConnectionType) -> [Connection] {

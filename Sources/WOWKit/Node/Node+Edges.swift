@@ -84,13 +84,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
                                           formerPeer: record.formerPeer, tunnelPeer: (record.transportEdge as? any TunnelledEdge)?.peer,
                                           isConnected: { self.table.contains($0) })
         }
-        if let peer = sender.peer {
-            let onPath = sender.linked != nil
-            table.update(peer) {
-                $0.lastHeard = scheduler.now
-                if onPath { $0.lastHeardOnPath = scheduler.now }
-            }
-        }
+        if let peer = sender.peer { table.noteHeard(from: peer, at: scheduler.now, onPath: sender.linked != nil) }
         run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
         switch message {
         case .linkRequest(let request):

@@ -51,7 +51,7 @@ extension Node {
                 stats.drop(.ttlExpired)
                 return routingFailed(packet.header, .ttlExpired)
             }
-            guard let connection = (isTunnel ? directTable : table).connection(to: next) else { return }
+            guard let edgeID = (isTunnel ? directTable : table).edgeID(to: next) else { return }
             packet.header.hops += 1
             if isTunnel {
                 // The hops between a tunnel's end and its forwarder must outlast trims (`TunnelCarriers`).
@@ -62,7 +62,7 @@ extension Node {
                 stats.routedForwarded += 1
                 onForward?(packet)
             }
-            send(.routed(packet), on: connection.edgeID)
+            send(.routed(packet), on: edgeID)
         case .fail(let code):
             if previous == nil, table.isEmpty, linker.attempts.values.contains(where: { $0.type == .leaf }) {
                 // Joining: the leaf link is on its way. Send this right behind its link request on the same

@@ -87,3 +87,10 @@ public enum CredentialMismatch: Error, Equatable, Sendable, CustomStringConverti
         }
     }
 }
+
+/// Credentials shared by reference: what a node's secure channels read for every frame (one reference to
+/// copy instead of the credentials' many).
+final class SharedCredentials: Sendable {
+    let credentials: NodeCredentials
+    init(_ credentials: NodeCredentials) { self.credentials = credentials }
+}

@@ -107,7 +107,14 @@ public struct SecureChannel {
 
     /// What a channel needs from its node for one event.
     public struct Environment {
-        public var credentials: NodeCredentials
+        /// The credentials sit behind one reference: a node makes an environment for every frame it seals or
+        /// opens, and copying their many references each time cost more than sealing a small frame
+        /// (`wow bench path`).
+        var sharedCredentials: SharedCredentials
+        public var credentials: NodeCredentials {
+            get { sharedCredentials.credentials }
+            set { sharedCredentials = SharedCredentials(newValue) }
+        }
         public var settings: Settings
         /// The node's clock (session ages).
         public var now: Timestamp
@@ -119,7 +126,13 @@ public struct SecureChannel {
 
         public init(credentials: NodeCredentials, settings: Settings, now: Timestamp, unixTime: Int64,
                     staticKey: StaticHandshakeKey? = nil) {
-            self.credentials = credentials
+            self.init(sharedCredentials: SharedCredentials(credentials), settings: settings, now: now, unixTime: unixTime,
+                      staticKey: staticKey)
+        }
+
+        init(sharedCredentials: SharedCredentials, settings: Settings, now: Timestamp, unixTime: Int64,
+             staticKey: StaticHandshakeKey?) {
+            self.sharedCredentials = sharedCredentials
             self.settings = settings
             self.now = now
             self.unixTime = unixTime
@@ -311,10 +324,12 @@ public struct SecureChannel {
 
     private func shouldRekey(_ session: Session, _ env: Environment) -> Bool {
         // The initiator rekeys; the responder only if the initiator has not, well before the session dies.
+        // The responder's limit is halfway between rekeyAfter and rejectAfter (compared doubled: a Duration
+        // division is a 128-bit one, and this runs for every frame sealed).
         let age = env.now - session.createdAt
-        let limit = session.isInitiator ? env.settings.rekeyAfter
-            : env.settings.rekeyAfter + (env.settings.rejectAfter - env.settings.rekeyAfter) / 2
-        return age >= limit || session.sendCounter >= env.settings.rekeyAfterMessages
+        let isDue = session.isInitiator ? age >= env.settings.rekeyAfter
+            : age * 2 >= env.settings.rekeyAfter + env.settings.rejectAfter
+        return isDue || session.sendCounter >= env.settings.rekeyAfterMessages
     }
 
     private mutating func initiate(_ env: Environment, random: inout SeededRandom) -> Outputs {

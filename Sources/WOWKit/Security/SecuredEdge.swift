@@ -7,7 +7,12 @@ import NIOCore
 ///
 /// Confined to the node's executor, like the node and its edges.
 public final class EdgeSecurity {
-    public internal(set) var credentials: NodeCredentials
+    public internal(set) var credentials: NodeCredentials {
+        get { sharedCredentials.credentials }
+        set { sharedCredentials = SharedCredentials(newValue) }
+    }
+    /// What every environment refers to (`SecureChannel.Environment`).
+    private var sharedCredentials: SharedCredentials
     public let settings: SecureChannel.Settings
     let scheduler: any Scheduler
     /// Seconds since 1970, for certificate validity (virtual time in the simulator).
@@ -24,7 +29,7 @@ public final class EdgeSecurity {
     init(credentials: NodeCredentials, settings: SecureChannel.Settings, scheduler: any Scheduler,
          wallClock: @escaping () -> Int64, stampClock: @escaping () -> UInt64 = SystemClock.unixMicroseconds,
          random: RandomSource, logger: Logger) {
-        self.credentials = credentials
+        self.sharedCredentials = SharedCredentials(credentials)
         self.settings = settings
         self.scheduler = scheduler
         self.wallClock = wallClock
@@ -38,7 +43,7 @@ public final class EdgeSecurity {
     /// The environment for one event. Only a received handshake checks certificates against the wall clock;
     /// sealing, opening and starting a handshake do not, so the packet path skips reading the clock.
     func environment(checkingCertificates: Bool) -> SecureChannel.Environment {
-        SecureChannel.Environment(credentials: credentials, settings: settings, now: scheduler.now,
+        SecureChannel.Environment(sharedCredentials: sharedCredentials, settings: settings, now: scheduler.now,
                                   unixTime: checkingCertificates ? wallClock() : 0, staticKey: staticKey)
     }
 }
