@@ -395,11 +395,14 @@ public struct SecureChannel {
             frame.moveWriterIndex(forwardBy: headerSize)
             frame.writeImmutableBuffer(plaintext)
         }
-        let start = frame.readerIndex
-        frame.setInteger(WireFormat.version, at: start)
-        frame.setInteger(SecureFrame.sealedKind, at: start + 1)
-        frame.setInteger(session.remoteIndex, at: start + 2, endianness: .big)
-        frame.setInteger(counter, at: start + 6, endianness: .big)
+        let remoteIndex = session.remoteIndex
+        // The header in one access: each ByteBuffer write costs its own checks, and this runs for every frame.
+        frame.withUnsafeMutableReadableBytes { raw in
+            raw[0] = WireFormat.version
+            raw[1] = SecureFrame.sealedKind
+            raw.storeBytes(of: remoteIndex.bigEndian, toByteOffset: 2, as: UInt32.self)
+            raw.storeBytes(of: counter.bigEndian, toByteOffset: 6, as: UInt64.self)
+        }
         session.sendKey.seal(&frame, headerLength: headerSize, counter: counter)
         return frame
     }
@@ -472,10 +475,19 @@ public struct SecureChannel {
 
     private mutating func receiveSealed(_ frame: ByteBuffer, _ env: Environment,
                                         openingInto plaintext: inout ByteBuffer) throws(WireError) -> Outputs {
-        var reader = try SecureFrame.reader(frame, kind: SecureFrame.sealedKind)
-        let index = try reader.u32("receiver_index")
-        let counter = try reader.u64("counter")
-        guard reader.buffer.readableBytes >= SecureFrame.tagSize else { throw .truncated(field: "tag") }
+        guard frame.readableBytes >= SecureFrame.sealedHeaderSize + SecureFrame.tagSize else {
+            // Short: field by field, so that the error names the first field missing.
+            var reader = try SecureFrame.reader(frame, kind: SecureFrame.sealedKind)
+            _ = try reader.u32("receiver_index")
+            _ = try reader.u64("counter")
+            throw .truncated(field: "tag")
+        }
+        // The header in one access (see `seal`); the kind is sealed, or this would not have been called.
+        let (version, index, counter) = frame.withUnsafeReadableBytes { raw in
+            (raw[0], UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self)),
+             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 6, as: UInt64.self)))
+        }
+        guard version == WireFormat.version else { throw .badVersion(version) }
         enum Slot { case current, next, previous }
         let slot: Slot
         if current?.localIndex == index { slot = .current }

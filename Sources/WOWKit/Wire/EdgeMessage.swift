@@ -79,6 +79,8 @@ public enum EdgeMessage: Equatable, Sendable {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
+        // The data path: the version and kind go in the routed header's one write.
+        if case .routed(let m) = self { return m.encode(into: &buffer, prefix: (WireFormat.version, kind.rawValue)) }
         buffer.writeInteger(WireFormat.version)
         buffer.writeInteger(kind.rawValue)
         switch self {
@@ -88,7 +90,7 @@ public enum EdgeMessage: Equatable, Sendable {
         case .ping(let nonce), .pong(let nonce): buffer.writeInteger(nonce, endianness: .big)
         case .close(let m): m.encode(into: &buffer)
         case .status(let m): m.encode(into: &buffer)
-        case .routed(let m): m.encode(into: &buffer)
+        case .routed: break
         }
     }
 

@@ -95,29 +95,66 @@ public struct RoutedPacket: Equatable, Sendable {
         self.payload = payload
     }
 
-    func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(header.hops)
-        buffer.writeInteger(header.ttl)
-        buffer.writeInteger(header.mode.rawValue)
-        buffer.writeInteger(header.payloadType.rawValue)
-        buffer.writeAddress(header.source)
-        buffer.writeAddress(header.destination)
+    /// Writes the header, after `prefix` (an edge message's version and kind) if given, then the payload. The
+    /// fixed-size part goes in one write: every packet is encoded here, and each ByteBuffer write costs its own
+    /// bounds, uniqueness and exclusivity checks.
+    func encode(into buffer: inout ByteBuffer, prefix: (UInt8, UInt8)? = nil) {
+        let header = self.header
+        let prefixLength = prefix == nil ? 0 : 2
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefixLength + RoutedHeader.byteCount) { raw in
+            if let prefix {
+                raw[0] = prefix.0
+                raw[1] = prefix.1
+            }
+            raw[prefixLength] = header.hops
+            raw[prefixLength + 1] = header.ttl
+            raw[prefixLength + 2] = header.mode.rawValue
+            raw[prefixLength + 3] = header.payloadType.rawValue
+            header.source.store(into: raw, at: prefixLength + 4)
+            header.destination.store(into: raw, at: prefixLength + 4 + Address.byteCount)
+            return prefixLength + RoutedHeader.byteCount
+        }
         var payload = payload
         buffer.writeBuffer(&payload)
     }
 
     init(from reader: inout WireReader) throws(WireError) {
-        let hops = try reader.u8("hops")
-        let ttl = try reader.u8("ttl")
-        guard ttl > 0, hops <= ttl else { throw .badHopCount(hops: hops, ttl: ttl) }
-        let modeByte = try reader.u8("delivery_mode")
-        guard let mode = DeliveryMode(rawValue: modeByte) else { throw .unknownDeliveryMode(modeByte) }
-        let payloadType = PayloadType(rawValue: try reader.u8("payload_type"))
-        let source = try reader.address("source")
-        let destination = try reader.address("destination")
-        header = RoutedHeader(hops: hops, ttl: ttl, mode: mode, payloadType: payloadType,
+        let hops: UInt8, ttl: UInt8, mode: DeliveryMode, typeByte: UInt8, source: Address, destination: Address
+        if reader.buffer.readableBytes >= RoutedHeader.byteCount {
+            // The whole header is there: read in one access (see `encode`), then checked as below.
+            let modeByte: UInt8
+            (hops, ttl, modeByte, typeByte, source, destination) = reader.buffer.withUnsafeReadableBytes { raw in
+                (raw[0], raw[1], raw[2], raw[3], Address(loadingFrom: raw, at: 4),
+                 Address(loadingFrom: raw, at: 4 + Address.byteCount))
+            }
+            reader.buffer.moveReaderIndex(forwardBy: RoutedHeader.byteCount)
+            try RoutedHeader.checkHops(hops, ttl: ttl)
+            mode = try RoutedHeader.mode(modeByte)
+        } else {
+            // Short: field by field, so that the error names the first field missing (after the checks of
+            // those that are there).
+            hops = try reader.u8("hops")
+            ttl = try reader.u8("ttl")
+            try RoutedHeader.checkHops(hops, ttl: ttl)
+            mode = try RoutedHeader.mode(try reader.u8("delivery_mode"))
+            typeByte = try reader.u8("payload_type")
+            source = try reader.address("source")
+            destination = try reader.address("destination")
+        }
+        header = RoutedHeader(hops: hops, ttl: ttl, mode: mode, payloadType: PayloadType(rawValue: typeByte),
                               source: source, destination: destination)
         payload = reader.buffer.readSlice(length: reader.buffer.readableBytes) ?? ByteBuffer()
+    }
+}
+
+extension RoutedHeader {
+    static func checkHops(_ hops: UInt8, ttl: UInt8) throws(WireError) {
+        guard ttl > 0, hops <= ttl else { throw .badHopCount(hops: hops, ttl: ttl) }
+    }
+
+    static func mode(_ byte: UInt8) throws(WireError) -> DeliveryMode {
+        guard let mode = DeliveryMode(rawValue: byte) else { throw .unknownDeliveryMode(byte) }
+        return mode
     }
 }
 

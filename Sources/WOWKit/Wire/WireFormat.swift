@@ -154,6 +154,24 @@ struct WireReader {
     }
 }
 
+extension Address {
+    /// Stores the wire form (big-endian, 20 bytes) at `offset` of `raw`, which must have the room.
+    func store(into raw: UnsafeMutableRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + Address.byteCount <= raw.count, "no room for an address")
+        raw.storeBytes(of: high.bigEndian, toByteOffset: offset, as: UInt64.self)
+        raw.storeBytes(of: middle.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+        raw.storeBytes(of: low.bigEndian, toByteOffset: offset + 16, as: UInt32.self)
+    }
+
+    /// Loads the wire form at `offset` of `raw`, which must hold the 20 bytes.
+    init(loadingFrom raw: UnsafeRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + Address.byteCount <= raw.count, "too few bytes for an address")
+        self.init(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+                  middle: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)),
+                  low: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt32.self)))
+    }
+}
+
 /// Writes wire fields into a `ByteBuffer`. Values are assumed valid (the types enforce their limits);
 /// lists are cut to their wire limits.
 extension ByteBuffer {
