@@ -90,7 +90,7 @@ public enum EdgeMessage: Equatable, Sendable {
         case .ping(let nonce), .pong(let nonce): buffer.writeInteger(nonce, endianness: .big)
         case .close(let m): m.encode(into: &buffer)
         case .status(let m): m.encode(into: &buffer)
-        case .routed: break
+        case .routed: break  // written above
         }
     }
 
