@@ -80,7 +80,7 @@ public enum EdgeMessage: Equatable, Sendable {
 
     public func encode(into buffer: inout ByteBuffer) {
         // The data path: the version and kind go in the routed header's one write.
-        if case .routed(let m) = self { return m.encode(into: &buffer, prefix: (WireFormat.version, kind.rawValue)) }
+        if case .routed(let m) = self { return m.encode(into: &buffer, version: WireFormat.version, kind: kind.rawValue) }
         buffer.writeInteger(WireFormat.version)
         buffer.writeInteger(kind.rawValue)
         switch self {

@@ -95,24 +95,21 @@ public struct RoutedPacket: Equatable, Sendable {
         self.payload = payload
     }
 
-    /// Writes the header, after `prefix` (an edge message's version and kind) if given, then the payload. The
-    /// fixed-size part goes in one write: every packet is encoded here, and each ByteBuffer write costs its own
-    /// bounds, uniqueness and exclusivity checks.
-    func encode(into buffer: inout ByteBuffer, prefix: (UInt8, UInt8)? = nil) {
+    /// Writes an edge message's `version` and `kind`, the header, then the payload. The fixed-size part goes in
+    /// one write: every packet is encoded here, and each ByteBuffer write costs its own bounds, uniqueness and
+    /// exclusivity checks.
+    func encode(into buffer: inout ByteBuffer, version: UInt8, kind: UInt8) {
         let header = self.header
-        let prefixLength = prefix == nil ? 0 : 2
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefixLength + RoutedHeader.byteCount) { raw in
-            if let prefix {
-                raw[0] = prefix.0
-                raw[1] = prefix.1
-            }
-            raw[prefixLength] = header.hops
-            raw[prefixLength + 1] = header.ttl
-            raw[prefixLength + 2] = header.mode.rawValue
-            raw[prefixLength + 3] = header.payloadType.rawValue
-            header.source.store(into: raw, at: prefixLength + 4)
-            header.destination.store(into: raw, at: prefixLength + 4 + Address.byteCount)
-            return prefixLength + RoutedHeader.byteCount
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 + RoutedHeader.byteCount) { raw in
+            raw[0] = version
+            raw[1] = kind
+            raw[2] = header.hops
+            raw[3] = header.ttl
+            raw[4] = header.mode.rawValue
+            raw[5] = header.payloadType.rawValue
+            header.source.store(into: raw, at: 6)
+            header.destination.store(into: raw, at: 6 + Address.byteCount)
+            return 2 + RoutedHeader.byteCount
         }
         var payload = payload
         buffer.writeBuffer(&payload)

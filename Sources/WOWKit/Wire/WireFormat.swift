@@ -56,11 +56,10 @@ struct WireReader {
     }
 
     mutating func address(_ field: String) throws(WireError) -> Address {
-        guard let high = buffer.readInteger(endianness: .big, as: UInt64.self),
-              let middle = buffer.readInteger(endianness: .big, as: UInt64.self),
-              let low = buffer.readInteger(endianness: .big, as: UInt32.self)
-        else { throw .truncated(field: field) }
-        return Address(high: high, middle: middle, low: low)
+        guard buffer.readableBytes >= Address.byteCount else { throw .truncated(field: field) }
+        let address = buffer.withUnsafeReadableBytes { Address(loadingFrom: $0, at: 0) }
+        buffer.moveReaderIndex(forwardBy: Address.byteCount)
+        return address
     }
 
     /// A u8-length-prefixed UTF-8 string of at most `limit` bytes.
@@ -176,9 +175,10 @@ extension Address {
 /// lists are cut to their wire limits.
 extension ByteBuffer {
     mutating func writeAddress(_ address: Address) {
-        writeInteger(address.high, endianness: .big)
-        writeInteger(address.middle, endianness: .big)
-        writeInteger(address.low, endianness: .big)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: Address.byteCount) { raw in
+            address.store(into: raw, at: 0)
+            return Address.byteCount
+        }
     }
 
     mutating func writeShortText(_ text: String, limit: Int) {
