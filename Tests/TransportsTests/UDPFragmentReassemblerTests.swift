@@ -205,6 +205,37 @@ final class UDPFragmentReassemblerTests: XCTestCase {
         XCTAssertEqual(reassembler.messageCount, 0)
     }
 
+    /// A sweep takes the expired messages of every remote and keeps the others' in progress, which complete.
+    func testASweepExpiresEveryRemotesOldMessagesAndKeepsTheRest() throws {
+        var reassembler = UDPFragmentReassembler()
+        let kept = packet(size: 5_000, seed: 3)
+        let keptParts = datagrams(of: kept, id: 7)
+        for port in 4001...4003 {
+            _ = reassembler.receive(datagrams(of: packet(size: 3_000), id: 1)[0], from: try remote(port), now: start,
+                                    allocator: allocator)
+        }
+        _ = reassembler.receive(keptParts[0], from: try remote(4002), now: start + .milliseconds(600),
+                                allocator: allocator)
+        XCTAssertEqual(reassembler.messageCount, 4)
+        reassembler.expire(now: start + .seconds(1))
+        XCTAssertEqual(reassembler.messageCount, 1)
+        XCTAssertEqual(reassembler.drops.count(of: .fragmentTimeout), 3)
+        XCTAssertEqual(reassembler.bufferedBytes, keptParts.count * 1_444)
+        for (index, part) in keptParts.enumerated().dropFirst() {
+            let outcome = reassembler.receive(part, from: try remote(4002), now: start + .milliseconds(1_100),
+                                              allocator: allocator)
+            XCTAssertEqual(outcome, index == keptParts.count - 1 ? .complete(kept) : .pending)
+        }
+        XCTAssertEqual(reassembler.messageCount, 0)
+        XCTAssertEqual(reassembler.bufferedBytes, 0)
+        // A remote whose list emptied starts anew.
+        let again = packet(size: 2_000, seed: 5)
+        let outcomes = try datagrams(of: again, id: 2).map {
+            reassembler.receive($0, from: try remote(4001), now: start + .seconds(2), allocator: allocator)
+        }
+        XCTAssertEqual(outcomes, [.pending, .complete(again)])
+    }
+
     // MARK: Malformed fragments
 
     func testMalformedFragmentsAreDroppedWithTheirReasonAndLeaveMessagesAlone() throws {

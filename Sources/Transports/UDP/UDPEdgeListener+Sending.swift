@@ -25,11 +25,13 @@ extension UDPEdgeListener {
             let count = UDPFragmenter.fragmentCount(forPacketSize: size)
             let messageID = nextMessageID
             nextMessageID &+= 1
-            for index in 0..<count {
-                let piece = UDPFragmenter.piece(index, of: packet)
-                emit(size: FragmentPacket.headerSize + piece.readableBytes, on: edge) { buffer in
-                    FragmentPacket.writeHeader(messageID: messageID, index: index, count: count, into: &buffer)
-                    buffer.writeImmutableBuffer(piece)
+            // The packet's bytes read once, each fragment (header and piece) written in one access: per
+            // fragment, separate ByteBuffer calls cost more than copying the piece.
+            packet.withUnsafeReadableBytes { bytes in
+                for index in 0..<count {
+                    emit(size: UDPFragmenter.fragmentSize(index, ofPacketSize: size), on: edge) { buffer in
+                        UDPFragmenter.writeFragment(index, of: count, messageID: messageID, packet: bytes, into: &buffer)
+                    }
                 }
             }
             fragmentedPacketsSent += 1

@@ -64,8 +64,9 @@ struct UDPFragmentReassembler {
     }
 
     let limits: Limits
-    /// Messages in progress by remote, oldest first; a remote with none has no entry.
+    /// Messages in progress by remote, oldest first; a remote with none has no entry after a sweep.
     private var messages: [SocketAddress: [Message]] = [:]
+    private typealias Slot = Dictionary<SocketAddress, [Message]>.Index
     /// Bytes charged for the messages in progress.
     private(set) var bufferedBytes = 0
     private(set) var messageCount = 0
@@ -79,13 +80,10 @@ struct UDPFragmentReassembler {
     /// Takes one fragment datagram (it starts with `version`, 0x09) from `remote` at `now`.
     mutating func receive(_ datagram: ByteBuffer, from remote: SocketAddress, now: NIODeadline,
                           allocator: ByteBufferAllocator) -> Outcome {
+        guard let (id, index, count) = FragmentPacket.header(of: datagram) else { return drop(.fragmentTruncated) }
         var piece = datagram
-        guard piece.readableBytes >= FragmentPacket.headerSize else { return drop(.fragmentTruncated) }
-        piece.moveReaderIndex(forwardBy: 2)
-        guard let id = piece.readInteger(endianness: .big, as: UInt32.self),
-              let indexByte = piece.readInteger(as: UInt8.self),
-              let countByte = piece.readInteger(as: UInt8.self) else { return drop(.fragmentTruncated) }
-        let index = Int(indexByte), count = Int(countByte), length = piece.readableBytes
+        piece.moveReaderIndex(forwardBy: FragmentPacket.headerSize)
+        let length = piece.readableBytes
         guard length > 0 else { return drop(.fragmentEmpty) }
         guard length <= UDPFragmenter.maximumPieceSize else { return drop(.fragmentOversized) }
         guard count >= 1, count <= UDPFragmenter.maximumFragmentCount else { return drop(.fragmentBadCount) }
@@ -93,19 +91,21 @@ struct UDPFragmentReassembler {
         // A packet that needed no fragmenting but starts like a fragment.
         if count == 1 { return .complete(piece) }
 
-        if now >= nextSweep {
-            expire(now: now)
-        } else {
-            expireOldest(of: remote, now: now)
-        }
-        if let position = messages[remote]?.firstIndex(where: { $0.id == id }) {
-            return add(piece, index: index, count: count, toMessageAt: position, of: remote)
+        if now >= nextSweep { expire(now: now) }
+        // The remote's messages are found by one hash of its address per fragment (each lookup hashes it again,
+        // and a packet has dozens of fragments); `slot` stays valid while no remote is added or removed.
+        let slot = messages.index(forKey: remote)
+        if let slot {
+            expireOldest(in: slot, now: now)
+            if let position = messages.values[slot].firstIndex(where: { $0.id == id }) {
+                return add(piece, index: index, count: count, toMessageAt: position, in: slot)
+            }
         }
 
         let isLast = index == count - 1
         if !isLast, (count - 1) * length + 1 > WireFormat.maximumPacketSize { return drop(.fragmentBadLength) }
-        if (messages[remote]?.count ?? 0) >= limits.messagesPerRemote {
-            removeMessage(at: 0, of: remote)
+        if let slot, messages.values[slot].count >= limits.messagesPerRemote {
+            removeMessage(at: 0, in: slot)
             drops.count(.fragmentEvicted)
         }
         let charge = Message.charge(count: count)
@@ -114,7 +114,11 @@ struct UDPFragmentReassembler {
         var message = Message(id: id, count: count, deadline: now + limits.timeout,
                               buffer: allocator.buffer(capacity: charge))
         message.store(piece, at: index)
-        messages[remote, default: []].append(message)
+        if let slot {
+            messages.values[slot].append(message)
+        } else {
+            messages[remote] = [message]
+        }
         bufferedBytes += charge
         messageCount += 1
         return .pending
@@ -125,10 +129,14 @@ struct UDPFragmentReassembler {
     mutating func expire(now: NIODeadline) {
         nextSweep = now + .nanoseconds(limits.timeout.nanoseconds / 4)
         guard !messages.isEmpty else { return }
-        for remote in Array(messages.keys) {
-            expireOldest(of: remote, now: now)
-            if messages[remote]?.isEmpty == true { messages[remote] = nil }
+        var slot = messages.startIndex
+        var hasEmpty = false
+        while slot != messages.endIndex {
+            expireOldest(in: slot, now: now)
+            hasEmpty = hasEmpty || messages.values[slot].isEmpty
+            slot = messages.index(after: slot)
         }
+        if hasEmpty { messages = messages.filter { !$0.value.isEmpty } }
     }
 
     /// Forgets every message in progress (the listener stopped).
@@ -146,27 +154,27 @@ struct UDPFragmentReassembler {
     }
 
     /// The remote's messages are oldest first, so the expired ones lead.
-    private mutating func expireOldest(of remote: SocketAddress, now: NIODeadline) {
-        while let oldest = messages[remote]?.first, oldest.deadline <= now {
-            removeMessage(at: 0, of: remote)
+    private mutating func expireOldest(in slot: Slot, now: NIODeadline) {
+        while let oldest = messages.values[slot].first, oldest.deadline <= now {
+            removeMessage(at: 0, in: slot)
             drops.count(.fragmentTimeout)
         }
     }
 
     @discardableResult
-    private mutating func removeMessage(at position: Int, of remote: SocketAddress) -> Message? {
+    private mutating func removeMessage(at position: Int, in slot: Slot) -> Message {
         // An emptied list stays until the next sweep (`expire`): a stream of messages from one remote does not
         // allocate a list for each.
-        guard let message = messages[remote]?.remove(at: position) else { return nil }
+        let message = messages.values[slot].remove(at: position)
         bufferedBytes -= message.charge
         messageCount -= 1
         return message
     }
 
     private mutating func add(_ piece: ByteBuffer, index: Int, count: Int, toMessageAt position: Int,
-                              of remote: SocketAddress) -> Outcome {
+                              in slot: Slot) -> Outcome {
         // Only the scalars: a copy of the message would keep its buffer shared and make the writes copy it.
-        guard let state = messages[remote]?[position].state else { return .pending }
+        let state = messages.values[slot][position].state
         guard state.count == count else { return drop(.fragmentBadCount) }
         guard state.received & (1 << UInt64(index)) == 0 else { return drop(.fragmentDuplicate) }
         let length = piece.readableBytes
@@ -184,12 +192,10 @@ struct UDPFragmentReassembler {
                 return drop(.fragmentBadLength)
             }
         }
-        // In place, one lookup (the dictionary and array accessors modify without copying the buffer).
-        messages[remote]?[position].store(piece, at: index)
-        guard state.received.nonzeroBitCount + 1 == count, let complete = removeMessage(at: position, of: remote) else {
-            return .pending
-        }
-        return .complete(Self.packet(of: complete))
+        // In place (the dictionary's values and the array modify without copying the buffer).
+        messages.values[slot][position].store(piece, at: index)
+        guard state.received.nonzeroBitCount + 1 == count else { return .pending }
+        return .complete(Self.packet(of: removeMessage(at: position, in: slot)))
     }
 
     /// The pieces of a complete message as one packet.

@@ -28,12 +28,24 @@ enum UDPFragmenter {
         max(1, (size + pieceSize - 1) / pieceSize)
     }
 
-    /// Fragment `index` of `count` of `packet`: its piece (a slice, not a copy).
-    static func piece(_ index: Int, of packet: ByteBuffer, pieceSize: Int = UDPFragmenter.pieceSize) -> ByteBuffer {
+    /// The size of fragment `index` (header and piece) of a packet of `size` bytes.
+    static func fragmentSize(_ index: Int, ofPacketSize size: Int, pieceSize: Int = UDPFragmenter.pieceSize) -> Int {
+        FragmentPacket.headerSize + min(pieceSize, size - index * pieceSize)
+    }
+
+    /// Writes fragment `index` of `count` of the packet whose bytes are `packet`, header and piece, in one access
+    /// (`fragmentSize` bytes).
+    static func writeFragment(_ index: Int, of count: Int, messageID: UInt32, packet: UnsafeRawBufferPointer,
+                              pieceSize: Int = UDPFragmenter.pieceSize, into buffer: inout ByteBuffer) {
         let offset = index * pieceSize
-        let length = min(pieceSize, packet.readableBytes - offset)
-        // In range: `offset + length` never passes the packet's end.
-        return packet.getSlice(at: packet.readerIndex + offset, length: length) ?? ByteBuffer()
+        let length = min(pieceSize, packet.count - offset)
+        precondition(length > 0, "a fragment past the packet's end")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FragmentPacket.headerSize + length) { raw in
+            FragmentPacket.storeHeader(messageID: messageID, index: index, count: count, into: raw)
+            UnsafeMutableRawBufferPointer(rebasing: raw[FragmentPacket.headerSize...])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[offset..<(offset + length)]))
+            return FragmentPacket.headerSize + length
+        }
     }
 
     /// The fragment datagrams of `packet` (at most `WireFormat.maximumPacketSize` bytes) back to back in one
@@ -44,9 +56,10 @@ enum UDPFragmenter {
         let size = packet.readableBytes
         let count = fragmentCount(forPacketSize: size, pieceSize: pieceSize)
         var buffer = allocator.buffer(capacity: size + count * FragmentPacket.headerSize)
-        for index in 0..<count {
-            FragmentPacket.writeHeader(messageID: messageID, index: index, count: count, into: &buffer)
-            buffer.writeImmutableBuffer(piece(index, of: packet, pieceSize: pieceSize))
+        packet.withUnsafeReadableBytes { bytes in
+            for index in 0..<count {
+                writeFragment(index, of: count, messageID: messageID, packet: bytes, pieceSize: pieceSize, into: &buffer)
+            }
         }
         return buffer
     }

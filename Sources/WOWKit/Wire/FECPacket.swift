@@ -55,27 +55,31 @@ public enum FECPacket {
         }
 
         /// The header of a data datagram (kind already matched), or nil when it is shorter than the header.
+        /// Every datagram's header: read in one access (separate reads each pay ByteBuffer's checks).
         @inlinable
         public init?(of datagram: ByteBuffer) {
-            let at = datagram.readerIndex
-            guard datagram.readableBytes >= FECPacket.dataHeaderSize,
-                  let sequence = datagram.getInteger(at: at + 2, endianness: .big, as: UInt32.self),
-                  let index = datagram.getInteger(at: at + 6, as: UInt8.self),
-                  let groupSize = datagram.getInteger(at: at + 7, as: UInt8.self) else { return nil }
-            self.init(sequence: sequence, index: index, groupSize: groupSize)
+            guard datagram.readableBytes >= FECPacket.dataHeaderSize else { return nil }
+            self = datagram.withUnsafeReadableBytes { raw in
+                DataHeader(sequence: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self)),
+                           index: raw[6], groupSize: raw[7])
+            }
         }
 
         /// The sequence of the first datagram of its group.
         @inlinable
         public var groupStart: UInt32 { sequence &- UInt32(index) }
 
+        /// Writes the header in one access (it leads every datagram).
         public func write(into buffer: inout ByteBuffer) {
-            buffer.writeInteger(WireFormat.version)
-            buffer.writeInteger(FECPacket.dataKind)
-            buffer.writeInteger(sequence, endianness: .big)
-            buffer.writeInteger(index)
-            buffer.writeInteger(groupSize)
-            buffer.writeInteger(UInt8(0))
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FECPacket.dataHeaderSize) { raw in
+                raw[0] = WireFormat.version
+                raw[1] = FECPacket.dataKind
+                raw.storeBytes(of: sequence.bigEndian, toByteOffset: 2, as: UInt32.self)
+                raw[6] = index
+                raw[7] = groupSize
+                raw[8] = 0
+                return FECPacket.dataHeaderSize
+            }
         }
     }
 

@@ -23,10 +23,30 @@ public enum FragmentPacket {
 
     /// Writes a fragment's header: version, kind, `messageID`, `index`, `count` (both below 256).
     public static func writeHeader(messageID: UInt32, index: Int, count: Int, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(WireFormat.version)
-        buffer.writeInteger(kind)
-        buffer.writeInteger(messageID, endianness: .big)
-        buffer.writeInteger(UInt8(truncatingIfNeeded: index))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: count))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: headerSize) { raw in
+            storeHeader(messageID: messageID, index: index, count: count, into: raw)
+            return headerSize
+        }
+    }
+
+    /// Stores a fragment's header at the start of `raw` (at least `headerSize` bytes): for a writer that puts
+    /// the header and the piece in one access.
+    @inlinable
+    public static func storeHeader(messageID: UInt32, index: Int, count: Int, into raw: UnsafeMutableRawBufferPointer) {
+        precondition(raw.count >= headerSize, "no room for a fragment header")
+        raw[0] = WireFormat.version
+        raw[1] = kind
+        raw.storeBytes(of: messageID.bigEndian, toByteOffset: 2, as: UInt32.self)
+        raw[6] = UInt8(truncatingIfNeeded: index)
+        raw[7] = UInt8(truncatingIfNeeded: count)
+    }
+
+    /// A fragment's header fields (after `matches`), read in one access; nil when shorter than the header.
+    @inlinable
+    public static func header(of datagram: ByteBuffer) -> (messageID: UInt32, index: Int, count: Int)? {
+        guard datagram.readableBytes >= headerSize else { return nil }
+        return datagram.withUnsafeReadableBytes { raw in
+            (UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), Int(raw[6]), Int(raw[7]))
+        }
     }
 }
