@@ -115,6 +115,12 @@ public final class UDPEdgeListener: EdgeListener {
     /// The receive buffer per read: room for the largest UDP datagram, and for the largest read UDP GRO
     /// coalesces (64 KiB), so none is truncated.
     static let receiveBufferSize = 65_536
+    /// Reads per system call on the members' socket (`recvmmsg`), each in `receiveBufferSize` bytes, and calls
+    /// per turn of the loop (16 reads a turn in all): where GRO coalesces nothing (a device without it, as
+    /// the peerbench veth under loss, or datagrams that do not follow each other), one call takes several
+    /// datagrams instead of one each.
+    static let memberReadCount = 8
+    static let memberReadCallsPerTurn = 2
     /// Datagrams read from the strangers' socket per turn of the loop, and the room for each.
     static let strangerReadCount = 16
     static let strangerSlotSize = 2_048
@@ -395,10 +401,10 @@ public final class UDPEdgeListener: EdgeListener {
         unsteeredRemotes = left
     }
 
-    /// Binds a new channel to `address`, on the loop, at once.
     /// Binds a new channel to `address`, on the loop, at once: the listener's socket, or with `forStrangers`
     /// the strangers' one, read differently: one `recvmmsg` of up to `strangerReadCount` datagrams a turn
-    /// (the listener's socket has 16 reads a turn; a flood gets a small share of the loop), without GRO
+    /// (the listener's socket has 16 reads a turn, `memberReadCount` per call; a flood gets a small share of
+    /// the loop), without GRO
     /// (a stranger's datagrams are single), each in `strangerSlotSize` bytes (WOW's datagrams are at most
     /// 1,452).
     private func bindChannel(_ address: SocketAddress, reusingPort: Bool,
@@ -409,19 +415,18 @@ public final class UDPEdgeListener: EdgeListener {
         let highWater = UDPEdgeListener.maximumQueuedBytes
         let usesReceiveOffload = usesReceiveOffload && !forStrangers
         let readSize = forStrangers ? UDPEdgeListener.strangerReadCount * UDPEdgeListener.strangerSlotSize
-            : UDPEdgeListener.receiveBufferSize
+            : UDPEdgeListener.memberReadCount * UDPEdgeListener.receiveBufferSize
         var bootstrap = DatagramBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readSize))
-            .channelOption(.maxMessagesPerRead, value: UInt(forStrangers ? 1 : 16))
+            .channelOption(.maxMessagesPerRead, value: UInt(forStrangers ? 1 : UDPEdgeListener.memberReadCallsPerTurn))
             .channelOption(.socketOption(.init(rawValue: SocketFilter.reusePort)), value: reusingPort ? 1 : 0)
             // Room for bursts: a node busy sealing for a moment must not lose what arrives meanwhile (the
             // kernel caps these at net.core.rmem_max / wmem_max).
             .channelOption(.socketOption(.so_rcvbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: UDPEdgeListener.socketBufferSize)
             .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
-        if forStrangers {
-            bootstrap = bootstrap.channelOption(ChannelOptions.datagramVectorReadMessageCount, value: UDPEdgeListener.strangerReadCount)
-        }
+        bootstrap = bootstrap.channelOption(ChannelOptions.datagramVectorReadMessageCount,
+                                            value: forStrangers ? UDPEdgeListener.strangerReadCount : UDPEdgeListener.memberReadCount)
         bootstrap = bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
