@@ -145,11 +145,12 @@ public struct TCPCoalescer {
         guard !flow.isClosed, tcp.headersLength == flow.headersLength, payload <= flow.segmentSize,
               flow.segments < TCPCoalescer.maximumSegments,
               flow.buffer.readableBytes + payload <= TCPCoalescer.maximumLength else { return false }
-        let start = packet.readerIndex
         let ip = tcp.ipHeaderLength
-        guard packet.getInteger(at: start + ip + 4, as: UInt32.self) == flow.nextSequence else { return false }
         return packet.withUnsafeReadableBytes { new in
-            flow.buffer.withUnsafeReadableBytes { old in
+            guard UInt32(bigEndian: new.loadUnaligned(fromByteOffset: ip + 4, as: UInt32.self)) == flow.nextSequence else {
+                return false
+            }
+            return flow.buffer.withUnsafeReadableBytes { old in
                 if flow.isIPv6 {
                     // IPv6: version, traffic class and flow label; next header, hop limit.
                     guard new[0] == old[0], new[1] == old[1], new[2] == old[2], new[3] == old[3], new[6] == old[6],
@@ -170,16 +171,18 @@ public struct TCPCoalescer {
 
     private mutating func append(_ packet: ByteBuffer, _ tcp: TCPHeaders, to index: Int) {
         let payload = tcp.payloadLength
-        flows[index].buffer.writeImmutableBuffer(packet.getSlice(at: packet.readerIndex + tcp.headersLength, length: payload)!)
-        let base = flows[index].buffer.readerIndex
         let ip = tcp.ipHeaderLength
-        // The window the receiver advertised last is the one that holds.
-        flows[index].buffer.setInteger(packet.getInteger(at: packet.readerIndex + ip + 14, as: UInt16.self)!, at: base + ip + 14)
-        if tcp.flags & TCPHeaders.psh != 0 {
-            let flags = flows[index].buffer.getInteger(at: base + ip + 13, as: UInt8.self)!
-            flows[index].buffer.setInteger(flags | TCPHeaders.psh, at: base + ip + 13)
-            flows[index].isClosed = true
+        let isPush = tcp.flags & TCPHeaders.psh != 0
+        packet.withUnsafeReadableBytes { new in
+            flows[index].buffer.withUnsafeMutableReadableBytes { held in
+                // The window the receiver advertised last is the one that holds (both in network order).
+                held.storeBytes(of: new.loadUnaligned(fromByteOffset: ip + 14, as: UInt16.self), toByteOffset: ip + 14,
+                                as: UInt16.self)
+                if isPush { held[ip + 13] |= TCPHeaders.psh }
+            }
+            flows[index].buffer.writeBytes(UnsafeRawBufferPointer(rebasing: new[tcp.headersLength..<(tcp.headersLength + payload)]))
         }
+        if isPush { flows[index].isClosed = true }
         if payload < flows[index].segmentSize { flows[index].isClosed = true }
         flows[index].nextSequence &+= UInt32(payload)
         flows[index].segments += 1

@@ -70,23 +70,23 @@ public struct TCPHeaders: Sendable {
     /// The same for a packet whose headers were read before (the coalescer's held super-segment).
     static func setLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, identification: UInt16? = nil,
                           in buffer: inout ByteBuffer) {
-        let base = buffer.readerIndex
-        if isIPv6 {
-            buffer.setInteger(UInt16(length - ipHeaderLength), at: base + 4)
-            return
+        buffer.withUnsafeMutableReadableBytes { raw in
+            storeLength(length, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, identification: identification, into: raw)
         }
-        buffer.setInteger(UInt16(length), at: base + 2)
-        if let identification { buffer.setInteger(identification, at: base + 4) }
-        updateIPHeaderChecksum(in: &buffer, headerLength: ipHeaderLength)
     }
 
-    /// Recomputes the IPv4 header checksum of the packet at `buffer`'s reader index (header `length` bytes).
-    static func updateIPHeaderChecksum(in buffer: inout ByteBuffer, headerLength length: Int) {
-        let start = buffer.readerIndex
-        buffer.setInteger(UInt16(0), at: start + 10)
-        let sum = buffer.withUnsafeReadableBytes { bytes in
-            IPv4Packet.onesComplementSum(UnsafeRawBufferPointer(rebasing: bytes[..<length]))
+    /// The same in the packet's bytes (`raw` starts with its IP header): for a writer that builds a packet in
+    /// one access.
+    static func storeLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, identification: UInt16? = nil,
+                            into raw: UnsafeMutableRawBufferPointer) {
+        if isIPv6 {
+            raw.storeBytes(of: UInt16(length - ipHeaderLength).bigEndian, toByteOffset: 4, as: UInt16.self)
+            return
         }
-        buffer.setInteger(~IPv4Packet.fold(sum), at: start + 10)
+        raw.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
+        if let identification { raw.storeBytes(of: identification.bigEndian, toByteOffset: 4, as: UInt16.self) }
+        raw.storeBytes(of: UInt16(0), toByteOffset: 10, as: UInt16.self)
+        let sum = IPv4Packet.onesComplementSum(UnsafeRawBufferPointer(rebasing: raw[..<ipHeaderLength]))
+        raw.storeBytes(of: (~IPv4Packet.fold(sum)).bigEndian, toByteOffset: 10, as: UInt16.self)
     }
 }

@@ -42,21 +42,29 @@ public enum TCPSegmenter {
         var offset = 0
         while offset < payload {
             let length = min(pieceSize, payload - offset)
-            scratch.clear()
-            packet.withUnsafeReadableBytes { bytes in
-                scratch.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[..<headers]))
-                scratch.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[(headers + offset)..<(headers + offset + length)]))
-            }
-            let base = scratch.readerIndex
-            tcp.setLength(headers + length, identification: identification &+ UInt16(truncatingIfNeeded: offset / segmentSize),
-                          in: &scratch)
-            scratch.setInteger(sequence &+ UInt32(truncatingIfNeeded: offset), at: base + ipLength + 4)
             var flags = tcp.flags
             if offset > 0 { flags &= ~TCPHeaders.cwr }
             if offset + length < payload { flags &= ~(TCPHeaders.fin | TCPHeaders.psh) }
-            scratch.setInteger(flags, at: base + ipLength + 13)
-            scratch.setInteger(tcp.partialChecksum(transportLength: tcp.tcpHeaderLength + length),
-                               at: base + ipLength + Int(TCPHeaders.checksumOffset))
+            let checksum = tcp.partialChecksum(transportLength: tcp.tcpHeaderLength + length)
+            let id = identification &+ UInt16(truncatingIfNeeded: offset / segmentSize)
+            scratch.clear()
+            // Headers, payload and the fields to fix in one access of each buffer (separate ByteBuffer calls
+            // each pay its checks, per segment).
+            packet.withUnsafeReadableBytes { bytes in
+                scratch.writeWithUnsafeMutableBytes(minimumWritableBytes: headers + length) { out in
+                    out.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<headers]))
+                    UnsafeMutableRawBufferPointer(rebasing: out[headers...]).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: bytes[(headers + offset)..<(headers + offset + length)]))
+                    TCPHeaders.storeLength(headers + length, isIPv6: tcp.isIPv6, ipHeaderLength: ipLength,
+                                           identification: tcp.isIPv6 ? nil : id, into: out)
+                    out.storeBytes(of: (sequence &+ UInt32(truncatingIfNeeded: offset)).bigEndian,
+                                   toByteOffset: ipLength + 4, as: UInt32.self)
+                    out[ipLength + 13] = flags
+                    out.storeBytes(of: checksum.bigEndian, toByteOffset: ipLength + Int(TCPHeaders.checksumOffset),
+                                   as: UInt16.self)
+                    return headers + length
+                }
+            }
             body(scratch)
             offset += length
         }
