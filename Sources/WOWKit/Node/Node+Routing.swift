@@ -65,9 +65,11 @@ extension Node {
             }
             send(.routed(packet), on: edgeID)
         case .fail(let code):
-            if previous == nil, table.isEmpty, linker.attempts.values.contains(where: { $0.type == .leaf }) {
+            if previous == nil, table.isEmpty, joinQueue.count < Node.joinQueueLimit,
+               linker.attempts.values.contains(where: { $0.type == .leaf }) {
                 // Joining: the leaf link is on its way. Send this right behind its link request on the same
-                // edge, so the gateway routes it as soon as it accepts us (saves a round trip per join).
+                // edge, so the gateway routes it as soon as it accepts us (saves a round trip per join). More
+                // (a device sending before the node joined) waits with the held packets below, bounded too.
                 joinQueue.append(packet)
                 return
             }

@@ -85,8 +85,10 @@ public final class Node {
     var names = NameService()
 
     private var pendingEvents: [(OverlordEvent, only: OverlordID?)] = []
-    /// Packets a joining node sends behind its leaf link request (see `route`).
+    /// Packets a joining node sends behind its leaf link request (see `route`), at most `joinQueueLimit` (each
+    /// retry of the request sends them all again, in the handshake's first message on a secured edge).
     var joinQueue: [RoutedPacket] = []
+    static let joinQueueLimit = 16
     /// Own packets waiting for a route while the node's place in the ring forms (see `route`).
     var held = HeldPackets()
     /// When the node last joined its ring (nil: not yet).

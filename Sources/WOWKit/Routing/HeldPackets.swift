@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The node's own packets it could not route yet because its place in the ring is still forming: it seems
 /// nearest to the destination only because its links to the nodes around it are not all up. Answering
 /// "unreachable" there tells an application a member is gone that is not (`ping` even stops sending after one
@@ -37,6 +39,9 @@ public struct HeldPackets {
     public mutating func hold(_ packet: RoutedPacket, since: Timestamp) -> Bool {
         let size = packet.payload.readableBytes
         guard waiting.count < settings.maxPackets, bytes + size <= settings.maxBytes else { return false }
+        // Its own copy: a slice would keep the whole buffer it was read into (a udp read's is 512 KiB).
+        var packet = packet
+        packet.payload = ByteBuffer(buffer: packet.payload)
         waiting.append((packet, since))
         bytes += size
         return true
