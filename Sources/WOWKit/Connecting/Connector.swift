@@ -265,9 +265,11 @@ public struct Connector {
     /// forward the next). A leaf behind a NAT (we see it at an address it does not list) also gets
     /// `relayURI`, through us, last: a recipient that no direct path joins to it (a symmetric NAT and a
     /// port-restricted one) links over it `relayAfter` later, instead of punching in vain until it gives up.
-    public static func stampGateway(_ packet: inout RoutedPacket, from previous: Address, link: Connection?,
-                                    gateway: Address, relayURI: @autoclosure () -> TransportURI? = nil) {
-        guard packet.header.payloadType == .connectToMe, packet.header.source == previous, let link,
+    public static func stampGateway(_ packet: inout RoutedPacket, from previous: Address,
+                                    link: @autoclosure () -> Connection?, gateway: Address,
+                                    relayURI: @autoclosure () -> TransportURI? = nil) {
+        // `link` and `relayURI` are evaluated only for a Connect-To-Me: `route` passes every packet here.
+        guard packet.header.payloadType == .connectToMe, packet.header.source == previous, let link = link(),
               var ctm = try? ConnectToMe.decode(packet.payload), ctm.gateway == nil else { return }
         let seenAt = link.remoteURI.hostAndPort?.host
         let isBehindNAT = !ctm.requester.uris.contains(where: { $0.hostAndPort?.host == seenAt })
@@ -275,7 +277,6 @@ public struct Connector {
         ctm.gateway = gateway
         var uris = ctm.requester.uris
         if !uris.contains(link.remoteURI) { uris.insert(link.remoteURI, at: 0) }
-        // Formatted only here: `route` passes every packet it forwards through this function.
         if isBehindNAT, let relayURI = relayURI(), !uris.contains(relayURI) {
             // Last, and kept within the NodeInfo's limit.
             uris = Array(uris.prefix(NodeInfo.maximumURIs - 1)) + [relayURI]

@@ -15,8 +15,7 @@ extension Node {
     /// `heldSince`: the packet is one of ours that waited for a route since then (`HeldPackets`).
     func route(_ packet: RoutedPacket, previous: Address?, heldSince: Timestamp? = nil) {
         var packet = packet
-        // Only a Connect-To-Me is stamped: the connection is not copied for every packet passed on.
-        if let previous, packet.header.payloadType == .connectToMe {
+        if let previous {
             Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address,
                                    relayURI: tunnelListener?.uri(forwarder: address, target: previous))
         }

@@ -60,23 +60,16 @@ public struct TCPHeaders: Sendable {
         return IPv4Packet.fold(sum)
     }
 
-    /// Sets the IP length of the packet at `buffer`'s reader index to `length` bytes in all: IPv4's total
-    /// length (and its header checksum, after `identification` when given), IPv6's payload length.
-    func setLength(_ length: Int, identification: UInt16? = nil, in buffer: inout ByteBuffer) {
-        TCPHeaders.setLength(length, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, identification: identification,
-                             in: &buffer)
-    }
-
-    /// The same for a packet whose headers were read before (the coalescer's held super-segment).
-    static func setLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, identification: UInt16? = nil,
-                          in buffer: inout ByteBuffer) {
+    /// Sets the IP length of the packet at `buffer`'s reader index to `length` bytes in all (`storeLength`).
+    static func setLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, in buffer: inout ByteBuffer) {
         buffer.withUnsafeMutableReadableBytes { raw in
-            storeLength(length, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, identification: identification, into: raw)
+            storeLength(length, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, into: raw)
         }
     }
 
-    /// The same in the packet's bytes (`raw` starts with its IP header): for a writer that builds a packet in
-    /// one access.
+    /// Sets the IP length of the packet whose bytes `raw` starts with to `length` bytes in all: IPv4's total
+    /// length (and its header checksum, after `identification` when given), IPv6's payload length. In the
+    /// bytes, for a writer that builds a packet in one access.
     static func storeLength(_ length: Int, isIPv6: Bool, ipHeaderLength: Int, identification: UInt16? = nil,
                             into raw: UnsafeMutableRawBufferPointer) {
         if isIPv6 {

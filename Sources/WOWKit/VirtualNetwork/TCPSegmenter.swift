@@ -56,7 +56,7 @@ public enum TCPSegmenter {
                     UnsafeMutableRawBufferPointer(rebasing: out[headers...]).copyMemory(
                         from: UnsafeRawBufferPointer(rebasing: bytes[(headers + offset)..<(headers + offset + length)]))
                     TCPHeaders.storeLength(headers + length, isIPv6: tcp.isIPv6, ipHeaderLength: ipLength,
-                                           identification: tcp.isIPv6 ? nil : id, into: out)
+                                           identification: id, into: out)
                     out.storeBytes(of: (sequence &+ UInt32(truncatingIfNeeded: offset)).bigEndian,
                                    toByteOffset: ipLength + 4, as: UInt32.self)
                     out[ipLength + 13] = flags
