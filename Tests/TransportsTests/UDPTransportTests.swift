@@ -359,6 +359,32 @@ final class UDPTransportTests: XCTestCase {
         }
     }
 
+    /// Without GSO and GRO every datagram is read alone from the kernel, so the socket takes several per system
+    /// call (`recvmmsg`); a burst of them still arrives whole and in order.
+    func testWithoutOffloadsTheSocketReadsSeveralDatagramsPerCallAndABurstArrivesInOrder() throws {
+        let request = try onLoop { world -> Int in
+            try world.addListener(offload: false)
+            try world.addListener(offload: false)
+            return world.connect(0, to: try world.uri(1))
+        }
+        try eventually("the edge exists") { $0.results[request] != nil }
+        let sizes = (0..<60).map { 100 + $0 * 20 }
+        let sent = try onLoop { world -> [UInt64] in
+            XCTAssertEqual(world.listeners[1].readsPerCall, UDPEdgeListener.memberReadCount)
+            let edge = try XCTUnwrap(world.edge(request))
+            return sizes.enumerated().map { index, size in
+                let packet = packet(size: size, seed: index)
+                edge.send(packet)
+                return checksum(of: packet)
+            }
+        }
+        try eventually("every packet arrives") { $0.recorders[1].received.count >= sizes.count }
+        try onLoop { world in
+            XCTAssertEqual(world.recorders[1].received.map(\.checksum), sent)
+            XCTAssertEqual(world.listeners[1].coalescedReads, 0, "no GRO: each datagram its own read")
+        }
+    }
+
     private static let mixedSizes = [60_000, 1, 60_000, 100, 60_000, 1_452, 60_000, 1_453, 60_000, 2_888, 60_000,
                                      2_889, 60_000, 20_000, 60_000, 65_535, 60_000, 1_444 * 45, 60_000, 1_444 * 45 + 1]
 

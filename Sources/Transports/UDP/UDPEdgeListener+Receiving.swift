@@ -123,6 +123,11 @@ extension UDPEdgeListener {
         edge.deliver(packet)
     }
 
+    /// Datagrams the listener's socket takes per read call (`recvmmsg`; tests check it); nil without a socket.
+    var readsPerCall: Int? {
+        try? handler?.channel?.syncOptions?.getOption(.datagramVectorReadMessageCount)
+    }
+
     private func countReceived(_ packet: ByteBuffer) {
         packetsReceived += 1
         bytesReceived += packet.readableBytes
