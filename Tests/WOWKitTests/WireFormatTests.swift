@@ -59,6 +59,29 @@ final class WireFormatTests: XCTestCase {
         XCTAssertEqual(packet.header.ttl, RoutedHeader.defaultTTL)
     }
 
+    func testARoutedPacketsEncodedMessageIsTheGenericEncodingBetweenItsHeadroomAndTailroom() {
+        // The data path's one-access encoder (`RoutedPacket.encodedMessage`) must lay out exactly what
+        // `EdgeMessage.encode` writes field by field, after `headroom` free bytes and with `tailroom` left.
+        let payload = ByteBuffer(bytes: (0..<1_300).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let packet = RoutedPacket(
+            header: RoutedHeader(hops: 2, ttl: 17, mode: .nearest, payloadType: .secure,
+                                 source: Fixtures.a, destination: Fixtures.b),
+            payload: payload.getSlice(at: 0, length: 1_300)!)
+        var generic = ByteBuffer()
+        packet.encode(into: &generic, version: WireFormat.version, kind: EdgeMessage.Kind.routed.rawValue)
+        for (headroom, tailroom) in [(0, 0), (14, 16), (3, 0)] {
+            let encoded = packet.encodedMessage(headroom: headroom, tailroom: tailroom)
+            XCTAssertEqual(encoded.readerIndex, headroom)
+            XCTAssertEqual(Array(encoded.readableBytesView), Array(generic.readableBytesView))
+            XCTAssertGreaterThanOrEqual(encoded.writableBytes, tailroom)
+            XCTAssertEqual(EdgeMessage.routed(packet).encoded(headroom: headroom, tailroom: tailroom), encoded)
+        }
+        guard case .routed(let decoded)? = decodeOrFail(packet.encodedMessage(headroom: 14, tailroom: 16)) else {
+            return XCTFail("not decoded as a routed packet")
+        }
+        XCTAssertEqual(decoded, packet)
+    }
+
     func testConnectToMeRoundTripsWithAndWithoutGateway() {
         XCTAssertTrue(Fixtures.connectToMes.contains { $0.gateway == nil })
         XCTAssertTrue(Fixtures.connectToMes.contains { $0.gateway != nil })

@@ -40,6 +40,45 @@ struct EdgeTable {
         _modify { yield &records[id] }
     }
 
+    /// What sending on an edge needs of its record: the edge, and whether the path watch already waits for an
+    /// answer there (`Record.unansweredSince`).
+    struct SendingTarget {
+        let edge: any Edge
+        let isUnanswered: Bool
+    }
+
+    /// What receiving on an edge needs of its record: whether the path watch waited for an answer there (now
+    /// cleared: this is one), and the peer whose connection left the edge (`Record.formerPeer`).
+    struct ReceivingFacts {
+        let wasUnanswered: Bool
+        let formerPeer: Address?
+    }
+
+    /// Notes a packet received on edge `id` (it answers the path: `Record.unansweredSince` cleared), in place;
+    /// nil for an edge not in the table.
+    mutating func noteReceived(on id: EdgeID) -> ReceivingFacts? {
+        guard let index = records.index(forKey: id) else { return nil }
+        return EdgeTable.noteReceived(&records.values[index])
+    }
+
+    /// Through `inout`: the values' `_modify` reaches the record where it is, where their getter copies it.
+    private static func noteReceived(_ record: inout Record) -> ReceivingFacts {
+        let wasUnanswered = record.unansweredSince != nil
+        if wasUnanswered { record.unansweredSince = nil }
+        return ReceivingFacts(wasUnanswered: wasUnanswered, formerPeer: record.formerPeer)
+    }
+
+    /// `SendingTarget` of edge `id`, read in place (mutating only for that: see `noteReceived`): copying the
+    /// whole record (two existentials, a dozen fields) cost as much, per packet, as the rest of the lookup.
+    mutating func sendingTarget(_ id: EdgeID) -> SendingTarget? {
+        guard let index = records.index(forKey: id) else { return nil }
+        return EdgeTable.sendingTarget(&records.values[index])
+    }
+
+    private static func sendingTarget(_ record: inout Record) -> SendingTarget {
+        SendingTarget(edge: record.edge, isUnanswered: record.unansweredSince != nil)
+    }
+
     /// A link request of ours went out on `id` at `now` (`Record.linkRequestSentAt`).
     mutating func noteLinkRequestSent(on id: EdgeID, at now: Timestamp) {
         guard var record = records[id] else { return }

@@ -73,7 +73,7 @@ extension Node {
         case .route(let packet):
             route(packet, previous: nil)
         case .sendRouted(let packet, let edge):
-            send(.routed(packet), on: edge)
+            send(routed: packet, on: edge)
         case .routeWhenPunched(let packet, let token):
             if let attempt = linker.attempt(token: token), attempt.edge == nil {
                 connector.hold(packet, until: token)
@@ -209,19 +209,33 @@ extension Node {
     /// Sends `message` on an edge, encoded with the room the edge frames it in (a `SecuredEdge` seals it there:
     /// one allocation per message).
     func send(_ message: EdgeMessage, on id: EdgeID) {
-        guard let edge = edges[id]?.edge else { return }
-        transmit(message.encoded(headroom: edge.framingHeadroom, tailroom: edge.framingTailroom), on: id,
-                 awaitsAnswer: message.isApplicationTraffic)
+        if case .routed(let packet) = message { return send(routed: packet, on: id) }
+        guard let target = edges.sendingTarget(id) else { return }
+        transmit(message.encoded(headroom: target.edge.framingHeadroom, tailroom: target.edge.framingTailroom),
+                 to: target, on: id, awaitsAnswer: false)
+    }
+
+    /// Sends a routed packet on an edge, as `send(.routed(packet), on:)` does, without the message enum: every
+    /// packet of the data path comes here.
+    func send(routed packet: RoutedPacket, on id: EdgeID) {
+        guard let target = edges.sendingTarget(id) else { return }
+        transmit(packet.encodedMessage(headroom: target.edge.framingHeadroom, tailroom: target.edge.framingTailroom),
+                 to: target, on: id, awaitsAnswer: packet.isApplicationTraffic)
     }
 
     /// Hands bytes to the edge as they are. `awaitsAnswer`: whether the path watch should expect a packet back
     /// (application traffic only).
     func transmit(_ buffer: consuming ByteBuffer, on id: EdgeID, awaitsAnswer: Bool) {
-        guard let record = edges[id] else { return }
+        guard let target = edges.sendingTarget(id) else { return }
+        transmit(buffer, to: target, on: id, awaitsAnswer: awaitsAnswer)
+    }
+
+    private func transmit(_ buffer: consuming ByteBuffer, to target: EdgeTable.SendingTarget, on id: EdgeID,
+                          awaitsAnswer: Bool) {
         stats.packetsOut += 1
         stats.bytesOut += buffer.readableBytes
         // Handed over, not shared: a secured edge seals in the buffer's own bytes only if nothing else holds it.
-        record.edge.send(consume buffer)
-        if awaitsAnswer, record.unansweredSince == nil, pathWatch.failoverAfter > .zero { noteUnanswered(id) }
+        target.edge.send(consume buffer)
+        if awaitsAnswer, !target.isUnanswered, pathWatch.failoverAfter > .zero { noteUnanswered(id) }
     }
 }

@@ -62,11 +62,12 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
 
     /// One edge message, decrypted if the node is secured.
     func handleEdgeMessage(_ packet: ByteBuffer, on id: EdgeID) {
-        guard let record = edges[id] else { return }
-        if record.unansweredSince != nil {
-            edges[id]?.unansweredSince = nil
-            if !pathWatch.silentPaths.isEmpty, let peer = table.peer(on: id) { pathWatch.pathAnswered(peer) }
+        // In place: the whole record is read below only where a message needs it (not for routed traffic).
+        guard let received = edges.noteReceived(on: id) else { return }
+        if received.wasUnanswered, !pathWatch.silentPaths.isEmpty, let peer = table.peer(on: id) {
+            pathWatch.pathAnswered(peer)
         }
+        let formerPeer = received.formerPeer
         let message: EdgeMessage
         do {
             message = try EdgeMessage.decode(packet)
@@ -79,13 +80,14 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             sender = LinkResponder.Sender(linked: linked)
         } else {
             // Only off the connection's edge: the certificate's address is a hash to compute.
+            guard let record = edges[id] else { return }
             let secured = record.edge as? SecuredEdge
             sender = LinkResponder.sender(linked: nil, isSecured: secured != nil, authenticated: secured?.authenticatedAddress,
-                                          formerPeer: record.formerPeer, tunnelPeer: (record.transportEdge as? any TunnelledEdge)?.peer,
+                                          formerPeer: formerPeer, tunnelPeer: (record.transportEdge as? any TunnelledEdge)?.peer,
                                           isConnected: { self.table.contains($0) })
         }
         if let peer = sender.peer { table.noteHeard(from: peer, at: scheduler.now, onPath: sender.linked != nil) }
-        run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: record.formerPeer, message: message))
+        run(LinkResponder.strayTraffic(from: sender, on: id, formerPeer: formerPeer, message: message))
         switch message {
         case .linkRequest(let request):
             logger.trace("link request", metadata: ["from": "\(request.requester.address.short)", "type": "\(request.type)"])
@@ -106,8 +108,9 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             }
             perform(actions)
         case .linkError(let error):
-            if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id {
-                ownURIs.insert(record.edge.remoteURI)
+            if error.code == .selfLink, let attempt = linker.attempt(token: error.token), attempt.edge == id,
+               let uri = edges[id]?.edge.remoteURI {
+                ownURIs.insert(uri)
                 cachedInfo = nil
             }
             perform(linker.errorReceived(error, on: id))
@@ -120,7 +123,8 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
             // A pong on the edge the connection just left measured that path, not the connection's.
             if sent <= scheduler.now, sender.linked != nil { table.update(peer) { $0.roundTrip = scheduler.now - sent } }
         case .close(let close):
-            run(responder.close(close, on: id, sender: sender, formerPeer: record.formerPeer, edgeURI: record.edge.remoteURI,
+            guard let edgeURI = edges[id]?.edge.remoteURI else { return }
+            run(responder.close(close, on: id, sender: sender, formerPeer: formerPeer, edgeURI: edgeURI,
                                 isLinking: { self.linker.attempt(to: $0) != nil },
                                 connectionEdge: { self.table.connection(to: $0)?.edgeID }, random: &random))
         case .status(let status):

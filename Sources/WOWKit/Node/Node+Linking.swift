@@ -112,7 +112,7 @@ extension Node {
                     guard attempt.type == .leaf else { return }
                     for var packet in self.joinQueue {
                         packet.header.hops += 1
-                        self.send(.routed(packet), on: edge)
+                        self.send(routed: packet, on: edge)
                     }
                 }
                 if let secured = securedEdge(edge) { secured.sendTogether(sendAll) } else { sendAll() }

@@ -93,7 +93,7 @@ extension Node: OverlayTunnelHost {
         var packet = RoutedPacket(header: header, payload: payload)
         packet.header.hops = 1
         tunnelCarriers.carried(by: firstHop, at: scheduler.now)
-        send(.routed(packet), on: connection.edgeID)
+        send(routed: packet, on: connection.edgeID)
         return true
     }
 }

@@ -62,7 +62,7 @@ extension Node {
                 stats.routedForwarded += 1
                 onForward?(packet)
             }
-            send(.routed(packet), on: edgeID)
+            send(routed: packet, on: edgeID)
         case .fail(let code):
             if previous == nil, table.isEmpty, joinQueue.count < Node.joinQueueLimit,
                linker.attempts.values.contains(where: { $0.type == .leaf }) {
@@ -81,7 +81,7 @@ extension Node {
                 // the destination's ring neighbour, whose connection to it was relayed too).
                 packet.header.hops += 1
                 stats.routedViaReporter += 1
-                return send(.routed(packet), on: connection.edgeID)
+                return send(routed: packet, on: connection.edgeID)
             }
             // Our own data, and we seem nearest only because our place in the ring is still forming: it waits for a
             // connection rather than coming back as "unreachable". Our own Connect-To-Me too while an attempt of

@@ -324,11 +324,11 @@ public struct SecureChannel {
 
     private func shouldRekey(_ session: Session, _ env: Environment) -> Bool {
         // The initiator rekeys; the responder only if the initiator has not, well before the session dies.
-        // The responder's limit is halfway between rekeyAfter and rejectAfter (compared doubled: a Duration
-        // division is a 128-bit one, and this runs for every frame sealed).
+        // The responder's limit is halfway between rekeyAfter and rejectAfter (compared doubled, and doubled by
+        // adding: a Duration division or product is 128-bit and checked, and this runs for every frame sealed).
         let age = env.now - session.createdAt
         let isDue = session.isInitiator ? age >= env.settings.rekeyAfter
-            : age * 2 >= env.settings.rekeyAfter + env.settings.rejectAfter
+            : age + age >= env.settings.rekeyAfter + env.settings.rejectAfter
         return isDue || session.sendCounter >= env.settings.rekeyAfterMessages
     }
 

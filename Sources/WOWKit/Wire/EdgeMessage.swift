@@ -42,8 +42,7 @@ public enum EdgeMessage: Equatable, Sendable {
     /// its own (relay) edge, whose silence moves that connection, and its upkeep is upkeep.
     public var isApplicationTraffic: Bool {
         guard case .routed(let packet) = self else { return false }
-        let type = packet.header.payloadType
-        return type == .data || type == .secure
+        return packet.isApplicationTraffic
     }
 
     public var kind: Kind {
@@ -66,10 +65,10 @@ public enum EdgeMessage: Equatable, Sendable {
     /// after it (a secure channel seals it in place there: `SecureChannel.sealingHeadroom`).
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator(), headroom: Int = 0,
                         tailroom: Int = 0) -> ByteBuffer {
-        // A routed packet's size is known: one allocation instead of growing through a few.
-        var capacity = 64
-        if case .routed(let packet) = self { capacity = EdgeMessage.routedOverhead + packet.payload.readableBytes }
-        var buffer = allocator.buffer(capacity: headroom + capacity + tailroom)
+        if case .routed(let packet) = self {
+            return packet.encodedMessage(allocator: allocator, headroom: headroom, tailroom: tailroom)
+        }
+        var buffer = allocator.buffer(capacity: headroom + 64 + tailroom)
         if headroom > 0 {
             buffer.moveWriterIndex(to: headroom)
             buffer.moveReaderIndex(to: headroom)

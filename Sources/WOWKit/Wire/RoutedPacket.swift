@@ -95,20 +95,51 @@ public struct RoutedPacket: Equatable, Sendable {
         self.payload = payload
     }
 
+    /// Whether the payload is an application's (data, or data sealed end to end).
+    public var isApplicationTraffic: Bool { header.payloadType == .data || header.payloadType == .secure }
+
+    /// The edge message that carries this packet (`EdgeMessage.routed`), encoded into a fresh buffer of exactly
+    /// its size with `headroom` bytes free before it and room for `tailroom` after it: headers and payload in
+    /// one access (the data path encodes every packet here).
+    public func encodedMessage(allocator: ByteBufferAllocator = ByteBufferAllocator(), headroom: Int = 0,
+                               tailroom: Int = 0) -> ByteBuffer {
+        let size = EdgeMessage.routedOverhead + payload.readableBytes
+        var buffer = allocator.buffer(capacity: headroom + size + tailroom)
+        if headroom > 0 {
+            buffer.moveWriterIndex(to: headroom)
+            buffer.moveReaderIndex(to: headroom)
+        }
+        let header = self.header
+        payload.withUnsafeReadableBytes { bytes in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                RoutedPacket.store(header, version: WireFormat.version, kind: EdgeMessage.Kind.routed.rawValue,
+                                   into: raw)
+                UnsafeMutableRawBufferPointer(rebasing: raw[EdgeMessage.routedOverhead...]).copyMemory(from: bytes)
+                return size
+            }
+        }
+        return buffer
+    }
+
+    /// Stores an edge message's `version` and `kind`, then `header`, at the start of `raw`.
+    private static func store(_ header: RoutedHeader, version: UInt8, kind: UInt8, into raw: UnsafeMutableRawBufferPointer) {
+        raw[0] = version
+        raw[1] = kind
+        raw[2] = header.hops
+        raw[3] = header.ttl
+        raw[4] = header.mode.rawValue
+        raw[5] = header.payloadType.rawValue
+        header.source.store(into: raw, at: 6)
+        header.destination.store(into: raw, at: 6 + Address.byteCount)
+    }
+
     /// Writes an edge message's `version` and `kind`, the header, then the payload. The fixed-size part goes in
     /// one write: every packet is encoded here, and each ByteBuffer write costs its own bounds, uniqueness and
     /// exclusivity checks.
     func encode(into buffer: inout ByteBuffer, version: UInt8, kind: UInt8) {
         let header = self.header
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 + RoutedHeader.byteCount) { raw in
-            raw[0] = version
-            raw[1] = kind
-            raw[2] = header.hops
-            raw[3] = header.ttl
-            raw[4] = header.mode.rawValue
-            raw[5] = header.payloadType.rawValue
-            header.source.store(into: raw, at: 6)
-            header.destination.store(into: raw, at: 6 + Address.byteCount)
+            RoutedPacket.store(header, version: version, kind: kind, into: raw)
             return 2 + RoutedHeader.byteCount
         }
         var payload = payload
