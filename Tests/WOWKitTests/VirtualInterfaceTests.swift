@@ -140,6 +140,44 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertTrue(a.device.written.allSatisfy { $0.readableBytes <= 1260 }, "no packet above the MTU")
     }
 
+    /// The segments of one super-segment are sent with the way to a direct peer looked up once
+    /// (`Node.send(piecesTo:)`): each still counts as a packet sent to the peer, goes on the connection's edge
+    /// one hop long, and arrives. For a node that is no direct peer, each piece is routed as any packet is
+    /// (over the ring, sealed end to end) and arrives too.
+    func testTheSegmentsOfASuperSegmentReachADirectPeerAndANodeFurtherAway() throws {
+        let ring = try ring(12, takesSuperSegments: true)
+        let a = ring[0]
+        let peer = try XCTUnwrap(ring.dropFirst().first { a.node.table.contains($0.node.address) })
+        let far = try XCTUnwrap(ring.dropFirst().first { !a.node.table.contains($0.node.address) },
+                                "a 12-node ring leaves a node that is not A's peer")
+        for member in ring { member.interface.segmentation = SegmentationPolicy(initialSegmentsPerPacket: 1, adapts: false) }
+        var hops: [UInt8] = []
+        let delivered = peer.node.onDeliver
+        peer.node.onDeliver = { header, payload in
+            hops.append(header.hops)
+            delivered?(header, payload)
+        }
+
+        for (index, target) in [peer, far].enumerated() {
+            let payload = TCPPacket.payload(60_000, seed: index + 1)
+            let superSegment = ByteBuffer(bytes: TCPPacket.make(payload: payload, flags: 0x18, source: a.ip.ipv4!,
+                                                                destination: target.ip.ipv4!))
+            let sentBefore = a.node.stats.packetsOut
+            let countedBefore = a.node.traffic.traffic(with: target.node.address, at: scheduler.now)?.packetsSent ?? 0
+            a.interface.receiveFromDevice(superSegment, segmentSize: 1208)
+            if target.ip == peer.ip {
+                XCTAssertEqual(a.node.stats.packetsOut - sentBefore, 50, "one overlay packet per segment, at once")
+            }  // (to the node further away they wait for the end-to-end handshake, sealed for it)
+            XCTAssertEqual(a.node.traffic.traffic(with: target.node.address, at: scheduler.now)?.packetsSent,
+                           countedBefore + 50, "each segment counts as a packet sent to its node (\(index))")
+            scheduler.run(for: .milliseconds(500))
+            XCTAssertEqual(target.device.written.count, 1, "one write to the host (\(index))")
+            XCTAssertEqual(TCPPacket.payloadOf(Array(try XCTUnwrap(target.device.written.first).readableBytesView)), payload)
+        }
+        XCTAssertEqual(hops, Array(repeating: 1, count: 50), "straight onto the peer's edge: one hop each")
+        XCTAssertTrue(ring.filter { $0.ip != peer.ip && $0.ip != far.ip }.allSatisfy { $0.device.written.isEmpty })
+    }
+
     func testForgedSourceIPIsDropped() throws {
         let ring = try ring(6)
         let (liar, victim, target) = (ring[1], ring[2], ring[4])

@@ -273,7 +273,10 @@ public final class Node {
 
     /// Sends application data through the overlay.
     public func send(data: ByteBuffer, to destination: Address, mode: DeliveryMode = .exact, ttl: UInt8 = RoutedHeader.defaultTTL) {
-        if mode == .exact { noteTraffic(with: destination, bytes: data.readableBytes, isSent: true) }
+        if mode == .exact {
+            noteTraffic(with: destination, bytes: data.readableBytes, isSent: true)
+            if let edgeID = directEdge(to: destination, ttl: ttl) { return send(data, directlyTo: destination, ttl: ttl, on: edgeID) }
+        }
         if endToEnd != nil, mode == .exact, destination != address,
            !table.contains(destination) || pathWatch.isSilent(destination) {
             // Not a direct peer (or one whose path went silent, so the packet detours over the ring): sealed end
@@ -282,6 +285,38 @@ public final class Node {
         }
         let header = RoutedHeader(ttl: ttl, mode: mode, payloadType: .data, source: address, destination: destination)
         route(RoutedPacket(header: header, payload: data), previous: nil)
+    }
+
+    /// Sends the pieces `produce` hands over (the segments of one TCP super-segment from the host) to
+    /// `destination`, each as `send(data:to:)` sends it, looking up the way to a direct peer once for all of them.
+    /// A piece must be done with when `send` returns, as `send(data:to:)` is with its buffer.
+    public func send(piecesTo destination: Address, _ produce: (_ send: (ByteBuffer) -> Void) -> Void) {
+        let ttl = RoutedHeader.defaultTTL
+        guard let edgeID = directEdge(to: destination, ttl: ttl) else {
+            return produce { piece in self.send(data: piece, to: destination) }
+        }
+        produce { piece in
+            noteTraffic(with: destination, bytes: piece.readableBytes, isSent: true)
+            send(piece, directlyTo: destination, ttl: ttl, on: edgeID)
+        }
+    }
+
+    /// The edge of our connection to `destination` when our exact-mode packet for it goes straight there: what
+    /// `route` decides for a direct peer whose path answers (`Router.decide`: forward to it; not sealed end to
+    /// end). Nil otherwise (ourselves, a node further away, a silent path): then `route` decides.
+    private func directEdge(to destination: Address, ttl: UInt8) -> EdgeID? {
+        guard ttl > 0, destination != address, !pathWatch.isSilent(destination) else { return nil }
+        return table.edgeID(to: destination)
+    }
+
+    /// `route`'s forward to a direct peer, for a packet of ours (`directEdge`): one hop.
+    private func send(_ data: ByteBuffer, directlyTo destination: Address, ttl: UInt8, on edgeID: EdgeID) {
+        let header = RoutedHeader(hops: 1, ttl: ttl, mode: .exact, payloadType: .data, source: address,
+                                  destination: destination)
+        assert(Router.decide(header, at: address, table: table, previous: nil) == .forward(to: destination),
+               "the direct path must be the one route takes")
+        logger.trace("route", metadata: ["type": "data", "mode": "exact", "dst": "\(destination.short)", "decision": "direct"])
+        send(routed: RoutedPacket(header: header, payload: data), on: edgeID)
     }
 
     /// Counts one application packet exchanged with `peer` (exact mode, either way, sealed end to end or not)
