@@ -289,7 +289,8 @@ public final class Node {
 
     /// Sends the pieces `produce` hands over (the segments of one TCP super-segment from the host) to
     /// `destination`, each as `send(data:to:)` sends it, looking up the way to a direct peer once for all of them.
-    /// A piece must be done with when `send` returns, as `send(data:to:)` is with its buffer.
+    /// `produce` may build every piece in one buffer it reuses: a piece kept on the way (held for a route or a
+    /// handshake) keeps its own bytes, by `ByteBuffer`'s copy on write.
     public func send(piecesTo destination: Address, _ produce: (_ send: (ByteBuffer) -> Void) -> Void) {
         let ttl = RoutedHeader.defaultTTL
         guard let edgeID = directEdge(to: destination, ttl: ttl) else {
