@@ -131,6 +131,16 @@ private func packet(size: Int, seed: Int) -> ByteBuffer {
     return buffer
 }
 
+/// Sends a packet of each of `sizes` on `edge` (the one at `index` made with seed `firstSeed + index`), in order;
+/// returns their checksums.
+private func send(sizes: [Int], on edge: any Edge, firstSeed: Int = 0) -> [UInt64] {
+    sizes.enumerated().map { index, size in
+        let packet = packet(size: size, seed: firstSeed + index)
+        edge.send(packet)
+        return checksum(of: packet)
+    }
+}
+
 /// FNV-1a over the readable bytes, 8 at a time (and the length), fast enough for a debug build.
 private func checksum(of packet: ByteBuffer) -> UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(packet.readableBytes)
@@ -285,12 +295,7 @@ final class UDPTransportTests: XCTestCase {
         var sent: [UInt64] = []
         for round in 0..<rounds {
             let checksums = try onLoop { world -> [UInt64] in
-                let edge = try XCTUnwrap(world.edge(request))
-                return sizes.enumerated().map { number, size in
-                    let packet = packet(size: size, seed: round * 1_000 + number)
-                    edge.send(packet)
-                    return checksum(of: packet)
-                }
+                send(sizes: sizes, on: try XCTUnwrap(world.edge(request)), firstSeed: round * 1_000)
             }
             sent += checksums
             let expected = sent.count
@@ -335,12 +340,7 @@ final class UDPTransportTests: XCTestCase {
         try eventually("the edge exists") { $0.results[request] != nil }
         let sizes = Array(repeating: 1_336, count: 100) + [500, 1_336, 1_336]
         let sent = try onLoop { world -> [UInt64] in
-            let edge = try XCTUnwrap(world.edge(request))
-            return sizes.enumerated().map { index, size in
-                let packet = packet(size: size, seed: index)
-                edge.send(packet)
-                return checksum(of: packet)
-            }
+            return send(sizes: sizes, on: try XCTUnwrap(world.edge(request)))
         }
         try eventually("every packet arrives") { $0.recorders[1].received.count >= sizes.count }
         try onLoop { world in
@@ -371,12 +371,7 @@ final class UDPTransportTests: XCTestCase {
         let sizes = (0..<60).map { 100 + $0 * 20 }
         let sent = try onLoop { world -> [UInt64] in
             XCTAssertEqual(world.listeners[1].readsPerCall, UDPEdgeListener.memberReadCount)
-            let edge = try XCTUnwrap(world.edge(request))
-            return sizes.enumerated().map { index, size in
-                let packet = packet(size: size, seed: index)
-                edge.send(packet)
-                return checksum(of: packet)
-            }
+            return send(sizes: sizes, on: try XCTUnwrap(world.edge(request)))
         }
         try eventually("every packet arrives") { $0.recorders[1].received.count >= sizes.count }
         try onLoop { world in
@@ -425,12 +420,8 @@ final class UDPTransportTests: XCTestCase {
         // Warm-up: some of these are lost, and the reports tell the sender how many.
         func send(_ count: Int, seed: Int) throws -> [UInt64] {
             try onLoop { world -> [UInt64] in
-                let edge = try XCTUnwrap(world.edge(request))
-                return (0..<count).map { number in
-                    let packet = packet(size: 1_000, seed: seed + number)
-                    edge.send(packet)
-                    return checksum(of: packet)
-                }
+                TransportsTests.send(sizes: Array(repeating: 1_000, count: count), on: try XCTUnwrap(world.edge(request)),
+                                     firstSeed: seed)
             }
         }
         // Small bursts: the relay's socket has the kernel's default buffer.
