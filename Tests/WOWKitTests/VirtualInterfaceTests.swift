@@ -140,9 +140,9 @@ final class VirtualInterfaceTests: XCTestCase {
         XCTAssertTrue(a.device.written.allSatisfy { $0.readableBytes <= 1260 }, "no packet above the MTU")
     }
 
-    /// The segments of one super-segment are sent with the way to a direct peer looked up once
-    /// (`Node.send(piecesTo:)`): each still counts as a packet sent to the peer, goes on the connection's edge
-    /// one hop long, and arrives. For a node that is no direct peer, each piece is routed as any packet is
+    /// The segments of one super-segment for a direct peer take `route`'s forward without the routing decision
+    /// (`Node.directEdge`): each still counts as a packet sent to the peer, goes on the connection's edge one hop
+    /// long, and arrives. For a node that is no direct peer, each piece is routed as any packet is
     /// (over the ring, sealed end to end) and arrives too.
     func testTheSegmentsOfASuperSegmentReachADirectPeerAndANodeFurtherAway() throws {
         let ring = try ring(12, takesSuperSegments: true)

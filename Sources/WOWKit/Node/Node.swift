@@ -287,21 +287,6 @@ public final class Node {
         route(RoutedPacket(header: header, payload: data), previous: nil)
     }
 
-    /// Sends the pieces `produce` hands over (the segments of one TCP super-segment from the host) to
-    /// `destination`, each as `send(data:to:)` sends it, looking up the way to a direct peer once for all of them.
-    /// `produce` may build every piece in one buffer it reuses: a piece kept on the way (held for a route or a
-    /// handshake) keeps its own bytes, by `ByteBuffer`'s copy on write.
-    public func send(piecesTo destination: Address, _ produce: (_ send: (ByteBuffer) -> Void) -> Void) {
-        let ttl = RoutedHeader.defaultTTL
-        guard let edgeID = directEdge(to: destination, ttl: ttl) else {
-            return produce { piece in self.send(data: piece, to: destination) }
-        }
-        produce { piece in
-            noteTraffic(with: destination, bytes: piece.readableBytes, isSent: true)
-            send(piece, directlyTo: destination, ttl: ttl, on: edgeID)
-        }
-    }
-
     /// The edge of our connection to `destination` when our exact-mode packet for it goes straight there: what
     /// `route` decides for a direct peer whose path answers (`Router.decide`: forward to it; not sealed end to
     /// end). Nil otherwise (ourselves, a node further away, a silent path): then `route` decides.

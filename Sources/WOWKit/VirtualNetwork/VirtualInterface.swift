@@ -57,9 +57,10 @@ public final class VirtualInterface {
         guard let segmentSize, segmentSize > 0 else { return node.send(data: ipPacket, to: destination) }
         // Even whole, a piece must fit one overlay packet on the longest path.
         let fitting = max(1, (VirtualNetwork.largestPacket - tcp.headersLength) / segmentSize)
-        node.send(piecesTo: destination) { send in
-            TCPSegmenter.segments(of: ipPacket, segmentSize: segmentSize, segmentsPerPacket: min(perPacket, fitting),
-                                  scratch: &segmentScratch, send)
+        let node = self.node
+        TCPSegmenter.segments(of: ipPacket, segmentSize: segmentSize, segmentsPerPacket: min(perPacket, fitting),
+                              scratch: &segmentScratch) { segment in
+            node.send(data: segment, to: destination)
         }
     }
 
