@@ -11,7 +11,7 @@ final class SegmentationPolicyTests: XCTestCase {
     private func send(_ sequence: UInt32, _ length: Int, port: UInt16 = 1) -> Int {
         let packet = ByteBuffer(bytes: TCPPacket.make(payload: Array(repeating: 0, count: length), sequence: sequence,
                                                       sourcePort: port))
-        return policy.segmentsPerPacket(for: packet, TCPHeaders(packet)!)
+        return policy.segmentsPerPacket(for: TCPHeaders(packet)!)
     }
 
     /// Sends `megabytes` of 60,000-byte super-segments from `sequence` on, resending `share` of them (a
@@ -65,7 +65,7 @@ final class SegmentationPolicyTests: XCTestCase {
         XCTAssertEqual(send(1, 60_000, port: 2), 1, "the path is lossy whatever the connection")
         XCTAssertEqual(send(1, 60_000, port: 3) , 1)
         let other = ByteBuffer(bytes: TCPPacket.make(payload: Array(repeating: 0, count: 1000), destination: 0x6440_0009))
-        XCTAssertEqual(policy.segmentsPerPacket(for: other, TCPHeaders(other)!), SegmentationPolicy.whole,
+        XCTAssertEqual(policy.segmentsPerPacket(for: TCPHeaders(other)!), SegmentationPolicy.whole,
                        "another peer starts whole")
     }
 

@@ -39,6 +39,8 @@ final class TCPOverIPv6Tests: XCTestCase {
         XCTAssertEqual(tcp.tcpHeaderLength, 32)
         XCTAssertEqual(tcp.payloadLength, 100)
         XCTAssertEqual(tcp.source, Self.source)
+        XCTAssertEqual(tcp.ports, 12345 << 16 | 5201, "source port, then destination port")
+        XCTAssertEqual(tcp.sequence, 1000)
         XCTAssertEqual(tcp.partialChecksum(transportLength: 132), IPv4Packet.fold(Self.pseudoSum(length: 132)))
         // Behind an extension header (next header 0, hop-by-hop), TCP is not read.
         var extended = packet

@@ -58,6 +58,35 @@ final class TCPSegmenterTests: XCTestCase {
         XCTAssertEqual(pieces, [packet])
     }
 
+    func testTheHeadersOfATCPPacketOverIPv4AreReadWithOrWithoutItsIPHeaderReadFirst() throws {
+        let bytes = ByteBuffer(bytes: TCPPacket.make(payload: TCPPacket.payload(100), sequence: 0xFEDC_BA98, flags: 0x18,
+                                                     sourcePort: 4242))
+        let tcp = try XCTUnwrap(TCPHeaders(bytes))
+        XCTAssertFalse(tcp.isIPv6)
+        XCTAssertEqual(tcp.ipHeaderLength, 20)
+        XCTAssertEqual(tcp.tcpHeaderLength, 32)
+        XCTAssertEqual(tcp.totalLength, 152)
+        XCTAssertEqual(tcp.payloadLength, 100)
+        XCTAssertEqual(tcp.flags, 0x18)
+        XCTAssertEqual(tcp.ports, 4242 << 16 | 5201, "source port, then destination port")
+        XCTAssertEqual(tcp.sequence, 0xFEDC_BA98)
+        XCTAssertEqual(tcp.source, VirtualIP(TCPPacket.source))
+        XCTAssertEqual(tcp.destination, VirtualIP(TCPPacket.destination))
+        guard case .success(let ip) = IPPacket.header(of: bytes) else { return XCTFail("an IPv4 header") }
+        let again = try XCTUnwrap(TCPHeaders(bytes, ip: ip))
+        XCTAssertEqual([again.ipHeaderLength, again.tcpHeaderLength, again.totalLength, Int(again.flags), Int(again.ports),
+                        Int(again.sequence)],
+                       [tcp.ipHeaderLength, tcp.tcpHeaderLength, tcp.totalLength, Int(tcp.flags), Int(tcp.ports), Int(tcp.sequence)])
+        // Not TCP, or an IP header that says the TCP header is cut short: nothing read.
+        let udp = ByteBuffer(bytes: TCPPacket.udp(payload: [1, 2, 3]))
+        guard case .success(let udpIP) = IPPacket.header(of: udp) else { return XCTFail("an IPv4 header") }
+        XCTAssertNil(TCPHeaders(udp, ip: udpIP))
+        var short = TCPPacket.make(payload: [])
+        short[2] = 0
+        short[3] = 39  // total length 39: the 20-byte IP header and 19 bytes of TCP
+        XCTAssertNil(TCPHeaders(ByteBuffer(bytes: short)))
+    }
+
     func testWhatIsNoTCPSuperSegmentIsRefusedWithoutAnyOutput() {
         XCTAssertEqual(segments(of: TCPPacket.udp(payload: TCPPacket.payload(3000)), segmentSize: 1000).isTCP, false, "UDP")
         XCTAssertEqual(segments(of: TCPPacket.make(payload: []), segmentSize: 1000).isTCP, false, "no payload")

@@ -213,6 +213,35 @@ final class VirtualNetworkTests: XCTestCase {
 
     /// A node whose first IP is IPv4 sits at that IP's address: its IPv6 is learned from its certificate, and a
     /// packet from that IPv6 is its own only if its certificate names it.
+    func testAFlowsSenderCountsAsHeardWithinATenthOfASecond() {
+        let fromPeer = Address.forVirtualIP(peer, network: network)
+        let error = RoutingError(code: .absentDestination, destination: fromPeer, payloadType: .data, reporter: fromPeer)
+        // Heard at 0 and 50 ms (not written again: within `heardResolution`), then at 200 ms (written).
+        for milliseconds in [0, 50, 200] {
+            _ = vnet.fromOverlay(Self.packet(from: peer, to: local), source: fromPeer, now: now + .milliseconds(milliseconds))
+        }
+        // 10.1 s after the first packet, 9.9 s after the last: still within the answer window, no quote kept.
+        _ = vnet.fromDevice(Self.packet(from: local, to: peer), now: now + .milliseconds(10_100))
+        XCTAssertEqual(vnet.undeliverable(error, now: now + .milliseconds(10_100)), .nothing)
+        // 10.3 s after the last packet: the peer stopped answering, so the next packet's start is quoted (and,
+        // the IP being its holder's first as far as this node knows, the name service asked first).
+        _ = vnet.fromDevice(Self.packet(from: local, to: peer), now: now + .milliseconds(10_500))
+        XCTAssertEqual(vnet.undeliverable(error, now: now + .milliseconds(10_500)), .lookUp(peer))
+    }
+
+    func testTheHolderOfTheLastIPAskedForChangesWhenAnotherIsLearned() {
+        var dual = VirtualNetwork(settings: VirtualNetwork.Settings(), localIPs: [local, local6], networkID: network)
+        let peerAddress = Address.forVirtualIP(peer, network: network)
+        // Asked twice: the second answer is the remembered one.
+        XCTAssertEqual(dual.address(of: peer6), Address.forVirtualIP(peer6, network: network))
+        XCTAssertEqual(dual.address(of: peer6), Address.forVirtualIP(peer6, network: network))
+        dual.learn(peer6, heldAt: peerAddress)
+        XCTAssertEqual(dual.address(of: peer6), peerAddress, "what was learned, not the IP's hash remembered before")
+        XCTAssertEqual(dual.address(of: peer), peerAddress)
+        dual.learn(peer6, heldAt: Address.forVirtualIP(peer6, network: network))
+        XCTAssertEqual(dual.address(of: peer6), Address.forVirtualIP(peer6, network: network), "and back")
+    }
+
     func testAnIPThatIsNotItsHoldersFirstGoesWhereItsCertificateSits() {
         var dual = VirtualNetwork(settings: VirtualNetwork.Settings(), localIPs: [local, local6], networkID: network)
         let peerAddress = Address.forVirtualIP(peer, network: network)

@@ -232,8 +232,7 @@ extension Node {
 
     private func transmit(_ buffer: consuming ByteBuffer, to target: EdgeTable.SendingTarget, on id: EdgeID,
                           awaitsAnswer: Bool) {
-        stats.packetsOut += 1
-        stats.bytesOut += buffer.readableBytes
+        stats.count(bytes: buffer.readableBytes, isSent: true)
         // Handed over, not shared: a secured edge seals in the buffer's own bytes only if nothing else holds it.
         target.edge.send(consume buffer)
         if awaitsAnswer, !target.isUnanswered, pathWatch.failoverAfter > .zero { noteUnanswered(id) }

@@ -31,8 +31,7 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
 
     public func edge(_ edge: any Edge, didReceive packet: ByteBuffer) {
         guard isRunning, let id = edges.id(of: edge) else { return }
-        stats.packetsIn += 1
-        stats.bytesIn += packet.readableBytes
+        stats.count(bytes: packet.readableBytes, isSent: false)
         // A secured edge opens frames before they get here: a frame reaching the node means it runs without security.
         if SecureFrame.isSecureFrame(packet) { return refuseSecureFrame(packet, on: id) }
         handleEdgeMessage(packet, on: id)

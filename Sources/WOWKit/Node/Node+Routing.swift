@@ -14,6 +14,13 @@ extension Node {
 
     /// `heldSince`: the packet is one of ours that waited for a route since then (`HeldPackets`).
     func route(_ packet: RoutedPacket, previous: Address?, heldSince: Timestamp? = nil) {
+        let header = packet.header
+        if header.payloadType == .data, header.mode == .exact, header.destination == address {
+            // Data for this node, the bulk of what arrives: `Router.decide`'s deliver, without the rest.
+            logger.trace("route", metadata: ["type": "data", "mode": "exact", "dst": "\(header.destination.short)",
+                                             "decision": "deliver"])
+            return deliver(packet, previous: previous)
+        }
         var packet = packet
         if let previous {
             Connector.stampGateway(&packet, from: previous, link: table.connection(to: previous), gateway: address,
@@ -180,7 +187,7 @@ extension Node {
             case .data:
                 // Exact-mode data from a node we are not connected to travels end to end sealed (`.secure`);
                 // in plaintext, its source is only a claim of the last hop.
-                if endToEnd != nil, header.mode == .exact, previous != nil, previous != header.source {
+                if header.mode == .exact, previous != nil, previous != header.source, endToEnd != nil {
                     return stats.drop(.unauthenticatedData)
                 }
                 observer?.delivered(hops: header.hops)

@@ -35,6 +35,18 @@ public struct NodeStats: Sendable {
     public init() {}
 
     mutating func drop(_ reason: DropReason) { drops.count(reason) }
+
+    /// Counts an edge message received (`isSent` false) or sent, of `bytes` bytes: one access of the node's
+    /// stats per packet.
+    mutating func count(bytes: Int, isSent: Bool) {
+        if isSent {
+            packetsOut += 1
+            bytesOut += bytes
+        } else {
+            packetsIn += 1
+            bytesIn += bytes
+        }
+    }
 }
 
 /// Why a node dropped a packet. Its description is the counter's name in `NodeStats.drops`, `wow status` and

@@ -46,23 +46,25 @@ public enum IPv4Packet {
     /// The packet's header, or what is wrong with it. A packet longer than its total length (padding) is
     /// accepted; a shorter one is not.
     public static func header(of packet: ByteBuffer) -> Result<Header, Problem> {
-        let start = packet.readerIndex
-        let available = packet.readableBytes
-        guard let first = packet.getInteger(at: start, as: UInt8.self) else { return .failure(.empty) }
-        guard first >> 4 == 4 else { return .failure(.notIPv4(version: first >> 4)) }
-        guard available >= minimumHeaderSize else { return .failure(.truncated(length: available)) }
-        let headerLength = Int(first & 0x0F) * 4
-        guard headerLength >= minimumHeaderSize, headerLength <= available else {
-            return .failure(.badHeaderLength(headerLength))
+        // In one access of the bytes: this runs for every packet both ways.
+        packet.withUnsafeReadableBytes { bytes in
+            let available = bytes.count
+            guard available > 0 else { return .failure(.empty) }
+            let first = bytes[0]
+            guard first >> 4 == 4 else { return .failure(.notIPv4(version: first >> 4)) }
+            guard available >= minimumHeaderSize else { return .failure(.truncated(length: available)) }
+            let headerLength = Int(first & 0x0F) * 4
+            guard headerLength >= minimumHeaderSize, headerLength <= available else {
+                return .failure(.badHeaderLength(headerLength))
+            }
+            let totalLength = Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            guard totalLength >= headerLength, totalLength <= available else {
+                return .failure(.badTotalLength(claimed: totalLength, actual: available))
+            }
+            return .success(Header(source: VirtualIP(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))),
+                                   destination: VirtualIP(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))),
+                                   protocolNumber: bytes[9], headerLength: headerLength, totalLength: totalLength))
         }
-        let totalLength = Int(packet.getInteger(at: start + 2, as: UInt16.self)!)
-        guard totalLength >= headerLength, totalLength <= available else {
-            return .failure(.badTotalLength(claimed: totalLength, actual: available))
-        }
-        return .success(Header(source: VirtualIP(packet.getInteger(at: start + 12, as: UInt32.self)!),
-                               destination: VirtualIP(packet.getInteger(at: start + 16, as: UInt32.self)!),
-                               protocolNumber: packet.getInteger(at: start + 9, as: UInt8.self)!,
-                               headerLength: headerLength, totalLength: totalLength))
     }
 
     /// The Internet checksum (RFC 1071) of `bytes`.

@@ -63,12 +63,11 @@ public struct SegmentationPolicy {
         self.adapts = adapts
     }
 
-    /// Takes note of a TCP packet with payload the host sent (`tcp` its headers, `packet` where they are) and
+    /// Takes note of a TCP packet with payload the host sent (`tcp`: its headers) and
     /// returns how many segments of it go in one overlay packet (`whole`: all of them).
-    public mutating func segmentsPerPacket(for packet: ByteBuffer, _ tcp: TCPHeaders) -> Int {
-        let start = packet.readerIndex
-        let ports = packet.getInteger(at: start + tcp.ipHeaderLength, as: UInt32.self)!
-        let sequence = packet.getInteger(at: start + tcp.ipHeaderLength + 4, as: UInt32.self)!
+    public mutating func segmentsPerPacket(for tcp: TCPHeaders) -> Int {
+        let ports = tcp.ports
+        let sequence = tcp.sequence
         let payload = tcp.payloadLength
         let end = sequence &+ UInt32(truncatingIfNeeded: payload)
         clock &+= 1

@@ -65,9 +65,14 @@ public struct TCPCoalescer {
     /// what is held for its flow) when it cannot be. `write` gets each packet to write and its segment size
     /// (nil: a single packet); it must be done with the buffer when it returns.
     public mutating func add(_ packet: ByteBuffer, write: (ByteBuffer, Int?) -> Void) {
-        guard let tcp = TCPHeaders(packet) else { return write(packet, nil) }
-        let start = packet.readerIndex
-        let ports = packet.getInteger(at: start + tcp.ipHeaderLength, as: UInt32.self)!
+        add(packet, tcp: TCPHeaders(packet), write: write)
+    }
+
+    /// The same, for a packet whose headers were read already: `tcp` nil when it is no TCP packet
+    /// (`TCPHeaders.init`).
+    public mutating func add(_ packet: ByteBuffer, tcp: TCPHeaders?, write: (ByteBuffer, Int?) -> Void) {
+        guard let tcp else { return write(packet, nil) }
+        let ports = tcp.ports
         let held = heldFlow(source: tcp.source, destination: tcp.destination, ports: ports)
         let payload = tcp.payloadLength
         let unmergeable = TCPHeaders.syn | TCPHeaders.fin | TCPHeaders.rst | TCPHeaders.urg | TCPHeaders.cwr
@@ -117,7 +122,7 @@ public struct TCPCoalescer {
     }
 
     private mutating func begin(_ index: Int, with packet: ByteBuffer, _ tcp: TCPHeaders, ports: UInt32) {
-        let sequence = packet.getInteger(at: packet.readerIndex + tcp.ipHeaderLength + 4, as: UInt32.self)!
+        let sequence = tcp.sequence
         let payload = tcp.payloadLength
         flows[index].buffer.clear()
         if flows[index].buffer.capacity < TCPCoalescer.maximumLength {
@@ -146,11 +151,9 @@ public struct TCPCoalescer {
               flow.segments < TCPCoalescer.maximumSegments,
               flow.buffer.readableBytes + payload <= TCPCoalescer.maximumLength else { return false }
         let ip = tcp.ipHeaderLength
+        guard tcp.sequence == flow.nextSequence else { return false }
         return packet.withUnsafeReadableBytes { new in
-            guard UInt32(bigEndian: new.loadUnaligned(fromByteOffset: ip + 4, as: UInt32.self)) == flow.nextSequence else {
-                return false
-            }
-            return flow.buffer.withUnsafeReadableBytes { old in
+            flow.buffer.withUnsafeReadableBytes { old in
                 if flow.isIPv6 {
                     // IPv6: version, traffic class and flow label; next header, hop limit.
                     guard new[0] == old[0], new[1] == old[1], new[2] == old[2], new[3] == old[3], new[6] == old[6],

@@ -20,6 +20,10 @@ public struct TCPHeaders: Sendable {
     /// The IP packet's length (the packet may be followed by padding in its buffer).
     public let totalLength: Int
     public let flags: UInt8
+    /// The source and destination ports as one number (as they sit in the header): with the addresses, a flow.
+    public let ports: UInt32
+    /// The sequence number of the first payload byte.
+    public let sequence: UInt32
     public let source: VirtualIP
     public let destination: VirtualIP
 
@@ -30,19 +34,33 @@ public struct TCPHeaders: Sendable {
     /// Nil unless `packet` is a TCP packet with a whole TCP header (not an IPv4 fragment, not behind IPv6
     /// extension headers).
     public init?(_ packet: ByteBuffer) {
-        guard case .success(let ip) = IPPacket.header(of: packet), ip.protocolNumber == IPv4Packet.tcpProtocol,
-              ip.totalLength >= ip.headerLength + 20 else {
+        guard case .success(let ip) = IPPacket.header(of: packet) else { return nil }
+        self.init(packet, ip: ip)
+    }
+
+    /// The same, for a packet whose IP header `ip` was read already (`IPPacket.header(of:)`).
+    public init?(_ packet: ByteBuffer, ip: IPv4Packet.Header) {
+        guard ip.protocolNumber == IPv4Packet.tcpProtocol, ip.totalLength >= ip.headerLength + 20 else { return nil }
+        // In one access of the bytes (the IP header says they are there).
+        let fields: (tcpHeaderLength: Int, flags: UInt8, ports: UInt32, sequence: UInt32)? = packet.withUnsafeReadableBytes { bytes in
+            // An IPv4 fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
+            if ip.source.family == .v4, UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x3FFF != 0 {
+                return nil
+            }
+            let tcp = ip.headerLength
+            return (Int(bytes[tcp + 12] >> 4) * 4, bytes[tcp + 13],
+                    UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: tcp, as: UInt32.self)),
+                    UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: tcp + 4, as: UInt32.self)))
+        }
+        guard let fields, fields.tcpHeaderLength >= 20, ip.headerLength + fields.tcpHeaderLength <= ip.totalLength else {
             return nil
         }
-        let start = packet.readerIndex
-        // An IPv4 fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
-        if ip.source.family == .v4, packet.getInteger(at: start + 6, as: UInt16.self)! & 0x3FFF != 0 { return nil }
-        let tcpHeaderLength = Int(packet.getInteger(at: start + ip.headerLength + 12, as: UInt8.self)! >> 4) * 4
-        guard tcpHeaderLength >= 20, ip.headerLength + tcpHeaderLength <= ip.totalLength else { return nil }
         ipHeaderLength = ip.headerLength
-        self.tcpHeaderLength = tcpHeaderLength
+        tcpHeaderLength = fields.tcpHeaderLength
         totalLength = ip.totalLength
-        flags = packet.getInteger(at: start + ip.headerLength + 13, as: UInt8.self)!
+        flags = fields.flags
+        ports = fields.ports
+        sequence = fields.sequence
         source = ip.source
         destination = ip.destination
     }

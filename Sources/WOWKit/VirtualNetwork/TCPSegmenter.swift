@@ -38,7 +38,7 @@ public enum TCPSegmenter {
         let headers = tcp.headersLength
         let ipLength = tcp.ipHeaderLength
         let identification = tcp.isIPv6 ? 0 : packet.getInteger(at: start + 4, as: UInt16.self)!
-        let sequence = packet.getInteger(at: start + ipLength + 4, as: UInt32.self)!
+        let sequence = tcp.sequence
         var offset = 0
         while offset < payload {
             let length = min(pieceSize, payload - offset)

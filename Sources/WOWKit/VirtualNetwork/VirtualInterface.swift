@@ -53,7 +53,7 @@ public final class VirtualInterface {
         guard case .send(let ipPacket, let destination) = action else { return carryOut(action) }
         guard let tcp = TCPHeaders(ipPacket), tcp.payloadLength > 0 else { return node.send(data: ipPacket, to: destination) }
         // Every TCP packet with data counts: the host's retransmissions often go one segment at a time.
-        let perPacket = segmentation.segmentsPerPacket(for: ipPacket, tcp)
+        let perPacket = segmentation.segmentsPerPacket(for: tcp)
         guard let segmentSize, segmentSize > 0 else { return node.send(data: ipPacket, to: destination) }
         // Even whole, a piece must fit one overlay packet on the longest path.
         let fitting = max(1, (VirtualNetwork.largestPacket - tcp.headersLength) / segmentSize)
@@ -71,7 +71,15 @@ public final class VirtualInterface {
 
     private func receiveFromOverlay(_ header: RoutedHeader, _ payload: ByteBuffer) {
         guard header.payloadType == .data, header.mode == .exact else { return }
-        carryOut(network.fromOverlay(payload, source: header.source, now: node.now))
+        // The IP header read once, for the virtual network's checks and the coalescer both.
+        let ip: IPv4Packet.Header
+        switch IPPacket.header(of: payload) {
+        case .success(let parsed): ip = parsed
+        case .failure: return carryOut(network.fromOverlay(payload, source: header.source, now: node.now))
+        }
+        let action = network.fromOverlay(payload, header: ip, source: header.source, now: node.now)
+        guard case .write(let packet) = action else { return carryOut(action) }
+        writeToDevice(packet, tcp: TCPHeaders(packet, ip: ip))
     }
 
     private func undeliverable(_ error: RoutingError) {
@@ -93,16 +101,16 @@ public final class VirtualInterface {
     private func carryOut(_ action: VirtualNetwork.Action) {
         switch action {
         case .send(let packet, let destination): node.send(data: packet, to: destination)
-        case .write(let packet): writeToDevice(packet)
+        case .write(let packet): writeToDevice(packet, tcp: TCPHeaders(packet))
         case .drop(let reason): node.stats.drop(.virtualNetwork(reason))
         }
     }
 
     /// Writes `packet` to the device, or holds a TCP segment to merge with the next of its flow (then the
     /// flush comes at the end of the executor's current batch of work).
-    private func writeToDevice(_ packet: ByteBuffer) {
+    private func writeToDevice(_ packet: ByteBuffer, tcp: @autoclosure () -> TCPHeaders?) {
         guard device.takesSuperSegments else { return device.write(packet) }
-        coalescer.add(packet) { packet, segmentSize in self.emit(packet, segmentSize: segmentSize) }
+        coalescer.add(packet, tcp: tcp()) { packet, segmentSize in self.emit(packet, segmentSize: segmentSize) }
         if coalescer.isHolding && !isFlushScheduled { scheduleFlush() }
     }
 

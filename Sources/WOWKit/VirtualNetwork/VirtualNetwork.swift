@@ -124,8 +124,14 @@ public struct VirtualNetwork {
     /// IPs the name service was asked about (a packet to the hashed address found nobody), when, and whether
     /// the answer is still to come.
     private var lookups: [VirtualIP: (at: Timestamp, isPending: Bool)] = [:]
+    /// The last IP `address(of:)` answered for, and its holder's address (`remember` forgets it): a flow's
+    /// packets, both ways, ask for the same IP one after another, and a lookup is a hash.
+    private var lastAddress: (ip: VirtualIP, address: Address)?
     /// When each ring address last sent us a packet: a destination that answers needs no quote kept for ICMP.
     private var lastHeard: [Address: Timestamp] = [:]
+    /// The last source written to `lastHeard`, and when: its packets within `heardResolution` of that skip
+    /// the write (one hash per packet otherwise).
+    private var lastHeardWrite: (source: Address, at: Timestamp)?
     /// The start of the last packet sent to a destination that has not answered lately, to quote in ICMP.
     private var quotes: [Address: [UInt8]] = [:]
     /// When the last ICMP error about each destination went to the device (one per second at most).
@@ -135,6 +141,8 @@ public struct VirtualNetwork {
     static let cacheLimit = 4096
     /// A destination heard from within this long needs no quote.
     static let answerWindow: Duration = .seconds(10)
+    /// How stale `lastHeard` may be: a small part of `answerWindow`.
+    static let heardResolution: Duration = .milliseconds(100)
     /// After a lookup of an IP, how long before routing errors about it may start another.
     static let lookupInterval: Duration = .seconds(5)
 
@@ -146,7 +154,11 @@ public struct VirtualNetwork {
 
     /// The ring address that `ip`'s holder sits at.
     public mutating func address(of ip: VirtualIP) -> Address {
-        if let known = addresses[ip] ?? learned[ip] { return known }
+        if let last = lastAddress, last.ip == ip { return last.address }
+        if let known = addresses[ip] ?? learned[ip] {
+            lastAddress = (ip, known)
+            return known
+        }
         let hashed = Address.forVirtualIP(ip, network: networkID)
         let holder = certificateHolder(ip) ?? hashed
         remember(ip, heldAt: holder, hashed: hashed)
@@ -165,6 +177,7 @@ public struct VirtualNetwork {
 
     /// Caches where `ip`'s holder sits, apart by whether that is where `ip` hashes to (one SHA-256 per miss).
     private mutating func remember(_ ip: VirtualIP, heldAt address: Address, hashed: Address) {
+        lastAddress = nil
         if address == hashed {
             learned[ip] = nil
             if addresses.count >= VirtualNetwork.cacheLimit { addresses.removeAll(keepingCapacity: true) }
@@ -212,19 +225,28 @@ public struct VirtualNetwork {
 
     /// An IP packet the overlay delivered from the node at `source` (authenticated by its secure session).
     public mutating func fromOverlay(_ packet: ByteBuffer, source: Address, now: Timestamp) -> Action {
-        let header: IPv4Packet.Header
         switch IPPacket.header(of: packet) {
-        case .success(let parsed): header = parsed
+        case .success(let header): return fromOverlay(packet, header: header, source: source, now: now)
         case .failure(let problem): return drop(problem.reason)
         }
+    }
+
+    /// The same, for a packet whose IP header was read already (`IPPacket.header(of:)`).
+    public mutating func fromOverlay(_ packet: ByteBuffer, header: IPv4Packet.Header, source: Address,
+                                     now: Timestamp) -> Action {
         // A node may send only from the IP its ring address is derived from, or another its certificate names.
         if address(of: header.source) != source {
             guard isEntitled(source, header.source) else { return drop("spoofed_source") }
             learn(header.source, heldAt: source)
         }
         guard localIPs.contains(header.destination) else { return drop("not_for_this_node") }
-        if lastHeard.count >= VirtualNetwork.cacheLimit { lastHeard.removeAll(keepingCapacity: true) }
-        lastHeard[source] = now
+        if let last = lastHeardWrite, last.source == source, now - last.at < VirtualNetwork.heardResolution {
+            // Written a moment ago.
+        } else {
+            if lastHeard.count >= VirtualNetwork.cacheLimit { lastHeard.removeAll(keepingCapacity: true) }
+            lastHeard[source] = now
+            lastHeardWrite = (source, now)
+        }
         stats.packetsToDevice += 1
         stats.bytesToDevice += packet.readableBytes
         if packet.readableBytes > settings.mtu { stats.superSegmentsToDevice += 1 }

@@ -99,9 +99,17 @@ public enum EdgeMessage: Equatable, Sendable {
             throw .packetTooLarge(buffer.readableBytes)
         }
         var reader = WireReader(buffer)
-        let version = try reader.u8("version")
-        guard version == WireFormat.version else { throw .badVersion(version) }
-        let kindByte = try reader.u8("kind")
+        let version: UInt8, kindByte: UInt8
+        if buffer.readableBytes >= 2 {
+            // Both in one access: every packet on every edge starts here.
+            (version, kindByte) = buffer.withUnsafeReadableBytes { ($0[0], $0[1]) }
+            reader.buffer.moveReaderIndex(forwardBy: 2)
+            guard version == WireFormat.version else { throw .badVersion(version) }
+        } else {
+            version = try reader.u8("version")
+            guard version == WireFormat.version else { throw .badVersion(version) }
+            kindByte = try reader.u8("kind")
+        }
         guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
         let message: EdgeMessage
         switch kind {
