@@ -232,6 +232,32 @@ final class WireFormatTests: XCTestCase {
         }
     }
 
+    /// The node's way in for routed traffic (`isRouted`, then `decodeRouted`) takes exactly what `decode` takes
+    /// as `.routed`, cut or whole, and throws what `decode` throws for anything else.
+    func testARoutedMessageDecodesToTheSamePacketWithoutTheMessageEnum() {
+        for message in Fixtures.edgeMessages {
+            let bytes = Array(message.encoded().readableBytesView)
+            for length in [0, 1, 2, 10, 2 + RoutedHeader.byteCount, bytes.count] where length <= bytes.count {
+                let prefix = ByteBuffer(bytes: bytes[..<length])
+                let isRouted: Bool
+                if case .routed = message { isRouted = length >= 2 } else { isRouted = false }
+                XCTAssertEqual(EdgeMessage.isRouted(prefix), isRouted, "\(message) cut to \(length)")
+                let general = Result { () throws(WireError) in try EdgeMessage.decode(prefix) }
+                let routed = Result { () throws(WireError) in try EdgeMessage.decodeRouted(prefix) }
+                switch (general, routed) {
+                case (.success(.routed(let expected)), .success(let packet)): XCTAssertEqual(packet, expected)
+                case (_, .failure(let error)) where length >= 2 && !isRouted:
+                    XCTAssertEqual(error, .unknownKind(bytes[1]), "what is not routed is refused by its kind")
+                case (.failure(let expected), .failure(let error)): XCTAssertEqual(error, expected, "\(message) cut to \(length)")
+                default: XCTFail("\(message) cut to \(length): \(general) against \(routed)")
+                }
+            }
+            var otherVersion = bytes
+            otherVersion[0] = 2
+            XCTAssertFalse(EdgeMessage.isRouted(ByteBuffer(bytes: otherVersion)))
+        }
+    }
+
     func testEveryPrefixOfEveryRoutedPayloadThrowsTruncated() {
         for ctm in Fixtures.connectToMes {
             let bytes = Array(ctm.encoded().readableBytesView)

@@ -66,6 +66,19 @@ extension Node: EdgeListenerDelegate, SecuredEdgeDelegate {
         if received.wasUnanswered, !pathWatch.silentPaths.isEmpty, let peer = table.peer(on: id) {
             pathWatch.pathAnswered(peer)
         }
+        if let linked = table.peer(on: id), EdgeMessage.isRouted(packet) {
+            // A routed packet from the connection's peer, the bulk of what arrives: what the switch below does
+            // for it (and `strayTraffic` asks nothing of a linked sender), without the message enum around it.
+            let routed: RoutedPacket
+            do {
+                routed = try EdgeMessage.decodeRouted(packet)
+            } catch {
+                stats.drop(.malformed(error))
+                return
+            }
+            table.noteHeard(from: linked, at: scheduler.now, onPath: true)
+            return route(routed, previous: linked)
+        }
         let formerPeer = received.formerPeer
         let message: EdgeMessage
         do {

@@ -82,7 +82,7 @@ public struct TCPCoalescer {
             return write(packet, nil)
         }
         if let held {
-            if canAppend(packet, tcp, to: flows[held]) {
+            if canAppend(packet, tcp, to: held) {
                 return append(packet, tcp, to: held)
             }
             emit(held, write: write)
@@ -145,28 +145,36 @@ public struct TCPCoalescer {
         activeCount += 1
     }
 
-    private func canAppend(_ packet: ByteBuffer, _ tcp: TCPHeaders, to flow: Flow) -> Bool {
+    /// Whether `packet` continues held flow `index` exactly (read in place: no copy of the flow).
+    private func canAppend(_ packet: ByteBuffer, _ tcp: TCPHeaders, to index: Int) -> Bool {
         let payload = tcp.payloadLength
-        guard !flow.isClosed, tcp.headersLength == flow.headersLength, payload <= flow.segmentSize,
-              flow.segments < TCPCoalescer.maximumSegments,
-              flow.buffer.readableBytes + payload <= TCPCoalescer.maximumLength else { return false }
+        guard !flows[index].isClosed, tcp.headersLength == flows[index].headersLength,
+              payload <= flows[index].segmentSize, flows[index].segments < TCPCoalescer.maximumSegments,
+              flows[index].buffer.readableBytes + payload <= TCPCoalescer.maximumLength,
+              tcp.sequence == flows[index].nextSequence else { return false }
         let ip = tcp.ipHeaderLength
-        guard tcp.sequence == flow.nextSequence else { return false }
+        let isIPv6 = flows[index].isIPv6
         return packet.withUnsafeReadableBytes { new in
-            flow.buffer.withUnsafeReadableBytes { old in
-                if flow.isIPv6 {
+            flows[index].buffer.withUnsafeReadableBytes { old in
+                func word(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
+                    bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                }
+                if isIPv6 {
                     // IPv6: version, traffic class and flow label; next header, hop limit.
-                    guard new[0] == old[0], new[1] == old[1], new[2] == old[2], new[3] == old[3], new[6] == old[6],
-                          new[7] == old[7] else { return false }
+                    guard word(new, 0) == word(old, 0), new[6] == old[6], new[7] == old[7] else { return false }
                 } else {
                     // IPv4: version and header length, TOS; flags (DF) and fragment offset, TTL, protocol.
-                    guard new[0] == old[0], new[1] == old[1], new[6] == old[6], new[7] == old[7], new[8] == old[8],
-                          new[9] == old[9] else { return false }
+                    guard new[0] == old[0], new[1] == old[1], word(new, 6) == word(old, 6) else { return false }
                 }
-                // TCP: the acknowledgement, data offset, flags but PSH, and every option byte.
-                for offset in (ip + 8)..<(ip + 13) where new[offset] != old[offset] { return false }
-                guard (new[ip + 13] ^ old[ip + 13]) & ~TCPHeaders.psh == 0 else { return false }
-                for offset in (ip + 20)..<tcp.headersLength where new[offset] != old[offset] { return false }
+                // TCP: the acknowledgement, data offset, flags but PSH, and every option (whole words: a TCP
+                // header is a multiple of 4 bytes long).
+                guard word(new, ip + 8) == word(old, ip + 8), new[ip + 12] == old[ip + 12],
+                      (new[ip + 13] ^ old[ip + 13]) & ~TCPHeaders.psh == 0 else { return false }
+                var offset = ip + 20
+                while offset < tcp.headersLength {
+                    guard word(new, offset) == word(old, offset) else { return false }
+                    offset += 4
+                }
                 return true
             }
         }

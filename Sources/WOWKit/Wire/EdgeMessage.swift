@@ -95,6 +95,41 @@ public enum EdgeMessage: Equatable, Sendable {
 
     /// Parses one whole packet.
     public static func decode(_ buffer: ByteBuffer) throws(WireError) -> EdgeMessage {
+        var (reader, kind) = try start(buffer)
+        let message: EdgeMessage
+        switch kind {
+        case .linkRequest: message = .linkRequest(try LinkRequest(from: &reader))
+        case .linkReply: message = .linkReply(try LinkReply(from: &reader))
+        case .linkError: message = .linkError(try LinkError(from: &reader))
+        case .ping: message = .ping(nonce: try reader.u64("nonce"))
+        case .pong: message = .pong(nonce: try reader.u64("nonce"))
+        case .close: message = .close(try Close(from: &reader))
+        case .status: message = .status(try Status(from: &reader))
+        case .routed: message = .routed(try RoutedPacket(from: &reader))
+        }
+        try reader.expectEnd()
+        return message
+    }
+
+    /// Whether `buffer` starts with this version's routed kind (the bulk of what edges carry): then
+    /// `decodeRouted` parses it.
+    static func isRouted(_ buffer: ByteBuffer) -> Bool {
+        buffer.readableBytes >= 2
+            && buffer.withUnsafeReadableBytes { $0[0] == WireFormat.version && $0[1] == Kind.routed.rawValue }
+    }
+
+    /// A routed message's packet, as `decode` gives it (`.routed`), without the enum around it. Throws as
+    /// `decode` would for any other message.
+    static func decodeRouted(_ buffer: ByteBuffer) throws(WireError) -> RoutedPacket {
+        var (reader, kind) = try start(buffer)
+        guard kind == .routed else { throw .unknownKind(kind.rawValue) }
+        let packet = try RoutedPacket(from: &reader)
+        try reader.expectEnd()
+        return packet
+    }
+
+    /// Checks a packet's size and version and reads its kind; the reader is left at the body.
+    private static func start(_ buffer: ByteBuffer) throws(WireError) -> (WireReader, Kind) {
         guard buffer.readableBytes <= WireFormat.maximumPacketSize else {
             throw .packetTooLarge(buffer.readableBytes)
         }
@@ -111,19 +146,7 @@ public enum EdgeMessage: Equatable, Sendable {
             kindByte = try reader.u8("kind")
         }
         guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
-        let message: EdgeMessage
-        switch kind {
-        case .linkRequest: message = .linkRequest(try LinkRequest(from: &reader))
-        case .linkReply: message = .linkReply(try LinkReply(from: &reader))
-        case .linkError: message = .linkError(try LinkError(from: &reader))
-        case .ping: message = .ping(nonce: try reader.u64("nonce"))
-        case .pong: message = .pong(nonce: try reader.u64("nonce"))
-        case .close: message = .close(try Close(from: &reader))
-        case .status: message = .status(try Status(from: &reader))
-        case .routed: message = .routed(try RoutedPacket(from: &reader))
-        }
-        try reader.expectEnd()
-        return message
+        return (reader, kind)
     }
 }
 
