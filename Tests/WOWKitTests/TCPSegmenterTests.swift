@@ -77,6 +77,10 @@ final class TCPSegmenterTests: XCTestCase {
         XCTAssertEqual([again.ipHeaderLength, again.tcpHeaderLength, again.totalLength, Int(again.flags), Int(again.ports),
                         Int(again.sequence)],
                        [tcp.ipHeaderLength, tcp.tcpHeaderLength, tcp.totalLength, Int(tcp.flags), Int(tcp.ports), Int(tcp.sequence)])
+        // A header read from a longer packet does not fit this one: nothing read (not past its end).
+        let longer = ByteBuffer(bytes: TCPPacket.make(payload: TCPPacket.payload(1_000)))
+        guard case .success(let longerIP) = IPPacket.header(of: longer) else { return XCTFail("an IPv4 header") }
+        XCTAssertNil(TCPHeaders(bytes, ip: longerIP))
         // Not TCP, or an IP header that says the TCP header is cut short: nothing read.
         let udp = ByteBuffer(bytes: TCPPacket.udp(payload: [1, 2, 3]))
         guard case .success(let udpIP) = IPPacket.header(of: udp) else { return XCTFail("an IPv4 header") }

@@ -38,10 +38,12 @@ public struct TCPHeaders: Sendable {
         self.init(packet, ip: ip)
     }
 
-    /// The same, for a packet whose IP header `ip` was read already (`IPPacket.header(of:)`).
+    /// The same, for a packet whose IP header `ip` was read already (`IPPacket.header(of:)`). Nil, too, for a
+    /// header that does not fit the packet (one read from another).
     public init?(_ packet: ByteBuffer, ip: IPv4Packet.Header) {
-        guard ip.protocolNumber == IPv4Packet.tcpProtocol, ip.totalLength >= ip.headerLength + 20 else { return nil }
-        // In one access of the bytes (the IP header says they are there).
+        guard ip.protocolNumber == IPv4Packet.tcpProtocol, ip.headerLength >= IPv4Packet.minimumHeaderSize,
+              ip.totalLength >= ip.headerLength + 20, ip.totalLength <= packet.readableBytes else { return nil }
+        // In one access of the bytes (the checks above say they are there).
         let fields: (tcpHeaderLength: Int, flags: UInt8, ports: UInt32, sequence: UInt32)? = packet.withUnsafeReadableBytes { bytes in
             // An IPv4 fragment has no TCP header of its own (offset > 0) or not all of its bytes (more fragments).
             if ip.source.family == .v4, UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x3FFF != 0 {
