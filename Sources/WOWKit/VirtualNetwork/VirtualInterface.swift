@@ -75,6 +75,7 @@ public final class VirtualInterface {
         let ip: IPv4Packet.Header
         switch IPPacket.header(of: payload) {
         case .success(let parsed): ip = parsed
+        // Malformed: the virtual network reads it again to count why (off the packet path).
         case .failure: return carryOut(network.fromOverlay(payload, source: header.source, now: node.now))
         }
         let action = network.fromOverlay(payload, header: ip, source: header.source, now: node.now)

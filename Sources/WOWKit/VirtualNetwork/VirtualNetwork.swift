@@ -240,9 +240,8 @@ public struct VirtualNetwork {
             learn(header.source, heldAt: source)
         }
         guard localIPs.contains(header.destination) else { return drop("not_for_this_node") }
-        if let last = lastHeardWrite, last.source == source, now - last.at < VirtualNetwork.heardResolution {
-            // Written a moment ago.
-        } else {
+        let writtenLately = lastHeardWrite.map { $0.source == source && now - $0.at < VirtualNetwork.heardResolution } ?? false
+        if !writtenLately {
             if lastHeard.count >= VirtualNetwork.cacheLimit { lastHeard.removeAll(keepingCapacity: true) }
             lastHeard[source] = now
             lastHeardWrite = (source, now)
